@@ -1,0 +1,684 @@
+/* output.c — sessions as a connection-track table, as JSON lines, and as a detail view
+ * with the transcript. Times are UTC so that output does not depend on the host. Text is
+ * sanitized before it is stored, but a database can be edited by hand: every string is
+ * escaped again here, so no control byte can reach a terminal and JSON stays valid. */
+#include "output.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#define ELLIPSIS "\xe2\x80\xa6"   /* U+2026, one column wide */
+
+/* Table columns (display widths); the status column ends the line unpadded. */
+enum { W_ID = 6, W_DATE = 19, W_TYPE = 4, W_IP = 15, W_WHO = 17, W_WHAT = 17 };
+
+/* ---- text units -------------------------------------------------------------------- */
+
+/* Decodes the UTF-8 character at s (avail bytes) into *cp and returns its length, or 0
+ * when it is invalid, overlong or a surrogate. */
+static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
+{
+    size_t need;
+    uint32_t c;
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) { need = 2; c = s[0] & 0x1f; }
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) { need = 3; c = s[0] & 0x0f; }
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4) { need = 4; c = s[0] & 0x07; }
+    else return 0;
+    if (avail < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && c < 0x800) || (need == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return need;
+}
+
+/* The next unit of s[0..len): a printable character (returns its length, *cp set) or one
+ * byte to show escaped (returns 1, *cp = UINT32_MAX): a control, DEL, a C1 control or a
+ * byte that is not valid UTF-8. */
+static size_t next_unit(const char *s, size_t len, uint32_t *cp)
+{
+    size_t n = utf8_decode((const unsigned char *)s, len, cp);
+    if (n == 0 || *cp < 0x20 || (*cp >= 0x7f && *cp <= 0x9f)) {
+        *cp = UINT32_MAX;
+        return 1;
+    }
+    return n;
+}
+
+/* Columns a character takes: 2 for East Asian wide and fullwidth ranges, else 1. */
+static int char_width(uint32_t cp)
+{
+    return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+           (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+           (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+           (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) ||
+           (cp >= 0x20000 && cp <= 0x3fffd) ? 2 : 1;
+}
+
+/* Prints s[0..len) for a terminal: escaped units become \xNN. */
+static void put_text(FILE *out, const char *s, size_t len)
+{
+    uint32_t cp;
+    for (size_t i = 0, n; i < len; i += n) {
+        n = next_unit(s + i, len - i, &cp);
+        if (cp == UINT32_MAX)
+            fprintf(out, "\\x%02x", (unsigned char)s[i]);
+        else
+            fwrite(s + i, 1, n, out);
+    }
+}
+
+static void put_str(FILE *out, const char *s)
+{
+    put_text(out, s, strlen(s));
+}
+
+/* Prints text then suffix in exactly `width` columns: cut with an ellipsis when too wide,
+ * padded with spaces (unless last). Escaped units show as '?'. */
+static void put_cell(FILE *out, const char *text, const char *suffix, int width, bool last)
+{
+    size_t len = strlen(text), slen = strlen(suffix);
+    int total = 0, used = 0, room;
+    uint32_t cp;
+    for (size_t i = 0, n; i < len; i += n) {
+        n = next_unit(text + i, len - i, &cp);
+        total += cp == UINT32_MAX ? 1 : char_width(cp);
+    }
+    room = width - (int)slen;                   /* the suffix is ASCII */
+    if (total > room)
+        room--;                                  /* keep a column for the ellipsis */
+    for (size_t i = 0, n; i < len; i += n) {
+        n = next_unit(text + i, len - i, &cp);
+        int w = cp == UINT32_MAX ? 1 : char_width(cp);
+        if (used + w > room)
+            break;
+        if (cp == UINT32_MAX)
+            fputc('?', out);
+        else
+            fwrite(text + i, 1, n, out);
+        used += w;
+    }
+    if (total > used) {
+        fputs(ELLIPSIS, out);
+        used++;
+    }
+    fputs(suffix, out);
+    used += (int)slen;
+    if (!last)
+        fprintf(out, "%*s", width - used >= 0 ? width - used + 1 : 1, "");
+}
+
+/* An address too long for its cell keeps its start and end: "2001:db8…:7334". */
+static void put_ip_cell(FILE *out, const char *ip, int width)
+{
+    size_t len = strlen(ip);
+    if (len <= (size_t)width) {
+        put_cell(out, ip, "", width, false);
+        return;
+    }
+    int head = (width - 1) / 2, tail = width - 1 - head;
+    char cut[64];
+    snprintf(cut, sizeof cut, "%.*s" ELLIPSIS "%s", head, ip, ip + len - (size_t)tail);
+    put_cell(out, cut, "", width, false);
+}
+
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+char *output_time(char *buf, size_t cap, int64_t us, enum output_time_style style)
+{
+    int64_t sec = us / 1000000, frac = us % 1000000;
+    struct tm tm;
+    if (frac < 0) {
+        frac += 1000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, cap, "?");
+        return buf;
+    }
+    if (style == OUTPUT_TIME_ISO)
+        snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    else if (style == OUTPUT_TIME_CLOCK)
+        snprintf(buf, cap, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(frac / 1000));
+    else
+        snprintf(buf, cap, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
+}
+
+/* 51118 -> "50K", 1234567 -> "1.2M"; plain below 1024. */
+static void human_size(char *buf, size_t cap, uint64_t n)
+{
+    static const char units[] = "KMGTPE";
+    double v = (double)n;
+    int u = -1;
+    if (n < 1024) {
+        snprintf(buf, cap, "%" PRIu64, n);
+        return;
+    }
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, v < 9.95 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
+/* Appends " name=count" (or "/size" too) when count is not zero. */
+static void counter_add(char *buf, size_t cap, size_t *len, const char *name, uint64_t count,
+                        const uint64_t *bytes)
+{
+    char size[16] = "";
+    if (count == 0 || *len >= cap)
+        return;
+    if (bytes) {
+        size[0] = '/';
+        human_size(size + 1, sizeof size - 1, *bytes);
+    }
+    int n = snprintf(buf + *len, cap - *len, "%s%s=%" PRIu64 "%s", *len ? " " : "", name,
+                     count, size);
+    *len = n < 0 ? cap : *len + (size_t)n;
+}
+
+void output_counters(char *buf, size_t cap, const struct mt_session *s)
+{
+    const struct mt_mailbox_stats *m = &s->stats;
+    size_t len = 0;
+    buf[0] = '\0';
+    if (s->proto == MT_PROTO_POP3) {
+        counter_add(buf, cap, &len, "retr", m->retr_count, &m->retr_bytes);
+        counter_add(buf, cap, &len, "top", m->top_count, NULL);
+        counter_add(buf, cap, &len, "del", m->dele_count, NULL);
+        if (len == 0)
+            counter_add(buf, cap, &len, "stat", m->stat_messages, &m->stat_bytes);
+    } else if (s->proto == MT_PROTO_IMAP) {
+        counter_add(buf, cap, &len, "fetch", m->fetch_count, &m->fetch_bytes);
+        counter_add(buf, cap, &len, "app", m->append_count, NULL);
+        counter_add(buf, cap, &len, "exp", m->expunge_count, NULL);
+        counter_add(buf, cap, &len, "del", m->deleted_flagged, NULL);
+        if (m->idled && len < cap)
+            snprintf(buf + len, cap - len, "%sidle", len ? " " : "");
+    }
+}
+
+bool output_transcript_next(const struct mt_session *s, size_t *pos, struct output_line *line)
+{
+    const char *start, *end, *digits, *p;
+    if (!s->transcript || *pos >= s->transcript_len)
+        return false;
+    start = s->transcript + *pos;
+    end = memchr(start, '\n', s->transcript_len - *pos);
+    if (!end)
+        end = s->transcript + s->transcript_len;
+    *pos = (size_t)(end - s->transcript) + 1;
+    /* "USEC DIR TEXT"; anything else is shown whole, with dir '?' */
+    digits = p = start + (start < end && *start == '-');
+    line->ts_us = 0;
+    while (p < end && *p >= '0' && *p <= '9' && line->ts_us < INT64_MAX / 10 - 9)
+        line->ts_us = line->ts_us * 10 + (*p++ - '0');
+    if (digits > start)
+        line->ts_us = -line->ts_us;
+    if (p > digits && end - p >= 2 && p[0] == ' ' &&
+        (p[1] == 'C' || p[1] == 'S' || p[1] == 'I') && (end - p == 2 || p[2] == ' ')) {
+        line->dir = p[1];
+        line->text = p + (end - p == 2 ? 2 : 3);
+    } else {
+        line->ts_us = 0;
+        line->dir = '?';
+        line->text = start;
+    }
+    line->len = (size_t)(end - line->text);
+    return true;
+}
+
+static const char *type_name(const struct mt_session *s)
+{
+    if (s->proto == MT_PROTO_SMTP)
+        return s->direction == MT_OUTBOUND ? "out" : "in";
+    return proto_name(s->proto);
+}
+
+static const char *direction_word(const struct mt_session *s)
+{
+    return s->direction == MT_OUTBOUND ? "outbound" : "inbound";
+}
+
+/* The first transaction's sender, "<>" for the null sender, NULL with no transaction. */
+static const char *first_sender(const struct mt_session *s)
+{
+    if (s->message_count == 0)
+        return NULL;
+    return s->messages[0].mail_from[0] ? s->messages[0].mail_from : "<>";
+}
+
+/* ---- table ----------------------------------------------------------------------- */
+
+void output_table_header(FILE *out, enum output_view view)
+{
+    static const char *const labels[][3] = {
+        [OUTPUT_VIEW_MIXED] = { "Type", "Sender/User", "Rcpt/Counters" },
+        [OUTPUT_VIEW_SMTP] = { "Dir", "Sender", "Recipient(s)" },
+        [OUTPUT_VIEW_MAILBOX] = { "Prot", "User", "Counters" },
+    };
+    const char *const *l = labels[view <= OUTPUT_VIEW_MAILBOX ? view : OUTPUT_VIEW_MIXED];
+    fprintf(out, "%*s ", W_ID, "ID");
+    put_cell(out, "Date/Time (UTC)", "", W_DATE, false);
+    put_cell(out, l[0], "", W_TYPE, false);
+    put_cell(out, "IP", "", W_IP, false);
+    put_cell(out, l[1], "", W_WHO, false);
+    put_cell(out, l[2], "", W_WHAT, false);
+    fputs("Status\n", out);
+}
+
+void output_table_row(FILE *out, const struct mt_session *s)
+{
+    char when[32], counters[96], more[32] = "";
+    const char *who, *what = "";
+    output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
+    if (s->proto == MT_PROTO_SMTP) {
+        uint64_t others = s->recipient_count + s->recipients_dropped;
+        who = first_sender(s);
+        if (s->recipient_count > 0) {
+            what = s->recipients[0].addr;
+            others--;
+        }
+        if (others > 0)
+            snprintf(more, sizeof more, "%s+%" PRIu64, what[0] ? " " : "", others);
+    } else {
+        who = s->user;
+        output_counters(counters, sizeof counters, s);
+        what = counters;
+    }
+    fprintf(out, "%*" PRId64 " ", W_ID, s->id);
+    put_cell(out, when, "", W_DATE, false);
+    put_cell(out, type_name(s), "", W_TYPE, false);
+    put_ip_cell(out, s->direction == MT_OUTBOUND ? s->server_ip : s->client_ip, W_IP);
+    put_cell(out, who && who[0] ? who : "-", "", W_WHO, false);
+    put_cell(out, what[0] || more[0] ? what : "-", more, W_WHAT, false);
+    put_str(out, status_name(s->status));
+    fputc('\n', out);
+}
+
+/* ---- JSON ------------------------------------------------------------------------ */
+
+static void json_text(FILE *out, const char *s, size_t len)
+{
+    uint32_t cp;
+    fputc('"', out);
+    for (size_t i = 0, n; i < len; i += n) {
+        size_t valid = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        n = valid ? valid : 1;
+        if (!valid)
+            fputs("\\ufffd", out);            /* not UTF-8: cannot go into JSON as is */
+        else if (cp == '"' || cp == '\\')
+            fprintf(out, "\\%c", (int)cp);
+        else if (cp == '\n')
+            fputs("\\n", out);
+        else if (cp == '\t')
+            fputs("\\t", out);
+        else if (cp == '\r')
+            fputs("\\r", out);
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            fprintf(out, "\\u%04x", (unsigned)cp);
+        else
+            fwrite(s + i, 1, n, out);
+    }
+    fputc('"', out);
+}
+
+static void json_str(FILE *out, const char *key, const char *s)
+{
+    fprintf(out, ",\"%s\":", key);
+    json_text(out, s, strlen(s));
+}
+
+static void json_u64(FILE *out, const char *key, uint64_t v)
+{
+    fprintf(out, ",\"%s\":%" PRIu64, key, v);
+}
+
+static void json_i64(FILE *out, const char *key, int64_t v)
+{
+    fprintf(out, ",\"%s\":%" PRId64, key, v);
+}
+
+static void json_bool(FILE *out, const char *key, bool v)
+{
+    fprintf(out, ",\"%s\":%s", key, v ? "true" : "false");
+}
+
+/* Microseconds as seconds with 6 decimals: 1767804855.123456 */
+static void put_seconds(FILE *out, int64_t us)
+{
+    uint64_t mag = us < 0 ? 0 - (uint64_t)us : (uint64_t)us;
+    fprintf(out, "%s%" PRIu64 ".%06" PRIu64, us < 0 ? "-" : "", mag / 1000000, mag % 1000000);
+}
+
+static void json_seconds(FILE *out, const char *key, int64_t us)
+{
+    fprintf(out, ",\"%s\":", key);
+    put_seconds(out, us);
+}
+
+static void json_message(FILE *out, const struct mt_session *s, size_t idx)
+{
+    const struct mt_message *m = &s->messages[idx];
+    const char *sep = "";
+    fputs("{\"mail_from\":", out);
+    json_text(out, m->mail_from, strlen(m->mail_from));
+    fputs(",\"rcpt_to\":[", out);
+    for (size_t i = 0; i < s->recipient_count; i++) {
+        if (s->recipients[i].message != (int)idx)
+            continue;
+        fputs(sep, out);
+        json_text(out, s->recipients[i].addr, strlen(s->recipients[i].addr));
+        sep = ",";
+    }
+    fputc(']', out);
+    json_u64(out, "size", m->size);
+    json_str(out, "subject", m->subject);
+    json_str(out, "message_id", m->message_id);
+    json_str(out, "from", m->header_from);
+    json_str(out, "to", m->header_to);
+    json_str(out, "date", m->date);
+    json_i64(out, "reply_code", m->reply_code);
+    json_str(out, "reply", m->reply);
+    json_str(out, "status", status_name(m->status));
+    json_seconds(out, "start_ts", m->start_us);
+    fputc('}', out);
+}
+
+static void json_stats(FILE *out, const struct mt_mailbox_stats *m)
+{
+    fprintf(out, ",\"stats\":{\"retr_count\":%" PRIu64, m->retr_count);
+    json_u64(out, "retr_bytes", m->retr_bytes);
+    json_u64(out, "dele_count", m->dele_count);
+    json_u64(out, "top_count", m->top_count);
+    json_u64(out, "stat_messages", m->stat_messages);
+    json_u64(out, "stat_bytes", m->stat_bytes);
+    json_u64(out, "fetch_count", m->fetch_count);
+    json_u64(out, "fetch_bytes", m->fetch_bytes);
+    json_u64(out, "append_count", m->append_count);
+    json_u64(out, "append_bytes", m->append_bytes);
+    json_u64(out, "expunge_count", m->expunge_count);
+    json_u64(out, "deleted_flagged", m->deleted_flagged);
+    json_bool(out, "idled", m->idled);
+    json_str(out, "mailboxes", m->mailboxes);
+    fputc('}', out);
+}
+
+/* The object without its closing brace, so that output_show_json can add to it. */
+static void json_session(FILE *out, const struct mt_session *s)
+{
+    char when[40];
+    const char *sender = first_sender(s), *sep = "";
+    fprintf(out, "{\"id\":%" PRId64, s->id);
+    json_str(out, "proto", proto_name(s->proto));
+    json_str(out, "direction", s->direction == MT_OUTBOUND ? "out" : "in");
+    json_str(out, "client_ip", s->client_ip);
+    json_u64(out, "client_port", s->client_port);
+    json_str(out, "server_ip", s->server_ip);
+    json_u64(out, "server_port", s->server_port);
+    json_str(out, "start", output_time(when, sizeof when, s->start_us, OUTPUT_TIME_ISO));
+    json_seconds(out, "start_ts", s->start_us);
+    json_seconds(out, "end_ts", s->end_us);
+    json_seconds(out, "duration", s->end_us - s->start_us);
+    json_str(out, "banner", s->banner);
+    json_str(out, "server_name", s->server_name);
+    json_str(out, "helo", s->helo);
+    json_str(out, "user", s->user);
+    json_bool(out, "tls", s->tls);
+    json_i64(out, "auth_attempts", s->auth_attempts);
+    json_i64(out, "auth_failures", s->auth_failures);
+    if (sender)
+        json_str(out, "mail_from", s->messages[0].mail_from);
+    else
+        fputs(",\"mail_from\":null", out);
+    fputs(",\"rcpt_to\":[", out);
+    for (size_t i = 0; i < s->recipient_count; i++) {
+        const struct mt_recipient *r = &s->recipients[i];
+        fprintf(out, "%s{\"addr\":", i ? "," : "");
+        json_text(out, r->addr, strlen(r->addr));
+        json_i64(out, "code", r->code);
+        json_bool(out, "accepted", r->accepted);
+        json_str(out, "reply", r->reply);
+        fputc('}', out);
+    }
+    fputs("],\"messages\":[", out);
+    for (size_t i = 0; i < s->message_count; i++) {
+        fputs(i ? "," : "", out);
+        json_message(out, s, i);
+    }
+    fputc(']', out);
+    json_str(out, "status", status_name(s->status));
+    json_str(out, "status_line", s->status_line);
+    json_i64(out, "status_transcript_line", s->status_transcript_line);
+    json_str(out, "end", end_name(s->end));
+    fputs(",\"flags\":[", out);
+    for (unsigned bit = 0; bit < 32; bit++) {
+        if (!(s->flags & (1u << bit)))
+            continue;
+        if (flag_name(bit))
+            fprintf(out, "%s\"%s\"", sep, flag_name(bit));
+        else
+            fprintf(out, "%s\"flag_%u\"", sep, bit);
+        sep = ",";
+    }
+    fputc(']', out);
+    json_u64(out, "bytes_c2s", s->bytes_c2s);
+    json_u64(out, "bytes_s2c", s->bytes_s2c);
+    json_u64(out, "recipients_dropped", s->recipients_dropped);
+    json_u64(out, "messages_dropped", s->messages_dropped);
+    json_i64(out, "transcript_lines", s->transcript_lines);
+    json_u64(out, "transcript_dropped", s->transcript_dropped);
+    json_stats(out, &s->stats);
+}
+
+void output_json(FILE *out, const struct mt_session *s)
+{
+    json_session(out, s);
+    fputs("}\n", out);
+}
+
+void output_show_json(FILE *out, const struct mt_session *s)
+{
+    struct output_line line;
+    size_t pos = 0;
+    const char *sep = "";
+    json_session(out, s);
+    fputs(",\"transcript\":[", out);
+    while (output_transcript_next(s, &pos, &line)) {
+        fprintf(out, "%s{\"ts\":", sep);
+        put_seconds(out, line.ts_us);
+        fprintf(out, ",\"dir\":\"%c\",\"text\":", line.dir);
+        json_text(out, line.text, line.len);
+        fputc('}', out);
+        sep = ",";
+    }
+    fputs("]}\n", out);
+}
+
+/* ---- detail view ------------------------------------------------------------------ */
+
+static void show_label(FILE *out, const char *label)
+{
+    fprintf(out, "%-11s", label);
+}
+
+static void show_field(FILE *out, const char *label, const char *value)
+{
+    if (!value[0])
+        return;
+    show_label(out, label);
+    put_str(out, value);
+    fputc('\n', out);
+}
+
+static void show_recipient(FILE *out, const struct mt_recipient *r, const char *label)
+{
+    show_label(out, label);
+    put_str(out, r->addr[0] ? r->addr : "<>");
+    fputs("  ", out);
+    if (r->reply[0])
+        put_str(out, r->reply);      /* the reply line starts with its code */
+    else if (r->code)
+        fprintf(out, "%d", r->code);
+    else
+        fputs("(no reply)", out);
+    fputs(r->accepted ? "\n" : "  [rejected]\n", out);
+}
+
+static void show_message(FILE *out, const struct mt_session *s, size_t idx)
+{
+    const struct mt_message *m = &s->messages[idx];
+    char label[32], when[32];
+    snprintf(label, sizeof label, "Message %zu", idx + 1);
+    show_label(out, label);
+    fputs("from <", out);
+    put_str(out, m->mail_from);
+    fprintf(out, ">, %" PRIu64 " bytes, %s, at %s\n", m->size, status_name(m->status),
+            output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
+    for (size_t i = 0; i < s->recipient_count; i++)
+        if (s->recipients[i].message == (int)idx)
+            show_recipient(out, &s->recipients[i], "  To");
+    show_field(out, "  Subject", m->subject);
+    show_field(out, "  Msg-ID", m->message_id);
+    show_field(out, "  From", m->header_from);
+    show_field(out, "  To (hdr)", m->header_to);
+    show_field(out, "  Date", m->date);
+    if (m->reply_code || m->reply[0]) {
+        show_label(out, "  Reply");
+        put_str(out, m->reply);
+        fputc('\n', out);
+    }
+}
+
+/* "ip:port  (name)" */
+static void show_endpoint(FILE *out, const char *label, const char *ip, unsigned port,
+                          const char *prefix, const char *name)
+{
+    show_label(out, label);
+    put_str(out, ip);
+    fprintf(out, ":%u", port);
+    if (name[0]) {
+        fprintf(out, "  (%s", prefix);
+        put_str(out, name);
+        fputc(')', out);
+    }
+    fputc('\n', out);
+}
+
+static void show_mailbox(FILE *out, const struct mt_session *s)
+{
+    const struct mt_mailbox_stats *m = &s->stats;
+    show_label(out, "Counters");
+    if (s->proto == MT_PROTO_POP3)
+        fprintf(out, "retr=%" PRIu64 "/%" PRIu64 " top=%" PRIu64 " del=%" PRIu64 "\n",
+                m->retr_count, m->retr_bytes, m->top_count, m->dele_count);
+    else
+        fprintf(out, "fetch=%" PRIu64 "/%" PRIu64 " append=%" PRIu64 "/%" PRIu64
+                " expunge=%" PRIu64 " deleted=%" PRIu64 "%s\n", m->fetch_count,
+                m->fetch_bytes, m->append_count, m->append_bytes, m->expunge_count,
+                m->deleted_flagged, m->idled ? " idle" : "");
+    if (m->stat_messages || m->stat_bytes) {
+        show_label(out, "Mailbox");
+        fprintf(out, "%" PRIu64 " messages, %" PRIu64 " bytes (STAT)\n", m->stat_messages,
+                m->stat_bytes);
+    }
+    show_field(out, "Selected", m->mailboxes);
+}
+
+static void show_header(FILE *out, const struct mt_session *s)
+{
+    char a[32], b[32];
+    int64_t us = s->end_us - s->start_us;
+    uint64_t mag = us < 0 ? 0 - (uint64_t)us : (uint64_t)us;
+    fprintf(out, "Session %" PRId64 ", %s %s (times in UTC)\n", s->id,
+            proto_name(s->proto), direction_word(s));
+    show_label(out, "Time");
+    fprintf(out, "%.10s %s", output_time(a, sizeof a, s->start_us, OUTPUT_TIME_DATE),
+            output_time(b, sizeof b, s->start_us, OUTPUT_TIME_CLOCK));
+    fprintf(out, " to %s (%s%" PRIu64 ".%06u s)\n",
+            output_time(b, sizeof b, s->end_us, OUTPUT_TIME_CLOCK), us < 0 ? "-" : "",
+            mag / 1000000, (unsigned)(mag % 1000000));
+    show_endpoint(out, "Client", s->client_ip, s->client_port, "HELO ", s->helo);
+    show_endpoint(out, "Server", s->server_ip, s->server_port, "", s->server_name);
+    show_field(out, "Banner", s->banner);
+    show_field(out, "User", s->user);
+    if (s->auth_attempts) {
+        show_label(out, "Auth");
+        fprintf(out, "%d attempt(s), %d failed\n", s->auth_attempts, s->auth_failures);
+    }
+    if (first_sender(s))
+        show_field(out, "Sender", first_sender(s));
+    for (size_t i = 0; i < s->message_count; i++)
+        show_message(out, s, i);
+    for (size_t i = 0; i < s->recipient_count; i++)   /* recipients of no transaction */
+        if (s->recipients[i].message < 0 || (size_t)s->recipients[i].message >= s->message_count)
+            show_recipient(out, &s->recipients[i], "Recipient");
+    if (s->proto != MT_PROTO_SMTP)
+        show_mailbox(out, s);
+    show_field(out, "TLS", s->tls ? "yes" : "no");
+    show_field(out, "Status", status_name(s->status));
+    if (s->status_line[0]) {
+        show_label(out, "Decided by");
+        put_str(out, s->status_line);
+        if (s->status_transcript_line >= 0)
+            fprintf(out, "  (transcript line %d, marked >>)", s->status_transcript_line + 1);
+        fputc('\n', out);
+    }
+    show_field(out, "End", end_name(s->end));
+    if (s->flags) {
+        show_label(out, "Flags");
+        for (unsigned bit = 0, n = 0; bit < 32; bit++)
+            if (s->flags & (1u << bit))
+                fprintf(out, n++ ? ", %s" : "%s", flag_name(bit) ? flag_name(bit) : "?");
+        fputc('\n', out);
+    }
+    if (s->recipients_dropped || s->messages_dropped || s->transcript_dropped) {
+        show_label(out, "Dropped");
+        fprintf(out, "%" PRIu64 " recipients, %" PRIu64 " messages, %" PRIu64
+                " transcript lines (over the caps)\n", s->recipients_dropped,
+                s->messages_dropped, s->transcript_dropped);
+    }
+    show_label(out, "Traffic");
+    fprintf(out, "%" PRIu64 " bytes from client, %" PRIu64 " from server\n", s->bytes_c2s,
+            s->bytes_s2c);
+}
+
+void output_show(FILE *out, const struct mt_session *s)
+{
+    struct output_line line;
+    size_t pos = 0;
+    char clock[32];
+    show_header(out, s);
+    fputs("\nTranscript (UTC):\n", out);
+    if (!s->transcript_len)
+        fputs("   (empty)\n", out);
+    for (int i = 0; output_transcript_next(s, &pos, &line); i++) {
+        fputs(i == s->status_transcript_line ? ">> " : "   ", out);
+        if (line.dir == '?')
+            fputs("?            ", out);
+        else
+            fprintf(out, "%s %s", output_time(clock, sizeof clock, line.ts_us, OUTPUT_TIME_CLOCK),
+                    line.dir == 'C' ? "C: " : line.dir == 'S' ? "S: " : "   ");
+        put_text(out, line.text, line.len);
+        fputc('\n', out);
+    }
+    if (s->transcript_dropped)
+        fprintf(out, "   [%" PRIu64 " more lines not kept: transcript limit reached]\n",
+                s->transcript_dropped);
+}

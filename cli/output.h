@@ -1,0 +1,58 @@
+/* output.h — printing sessions for `mailtap list` and `mailtap show`: the connection-track
+ * table, JSON lines, and the detail view with the transcript. Times are printed in UTC.
+ * Every function only reads the session; write errors are left in the FILE (ferror). */
+#ifndef MAILTAP_OUTPUT_H
+#define MAILTAP_OUTPUT_H
+
+#include "protocols/session.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Which header labels to print. Rows share one grid whatever the view:
+ *   ID  Date/Time (UTC)  Type  IP  Sender|User  Recipient(s)|Counters  Status
+ * Type is in/out for SMTP (by direction) and pop3/imap for mailbox access; IP is the
+ * client's for inbound sessions and the server's for outbound ones. 100 columns. */
+enum output_view {
+    OUTPUT_VIEW_MIXED,    /* any protocol */
+    OUTPUT_VIEW_SMTP,     /* SMTP only */
+    OUTPUT_VIEW_MAILBOX,  /* POP3 and IMAP only */
+};
+
+void output_table_header(FILE *out, enum output_view view);
+void output_table_row(FILE *out, const struct mt_session *session);
+
+/* One JSON object on one line (with the newline). */
+void output_json(FILE *out, const struct mt_session *session);
+/* The detail view: header block, then the transcript with the deciding line marked ">>". */
+void output_show(FILE *out, const struct mt_session *session);
+/* output_json() plus "transcript": [{"ts", "dir", "text"}, ...]. */
+void output_show_json(FILE *out, const struct mt_session *session);
+
+/* Helpers the console shares. */
+
+enum output_time_style {
+    OUTPUT_TIME_DATE,     /* "2026-01-07 16:54:15" */
+    OUTPUT_TIME_ISO,      /* "2026-01-07T16:54:15.123456Z" */
+    OUTPUT_TIME_CLOCK,    /* "16:54:15.123" */
+};
+/* Formats us (µs since the epoch) in UTC into buf (capacity >= 32). Returns buf. */
+char *output_time(char *buf, size_t cap, int64_t us, enum output_time_style style);
+
+/* Short POP3/IMAP counters, like a server's log line: "retr=2/50K del=2". */
+void output_counters(char *buf, size_t cap, const struct mt_session *session);
+
+/* One transcript line, pointing into session->transcript (text is not NUL-terminated). */
+struct output_line {
+    int64_t ts_us;
+    char dir;             /* 'C' client, 'S' server, 'I' note; '?' if the line is malformed */
+    const char *text;
+    size_t len;
+};
+/* Reads the transcript line at *pos and advances *pos; false at the end. */
+bool output_transcript_next(const struct mt_session *session, size_t *pos,
+                            struct output_line *line);
+
+#endif

@@ -1,0 +1,331 @@
+/* pipeline.c — one pass over a capture: frames in, stored sessions out. */
+#include "cli/pipeline.h"
+
+#include "capture/linklayer.h"
+#include "protocols/decoder.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How often (in capture time) idle streams and unanswered SYNs are looked for, and how
+ * often capture statistics are written for the console's status bar. */
+#define TICK_INTERVAL_US 1000000
+#define STATS_INTERVAL_US 5000000
+
+struct pipeline {
+    const struct pipeline_options *options;
+    struct pipeline_summary *summary;
+    struct mt_store *store;
+    bool store_failed;
+};
+
+/* A connection being decoded: the session record and its decoder's state. */
+struct live_session {
+    struct mt_session *session;
+    const struct mt_decoder *decoder;
+    void *state;
+};
+
+void pipeline_options_defaults(struct pipeline_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->db_path = "mailtap.db";
+    localnets_defaults(&options->local);
+    memset(options->port_proto, PIPELINE_NO_PROTO, sizeof options->port_proto);
+    static const struct { uint16_t port; enum mt_proto proto; } standard[] = {
+        { 25, MT_PROTO_SMTP }, { 465, MT_PROTO_SMTP }, { 587, MT_PROTO_SMTP },
+        { 2525, MT_PROTO_SMTP }, { 110, MT_PROTO_POP3 }, { 995, MT_PROTO_POP3 },
+        { 143, MT_PROTO_IMAP }, { 993, MT_PROTO_IMAP },
+    };
+    for (size_t i = 0; i < sizeof standard / sizeof standard[0]; i++)
+        options->port_proto[standard[i].port] = (uint8_t)standard[i].proto;
+    options->max_streams = 32768;
+    options->idle_timeout_us = 31LL * 60 * 1000000;
+}
+
+bool pipeline_options_add_port(struct pipeline_options *options, const char *spec)
+{
+    int proto = MT_PROTO_SMTP;
+    const char *number = spec;
+    const char *colon = strchr(spec, ':');
+    if (colon) {
+        char name[16];
+        size_t len = (size_t)(colon - spec);
+        if (len == 0 || len >= sizeof name)
+            return false;
+        memcpy(name, spec, len);
+        name[len] = '\0';
+        proto = proto_from_name(name);
+        if (proto < 0)
+            return false;
+        number = colon + 1;
+    }
+    char *end;
+    long port = strtol(number, &end, 10);
+    if (*end != '\0' || end == number || port < 1 || port > 65535)
+        return false;
+    options->port_proto[port] = (uint8_t)proto;
+    return true;
+}
+
+static void store_session(struct pipeline *pipeline, struct mt_session *session)
+{
+    struct pipeline_summary *summary = pipeline->summary;
+    summary->sessions[session->proto]++;
+    summary->sessions_total++;
+    if (status_is_failure(session->status))
+        summary->failures++;
+    if (pipeline->store_failed)
+        return;
+    if (store_put_session(pipeline->store, session) != STORE_OK) {
+        summary->store_errors++;
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+        /* A full disk stays full: stop writing rather than fail once per session. */
+        pipeline->store_failed = true;
+    }
+}
+
+static void fill_endpoints(struct pipeline *pipeline, struct mt_session *session,
+                           const struct flow *flow, int64_t start_us)
+{
+    ip_address_format(&flow->client, session->client_ip, sizeof session->client_ip);
+    ip_address_format(&flow->server, session->server_ip, sizeof session->server_ip);
+    session->client_port = flow->client_port;
+    session->server_port = flow->server_port;
+    session->direction = localnets_contains(&pipeline->options->local, &flow->server)
+                             ? MT_INBOUND : MT_OUTBOUND;
+    session->start_us = session->end_us = start_us;
+}
+
+static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
+{
+    struct pipeline *pipeline = ctx;
+    uint8_t proto = pipeline->options->port_proto[flow->server_port];
+    if (proto == PIPELINE_NO_PROTO)
+        return NULL;
+    struct live_session *live = calloc(1, sizeof *live);
+    if (!live)
+        return NULL;
+    live->session = session_new((enum mt_proto)proto);
+    if (!live->session) {
+        free(live);
+        return NULL;
+    }
+    fill_endpoints(pipeline, live->session, flow, ts_us);
+    live->decoder = decoder_for((enum mt_proto)proto);
+    live->state = live->decoder ? live->decoder->open(live->session) : NULL;
+    return live;
+}
+
+static void on_data(void *ctx, void *stream, enum stream_side from, const char *bytes,
+                    size_t len, int64_t ts_us)
+{
+    (void)ctx;
+    struct live_session *live = stream;
+    struct mt_session *session = live->session;
+    if (from == STREAM_FROM_CLIENT)
+        session->bytes_c2s += len;
+    else
+        session->bytes_s2c += len;
+    session->end_us = ts_us;
+    if (live->state)
+        live->decoder->data(live->state, session, from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER,
+                            bytes, len, ts_us);
+}
+
+static enum mt_end end_from_stream(enum stream_end how)
+{
+    switch (how) {
+    case STREAM_CLOSED: return MT_END_CLOSE;
+    case STREAM_RESET: return MT_END_RESET;
+    case STREAM_IDLE_TIMEOUT: return MT_END_TIMEOUT;
+    case STREAM_EVICTED: return MT_END_EVICTED;
+    case STREAM_REFUSED: return MT_END_REFUSED;
+    case STREAM_UNANSWERED: return MT_END_UNANSWERED;
+    case STREAM_ONE_SIDED:
+    case STREAM_END_OF_INPUT: return MT_END_EOF;
+    }
+    return MT_END_EOF;
+}
+
+static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_us)
+{
+    struct pipeline *pipeline = ctx;
+    struct live_session *live = stream;
+    struct mt_session *session = live->session;
+    session->end = end_from_stream(how);
+    if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
+        session->end_us = ts_us;
+    if (live->state) {
+        live->decoder->close(live->state, session);
+        live->decoder->free(live->state);
+    }
+    store_session(pipeline, session);
+    session_free(session);
+    free(live);
+}
+
+static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
+                       int64_t syn_us, int64_t end_us)
+{
+    struct pipeline *pipeline = ctx;
+    uint8_t proto = pipeline->options->port_proto[flow->server_port];
+    if (proto == PIPELINE_NO_PROTO)
+        return;
+    struct mt_session *session = session_new((enum mt_proto)proto);
+    if (!session)
+        return;
+    fill_endpoints(pipeline, session, flow, syn_us);
+    session->end_us = end_us;
+    session->end = end_from_stream(how);
+    const char *line;
+    enum mt_status status;
+    switch (how) {
+    case STREAM_REFUSED:
+        status = MT_STATUS_REFUSED;
+        line = "connection refused: the server answered the SYN with a reset (nothing listening?)";
+        break;
+    case STREAM_ONE_SIDED:
+        status = MT_STATUS_INCOMPLETE;
+        line = "only client-to-server packets were captured: check that the mirror port "
+               "copies both directions";
+        break;
+    default:
+        status = MT_STATUS_NO_RESPONSE;
+        line = "no answer to the connection attempt (SYN): server down, filtered or unreachable";
+        break;
+    }
+    int index = session_transcript_add(session, syn_us, 'I', line, strlen(line));
+    session_decide(session, status, line, strlen(line), index);
+    store_session(pipeline, session);
+    session_free(session);
+}
+
+static void write_sensor_stats(struct pipeline *pipeline, struct capture_source *source,
+                               int64_t ts_us)
+{
+    if (pipeline->store_failed)
+        return;
+    struct capture_stats capture;
+    capture_get_stats(source, &capture);
+    struct store_sensor_stats stats = {
+        .ts_us = ts_us,
+        .packets = capture.packets,
+        .kernel_drops = capture.kernel_drops,
+        .interface_drops = capture.interface_drops,
+        .sessions = pipeline->summary->sessions_total,
+        .source = capture_current_name(source),
+    };
+    if (store_put_sensor_stats(pipeline->store, &stats) != STORE_OK)
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+}
+
+/* Returns the time of the last packet. */
+static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source)
+{
+    struct pipeline_summary *summary = pipeline->summary;
+    struct capture_packet packet;
+    int64_t next_tick = 0, next_stats = 0, last_ts = 0;
+    int rc;
+    while ((rc = capture_next(source, &packet)) != 0) {
+        if (rc < 0) {
+            fprintf(stderr, "mailtap: warning: %s\n", capture_error(source));
+            summary->input_errors++;
+            continue;
+        }
+        summary->packets++;
+        summary->bytes += packet.caplen;
+        last_ts = packet.ts_us;
+        struct ip_frame frame;
+        int found = link_find_ip(packet.dlt, packet.frame, packet.caplen, &frame);
+        if (found > 0)
+            reassembly_ip_packet(&frame, packet.ts_us);
+        else if (found == 0)
+            summary->non_ip_frames++;
+        else
+            summary->bad_frames++;
+        if (packet.ts_us >= next_tick) {
+            reassembly_tick(packet.ts_us);
+            if (!pipeline->store_failed)
+                store_tick(pipeline->store);
+            next_tick = packet.ts_us + TICK_INTERVAL_US;
+        }
+        if (packet.ts_us >= next_stats) {
+            write_sensor_stats(pipeline, source, packet.ts_us);
+            next_stats = packet.ts_us + STATS_INTERVAL_US;
+        }
+    }
+    return last_ts;
+}
+
+int pipeline_run(const struct pipeline_options *options, struct capture_source *source,
+                 struct pipeline_summary *summary)
+{
+    char err[512];
+    memset(summary, 0, sizeof *summary);
+    struct pipeline pipeline = { .options = options, .summary = summary };
+    pipeline.store = store_open(options->db_path, true, err, sizeof err);
+    if (!pipeline.store) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return 3;
+    }
+    struct reassembly_config config;
+    reassembly_config_defaults(&config);
+    memset(config.ports, 0, sizeof config.ports);
+    for (uint32_t port = 0; port < 65536; port++)
+        if (options->port_proto[port] != PIPELINE_NO_PROTO)
+            reassembly_config_add_port(&config, (uint16_t)port);
+    config.max_streams = options->max_streams;
+    config.idle_timeout_us = options->idle_timeout_us;
+    struct reassembly_events events = {
+        .ctx = &pipeline,
+        .opened = on_opened,
+        .data = on_data,
+        .closed = on_closed,
+        .attempt = on_attempt,
+    };
+    if (reassembly_start(&config, &events, err, sizeof err) != 0) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        store_close(pipeline.store);
+        return 3;
+    }
+    int64_t last_ts = run_loop(&pipeline, source);
+    reassembly_finish(0, &summary->reassembly);
+    write_sensor_stats(&pipeline, source, last_ts);
+    if (!pipeline.store_failed && store_flush(pipeline.store) != STORE_OK) {
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline.store));
+        summary->store_errors++;
+    }
+    store_close(pipeline.store);
+    if (summary->store_errors > 0)
+        return 3;
+    return summary->input_errors > 0 ? 1 : 0;
+}
+
+void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
+{
+    const struct reassembly_stats *r = &summary->reassembly;
+    fprintf(out, "%llu packets, %llu sessions (smtp %llu, pop3 %llu, imap %llu), %llu failed",
+            (unsigned long long)summary->packets, (unsigned long long)summary->sessions_total,
+            (unsigned long long)summary->sessions[MT_PROTO_SMTP],
+            (unsigned long long)summary->sessions[MT_PROTO_POP3],
+            (unsigned long long)summary->sessions[MT_PROTO_IMAP],
+            (unsigned long long)summary->failures);
+    if (r->streams_evicted)
+        fprintf(out, "; %llu streams EVICTED (table full: raise --max-streams)",
+                (unsigned long long)r->streams_evicted);
+    if (r->streams_open_at_end)
+        fprintf(out, "; %llu still open at end", (unsigned long long)r->streams_open_at_end);
+    if (r->snap_truncated)
+        fprintf(out, "; %llu packets cut by the snap length", (unsigned long long)r->snap_truncated);
+    if (r->ipv6_table_full)
+        fprintf(out, "; %llu IPv6 packets dropped (address table full)",
+                (unsigned long long)r->ipv6_table_full);
+    if (summary->bad_frames)
+        fprintf(out, "; %llu malformed frames", (unsigned long long)summary->bad_frames);
+    if (summary->input_errors)
+        fprintf(out, "; %d input error(s)", summary->input_errors);
+    fputc('\n', out);
+}

@@ -1,0 +1,47 @@
+/* pipeline.h — wires the layers for `read` and `capture`: capture → link layer →
+ * reassembly → protocol decoders → store. Owns every live session until it is stored. */
+#ifndef MAILTAP_PIPELINE_H
+#define MAILTAP_PIPELINE_H
+
+#include "capture/source.h"
+#include "cli/localnets.h"
+#include "protocols/session.h"
+#include "reassembly/reassembly.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PIPELINE_NO_PROTO 0xff
+
+struct pipeline_options {
+    const char *db_path;
+    struct localnets local;
+    uint8_t port_proto[65536];   /* enum mt_proto per server port, or PIPELINE_NO_PROTO */
+    uint32_t max_streams;
+    int64_t idle_timeout_us;
+    bool quiet;
+};
+
+struct pipeline_summary {
+    uint64_t packets, bytes, non_ip_frames, bad_frames;
+    uint64_t sessions[MT_PROTO_COUNT];
+    uint64_t sessions_total, failures, store_errors;
+    int input_errors;
+    struct reassembly_stats reassembly;
+};
+
+/* Defaults: db ./mailtap.db, RFC 1918 etc. local, the standard mail ports. */
+void pipeline_options_defaults(struct pipeline_options *options);
+/* "smtp:2526" / "2526" (protocol guessed as smtp). False on bad text. */
+bool pipeline_options_add_port(struct pipeline_options *options, const char *spec);
+
+/* Runs until the source ends (or capture_stop()); fills summary. Returns 0 when all
+ * went well, 1 when some input was bad (warnings printed, the rest processed), 3 when
+ * the database could not be opened or written. */
+int pipeline_run(const struct pipeline_options *options, struct capture_source *source,
+                 struct pipeline_summary *summary);
+
+void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out);
+
+#endif

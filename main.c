@@ -1,0 +1,542 @@
+/* main.c — the mailtap command line: read, capture, list, show. Each subcommand parses
+ * its own options and hands over to the layer that does the work. */
+#include "capture/source.h"
+#include "cli/output.h"
+#include "cli/pipeline.h"
+#include "protocols/session.h"
+#include "store/store.h"
+#include "ui/console.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAILTAP_VERSION "0.1.0"
+
+enum exit_code { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_DATABASE = 3 };
+
+static const char usage_text[] =
+    "usage: mailtap COMMAND [options]\n"
+    "\n"
+    "  read FILE... [-d DB] [--ui] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
+    "        decode pcap/pcapng files (\"-\" = stdin) into the database\n"
+    "  capture -i IFACE [-d DB] [--ui] [-B MB] [--local CIDR]... [--port [PROTO:]PORT]... [FILTER]\n"
+    "        decode live traffic until Ctrl-C (default filter: mail ports and DNS)\n"
+    "  ui [-d DB]\n"
+    "        browse the database in the console (? lists the keys)\n"
+    "  list [-d DB] [--proto smtp|pop3|imap] [--dir in|out] [--status WORD] [--failed]\n"
+    "       [--grep TEXT] [--since TIME] [--until TIME] [--limit N] [--oldest-first] [--json]\n"
+    "        print sessions, newest first (TIME: 2026-01-07T16:54:00 UTC, or epoch seconds)\n"
+    "  show ID [-d DB] [--json]\n"
+    "        print one session with its transcript\n"
+    "\n"
+    "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
+    "  (the rest was processed), 2 usage error, 3 database error.\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "mailtap: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", usage_text);
+}
+
+/* Options shared by read and capture. Returns 1 when handled, 0 when not ours, -1 on
+ * a bad value. */
+enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
+       OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI };
+
+static bool local_overridden;
+
+static int decode_option(struct pipeline_options *options, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'd':
+        options->db_path = arg;
+        return 1;
+    case OPT_LOCAL:
+        /* The first --local replaces the defaults: the admin knows the networks. */
+        if (!local_overridden) {
+            options->local.count = 0;
+            local_overridden = true;
+        }
+        if (!localnets_add(&options->local, arg)) {
+            usage_error("bad --local network: %s", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_PORT:
+        if (!pipeline_options_add_port(options, arg)) {
+            usage_error("bad --port (expected [smtp|pop3|imap:]PORT): %s", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_MAX_STREAMS: {
+        long n = strtol(arg, NULL, 10);
+        if (n < 64 || n > 4000000) {
+            usage_error("--max-streams must be 64..4000000: %s", arg);
+            return -1;
+        }
+        options->max_streams = (uint32_t)n;
+        return 1;
+    }
+    case OPT_IDLE: {
+        long n = strtol(arg, NULL, 10);
+        if (n < 0) {
+            usage_error("--idle-timeout takes seconds (0 = never): %s", arg);
+            return -1;
+        }
+        options->idle_timeout_us = (int64_t)n * 1000000;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+static const struct option decode_long_options[] = {
+    { "db", required_argument, NULL, 'd' },
+    { "local", required_argument, NULL, OPT_LOCAL },
+    { "port", required_argument, NULL, OPT_PORT },
+    { "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
+    { "idle-timeout", required_argument, NULL, OPT_IDLE },
+    { "interface", required_argument, NULL, 'i' },
+    { "buffer", required_argument, NULL, 'B' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "ui", no_argument, NULL, OPT_UI },
+    { NULL, 0, NULL, 0 },
+};
+
+/* The source being decoded, for the signal handler: the only way to reach it from there. */
+static struct capture_source *active_source;
+
+static void on_stop_signal(int signo)
+{
+    (void)signo;
+    if (active_source)
+        capture_stop(active_source);
+}
+
+static void stop_on_signals(struct capture_source *source)
+{
+    active_source = source;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+/* `--ui`: the decoder runs in a child process writing the database (WAL lets the console
+ * read while it writes); the console runs here and shows sessions as they are stored.
+ * The child's messages go to DB.log so they do not scribble over the console; they are
+ * printed once the console closes. Returns the decoder's exit status. */
+static int run_with_console(const struct pipeline_options *options,
+                            struct capture_source *source, const char *label)
+{
+    char log_path[4096];
+    snprintf(log_path, sizeof log_path, "%s.log", options->db_path);
+    /* The database must exist before the console opens it. */
+    char err[512];
+    struct mt_store *store = store_open(options->db_path, true, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return EXIT_DATABASE;
+    }
+    store_close(store);
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        perror("mailtap: fork");
+        return EXIT_INPUT;
+    }
+    if (child == 0) {
+        if (!freopen(log_path, "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(EXIT_INPUT);
+        stop_on_signals(source);
+        signal(SIGINT, SIG_IGN);   /* Ctrl-C belongs to the console; it ends us with SIGTERM */
+        struct pipeline_summary summary;
+        int rc = pipeline_run(options, source, &summary);
+        fprintf(stderr, "mailtap: %s: ", options->db_path);
+        pipeline_print_summary(&summary, stderr);
+        fflush(stderr);
+        _exit(rc);
+    }
+    struct ui_live live = { .label = label, .poll_ms = 1000 };
+    int ui_rc = ui_run(options->db_path, &live);
+    kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    FILE *log = fopen(log_path, "r");
+    if (log) {
+        char line[1024];
+        while (fgets(line, sizeof line, log))
+            fputs(line, stderr);
+        fclose(log);
+        unlink(log_path);
+    }
+    if (ui_rc != 0)
+        return ui_rc == 1 ? EXIT_DATABASE : EXIT_USAGE;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INPUT;
+}
+
+static int command_read(int argc, char **argv)
+{
+    static struct pipeline_options options;
+    pipeline_options_defaults(&options);
+    bool with_console = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:q", decode_long_options, NULL)) != -1) {
+        if (opt == 'q') {
+            options.quiet = true;
+            continue;
+        }
+        if (opt == OPT_UI) {
+            with_console = true;
+            continue;
+        }
+        int handled = decode_option(&options, opt, optarg);
+        if (handled < 0)
+            return EXIT_USAGE;
+        if (handled == 0) {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage_error("%s", "read needs at least one capture file");
+        return EXIT_USAGE;
+    }
+    struct capture_source *source =
+        capture_open_files((const char *const *)argv + optind, argc - optind);
+    if (!source) {
+        fprintf(stderr, "mailtap: out of memory\n");
+        return EXIT_INPUT;
+    }
+    if (with_console) {
+        int rc = run_with_console(&options, source, argv[optind]);
+        capture_close(source);
+        return rc;
+    }
+    stop_on_signals(source);
+    struct pipeline_summary summary;
+    int rc = pipeline_run(&options, source, &summary);
+    active_source = NULL;
+    capture_close(source);
+    if (!options.quiet || rc != 0) {
+        fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options.db_path);
+        pipeline_print_summary(&summary, rc == 0 ? stdout : stderr);
+    }
+    return rc;
+}
+
+static int command_capture(int argc, char **argv)
+{
+    static struct pipeline_options options;
+    pipeline_options_defaults(&options);
+    const char *iface = NULL;
+    int buffer_mb = 64;
+    bool with_console = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:i:B:q", decode_long_options, NULL)) != -1) {
+        if (opt == OPT_UI) {
+            with_console = true;
+            continue;
+        }
+        if (opt == 'i') {
+            iface = optarg;
+            continue;
+        }
+        if (opt == 'B') {
+            buffer_mb = atoi(optarg);
+            continue;
+        }
+        if (opt == 'q') {
+            options.quiet = true;
+            continue;
+        }
+        int handled = decode_option(&options, opt, optarg);
+        if (handled < 0)
+            return EXIT_USAGE;
+        if (handled == 0) {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (!iface) {
+        usage_error("%s", "capture needs -i IFACE");
+        return EXIT_USAGE;
+    }
+    /* The remaining words form the BPF filter, as with tcpdump. */
+    char filter[4096] = "";
+    for (int i = optind; i < argc; i++) {
+        if (strlen(filter) + strlen(argv[i]) + 2 >= sizeof filter) {
+            usage_error("%s", "filter too long");
+            return EXIT_USAGE;
+        }
+        if (filter[0])
+            strcat(filter, " ");
+        strcat(filter, argv[i]);
+    }
+    char err[512];
+    struct capture_source *source =
+        capture_open_live(iface, filter[0] ? filter : NULL, buffer_mb, err, sizeof err);
+    if (!source) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return EXIT_INPUT;
+    }
+    if (with_console) {
+        int rc = run_with_console(&options, source, iface);
+        capture_close(source);
+        return rc;
+    }
+    stop_on_signals(source);
+    if (!options.quiet)
+        fprintf(stderr, "mailtap: capturing on %s into %s (Ctrl-C to stop)\n", iface,
+                options.db_path);
+    struct pipeline_summary summary;
+    int rc = pipeline_run(&options, source, &summary);
+    struct capture_stats stats;
+    capture_get_stats(source, &stats);
+    active_source = NULL;
+    capture_close(source);
+    fprintf(stderr, "mailtap: %s: ", options.db_path);
+    pipeline_print_summary(&summary, stderr);
+    fprintf(stderr, "mailtap: kernel dropped %llu packets, interface dropped %llu\n",
+            (unsigned long long)stats.kernel_drops, (unsigned long long)stats.interface_drops);
+    return rc;
+}
+
+/* "2026-01-07T16:54:00" / "2026-01-07 16:54" (UTC) or epoch seconds → µs; -1 if bad. */
+static int64_t parse_time(const char *text)
+{
+    char *end;
+    long long seconds = strtoll(text, &end, 10);
+    if (*end == '\0' && end != text)
+        return seconds * 1000000;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                              "%Y-%m-%d %H:%M", "%Y-%m-%d" };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        memset(&tm, 0, sizeof tm);
+        end = strptime(text, formats[i], &tm);
+        if (end && (*end == '\0' || *end == 'Z'))
+            return (int64_t)timegm(&tm) * 1000000;
+    }
+    return -1;
+}
+
+struct list_context {
+    bool json;
+    long rows;
+};
+
+static int print_listed_session(void *ctx, struct mt_session *session)
+{
+    struct list_context *list = ctx;
+    if (list->json)
+        output_json(stdout, session);
+    else
+        output_table_row(stdout, session);
+    list->rows++;
+    session_free(session);
+    return 0;
+}
+
+static const struct option list_long_options[] = {
+    { "db", required_argument, NULL, 'd' },
+    { "proto", required_argument, NULL, OPT_PROTO },
+    { "dir", required_argument, NULL, OPT_DIR },
+    { "status", required_argument, NULL, OPT_STATUS },
+    { "failed", no_argument, NULL, OPT_FAILED },
+    { "grep", required_argument, NULL, OPT_GREP },
+    { "since", required_argument, NULL, OPT_SINCE },
+    { "until", required_argument, NULL, OPT_UNTIL },
+    { "limit", required_argument, NULL, OPT_LIMIT },
+    { "oldest-first", no_argument, NULL, OPT_OLDEST },
+    { "json", no_argument, NULL, OPT_JSON },
+    { NULL, 0, NULL, 0 },
+};
+
+static int command_list(int argc, char **argv)
+{
+    const char *db_path = "mailtap.db";
+    struct store_filter filter;
+    store_filter_init(&filter);
+    struct list_context list = { 0 };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'd': db_path = optarg; break;
+        case OPT_PROTO:
+            filter.proto = proto_from_name(optarg);
+            if (filter.proto < 0) {
+                usage_error("unknown protocol: %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_DIR:
+            if (strcmp(optarg, "in") == 0)
+                filter.direction = MT_INBOUND;
+            else if (strcmp(optarg, "out") == 0)
+                filter.direction = MT_OUTBOUND;
+            else {
+                usage_error("--dir takes in or out, not %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_STATUS:
+            filter.status = status_from_name(optarg);
+            if (filter.status == MT_STATUS_UNKNOWN && strcmp(optarg, "unknown") != 0) {
+                usage_error("unknown status word: %s (see README: Status words)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_FAILED: filter.failed_only = true; break;
+        case OPT_GREP: filter.grep = optarg; break;
+        case OPT_SINCE:
+        case OPT_UNTIL: {
+            int64_t us = parse_time(optarg);
+            if (us < 0) {
+                usage_error("bad time: %s", optarg);
+                return EXIT_USAGE;
+            }
+            if (opt == OPT_SINCE)
+                filter.since_us = us;
+            else
+                filter.until_us = us;
+            break;
+        }
+        case OPT_LIMIT: filter.limit = strtol(optarg, NULL, 10); break;
+        case OPT_OLDEST: filter.oldest_first = true; break;
+        case OPT_JSON: list.json = true; break;
+        default:
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    char err[512];
+    struct mt_store *store = store_open(db_path, false, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return EXIT_DATABASE;
+    }
+    if (!list.json)
+        output_table_header(stdout, filter.proto == MT_PROTO_SMTP ? OUTPUT_VIEW_SMTP
+                                    : filter.proto >= 0   ? OUTPUT_VIEW_MAILBOX
+                                                          : OUTPUT_VIEW_MIXED);
+    int rc = store_query_sessions(store, &filter, print_listed_session, &list);
+    if (rc < 0) {
+        fprintf(stderr, "mailtap: %s\n", store_error(store));
+        store_close(store);
+        return EXIT_DATABASE;
+    }
+    store_close(store);
+    return EXIT_OK;
+}
+
+static int command_show(int argc, char **argv)
+{
+    const char *db_path = "mailtap.db";
+    bool json = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
+        if (opt == 'd')
+            db_path = optarg;
+        else if (opt == OPT_JSON)
+            json = true;
+        else {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_error("%s", "show needs one session ID (see mailtap list)");
+        return EXIT_USAGE;
+    }
+    char *end;
+    long long id = strtoll(argv[optind], &end, 10);
+    if (*end != '\0' || id <= 0) {
+        usage_error("bad session ID: %s", argv[optind]);
+        return EXIT_USAGE;
+    }
+    char err[512];
+    struct mt_store *store = store_open(db_path, false, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return EXIT_DATABASE;
+    }
+    struct mt_session *session = NULL;
+    int rc = store_load_session(store, id, &session);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "mailtap: session %lld: %s\n", id,
+                rc == STORE_NOT_FOUND ? "no such session" : store_error(store));
+        store_close(store);
+        return rc == STORE_NOT_FOUND ? EXIT_USAGE : EXIT_DATABASE;
+    }
+    if (json)
+        output_show_json(stdout, session);
+    else
+        output_show(stdout, session);
+    session_free(session);
+    store_close(store);
+    return EXIT_OK;
+}
+
+static int command_ui(int argc, char **argv)
+{
+    const char *db_path = "mailtap.db";
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
+        if (opt != 'd') {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+        db_path = optarg;
+    }
+    if (access(db_path, R_OK) != 0) {
+        fprintf(stderr, "mailtap: %s: no such database (create one with mailtap read)\n", db_path);
+        return EXIT_DATABASE;
+    }
+    int rc = ui_run(db_path, NULL);
+    return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_DATABASE : EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "--version") == 0) {
+        printf("mailtap %s\n", MAILTAP_VERSION);
+        return EXIT_OK;
+    }
+    /* Subcommand options are parsed from argv[1] on, as if the subcommand were the
+     * program. */
+    argc--;
+    argv++;
+    optind = 1;
+    if (strcmp(command, "read") == 0)
+        return command_read(argc, argv);
+    if (strcmp(command, "capture") == 0)
+        return command_capture(argc, argv);
+    if (strcmp(command, "list") == 0)
+        return command_list(argc, argv);
+    if (strcmp(command, "show") == 0)
+        return command_show(argc, argv);
+    if (strcmp(command, "ui") == 0)
+        return command_ui(argc, argv);
+    usage_error("unknown command: %s", command);
+    return EXIT_USAGE;
+}

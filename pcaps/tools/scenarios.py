@@ -1,0 +1,1086 @@
+#!/usr/bin/env python3
+"""Scenario driver for pcaps/record.sh.
+
+Drives REAL clients (swaks, python smtplib/poplib/imaplib, openssl s_client,
+curl) against the Postfix/Dovecot instances started by record.sh, captures each
+scenario with tcpdump on "lo", and writes NAME.expected.json from what the
+client itself saw (parsed client logs / library return values), never from
+mailtap's output.  Any deviation from a scenario's intent is a hard failure.
+
+Only 127.0.0.1 and ::1 are ever used.
+"""
+import argparse
+import imaplib
+import json
+import os
+import poplib
+import re
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+
+V4 = "127.0.0.1"
+V6 = "::1"
+LOOPBACK = {V4, V6}
+
+
+def is_loopback(address):
+    """127.0.0.0/8 or ::1: the only addresses any scenario may use."""
+    return address == V6 or address.startswith("127.")
+HELO = "client.example.test"
+SENDER = "sender@client.example.test"
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def need(cond, msg):
+    if not cond:
+        raise ScenarioError(msg)
+
+
+def log(msg):
+    print(f"[scenario] {msg}", file=sys.stderr, flush=True)
+
+
+def no_verify_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# --------------------------------------------------------------------------
+# capture
+# --------------------------------------------------------------------------
+class Capture:
+    """tcpdump -i lo -w FILE -U -s 0 FILTER, started and stopped cleanly."""
+
+    def __init__(self, path, ports):
+        self.path = path
+        self.tmp = path + ".part"
+        for p in ports:
+            need(isinstance(p, int), "port must be int")
+        portexpr = " or ".join(f"port {p}" for p in ports)
+        self.bpf = f"tcp and (host {V4} or host {V6}) and ({portexpr})"
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-Z", "root",
+             "-s", "0", "-w", self.tmp, self.bpf],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        pids = os.environ.get("TCPDUMP_PIDS_FILE")
+        if pids:
+            with open(pids, "a") as f:
+                f.write(f"{self.proc.pid}\n")
+        # tcpdump prints "listening on lo, ..." once the capture is active
+        line = self.proc.stderr.readline()
+        need("listening on" in line, f"tcpdump did not start: {line!r}")
+        self.errs = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+        time.sleep(0.3)
+        return self
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.errs.append(line)
+
+    def __exit__(self, et, ev, tb):
+        time.sleep(1.0)  # let the last FIN/ACKs pass
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise ScenarioError("tcpdump did not stop")
+        self.reader.join(timeout=5)
+        stats = "".join(self.errs)
+        m = re.search(r"(\d+) packets? dropped by kernel", stats)
+        try:
+            if et is None:
+                need(m is not None and m.group(1) == "0", f"tcpdump dropped packets: {stats}")
+                check_complete(self.tmp)
+                os.replace(self.tmp, self.path)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        return False
+
+
+def read_pcap_tcp(path):
+    """Minimal pcap reader (EN10MB / IPv4 / IPv6 / TCP): yields
+    (src, sport, dst, dport, flags, payload_len)."""
+    import ipaddress
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    need(len(data) >= 24, "short pcap")
+    magic = struct.unpack("<I", data[:4])[0]
+    need(magic in (0xA1B2C3D4, 0xA1B23C4D), "not a little-endian pcap")
+    need(struct.unpack("<I", data[20:24])[0] == 1, "link type is not EN10MB")
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, orig = struct.unpack("<IIII", data[off:off + 16])
+        off += 16
+        pkt = data[off:off + incl]
+        off += incl
+        need(incl == orig, "truncated packet in capture (snaplen)")
+        etype = struct.unpack("!H", pkt[12:14])[0]
+        ip = pkt[14:]
+        if etype == 0x0800:
+            ihl = (ip[0] & 15) * 4
+            if ip[9] != 6:
+                continue
+            src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
+            tlen = struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[ihl:tlen]
+        elif etype == 0x86DD:
+            if ip[6] != 6:
+                continue
+            src, dst = ipaddress.ip_address(ip[8:24]), ipaddress.ip_address(ip[24:40])
+            plen = struct.unpack("!H", ip[4:6])[0]
+            tcp = ip[40:40 + plen]
+        else:
+            continue
+        sport, dport = struct.unpack("!HH", tcp[:4])
+        doff = (tcp[12] >> 4) * 4
+        yield str(src), sport, str(dst), dport, tcp[13], tcp[doff:]
+
+
+def check_complete(path):
+    """Every connection in the capture must start with a SYN and end with
+    FINs from both sides or a RST: catches lost packets at start/stop."""
+    flows = {}
+    n = 0
+    for src, sp, dst, dp, fl, _ in read_pcap_tcp(path):
+        n += 1
+        need(is_loopback(src) and is_loopback(dst), f"non-loopback packet {src} -> {dst}")
+        key = tuple(sorted([(src, sp), (dst, dp)]))
+        st = flows.setdefault(key, {"syn": False, "fin": set(), "rst": False})
+        if fl & 0x02 and not fl & 0x10:
+            st["syn"] = True
+        if fl & 0x01:
+            st["fin"].add((src, sp))
+        if fl & 0x04:
+            st["rst"] = True
+    need(n > 0, f"{path}: empty capture")
+    for key, st in flows.items():
+        need(st["syn"], f"{path}: connection {key} has no SYN")
+        need(st["rst"] or len(st["fin"]) == 2, f"{path}: connection {key} not closed")
+
+
+def check_expected_against_capture(pcap, sessions):
+    """Independent sanity check: the endpoints of every expected session are
+    in the capture (in order), and every cleartext string the expected file
+    claims (helo, addresses, subject, message-id, deciding server line) occurs
+    in the captured payload."""
+    payload = b""
+    starts = []
+    for src, sp, dst, dp, fl, pl in read_pcap_tcp(pcap):
+        payload += pl
+        if fl & 0x02 and not fl & 0x10:
+            starts.append((src, dst, dp))
+    want = [(s["client_ip"], s["server_ip"], s["server_port"]) for s in sessions]
+    # a refused/unanswered SYN may be retransmitted: collapse repeats
+    uniq = [x for i, x in enumerate(starts) if i == 0 or x != starts[i - 1]]
+    need(uniq == want, f"{pcap}: sessions in capture {uniq} != expected {want}")
+    for s in sessions:
+        strs = [s.get("helo"), s.get("mail_from"), s.get("status_line_contains")]
+        strs += [r["addr"] for r in s.get("rcpt_to", [])]
+        for m in s.get("messages", []):
+            strs += [m.get("subject"), m.get("message_id"), m.get("mail_from")]
+        for x in strs:
+            if x is not None:
+                need(x.encode() in payload, f"{pcap}: {x!r} not in captured payload")
+
+
+def write_expected(path, sessions):
+    check_expected_against_capture(path.replace(".expected.json", ".pcap"), sessions)
+    with open(path, "w") as f:
+        json.dump(sessions, f, indent=2)
+        f.write("\n")
+
+
+# --------------------------------------------------------------------------
+# SMTP transcript model (built from the client's own log)
+# --------------------------------------------------------------------------
+class SmtpLog:
+    """A list of (command or None for greeting, code, last_reply_line)."""
+
+    def __init__(self):
+        self.pairs = []
+
+    def add(self, cmd, code, text):
+        self.pairs.append((cmd, code, text))
+
+    @staticmethod
+    def from_swaks(out):
+        """Parse swaks' transcript: ' -> cmd', '<-  NNN text', '<** NNN text'.
+
+        Works for pipelined output too: replies are matched to commands in
+        order, and message body lines (after a 354) are collapsed into one
+        '<eom>' pseudo-command.  TLS-protected lines (~> / <~) are ignored:
+        they are invisible in the capture."""
+        lg = SmtpLog()
+        pending = []
+        greeted = False
+        in_body = False
+        cur = []
+        for raw in out.splitlines():
+            if raw.startswith(" -> "):
+                cmd = raw[4:]
+                if in_body:
+                    if cmd == ".":
+                        pending.append("<eom>")
+                        in_body = False
+                    continue
+                pending.append(cmd)
+            elif raw.startswith("<-  ") or raw.startswith("<** "):
+                line = raw[4:]
+                m = re.match(r"(\d{3})([ -])(.*)", line)
+                if not m:
+                    raise ScenarioError(f"unparsable swaks reply: {raw!r}")
+                cur.append(line)
+                if m.group(2) == "-":
+                    continue
+                code = int(m.group(1))
+                if not greeted:
+                    cmd = None
+                    greeted = True
+                else:
+                    need(pending, f"reply without command in swaks log: {raw!r}")
+                    cmd = pending.pop(0)
+                lg.add(cmd, code, line)
+                cur = []
+                if cmd is not None and cmd.upper() == "DATA" and code == 354:
+                    in_body = True
+        return lg
+
+    def first(self, prefix):
+        for cmd, code, text in self.pairs:
+            if cmd is not None and cmd.upper().startswith(prefix):
+                return cmd, code, text
+        return None
+
+    def reply_to(self, prefix):
+        r = self.first(prefix)
+        need(r is not None, f"no {prefix} in transcript")
+        return r[1], r[2]
+
+    def helo(self):
+        r = self.first("EHLO") or self.first("HELO")
+        return r[0].split(None, 1)[1] if r else None
+
+    def transactions(self):
+        """Split into MAIL transactions with rcpts and end-of-data reply."""
+        txs = []
+        cur = None
+        for cmd, code, text in self.pairs:
+            if cmd is None:
+                continue
+            u = cmd.upper()
+            if u.startswith("MAIL FROM:"):
+                cur = {"mail_from": addr_of(cmd[10:]), "mail_code": code,
+                       "rcpts": [], "data": None, "eom": None, "eom_text": None}
+                txs.append(cur)
+            elif u.startswith("RCPT TO:") and cur is not None:
+                cur["rcpts"].append({"addr": addr_of(cmd[8:]), "code": code,
+                                     "accepted": 200 <= code < 300, "text": text})
+            elif u == "DATA" and cur is not None:
+                cur["data"] = code
+            elif cmd == "<eom>" and cur is not None:
+                cur["eom"] = code
+                cur["eom_text"] = text
+            elif u in ("RSET", "QUIT") or u.startswith(("EHLO", "HELO")):
+                cur = None
+        return txs
+
+
+def addr_of(s):
+    s = s.strip()
+    m = re.match(r"<([^>]*)>", s)
+    return m.group(1) if m else s.split()[0]
+
+
+def tx_status(tx):
+    if tx["mail_code"] >= 400:
+        return "sender_rejected" if tx["mail_code"] >= 500 else "temp_failed"
+    acc = [r for r in tx["rcpts"] if r["accepted"]]
+    rej = [r for r in tx["rcpts"] if not r["accepted"]]
+    if tx["eom"] is not None and 200 <= tx["eom"] < 300:
+        return "partial" if rej else "delivered"
+    if not acc:
+        if any("Relay access denied" in r["text"] for r in rej):
+            return "relay_denied"
+        if any(400 <= r["code"] < 500 for r in rej):
+            return "temp_failed"
+        return "rcpt_rejected"
+    if tx["eom"] is not None:
+        return "temp_failed" if tx["eom"] < 500 else "content_rejected"
+    return "aborted"
+
+
+# Least to most severe, as in mailtap's README ("Status words"): a session with several
+# transactions takes the most severe of its transactions' statuses (issue #2).
+SEVERITY = ["delivered", "partial", "aborted", "temp_failed", "rcpt_rejected",
+            "relay_denied", "sender_rejected", "too_big", "content_rejected"]
+
+
+def session_status(txs):
+    """Session status from its transactions: the most severe one (order above)."""
+    if not txs:
+        return "no_mail"
+    sts = [tx_status(t) for t in txs]
+    return max(sts, key=lambda st: SEVERITY.index(st) if st in SEVERITY else -1)
+
+
+def smtp_session(lg, client_ip, server_ip, port, messages_meta=None, **extra):
+    """Build the expected object for one SMTP session from its transcript.
+    messages_meta: list (per accepted DATA transaction, in order) of
+    {"subject":..., "message_id":...} that the driver put in the message."""
+    txs = lg.transactions()
+    s = {"proto": "smtp", "client_ip": client_ip, "server_ip": server_ip,
+         "server_port": port}
+    s["status"] = session_status(txs)
+    s.update({k: v for k, v in extra.items() if k in ("user",)})
+    h = lg.helo()
+    if h:
+        s["helo"] = h
+    if len(txs) == 1:   # per-transaction details live in "messages" otherwise
+        s["mail_from"] = txs[0]["mail_from"]
+        s["rcpt_to"] = [{"addr": r["addr"], "code": r["code"], "accepted": r["accepted"]}
+                        for r in txs[0]["rcpts"]]
+    msgs = []
+    meta = list(messages_meta or [])
+    for t in txs:
+        m = {"mail_from": t["mail_from"]}
+        if t["data"] is not None and t["data"] == 354:
+            md = meta.pop(0) if meta else {}
+            m.update(md)
+        m["status"] = tx_status(t)
+        msgs.append(m)
+    if msgs:
+        s["messages"] = msgs
+    return s
+
+
+class LoggingSMTP(smtplib.SMTP):
+    """smtplib.SMTP that records every command and final reply line."""
+
+    def __init__(self, *a, **kw):
+        self.lg = SmtpLog()
+        self._last_cmd = None
+        self._greeting_done = False
+        super().__init__(*a, **kw)
+
+    def send(self, s):
+        if isinstance(s, str):
+            cmd = s.rstrip("\r\n")
+        else:
+            b = bytes(s)
+            # message body (ends with CRLF.CRLF) -> '<eom>'
+            cmd = "<eom>" if b.endswith(b"\r\n.\r\n") else b.rstrip(b"\r\n").decode("latin-1")
+        self._last_cmd = cmd
+        return super().send(s)
+
+    def getreply(self):
+        code, msg = super().getreply()
+        last = msg.decode("latin-1").splitlines()[-1] if msg else ""
+        if not self._greeting_done:
+            self._greeting_done = True
+            self.lg.add(None, code, f"{code} {last}")
+        else:
+            self.lg.add(self._last_cmd, code, f"{code} {last}")
+        return code, msg
+
+
+def run(cmd, timeout=60, input=None, ok_codes=(0,)):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    if ok_codes is not None and p.returncode not in ok_codes:
+        raise ScenarioError(f"{cmd[0]} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def swaks(server, port, *args, ok_codes=None, timeout=60):
+    cmd = ["swaks", "--server", server, "--port", str(port), "--helo", HELO,
+           "--from", SENDER, *args]
+    p = run(cmd, timeout=timeout, ok_codes=ok_codes)
+    return p
+
+
+def mk_msg(frm, to, subject, msgid, body):
+    m = EmailMessage()
+    m["From"] = frm
+    m["To"] = ", ".join(to)
+    m["Subject"] = subject
+    m["Message-ID"] = msgid
+    m["Date"] = "Mon, 02 Jun 2025 10:00:00 +0000"
+    m.set_content(body)
+    return m
+
+
+# --------------------------------------------------------------------------
+# SMTP scenarios
+# --------------------------------------------------------------------------
+def smtp_swaks_simple(name, out, to, intent, server=V4, port=25, extra_args=(),
+                      subject=None, msgid=None, check=None):
+    path = os.path.join(out, "smtp", name)
+    hdrs = []
+    if subject:
+        hdrs += ["--header", f"Subject: {subject}"]
+    if msgid:
+        hdrs += ["--header", f"Message-Id: {msgid}"]
+    with Capture(path + ".pcap", [port]):
+        p = swaks(server, port, "--to", ",".join(to), *hdrs, *extra_args)
+    lg = SmtpLog.from_swaks(p.stdout + p.stderr)
+    meta = [{"subject": subject, "message_id": msgid}] if subject else None
+    s = smtp_session(lg, server, server, port, meta)
+    need(s["status"] == intent, f"{name}: expected {intent}, client saw {s['status']}:\n{p.stdout}")
+    if check:
+        check(s, lg, p)
+    write_expected(path + ".expected.json", [s])
+    return s
+
+
+def last_rcpt_line(lg):
+    rs = [t for c, _, t in lg.pairs if c and c.upper().startswith("RCPT")]
+    return rs[-1]
+
+
+def sc_smtp_delivered(out):
+    smtp_swaks_simple("delivered", out, ["alice@example.test"], "delivered",
+                      subject="mailtap test: delivered",
+                      msgid="<delivered.1@client.example.test>")
+
+
+def sc_smtp_rcpt_unknown(out):
+    def chk(s, lg, p):
+        t = last_rcpt_line(lg)
+        need("5.1.1" in t and "User unknown" in t, t)
+        s["status_line_contains"] = "5.1.1"
+    smtp_swaks_simple("rcpt-unknown", out, ["nobody@example.test"], "rcpt_rejected",
+                      subject="mailtap test: rcpt-unknown",
+                      msgid="<rcpt-unknown.1@client.example.test>", check=chk)
+
+
+def sc_smtp_relay_denied(out):
+    def chk(s, lg, p):
+        t = last_rcpt_line(lg)
+        need(t.startswith("554 5.7.1") and "Relay access denied" in t, t)
+        s["status_line_contains"] = "Relay access denied"
+    smtp_swaks_simple("relay-denied", out, ["someone@elsewhere.example"], "relay_denied",
+                      subject="mailtap test: relay-denied",
+                      msgid="<relay-denied.1@client.example.test>", check=chk)
+
+
+def sc_smtp_pipelining(out):
+    def chk(s, lg, p):
+        # swaks prints MAIL/RCPT/DATA before any of their replies when pipelining
+        o = p.stdout
+        i_mail = o.index(" -> MAIL FROM")
+        i_data = o.index(" -> DATA")
+        i_r = o.index("<-  250 2.1.0")
+        need(i_mail < i_data < i_r, "swaks did not pipeline")
+    smtp_swaks_simple("pipelining", out, ["alice@example.test"], "delivered",
+                      extra_args=["--pipeline"],
+                      subject="mailtap test: pipelining",
+                      msgid="<pipelining.1@client.example.test>", check=chk)
+
+
+def sc_smtp_ipv6_delivered(out):
+    smtp_swaks_simple("ipv6-delivered", out, ["alice@example.test"], "delivered",
+                      server=V6, subject="mailtap test: ipv6-delivered",
+                      msgid="<ipv6-delivered.1@client.example.test>")
+
+
+def sc_smtp_auth_failed(out):
+    name = "auth-failed"
+    path = os.path.join(out, "smtp", name)
+    with Capture(path + ".pcap", [587]):
+        p = swaks(V4, 587, "--to", "bob@example.test", "--auth", "LOGIN",
+                  "--auth-user", "alice", "--auth-password", "wrong-password")
+    lg = SmtpLog.from_swaks(p.stdout + p.stderr)
+    # the reply to the last AUTH step
+    auth_replies = [(c, code, t) for c, code, t in lg.pairs if c is not None
+                    and not c.upper().startswith(("EHLO", "QUIT", "MAIL", "RCPT"))]
+    code, text = auth_replies[-1][1], auth_replies[-1][2]
+    need(code == 535 and "5.7.8" in text, f"auth-failed: got {text}")
+    need(lg.first("MAIL") is None, "swaks continued after failed auth")
+    s = {"proto": "smtp", "client_ip": V4, "server_ip": V4, "server_port": 587,
+         "status": "auth_failed", "user": "alice", "helo": lg.helo(),
+         "status_line_contains": "5.7.8"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_smtp_auth_ok_plain(out):
+    name = "auth-ok-plain"
+    path = os.path.join(out, "smtp", name)
+    subj, mid = "mailtap test: auth-ok-plain", "<auth-ok-plain.1@client.example.test>"
+    msg = mk_msg("alice@example.test", ["bob@example.test"], subj, mid,
+                 "Sent after AUTH PLAIN on the submission port.\n")
+    with Capture(path + ".pcap", [587]):
+        c = LoggingSMTP(V4, 587, local_hostname=HELO, timeout=10)
+        c.ehlo()
+        need("PLAIN" in c.esmtp_features.get("auth", ""), "no AUTH PLAIN offered")
+        c.user, c.password = "alice", "alicepw"
+        code, resp = c.auth("PLAIN", c.auth_plain, initial_response_ok=True)
+        need(code == 235, f"AUTH PLAIN: {code} {resp}")
+        refused = c.send_message(msg, "alice@example.test", ["bob@example.test"])
+        need(not refused, refused)
+        c.quit()
+    s = smtp_session(c.lg, V4, V4, 587, [{"subject": subj, "message_id": mid}])
+    need(s["status"] == "delivered", s)
+    s = {**{k: s[k] for k in ("proto", "client_ip", "server_ip", "server_port", "status")},
+         "user": "alice", **{k: v for k, v in s.items()
+                             if k in ("helo", "mail_from", "rcpt_to", "messages")}}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_smtp_partial(out):
+    name = "partial"
+    path = os.path.join(out, "smtp", name)
+    subj, mid = "mailtap test: partial", "<partial.1@client.example.test>"
+    rcpts = ["alice@example.test", "nobody@example.test"]
+    msg = mk_msg(SENDER, rcpts, subj, mid, "One good and one unknown recipient.\n")
+    with Capture(path + ".pcap", [25]):
+        c = LoggingSMTP(V4, 25, local_hostname=HELO, timeout=10)
+        refused = c.send_message(msg, SENDER, rcpts)
+        c.quit()
+    need(list(refused) == ["nobody@example.test"] and refused["nobody@example.test"][0] == 550,
+         refused)
+    s = smtp_session(c.lg, V4, V4, 25, [{"subject": subj, "message_id": mid}])
+    need(s["status"] == "partial", s)
+    s["status_line_contains"] = "5.1.1"
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_smtp_multi_message(out):
+    name = "multi-message"
+    path = os.path.join(out, "smtp", name)
+    plan = [
+        (["alice@example.test"], "mailtap test: multi 1", "<multi.1@client.example.test>"),
+        (["nobody@example.test"], "mailtap test: multi 2", "<multi.2@client.example.test>"),
+        (["bob@example.test"], "mailtap test: multi 3", "<multi.3@client.example.test>"),
+    ]
+    meta = []
+    with Capture(path + ".pcap", [25]):
+        c = LoggingSMTP(V4, 25, local_hostname=HELO, timeout=10)
+        for i, (rc, subj, mid) in enumerate(plan):
+            msg = mk_msg(SENDER, rc, subj, mid, f"Message {i + 1} of 3 in one connection.\n")
+            try:
+                refused = c.send_message(msg, SENDER, rc)
+                need(not refused, refused)
+                need(i != 1, "message 2 should have been refused")
+                meta.append({"subject": subj, "message_id": mid})
+            except smtplib.SMTPRecipientsRefused as e:
+                need(i == 1 and e.recipients["nobody@example.test"][0] == 550, e.recipients)
+        c.quit()
+    s = smtp_session(c.lg, V4, V4, 25, meta)
+    sts = [m["status"] for m in s["messages"]]
+    need(sts == ["delivered", "rcpt_rejected", "delivered"], sts)
+    need(s["status"] == "rcpt_rejected", s["status"])
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_smtp_starttls(out):
+    name = "starttls"
+    path = os.path.join(out, "smtp", name)
+    with Capture(path + ".pcap", [25]):
+        p = swaks(V4, 25, "--to", "alice@example.test", "-tls",
+                  "--header", "Subject: mailtap test: starttls (encrypted)")
+    o = p.stdout + p.stderr
+    lg = SmtpLog.from_swaks(o)
+    code, text = lg.reply_to("STARTTLS")
+    need(code == 220, text)
+    need("=== TLS started" in o, "TLS did not start")
+    need(re.search(r"<~  250 2\.0\.0 Ok: queued", o), "message not accepted inside TLS")
+    s = {"proto": "smtp", "client_ip": V4, "server_ip": V4, "server_port": 25,
+         "status": "encrypted", "helo": lg.helo(), "status_line_contains": "Ready to start TLS"}
+    write_expected(path + ".expected.json", [s])
+
+
+def port_is_closed(host, port):
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.settimeout(2)
+    try:
+        s.connect((host, port))
+        return False
+    except ConnectionRefusedError:
+        return True
+    finally:
+        s.close()
+
+
+def sc_smtp_refused(out):
+    name = "refused"
+    path = os.path.join(out, "smtp", name)
+    need(port_is_closed(V4, 2525), "something listens on 127.0.0.1:2525")
+    with Capture(path + ".pcap", [2525]):
+        p = swaks(V4, 2525, "--to", "alice@example.test", ok_codes=None)
+    o = p.stdout + p.stderr
+    need(re.search(r"[Cc]onnection refused", o), o)
+    s = {"proto": "smtp", "client_ip": V4, "server_ip": V4, "server_port": 2525,
+         "status": "refused"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_smtp_silent_server(out):
+    name = "silent-server"
+    path = os.path.join(out, "smtp", name)
+    ls = socket.socket(socket.AF_INET)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((V4, 2526))
+    ls.listen(1)
+    held = []
+    stop = threading.Event()
+
+    def acceptor():
+        ls.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = ls.accept()
+                held.append(conn)   # accept and never send anything
+            except socket.timeout:
+                pass
+            # read & discard so the client's close is ACKed and answered
+            for h in held:
+                h.setblocking(False)
+                try:
+                    if h.recv(4096) == b"":
+                        h.close()
+                        held.remove(h)
+                except (BlockingIOError, OSError):
+                    pass
+
+    t = threading.Thread(target=acceptor, daemon=True)
+    t.start()
+    try:
+        with Capture(path + ".pcap", [2526]):
+            t0 = time.time()
+            p = swaks(V4, 2526, "--to", "alice@example.test", "--timeout", "3",
+                      ok_codes=None)
+            took = time.time() - t0
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(timeout=2)
+        for h in held:
+            h.close()
+        ls.close()
+    o = p.stdout + p.stderr
+    need("<-" not in o and 2.5 <= took <= 10, f"silent-server: took {took:.1f}s\n{o}")
+    need(re.search(r"[Tt]imeout|timed out", o), o)
+    s = {"proto": "smtp", "client_ip": V4, "server_ip": V4, "server_port": 2526,
+         "status": "no_response"}
+    write_expected(path + ".expected.json", [s])
+    with open(path + ".args", "w") as args:   # 2526 is not a standard mail port
+        args.write("--port smtp:2526\n")
+
+
+def sc_smtp_big_message(out):
+    name = "big-message"
+    path = os.path.join(out, "smtp", name)
+    subj, mid = "mailtap test: big-message", "<big-message.1@client.example.test>"
+    lines = []
+    i = 0
+    total = 0
+    while total < 2 * 1024 * 1024:
+        if i % 7 == 0:
+            lines.append(f".dot-stuffed line {i:06d} (starts with a dot)")
+        elif i % 11 == 0:
+            lines.append(".")   # a line that is only a dot: must be stuffed to '..'
+        else:
+            lines.append(f"line {i:06d} abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOP")
+        total += len(lines[-1]) + 1
+        i += 1
+    body = "\n".join(lines) + "\n"
+    msg = mk_msg(SENDER, ["alice@example.test"], subj, mid, body)
+    need(msg["Content-Transfer-Encoding"] == "7bit", msg["Content-Transfer-Encoding"])
+    with Capture(path + ".pcap", [25]):
+        c = LoggingSMTP(V4, 25, local_hostname=HELO, timeout=30)
+        refused = c.send_message(msg, SENDER, ["alice@example.test"])
+        need(not refused, refused)
+        c.quit()
+    s = smtp_session(c.lg, V4, V4, 25, [{"subject": subj, "message_id": mid}])
+    need(s["status"] == "delivered", s)
+    # check that the delivered copy has the lines un-stuffed (end-to-end truth)
+    root = os.environ.get("MAILDIR_ROOT")
+    if root:
+        found = False
+        for _ in range(50):
+            for d in ("new", "cur"):
+                dd = os.path.join(root, "alice", d)
+                for fn in os.listdir(dd):
+                    data = open(os.path.join(dd, fn), "rb").read()
+                    if mid.encode() in data:
+                        found = True
+                        need(b"\n.dot-stuffed line 000000" in data and b"\n..dot" not in data,
+                             "delivered big message is not correctly un-stuffed")
+            if found:
+                break
+            time.sleep(0.1)
+        need(found, "big message not found in alice's maildir")
+    write_expected(path + ".expected.json", [s])
+
+
+# --------------------------------------------------------------------------
+# POP3
+# --------------------------------------------------------------------------
+def pop_base(port=110, server=V4):
+    return {"proto": "pop3", "client_ip": server, "server_ip": server, "server_port": port}
+
+
+def sc_pop3_login_ok(out):
+    name = "login-ok"
+    path = os.path.join(out, "pop3", name)
+    with Capture(path + ".pcap", [110]):
+        p = poplib.POP3(V4, 110, timeout=10)
+        p.user("carol")
+        r = p.pass_("carolpw")
+        need(r.startswith(b"+OK"), r)
+        n, size = p.stat()
+        need(n >= 2, f"carol has {n} messages")
+        p.list()
+        resp, lines, octets = p.retr(1)
+        need(resp.startswith(b"+OK"), resp)
+        need(p.dele(1).startswith(b"+OK"), "DELE")
+        need(p.quit().startswith(b"+OK"), "QUIT")
+    s = {**pop_base(), "status": "login_ok", "user": "carol"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_pop3_auth_failed(out):
+    name = "auth-failed"
+    path = os.path.join(out, "pop3", name)
+    with Capture(path + ".pcap", [110]):
+        p = poplib.POP3(V4, 110, timeout=10)
+        p.user("carol")
+        try:
+            p.pass_("wrong-password")
+            raise ScenarioError("POP3 login with a wrong password succeeded")
+        except poplib.error_proto as e:
+            err = e.args[0].decode()
+        p.quit()
+    need(err == "-ERR [AUTH] Authentication failed.", err)
+    s = {**pop_base(), "status": "auth_failed", "user": "carol",
+         "status_line_contains": "[AUTH] Authentication failed."}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_pop3_auth_plain(out):
+    name = "auth-plain"
+    path = os.path.join(out, "pop3", name)
+    with Capture(path + ".pcap", [110]):
+        p = run(["curl", "-sS", "-v", "--max-time", "20", "--login-options", "AUTH=PLAIN",
+                 "-u", "carol:carolpw", f"pop3://{V4}:110/"])
+    o = p.stderr
+    need(re.search(r"> AUTH PLAIN", o) and re.search(r"< \+OK Logged in", o), o)
+    s = {**pop_base(), "status": "login_ok", "user": "carol"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_pop3_stls(out):
+    name = "stls"
+    path = os.path.join(out, "pop3", name)
+    with Capture(path + ".pcap", [110]):
+        p = run(["openssl", "s_client", "-connect", f"{V4}:110", "-starttls", "pop3",
+                 "-servername", "mail.example.test", "-quiet", "-crlf"],
+                input="USER carol\nPASS carolpw\nSTAT\nQUIT\n", timeout=30, ok_codes=None)
+    o = p.stdout
+    need("+OK Logged in." in o and "+OK Logging out" in o, p.stdout + p.stderr)
+    s = {**pop_base(), "status": "encrypted"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_pop3_login_disabled(out):
+    """Needs a client address != server address (see README)."""
+    name = "login-disabled"
+    path = os.path.join(out, "pop3", name)
+    src = os.environ["MAILTAP_LOOPBACK_ALIAS"]
+    with Capture(path + ".pcap", [1110]):
+        p = poplib.POP3.__new__(poplib.POP3)   # poplib cannot bind the source address
+        p.host, p.port, p._tls_established = V4, 1110, False
+        p.sock = socket.create_connection((V4, 1110), timeout=10, source_address=(src, 0))
+        p.file = p.sock.makefile("rb")
+        p._debugging = 0
+        p.welcome = p._getresp()
+        try:
+            p.user("carol")
+            p.pass_("carolpw")
+            raise ScenarioError("plaintext login was allowed")
+        except poplib.error_proto as e:
+            err = e.args[0].decode()
+        p.quit()
+    need("Plaintext authentication disallowed" in err, err)
+    s = {"proto": "pop3", "client_ip": src, "server_ip": V4, "server_port": 1110,
+         "status": "login_disabled", "user": "carol",
+         "status_line_contains": "Plaintext authentication disallowed"}
+    write_expected(path + ".expected.json", [s])
+    with open(path + ".args", "w") as args:   # the strict instance's port
+        args.write("--port pop3:1110\n")
+
+
+# --------------------------------------------------------------------------
+# IMAP
+# --------------------------------------------------------------------------
+def imap_base(port=143, server=V4):
+    return {"proto": "imap", "client_ip": server, "server_ip": server, "server_port": port}
+
+
+def sc_imap_login_ok(out):
+    name = "login-ok"
+    path = os.path.join(out, "imap", name)
+    with Capture(path + ".pcap", [143]):
+        m = imaplib.IMAP4(V4, 143, timeout=10)
+        typ, _ = m.login("dave", "davepw")
+        need(typ == "OK", typ)
+        typ, dat = m.select("INBOX")
+        need(typ == "OK" and int(dat[0]) >= 2, dat)
+        typ, dat = m.fetch("1:2", "(UID FLAGS BODY.PEEK[])")
+        need(typ == "OK", dat)
+        typ, _ = m.store("1", "+FLAGS", "(\\Deleted)")
+        need(typ == "OK", typ)
+        typ, dat = m.expunge()
+        need(typ == "OK" and dat and dat[0] == b"1", dat)
+        m.logout()
+    s = {**imap_base(), "status": "login_ok", "user": "dave"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_imap_auth_failed(out):
+    name = "auth-failed"
+    path = os.path.join(out, "imap", name)
+    with Capture(path + ".pcap", [143]):
+        m = imaplib.IMAP4(V4, 143, timeout=10)
+        try:
+            m.login("dave", "wrong-password")
+            raise ScenarioError("IMAP login with wrong password succeeded")
+        except imaplib.IMAP4.error as e:
+            err = str(e)
+        m.logout()
+    need("[AUTHENTICATIONFAILED] Authentication failed." in err, err)
+    s = {**imap_base(), "status": "auth_failed", "user": "dave",
+         "status_line_contains": "[AUTHENTICATIONFAILED]"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_imap_authenticate_plain(out):
+    name = "authenticate-plain"
+    path = os.path.join(out, "imap", name)
+    with Capture(path + ".pcap", [143]):
+        m = imaplib.IMAP4(V4, 143, timeout=10)
+        typ, _ = m.authenticate("PLAIN", lambda _: b"\0dave\0davepw")
+        need(typ == "OK", typ)
+        typ, _ = m.select("INBOX", readonly=True)
+        need(typ == "OK", typ)
+        m.logout()
+    s = {**imap_base(), "status": "login_ok", "user": "dave"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_imap_append(out):
+    name = "append"
+    path = os.path.join(out, "imap", name)
+    msg = mk_msg("dave@example.test", ["dave@example.test"], "mailtap test: imap append",
+                 "<imap-append.1@client.example.test>", "Stored with IMAP APPEND.\n")
+    raw = msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    with Capture(path + ".pcap", [143]):
+        m = imaplib.IMAP4(V4, 143, timeout=10)
+        typ, _ = m.login("dave", "davepw")
+        need(typ == "OK", typ)
+        typ, dat = m.append("INBOX", "(\\Seen)", None, raw)
+        need(typ == "OK", dat)
+        m.logout()
+    s = {**imap_base(), "status": "login_ok", "user": "dave"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_imap_idle(out):
+    """LOGIN, SELECT, IDLE; a message arrives via SMTP (port 25, not in this
+    capture) so the server pushes '* N EXISTS'; then DONE and LOGOUT."""
+    name = "idle"
+    path = os.path.join(out, "imap", name)
+    with Capture(path + ".pcap", [143]):
+        sock = socket.create_connection((V4, 143), timeout=10)
+        f = sock.makefile("rb")
+
+        def cmd(tag, line):
+            sock.sendall(f"{tag} {line}\r\n".encode())
+            return read_until_tag(f, tag)
+
+        need(f.readline().startswith(b"* OK"), "greeting")
+        r = cmd("a1", "LOGIN dave davepw")
+        need(r[-1].startswith(b"a1 OK"), r)
+        r = cmd("a2", "SELECT INBOX")
+        need(r[-1].startswith(b"a2 OK"), r)
+        sock.sendall(b"a3 IDLE\r\n")
+        need(f.readline().startswith(b"+ idling"), "no IDLE continuation")
+        deliver_plain("dave@example.test", "mailtap test: arrives during IDLE",
+                      "<imap-idle.1@client.example.test>")
+        line = f.readline()
+        need(re.match(rb"\* \d+ EXISTS", line), line)
+        # Dovecot may add "* N RECENT"; read it if it comes quickly
+        sock.sendall(b"DONE\r\n")
+        r = read_until_tag(f, "a3")
+        need(r[-1].startswith(b"a3 OK"), r)
+        r = cmd("a4", "LOGOUT")
+        need(r[-1].startswith(b"a4 OK"), r)
+        f.close()
+        sock.close()
+    s = {**imap_base(), "status": "login_ok", "user": "dave"}
+    write_expected(path + ".expected.json", [s])
+
+
+def read_until_tag(f, tag):
+    lines = []
+    while True:
+        line = f.readline()
+        need(line, "connection closed")
+        lines.append(line)
+        if line.startswith(tag.encode() + b" "):
+            return lines
+
+
+def sc_imap_starttls(out):
+    name = "starttls"
+    path = os.path.join(out, "imap", name)
+    with Capture(path + ".pcap", [143]):
+        m = imaplib.IMAP4(V4, 143, timeout=10)
+        typ, _ = m.starttls(ssl_context=no_verify_ctx())
+        need(typ == "OK", typ)
+        typ, _ = m.login("dave", "davepw")
+        need(typ == "OK", typ)
+        m.select("INBOX", readonly=True)
+        m.logout()
+    s = {**imap_base(), "status": "encrypted"}
+    write_expected(path + ".expected.json", [s])
+
+
+def sc_imap_login_disabled(out):
+    """Needs a client address != server address (see README)."""
+    name = "login-disabled"
+    path = os.path.join(out, "imap", name)
+    src = os.environ["MAILTAP_LOOPBACK_ALIAS"]
+    with Capture(path + ".pcap", [1143]):
+        sock = socket.create_connection((V4, 1143), timeout=10, source_address=(src, 0))
+        f = sock.makefile("rb")
+        greet = f.readline()
+        need(b"LOGINDISABLED" in greet, greet)
+        sock.sendall(b"a1 LOGIN dave davepw\r\n")
+        r = read_until_tag(f, "a1")
+        need(r[-1].startswith(b"a1 NO") and b"[PRIVACYREQUIRED]" in r[-1], r)
+        sock.sendall(b"a2 LOGOUT\r\n")
+        read_until_tag(f, "a2")
+        f.close()
+        sock.close()
+    s = {"proto": "imap", "client_ip": src, "server_ip": V4, "server_port": 1143,
+         "status": "login_disabled", "user": "dave",
+         "status_line_contains": "[PRIVACYREQUIRED]"}
+    write_expected(path + ".expected.json", [s])
+    with open(path + ".args", "w") as args:   # the strict instance's port
+        args.write("--port imap:1143\n")
+
+
+# --------------------------------------------------------------------------
+# seeding (NOT captured: no tcpdump runs while seeding)
+# --------------------------------------------------------------------------
+def deliver_plain(rcpt, subject, msgid):
+    msg = mk_msg(SENDER, [rcpt], subject, msgid, f"Seed message {msgid}.\n")
+    with smtplib.SMTP(V4, 25, local_hostname=HELO, timeout=10) as c:
+        refused = c.send_message(msg, SENDER, [rcpt])
+        need(not refused, refused)
+    # wait until it is in the maildir
+    root = os.environ.get("MAILDIR_ROOT")
+    if root:
+        user = rcpt.split("@")[0]
+        for _ in range(100):
+            for d in ("new", "cur"):
+                for fn in os.listdir(os.path.join(root, user, d)):
+                    if msgid.encode() in open(os.path.join(root, user, d, fn), "rb").read():
+                        return
+            time.sleep(0.05)
+        raise ScenarioError(f"seed message {msgid} was not delivered")
+
+
+def seed(user, n):
+    for i in range(1, n + 1):
+        deliver_plain(f"{user}@example.test", f"mailtap seed {i} for {user}",
+                      f"<seed.{user}.{i}@client.example.test>")
+
+
+SCENARIOS = [
+    ("smtp/delivered", sc_smtp_delivered),
+    ("smtp/rcpt-unknown", sc_smtp_rcpt_unknown),
+    ("smtp/partial", sc_smtp_partial),
+    ("smtp/relay-denied", sc_smtp_relay_denied),
+    ("smtp/auth-failed", sc_smtp_auth_failed),
+    ("smtp/auth-ok-plain", sc_smtp_auth_ok_plain),
+    ("smtp/pipelining", sc_smtp_pipelining),
+    ("smtp/multi-message", sc_smtp_multi_message),
+    ("smtp/starttls", sc_smtp_starttls),
+    ("smtp/refused", sc_smtp_refused),
+    ("smtp/silent-server", sc_smtp_silent_server),
+    ("smtp/ipv6-delivered", sc_smtp_ipv6_delivered),
+    ("smtp/big-message", sc_smtp_big_message),
+    ("pop3/login-ok", sc_pop3_login_ok),
+    ("pop3/auth-failed", sc_pop3_auth_failed),
+    ("pop3/auth-plain", sc_pop3_auth_plain),
+    ("pop3/stls", sc_pop3_stls),
+    ("pop3/login-disabled", sc_pop3_login_disabled),
+    ("imap/login-ok", sc_imap_login_ok),
+    ("imap/auth-failed", sc_imap_auth_failed),
+    ("imap/authenticate-plain", sc_imap_authenticate_plain),
+    ("imap/append", sc_imap_append),
+    ("imap/idle", sc_imap_idle),
+    ("imap/starttls", sc_imap_starttls),
+    ("imap/login-disabled", sc_imap_login_disabled),
+]
+NEEDS_ALIAS = {"pop3/login-disabled", "imap/login-disabled"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("only", nargs="*")
+    a = ap.parse_args()
+    alias = os.environ.get("MAILTAP_LOOPBACK_ALIAS")
+    if alias:
+        need(alias.startswith("127.") and alias != V4, "alias must be in 127/8")
+    chosen = [(n, f) for n, f in SCENARIOS if not a.only or n in a.only]
+    need(chosen, f"no such scenario; known: {[n for n, _ in SCENARIOS]}")
+    # mailboxes used by the retrieval scenarios get fresh seed mail
+    if any(n.startswith("pop3/") for n, _ in chosen):
+        seed("carol", 2)
+    if any(n.startswith("imap/") for n, _ in chosen):
+        seed("dave", 2)
+    failed, skipped = [], []
+    for n, f in chosen:
+        if n in NEEDS_ALIAS and not alias:
+            skipped.append(n)
+            log(f"SKIP {n} (needs MAILTAP_LOOPBACK_ALIAS, see README)")
+            continue
+        log(f"recording {n}")
+        try:
+            f(a.out)
+        except Exception as e:  # noqa: BLE001 - report and go on, fail at the end
+            failed.append(n)
+            log(f"FAILED {n}: {type(e).__name__}: {e}")
+    log(f"{len(chosen) - len(failed) - len(skipped)} recorded, {len(failed)} failed, "
+        f"{len(skipped)} skipped")
+    if failed:
+        log("failed: " + " ".join(failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1312 @@
+/* imap.c — IMAP4rev1 / IMAP4rev2 decoder (RFC 3501, RFC 9051).
+ *
+ * Owns, for one connection: the protocol state machine (imap_enter_state), the table of
+ * tagged commands waiting for their completion (pipelining allowed), the assembly of
+ * logical lines across literals ({n}, {n+}, ~{n}) in both directions, credential
+ * masking (LOGIN, AUTHENTICATE and its SASL exchange), and what it fills in the session:
+ * user, banner, server_name, tls, auth counters, struct mt_mailbox_stats, flags, status.
+ *
+ * Literal octets (bodies in FETCH responses, messages in APPEND) are skipped by count
+ * with lr_skip(): never scanned as lines, never buffered. The only literal ever read is
+ * a small first argument of LOGIN / SELECT / EXAMINE (user, mailbox). Nothing is
+ * allocated in proportion to what the wire announces.
+ *
+ * Counters, as defined here:
+ *   fetch_count      untagged FETCH responses carrying at least one literal (a body, a
+ *                    header section), whatever command asked for them;
+ *   fetch_bytes      octets of those literals seen (a literal cut by the end counts what came);
+ *   append_count/_bytes  message literals of APPEND sent, and their octets (sent: whether
+ *                    the server then stored them is in the transcript);
+ *   expunge_count    "* n EXPUNGE" responses;
+ *   deleted_flagged  per STORE adding \Deleted that completed OK: the FETCH responses
+ *                    showing \Deleted it produced, else (.SILENT) the size of its message
+ *                    set ('*' is the EXISTS count; in a UID set, a '*' range counts 1).
+ */
+#include "decoder.h"
+#include "linereader.h"
+#include "session.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMAP_TAGS_MAX 32        /* outstanding tagged commands remembered */
+#define IMAP_TAG_MAX 64         /* longer tags are matched on this prefix and their length */
+#define IMAP_LINE_KEEP 8192     /* bytes kept of one logical line, all pieces together */
+#define IMAP_LITERALS_KEPT 16   /* literal positions kept per logical line */
+#define IMAP_CAPTURE_MAX 256    /* a first-argument literal this small is read */
+#define IMAP_UNTAGGED_SHOWN 20  /* untagged responses shown in a row before summarising */
+#define IMAP_TAIL 32            /* bytes kept to find "{n}" at the end of a cut line */
+#define IMAP_SASL_B64_MAX 2048  /* base64 characters of a SASL response decoded */
+#define IMAP_NUMBER64_MAX 9223372036854775807ULL  /* RFC 9051 number64 */
+#define IMAP_MASK "*****"     /* what a secret looks like in the transcript */
+
+enum imap_state {
+    IMAP_GREETING,        /* nothing from the server yet */
+    IMAP_NOT_AUTH,        /* greeted: LOGIN, AUTHENTICATE or STARTTLS may come */
+    IMAP_AUTHENTICATING,  /* AUTHENTICATE running: every client line is a SASL response */
+    IMAP_AUTH,            /* logged in, no mailbox selected */
+    IMAP_SELECTED,
+    IMAP_IDLING,          /* IDLE running: the client ends it with DONE */
+    IMAP_TLS_STARTING,    /* STARTTLS accepted: the client's next byte says TLS or not */
+    IMAP_OPAQUE,          /* TLS or COMPRESS from here on: nothing more is readable */
+    IMAP_LOGOUT,          /* LOGOUT completed or BYE received */
+    IMAP_STATE_COUNT
+};
+
+static const char *const imap_state_names[IMAP_STATE_COUNT] = {
+    "greeting", "not-authenticated", "authenticating", "authenticated", "selected",
+    "idling", "tls-starting", "opaque", "logout",
+};
+
+enum imap_result { IMAP_OK, IMAP_NO, IMAP_BAD };
+
+enum line_kind {
+    LK_COMMAND,   /* client: tag command arguments */
+    LK_CONTINUE,  /* server: "+ ..." */
+    LK_STATUS,    /* server: "* OK|NO|BAD|BYE|PREAUTH ..." (no literal in these) */
+    LK_DATA,      /* server: other untagged data: "* LIST ...", "* 3 EXISTS" */
+    LK_FETCH,     /* server: "* n FETCH (...)" */
+    LK_TAGGED,    /* server: "tag OK|NO|BAD ..." */
+    LK_GARBAGE,   /* server: none of the above */
+};
+
+enum lit_role { LIT_OTHER, LIT_FETCH, LIT_UPLOAD };
+
+struct imap;
+struct imap_tag;
+
+enum {
+    CMD_MASKED = 1u << 0,        /* arguments hold a secret: start() renders the line */
+    CMD_AUTH = 1u << 1,          /* a login attempt */
+    CMD_CAPTURE_FIRST = 1u << 2, /* read a small literal first argument */
+    CMD_UPLOAD = 1u << 3,        /* literals after the first argument are messages */
+};
+
+struct imap_command {
+    const char *name;
+    unsigned flags;
+    enum imap_state on_ok;       /* state after a tagged OK; IMAP_GREETING: unchanged */
+    /* The whole command line is imap->client.text, its arguments from client.args. */
+    void (*start)(struct imap *imap, struct imap_tag *tag);
+    /* The completion is imap->server.text, at transcript line imap->tline. */
+    void (*done)(struct imap *imap, struct imap_tag *tag, enum imap_result result);
+};
+
+struct imap_tag {
+    bool used;
+    char tag[IMAP_TAG_MAX];
+    size_t tag_len;                  /* the full length on the wire */
+    uint64_t age;                    /* order of issue: the oldest is evicted */
+    const struct imap_command *cmd;  /* NULL: a command this decoder does not follow */
+    bool uid;
+    char arg[MT_NAME_MAX];           /* SELECT/EXAMINE mailbox, AUTHENTICATE mechanism */
+    bool deletes;                    /* STORE adding \Deleted */
+    uint64_t set_size, deleted_seen; /* STORE: messages named, FETCH responses seen */
+};
+
+struct imap_lit {
+    size_t mark, at;                 /* "{n}" is text[mark..at) of the logical line */
+    uint64_t size, received;
+    bool refused;                    /* synchronizing literal answered NO/BAD: never sent */
+};
+
+/* One direction: its reader and the logical line being assembled from it. */
+struct imap_side {
+    struct line_reader reader;
+    int64_t ts;
+    char *text;                      /* the line's pieces, literals left out */
+    size_t len, cap;
+    bool assembling, truncated;
+    enum line_kind kind;
+    struct imap_lit lits[IMAP_LITERALS_KEPT];
+    size_t nlits;
+    struct imap_tag *tag;            /* client: the command's entry (NULL once completed) */
+    const struct imap_command *cmd;
+    size_t args;                     /* client: offset of the arguments in text */
+    /* the literal being skipped */
+    bool in_literal, waiting_plus, fetch_counted;
+    enum lit_role role;
+    uint64_t lit_size, lit_start;    /* lit_start: stream offset of its first octet */
+    int lit_index;                   /* in lits[], -1 when not kept */
+    bool capturing;                  /* reading back a small literal (user, mailbox) */
+    int capture_lit;                 /* lits[] index whose octets are in capture, or -1 */
+    size_t capture_len;
+    char capture[IMAP_CAPTURE_MAX];
+    /* The chunk being fed and the bytes just before it: a handler reads there the octets
+     * of a captured literal, or the end of a line the reader cut. */
+    const char *chunk;
+    size_t chunk_len;
+    uint64_t chunk_off;              /* also: bytes seen on this side so far */
+    char tail[IMAP_TAIL];
+    size_t tail_len;
+};
+
+struct imap {
+    struct mt_session *session;
+    enum imap_state state, resume;   /* resume: where IDLE returns to */
+    struct imap_side client, server;
+    struct imap_tag tags[IMAP_TAGS_MAX];
+    uint64_t tag_age;
+    struct imap_tag *auth_tag;       /* the AUTHENTICATE running, if any */
+    int sasl_step;                   /* client responses so far in this AUTHENTICATE */
+    int auth_answered;               /* login attempts the server answered */
+    bool cap_logindisabled, cap_starttls;
+    char cap_auth[MT_NAME_MAX];      /* AUTH= mechanisms, each followed by a space */
+    bool greeted, logged_in, decided, goodbye;
+    uint64_t exists;                 /* last "* n EXISTS" */
+    int tline;                       /* transcript index of the server line being handled */
+    unsigned untagged_run;
+    uint64_t untagged_hidden;
+    char display[MT_TRANSCRIPT_LINE_MAX]; /* a client line as the transcript shows it */
+    size_t display_len;
+};
+
+static void line_complete(struct imap *imap, struct imap_side *s);
+static void side_flush(struct imap *imap, struct imap_side *s);
+
+/* ---- state and small helpers ------------------------------------------------------- */
+
+/* The one place the state changes. OPAQUE is final; LOGOUT only gives way to OPAQUE. */
+static void imap_enter_state(struct imap *imap, enum imap_state next)
+{
+    if (imap->state == next || imap->state == IMAP_OPAQUE ||
+        (imap->state == IMAP_LOGOUT && next != IMAP_OPAQUE))
+        return;
+#ifdef IMAP_TRACE
+    fprintf(stderr, "imap: %s -> %s\n", imap_state_names[imap->state], imap_state_names[next]);
+#else
+    (void)imap_state_names;
+#endif
+    if (next == IMAP_IDLING)
+        imap->resume = imap->state;
+    imap->state = next;
+}
+
+static bool word_eq(const char *p, size_t len, const char *word)
+{
+    return len == strlen(word) && text_starts_with_ci(p, len, word);
+}
+
+/* The next space-delimited word of s[*pos..len); moves *pos past it. */
+static size_t next_word(const char *s, size_t len, size_t *pos, const char **word)
+{
+    size_t i = *pos;
+    while (i < len && s[i] == ' ')
+        i++;
+    *word = s + i;
+    while (i < len && s[i] != ' ')
+        i++;
+    size_t n = (size_t)(s + i - *word);
+    *pos = i;
+    return n;
+}
+
+static bool parse_u64(const char *p, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > (max - (uint64_t)(p[i] - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *out = v;
+    return len > 0;
+}
+
+/* 1 when s[0..len) ends with a literal announcement "{n}", "{n+}" or "~{n}" (its size,
+ * whether it is non-synchronizing, where it starts); 0 when not; -1 when the count is
+ * not a number64: a desync to flag, not an absurd count to skip. */
+static int literal_at_end(const char *s, size_t len, uint64_t *size, bool *nonsync,
+                          size_t *mark)
+{
+    if (len < 3 || s[len - 1] != '}')
+        return 0;
+    size_t end = len - 1, i;
+    *nonsync = s[end - 1] == '+';
+    end -= *nonsync;
+    for (i = end; i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9'; i--)
+        ;
+    if (i == end || i == 0 || s[i - 1] != '{')
+        return 0;
+    if (!parse_u64(s + i, end - i, IMAP_NUMBER64_MAX, size))
+        return -1;
+    *mark = i - 1 - (i >= 2 && s[i - 2] == '~');
+    return 1;
+}
+
+/* ---- per-direction stream bookkeeping ------------------------------------------------ */
+
+/* The stream byte at offset `at`, when it is in the current chunk or just before it. */
+static bool side_byte(const struct imap_side *s, uint64_t at, char *out)
+{
+    if (at >= s->chunk_off && at - s->chunk_off < s->chunk_len)
+        *out = s->chunk[at - s->chunk_off];
+    else if (at < s->chunk_off && s->chunk_off - at <= s->tail_len)
+        *out = s->tail[s->tail_len - (s->chunk_off - at)];
+    else
+        return false;
+    return true;
+}
+
+/* The last bytes of a line the reader cut: its "{n}" is there, not in what it kept. */
+static size_t cut_line_tail(const struct imap_side *s, const struct lr_event *ev, char *out)
+{
+    uint64_t end = s->reader.offset - (ev->unterminated ? 0 : 1);
+    size_t n = 0;
+    for (uint64_t at = end > IMAP_TAIL ? end - IMAP_TAIL : 0; at < end; at++)
+        n = side_byte(s, at, &out[n]) ? n + 1 : 0;
+    return n - (n > 0 && out[n - 1] == '\r');
+}
+
+/* Copies the octets of the captured literal that arrived up to stream offset upto. */
+static void capture_copy(struct imap_side *s, uint64_t upto)
+{
+    for (uint64_t at = s->lit_start + s->capture_len;
+         s->capturing && at < upto && at < s->lit_start + s->lit_size; at++) {
+        s->capturing = side_byte(s, at, &s->capture[s->capture_len]);
+        s->capture_len += s->capturing;
+    }
+}
+
+static void side_text_add(struct imap_side *s, const char *p, size_t n)
+{
+    if (n > IMAP_LINE_KEEP - s->len) {
+        n = IMAP_LINE_KEEP - s->len;
+        s->truncated = true;
+    }
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap * 2 < IMAP_LINE_KEEP ? s->cap * 2 : IMAP_LINE_KEEP;
+        cap = cap < s->len + n ? s->len + n : cap;
+        char *grown = realloc(s->text, cap);
+        if (!grown) {
+            s->truncated = true;
+            return;
+        }
+        s->text = grown;
+        s->cap = cap;
+    }
+    if (n > 0)
+        memcpy(s->text + s->len, p, n);
+    s->len += n;
+}
+
+/* ---- tokens of a logical line ------------------------------------------------------- */
+
+enum tok_kind { TOK_NONE, TOK_ATOM, TOK_QUOTED, TOK_LITERAL };
+
+struct token {
+    enum tok_kind kind;
+    const char *raw;     /* as on the wire, quotes included */
+    size_t raw_len;
+    int lit;             /* TOK_LITERAL: index in lits[] */
+    bool closed;         /* false: a quoted string without its closing quote */
+};
+
+static struct token token_next(const struct imap_side *s, size_t *pos)
+{
+    struct token tok = { TOK_NONE, NULL, 0, -1, true };
+    size_t i = *pos, j;
+    while (i < s->len && s->text[i] == ' ')
+        i++;
+    *pos = i;
+    if (i >= s->len)
+        return tok;
+    for (size_t k = 0; k < s->nlits; k++)
+        if (s->lits[k].mark == i && s->lits[k].at > i) {
+            *pos = s->lits[k].at;
+            return (struct token){ TOK_LITERAL, s->text + i, *pos - i, (int)k, true };
+        }
+    if (s->text[i] == '"') {
+        for (j = i + 1; j < s->len && s->text[j] != '"'; j++)
+            j += s->text[j] == '\\' && j + 1 < s->len;
+        tok = (struct token){ TOK_QUOTED, s->text + i, 0, -1, j < s->len };
+        *pos = j < s->len ? j + 1 : s->len;
+    } else {
+        for (j = i; j < s->len && s->text[j] != ' '; j++)
+            ;
+        tok = (struct token){ TOK_ATOM, s->text + i, 0, -1, true };
+        *pos = j;
+    }
+    tok.raw_len = *pos - i;
+    return tok;
+}
+
+/* A token's value, raw (quotes undone, a captured literal read back), into dst; false
+ * when it is unknown (a literal too big to have been read, an unclosed quote). */
+static bool token_value(const struct imap_side *s, const struct token *tok, char *dst,
+                        size_t cap, size_t *len)
+{
+    size_t n = 0;
+    if (tok->kind == TOK_NONE || !tok->closed ||
+        (tok->kind == TOK_LITERAL && tok->lit != s->capture_lit))
+        return false;
+    if (tok->kind == TOK_LITERAL) {
+        n = s->capture_len < cap ? s->capture_len : cap;
+        memcpy(dst, s->capture, n);
+    } else if (tok->kind == TOK_QUOTED) {
+        for (size_t i = 1; i + 1 < tok->raw_len && n < cap; i++) {
+            i += tok->raw[i] == '\\';
+            dst[n++] = tok->raw[i];
+        }
+    } else {
+        n = tok->raw_len < cap ? tok->raw_len : cap;
+        memcpy(dst, tok->raw, n);
+    }
+    *len = n;
+    return true;
+}
+
+/* ---- transcript ------------------------------------------------------------------------ */
+
+static void log_flush_hidden(struct imap *imap, int64_t ts)
+{
+    if (imap->untagged_hidden > 0)
+        session_transcript_addf(imap->session, ts, 'I', "[%llu more untagged responses not shown]",
+                                (unsigned long long)imap->untagged_hidden);
+    imap->untagged_hidden = 0;
+    imap->untagged_run = 0;
+}
+
+/* Adds a transcript line. Untagged responses past IMAP_UNTAGGED_SHOWN in a row (a LIST of
+ * thousands of folders, FLAGS of every message) are counted and summarised instead. */
+static int imap_log(struct imap *imap, char dir, int64_t ts, const char *text, size_t len,
+                    bool untagged)
+{
+    if (!untagged)
+        log_flush_hidden(imap, ts);
+    else if (++imap->untagged_run > IMAP_UNTAGGED_SHOWN) {
+        imap->untagged_hidden++;
+        return -1;
+    }
+    return session_transcript_add(imap->session, ts, dir, text, len);
+}
+
+static size_t literal_note(const struct imap_lit *lit, char *out, size_t cap)
+{
+    unsigned long long size = lit->size, received = lit->received;
+    int n = lit->refused ? snprintf(out, cap, "[literal %llu bytes, not sent]", size)
+            : received < size ? snprintf(out, cap, "[literal %llu bytes, %llu received]", size, received)
+            : snprintf(out, cap, "[literal %llu bytes]", size);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* The logical line as the transcript shows it: each "{n}" replaced by a note on its
+ * literal. Pieces are shortened first so that every note fits in the line. */
+static size_t render_line(const struct imap_side *s, char *out, size_t cap)
+{
+    size_t n = 0, from = 0;
+    for (size_t k = 0; k <= s->nlits; k++) {
+        size_t upto = k < s->nlits ? s->lits[k].mark : s->len;
+        size_t reserve = (s->nlits - k) * 48, room = cap - 1 - n;
+        size_t piece = upto > from ? upto - from : 0;
+        room = room > reserve ? room - reserve : 0;
+        piece = piece < room ? piece : room;
+        if (piece > 0)
+            memcpy(out + n, s->text + from, piece);
+        n += piece;
+        if (k < s->nlits) {
+            n += literal_note(&s->lits[k], out + n, cap - n);
+            from = s->lits[k].at;
+        }
+    }
+    return n;
+}
+
+static void display_add(struct imap *imap, const char *p, size_t len)
+{
+    size_t room = sizeof imap->display - imap->display_len;
+    len = len < room ? len : room;
+    if (len > 0)
+        memcpy(imap->display + imap->display_len, p, len);
+    imap->display_len += len;
+}
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+static void imap_decide(struct imap *imap, enum mt_status status, const char *line, size_t len,
+                        int tline)
+{
+    session_decide(imap->session, status, line, len, tline);
+    imap->decided = true;
+}
+
+static void imap_set_user(struct imap *imap, const char *p, size_t len)
+{
+    if (!imap->logged_in && len > 0)
+        text_sanitize(imap->session->user, sizeof imap->session->user, p, len);
+}
+
+/* Ends what can be read: lines in progress are flushed, both readers discard. Returns
+ * the transcript index of the note saying why. */
+static int imap_go_opaque(struct imap *imap, int64_t ts, const char *why)
+{
+    side_flush(imap, &imap->client);
+    side_flush(imap, &imap->server);
+    lr_discard(&imap->client.reader);
+    lr_discard(&imap->server.reader);
+    imap_enter_state(imap, IMAP_OPAQUE);
+    return imap_log(imap, 'I', ts, why, strlen(why), false);
+}
+
+/* ---- tag table ------------------------------------------------------------------------- */
+
+static void tag_remove(struct imap *imap, struct imap_tag *tag)
+{
+    imap->auth_tag = imap->auth_tag == tag ? NULL : imap->auth_tag;
+    imap->client.tag = imap->client.tag == tag ? NULL : imap->client.tag;
+    tag->used = false;
+}
+
+static struct imap_tag *tag_add(struct imap *imap, const char *tag, size_t len,
+                                const struct imap_command *cmd, bool uid)
+{
+    struct imap_tag *slot = &imap->tags[0];
+    for (size_t i = 0; i < IMAP_TAGS_MAX && slot->used; i++)
+        if (!imap->tags[i].used || imap->tags[i].age < slot->age)
+            slot = &imap->tags[i];
+    /* Full: forget the oldest. A server that never answers some tags must not stop us. */
+    tag_remove(imap, slot);
+    memset(slot, 0, sizeof *slot);
+    slot->used = true;
+    slot->age = ++imap->tag_age;
+    memcpy(slot->tag, tag, len < IMAP_TAG_MAX ? len : IMAP_TAG_MAX);
+    slot->tag_len = len;
+    slot->cmd = cmd;
+    slot->uid = uid;
+    return slot;
+}
+
+/* The oldest outstanding command with this tag: clients that use one tag for everything
+ * ("." in the zeek capture) get their completions in order. */
+static struct imap_tag *tag_find(struct imap *imap, const char *tag, size_t len)
+{
+    struct imap_tag *found = NULL;
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        struct imap_tag *t = &imap->tags[i];
+        if (t->used && t->tag_len == len && (!found || t->age < found->age) &&
+            memcmp(t->tag, tag, len < IMAP_TAG_MAX ? len : IMAP_TAG_MAX) == 0)
+            found = t;
+    }
+    return found;
+}
+
+/* ---- capabilities ---------------------------------------------------------------------- */
+
+/* Remembers a capability list (p just after the word CAPABILITY); a response code ends
+ * at ']'. */
+static void caps_parse(struct imap *imap, const char *p, size_t len)
+{
+    const char *w;
+    size_t pos = 0, wl;
+    imap->cap_logindisabled = imap->cap_starttls = false;
+    imap->cap_auth[0] = '\0';
+    while ((wl = next_word(p, len, &pos, &w)) > 0) {
+        bool last = w[wl - 1] == ']';
+        wl -= last;
+        imap->cap_logindisabled |= word_eq(w, wl, "LOGINDISABLED");
+        imap->cap_starttls |= word_eq(w, wl, "STARTTLS");
+        size_t have = strlen(imap->cap_auth);
+        if (wl > 5 && text_starts_with_ci(w, wl, "AUTH=") && have + wl < sizeof imap->cap_auth) {
+            text_sanitize(imap->cap_auth + have, sizeof imap->cap_auth - have, w + 5, wl - 5);
+            strcat(imap->cap_auth, " ");
+        }
+        if (last)
+            break;
+    }
+}
+
+/* "[CAPABILITY ...]" opening a response text (greeting, login OK). */
+static void caps_from_code(struct imap *imap, const char *text, size_t len, size_t pos)
+{
+    while (pos < len && text[pos] == ' ')
+        pos++;
+    if (text_starts_with_ci(text + pos, len - pos, "[CAPABILITY "))
+        caps_parse(imap, text + pos + 12, len - pos - 12);
+}
+
+/* ---- SASL ------------------------------------------------------------------------------- */
+
+/* Finds the user in the first client SASL response (base64). Only a prefix is decoded:
+ * the user comes first in every mechanism followed here. Decoded secrets are wiped. */
+static void sasl_response(struct imap *imap, const char *p, size_t len)
+{
+    unsigned char buf[IMAP_SASL_B64_MAX / 4 * 3];
+    if (!imap->auth_tag || imap->sasl_step++ > 0 || (len == 1 && p[0] == '='))
+        return;
+    const char *mech = imap->auth_tag->arg;
+    long n = text_base64_decode(buf, sizeof buf, p, len < IMAP_SASL_B64_MAX ? len : IMAP_SASL_B64_MAX);
+    const char *d = (const char *)buf, *end = d + (n > 0 ? n : 0), *user = NULL, *q;
+    if (strcmp(mech, "PLAIN") == 0) {
+        /* authzid NUL authcid NUL password: the authcid, or the authzid if it is empty */
+        const char *nul = memchr(d, '\0', (size_t)(end - d));
+        const char *nul2 = nul ? memchr(nul + 1, '\0', (size_t)(end - nul - 1)) : NULL;
+        if (nul2) {
+            user = nul2 > nul + 1 ? nul + 1 : d;
+            end = nul2 > nul + 1 ? nul2 : nul;
+        }
+    } else if (strcmp(mech, "LOGIN") == 0 || strcmp(mech, "EXTERNAL") == 0) {
+        user = d;
+    } else if (strcmp(mech, "CRAM-MD5") == 0) {   /* "user hexdigest" */
+        for (q = end; q > d && q[-1] != ' '; q--)
+            ;
+        if (q > d) {
+            user = d;
+            end = q - 1;
+        }
+    } else if (strcmp(mech, "XOAUTH2") == 0 && end - d > 5 && memcmp(d, "user=", 5) == 0) {
+        user = d + 5;   /* "user=U\x01auth=Bearer T\x01\x01" */
+        end = (q = memchr(user, '\x01', (size_t)(end - user))) ? q : end;
+    } else if (strcmp(mech, "OAUTHBEARER") == 0 || strncmp(mech, "SCRAM-", 6) == 0) {
+        /* gs2 header "n,a=authzid," (OAUTHBEARER's user); SCRAM goes on "n=user,r=..." */
+        const char *key = mech[0] == 'O' ? ",a=" : ",n=";
+        for (q = d; q + 3 <= end && !user; q++)
+            user = memcmp(q, key, 3) == 0 ? q + 3 : NULL;
+        if (user && (q = memchr(user, ',', (size_t)(end - user))) != NULL)
+            end = q;
+    }
+    if (user && end > user)
+        imap_set_user(imap, user, (size_t)(end - user));
+    explicit_bzero(buf, sizeof buf);
+}
+
+/* A client line while AUTHENTICATE runs: masked; a lone "*" is the client cancelling. */
+static void client_sasl(struct imap *imap, const char *p, size_t len)
+{
+    bool cancel = len == 1 && p[0] == '*';
+    if (!cancel)
+        sasl_response(imap, p, len);
+    imap_log(imap, 'C', imap->client.ts, cancel ? "*" : IMAP_MASK, cancel ? 1 : strlen(IMAP_MASK),
+             false);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+/* Was a refused login about the channel (plaintext before TLS), not the credentials? */
+static bool login_refused_for_privacy(const struct imap *imap, const struct imap_tag *tag)
+{
+    const char *line = imap->server.text;
+    size_t len = imap->server.len;
+    char mech[MT_NAME_MAX + 2];
+    if (text_find_ci(line, len, "PRIVACYREQUIRED") >= 0)
+        return true;
+    if (imap->session->tls)
+        return false;
+    snprintf(mech, sizeof mech, "%s ", tag->arg);
+    if (imap->cap_logindisabled && (strcmp(tag->cmd->name, "LOGIN") == 0 ||
+                                    strstr(imap->cap_auth, mech) == NULL))
+        return true;   /* a mechanism the server did not offer before TLS */
+    return text_find_ci(line, len, "plaintext") >= 0 ||
+           (imap->cap_starttls && (text_find_ci(line, len, "TLS") >= 0 ||
+                                   text_find_ci(line, len, "SSL") >= 0 ||
+                                   text_find_ci(line, len, "encrypt") >= 0));
+}
+
+/* LOGIN user password: the user is kept and shown, the password never. */
+static void cmd_login_start(struct imap *imap, struct imap_tag *tag)
+{
+    struct imap_side *c = &imap->client;
+    char value[IMAP_CAPTURE_MAX], note[80];
+    size_t pos = c->args, vlen;
+    struct token user = token_next(c, &pos);
+    (void)tag;
+    display_add(imap, c->text, c->args);
+    if (token_value(c, &user, value, sizeof value, &vlen)) {
+        imap_set_user(imap, value, vlen);
+        display_add(imap, " ", 1);
+        display_add(imap, user.kind == TOK_LITERAL ? value : user.raw,
+                    user.kind == TOK_LITERAL ? vlen : user.raw_len);
+    } else if (user.kind == TOK_LITERAL) {
+        note[0] = ' ';
+        display_add(imap, note, 1 + literal_note(&c->lits[user.lit], note + 1, sizeof note - 1));
+    }
+    display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+}
+
+/* AUTHENTICATE mechanism [initial-response]: client lines are SASL until the completion. */
+static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag)
+{
+    struct imap_side *c = &imap->client;
+    size_t pos = c->args;
+    struct token mech = token_next(c, &pos);
+    size_t shown = pos;
+    struct token initial = token_next(c, &pos);
+    if (mech.kind == TOK_ATOM)
+        text_sanitize(tag->arg, sizeof tag->arg, mech.raw, mech.raw_len);
+    for (char *p = tag->arg; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    imap->auth_tag = tag->used ? tag : NULL;
+    imap->sasl_step = 0;
+    imap_enter_state(imap, IMAP_AUTHENTICATING);
+    display_add(imap, c->text, shown);
+    if (initial.kind != TOK_NONE) {   /* SASL-IR, RFC 4959 */
+        sasl_response(imap, initial.raw, initial.raw_len);
+        display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+    }
+}
+
+static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    struct imap_side *s = &imap->server;
+    imap->auth_answered++;
+    if (result == IMAP_OK) {
+        imap->logged_in = true;
+        imap_decide(imap, MT_STATUS_LOGIN_OK, s->text, s->len, imap->tline);
+        return;
+    }
+    imap->session->auth_failures++;
+    if (imap->state == IMAP_AUTHENTICATING)
+        imap_enter_state(imap, IMAP_NOT_AUTH);
+    if (!imap->logged_in)   /* a late BAD ("already logged in") does not undo a login */
+        imap_decide(imap, login_refused_for_privacy(imap, tag) ? MT_STATUS_LOGIN_DISABLED
+                                                               : MT_STATUS_AUTH_FAILED,
+                    s->text, s->len, imap->tline);
+}
+
+static void cmd_starttls_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    (void)tag;
+    if (result != IMAP_OK)
+        return;
+    imap->session->tls = true;
+    imap->cap_logindisabled = imap->cap_starttls = false;   /* RFC 9051 6.2.1: ask again */
+    imap->cap_auth[0] = '\0';
+    imap_decide(imap, MT_STATUS_ENCRYPTED, imap->server.text, imap->server.len, imap->tline);
+}
+
+static void cmd_compress_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    (void)tag;
+    if (result == IMAP_OK)   /* RFC 4978: both directions are deflated from here */
+        imap_go_opaque(imap, imap->server.ts, "[COMPRESS: the rest is compressed, not decoded]");
+}
+
+static void cmd_select_start(struct imap *imap, struct imap_tag *tag)
+{
+    char value[IMAP_CAPTURE_MAX];
+    size_t pos = imap->client.args, vlen;
+    struct token box = token_next(&imap->client, &pos);
+    if (token_value(&imap->client, &box, value, sizeof value, &vlen))
+        text_sanitize(tag->arg, sizeof tag->arg, value, vlen);
+    imap->exists = 0;
+}
+
+/* Adds a mailbox to the comma-separated list once; ",..." says some did not fit. */
+static void mailboxes_add(struct mt_mailbox_stats *stats, const char *name)
+{
+    char *list = stats->mailboxes;
+    size_t have = strlen(list), len = strlen(name);
+    if (len == 0 || (have >= 4 && strcmp(list + have - 4, ",...") == 0))
+        return;
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+        if (strcspn(p, ",") == len && strncmp(p, name, len) == 0)
+            return;
+    snprintf(list + have, sizeof stats->mailboxes - have, "%s%s", have ? "," : "",
+             have + 1 + len + 4 < sizeof stats->mailboxes ? name : "...");
+}
+
+static void cmd_select_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    if (result != IMAP_OK) {   /* a failed SELECT leaves no mailbox selected */
+        if (imap->state == IMAP_SELECTED)
+            imap_enter_state(imap, IMAP_AUTH);
+        return;
+    }
+    mailboxes_add(&imap->session->stats, tag->arg);
+    session_transcript_addf(imap->session, imap->server.ts, 'I', "[%s selected: %llu messages]",
+                            tag->arg[0] ? tag->arg : "mailbox", (unsigned long long)imap->exists);
+}
+
+/* Messages named by a sequence set ("4", "1:3,7", "5:*"); star is what '*' stands for,
+ * 0 when unknown (a range with '*' then counts 1). */
+static uint64_t sequence_set_size(const char *p, size_t len, uint64_t star)
+{
+    uint64_t total = 0, ends[2] = { 0, 0 };
+    size_t i = 0;
+    while (i < len) {
+        for (int e = 0; e < 2; e++) {
+            size_t j = i;
+            while (j < len && p[j] >= '0' && p[j] <= '9')
+                j++;
+            if (j == i && i < len && p[i] == '*')
+                ends[e] = star, j++;
+            else if (!parse_u64(p + i, j - i, 0xffffffffu, &ends[e]))
+                return total;
+            ends[1] = ends[e];
+            i = j + (j < len && p[j] == ':' && e == 0);
+            if (i == j)
+                break;
+        }
+        if (ends[0] == 0 || ends[1] == 0)
+            ends[0] = ends[1] = 1;
+        total += (ends[0] > ends[1] ? ends[0] - ends[1] : ends[1] - ends[0]) + 1;
+        if (i < len && p[i++] != ',')
+            return total;
+    }
+    return total;
+}
+
+/* STORE set +FLAGS[.SILENT] (... \Deleted ...), or FLAGS which replaces them. */
+static void cmd_store_start(struct imap *imap, struct imap_tag *tag)
+{
+    struct imap_side *c = &imap->client;
+    size_t pos = c->args;
+    struct token set = token_next(c, &pos), op = token_next(c, &pos);
+    if (set.kind != TOK_ATOM || op.kind != TOK_ATOM)
+        return;
+    tag->deletes = (text_starts_with_ci(op.raw, op.raw_len, "+FLAGS") ||
+                    text_starts_with_ci(op.raw, op.raw_len, "FLAGS")) &&
+                   text_find_ci(c->text + pos, c->len - pos, "\\Deleted") >= 0;
+    tag->set_size = sequence_set_size(set.raw, set.raw_len, tag->uid ? 0 : imap->exists);
+}
+
+static void cmd_store_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    if (result == IMAP_OK && tag->deletes)
+        imap->session->stats.deleted_flagged += tag->deleted_seen ? tag->deleted_seen : tag->set_size;
+}
+
+static void cmd_idle_start(struct imap *imap, struct imap_tag *tag)
+{
+    (void)tag;
+    imap->session->stats.idled = true;
+    imap_enter_state(imap, IMAP_IDLING);
+}
+
+static void cmd_idle_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    (void)tag, (void)result;
+    if (imap->state == IMAP_IDLING)
+        imap_enter_state(imap, imap->resume);
+}
+
+static void cmd_logout_start(struct imap *imap, struct imap_tag *tag)
+{
+    (void)tag;
+    imap->goodbye = true;
+}
+
+/* Commands followed. Others are still matched to their completions, just not decoded. */
+static const struct imap_command imap_commands[] = {
+    { "APPEND", CMD_UPLOAD, 0, NULL, NULL },
+    { "AUTHENTICATE", CMD_MASKED | CMD_AUTH, IMAP_AUTH, cmd_authenticate_start, cmd_auth_done },
+    { "CAPABILITY", 0, 0, NULL, NULL },
+    { "CLOSE", 0, IMAP_AUTH, NULL, NULL },
+    { "COMPRESS", 0, 0, NULL, cmd_compress_done },
+    { "COPY", 0, 0, NULL, NULL },
+    { "EXAMINE", CMD_CAPTURE_FIRST, IMAP_SELECTED, cmd_select_start, cmd_select_done },
+    { "EXPUNGE", 0, 0, NULL, NULL },
+    { "FETCH", 0, 0, NULL, NULL },
+    { "ID", 0, 0, NULL, NULL },
+    { "IDLE", 0, 0, cmd_idle_start, cmd_idle_done },
+    { "LIST", 0, 0, NULL, NULL },
+    { "LOGIN", CMD_MASKED | CMD_AUTH | CMD_CAPTURE_FIRST, IMAP_AUTH, cmd_login_start, cmd_auth_done },
+    { "LOGOUT", 0, IMAP_LOGOUT, cmd_logout_start, NULL },
+    { "LSUB", 0, 0, NULL, NULL },
+    { "MOVE", 0, 0, NULL, NULL },
+    { "NAMESPACE", 0, 0, NULL, NULL },
+    { "NOOP", 0, 0, NULL, NULL },
+    { "SEARCH", 0, 0, NULL, NULL },
+    { "SELECT", CMD_CAPTURE_FIRST, IMAP_SELECTED, cmd_select_start, cmd_select_done },
+    { "STARTTLS", 0, IMAP_TLS_STARTING, NULL, cmd_starttls_done },
+    { "STATUS", 0, 0, NULL, NULL },
+    { "STORE", 0, 0, cmd_store_start, cmd_store_done },
+    { "UNSELECT", 0, IMAP_AUTH, NULL, NULL },
+};
+
+static const struct imap_command *command_find(const char *word, size_t len)
+{
+    for (size_t i = 0; i < sizeof imap_commands / sizeof imap_commands[0]; i++)
+        if (word_eq(word, len, imap_commands[i].name))
+            return &imap_commands[i];
+    return NULL;
+}
+
+/* First piece of a client line: tag, command (after UID), table entry. */
+static void client_classify(struct imap *imap)
+{
+    struct imap_side *c = &imap->client;
+    const char *tag, *word;
+    size_t pos = 0, tl = next_word(c->text, c->len, &pos, &tag), after_tag = pos;
+    size_t wl = next_word(c->text, c->len, &pos, &word);
+    const struct imap_command *cmd = command_find(word, wl);
+    bool uid = !cmd && word_eq(word, wl, "UID");
+    if (uid) {
+        wl = next_word(c->text, c->len, &pos, &word);
+        cmd = command_find(word, wl);
+    } else if (!cmd && (cmd = command_find(tag, tl)) != NULL) {
+        /* No tag ("LOGIN user pass"): still a command, and still masked. */
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+        pos = after_tag;
+        tl = 0;
+    }
+    c->kind = LK_COMMAND;
+    c->cmd = cmd;
+    c->args = pos;
+    c->tag = tag_add(imap, tag, tl, cmd, uid);
+    if (cmd && (cmd->flags & CMD_AUTH))
+        imap->session->auth_attempts++;
+}
+
+static void client_line_done(struct imap *imap)
+{
+    struct imap_side *c = &imap->client;
+    struct imap_tag completed = { 0 };
+    imap->display_len = 0;
+    /* Already completed by the server (a refused literal): decode it, keep no pointer. */
+    if (c->cmd && c->cmd->start)
+        c->cmd->start(imap, c->tag ? c->tag : &completed);
+    if (c->cmd && (c->cmd->flags & CMD_MASKED)) {
+        if (imap->display_len == 0) {
+            display_add(imap, c->text, c->args);
+            display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+        }
+        explicit_bzero(c->text, c->len);
+    } else {
+        imap->display_len = render_line(c, imap->display, sizeof imap->display);
+    }
+    imap_log(imap, 'C', c->ts, imap->display, imap->display_len, false);
+}
+
+/* ---- server responses ------------------------------------------------------------------ */
+
+static bool is_cond(const char *w, size_t wl)
+{
+    return word_eq(w, wl, "OK") || word_eq(w, wl, "NO") || word_eq(w, wl, "BAD");
+}
+
+static void server_classify(struct imap *imap)
+{
+    struct imap_side *s = &imap->server;
+    const char *w;
+    size_t pos = 0, wl = next_word(s->text, s->len, &pos, &w);
+    uint64_t number;
+    if (s->len > 0 && s->text[0] == '+') {
+        s->kind = LK_CONTINUE;
+    } else if (word_eq(w, wl, "*")) {
+        wl = next_word(s->text, s->len, &pos, &w);
+        if (parse_u64(w, wl, UINT64_MAX, &number))
+            wl = next_word(s->text, s->len, &pos, &w);
+        s->kind = word_eq(w, wl, "FETCH") ? LK_FETCH
+                  : is_cond(w, wl) || word_eq(w, wl, "BYE") || word_eq(w, wl, "PREAUTH") ? LK_STATUS
+                  : LK_DATA;
+    } else {
+        wl = next_word(s->text, s->len, &pos, &w);
+        s->kind = is_cond(w, wl) ? LK_TAGGED : LK_GARBAGE;
+    }
+}
+
+/* A FETCH showing \Deleted belongs to the newest STORE adding it, if one is pending. */
+static void resp_fetch(struct imap *imap, size_t pos)
+{
+    struct imap_tag *store = NULL;
+    if (text_find_ci(imap->server.text + pos, imap->server.len - pos, "\\Deleted") < 0)
+        return;
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++)
+        if (imap->tags[i].used && imap->tags[i].deletes &&
+            (!store || imap->tags[i].age > store->age))
+            store = &imap->tags[i];
+    if (store)
+        store->deleted_seen++;
+}
+
+static bool is_host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-';
+}
+
+/* The first server line: "* OK" greets, "* PREAUTH" logs in, "* BYE" refuses. */
+static bool server_greeting(struct imap *imap, const char *w, size_t wl, size_t pos)
+{
+    struct imap_side *s = &imap->server;
+    struct mt_session *session = imap->session;
+    const char *host;
+    if (s->kind != LK_STATUS || !(word_eq(w, wl, "OK") || word_eq(w, wl, "PREAUTH") ||
+                                  word_eq(w, wl, "BYE")))
+        return false;
+    int tline = imap_log(imap, 'S', s->ts, s->text, s->len, false);
+    text_sanitize(session->banner, sizeof session->banner, s->text, s->len);
+    caps_from_code(imap, s->text, s->len, pos);
+    /* server_name: the first word after a [code], when it looks like a host name */
+    while (pos < s->len && s->text[pos] == ' ')
+        pos++;
+    const char *code_end = memchr(s->text + pos, ']', s->len - pos);
+    if (pos < s->len && s->text[pos] == '[' && code_end)
+        pos = (size_t)(code_end - s->text) + 1;
+    size_t hl = next_word(s->text, s->len, &pos, &host), dots = 0, k;
+    for (k = 0; k < hl && hl < MT_NAME_MAX && is_host_char(host[k]); k++)
+        dots += host[k] == '.';
+    if (k == hl && dots > 0 && host[0] != '.' && host[hl - 1] != '.')
+        text_sanitize(session->server_name, sizeof session->server_name, host, hl);
+    if (word_eq(w, wl, "BYE")) {
+        imap_decide(imap, MT_STATUS_SERVER_REJECTED, s->text, s->len, tline);
+        imap_enter_state(imap, IMAP_LOGOUT);
+    } else if (word_eq(w, wl, "PREAUTH")) {
+        imap->logged_in = true;
+        imap_decide(imap, MT_STATUS_LOGIN_OK, s->text, s->len, tline);
+        imap_enter_state(imap, IMAP_AUTH);
+    } else {
+        imap_enter_state(imap, IMAP_NOT_AUTH);
+    }
+    return true;
+}
+
+static void server_untagged(struct imap *imap)
+{
+    struct imap_side *s = &imap->server;
+    char out[MT_TRANSCRIPT_LINE_MAX];
+    const char *w;
+    size_t pos = 1, wl = next_word(s->text, s->len, &pos, &w);
+    uint64_t number = 0;
+    bool numbered = parse_u64(w, wl, UINT64_MAX, &number);
+    if (numbered)
+        wl = next_word(s->text, s->len, &pos, &w);
+    if (!imap->greeted) {
+        imap->greeted = true;
+        if (server_greeting(imap, w, wl, pos))
+            return;
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;   /* joined mid-session, or not IMAP */
+        imap_enter_state(imap, IMAP_NOT_AUTH);
+    }
+    bool bye = !numbered && word_eq(w, wl, "BYE");
+    imap->tline = imap_log(imap, 'S', s->ts, out, render_line(s, out, sizeof out), !bye);
+    if (bye) {
+        imap->goodbye = true;
+        imap_enter_state(imap, IMAP_LOGOUT);
+    } else if (!numbered && word_eq(w, wl, "CAPABILITY")) {
+        caps_parse(imap, s->text + pos, s->len - pos);
+    } else if (!numbered && is_cond(w, wl)) {
+        caps_from_code(imap, s->text, s->len, pos);
+    } else if (numbered && word_eq(w, wl, "EXISTS")) {
+        imap->exists = number;
+    } else if (numbered && word_eq(w, wl, "EXPUNGE")) {
+        imap->session->stats.expunge_count++;
+        imap->exists -= imap->exists > 0;
+    } else if (numbered && word_eq(w, wl, "FETCH")) {
+        resp_fetch(imap, pos);
+    }
+}
+
+/* A synchronizing literal the server refused (NO/BAD instead of "+") is never sent: stop
+ * waiting for it, or its announced size would swallow the client's next commands. */
+static void client_literal_refused(struct imap *imap)
+{
+    struct imap_side *c = &imap->client;
+    if (c->in_literal) {
+        lr_cancel_skip(&c->reader);
+        c->in_literal = c->capturing = false;
+    }
+    if (c->lit_index >= 0)
+        c->lits[c->lit_index].refused = true;
+    line_complete(imap, c);
+}
+
+static void server_tagged(struct imap *imap)
+{
+    struct imap_side *s = &imap->server, *c = &imap->client;
+    const char *tagw, *w;
+    size_t pos = 0, tl = next_word(s->text, s->len, &pos, &tagw);
+    size_t wl = next_word(s->text, s->len, &pos, &w);
+    enum imap_result result = word_eq(w, wl, "OK") ? IMAP_OK
+                              : word_eq(w, wl, "NO") ? IMAP_NO : IMAP_BAD;
+    struct imap_tag *tag = tag_find(imap, tagw, tl);
+    if (!tag)
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+    else if (result != IMAP_OK && c->assembling && c->tag == tag && c->waiting_plus &&
+             (!c->in_literal || c->reader.offset == c->lit_start))
+        client_literal_refused(imap);
+    imap->tline = imap_log(imap, 'S', s->ts, s->text, s->len, false);
+    if (result == IMAP_OK)
+        caps_from_code(imap, s->text, s->len, pos);
+    if (!tag)
+        return;
+    if (tag->cmd && tag->cmd->done)
+        tag->cmd->done(imap, tag, result);
+    if (tag->cmd && tag->cmd->on_ok != IMAP_GREETING && result == IMAP_OK)
+        imap_enter_state(imap, tag->cmd->on_ok);
+    tag_remove(imap, tag);
+}
+
+static void server_line_done(struct imap *imap)
+{
+    struct imap_side *s = &imap->server;
+    if (s->kind == LK_STATUS || s->kind == LK_DATA || s->kind == LK_FETCH) {
+        server_untagged(imap);
+        return;
+    }
+    if (!imap->greeted) {   /* no greeting: joined mid-session, or not IMAP */
+        imap->greeted = true;
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+        imap_enter_state(imap, IMAP_NOT_AUTH);
+    }
+    if (s->kind == LK_TAGGED) {
+        server_tagged(imap);
+        return;
+    }
+    if (s->kind == LK_CONTINUE)
+        imap->client.waiting_plus = false;   /* go-ahead for a literal, or a SASL/IDLE step */
+    else
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+    imap_log(imap, 'S', s->ts, s->text, s->len, false);
+}
+
+/* ---- logical lines and literals --------------------------------------------------------- */
+
+static void line_complete(struct imap *imap, struct imap_side *s)
+{
+    s->assembling = false;   /* first: a handler may flush both sides (imap_go_opaque) */
+    s->waiting_plus = false;
+    if (s->truncated)
+        imap->session->flags |= MT_FLAG_LINE_TRUNCATED;
+    if (s == &imap->client)
+        client_line_done(imap);
+    else
+        server_line_done(imap);
+}
+
+static void literal_end(struct imap *imap, struct imap_side *s, uint64_t received, bool complete)
+{
+    struct mt_mailbox_stats *stats = &imap->session->stats;
+    bool counts = complete || received > 0;
+    s->in_literal = false;
+    s->waiting_plus = s->waiting_plus && s->lit_size == 0;   /* {0}: the rest still waits */
+    if (s->lit_index >= 0)
+        s->lits[s->lit_index].received = received;
+    if (s->capturing) {
+        capture_copy(s, s->lit_start + received);
+        s->capture_lit = s->capture_len == s->lit_size ? s->lit_index : -1;
+        s->capturing = false;
+    }
+    if (s->role == LIT_FETCH) {
+        stats->fetch_bytes += received;
+        stats->fetch_count += counts && !s->fetch_counted;
+        s->fetch_counted = s->fetch_counted || counts;
+    } else if (s->role == LIT_UPLOAD && counts) {
+        stats->append_count++;
+        stats->append_bytes += received;
+    }
+}
+
+static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size, bool nonsync,
+                          size_t mark)
+{
+    bool first_arg = s == &imap->client && mark >= s->args;
+    for (size_t i = s->args; first_arg && i < mark; i++)
+        first_arg = s->text[i] == ' ';
+    s->lit_index = -1;
+    if (s->nlits < IMAP_LITERALS_KEPT) {
+        s->lit_index = (int)s->nlits;
+        s->lits[s->nlits++] = (struct imap_lit){ .mark = mark, .at = s->len, .size = size };
+    }
+    s->in_literal = true;
+    s->lit_size = size;
+    s->lit_start = s->reader.offset;
+    s->waiting_plus = s == &imap->client && !nonsync;
+    s->role = s->kind == LK_FETCH ? LIT_FETCH
+              : s->cmd && (s->cmd->flags & CMD_UPLOAD) && !first_arg ? LIT_UPLOAD : LIT_OTHER;
+    s->capturing = s->cmd && (s->cmd->flags & CMD_CAPTURE_FIRST) && first_arg &&
+                   size <= IMAP_CAPTURE_MAX && s->lit_index >= 0;
+    if (s->capturing)
+        s->capture_len = 0;
+    if (size == 0)
+        literal_end(imap, s, 0, true);
+    else
+        lr_skip(&s->reader, size);
+}
+
+/* One line from the reader: a whole logical line, or a piece of one that a literal
+ * interrupts. Only command and untagged data lines may carry literals. */
+static void side_piece(struct imap *imap, struct imap_side *s, const struct lr_event *ev)
+{
+    size_t base = s->assembling ? s->len : 0, mark;
+    if (!s->assembling) {
+        s->len = s->nlits = 0;
+        s->truncated = s->fetch_counted = false;
+        s->capture_lit = -1;
+        s->cmd = NULL;
+    }
+    side_text_add(s, ev->line, ev->len);
+    s->truncated |= ev->truncated;
+    if (!s->assembling) {
+        s->assembling = true;
+        if (s == &imap->client)
+            client_classify(imap);
+        else
+            server_classify(imap);
+    }
+    char tail[IMAP_TAIL];
+    const char *end = ev->truncated ? tail : ev->line;
+    size_t end_len = ev->truncated ? cut_line_tail(s, ev, tail) : ev->len;
+    uint64_t size;
+    bool nonsync;
+    int found = 0;
+    if (s->kind == LK_COMMAND || s->kind == LK_DATA || s->kind == LK_FETCH)
+        found = literal_at_end(end, end_len, &size, &nonsync, &mark);
+    if (found < 0)
+        imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+    if (found <= 0) {
+        line_complete(imap, s);
+        return;
+    }
+    mark = ev->truncated ? s->len : base + mark;
+    literal_begin(imap, s, size, nonsync, mark < s->len ? mark : s->len);
+}
+
+static void client_event(void *ctx, const struct lr_event *ev)
+{
+    struct imap *imap = ctx;
+    struct imap_side *c = &imap->client;
+    if (ev->kind == LR_EVENT_SKIP_DONE) {
+        literal_end(imap, c, c->lit_size, true);
+    } else if (ev->kind != LR_EVENT_LINE) {
+        return;
+    } else if (!c->assembling && imap->state == IMAP_AUTHENTICATING) {
+        if (ev->truncated)
+            imap->session->flags |= MT_FLAG_LINE_TRUNCATED;
+        client_sasl(imap, ev->line, ev->len);
+    } else if (!c->assembling && imap->state == IMAP_IDLING && word_eq(ev->line, ev->len, "DONE")) {
+        imap_log(imap, 'C', c->ts, ev->line, ev->len, false);   /* not a tagged command */
+    } else if (c->assembling || ev->len > 0) {
+        side_piece(imap, c, ev);
+    }
+}
+
+static void server_event(void *ctx, const struct lr_event *ev)
+{
+    struct imap *imap = ctx;
+    struct imap_side *s = &imap->server;
+    if (ev->kind == LR_EVENT_SKIP_DONE)
+        literal_end(imap, s, s->lit_size, true);
+    else if (ev->kind == LR_EVENT_LINE && (s->assembling || ev->len > 0))
+        side_piece(imap, s, ev);
+}
+
+/* The stream ends: a literal cut short counts what came; the line it was in is done. */
+static void side_flush(struct imap *imap, struct imap_side *s)
+{
+    if (s->assembling && s->in_literal)
+        literal_end(imap, s, s->reader.offset - s->lit_start, false);
+    if (s->assembling)
+        line_complete(imap, s);
+}
+
+/* ---- decoder entry points ---------------------------------------------------------------- */
+
+static void *imap_open(struct mt_session *session)
+{
+    struct imap *imap = calloc(1, sizeof *imap);
+    if (!imap)
+        return NULL;
+    imap->session = session;
+    imap->state = IMAP_GREETING;
+    struct imap_side *sides[2] = { &imap->client, &imap->server };
+    for (int i = 0; i < 2; i++) {
+        lr_init(&sides[i]->reader);
+        sides[i]->lit_index = sides[i]->capture_lit = -1;
+        sides[i]->cap = 256;   /* never NULL: the parsers need not check */
+        sides[i]->text = malloc(sides[i]->cap);
+    }
+    if (!imap->client.text || !imap->server.text) {
+        free(imap->client.text);
+        free(imap->server.text);
+        free(imap);
+        return NULL;
+    }
+    return imap;
+}
+
+static void imap_data(void *state, struct mt_session *session, enum mt_side from,
+                      const char *bytes, size_t len, int64_t ts_us)
+{
+    struct imap *imap = state;
+    struct imap_side *s = from == MT_CLIENT ? &imap->client : &imap->server;
+    (void)session;
+    if (len == 0)
+        return;
+    s->ts = ts_us;
+    /* TLS shows itself by its first byte, a handshake record (0x16): never a tag. */
+    bool tls = (unsigned char)bytes[0] == 0x16;
+    if (imap->state == IMAP_GREETING && s->chunk_off == 0 && tls) {
+        static const char why[] = "[TLS from the first byte: implicit TLS]";
+        imap->session->tls = true;
+        imap_decide(imap, MT_STATUS_ENCRYPTED, why, sizeof why - 1, imap_go_opaque(imap, ts_us, why));
+    } else if (imap->state == IMAP_TLS_STARTING && from == MT_CLIENT && tls) {
+        imap_go_opaque(imap, ts_us, "[TLS handshake: the rest is encrypted]");
+    } else if (imap->state == IMAP_TLS_STARTING && from == MT_CLIENT) {
+        /* A decrypted capture: keep decoding, and let what follows decide the status. */
+        static const char why[] = "[plaintext after STARTTLS: decrypted capture]";
+        imap->session->flags |= MT_FLAG_DECRYPTED;
+        imap->decided = false;
+        imap_log(imap, 'I', ts_us, why, sizeof why - 1, false);
+        imap_enter_state(imap, IMAP_NOT_AUTH);
+    }
+    s->chunk = bytes;
+    s->chunk_len = len;
+    lr_feed(&s->reader, bytes, len, from == MT_CLIENT ? client_event : server_event, imap);
+    capture_copy(s, s->chunk_off + len);
+    /* keep the stream's last IMAP_TAIL bytes for the next chunk */
+    size_t keep = len >= IMAP_TAIL ? 0 : s->tail_len + len > IMAP_TAIL ? IMAP_TAIL - len : s->tail_len;
+    size_t take = len < IMAP_TAIL ? len : IMAP_TAIL;
+    memmove(s->tail, s->tail + s->tail_len - keep, keep);
+    memcpy(s->tail + keep, bytes + len - take, take);
+    s->tail_len = keep + take;
+    s->chunk_off += len;
+    s->chunk = NULL;
+    s->chunk_len = 0;
+}
+
+/* Status when nothing conclusive (a login, a refusal, TLS) was seen. A session that
+ * ended cleanly (FIN, or after LOGOUT / BYE) without trying to log in is
+ * MT_STATUS_NO_MAIL, "connection without any transaction"; one that tried but whose
+ * answer was not captured is incomplete. */
+static void imap_decide_at_end(struct imap *imap)
+{
+    struct mt_session *session = imap->session;
+    enum mt_status status = MT_STATUS_NO_MAIL;
+    const char *why = "(closed without a login)";
+    if (imap->server.chunk_off == 0)
+        status = MT_STATUS_NO_RESPONSE, why = "(no byte from the server)";
+    else if (session->end == MT_END_RESET)
+        status = MT_STATUS_RESET, why = "(connection reset)";
+    else if (!imap->goodbye && session->end != MT_END_CLOSE)
+        status = MT_STATUS_INCOMPLETE, why = "(capture ended before LOGOUT)";
+    else if (session->auth_attempts > imap->auth_answered)
+        status = MT_STATUS_INCOMPLETE, why = "(login attempt without an answer)";
+    session_decide(session, status, why, strlen(why), -1);
+}
+
+static void imap_close(void *state, struct mt_session *session)
+{
+    struct imap *imap = state;
+    (void)session;
+    lr_finish(&imap->client.reader, client_event, imap);
+    side_flush(imap, &imap->client);
+    lr_finish(&imap->server.reader, server_event, imap);
+    side_flush(imap, &imap->server);
+    log_flush_hidden(imap, imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts);
+    if (!imap->decided)
+        imap_decide_at_end(imap);
+}
+
+static void imap_free(void *state)
+{
+    struct imap *imap = state;
+    if (!imap)
+        return;
+    lr_free(&imap->client.reader);
+    lr_free(&imap->server.reader);
+    explicit_bzero(imap->client.text, imap->client.cap);   /* may hold a password */
+    free(imap->client.text);
+    free(imap->server.text);
+    free(imap);
+}
+
+const struct mt_decoder imap_decoder = {
+    .proto = MT_PROTO_IMAP,
+    .open = imap_open,
+    .data = imap_data,
+    .close = imap_close,
+    .free = imap_free,
+};

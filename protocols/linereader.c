@@ -1,0 +1,255 @@
+/* linereader.c — line / dot-body / counted-block splitter for one stream direction. */
+#include "linereader.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum dot_state { DOT_AT_LINE_START, DOT_IN_LINE, DOT_SEEN_DOT, DOT_SEEN_DOT_CR };
+
+/* The pending partial line may hold part of a password line: wipe, do not just forget. */
+static void pending_wipe(struct line_reader *reader)
+{
+    if (reader->pending)
+        explicit_bzero(reader->pending, reader->pending_cap);
+    reader->pending_len = 0;
+}
+
+void lr_init(struct line_reader *reader)
+{
+    memset(reader, 0, sizeof *reader);
+    reader->mode = LR_LINES;
+}
+
+void lr_free(struct line_reader *reader)
+{
+    pending_wipe(reader);
+    free(reader->pending);
+    reader->pending = NULL;
+    reader->pending_len = reader->pending_cap = 0;
+}
+
+void lr_expect_dot_body(struct line_reader *reader)
+{
+    reader->mode = LR_DOT_BODY;
+    reader->dot_state = DOT_AT_LINE_START;
+    reader->body_bytes = 0;
+}
+
+void lr_skip(struct line_reader *reader, uint64_t count)
+{
+    if (count == 0)
+        return;
+    reader->skip_left = count;
+    reader->mode = LR_SKIP;
+}
+
+void lr_discard(struct line_reader *reader)
+{
+    reader->mode = LR_DISCARD;
+    pending_wipe(reader);
+}
+
+uint64_t lr_cancel_skip(struct line_reader *reader)
+{
+    if (reader->mode != LR_SKIP)
+        return 0;
+    uint64_t left = reader->skip_left;
+    reader->skip_left = 0;
+    reader->mode = LR_LINES;
+    return left;
+}
+
+/* Appends to the pending partial line. It keeps one byte more than LR_LINE_MAX, for the
+ * CR of a line of exactly LR_LINE_MAX bytes; what does not fit is counted, not kept. */
+static void pending_append(struct line_reader *reader, const char *data, size_t len)
+{
+    size_t room = LR_LINE_MAX + 1 - reader->pending_len;
+    size_t keep = len < room ? len : room;
+    if (keep > 0 && reader->pending_len + keep > reader->pending_cap) {
+        size_t cap = reader->pending_cap ? reader->pending_cap : 256;
+        while (cap < reader->pending_len + keep)
+            cap *= 2;
+        if (cap > LR_LINE_MAX + 1)
+            cap = LR_LINE_MAX + 1;
+        char *grown = realloc(reader->pending, cap);
+        if (!grown) {
+            reader->overlong_dropped += len;
+            return;
+        }
+        reader->pending = grown;
+        reader->pending_cap = cap;
+    }
+    if (keep > 0) {
+        memcpy(reader->pending + reader->pending_len, data, keep);
+        reader->pending_len += keep;
+    }
+    if (len > keep) {
+        reader->overlong_dropped += len - keep;
+        reader->dropped_ends_cr = data[len - 1] == '\r';
+    }
+}
+
+/* The one place where a line is cut to LR_LINE_MAX, whether it came whole in one segment
+ * or was assembled from several: both give the same event. */
+static void deliver_line(struct line_reader *reader, const char *line, size_t len,
+                         bool unterminated, lr_handler handler, void *ctx)
+{
+    uint64_t dropped = reader->overlong_dropped;
+    if (dropped > 0 && reader->dropped_ends_cr)
+        dropped--;                       /* the CR ended the line, it was not content */
+    else if (dropped == 0 && len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > LR_LINE_MAX) {
+        dropped += len - LR_LINE_MAX;
+        len = LR_LINE_MAX;
+    }
+    struct lr_event event = {
+        .kind = LR_EVENT_LINE,
+        .line = line,
+        .len = len,
+        .truncated = dropped > 0,
+        .dropped = dropped,
+        .unterminated = unterminated,
+    };
+    if (event.truncated)
+        reader->overlong_lines++;
+    reader->overlong_dropped = 0;
+    reader->dropped_ends_cr = false;
+    handler(ctx, &event);
+}
+
+/* Handles bytes in LR_LINES mode; returns how many were consumed (stops early when the
+ * handler switches mode). */
+static size_t feed_lines(struct line_reader *reader, const char *data, size_t len,
+                         lr_handler handler, void *ctx)
+{
+    size_t used = 0;
+    while (used < len && reader->mode == LR_LINES) {
+        const char *start = data + used;
+        const char *lf = memchr(start, '\n', len - used);
+        if (!lf) {
+            pending_append(reader, start, len - used);
+            reader->offset += len - used;
+            return len;
+        }
+        size_t piece = (size_t)(lf - start);
+        used += piece + 1;
+        reader->offset += piece + 1;
+        if (reader->pending_len == 0 && reader->overlong_dropped == 0) {
+            deliver_line(reader, start, piece, false, handler, ctx);
+        } else {
+            pending_append(reader, start, piece);
+            size_t plen = reader->pending_len;
+            reader->pending_len = 0;
+            deliver_line(reader, reader->pending, plen, false, handler, ctx);
+        }
+    }
+    return used;
+}
+
+static size_t feed_dot_body(struct line_reader *reader, const char *data, size_t len,
+                            lr_handler handler, void *ctx)
+{
+    size_t i = 0;
+    while (i < len) {
+        switch (reader->dot_state) {
+        case DOT_IN_LINE: {
+            const char *lf = memchr(data + i, '\n', len - i);
+            if (!lf) {
+                reader->body_bytes += len - i;
+                i = len;
+                break;
+            }
+            size_t step = (size_t)(lf - (data + i)) + 1;
+            reader->body_bytes += step;
+            i += step;
+            reader->dot_state = DOT_AT_LINE_START;
+            break;
+        }
+        case DOT_AT_LINE_START:
+            if (data[i] == '.') {
+                reader->dot_state = DOT_SEEN_DOT;
+            } else {
+                reader->dot_state = data[i] == '\n' ? DOT_AT_LINE_START : DOT_IN_LINE;
+                reader->body_bytes++;
+            }
+            i++;
+            break;
+        case DOT_SEEN_DOT:
+            if (data[i] == '\r') {
+                reader->dot_state = DOT_SEEN_DOT_CR;
+                i++;
+                break;
+            }
+            if (data[i] == '\n') {
+                i++;
+                goto body_end;
+            }
+            reader->body_bytes++; /* the stuffed dot */
+            reader->dot_state = DOT_IN_LINE;
+            break;
+        case DOT_SEEN_DOT_CR:
+            if (data[i] == '\n') {
+                i++;
+                goto body_end;
+            }
+            reader->body_bytes += 2; /* ".\r" that was not a terminator */
+            reader->dot_state = DOT_IN_LINE;
+            break;
+        }
+    }
+    reader->offset += i;
+    return i;
+
+body_end:
+    reader->offset += i;
+    reader->mode = LR_LINES;
+    struct lr_event event = { .kind = LR_EVENT_BODY_END, .body_bytes = reader->body_bytes };
+    handler(ctx, &event);
+    return i;
+}
+
+static size_t feed_skip(struct line_reader *reader, size_t len, lr_handler handler, void *ctx)
+{
+    size_t take = reader->skip_left < len ? (size_t)reader->skip_left : len;
+    reader->skip_left -= take;
+    reader->offset += take;
+    if (reader->skip_left == 0) {
+        reader->mode = LR_LINES;
+        struct lr_event event = { .kind = LR_EVENT_SKIP_DONE };
+        handler(ctx, &event);
+    }
+    return take;
+}
+
+void lr_feed(struct line_reader *reader, const char *data, size_t len,
+             lr_handler handler, void *ctx)
+{
+    size_t used = 0;
+    while (used < len) {
+        switch (reader->mode) {
+        case LR_LINES:
+            used += feed_lines(reader, data + used, len - used, handler, ctx);
+            break;
+        case LR_DOT_BODY:
+            used += feed_dot_body(reader, data + used, len - used, handler, ctx);
+            break;
+        case LR_SKIP:
+            used += feed_skip(reader, len - used, handler, ctx);
+            break;
+        case LR_DISCARD:
+            reader->offset += len - used;
+            return;
+        }
+    }
+}
+
+void lr_finish(struct line_reader *reader, lr_handler handler, void *ctx)
+{
+    if (reader->mode != LR_LINES || (reader->pending_len == 0 && reader->overlong_dropped == 0))
+        return;
+    size_t plen = reader->pending_len;
+    reader->pending_len = 0;
+    deliver_line(reader, reader->pending ? reader->pending : "", plen, true, handler, ctx);
+}

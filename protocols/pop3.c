@@ -1,0 +1,806 @@
+/* pop3.c — POP3 decoder (RFC 1939; CAPA and PIPELINING, RFC 2449; SASL AUTH, RFC 5034;
+ * STLS, RFC 2595). Owns the per-connection state: the two line readers, the queue of
+ * commands waiting for a reply, the SASL exchange and the TLS checks. Fills the caller's
+ * session: banner, user, login verdict, mailbox counters and a transcript that never
+ * holds a secret (passwords, APOP digests and SASL payloads are written as "*****").
+ *
+ * Status (session->status), strongest first:
+ *   server_rejected  the greeting was -ERR
+ *   login_ok         some login succeeded (earlier failures stay counted)
+ *   encrypted        TLS started (STLS accepted, or TLS from the first byte) before any
+ *                    login we could see
+ *   login_disabled   a login was refused because the connection is not encrypted
+ *   auth_failed      every login attempt was refused
+ * else, from how the connection ended: no_response (the server never sent a byte),
+ * refused, reset, incomplete (capture ended without QUIT), or no_mail. no_mail
+ * ("connection without any transaction") is what a session that never tried to log in
+ * and ended cleanly (a CAPA/QUIT probe) gets: the status list has no closer word.
+ * A login attempt is a verdict on credentials: -ERR to USER, any reply to PASS or APOP,
+ * the final reply to AUTH once credentials went out (or refused for want of TLS).
+ *
+ * Counters: retr_count/top_count count bodies that ended with their "."; retr_bytes adds
+ * RETR body sizes as sent (dot-stuffing included, like SMTP message sizes); dele_count is
+ * the messages marked deleted, so RSET sets it back to 0. */
+#include "decoder.h"
+#include "linereader.h"
+#include "session.h"
+#include "text.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POP3_PENDING_MAX 64     /* commands sent and not yet answered (PIPELINING) */
+#define POP3_LISTING_SHOWN 20   /* lines of one CAPA/LIST/UIDL listing kept in the transcript */
+#define POP3_MASK "*****"
+#define SASL_DECODED_MAX (LR_LINE_MAX / 4 * 3 + 3) /* a SASL line is <= LR_LINE_MAX base64 */
+
+enum pop3_state {
+    POP3_GREETING,      /* waiting for the server's first line */
+    POP3_AUTHORIZATION, /* RFC 1939: before a successful login */
+    POP3_SASL,          /* AUTH exchange: client lines are SASL answers */
+    POP3_TRANSACTION,   /* logged in */
+    POP3_TLS_PENDING,   /* STLS accepted: the next client bytes say TLS or plaintext */
+    POP3_ENCRYPTED,     /* TLS: nothing more is readable, both readers discard */
+    POP3_QUIT,          /* QUIT answered: only the close should follow */
+};
+
+static const char *const state_names[] = { "greeting", "authorization", "sasl", "transaction",
+                                           "tls-pending", "encrypted", "quit" };
+_Static_assert(sizeof state_names / sizeof state_names[0] == POP3_QUIT + 1, "state_names");
+
+enum cmd_kind {
+    CMD_OTHER, CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_STAT,
+    CMD_LIST, CMD_UIDL, CMD_RETR, CMD_TOP, CMD_DELE, CMD_RSET, CMD_QUIT,
+};
+
+struct pop3_command {
+    const char *name;
+    enum cmd_kind kind;
+    int mask_after; /* the transcript masks what follows this many words (verb first); 0: no */
+};
+
+static const struct pop3_command commands[] = {
+    { "USER", CMD_USER, 0 }, { "PASS", CMD_PASS, 1 }, { "APOP", CMD_APOP, 2 },
+    { "AUTH", CMD_AUTH, 2 }, { "STLS", CMD_STLS, 0 }, { "CAPA", CMD_CAPA, 0 },
+    { "STAT", CMD_STAT, 0 }, { "LIST", CMD_LIST, 0 }, { "UIDL", CMD_UIDL, 0 },
+    { "RETR", CMD_RETR, 0 }, { "TOP", CMD_TOP, 0 },   { "DELE", CMD_DELE, 0 },
+    { "RSET", CMD_RSET, 0 }, { "NOOP", CMD_OTHER, 0 }, { "QUIT", CMD_QUIT, 0 },
+    { "LAST", CMD_OTHER, 0 }, { "UTF8", CMD_OTHER, 0 }, { "LANG", CMD_OTHER, 0 },
+};
+
+/* A command sent and not yet answered. */
+struct pending {
+    enum cmd_kind kind;
+    bool has_arg;
+    bool login; /* its reply judges credentials (never once logged in) */
+};
+
+enum sasl_kind { SASL_OTHER, SASL_PLAIN, SASL_LOGIN, SASL_CRAM_MD5, SASL_XOAUTH2,
+                 SASL_OAUTHBEARER, SASL_EXTERNAL };
+
+static const struct sasl_mech {
+    const char *name;
+    enum sasl_kind kind;
+    int answers; /* lines a conforming client sends when it gives no initial response */
+} sasl_mechs[] = {
+    { "PLAIN", SASL_PLAIN, 1 },     { "LOGIN", SASL_LOGIN, 2 },
+    { "CRAM-MD5", SASL_CRAM_MD5, 1 }, { "XOAUTH2", SASL_XOAUTH2, 1 },
+    { "OAUTHBEARER", SASL_OAUTHBEARER, 1 }, { "EXTERNAL", SASL_EXTERNAL, 1 },
+};
+
+/* How strongly a status decided by the dialogue holds: a later event replaces it only
+ * with a rank at least as high. */
+enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_LOGIN_DISABLED, RANK_ENCRYPTED,
+                 RANK_LOGIN_OK, RANK_SERVER_REJECTED };
+
+/* Why a side's next two bytes are checked for a TLS record. */
+enum probe_reason { PROBE_OFF, PROBE_START, PROBE_STLS };
+
+/* A server line kept raw (session_decide sanitizes) until it decides the status. */
+struct saved_line {
+    char text[MT_TEXT_MAX];
+    size_t len;
+    int index;
+};
+
+struct pop3 {
+    enum pop3_state state;
+    struct mt_session *session;    /* valid during one data/close call */
+    int64_t now;
+    struct line_reader reader[2];  /* indexed by enum mt_side */
+    bool stopped[2];               /* a handler stopped the reader at stop_offset */
+    uint64_t stop_offset[2];
+
+    struct pending pending[POP3_PENDING_MAX]; /* ring: a reply answers the oldest */
+    size_t head, count;
+
+    bool greeted, server_spoke, logged_in, protocol_error;
+    enum pop3_rank rank;
+    bool quit_sent, quit_answered;
+    struct saved_line quit_line, stls_line;
+
+    bool listing;                  /* reading a multi-line listing as lines */
+    uint64_t listing_lines;
+    enum cmd_kind body_kind;       /* RETR or TOP whose body the server reader skips */
+
+    const struct sasl_mech *mech;  /* NULL: a mechanism we cannot read */
+    bool sasl_initial, sasl_cancelled;
+    uint64_t sasl_answers, sasl_challenges;
+
+    enum probe_reason probe[2];
+    bool held[2];                  /* a first byte 0x16 waits for the next one */
+    bool stls_plain;               /* the client spoke plaintext right after STLS */
+};
+
+/* Every state change goes through here (one place to trace or check transitions). */
+static void set_state(struct pop3 *st, enum pop3_state next)
+{
+    st->state = next;
+}
+
+static void protocol_error(struct pop3 *st, const char *what)
+{
+    st->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+    if (st->protocol_error)
+        return;
+    st->protocol_error = true; /* noted once: garbage must not flood the transcript */
+    session_transcript_addf(st->session, st->now, 'I', "[protocol error in state %s: %s]",
+                            state_names[st->state], what);
+}
+
+static void decide(struct pop3 *st, enum mt_status status, const char *line, size_t len,
+                   int index)
+{
+    enum pop3_rank rank = status == MT_STATUS_SERVER_REJECTED ? RANK_SERVER_REJECTED
+                        : status == MT_STATUS_LOGIN_OK        ? RANK_LOGIN_OK
+                        : status == MT_STATUS_ENCRYPTED       ? RANK_ENCRYPTED
+                        : status == MT_STATUS_LOGIN_DISABLED  ? RANK_LOGIN_DISABLED
+                                                              : RANK_AUTH_FAILED;
+    if (rank < st->rank)
+        return;
+    st->rank = rank;
+    session_decide(st->session, status, line, len, index);
+}
+
+static void save_line(struct saved_line *saved, const char *line, size_t len, int index)
+{
+    saved->len = len < sizeof saved->text ? len : sizeof saved->text;
+    memcpy(saved->text, line, saved->len);
+    saved->index = index;
+}
+
+/* Splits off the next word of s[0..*len) (spaces and tabs separate); advances s. */
+static size_t next_word(const char **s, size_t *len, const char **word)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    *word = *s;
+    size_t n = 0;
+    while (n < *len && (*s)[n] != ' ' && (*s)[n] != '\t')
+        n++;
+    *s += n;
+    *len -= n;
+    return n;
+}
+
+static void set_user(struct mt_session *session, const char *user, size_t len)
+{
+    if (len > 0)
+        text_copy_trimmed(session->user, sizeof session->user, user, len);
+}
+
+/* ---- TLS: a side's first bytes after connecting, or after STLS ---- */
+
+static void on_client(void *ctx, const struct lr_event *event);
+static void on_server(void *ctx, const struct lr_event *event);
+static size_t probe_bytes(struct pop3 *st, enum mt_side side, const char *bytes, size_t len);
+
+static void go_encrypted(struct pop3 *st, const char *note)
+{
+    int index = session_transcript_add(st->session, st->now, 'I', note, strlen(note));
+    set_state(st, POP3_ENCRYPTED);
+    st->session->tls = true;
+    lr_discard(&st->reader[MT_CLIENT]);
+    lr_discard(&st->reader[MT_SERVER]);
+    if (st->stls_line.len > 0)
+        decide(st, MT_STATUS_ENCRYPTED, st->stls_line.text, st->stls_line.len,
+               st->stls_line.index);
+    else
+        decide(st, MT_STATUS_ENCRYPTED, note, strlen(note), index);
+}
+
+/* Feeds one side's bytes to its reader. After STLS a handler stops the reader at the
+ * line end, so the bytes that follow, even in the same segment, are probed for TLS. */
+static void feed(struct pop3 *st, enum mt_side side, const char *bytes, size_t len)
+{
+    while (len > 0 && st->state != POP3_ENCRYPTED) {
+        if (st->probe[side] != PROBE_OFF) {
+            size_t used = probe_bytes(st, side, bytes, len);
+            bytes += used;
+            len -= used;
+            continue;
+        }
+        struct line_reader *reader = &st->reader[side];
+        uint64_t start = reader->offset;
+        st->stopped[side] = false;
+        lr_feed(reader, bytes, len, side == MT_CLIENT ? on_client : on_server, st);
+        if (!st->stopped[side] || st->state == POP3_ENCRYPTED)
+            return;
+        size_t used = (size_t)(st->stop_offset[side] - start);
+        bytes += used;
+        len -= used;
+        lr_free(reader); /* stopped at a line end: nothing pending is lost */
+        lr_init(reader);
+    }
+}
+
+/* A TLS handshake record starts 0x16 0x03. Returns how many bytes it used: all when TLS
+ * starts, 1 when a lone 0x16 must wait for the next byte, else 0 (plaintext: the bytes go
+ * to the line reader, after a held 0x16). */
+static size_t probe_bytes(struct pop3 *st, enum mt_side side, const char *bytes, size_t len)
+{
+    bool held = st->held[side];
+    unsigned char first = held ? 0x16 : (unsigned char)bytes[0];
+    if (first == 0x16 && !held && len == 1) {
+        st->held[side] = true;
+        return 1;
+    }
+    bool tls = first == 0x16 && (unsigned char)(held ? bytes[0] : bytes[1]) == 0x03;
+    enum probe_reason why = st->probe[side];
+    st->probe[side] = PROBE_OFF;
+    st->held[side] = false;
+    if (tls && why == PROBE_STLS) {
+        go_encrypted(st, "[TLS handshake: the rest is encrypted]");
+    } else if (tls && !(side == MT_CLIENT && st->greeted)) {
+        go_encrypted(st, "[TLS from the first byte: nothing decodable]");
+    } else if (why == PROBE_STLS && side == MT_CLIENT) {
+        /* Plaintext after STLS: a decrypted capture, or a client going on after -ERR. */
+        if (st->state == POP3_TLS_PENDING) {
+            st->session->flags |= MT_FLAG_DECRYPTED;
+            set_state(st, POP3_AUTHORIZATION);
+        } else {
+            st->stls_plain = true;
+        }
+    }
+    if (st->state == POP3_ENCRYPTED)
+        return len;
+    if (held)
+        feed(st, side, "\x16", 1);
+    return 0;
+}
+
+/* Called by a handler: the bytes after the current line are probed for TLS. */
+static void stop_and_probe(struct pop3 *st, enum mt_side side)
+{
+    st->probe[side] = PROBE_STLS;
+    st->held[side] = false;
+    st->stopped[side] = true;
+    st->stop_offset[side] = st->reader[side].offset;
+    lr_discard(&st->reader[side]);
+}
+
+/* ---- SASL ---- */
+
+/* Finds the user name in a mechanism's first client message (decoded). */
+static bool sasl_user_name(enum sasl_kind kind, const char *msg, size_t len,
+                           const char **user, size_t *user_len)
+{
+    const char *a, *b;
+    *user = msg;
+    *user_len = len;
+    switch (kind) {
+    case SASL_PLAIN: /* authzid \0 authcid \0 password: authcid, else authzid */
+        if (!(a = memchr(msg, '\0', len)) || !(b = memchr(a + 1, '\0', len - (size_t)(a + 1 - msg))))
+            return false;
+        if (b > a + 1)
+            *user = a + 1, *user_len = (size_t)(b - a - 1);
+        else
+            *user_len = (size_t)(a - msg);
+        return true;
+    case SASL_LOGIN:    /* the user name itself */
+    case SASL_EXTERNAL: /* the authorization identity */
+        return true;
+    case SASL_CRAM_MD5: /* "user digest" (RFC 2195): the digest is the last word */
+        while (*user_len > 0 && msg[*user_len - 1] != ' ')
+            (*user_len)--;
+        if (*user_len < 2)
+            return false;
+        (*user_len)--; /* the space */
+        return true;
+    /* Without its terminator the name could run into the token: then no name. */
+    case SASL_XOAUTH2: /* "user=NAME\x01auth=Bearer TOKEN\x01\x01" */
+        if (!text_starts_with_ci(msg, len, "user=") || !(a = memchr(msg, '\x01', len)))
+            return false;
+        *user = msg + 5, *user_len = (size_t)(a - msg) - 5;
+        return true;
+    case SASL_OAUTHBEARER: /* GS2 header "n,a=NAME,\x01..." (RFC 7628) */
+        if (!(a = memchr(msg, ',', len)) || !text_starts_with_ci(a + 1, len - (size_t)(a + 1 - msg), "a=") ||
+            !(b = memchr(a + 3, ',', len - (size_t)(a + 3 - msg))))
+            return false;
+        *user = a + 3, *user_len = (size_t)(b - a - 3);
+        return true;
+    case SASL_OTHER:
+        break;
+    }
+    return false;
+}
+
+/* Takes the user name from the mechanism's first message (base64). The decoded copy
+ * holds the password for PLAIN: it is wiped before returning. */
+static void sasl_user(struct pop3 *st, const char *b64, size_t len)
+{
+    unsigned char decoded[SASL_DECODED_MAX];
+    const char *user;
+    size_t user_len;
+    if (!st->mech || (len == 1 && b64[0] == '=')) /* "=": an empty initial response */
+        return;
+    long n = text_base64_decode(decoded, sizeof decoded, b64, len);
+    if (n > 0 && sasl_user_name(st->mech->kind, (const char *)decoded, (size_t)n, &user, &user_len))
+        set_user(st->session, user, user_len);
+    explicit_bzero(decoded, sizeof decoded);
+}
+
+static void sasl_start(struct pop3 *st, struct pending *cmd, const char *arg, size_t len)
+{
+    const char *mech, *initial;
+    size_t mech_len = next_word(&arg, &len, &mech);
+    size_t initial_len = next_word(&arg, &len, &initial);
+    cmd->login = cmd->login && mech_len > 0; /* "AUTH" alone asks for the mechanism list */
+    if (!cmd->login)
+        return;
+    st->mech = NULL;
+    for (size_t i = 0; i < sizeof sasl_mechs / sizeof sasl_mechs[0]; i++)
+        if (strlen(sasl_mechs[i].name) == mech_len &&
+            text_starts_with_ci(mech, mech_len, sasl_mechs[i].name))
+            st->mech = &sasl_mechs[i];
+    st->sasl_initial = initial_len > 0;
+    st->sasl_cancelled = false;
+    st->sasl_answers = st->sasl_challenges = 0;
+    set_state(st, POP3_SASL);
+    if (initial_len > 0)
+        sasl_user(st, initial, initial_len);
+}
+
+/* Is the next client line a SASL answer rather than a command? Answers follow server
+ * challenges; a known mechanism also says how many answers a client sends unasked, which
+ * keeps them masked even when the client's bytes run ahead of the server's. */
+static bool sasl_expects_answer(const struct pop3 *st)
+{
+    if (st->state != POP3_SASL)
+        return false;
+    if (st->sasl_answers < st->sasl_challenges || !st->mech)
+        return true; /* an unknown mechanism: every line until the verdict is masked */
+    return st->sasl_answers < (uint64_t)(st->mech->answers - (st->sasl_initial ? 1 : 0));
+}
+
+static void sasl_answer(struct pop3 *st, const char *line, size_t len)
+{
+    bool cancel = len == 1 && line[0] == '*';
+    session_transcript_add(st->session, st->now, 'C', cancel ? "*" : POP3_MASK,
+                           cancel ? 1 : strlen(POP3_MASK));
+    if (cancel)
+        st->sasl_cancelled = true;
+    else if (st->sasl_answers == 0 && !st->sasl_initial)
+        sasl_user(st, line, len);
+    st->sasl_answers++;
+}
+
+/* ---- logins ---- */
+
+/* -ERR texts of servers refusing a login because the connection is not encrypted, e.g.
+ * Dovecot's "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS)
+ * connections." (to USER already), Gordano's "-ERR Must issue a STARTTLS command first." */
+static bool refuses_plaintext(const char *line, size_t len)
+{
+    static const char *const words[] = {
+        "plaintext", "plain text", "cleartext", "clear text", "encrypt", "tls", "ssl", "secure",
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (text_find_ci(line, len, words[i]) >= 0)
+            return true;
+    return false;
+}
+
+static void login_verdict(struct pop3 *st, bool ok, const char *line, size_t len, int index)
+{
+    struct mt_session *session = st->session;
+    session->auth_attempts += session->auth_attempts < INT_MAX; /* a brute force may be long */
+    if (ok) {
+        st->logged_in = true;
+        decide(st, MT_STATUS_LOGIN_OK, line, len, index);
+        set_state(st, POP3_TRANSACTION);
+        return;
+    }
+    session->auth_failures += session->auth_failures < INT_MAX;
+    if (!session->tls && refuses_plaintext(line, len))
+        decide(st, MT_STATUS_LOGIN_DISABLED, line, len, index);
+    else
+        decide(st, MT_STATUS_AUTH_FAILED, line, len, index);
+    if (st->state == POP3_SASL)
+        set_state(st, POP3_AUTHORIZATION);
+}
+
+/* Did a -ERR to AUTH judge credentials? Not when the client cancelled, nor when the
+ * mechanism was refused before any was sent (unsupported), unless for want of TLS. */
+static bool sasl_judged(const struct pop3 *st, const char *line, size_t len)
+{
+    if (st->sasl_cancelled)
+        return false;
+    return st->sasl_initial || st->sasl_answers > 0 ||
+           (!st->session->tls && refuses_plaintext(line, len));
+}
+
+/* ---- client lines ---- */
+
+/* Writes the client line to the transcript, masked after its first `mask_after` words
+ * (the verb counts): whatever follows them, even blanks (a password may be spaces). */
+static void log_command(struct pop3 *st, const char *line, size_t len, int mask_after)
+{
+    const char *rest = line, *word;
+    size_t rest_len = len;
+    for (int i = 0; i < mask_after && rest_len > 0; i++)
+        next_word(&rest, &rest_len, &word);
+    if (mask_after == 0 || rest_len == 0) {
+        session_transcript_add(st->session, st->now, 'C', line, len);
+        return;
+    }
+    char shown[MT_TRANSCRIPT_LINE_MAX];
+    size_t keep = (size_t)(rest - line) < MT_TEXT_MAX ? (size_t)(rest - line) : MT_TEXT_MAX;
+    memcpy(shown, line, keep);
+    memcpy(shown + keep, " " POP3_MASK, sizeof " " POP3_MASK - 1);
+    session_transcript_add(st->session, st->now, 'C', shown, keep + sizeof " " POP3_MASK - 1);
+}
+
+static void on_command(struct pop3 *st, struct pending *cmd, const char *arg, size_t len)
+{
+    const char *word;
+    size_t n;
+    switch (cmd->kind) {
+    case CMD_USER:
+        set_user(st->session, arg, len);
+        break;
+    case CMD_APOP: /* APOP name digest */
+        n = next_word(&arg, &len, &word);
+        set_user(st->session, word, n);
+        break;
+    case CMD_AUTH:
+        sasl_start(st, cmd, arg, len);
+        break;
+    case CMD_STLS:
+        st->stls_plain = false;
+        stop_and_probe(st, MT_CLIENT);
+        break;
+    case CMD_QUIT:
+        st->quit_sent = true;
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_client(void *ctx, const struct lr_event *event)
+{
+    struct pop3 *st = ctx;
+    if (event->kind != LR_EVENT_LINE)
+        return;
+    if (event->truncated)
+        st->session->flags |= MT_FLAG_LINE_TRUNCATED;
+    const char *line = event->line, *arg = line, *verb;
+    size_t len = event->len, arg_len = len;
+    if (sasl_expects_answer(st)) {
+        sasl_answer(st, line, len);
+        return;
+    }
+    size_t verb_len = next_word(&arg, &arg_len, &verb);
+    if (verb_len == 0)
+        return; /* a blank line: servers answer nothing or -ERR, so no reply is awaited */
+    const struct pop3_command *command = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !command; i++)
+        if (strlen(commands[i].name) == verb_len && text_starts_with_ci(verb, verb_len, commands[i].name))
+            command = &commands[i];
+    bool keyword = verb_len >= 3 && verb_len <= 4; /* RFC 1939: 3 or 4 characters */
+    for (size_t i = 0; keyword && i < verb_len; i++)
+        keyword = (verb[i] >= 'A' && verb[i] <= 'Z') || (verb[i] >= 'a' && verb[i] <= 'z');
+    if (command)
+        log_command(st, line, len, command->mask_after);
+    else if (keyword) /* unknown command: its arguments could be anything */
+        log_command(st, line, len, 1);
+    else /* not even a keyword: maybe a stray password, so only its size shows */
+        session_transcript_addf(st->session, st->now, 'C', "[unknown command, %zu bytes]", len);
+
+    while (arg_len > 0 && (*arg == ' ' || *arg == '\t'))
+        arg++, arg_len--;
+    while (arg_len > 0 && (arg[arg_len - 1] == ' ' || arg[arg_len - 1] == '\t'))
+        arg_len--;
+    struct pending cmd = { command ? command->kind : CMD_OTHER, arg_len > 0, !st->logged_in };
+    on_command(st, &cmd, arg, arg_len);
+    if (st->count == POP3_PENDING_MAX) {
+        protocol_error(st, "too many commands without reply");
+        return;
+    }
+    st->pending[(st->head + st->count++) % POP3_PENDING_MAX] = cmd;
+}
+
+/* ---- server lines ---- */
+
+/* Reads a decimal number; false when there is none or it could overflow. */
+static bool parse_number(const char **s, size_t *len, uint64_t *value)
+{
+    const char *word;
+    size_t n = next_word(s, len, &word);
+    if (n == 0 || n > 19)
+        return false;
+    *value = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (word[i] < '0' || word[i] > '9')
+            return false;
+        *value = *value * 10 + (uint64_t)(word[i] - '0');
+    }
+    return true;
+}
+
+static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const char *line,
+                     size_t len, int index)
+{
+    struct mt_mailbox_stats *stats = &st->session->stats;
+    const char *rest = line + 3;
+    size_t rest_len = len - 3;
+    uint64_t messages, bytes;
+    switch (cmd->kind) {
+    case CMD_USER: /* -ERR: unknown user, or plaintext refused: that login is over */
+        if (!ok && cmd->login)
+            login_verdict(st, ok, line, len, index);
+        break;
+    case CMD_PASS:
+    case CMD_APOP:
+        if (cmd->login)
+            login_verdict(st, ok, line, len, index);
+        break;
+    case CMD_AUTH:
+        if (!cmd->has_arg && ok)
+            st->listing = true, st->listing_lines = 0; /* the mechanism list */
+        else if (cmd->login && (ok || sasl_judged(st, line, len)))
+            login_verdict(st, ok, line, len, index);
+        else if (st->state == POP3_SASL)
+            set_state(st, POP3_AUTHORIZATION);
+        break;
+    case CMD_STLS:
+        if (!ok)
+            break;
+        st->session->tls = true;
+        save_line(&st->stls_line, line, len, index);
+        if (st->stls_plain) { /* the client already went on in plaintext */
+            st->session->flags |= MT_FLAG_DECRYPTED;
+            break;
+        }
+        set_state(st, POP3_TLS_PENDING);
+        stop_and_probe(st, MT_SERVER);
+        break;
+    case CMD_CAPA:
+    case CMD_LIST: /* LIST and UIDL with a message number answer on one line */
+    case CMD_UIDL:
+        if (ok && !cmd->has_arg)
+            st->listing = true, st->listing_lines = 0;
+        break;
+    case CMD_RETR:
+    case CMD_TOP: /* skipped, never parsed: a body line may well read "+OK" */
+        if (ok) {
+            st->body_kind = cmd->kind;
+            lr_expect_dot_body(&st->reader[MT_SERVER]);
+        }
+        break;
+    case CMD_STAT: /* "+OK nn mm" */
+        if (ok && parse_number(&rest, &rest_len, &messages) && parse_number(&rest, &rest_len, &bytes))
+            stats->stat_messages = messages, stats->stat_bytes = bytes;
+        else if (ok)
+            protocol_error(st, "STAT reply without counts");
+        break;
+    case CMD_DELE:
+        stats->dele_count += ok;
+        break;
+    case CMD_RSET: /* RSET unmarks every message marked as deleted (RFC 1939) */
+        if (ok)
+            stats->dele_count = 0;
+        break;
+    case CMD_QUIT:
+        if (ok) {
+            st->quit_answered = true;
+            save_line(&st->quit_line, line, len, index);
+            set_state(st, POP3_QUIT);
+        }
+        break;
+    case CMD_OTHER:
+        break;
+    }
+}
+
+static void greeting(struct pop3 *st, const char *line, size_t len, int index)
+{
+    struct mt_session *session = st->session;
+    const char *rest = line + 3, *word;
+    size_t rest_len = len - 3, n;
+    st->greeted = true;
+    text_copy_trimmed(session->banner, sizeof session->banner, line, len);
+    if (text_starts_with_ci(line, len, "-ERR")) {
+        decide(st, MT_STATUS_SERVER_REJECTED, line, len, index);
+        return;
+    }
+    if (st->state == POP3_GREETING)
+        set_state(st, POP3_AUTHORIZATION);
+    if (!text_starts_with_ci(line, len, "+OK")) {
+        protocol_error(st, "greeting is neither +OK nor -ERR");
+        return;
+    }
+    /* The first word after +OK, when it is a host name: "+OK mail.example.com ready". */
+    n = next_word(&rest, &rest_len, &word);
+    bool dot = false, host = n > 2 && word[0] != '.' && word[0] != '-' && word[n - 1] != '.';
+    for (size_t i = 0; host && i < n; i++) {
+        dot |= word[i] == '.';
+        host = (word[i] >= 'a' && word[i] <= 'z') || (word[i] >= 'A' && word[i] <= 'Z') ||
+               (word[i] >= '0' && word[i] <= '9') || word[i] == '.' || word[i] == '-';
+    }
+    if (host && dot)
+        text_sanitize(session->server_name, sizeof session->server_name, word, n);
+}
+
+static void listing_line(struct pop3 *st, const char *line, size_t len)
+{
+    if (len == 1 && line[0] == '.') {
+        st->listing = false;
+        if (st->listing_lines > POP3_LISTING_SHOWN)
+            session_transcript_addf(st->session, st->now, 'I', "[... %llu more lines]",
+                                    (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
+        return;
+    }
+    if (len > 0 && line[0] == '.') /* dot-stuffing */
+        line++, len--;
+    if (++st->listing_lines <= POP3_LISTING_SHOWN)
+        session_transcript_add(st->session, st->now, 'S', line, len);
+}
+
+static void on_server(void *ctx, const struct lr_event *event)
+{
+    struct pop3 *st = ctx;
+    struct mt_mailbox_stats *stats = &st->session->stats;
+    if (event->kind == LR_EVENT_BODY_END) {
+        bool top = st->body_kind == CMD_TOP;
+        stats->top_count += top;
+        stats->retr_count += !top;
+        stats->retr_bytes += top ? 0 : event->body_bytes;
+        session_transcript_addf(st->session, st->now, 'I', "[%s %llu bytes]",
+                                top ? "message top" : "message",
+                                (unsigned long long)event->body_bytes);
+        return;
+    }
+    if (event->kind != LR_EVENT_LINE)
+        return;
+    if (event->truncated)
+        st->session->flags |= MT_FLAG_LINE_TRUNCATED;
+    const char *line = event->line;
+    size_t len = event->len;
+    if (st->listing) {
+        listing_line(st, line, len);
+        return;
+    }
+    int index = session_transcript_add(st->session, st->now, 'S', line, len);
+    if (!st->greeted) {
+        greeting(st, line, len, index);
+        return;
+    }
+    bool ok = text_starts_with_ci(line, len, "+OK"), err = text_starts_with_ci(line, len, "-ERR");
+    if (!ok && !err) {
+        if (st->state == POP3_SASL && len > 0 && line[0] == '+')
+            st->sasl_challenges++; /* "+ base64": the client answers next */
+        else
+            protocol_error(st, "reply is neither +OK nor -ERR");
+        return;
+    }
+    if (st->count == 0) {
+        if (ok) /* an unsolicited -ERR is a server hanging up (idle timeout): no desync */
+            protocol_error(st, "+OK without a command");
+        return;
+    }
+    struct pending cmd = st->pending[st->head];
+    st->head = (st->head + 1) % POP3_PENDING_MAX;
+    st->count--;
+    on_reply(st, &cmd, ok, line, len, index);
+}
+
+/* ---- decoder interface ---- */
+
+static void *pop3_open(struct mt_session *session)
+{
+    struct pop3 *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->session = session;
+    lr_init(&st->reader[MT_CLIENT]);
+    lr_init(&st->reader[MT_SERVER]);
+    st->probe[MT_CLIENT] = st->probe[MT_SERVER] = PROBE_START; /* implicit TLS (995) */
+    set_state(st, POP3_GREETING);
+    return st;
+}
+
+static void pop3_data(void *state, struct mt_session *session, enum mt_side from,
+                      const char *bytes, size_t len, int64_t ts_us)
+{
+    struct pop3 *st = state;
+    st->session = session;
+    st->now = ts_us;
+    if (from == MT_SERVER && len > 0)
+        st->server_spoke = true;
+    feed(st, from, bytes, len);
+}
+
+/* Settles the status when the dialogue decided none (or the server never spoke). */
+static void settle(struct pop3 *st)
+{
+    struct mt_session *session = st->session;
+    enum mt_status status;
+    const char *why;
+    if (!st->server_spoke) { /* even after a client TLS hello: the silence is what matters */
+        status = session->end == MT_END_REFUSED ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE;
+        why = status == MT_STATUS_REFUSED ? "[connection refused]" : "[no reply from the server]";
+    } else if (st->state == POP3_TLS_PENDING) { /* STLS accepted, then nothing */
+        decide(st, MT_STATUS_ENCRYPTED, st->stls_line.text, st->stls_line.len, st->stls_line.index);
+        return;
+    } else if (st->rank != RANK_NONE) {
+        return;
+    } else if (st->quit_answered) {
+        session_decide(session, MT_STATUS_NO_MAIL, st->quit_line.text, st->quit_line.len,
+                       st->quit_line.index);
+        return;
+    } else if (session->end == MT_END_RESET) {
+        status = MT_STATUS_RESET, why = "[connection reset before login]";
+    } else if (st->quit_sent || session->end == MT_END_CLOSE) {
+        status = MT_STATUS_NO_MAIL, why = "[closed without login]";
+    } else {
+        status = MT_STATUS_INCOMPLETE, why = "[capture ended before QUIT]";
+    }
+    session_decide(session, status, why, strlen(why), -1);
+}
+
+static void pop3_close(void *state, struct mt_session *session)
+{
+    struct pop3 *st = state;
+    struct line_reader *server = &st->reader[MT_SERVER];
+    st->session = session;
+    st->now = session->end_us;
+    for (int side = MT_CLIENT; side <= MT_SERVER; side++) {
+        if (st->held[side] && st->state != POP3_ENCRYPTED) { /* a lone 0x16: plaintext */
+            st->held[side] = false;
+            st->probe[side] = PROBE_OFF;
+            feed(st, (enum mt_side)side, "\x16", 1);
+        }
+    }
+    lr_finish(&st->reader[MT_CLIENT], on_client, st);
+    lr_finish(server, on_server, st);
+    if (server->mode == LR_DOT_BODY)
+        session_transcript_addf(session, st->now, 'I', "[message cut after %llu bytes]",
+                                (unsigned long long)server->body_bytes);
+    else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
+        session_transcript_addf(session, st->now, 'I', "[... %llu more lines, listing cut]",
+                                (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
+    settle(st);
+}
+
+static void pop3_free(void *state)
+{
+    struct pop3 *st = state;
+    if (!st)
+        return;
+    lr_free(&st->reader[MT_CLIENT]);
+    lr_free(&st->reader[MT_SERVER]);
+    free(st);
+}
+
+const struct mt_decoder pop3_decoder = {
+    .proto = MT_PROTO_POP3,
+    .open = pop3_open,
+    .data = pop3_data,
+    .close = pop3_close,
+    .free = pop3_free,
+};

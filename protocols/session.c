@@ -1,0 +1,271 @@
+/* session.c — session record lifetime, transcript, recipients/messages, status names. */
+#include "session.h"
+
+#include "text.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const status_names[MT_STATUS_COUNT] = {
+    [MT_STATUS_UNKNOWN] = "unknown",
+    [MT_STATUS_DELIVERED] = "delivered",
+    [MT_STATUS_LOGIN_OK] = "login_ok",
+    [MT_STATUS_NO_MAIL] = "no_mail",
+    [MT_STATUS_ENCRYPTED] = "encrypted",
+    [MT_STATUS_PARTIAL] = "partial",
+    [MT_STATUS_INCOMPLETE] = "incomplete",
+    [MT_STATUS_ABORTED] = "aborted",
+    [MT_STATUS_RESET] = "reset",
+    [MT_STATUS_TEMP_FAILED] = "temp_failed",
+    [MT_STATUS_RCPT_REJECTED] = "rcpt_rejected",
+    [MT_STATUS_RELAY_DENIED] = "relay_denied",
+    [MT_STATUS_SENDER_REJECTED] = "sender_rejected",
+    [MT_STATUS_TOO_BIG] = "too_big",
+    [MT_STATUS_CONTENT_REJECTED] = "content_rejected",
+    [MT_STATUS_AUTH_FAILED] = "auth_failed",
+    [MT_STATUS_LOGIN_DISABLED] = "login_disabled",
+    [MT_STATUS_SERVER_REJECTED] = "server_rejected",
+    [MT_STATUS_NO_RESPONSE] = "no_response",
+    [MT_STATUS_REFUSED] = "refused",
+};
+
+static const char *const proto_names[MT_PROTO_COUNT] = {
+    [MT_PROTO_SMTP] = "smtp",
+    [MT_PROTO_POP3] = "pop3",
+    [MT_PROTO_IMAP] = "imap",
+};
+
+struct mt_session *session_new(enum mt_proto proto)
+{
+    struct mt_session *session = calloc(1, sizeof *session);
+    if (!session)
+        return NULL;
+    session->proto = proto;
+    session->status_transcript_line = -1;
+    session->end = MT_END_EOF;
+    return session;
+}
+
+void session_free(struct mt_session *session)
+{
+    if (!session)
+        return;
+    free(session->recipients);
+    free(session->messages);
+    free(session->transcript);
+    free(session);
+}
+
+/* Room for `more` bytes plus the terminating NUL. */
+static bool transcript_reserve(struct mt_session *session, size_t more)
+{
+    size_t need = session->transcript_len + more + 1;
+    if (need > MT_TRANSCRIPT_MAX_BYTES)
+        return false;
+    if (need <= session->transcript_cap)
+        return true;
+    size_t cap = session->transcript_cap ? session->transcript_cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    if (cap > MT_TRANSCRIPT_MAX_BYTES)
+        cap = MT_TRANSCRIPT_MAX_BYTES;
+    char *grown = realloc(session->transcript, cap);
+    if (!grown)
+        return false;
+    session->transcript = grown;
+    session->transcript_cap = cap;
+    return true;
+}
+
+int session_transcript_add(struct mt_session *session, int64_t ts_us, char dir,
+                           const char *text, size_t len)
+{
+    /* Sanitize into a little more room than a line may keep: whatever does not fit in
+     * MT_TRANSCRIPT_LINE_MAX - 4 is cut and the line ends in "...", so a cut shows. */
+    char clean[MT_TRANSCRIPT_LINE_MAX + 8];
+    char prefix[40];
+    size_t clean_len = text_sanitize(clean, sizeof clean, text, len);
+    if (clean_len > MT_TRANSCRIPT_LINE_MAX - 4) {
+        size_t keep = MT_TRANSCRIPT_LINE_MAX - 4;
+        while (keep > 0 && ((unsigned char)clean[keep] & 0xc0) == 0x80)
+            keep--;   /* do not split a UTF-8 character */
+        memcpy(clean + keep, "...", 4);
+        clean_len = keep + 3;
+    }
+    int prefix_len = snprintf(prefix, sizeof prefix, "%lld %c ", (long long)ts_us, dir);
+    size_t total = (size_t)prefix_len + clean_len + 1;
+    if (!transcript_reserve(session, total)) {
+        session->transcript_dropped++;
+        session->flags |= MT_FLAG_TRANSCRIPT_CAPPED;
+        return -1;
+    }
+    char *out = session->transcript + session->transcript_len;
+    memcpy(out, prefix, (size_t)prefix_len);
+    memcpy(out + prefix_len, clean, clean_len);
+    out[prefix_len + clean_len] = '\n';
+    session->transcript_len += total;
+    session->transcript[session->transcript_len] = '\0';
+    return session->transcript_lines++;
+}
+
+int session_transcript_addf(struct mt_session *session, int64_t ts_us, char dir,
+                            const char *fmt, ...)
+{
+    char line[MT_TRANSCRIPT_LINE_MAX];
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    if (n < 0)
+        return -1;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    return session_transcript_add(session, ts_us, dir, line, len);
+}
+
+/* Grows an array of elements of `size` bytes to hold one more, up to `max`. */
+static void *array_grow(void *items, size_t *count, size_t *cap, size_t size, size_t max)
+{
+    if (*count >= max)
+        return NULL;
+    if (*count == *cap) {
+        size_t next = *cap ? *cap * 2 : 4;
+        if (next > max)
+            next = max;
+        void *grown = realloc(items, next * size);
+        if (!grown)
+            return NULL;
+        items = grown;
+        *cap = next;
+    }
+    return items;
+}
+
+struct mt_recipient *session_add_recipient(struct mt_session *session)
+{
+    void *items = array_grow(session->recipients, &session->recipient_count,
+                             &session->recipient_cap, sizeof *session->recipients,
+                             MT_RECIPIENTS_MAX);
+    if (!items) {
+        session->recipients_dropped++;
+        session->flags |= MT_FLAG_RECIPIENTS_CAPPED;
+        return NULL;
+    }
+    session->recipients = items;
+    struct mt_recipient *recipient = &session->recipients[session->recipient_count++];
+    memset(recipient, 0, sizeof *recipient);
+    recipient->message = -1;
+    return recipient;
+}
+
+struct mt_message *session_add_message(struct mt_session *session)
+{
+    void *items = array_grow(session->messages, &session->message_count,
+                             &session->message_cap, sizeof *session->messages,
+                             MT_MESSAGES_MAX);
+    if (!items) {
+        session->messages_dropped++;
+        session->flags |= MT_FLAG_MESSAGES_CAPPED;
+        return NULL;
+    }
+    session->messages = items;
+    struct mt_message *message = &session->messages[session->message_count++];
+    memset(message, 0, sizeof *message);
+    return message;
+}
+
+void session_decide(struct mt_session *session, enum mt_status status,
+                    const char *line, size_t len, int transcript_line)
+{
+    session->status = status;
+    text_sanitize(session->status_line, sizeof session->status_line, line, len);
+    session->status_transcript_line = transcript_line;
+}
+
+const char *status_name(enum mt_status status)
+{
+    if ((int)status < 0 || status >= MT_STATUS_COUNT)
+        return "unknown";
+    return status_names[status];
+}
+
+enum mt_status status_from_name(const char *name)
+{
+    for (int i = 0; i < MT_STATUS_COUNT; i++)
+        if (strcmp(status_names[i], name) == 0)
+            return (enum mt_status)i;
+    return MT_STATUS_UNKNOWN;
+}
+
+const char *proto_name(enum mt_proto proto)
+{
+    if ((int)proto < 0 || proto >= MT_PROTO_COUNT)
+        return "unknown";
+    return proto_names[proto];
+}
+
+int proto_from_name(const char *name)
+{
+    for (int i = 0; i < MT_PROTO_COUNT; i++)
+        if (strcmp(proto_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *end_name(enum mt_end end)
+{
+    switch (end) {
+    case MT_END_CLOSE: return "close";
+    case MT_END_RESET: return "reset";
+    case MT_END_TIMEOUT: return "timeout";
+    case MT_END_EVICTED: return "evicted";
+    case MT_END_EOF: return "eof";
+    case MT_END_REFUSED: return "refused";
+    case MT_END_UNANSWERED: return "unanswered";
+    }
+    return "unknown";
+}
+
+enum mt_end end_from_name(const char *name)
+{
+    for (int end = MT_END_CLOSE; end <= MT_END_UNANSWERED; end++)
+        if (strcmp(end_name((enum mt_end)end), name) == 0)
+            return (enum mt_end)end;
+    return MT_END_EOF;
+}
+
+const char *direction_name(enum mt_direction direction)
+{
+    return direction == MT_OUTBOUND ? "out" : "in";
+}
+
+const char *flag_name(unsigned bit)
+{
+    static const char *const names[] = {
+        "line_truncated", "transcript_capped", "recipients_capped", "messages_capped",
+        "protocol_error", "decrypted", "capture_gap",
+    };
+    return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
+}
+
+bool status_is_failure(enum mt_status status)
+{
+    switch (status) {
+    case MT_STATUS_UNKNOWN:
+    case MT_STATUS_DELIVERED:
+    case MT_STATUS_LOGIN_OK:
+    case MT_STATUS_NO_MAIL:
+    case MT_STATUS_ENCRYPTED:
+    case MT_STATUS_INCOMPLETE:
+    case MT_STATUS_COUNT:
+        return false;
+    default:
+        return true;
+    }
+}
+
+enum mt_status status_worse(enum mt_status a, enum mt_status b)
+{
+    return a > b ? a : b;
+}

@@ -1,0 +1,185 @@
+/* session.h — the decoded record of one mail connection: who talked to whom, what was
+ * sent, how it ended, and the masked, sanitized transcript. Every protocol decoder fills
+ * one; the store writes it; the CLI and console read it back. All strings held here are
+ * already sanitized (text_sanitize) and NUL-terminated. */
+#ifndef MAILTAP_SESSION_H
+#define MAILTAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MT_ADDR_MAX 320     /* a mailbox (RFC 5321: 254) after sanitizing */
+#define MT_NAME_MAX 256     /* HELO name, user name, server name */
+#define MT_TEXT_MAX 512     /* a reply line, a subject */
+#define MT_IP_MAX 46        /* INET6_ADDRSTRLEN */
+
+#define MT_RECIPIENTS_MAX 1000        /* per session; more are counted, not kept */
+#define MT_MESSAGES_MAX 1000          /* per session */
+#define MT_TRANSCRIPT_MAX_BYTES (128 * 1024)
+#define MT_TRANSCRIPT_LINE_MAX 1024   /* a longer transcript line is cut, ending in "..." */
+
+enum mt_proto { MT_PROTO_SMTP, MT_PROTO_POP3, MT_PROTO_IMAP, MT_PROTO_COUNT };
+
+enum mt_direction { MT_INBOUND, MT_OUTBOUND };
+
+/* Which end sent the bytes. */
+enum mt_side { MT_CLIENT, MT_SERVER };
+
+/* How the TCP connection ended, as reassembly saw it. */
+enum mt_end {
+    MT_END_CLOSE,    /* FIN from both sides */
+    MT_END_RESET,    /* RST */
+    MT_END_TIMEOUT,  /* idle too long (live capture) */
+    MT_END_EVICTED,  /* pushed out of a full stream table */
+    MT_END_EOF,      /* still open when the input ended */
+    MT_END_REFUSED,  /* SYN answered by RST: never established */
+    MT_END_UNANSWERED, /* SYN never answered */
+};
+
+/* Status words: one list for every protocol. The order here is the severity order used
+ * to pick a session's status from its transactions: a later entry is more severe. Keep
+ * status_names[] in session.c in step. */
+enum mt_status {
+    MT_STATUS_UNKNOWN,
+    MT_STATUS_DELIVERED,        /* message accepted, no recipient rejected */
+    MT_STATUS_LOGIN_OK,         /* POP3/IMAP: authenticated */
+    MT_STATUS_NO_MAIL,          /* connection without any transaction */
+    MT_STATUS_ENCRYPTED,        /* TLS started; the rest is unreadable */
+    MT_STATUS_PARTIAL,          /* accepted, some recipients rejected */
+    MT_STATUS_INCOMPLETE,       /* still open when the capture ended */
+    MT_STATUS_ABORTED,          /* transaction started, never finished */
+    MT_STATUS_RESET,            /* connection reset before anything conclusive */
+    MT_STATUS_TEMP_FAILED,      /* 4xx: greylisting, deferral, try again later */
+    MT_STATUS_RCPT_REJECTED,    /* every recipient rejected (5xx) */
+    MT_STATUS_RELAY_DENIED,     /* recipient rejected because relaying is not allowed */
+    MT_STATUS_SENDER_REJECTED,  /* MAIL FROM rejected */
+    MT_STATUS_TOO_BIG,          /* message size over the server's limit (552 / 5.3.4) */
+    MT_STATUS_CONTENT_REJECTED, /* 5xx after the message data */
+    MT_STATUS_AUTH_FAILED,      /* every login attempt rejected */
+    MT_STATUS_LOGIN_DISABLED,   /* POP3/IMAP: plaintext login refused before TLS */
+    MT_STATUS_SERVER_REJECTED,  /* greeting was 421/554 (or -ERR / BYE) */
+    MT_STATUS_NO_RESPONSE,      /* SYN unanswered, or server never greeted */
+    MT_STATUS_REFUSED,          /* SYN answered by RST */
+    MT_STATUS_COUNT
+};
+
+/* Flags on a session: things the admin should know about the record itself. */
+enum {
+    MT_FLAG_LINE_TRUNCATED = 1u << 0,      /* a line over LR_LINE_MAX was cut */
+    MT_FLAG_TRANSCRIPT_CAPPED = 1u << 1,   /* transcript lines were dropped */
+    MT_FLAG_RECIPIENTS_CAPPED = 1u << 2,
+    MT_FLAG_MESSAGES_CAPPED = 1u << 3,
+    MT_FLAG_PROTOCOL_ERROR = 1u << 4,      /* replies that do not parse, desync */
+    MT_FLAG_DECRYPTED = 1u << 5,           /* plaintext seen after STARTTLS (decrypted capture) */
+    MT_FLAG_CAPTURE_GAP = 1u << 6,         /* bytes are missing from the capture: lost segments */
+};
+
+struct mt_recipient {
+    char addr[MT_ADDR_MAX];
+    int code;                 /* reply code to RCPT, 0 when none was seen */
+    char reply[MT_TEXT_MAX];
+    bool accepted;
+    int message;              /* index into messages[] of its transaction */
+};
+
+/* One MAIL FROM .. end-of-data transaction. */
+struct mt_message {
+    char mail_from[MT_ADDR_MAX];
+    char header_from[MT_TEXT_MAX];
+    char header_to[MT_TEXT_MAX];
+    char subject[MT_TEXT_MAX];
+    char date[MT_NAME_MAX];
+    char message_id[MT_NAME_MAX];
+    uint64_t size;            /* bytes between 354 and the final dot, or BDAT total */
+    int reply_code;           /* reply deciding the transaction (end-of-data, or failure) */
+    char reply[MT_TEXT_MAX];
+    enum mt_status status;
+    int64_t start_us;
+};
+
+/* POP3/IMAP counters, like a mail server's own log line. */
+struct mt_mailbox_stats {
+    uint64_t retr_count, retr_bytes, top_count, dele_count;
+    uint64_t stat_messages, stat_bytes;
+    uint64_t fetch_count, fetch_bytes, append_count, append_bytes, expunge_count, deleted_flagged;
+    bool idled;
+    char mailboxes[MT_TEXT_MAX];  /* comma-separated, as selected */
+};
+
+struct mt_session {
+    int64_t id;               /* database row id, 0 until stored */
+    enum mt_proto proto;
+    enum mt_direction direction;
+    char client_ip[MT_IP_MAX];
+    char server_ip[MT_IP_MAX];
+    uint16_t client_port, server_port;
+    int64_t start_us, end_us;
+    uint64_t bytes_c2s, bytes_s2c;
+
+    char banner[MT_TEXT_MAX];      /* greeting line */
+    char server_name[MT_NAME_MAX]; /* first word of the greeting, when it is a host name */
+    char helo[MT_NAME_MAX];
+    char user[MT_NAME_MAX];
+    bool tls;                      /* STARTTLS / STLS accepted, or implicit TLS */
+    int auth_attempts, auth_failures;
+
+    enum mt_status status;
+    char status_line[MT_TEXT_MAX]; /* the server line (or event) that decided status */
+    int status_transcript_line;    /* index of that line in the transcript, -1 if none */
+    enum mt_end end;
+    uint32_t flags;
+
+    struct mt_recipient *recipients;
+    size_t recipient_count, recipient_cap;
+    uint64_t recipients_dropped;
+    struct mt_message *messages;
+    size_t message_count, message_cap;
+    uint64_t messages_dropped;
+
+    struct mt_mailbox_stats stats;
+
+    /* Transcript: lines "USEC DIR TEXT\n", DIR one of C (client), S (server),
+     * I (note from mailtap). TEXT is sanitized and never holds a secret. The buffer is
+     * NUL-terminated at transcript_len (or NULL when empty). */
+    char *transcript;
+    size_t transcript_len, transcript_cap;
+    int transcript_lines;
+    uint64_t transcript_dropped;
+};
+
+struct mt_session *session_new(enum mt_proto proto);
+void session_free(struct mt_session *session);
+
+/* Appends a transcript line (raw bytes: sanitized here) and returns its index, or -1
+ * when the transcript is full (the line is then counted in transcript_dropped). */
+int session_transcript_add(struct mt_session *session, int64_t ts_us, char dir,
+                           const char *text, size_t len);
+/* printf-style note or summary line, e.g. "[message 51118 bytes]". */
+int session_transcript_addf(struct mt_session *session, int64_t ts_us, char dir,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Returns the new recipient/message, or NULL when the per-session cap is reached (the
+ * drop is counted and flagged). */
+struct mt_recipient *session_add_recipient(struct mt_session *session);
+struct mt_message *session_add_message(struct mt_session *session);
+
+/* Records the deciding server line: status, sanitized text and transcript index. */
+void session_decide(struct mt_session *session, enum mt_status status,
+                    const char *line, size_t len, int transcript_line);
+
+const char *status_name(enum mt_status status);
+enum mt_status status_from_name(const char *name);   /* MT_STATUS_UNKNOWN if none */
+const char *proto_name(enum mt_proto proto);
+int proto_from_name(const char *name);              /* -1 if none */
+const char *end_name(enum mt_end end);
+enum mt_end end_from_name(const char *name);        /* MT_END_EOF if none */
+const char *direction_name(enum mt_direction direction);   /* "in" / "out" */
+/* Name of flag bit `bit` (MT_FLAG_* == 1u << bit), e.g. "line_truncated"; NULL if none. */
+const char *flag_name(unsigned bit);
+/* True for statuses an admin treats as a failure (for --failed and colours). */
+bool status_is_failure(enum mt_status status);
+/* The more severe of two statuses (see the order of enum mt_status). */
+enum mt_status status_worse(enum mt_status a, enum mt_status b);
+
+#endif

@@ -1,0 +1,175 @@
+/* text.c — sanitizing wire text, base64, case-insensitive helpers. */
+#include "text.h"
+
+#include <string.h>
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid,
+ * overlong, a surrogate, or a C1 control (U+0080..U+009F: some terminals obey them). */
+static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+{
+    unsigned char b = s[0];
+    if (b < 0x80)
+        return 1;
+    size_t need;
+    unsigned cp;
+    if (b >= 0xc2 && b <= 0xdf) { need = 2; cp = b & 0x1f; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 3; cp = b & 0x0f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 4; cp = b & 0x07; }
+    else return 0;
+    if (avail < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    if (cp >= 0xd800 && cp <= 0xdfff)
+        return 0;
+    if (cp >= 0x80 && cp <= 0x9f)
+        return 0;
+    return need;
+}
+
+size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t out = 0, i = 0;
+    if (cap == 0)
+        return 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t seq = utf8_sequence_length(s + i, len - i);
+        if (seq == 1 && b >= 0x20 && b != 0x7f && b != '\\') {
+            if (out + 1 >= cap)
+                break;
+            dst[out++] = (char)b;
+            i++;
+        } else if (seq == 1 && b == '\\') {
+            if (out + 2 >= cap)
+                break;
+            dst[out++] = '\\';
+            dst[out++] = '\\';
+            i++;
+        } else if (seq > 1) {
+            if (out + seq >= cap)
+                break;
+            memcpy(dst + out, s + i, seq);
+            out += seq;
+            i += seq;
+        } else {
+            if (out + 4 >= cap)
+                break;
+            dst[out++] = '\\';
+            dst[out++] = 'x';
+            dst[out++] = hex_digits[b >> 4];
+            dst[out++] = hex_digits[b & 0xf];
+            i++;
+        }
+    }
+    dst[out] = '\0';
+    return out;
+}
+
+static int base64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+long text_base64_decode(unsigned char *out, size_t cap, const char *in, size_t len)
+{
+    unsigned acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    bool padding = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        if (c == '=') {
+            padding = true;
+            continue;
+        }
+        int v = base64_value(c);
+        if (v < 0 || padding)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n >= cap)
+                return -1;
+            out[n++] = (unsigned char)((acc >> bits) & 0xff);
+        }
+    }
+    return (long)n;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+bool text_starts_with_ci(const char *s, size_t len, const char *word)
+{
+    size_t wl = strlen(word);
+    if (len < wl)
+        return false;
+    for (size_t i = 0; i < wl; i++)
+        if (ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)word[i]))
+            return false;
+    return true;
+}
+
+long text_find_ci(const char *s, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (nl == 0)
+        return 0;
+    for (size_t i = 0; i + nl <= len; i++)
+        if (text_starts_with_ci(s + i, len - i, needle))
+            return (long)i;
+    return -1;
+}
+
+void text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    text_sanitize(dst, cap, s, len);
+}
+
+void text_extract_path(char *dst, size_t cap, const char *arg, size_t len)
+{
+    const char *colon = memchr(arg, ':', len);
+    if (colon) {
+        len -= (size_t)(colon + 1 - arg);
+        arg = colon + 1;
+    }
+    while (len > 0 && (*arg == ' ' || *arg == '\t')) {
+        arg++;
+        len--;
+    }
+    if (len > 0 && *arg == '<') {
+        const char *close = memchr(arg, '>', len);
+        size_t inner = close ? (size_t)(close - arg - 1) : len - 1;
+        text_sanitize(dst, cap, arg + 1, inner);
+        return;
+    }
+    size_t word = 0;
+    while (word < len && arg[word] != ' ' && arg[word] != '\t')
+        word++;
+    text_sanitize(dst, cap, arg, word);
+}

@@ -1,0 +1,34 @@
+/* text.h — safe handling of text that came off the wire: sanitizing for storage and
+ * display, base64 decoding of SASL payloads, small case-insensitive helpers. */
+#ifndef MAILTAP_TEXT_H
+#define MAILTAP_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Writes a sanitized, NUL-terminated copy of src[0..len) into dst (capacity cap >= 1).
+ * Control bytes, C1 controls, DEL, backslash and bytes that are not valid UTF-8 become
+ * visible escapes (\xNN, \\), so no escape sequence can ever reach a terminal or a log.
+ * Valid UTF-8 is kept. Output is cut at a character boundary when cap is too small.
+ * Returns the number of bytes written (excluding the NUL). */
+size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len);
+
+/* Decodes standard base64 (whitespace ignored, '=' padding optional) into out
+ * (capacity cap). Returns the decoded length, or -1 on a malformed or too long input. */
+long text_base64_decode(unsigned char *out, size_t cap, const char *in, size_t len);
+
+/* True when s[0..len) begins with the ASCII word `word`, case-insensitively. */
+bool text_starts_with_ci(const char *s, size_t len, const char *word);
+
+/* Case-insensitive search for needle inside s[0..len); returns offset or -1. */
+long text_find_ci(const char *s, size_t len, const char *needle);
+
+/* Copies s[0..len) to dst (capacity cap), sanitized, after removing leading and
+ * trailing spaces/tabs. */
+void text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len);
+
+/* Extracts the address between '<' and '>' following a "FROM:" / "TO:" argument
+ * (e.g. "FROM:<a@b> SIZE=10"); tolerates missing brackets. Result sanitized. */
+void text_extract_path(char *dst, size_t cap, const char *arg, size_t len);
+
+#endif

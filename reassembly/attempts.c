@@ -1,0 +1,194 @@
+/* attempts.c — fixed-size hash table of pending SYNs, kept in SYN-time order. */
+#include "attempts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+struct slot {
+    struct attempt attempt;
+    uint32_t hash_next;
+    uint32_t older, newer;   /* time order; also the free list through `newer` */
+    bool used;
+};
+
+struct attempts {
+    struct slot *slots;
+    uint32_t *buckets;
+    uint32_t capacity, bucket_mask, pending;
+    uint32_t oldest, newest, free_head;
+    attempt_settled_fn settled;
+    void *ctx;
+};
+
+static uint32_t hash_key(const struct attempt_key *key)
+{
+    uint32_t h = key->client * 2654435761u;
+    h ^= key->server * 2246822519u;
+    h ^= ((uint32_t)key->client_port << 16 | key->server_port) * 3266489917u;
+    return h ^ (h >> 15);
+}
+
+static bool key_equal(const struct attempt_key *a, const struct attempt_key *b)
+{
+    return a->client == b->client && a->server == b->server &&
+           a->client_port == b->client_port && a->server_port == b->server_port;
+}
+
+struct attempts *attempts_new(uint32_t capacity, attempt_settled_fn settled, void *ctx)
+{
+    struct attempts *attempts = calloc(1, sizeof *attempts);
+    if (!attempts)
+        return NULL;
+    uint32_t buckets = 16;
+    while (buckets < capacity)
+        buckets <<= 1;
+    attempts->slots = calloc(capacity, sizeof *attempts->slots);
+    attempts->buckets = malloc(buckets * sizeof *attempts->buckets);
+    if (!attempts->slots || !attempts->buckets) {
+        attempts_free(attempts);
+        return NULL;
+    }
+    memset(attempts->buckets, 0xff, buckets * sizeof *attempts->buckets);
+    attempts->capacity = capacity;
+    attempts->bucket_mask = buckets - 1;
+    attempts->oldest = attempts->newest = NIL;
+    for (uint32_t i = 0; i < capacity; i++)
+        attempts->slots[i].newer = i + 1 < capacity ? i + 1 : NIL;
+    attempts->free_head = capacity ? 0 : NIL;
+    attempts->settled = settled;
+    attempts->ctx = ctx;
+    return attempts;
+}
+
+void attempts_free(struct attempts *attempts)
+{
+    if (!attempts)
+        return;
+    free(attempts->slots);
+    free(attempts->buckets);
+    free(attempts);
+}
+
+static uint32_t find(const struct attempts *attempts, const struct attempt_key *key)
+{
+    uint32_t index = attempts->buckets[hash_key(key) & attempts->bucket_mask];
+    while (index != NIL && !key_equal(&attempts->slots[index].attempt.key, key))
+        index = attempts->slots[index].hash_next;
+    return index;
+}
+
+static void unlink_slot(struct attempts *attempts, uint32_t index)
+{
+    struct slot *slot = &attempts->slots[index];
+    uint32_t *link = &attempts->buckets[hash_key(&slot->attempt.key) & attempts->bucket_mask];
+    while (*link != index)
+        link = &attempts->slots[*link].hash_next;
+    *link = slot->hash_next;
+    if (slot->older != NIL)
+        attempts->slots[slot->older].newer = slot->newer;
+    else
+        attempts->oldest = slot->newer;
+    if (slot->newer != NIL)
+        attempts->slots[slot->newer].older = slot->older;
+    else
+        attempts->newest = slot->older;
+    slot->used = false;
+    slot->newer = attempts->free_head;
+    attempts->free_head = index;
+    attempts->pending--;
+}
+
+/* Reports and forgets an attempt. The record is copied first: the callback may not
+ * see a slot that is being recycled. */
+static void settle(struct attempts *attempts, uint32_t index, enum attempt_outcome outcome,
+                   int64_t now_us)
+{
+    struct attempt done = attempts->slots[index].attempt;
+    unlink_slot(attempts, index);
+    if (outcome == ATTEMPT_UNANSWERED && done.rst_count > 0)
+        outcome = ATTEMPT_REFUSED;
+    else if (outcome == ATTEMPT_UNANSWERED && done.client_acked)
+        outcome = ATTEMPT_ONE_SIDED;
+    attempts->settled(attempts->ctx, &done, outcome, now_us);
+}
+
+void attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us)
+{
+    if (attempts->capacity == 0)
+        return;
+    uint32_t index = find(attempts, key);
+    if (index != NIL) {           /* a retransmitted SYN */
+        attempts->slots[index].attempt.syn_count++;
+        attempts->slots[index].attempt.last_us = now_us;
+        return;
+    }
+    if (attempts->free_head == NIL)
+        settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+    index = attempts->free_head;
+    struct slot *slot = &attempts->slots[index];
+    attempts->free_head = slot->newer;
+    memset(slot, 0, sizeof *slot);
+    slot->used = true;
+    slot->attempt.key = *key;
+    slot->attempt.syn_us = slot->attempt.last_us = now_us;
+    slot->attempt.syn_count = 1;
+    uint32_t bucket = hash_key(key) & attempts->bucket_mask;
+    slot->hash_next = attempts->buckets[bucket];
+    attempts->buckets[bucket] = index;
+    slot->older = attempts->newest;
+    slot->newer = NIL;
+    if (attempts->newest != NIL)
+        attempts->slots[attempts->newest].newer = index;
+    else
+        attempts->oldest = index;
+    attempts->newest = index;
+    attempts->pending++;
+}
+
+void attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
+                               bool rst, int64_t now_us)
+{
+    if (attempts->pending == 0)
+        return;
+    uint32_t index = find(attempts, key);
+    if (index == NIL)
+        return;
+    if (rst) {
+        attempts->slots[index].attempt.rst_count++;
+        attempts->slots[index].attempt.last_us = now_us;
+    } else {
+        unlink_slot(attempts, index);  /* answered: libnids takes it from here */
+    }
+}
+
+void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
+                               int64_t now_us)
+{
+    if (attempts->pending == 0)
+        return;
+    uint32_t index = find(attempts, key);
+    if (index == NIL)
+        return;
+    attempts->slots[index].attempt.client_acked = true;
+    attempts->slots[index].attempt.last_us = now_us;
+}
+
+void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us)
+{
+    while (attempts->oldest != NIL &&
+           attempts->slots[attempts->oldest].attempt.syn_us + timeout_us < now_us)
+        settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+}
+
+void attempts_flush(struct attempts *attempts, int64_t now_us)
+{
+    while (attempts->oldest != NIL)
+        settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+}
+
+uint32_t attempts_pending(const struct attempts *attempts)
+{
+    return attempts->pending;
+}

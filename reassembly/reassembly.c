@@ -1,0 +1,482 @@
+/* reassembly.c — the libnids wrapper: IP in, stream events out. */
+#include "reassembly.h"
+
+#include "reassembly/attempts.h"
+#include "reassembly/ipv6map.h"
+
+#include <arpa/inet.h>
+#include <nids.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    IPV4_HEADER_MIN = 20,
+    IPV6_HEADER = 40,
+    TCP_HEADER_MIN = 20,
+    TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10,
+    IPV6_EXT_HEADERS_MAX = 8,
+    SYNTH_PACKET_MAX = IPV4_HEADER_MIN + 65535,
+};
+
+/* Our record of a stream libnids is following for us, kept in activity order so idle
+ * streams are found from the tail without scanning. */
+struct stream_slot {
+    struct tcp_stream *nids;
+    void *user;
+    int64_t last_us;
+    struct stream_slot *newer, *older;
+};
+
+struct reassembler {
+    struct reassembly_config config;
+    struct reassembly_events events;
+    struct reassembly_stats stats;
+    struct ipv6map *ipv6;
+    struct attempts *attempts;
+    struct stream_slot *newest, *oldest;
+    int64_t now_us;
+    pcap_t *raw_dead;   /* a DLT_RAW descriptor: libnids then takes IP with no link header */
+    uint8_t synth[SYNTH_PACKET_MAX];
+};
+
+/* libnids calls back through plain functions with no context pointer: the one global
+ * it forces on us. */
+static struct reassembler *active;
+
+static uint16_t read_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static bool port_collected(uint16_t port)
+{
+    return active->config.ports[port >> 3] & (1u << (port & 7));
+}
+
+void reassembly_config_defaults(struct reassembly_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->max_streams = 32768;
+    config->idle_timeout_us = 31LL * 60 * 1000000;   /* longer than IMAP IDLE's 29 min */
+    config->syn_timeout_us = 30LL * 1000000;         /* covers SYN retransmissions */
+    config->max_attempts = 65536;
+    static const uint16_t mail_ports[] = { 25, 465, 587, 2525, 110, 995, 143, 993 };
+    for (size_t i = 0; i < sizeof mail_ports / sizeof mail_ports[0]; i++)
+        reassembly_config_add_port(config, mail_ports[i]);
+}
+
+/* --- addresses ------------------------------------------------------------------ */
+
+static void address_from_nids(uint32_t v4_network, struct ip_address *out)
+{
+    uint32_t host = ntohl(v4_network);
+    memset(out, 0, sizeof *out);
+    if (ipv6map_is_synthetic(host) && ipv6map_from_v4(active->ipv6, host, out->bytes)) {
+        out->family = 6;
+        return;
+    }
+    out->family = 4;
+    memcpy(out->bytes, &v4_network, 4);
+}
+
+static void flow_from_key(const struct attempt_key *key, struct flow *flow)
+{
+    address_from_nids(key->client, &flow->client);
+    address_from_nids(key->server, &flow->server);
+    flow->client_port = key->client_port;
+    flow->server_port = key->server_port;
+}
+
+/* --- stream bookkeeping -------------------------------------------------------- */
+
+static void slot_unlink(struct stream_slot *slot)
+{
+    if (slot->newer)
+        slot->newer->older = slot->older;
+    else
+        active->newest = slot->older;
+    if (slot->older)
+        slot->older->newer = slot->newer;
+    else
+        active->oldest = slot->newer;
+    slot->newer = slot->older = NULL;
+}
+
+static void slot_push_newest(struct stream_slot *slot)
+{
+    slot->older = active->newest;
+    slot->newer = NULL;
+    if (active->newest)
+        active->newest->newer = slot;
+    else
+        active->oldest = slot;
+    active->newest = slot;
+}
+
+static void slot_close(struct stream_slot *slot, enum stream_end how)
+{
+    slot_unlink(slot);
+    active->stats.concurrent--;
+    active->events.closed(active->events.ctx, slot->user, how, active->now_us);
+    free(slot);
+}
+
+static void deliver(struct stream_slot *slot, struct half_stream *half, enum stream_side from)
+{
+    if (half->count_new <= 0)
+        return;
+    int available = half->count - half->offset;
+    const char *bytes = half->data + available - half->count_new;
+    active->events.data(active->events.ctx, slot->user, from, bytes, (size_t)half->count_new,
+                        active->now_us);
+}
+
+static void on_nids_tcp(struct tcp_stream *nids, void **param)
+{
+    struct stream_slot *slot = *param;
+    switch (nids->nids_state) {
+    case NIDS_JUST_EST: {
+        if (!port_collected(nids->addr.dest))
+            return;
+        struct flow flow;
+        address_from_nids(nids->addr.saddr, &flow.client);
+        address_from_nids(nids->addr.daddr, &flow.server);
+        flow.client_port = nids->addr.source;
+        flow.server_port = nids->addr.dest;
+        void *user = active->events.opened(active->events.ctx, &flow, active->now_us);
+        if (!user)
+            return;
+        slot = calloc(1, sizeof *slot);
+        if (!slot) {
+            active->events.closed(active->events.ctx, user, STREAM_END_OF_INPUT, active->now_us);
+            return;
+        }
+        slot->nids = nids;
+        slot->user = user;
+        slot->last_us = active->now_us;
+        slot_push_newest(slot);
+        *param = slot;
+        nids->client.collect++;
+        nids->server.collect++;
+        active->stats.streams_opened++;
+        if (++active->stats.concurrent > active->stats.peak_concurrent)
+            active->stats.peak_concurrent = active->stats.concurrent;
+        return;
+    }
+    case NIDS_DATA:
+        if (!slot)
+            return;
+        slot->last_us = active->now_us;
+        if (slot != active->newest) {
+            slot_unlink(slot);
+            slot_push_newest(slot);
+        }
+        /* libnids' "server" half holds what the client sent, and vice versa. */
+        deliver(slot, &nids->server, STREAM_FROM_CLIENT);
+        deliver(slot, &nids->client, STREAM_FROM_SERVER);
+        return;
+    case NIDS_CLOSE:
+        if (slot) {
+            active->stats.streams_closed++;
+            slot_close(slot, STREAM_CLOSED);
+        }
+        return;
+    case NIDS_RESET:
+        if (slot) {
+            active->stats.streams_reset++;
+            slot_close(slot, STREAM_RESET);
+        }
+        return;
+    case NIDS_TIMED_OUT:   /* only raised when the table is full: the oldest is evicted */
+        if (slot) {
+            active->stats.streams_evicted++;
+            slot_close(slot, STREAM_EVICTED);
+        }
+        return;
+    case NIDS_EXITING:
+        if (slot) {
+            active->stats.streams_open_at_end++;
+            slot_close(slot, STREAM_END_OF_INPUT);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+static void on_nids_warning(int type, int errnum, struct ip *iph, void *data)
+{
+    (void)type; (void)errnum; (void)iph; (void)data;
+    active->stats.nids_warnings++;
+}
+
+static void on_attempt_settled(void *ctx, const struct attempt *attempt,
+                               enum attempt_outcome outcome, int64_t now_us)
+{
+    (void)ctx;
+    struct flow flow;
+    flow_from_key(&attempt->key, &flow);
+    enum stream_end how = STREAM_UNANSWERED;
+    if (outcome == ATTEMPT_REFUSED) {
+        how = STREAM_REFUSED;
+        active->stats.attempts_refused++;
+    } else if (outcome == ATTEMPT_ONE_SIDED) {
+        how = STREAM_ONE_SIDED;
+        active->stats.attempts_one_sided++;
+    } else {
+        active->stats.attempts_unanswered++;
+    }
+    (void)now_us;
+    active->events.attempt(active->events.ctx, &flow, how, attempt->syn_us, attempt->last_us);
+}
+
+/* --- packets in ---------------------------------------------------------------- */
+
+static uint16_t ipv4_checksum(const uint8_t *header, size_t len)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < len; i += 2)
+        sum += read_be16(header + i);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Builds an IPv4 packet with synthetic addresses around the TCP segment of an IPv6
+ * packet. Returns its length, or 0 when the packet is not one we can carry. */
+static size_t ipv6_to_synthetic_v4(const uint8_t *ip, size_t len)
+{
+    if (len < IPV6_HEADER)
+        return active->stats.malformed++, 0;
+    size_t payload = read_be16(ip + 4);
+    if (IPV6_HEADER + payload > len) {
+        active->stats.snap_truncated++;
+        return 0;
+    }
+    uint8_t next = ip[6];
+    size_t offset = IPV6_HEADER;
+    for (int i = 0; i < IPV6_EXT_HEADERS_MAX && next != IPPROTO_TCP; i++) {
+        if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
+            return active->stats.ipv6_unsupported++, 0;  /* fragments, ESP, UDP, ... */
+        if (offset + 8 > IPV6_HEADER + payload)
+            return active->stats.malformed++, 0;
+        next = ip[offset];
+        offset += 8 + (size_t)ip[offset + 1] * 8;
+    }
+    if (next != IPPROTO_TCP || offset + TCP_HEADER_MIN > IPV6_HEADER + payload)
+        return active->stats.ipv6_unsupported++, 0;
+    size_t tcp_len = IPV6_HEADER + payload - offset;
+    if (tcp_len + IPV4_HEADER_MIN > 65535)
+        return active->stats.ipv6_unsupported++, 0;
+    uint32_t src, dst;
+    if (!ipv6map_to_v4(active->ipv6, ip + 8, &src) || !ipv6map_to_v4(active->ipv6, ip + 24, &dst))
+        return active->stats.ipv6_table_full++, 0;
+    uint8_t *v4 = active->synth;
+    memset(v4, 0, IPV4_HEADER_MIN);
+    v4[0] = 0x45;
+    uint16_t total = (uint16_t)(IPV4_HEADER_MIN + tcp_len);
+    v4[2] = (uint8_t)(total >> 8);
+    v4[3] = (uint8_t)total;
+    v4[8] = ip[7];   /* hop limit as TTL */
+    v4[9] = IPPROTO_TCP;
+    uint32_t src_n = htonl(src), dst_n = htonl(dst);
+    memcpy(v4 + 12, &src_n, 4);
+    memcpy(v4 + 16, &dst_n, 4);
+    uint16_t sum = ipv4_checksum(v4, IPV4_HEADER_MIN);
+    v4[10] = (uint8_t)(sum >> 8);
+    v4[11] = (uint8_t)sum;
+    memcpy(v4 + IPV4_HEADER_MIN, ip + offset, tcp_len);
+    return IPV4_HEADER_MIN + tcp_len;
+}
+
+/* libnids drops IPv4 packets whose header checksum is wrong or whose total length is 0
+ * (TSO captures): repair such headers in a copy. Returns the packet to hand over. */
+static const uint8_t *repair_ipv4(const uint8_t *ip, size_t *len, size_t header_len)
+{
+    uint16_t total = read_be16(ip + 2);
+    bool zero_length = total == 0 && *len <= 65535;
+    if (!zero_length && ipv4_checksum(ip, header_len) == 0)
+        return ip;
+    memcpy(active->synth, ip, *len);
+    uint8_t *copy = active->synth;
+    if (zero_length) {
+        copy[2] = (uint8_t)(*len >> 8);
+        copy[3] = (uint8_t)*len;
+    }
+    copy[10] = copy[11] = 0;
+    uint16_t sum = ipv4_checksum(copy, header_len);
+    copy[10] = (uint8_t)(sum >> 8);
+    copy[11] = (uint8_t)sum;
+    return copy;
+}
+
+/* Looks at the TCP header of a (v4, possibly synthetic) packet: decides whether the
+ * packet concerns a collected port and feeds the SYN tracker. */
+static bool tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
+{
+    if (len < header_len + TCP_HEADER_MIN)
+        return false;
+    const uint8_t *tcp = ip + header_len;
+    uint16_t sport = read_be16(tcp), dport = read_be16(tcp + 2);
+    uint8_t flags = tcp[13];
+    struct attempt_key key;
+    if (port_collected(dport)) {
+        memcpy(&key.client, ip + 12, 4);
+        memcpy(&key.server, ip + 16, 4);
+        key.client_port = sport;
+        key.server_port = dport;
+        if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+            attempts_on_syn(active->attempts, &key, active->now_us);
+        else if (!(flags & TCP_SYN))
+            attempts_on_client_packet(active->attempts, &key, active->now_us);
+        return true;
+    }
+    if (port_collected(sport)) {
+        memcpy(&key.client, ip + 16, 4);
+        memcpy(&key.server, ip + 12, 4);
+        key.client_port = dport;
+        key.server_port = sport;
+        attempts_on_server_packet(active->attempts, &key, flags & TCP_RST, active->now_us);
+        return true;
+    }
+    return false;
+}
+
+static void hand_to_nids(const uint8_t *ip, size_t len)
+{
+    struct pcap_pkthdr header;
+    header.ts.tv_sec = (time_t)(active->now_us / 1000000);
+    header.ts.tv_usec = (suseconds_t)(active->now_us % 1000000);
+    header.caplen = header.len = (bpf_u_int32)len;
+    nids_pcap_handler(NULL, &header, (u_char *)ip);
+}
+
+void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
+{
+    const uint8_t *ip = frame->ip;
+    size_t len = frame->len;
+    active->now_us = ts_us;
+    active->stats.ip_packets++;
+    if (frame->version == 6) {
+        active->stats.ipv6_packets++;
+        len = ipv6_to_synthetic_v4(ip, len);
+        if (len == 0)
+            return;
+        ip = active->synth;
+    } else {
+        if (len < IPV4_HEADER_MIN || (ip[0] & 0x0f) < 5 || (size_t)(ip[0] & 0x0f) * 4 > len)
+            return (void)active->stats.malformed++;
+        uint32_t src = (uint32_t)ip[12] << 24, dst = (uint32_t)ip[16] << 24;
+        if (ipv6map_is_synthetic(src) || ipv6map_is_synthetic(dst))
+            return (void)active->stats.reserved_v4_dropped++;
+        size_t total = read_be16(ip + 2);
+        if (total > len)
+            return (void)active->stats.snap_truncated++;
+        if (total != 0 && total < len)
+            len = total;  /* Ethernet padding */
+    }
+    size_t header_len = (size_t)(ip[0] & 0x0f) * 4;
+    if (ip[9] != IPPROTO_TCP)
+        return (void)active->stats.not_collected++;
+    bool fragment = (read_be16(ip + 6) & 0x3fff) != 0;
+    if (!fragment && !tcp_wanted(ip, len, header_len))
+        return (void)active->stats.not_collected++;
+    active->stats.tcp_collected++;
+    if (frame->version == 4)
+        ip = repair_ipv4(ip, &len, header_len);
+    hand_to_nids(ip, len);
+}
+
+void reassembly_tick(int64_t now_us)
+{
+    if (now_us > active->now_us)
+        active->now_us = now_us;
+    attempts_expire(active->attempts, active->now_us, active->config.syn_timeout_us);
+    if (active->config.idle_timeout_us <= 0)
+        return;
+    while (active->oldest && active->oldest->last_us + active->config.idle_timeout_us < active->now_us) {
+        struct stream_slot *slot = active->oldest;
+        struct tcp_stream *nids = slot->nids;
+        active->stats.streams_idle++;
+        slot_close(slot, STREAM_IDLE_TIMEOUT);
+        nids_free_tcp_stream(nids);
+    }
+}
+
+int reassembly_start(const struct reassembly_config *config,
+                     const struct reassembly_events *events, char *err, size_t errlen)
+{
+    if (active) {
+        snprintf(err, errlen, "reassembly already running");
+        return -1;
+    }
+    struct reassembler *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->config = *config;
+    r->events = *events;
+    r->ipv6 = ipv6map_new();
+    r->attempts = attempts_new(config->max_attempts, on_attempt_settled, NULL);
+    r->raw_dead = pcap_open_dead(DLT_RAW, 65535);
+    if (!r->ipv6 || !r->attempts || !r->raw_dead) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    active = r;
+    nids_params.pcap_desc = r->raw_dead;
+    nids_params.filename = NULL;
+    nids_params.device = NULL;
+    nids_params.n_tcp_streams = (int)config->max_streams;
+    nids_params.scan_num_hosts = 0;       /* the port-scan detector costs time, tells us nothing */
+    nids_params.tcp_workarounds = 0;
+    nids_params.multiproc = 0;
+    nids_params.syslog = on_nids_warning;
+    nids_params.pcap_filter = NULL;
+    if (!nids_init()) {
+        snprintf(err, errlen, "libnids: %s", nids_errbuf);
+        goto fail;
+    }
+    /* Offloaded and loopback captures carry wrong TCP checksums: never verify them. */
+    static struct nids_chksum_ctl no_checksums = { 0, 0, NIDS_DONT_CHKSUM, 0 };
+    nids_register_chksum_ctl(&no_checksums, 1);
+    nids_register_tcp((void *)on_nids_tcp);
+    return 0;
+fail:
+    active = NULL;
+    if (r->raw_dead)
+        pcap_close(r->raw_dead);
+    ipv6map_free(r->ipv6);
+    attempts_free(r->attempts);
+    free(r);
+    return -1;
+}
+
+void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
+{
+    if (!active) {
+        memset(final_stats, 0, sizeof *final_stats);
+        return;
+    }
+    if (now_us > active->now_us)
+        active->now_us = now_us;
+    attempts_flush(active->attempts, active->now_us);
+    nids_exit();   /* raises NIDS_EXITING for every open stream */
+    while (active->oldest) {   /* streams libnids did not report: should not happen */
+        active->stats.streams_open_at_end++;
+        slot_close(active->oldest, STREAM_END_OF_INPUT);
+    }
+    *final_stats = active->stats;
+    pcap_close(active->raw_dead);
+    ipv6map_free(active->ipv6);
+    attempts_free(active->attempts);
+    free(active);
+    active = NULL;
+}
+
+void reassembly_get_stats(struct reassembly_stats *stats)
+{
+    if (active)
+        *stats = active->stats;
+    else
+        memset(stats, 0, sizeof *stats);
+}

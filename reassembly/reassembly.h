@@ -1,0 +1,85 @@
+/* reassembly.h — TCP reassembly of mail connections behind an interface of our own:
+ * a stream opened, data from one side at a time T, closed how. libnids does the work;
+ * this layer feeds it raw IP (IPv6 through synthetic IPv4 addresses), switches off
+ * what costs or loses data (checksums, port-scan detection), reports connection
+ * attempts libnids never reports, times out idle streams and counts evictions.
+ * libnids is process-global, so there is one reassembler per process. */
+#ifndef MAILTAP_REASSEMBLY_H
+#define MAILTAP_REASSEMBLY_H
+
+#include "capture/linklayer.h"
+#include "reassembly/flow.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum stream_side { STREAM_FROM_CLIENT, STREAM_FROM_SERVER };
+
+enum stream_end {
+    STREAM_CLOSED,       /* FIN both ways */
+    STREAM_RESET,
+    STREAM_IDLE_TIMEOUT, /* nothing for reassembly_config.idle_timeout_us */
+    STREAM_EVICTED,      /* libnids' table was full */
+    STREAM_END_OF_INPUT,
+    STREAM_REFUSED,      /* attempts only: SYN answered by RST */
+    STREAM_UNANSWERED,   /* attempts only: SYN never answered */
+    STREAM_ONE_SIDED,    /* attempts only: client traffic without any server packet */
+};
+
+struct reassembly_events {
+    void *ctx;
+    /* A connection to a collected port was established. Return the per-stream handle
+     * given back in data/closed, or NULL to ignore the stream. */
+    void *(*opened)(void *ctx, const struct flow *flow, int64_t ts_us);
+    void (*data)(void *ctx, void *stream, enum stream_side from, const char *bytes,
+                 size_t len, int64_t ts_us);
+    /* Always called exactly once for every stream opened() accepted. */
+    void (*closed)(void *ctx, void *stream, enum stream_end how, int64_t ts_us);
+    /* A connection attempt that never became a stream. */
+    void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,
+                    int64_t syn_us, int64_t end_us);
+};
+
+struct reassembly_config {
+    uint32_t max_streams;        /* libnids table size; it evicts at 3/4 of it */
+    int64_t idle_timeout_us;     /* 0: never time out */
+    int64_t syn_timeout_us;      /* an unanswered SYN is settled after this */
+    uint32_t max_attempts;       /* pending SYNs remembered */
+    uint8_t ports[65536 / 8];    /* bitmap of server ports to collect */
+};
+
+struct reassembly_stats {
+    uint64_t ip_packets, ipv6_packets, tcp_collected, not_collected;
+    uint64_t malformed, ipv6_unsupported, ipv6_table_full, reserved_v4_dropped, snap_truncated;
+    uint64_t streams_opened, streams_closed, streams_reset, streams_idle, streams_evicted,
+             streams_open_at_end;
+    uint64_t attempts_refused, attempts_unanswered, attempts_one_sided;
+    uint64_t nids_warnings;
+    uint32_t concurrent, peak_concurrent;
+};
+
+void reassembly_config_defaults(struct reassembly_config *config);
+static inline void reassembly_config_add_port(struct reassembly_config *config, uint16_t port)
+{
+    config->ports[port >> 3] |= (uint8_t)(1u << (port & 7));
+}
+
+/* Starts libnids. Returns 0, or -1 with a message in err. */
+int reassembly_start(const struct reassembly_config *config,
+                     const struct reassembly_events *events, char *err, size_t errlen);
+
+/* One IP packet (as found by link_find_ip) captured at ts_us. */
+void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us);
+
+/* Settles what has waited too long: idle streams, unanswered SYNs. Cheap; call it for
+ * every packet or at least once a second. */
+void reassembly_tick(int64_t now_us);
+
+/* End of input: every pending attempt and open stream is reported, libnids stops,
+ * and the final counters are copied out. */
+void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats);
+
+void reassembly_get_stats(struct reassembly_stats *stats);
+
+#endif

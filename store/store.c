@@ -1,0 +1,940 @@
+/* store.c — the SQLite store: schema, batched writes of decoded sessions, filtered reads.
+ *
+ * Schema version 1 (PRAGMA user_version = 1, PRAGMA application_id = 0x4d544150 "MTAP").
+ * Times are microseconds since the epoch, UTC. Text is sanitized UTF-8 (never a secret).
+ * Counters are stored as 64-bit integers. Enums are stored as their names (session.c).
+ *
+ *   sessions — one row per TCP connection
+ *     id INTEGER PRIMARY KEY
+ *     proto TEXT ('smtp'|'pop3'|'imap'), direction TEXT ('in'|'out')
+ *     client_ip TEXT, client_port INTEGER, server_ip TEXT, server_port INTEGER
+ *     start_us INTEGER, end_us INTEGER, bytes_c2s INTEGER, bytes_s2c INTEGER
+ *     banner, server_name, helo, user TEXT      greeting, its host name, HELO/EHLO, login
+ *     tls INTEGER (0/1), auth_attempts INTEGER, auth_failures INTEGER
+ *     status TEXT ('delivered', 'rcpt_rejected', ... see status_name())
+ *     status_line TEXT            the server line (or event) that decided status
+ *     status_transcript_line INT  index of that line in the transcript, -1 if none
+ *     end_reason TEXT ('close'|'reset'|'timeout'|'evicted'|'eof'|'refused'|'unanswered')
+ *     flags INTEGER               MT_FLAG_* bits (session.h)
+ *     recipients_dropped, messages_dropped, transcript_lines, transcript_dropped INTEGER
+ *     retr_count, retr_bytes, top_count, dele_count, stat_messages, stat_bytes,
+ *     fetch_count, fetch_bytes, append_count, append_bytes, expunge_count,
+ *     deleted_flagged, idled INTEGER; mailboxes TEXT      POP3/IMAP counters
+ *     mail_from TEXT              first transaction's sender (denormalised for lists)
+ *     rcpt_summary TEXT           first recipients, ", "-separated, ~200 chars, " +N" more
+ *   messages — one row per MAIL FROM .. end-of-data transaction
+ *     session_id → sessions(id) ON DELETE CASCADE, idx INTEGER (0-based), PRIMARY KEY both
+ *     mail_from, header_from, header_to, subject, date, message_id TEXT, size INTEGER,
+ *     reply_code INTEGER, reply TEXT, status TEXT, start_us INTEGER
+ *   recipients — one row per RCPT TO
+ *     session_id → sessions(id) ON DELETE CASCADE, idx INTEGER, PRIMARY KEY both
+ *     message_idx INTEGER (messages.idx of its transaction, -1 if none), addr TEXT,
+ *     code INTEGER (reply code, 0 if none seen), reply TEXT, accepted INTEGER (0/1)
+ *   transcript — one row per session (one row per line costs as much as decoding)
+ *     session_id INTEGER PRIMARY KEY → sessions(id) ON DELETE CASCADE
+ *     text TEXT                   lines "USEC DIR TEXT\n", DIR = C client, S server, I note
+ *   sensor_stats — capture statistics written periodically by `read`/`capture`
+ *     ts_us INTEGER, packets, kernel_drops, interface_drops, sessions INTEGER, source TEXT
+ *   Indexes: sessions(start_us), sessions(status, start_us),
+ *     sessions(proto, direction, start_us), sessions(user), sessions(client_ip),
+ *     sessions(mail_from), recipients(addr), messages(message_id).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STORE_APPLICATION_ID 0x4d544150
+#define RCPT_SUMMARY_MAX 200
+#define ERROR_MAX 512
+
+/* Columns and the struct members they hold: (column, kind, member). One list drives the
+ * INSERT, the SELECT, binding and reading, so they cannot drift apart. */
+#define SESSION_FIELDS(X) \
+    X(proto, PROTO, proto) X(direction, DIRECTION, direction) \
+    X(client_ip, TEXT, client_ip) X(client_port, U16, client_port) \
+    X(server_ip, TEXT, server_ip) X(server_port, U16, server_port) \
+    X(start_us, I64, start_us) X(end_us, I64, end_us) \
+    X(bytes_c2s, U64, bytes_c2s) X(bytes_s2c, U64, bytes_s2c) X(banner, TEXT, banner) \
+    X(server_name, TEXT, server_name) X(helo, TEXT, helo) X(user, TEXT, user) \
+    X(tls, BOOL, tls) X(auth_attempts, INT, auth_attempts) \
+    X(auth_failures, INT, auth_failures) X(status, STATUS, status) \
+    X(status_line, TEXT, status_line) X(status_transcript_line, INT, status_transcript_line) \
+    X(end_reason, END, end) X(flags, U32, flags) \
+    X(recipients_dropped, U64, recipients_dropped) X(messages_dropped, U64, messages_dropped) \
+    X(transcript_lines, INT, transcript_lines) X(transcript_dropped, U64, transcript_dropped) \
+    X(retr_count, U64, stats.retr_count) X(retr_bytes, U64, stats.retr_bytes) \
+    X(top_count, U64, stats.top_count) X(dele_count, U64, stats.dele_count) \
+    X(stat_messages, U64, stats.stat_messages) X(stat_bytes, U64, stats.stat_bytes) \
+    X(fetch_count, U64, stats.fetch_count) X(fetch_bytes, U64, stats.fetch_bytes) \
+    X(append_count, U64, stats.append_count) X(append_bytes, U64, stats.append_bytes) \
+    X(expunge_count, U64, stats.expunge_count) X(deleted_flagged, U64, stats.deleted_flagged) \
+    X(idled, BOOL, stats.idled) X(mailboxes, TEXT, stats.mailboxes) \
+    X(mail_from, DERIVED, id) X(rcpt_summary, DERIVED, id)
+#define MESSAGE_FIELDS(X) \
+    X(mail_from, TEXT, mail_from) X(header_from, TEXT, header_from) \
+    X(header_to, TEXT, header_to) X(subject, TEXT, subject) X(date, TEXT, date) \
+    X(message_id, TEXT, message_id) X(size, U64, size) X(reply_code, INT, reply_code) \
+    X(reply, TEXT, reply) X(status, STATUS, status) X(start_us, I64, start_us)
+#define RECIPIENT_FIELDS(X) \
+    X(message_idx, INT, message) X(addr, TEXT, addr) X(code, INT, code) \
+    X(reply, TEXT, reply) X(accepted, BOOL, accepted)
+
+enum field_kind {
+    F_TEXT, F_I64, F_U64, F_INT, F_U16, F_U32, F_BOOL,
+    F_PROTO, F_DIRECTION, F_STATUS, F_END,   /* enums, stored as their names */
+    F_DERIVED,                               /* computed on write, not read back */
+};
+struct field {
+    enum field_kind kind;
+    size_t offset, size;
+};
+#define FIELD(type, col, kind, member) \
+    { F_##kind, offsetof(type, member), sizeof(((type *)0)->member) },
+#define SESSION_FIELD(col, kind, member) FIELD(struct mt_session, col, kind, member)
+#define MESSAGE_FIELD(col, kind, member) FIELD(struct mt_message, col, kind, member)
+#define RECIPIENT_FIELD(col, kind, member) FIELD(struct mt_recipient, col, kind, member)
+static const struct field session_fields[] = { SESSION_FIELDS(SESSION_FIELD) };
+static const struct field message_fields[] = { MESSAGE_FIELDS(MESSAGE_FIELD) };
+static const struct field recipient_fields[] = { RECIPIENT_FIELDS(RECIPIENT_FIELD) };
+#define FIELD_COUNT(a) ((int)(sizeof(a) / sizeof(a[0])))
+
+#define COLUMN_ENUM(col, kind, member) SC_##col,
+#define COLUMN_LIST(col, kind, member) #col ","
+#define COLUMN_PARAM(col, kind, member) "?,"
+enum session_column { SESSION_FIELDS(COLUMN_ENUM) SC_ID };  /* id is selected last */
+
+#define SESSION_SELECT "SELECT " SESSION_FIELDS(COLUMN_LIST) "id FROM sessions"
+
+/* Column types follow from the field kinds: names and text are TEXT, the rest INTEGER. */
+#define TYPE_TEXT "TEXT"
+#define TYPE_PROTO "TEXT NOT NULL"
+#define TYPE_DIRECTION "TEXT NOT NULL"
+#define TYPE_STATUS "TEXT NOT NULL"
+#define TYPE_END "TEXT"
+#define TYPE_DERIVED "TEXT"
+#define TYPE_I64 "INTEGER"
+#define TYPE_U64 "INTEGER"
+#define TYPE_INT "INTEGER"
+#define TYPE_U16 "INTEGER"
+#define TYPE_U32 "INTEGER"
+#define TYPE_BOOL "INTEGER"
+#define COLUMN_DDL(col, kind, member) #col " " TYPE_##kind ", "
+#define CHILD_KEY "session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, " \
+    "idx INTEGER NOT NULL, "
+
+static const char schema_sql[] =
+    "CREATE TABLE sessions (id INTEGER PRIMARY KEY, " SESSION_FIELDS(COLUMN_DDL)
+    " CHECK (direction IN ('in', 'out')));"
+    "CREATE TABLE messages (" CHILD_KEY MESSAGE_FIELDS(COLUMN_DDL)
+    "PRIMARY KEY (session_id, idx));"
+    "CREATE TABLE recipients (" CHILD_KEY RECIPIENT_FIELDS(COLUMN_DDL)
+    "PRIMARY KEY (session_id, idx));"
+    "CREATE TABLE transcript (session_id INTEGER PRIMARY KEY REFERENCES sessions(id)"
+    " ON DELETE CASCADE, text TEXT NOT NULL);"
+    "CREATE INDEX sessions_start ON sessions(start_us);"
+    "CREATE INDEX sessions_status ON sessions(status, start_us);"
+    "CREATE INDEX sessions_proto ON sessions(proto, direction, start_us);"
+    "CREATE INDEX sessions_user ON sessions(user);"
+    "CREATE INDEX sessions_client_ip ON sessions(client_ip);"
+    "CREATE INDEX sessions_mail_from ON sessions(mail_from);"
+    "CREATE INDEX recipients_addr ON recipients(addr);"
+    "CREATE INDEX messages_message_id ON messages(message_id);"
+    "CREATE TABLE sensor_stats (ts_us INTEGER, packets INTEGER, kernel_drops INTEGER,"
+    " interface_drops INTEGER, sessions INTEGER, source TEXT);";
+
+enum statement {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+    ST_INSERT_SESSION, ST_INSERT_MESSAGE, ST_INSERT_RECIPIENT, ST_INSERT_TRANSCRIPT,
+    ST_SELECT_SESSION, ST_SELECT_MESSAGES, ST_SELECT_RECIPIENTS, ST_SELECT_TRANSCRIPT,
+    ST_INSERT_SENSOR,
+    ST_COUNT
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INSERT_SESSION] = "INSERT INTO sessions(" SESSION_FIELDS(COLUMN_LIST) "id) VALUES("
+                          SESSION_FIELDS(COLUMN_PARAM) "NULL)",
+    [ST_INSERT_MESSAGE] = "INSERT INTO messages(" MESSAGE_FIELDS(COLUMN_LIST) "session_id, idx)"
+                          " VALUES(" MESSAGE_FIELDS(COLUMN_PARAM) "?,?)",
+    [ST_INSERT_RECIPIENT] = "INSERT INTO recipients(" RECIPIENT_FIELDS(COLUMN_LIST)
+                            "session_id, idx) VALUES(" RECIPIENT_FIELDS(COLUMN_PARAM) "?,?)",
+    [ST_INSERT_TRANSCRIPT] = "INSERT INTO transcript(session_id, text) VALUES(?,?)",
+    [ST_SELECT_SESSION] = SESSION_SELECT " WHERE id = ?",
+    [ST_SELECT_MESSAGES] = "SELECT " MESSAGE_FIELDS(COLUMN_LIST) "idx FROM messages"
+                           " WHERE session_id = ? ORDER BY idx",
+    [ST_SELECT_RECIPIENTS] = "SELECT " RECIPIENT_FIELDS(COLUMN_LIST) "idx FROM recipients"
+                             " WHERE session_id = ? ORDER BY idx",
+    [ST_SELECT_TRANSCRIPT] = "SELECT text FROM transcript WHERE session_id = ?",
+    [ST_INSERT_SENSOR] = "INSERT INTO sensor_stats(ts_us, packets, kernel_drops,"
+                         " interface_drops, sessions, source) VALUES(?,?,?,?,?,?)",
+};
+
+/* store_query_sessions() clauses; a query's shape is the set it uses, and each shape's
+ * statement is prepared once, on first use, into query[shape]. */
+enum query_clause {
+    QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_SINCE, QC_UNTIL,
+    QC_OLDEST_FIRST, QC_COUNT_ONLY, QC_COUNT
+};
+
+#define GREP_LIKE(col) col " LIKE :grep ESCAPE '\\'"
+static const char *const clause_sql[QC_COUNT] = {
+    [QC_PROTO] = "proto = :proto",
+    [QC_DIRECTION] = "direction = :direction",
+    [QC_STATUS] = "status = :status",
+    [QC_FAILED] = NULL,   /* built from status_is_failure() */
+    [QC_GREP] = "(" GREP_LIKE("user") " OR " GREP_LIKE("helo") " OR " GREP_LIKE("client_ip")
+        " OR " GREP_LIKE("server_ip") " OR " GREP_LIKE("mail_from") " OR "
+        GREP_LIKE("rcpt_summary") " OR " GREP_LIKE("status_line")
+        " OR EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND "
+        GREP_LIKE("m.subject") ")"
+        " OR EXISTS (SELECT 1 FROM recipients r WHERE r.session_id = sessions.id AND "
+        GREP_LIKE("r.addr") "))",
+    [QC_SINCE] = "start_us >= :since",
+    [QC_UNTIL] = "start_us < :until",
+    [QC_OLDEST_FIRST] = NULL,
+    [QC_COUNT_ONLY] = NULL,
+};
+
+struct mt_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    sqlite3_stmt *query[1u << QC_COUNT];
+    int bind_rc;              /* first failed bind since the last step */
+    bool in_batch;
+    int pending;              /* sessions in the open batch */
+    int64_t batch_start_ms;
+    int batch_max, batch_ms;
+    char error[ERROR_MAX];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Records a failure of SQLite result rc while `doing` something; returns our code. */
+static int store_fail(struct mt_store *store, int rc, const char *doing)
+{
+    /* errmsg describes rc only when rc came from the last SQLite call */
+    bool current = store->db && (sqlite3_errcode(store->db) & 0xff) == (rc & 0xff);
+    const char *detail = current ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc);
+    int code = STORE_ERROR;
+    const char *what = "database error";
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        what = "database write failed: disk full (or database size limit reached)";
+        code = STORE_FULL;
+        break;
+    case SQLITE_IOERR: what = "database I/O error"; code = STORE_IOERR; break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: what = "database is locked by another process"; code = STORE_BUSY; break;
+    case SQLITE_READONLY: what = "database is read-only"; code = STORE_READONLY; break;
+    case SQLITE_NOMEM: what = "out of memory"; code = STORE_NOMEM; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: what = "database is corrupt or not a database"; break;
+    }
+    snprintf(store->error, sizeof store->error, "%s while %s: %s", what, doing, detail);
+    return code;
+}
+
+/* Steps a statement that returns no rows, then resets it. Returns the SQLite result. */
+static int step_reset(struct mt_store *store, sqlite3_stmt *st)
+{
+    int rc = store->bind_rc ? store->bind_rc : sqlite3_step(st);
+    store->bind_rc = SQLITE_OK;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+static void note_bind(struct mt_store *store, int rc)
+{
+    if (rc != SQLITE_OK && store->bind_rc == SQLITE_OK)
+        store->bind_rc = rc;
+}
+
+static void bind_text(struct mt_store *store, sqlite3_stmt *st, int i, const char *s, size_t n)
+{
+    note_bind(store, sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC));
+}
+
+static void bind_str(struct mt_store *store, sqlite3_stmt *st, int i, const char *s)
+{
+    bind_text(store, st, i, s, strlen(s));
+}
+
+static void bind_int(struct mt_store *store, sqlite3_stmt *st, int i, int64_t v)
+{
+    note_bind(store, sqlite3_bind_int64(st, i, v));
+}
+
+/* The largest length <= max that does not split a UTF-8 character of s[0..len). */
+static size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Copies a text column into dst (capacity cap), cut at a UTF-8 character boundary. */
+static void column_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    size_t len = text ? utf8_cut(text, (size_t)sqlite3_column_bytes(st, col), cap - 1) : 0;
+    if (len)
+        memcpy(dst, text, len);
+    dst[len] = '\0';
+}
+
+/* Binds the members of `record` described by fields[0..n) to parameters 1..n. */
+static void bind_fields(struct mt_store *store, sqlite3_stmt *st, const struct field *fields,
+                        int n, const void *record)
+{
+    for (int i = 0; i < n; i++) {
+        const void *p = (const char *)record + fields[i].offset;
+        const char *name = NULL;
+        int64_t v = 0;
+        switch (fields[i].kind) {
+        case F_TEXT: bind_text(store, st, i + 1, p, strnlen(p, fields[i].size)); continue;
+        case F_PROTO: name = proto_name(*(const enum mt_proto *)p); break;
+        case F_DIRECTION: name = direction_name(*(const enum mt_direction *)p); break;
+        case F_STATUS: name = status_name(*(const enum mt_status *)p); break;
+        case F_END: name = end_name(*(const enum mt_end *)p); break;
+        case F_DERIVED: continue;   /* bound by the caller */
+        case F_I64: v = *(const int64_t *)p; break;
+        case F_U64: v = (int64_t)*(const uint64_t *)p; break;
+        case F_INT: v = *(const int *)p; break;
+        case F_U16: v = *(const uint16_t *)p; break;
+        case F_U32: v = *(const uint32_t *)p; break;
+        case F_BOOL: v = *(const bool *)p; break;
+        }
+        if (name)
+            bind_str(store, st, i + 1, name);
+        else
+            bind_int(store, st, i + 1, v);
+    }
+}
+
+/* Reads columns 0..n) of the current row into the members of `record`. */
+static void read_fields(sqlite3_stmt *st, const struct field *fields, int n, void *record)
+{
+    for (int i = 0; i < n; i++) {
+        void *p = (char *)record + fields[i].offset;
+        const char *text = (const char *)sqlite3_column_text(st, i);
+        int64_t v = sqlite3_column_int64(st, i);
+        int proto;
+        if (!text)
+            text = "";
+        switch (fields[i].kind) {
+        case F_TEXT: column_copy(p, fields[i].size, st, i); break;
+        case F_I64: *(int64_t *)p = v; break;
+        case F_U64: *(uint64_t *)p = (uint64_t)v; break;
+        case F_INT: *(int *)p = (int)v; break;
+        case F_U16: *(uint16_t *)p = (uint16_t)v; break;
+        case F_U32: *(uint32_t *)p = (uint32_t)v; break;
+        case F_BOOL: *(bool *)p = v != 0; break;
+        case F_PROTO:
+            proto = proto_from_name(text);
+            *(enum mt_proto *)p = proto >= 0 ? (enum mt_proto)proto : MT_PROTO_SMTP;
+            break;
+        case F_DIRECTION:
+            *(enum mt_direction *)p = strcmp(text, "out") == 0 ? MT_OUTBOUND : MT_INBOUND;
+            break;
+        case F_STATUS: *(enum mt_status *)p = status_from_name(text); break;
+        case F_END: *(enum mt_end *)p = end_from_name(text); break;
+        case F_DERIVED: break;
+        }
+    }
+}
+
+/* ---- opening ---------------------------------------------------------------------- */
+
+static int pragma_int(struct mt_store *store, const char *sql, int64_t *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(store->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        *value = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Checks (and, writable, creates) the schema. Runs under BEGIN IMMEDIATE when writable so
+ * that two processes creating the same new database do not race. */
+static int schema_check(struct mt_store *store, const char *path, bool writable)
+{
+    int64_t version = 0, app_id = 0, tables = 0;
+    int rc = writable ? sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) : SQLITE_OK;
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "opening");
+    if ((rc = pragma_int(store, "PRAGMA user_version", &version)) != SQLITE_OK ||
+        (rc = pragma_int(store, "PRAGMA application_id", &app_id)) != SQLITE_OK ||
+        (rc = pragma_int(store, "SELECT count(*) FROM sqlite_master", &tables)) != SQLITE_OK) {
+        rc = store_fail(store, rc, "reading the schema");
+        goto end;
+    }
+    rc = STORE_ERROR;
+    if ((app_id != 0 && app_id != STORE_APPLICATION_ID) || (version == 0 && tables > 0)) {
+        snprintf(store->error, sizeof store->error, "%s is not a mailtap database", path);
+    } else if (version > STORE_SCHEMA_VERSION) {
+        snprintf(store->error, sizeof store->error,
+                 "%s has schema version %lld, newer than this mailtap supports (%d): "
+                 "upgrade mailtap", path, (long long)version, STORE_SCHEMA_VERSION);
+    } else if (version != 0 && version != STORE_SCHEMA_VERSION) {
+        snprintf(store->error, sizeof store->error, "%s has unsupported schema version %lld",
+                 path, (long long)version);
+    } else if (version == 0 && !writable) {
+        snprintf(store->error, sizeof store->error, "%s holds no mailtap data yet", path);
+    } else if (version == 0) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d; PRAGMA application_id=%d; COMMIT",
+                 STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
+        rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+        rc = rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "creating the schema");
+    } else {
+        rc = STORE_OK;
+    }
+end:
+    if (!sqlite3_get_autocommit(store->db))
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int store_configure(struct mt_store *store, const char *path, bool writable)
+{
+    int rc;
+    sqlite3_extended_result_codes(store->db, 1);
+    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
+    if (writable) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(store->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            /* ":memory:" databases cannot use WAL and need not */
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            rc = mode && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0)
+                 ? SQLITE_OK : SQLITE_ERROR;
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return store_fail(store, rc, "setting up WAL journaling");
+    }
+    rc = sqlite3_exec(store->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "opening");
+    if ((rc = schema_check(store, path, writable)) != STORE_OK)
+        return rc;
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(store->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &store->stmt[i], NULL);
+        if (rc != SQLITE_OK)
+            return store_fail(store, rc, "preparing statements");
+    }
+    return STORE_OK;
+}
+
+static void store_free(struct mt_store *store)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(store->stmt[i]);
+    for (size_t i = 0; i < sizeof store->query / sizeof store->query[0]; i++)
+        sqlite3_finalize(store->query[i]);
+    sqlite3_close(store->db);
+    free(store);
+}
+
+struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen)
+{
+    bool special = path[0] == '\0' || strcmp(path, ":memory:") == 0;
+    struct mt_store *store = calloc(1, sizeof *store);
+    struct stat sb;
+    int rc;
+    if (!store) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    store->batch_max = STORE_BATCH_SESSIONS;
+    store->batch_ms = STORE_BATCH_MS;
+    if (!special && writable) {
+        /* Created here so that it is 0600 whatever the umask; SQLite gives the -wal and
+         * -shm files the database's own permissions. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(store->error, sizeof store->error, "cannot create database %s: %s",
+                     path, strerror(errno));
+            goto fail;
+        }
+        close(fd);
+    } else if (!special && stat(path, &sb) != 0) {
+        snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
+                 strerror(errno));
+        goto fail;
+    }
+    rc = sqlite3_open_v2(path, &store->db,
+                         writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                  : SQLITE_OPEN_READONLY, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
+                 store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    if (store_configure(store, path, writable) != STORE_OK)
+        goto fail;
+    return store;
+fail:
+    snprintf(err, errlen, "%s", store->error);
+    store_free(store);
+    return NULL;
+}
+
+/* ---- batches -------------------------------------------------------------------- */
+
+/* Rolls back the open batch after a failure whose message is already in store->error. */
+static void batch_abort(struct mt_store *store)
+{
+    if (!sqlite3_get_autocommit(store->db))
+        step_reset(store, store->stmt[ST_ROLLBACK]);
+    if (store->pending > 0) {
+        size_t len = strlen(store->error);
+        snprintf(store->error + len, sizeof store->error - len,
+                 " (%d uncommitted session%s rolled back)", store->pending,
+                 store->pending == 1 ? "" : "s");
+    }
+    store->in_batch = false;
+    store->pending = 0;
+}
+
+int store_flush(struct mt_store *store)
+{
+    if (!store->in_batch)
+        return STORE_OK;
+    int rc = step_reset(store, store->stmt[ST_COMMIT]);
+    if (rc != SQLITE_DONE) {
+        rc = store_fail(store, rc, "committing");
+        batch_abort(store);
+        return rc;
+    }
+    store->in_batch = false;
+    store->pending = 0;
+    return STORE_OK;
+}
+
+int store_tick(struct mt_store *store)
+{
+    if (store->in_batch && now_ms() - store->batch_start_ms >= store->batch_ms)
+        return store_flush(store);
+    return STORE_OK;
+}
+
+void store_set_batch(struct mt_store *store, int max_sessions, int max_ms)
+{
+    store->batch_max = max_sessions > 0 ? max_sessions : 1;
+    store->batch_ms = max_ms > 0 ? max_ms : 0;
+}
+
+int store_limit_size(struct mt_store *store, int64_t max_bytes)
+{
+    int64_t page_size = 0, pages = 0;
+    char sql[64];
+    int rc = pragma_int(store, "PRAGMA page_size", &page_size);
+    if (rc == SQLITE_OK && page_size > 0) {
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld",
+                 (long long)(max_bytes / page_size > 0 ? max_bytes / page_size : 1));
+        rc = pragma_int(store, sql, &pages);
+    }
+    return rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "setting the size limit");
+}
+
+int store_close(struct mt_store *store)
+{
+    if (!store)
+        return STORE_OK;
+    int rc = store_flush(store);
+    store_free(store);
+    return rc;
+}
+
+const char *store_error(const struct mt_store *store)
+{
+    return store->error;
+}
+
+/* ---- writing -------------------------------------------------------------------- */
+
+/* The first recipients, ", "-separated, within RCPT_SUMMARY_MAX bytes (a first address
+ * longer than that is cut), then " +N" for the rest. out holds RCPT_SUMMARY_MAX + 32. */
+static void rcpt_summary(const struct mt_session *s, char *out)
+{
+    size_t len = 0, shown = 0;
+    uint64_t total = s->recipient_count + s->recipients_dropped;
+    for (; shown < s->recipient_count; shown++) {
+        const char *addr = s->recipients[shown].addr;
+        size_t alen = strlen(addr), sep = shown ? 2 : 0;
+        if (shown > 0 && len + sep + alen > RCPT_SUMMARY_MAX)
+            break;
+        alen = utf8_cut(addr, alen, RCPT_SUMMARY_MAX);
+        memcpy(out + len, ", ", sep);
+        memcpy(out + len + sep, addr, alen);
+        len += sep + alen;
+    }
+    out[len] = '\0';
+    if (total > shown)
+        snprintf(out + len, 32, " +%llu", (unsigned long long)(total - shown));
+}
+
+/* Inserts one session and its children inside the open batch. SQLite result code. */
+static int insert_session(struct mt_store *store, struct mt_session *s)
+{
+    char summary[RCPT_SUMMARY_MAX + 32];
+    sqlite3_stmt *st = store->stmt[ST_INSERT_SESSION];
+    int64_t id;
+    int rc;
+    rcpt_summary(s, summary);
+    bind_fields(store, st, session_fields, FIELD_COUNT(session_fields), s);
+    bind_str(store, st, SC_mail_from + 1, s->message_count ? s->messages[0].mail_from : "");
+    bind_str(store, st, SC_rcpt_summary + 1, summary);
+    if ((rc = step_reset(store, st)) != SQLITE_DONE)
+        goto end;
+    id = sqlite3_last_insert_rowid(store->db);
+    st = store->stmt[ST_INSERT_MESSAGE];
+    for (size_t i = 0; i < s->message_count; i++) {
+        bind_fields(store, st, message_fields, FIELD_COUNT(message_fields), &s->messages[i]);
+        bind_int(store, st, FIELD_COUNT(message_fields) + 1, id);
+        bind_int(store, st, FIELD_COUNT(message_fields) + 2, (int64_t)i);
+        if ((rc = step_reset(store, st)) != SQLITE_DONE)
+            goto end;
+    }
+    st = store->stmt[ST_INSERT_RECIPIENT];
+    for (size_t i = 0; i < s->recipient_count; i++) {
+        bind_fields(store, st, recipient_fields, FIELD_COUNT(recipient_fields),
+                    &s->recipients[i]);
+        bind_int(store, st, FIELD_COUNT(recipient_fields) + 1, id);
+        bind_int(store, st, FIELD_COUNT(recipient_fields) + 2, (int64_t)i);
+        if ((rc = step_reset(store, st)) != SQLITE_DONE)
+            goto end;
+    }
+    if (s->transcript_len > 0) {
+        st = store->stmt[ST_INSERT_TRANSCRIPT];
+        bind_int(store, st, 1, id);
+        bind_text(store, st, 2, s->transcript, s->transcript_len);
+        if ((rc = step_reset(store, st)) != SQLITE_DONE)
+            goto end;
+    }
+    s->id = id;
+end:
+    return rc;
+}
+
+int store_put_session(struct mt_store *store, struct mt_session *session)
+{
+    int rc;
+    if (!store->in_batch) {
+        if ((rc = step_reset(store, store->stmt[ST_BEGIN])) != SQLITE_DONE)
+            return store_fail(store, rc, "starting a transaction");
+        store->in_batch = true;
+        store->batch_start_ms = now_ms();
+    }
+    if ((rc = insert_session(store, session)) != SQLITE_DONE) {
+        rc = store_fail(store, rc, "writing a session");
+        batch_abort(store);
+        return rc;
+    }
+    store->pending++;
+    if (store->pending >= store->batch_max)
+        return store_flush(store);
+    return store_tick(store);
+}
+
+int store_put_sensor_stats(struct mt_store *store, const struct store_sensor_stats *stats)
+{
+    sqlite3_stmt *st = store->stmt[ST_INSERT_SENSOR];
+    sqlite3_bind_int64(st, 1, stats->ts_us);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)stats->packets);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)stats->kernel_drops);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)stats->interface_drops);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)stats->sessions);
+    sqlite3_bind_text(st, 6, stats->source ? stats->source : "", -1, SQLITE_TRANSIENT);
+    int rc = step_reset(store, st);
+    if (rc != SQLITE_DONE)
+        return store_fail(store, rc, "writing capture statistics");
+    return STORE_OK;
+}
+
+/* ---- reading -------------------------------------------------------------------- */
+
+void store_filter_init(struct store_filter *filter)
+{
+    memset(filter, 0, sizeof *filter);
+    filter->proto = -1;
+    filter->direction = -1;
+    filter->status = -1;
+}
+
+/* Loads messages, recipients and (optionally) the transcript of s. SQLite result code. */
+static int load_children(struct mt_store *store, struct mt_session *s, bool with_transcript)
+{
+    sqlite3_stmt *st = store->stmt[ST_SELECT_MESSAGES];
+    int rc;
+    sqlite3_bind_int64(st, 1, s->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mt_message *m = session_add_message(s);  /* NULL past MT_MESSAGES_MAX */
+        if (m)
+            read_fields(st, message_fields, FIELD_COUNT(message_fields), m);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        goto end;
+    st = store->stmt[ST_SELECT_RECIPIENTS];
+    sqlite3_bind_int64(st, 1, s->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mt_recipient *r = session_add_recipient(s);
+        if (r)
+            read_fields(st, recipient_fields, FIELD_COUNT(recipient_fields), r);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE || !with_transcript)
+        goto end;
+    st = store->stmt[ST_SELECT_TRANSCRIPT];
+    sqlite3_bind_int64(st, 1, s->id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        size_t len = text ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+        if (len > MT_TRANSCRIPT_MAX_BYTES)
+            len = MT_TRANSCRIPT_MAX_BYTES;
+        rc = SQLITE_NOMEM;
+        if ((s->transcript = malloc(len + 1))) {
+            memcpy(s->transcript, text ? text : "", len);
+            s->transcript[len] = '\0';   /* for convenience; transcript_len is the size */
+            s->transcript_len = len;
+            s->transcript_cap = len + 1;
+            rc = SQLITE_DONE;
+        }
+    }
+    sqlite3_reset(st);
+end:
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Builds a session from the current row of st (SESSION_SELECT columns). */
+static int session_from_row(struct mt_store *store, sqlite3_stmt *st, bool with_transcript,
+                            struct mt_session **out)
+{
+    const char *proto = (const char *)sqlite3_column_text(st, SC_proto);
+    int p = proto ? proto_from_name(proto) : -1;
+    struct mt_session *s = session_new(p >= 0 ? (enum mt_proto)p : MT_PROTO_SMTP);
+    int rc;
+    *out = NULL;
+    if (!s)
+        return store_fail(store, SQLITE_NOMEM, "loading a session");
+    read_fields(st, session_fields, FIELD_COUNT(session_fields), s);
+    s->id = sqlite3_column_int64(st, SC_ID);
+    if ((rc = load_children(store, s, with_transcript)) != SQLITE_OK) {
+        session_free(s);
+        return store_fail(store, rc, "loading a session");
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+/* The statement for a query shape, prepared on first use. Only fixed SQL text goes in;
+ * every value from the filter is bound. NULL (with store->error set) on failure. */
+static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
+{
+    char sql[4096];
+    size_t len;
+    const char *glue = " WHERE ";
+    if (store->query[shape])
+        return store->query[shape];
+    len = (size_t)snprintf(sql, sizeof sql, "%s", shape & (1u << QC_COUNT_ONLY) ?
+                           "SELECT count(*) FROM sessions" : SESSION_SELECT);
+    for (int c = 0; c < QC_OLDEST_FIRST; c++) {
+        if (!(shape & (1u << c)))
+            continue;
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", glue);
+        glue = " AND ";
+        if (c != QC_FAILED) {
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", clause_sql[c]);
+            continue;
+        }
+        const char *sep = "status IN (";
+        for (int st = 0; st < MT_STATUS_COUNT; st++) {
+            if (status_is_failure((enum mt_status)st)) {
+                len += (size_t)snprintf(sql + len, sizeof sql - len, "%s'%s'", sep,
+                                        status_name((enum mt_status)st));
+                sep = ",";
+            }
+        }
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
+    }
+    if (!(shape & (1u << QC_COUNT_ONLY)))
+        snprintf(sql + len, sizeof sql - len,
+                 " ORDER BY start_us %s, id %s LIMIT :limit OFFSET :offset",
+                 shape & (1u << QC_OLDEST_FIRST) ? "ASC" : "DESC",
+                 shape & (1u << QC_OLDEST_FIRST) ? "ASC" : "DESC");
+    int rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &store->query[shape], NULL);
+    if (rc != SQLITE_OK) {
+        store_fail(store, rc, "preparing a query");
+        store->query[shape] = NULL;
+    }
+    return store->query[shape];
+}
+
+/* "%text%" with LIKE's wildcards escaped by backslash. Caller frees. */
+static char *like_pattern(const char *text)
+{
+    size_t len = strlen(text), n = 0;
+    char *pattern = malloc(2 * len + 3);
+    if (!pattern)
+        return NULL;
+    pattern[n++] = '%';
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            pattern[n++] = '\\';
+        pattern[n++] = text[i];
+    }
+    pattern[n++] = '%';
+    pattern[n] = '\0';
+    return pattern;
+}
+
+static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, name), v);
+}
+
+static void bind_named_text(sqlite3_stmt *st, const char *name, const char *text)
+{
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), text, -1, SQLITE_STATIC);
+}
+
+/* The statement for filter f (count_only: its count(*)), with every value bound. The
+ * caller resets it, clears its bindings and frees *pattern. NULL on failure. */
+static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store_filter *f,
+                                      bool count_only, char **pattern)
+{
+    bool grep = f->grep && f->grep[0];
+    unsigned shape = (f->proto >= 0 ? 1u << QC_PROTO : 0) |
+        (f->direction >= 0 ? 1u << QC_DIRECTION : 0) | (f->status >= 0 ? 1u << QC_STATUS : 0) |
+        (f->failed_only ? 1u << QC_FAILED : 0) | (grep ? 1u << QC_GREP : 0) |
+        (f->since_us ? 1u << QC_SINCE : 0) | (f->until_us ? 1u << QC_UNTIL : 0) |
+        (f->oldest_first && !count_only ? 1u << QC_OLDEST_FIRST : 0) |
+        (count_only ? 1u << QC_COUNT_ONLY : 0);
+    sqlite3_stmt *st = query_statement(store, shape);
+    *pattern = NULL;
+    if (!st)
+        return NULL;
+    if (grep && !(*pattern = like_pattern(f->grep))) {
+        store_fail(store, SQLITE_NOMEM, "querying sessions");
+        return NULL;
+    }
+    if (f->proto >= 0)
+        bind_named_text(st, ":proto", proto_name((enum mt_proto)f->proto));
+    if (f->direction >= 0)
+        bind_named_text(st, ":direction", direction_name((enum mt_direction)f->direction));
+    if (f->status >= 0)
+        bind_named_text(st, ":status", status_name((enum mt_status)f->status));
+    if (grep)
+        bind_named_text(st, ":grep", *pattern);
+    if (f->since_us)
+        bind_named_int(st, ":since", f->since_us);
+    if (f->until_us)
+        bind_named_int(st, ":until", f->until_us);
+    if (!count_only) {
+        bind_named_int(st, ":limit", f->limit > 0 ? f->limit : -1);
+        bind_named_int(st, ":offset", f->offset > 0 ? f->offset : 0);
+    }
+    return st;
+}
+
+int store_query_sessions(struct mt_store *store, const struct store_filter *filter,
+                         store_session_fn callback, void *ctx)
+{
+    struct store_filter all;
+    char *pattern;
+    int rc, count = 0, result = STORE_OK;
+    if (!filter) {
+        store_filter_init(&all);
+        filter = &all;
+    }
+    sqlite3_stmt *st = filter_statement(store, filter, false, &pattern);
+    if (!st)
+        return STORE_ERROR;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mt_session *s;
+        if ((result = session_from_row(store, st, filter->with_transcript, &s)) != STORE_OK)
+            goto end;
+        count++;
+        if (callback(ctx, s) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        result = store_fail(store, rc, "querying sessions");
+end:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);   /* :grep points into pattern */
+    free(pattern);
+    return result == STORE_OK ? count : result;
+}
+
+long store_count_sessions(struct mt_store *store, const struct store_filter *filter)
+{
+    struct store_filter all;
+    char *pattern;
+    long result;
+    if (!filter) {
+        store_filter_init(&all);
+        filter = &all;
+    }
+    sqlite3_stmt *st = filter_statement(store, filter, true, &pattern);
+    if (!st)
+        return STORE_ERROR;
+    int rc = sqlite3_step(st);
+    result = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0)
+                              : store_fail(store, rc, "counting sessions");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(pattern);
+    return result;
+}
+
+int store_load_session(struct mt_store *store, int64_t id, struct mt_session **out)
+{
+    sqlite3_stmt *st = store->stmt[ST_SELECT_SESSION];
+    int rc, result;
+    *out = NULL;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        result = session_from_row(store, st, true, out);
+    } else if (rc == SQLITE_DONE) {
+        snprintf(store->error, sizeof store->error, "no session with id %lld", (long long)id);
+        result = STORE_NOT_FOUND;
+    } else {
+        result = store_fail(store, rc, "loading a session");
+    }
+    sqlite3_reset(st);
+    return result;
+}

@@ -1,0 +1,108 @@
+/* store.h — the SQLite store: opens or creates the database, writes decoded sessions in
+ * batched transactions, and reads them back (filtered) for the CLI and the console.
+ * The schema is documented at the top of store.c. */
+#ifndef MAILTAP_STORE_H
+#define MAILTAP_STORE_H
+
+#include "protocols/session.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_BATCH_SESSIONS 500     /* default: COMMIT after this many sessions ... */
+#define STORE_BATCH_MS 1000          /* ... or when the open batch is this old */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Results: 0 on success, a negative code on failure; store_error() then says why. */
+enum store_result {
+    STORE_OK = 0,
+    STORE_ERROR = -1,     /* SQL error, corrupt database, misuse */
+    STORE_FULL = -2,      /* disk full or size limit: the unfinished batch was rolled back */
+    STORE_IOERR = -3,     /* I/O error: the unfinished batch was rolled back */
+    STORE_BUSY = -4,      /* another process held the lock beyond the busy timeout */
+    STORE_READONLY = -5,  /* write on a store opened read-only */
+    STORE_NOMEM = -6,
+    STORE_NOT_FOUND = -7, /* store_load_session: no such id */
+};
+
+struct mt_store;
+
+/* What store_query_sessions() returns. Start from store_filter_init(). */
+struct store_filter {
+    int proto;             /* enum mt_proto, or -1 for any */
+    int direction;         /* enum mt_direction, or -1 for any */
+    int status;            /* enum mt_status, or -1 for any */
+    bool failed_only;      /* only statuses for which status_is_failure() is true */
+    const char *grep;      /* substring (ASCII case-insensitive) of user, helo, IPs, sender,
+                              recipients, status line or a subject; NULL or "" for none */
+    int64_t since_us;      /* start_us >= since_us; 0: no lower bound */
+    int64_t until_us;      /* start_us <  until_us; 0: no upper bound */
+    long limit;            /* at most this many sessions; 0: no limit */
+    long offset;           /* skip this many first (in the chosen order) */
+    bool oldest_first;     /* default newest first (by start time, then id) */
+    bool with_transcript;  /* also load each session's transcript */
+};
+
+/* Any protocol, direction and status, no bounds, newest first, no transcript. */
+void store_filter_init(struct store_filter *filter);
+
+/* Opens (writable: creates, mode 0600) the database at path. WAL journal, synchronous=
+ * NORMAL, foreign keys on, busy timeout. Refuses a database that is not mailtap's or has
+ * a newer schema. Returns NULL with a message in err (capacity errlen) on failure. */
+struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen);
+
+/* Commits what is pending, then closes. Returns the commit's result (the store is freed
+ * either way, so call store_flush() first to get the message of a failure). NULL is
+ * accepted. */
+int store_close(struct mt_store *store);
+
+/* Message describing the last failure ("" if none). Valid until the next store call. */
+const char *store_error(const struct mt_store *store);
+
+/* Inserts the session with its messages, recipients and transcript, and sets session->id.
+ * The row becomes visible to other readers when its batch commits: after
+ * STORE_BATCH_SESSIONS sessions, when the batch is STORE_BATCH_MS old (checked here and in
+ * store_tick()), on store_flush() and on store_close(). On failure the whole unfinished
+ * batch is rolled back (the ids given to its sessions then name nothing) and an error code
+ * is returned; the database stays consistent and the store remains usable. */
+int store_put_session(struct mt_store *store, struct mt_session *session);
+int store_flush(struct mt_store *store);   /* commits the open batch, if any */
+int store_tick(struct mt_store *store);    /* commits the open batch if it is old enough;
+                                              call it when a live capture is idle */
+/* Batch size and age (ms) before a commit; 1 and 0 commit every session. */
+void store_set_batch(struct mt_store *store, int max_sessions, int max_ms);
+/* Caps the database file at about max_bytes (never below its current size): writes past
+ * it fail as a full disk does (STORE_FULL). Not persistent; applies to this store only. */
+int store_limit_size(struct mt_store *store, int64_t max_bytes);
+
+/* A row of capture statistics (table sensor_stats), for the console's status bar. Written
+ * outside the session batches' accounting but inside the open batch, if any. */
+struct store_sensor_stats {
+    int64_t ts_us;
+    uint64_t packets, kernel_drops, interface_drops, sessions;
+    const char *source;   /* interface or file name */
+};
+int store_put_sensor_stats(struct mt_store *store, const struct store_sensor_stats *stats);
+
+/* Called once per matching session, in order. The callback owns `session` and must
+ * session_free() it (or keep it). Return 0 to go on, non-zero to stop. It must not call
+ * store functions on the same store. */
+typedef int (*store_session_fn)(void *ctx, struct mt_session *session);
+
+/* Runs the filter (NULL: every session, newest first). Every session comes with its
+ * recipients and messages (and its transcript if filter->with_transcript). Returns how
+ * many sessions were handed to the callback, or a negative store_result. */
+int store_query_sessions(struct mt_store *store, const struct store_filter *filter,
+                         store_session_fn callback, void *ctx);
+
+/* How many sessions the filter matches, ignoring limit, offset and order (for paging), or
+ * a negative store_result. */
+long store_count_sessions(struct mt_store *store, const struct store_filter *filter);
+
+/* Loads one session by id, with its transcript, into *out (caller frees with
+ * session_free()). STORE_NOT_FOUND when there is no such id; *out is NULL on failure. */
+int store_load_session(struct mt_store *store, int64_t id, struct mt_session **out);
+
+#endif

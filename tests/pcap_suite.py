@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""pcap_suite.py — end-to-end tests: real captures in, `mailtap list --json` out, compared
+with the expected results written by whoever knew the truth (pcaps/record.sh for our own
+captures, MANIFEST-based files in tests/public/ for the shared public ones). Also replays a
+capture in every supported link type and feeds mailtap hostile files.
+Prints one line per test and a closing 'N passed, N failed' line."""
+import argparse
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pcaplib  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PUBLIC_DIR = os.environ.get("MAILTAP_PUBLIC_PCAPS",
+                            os.path.join(os.path.dirname(ROOT), "shared", "pcaps", "public"))
+
+
+class Failure(Exception):
+    pass
+
+
+class Suite:
+    def __init__(self, mailtap, verbose):
+        self.mailtap = os.path.abspath(mailtap)
+        self.verbose = verbose
+        self.passed = self.failed = self.skipped = 0
+        self.tmp = tempfile.mkdtemp(prefix="mailtap-test-")
+
+    def run(self, name, function, *args):
+        try:
+            function(*args)
+        except Failure as failure:
+            self.failed += 1
+            print("FAIL %s: %s" % (name, failure))
+            return
+        except Exception as error:  # a crash of the harness is a failure too
+            self.failed += 1
+            print("FAIL %s: %s: %s" % (name, type(error).__name__, error))
+            return
+        self.passed += 1
+        print("ok   %s" % name)
+
+    # --- running mailtap -------------------------------------------------------------
+    def mailtap_read(self, files, extra=(), expect_rc=None):
+        db = tempfile.mktemp(suffix=".db", dir=self.tmp)
+        cmd = [self.mailtap, "read", "-q", "-d", db] + list(extra) + list(files)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode < 0 or proc.returncode > 3:
+            raise Failure("mailtap crashed (rc %d): %s" % (proc.returncode, proc.stderr[-2000:]))
+        if "ERROR: AddressSanitizer" in proc.stderr or "runtime error:" in proc.stderr:
+            raise Failure("sanitizer report:\n" + proc.stderr[-4000:])
+        if expect_rc is not None and proc.returncode != expect_rc:
+            raise Failure("exit status %d, expected %d; stderr: %s"
+                          % (proc.returncode, expect_rc, proc.stderr.strip()[-1000:]))
+        return db, proc
+
+    def sessions(self, db):
+        proc = subprocess.run([self.mailtap, "list", "-d", db, "--json", "--oldest-first"],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise Failure("list failed (rc %d): %s" % (proc.returncode, proc.stderr))
+        if "runtime error:" in proc.stderr or "AddressSanitizer" in proc.stderr:
+            raise Failure("sanitizer report in list:\n" + proc.stderr[-4000:])
+        rows = []
+        for line in proc.stdout.splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as error:
+                raise Failure("list --json printed invalid JSON (%s): %r" % (error, line[:300]))
+        return rows
+
+    def show(self, db, session_id, *extra):
+        proc = subprocess.run([self.mailtap, "show", "-d", db, str(session_id)] + list(extra),
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise Failure("show %s failed: %s" % (session_id, proc.stderr))
+        return proc.stdout
+
+
+def match(expected, actual, path="session"):
+    """Every key of expected must match actual; lists match element by element."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            raise Failure("%s: expected an object, got %r" % (path, actual))
+        for key, value in expected.items():
+            if key == "status_line_contains":
+                if value.lower() not in str(actual.get("status_line", "")).lower():
+                    raise Failure("%s.status_line %r does not contain %r"
+                                  % (path, actual.get("status_line"), value))
+                continue
+            if key not in actual:
+                raise Failure("%s: no field %r in %s" % (path, key, sorted(actual)))
+            match(value, actual[key], "%s.%s" % (path, key))
+    elif isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            raise Failure("%s: expected %d items, got %r" % (path, len(expected), actual))
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            match(want, got, "%s[%d]" % (path, index))
+    elif expected != actual:
+        raise Failure("%s: expected %r, got %r" % (path, expected, actual))
+
+
+def check_expected(suite, capture, expected_path, extra=()):
+    expected = json.load(open(expected_path))
+    db, _ = suite.mailtap_read([capture], extra)
+    actual = suite.sessions(db)
+    if len(actual) != len(expected):
+        raise Failure("%d sessions, expected %d: %s" % (
+            len(actual), len(expected),
+            [(s.get("proto"), s.get("server_port"), s.get("status")) for s in actual]))
+    for index, (want, got) in enumerate(zip(expected, actual)):
+        match(want, got, "session[%d]" % index)
+    for session in actual:   # every stored session can be shown, with a transcript
+        suite.show(db, session["id"])
+        suite.show(db, session["id"], "--json")
+
+
+def extra_args(capture):
+    args_file = os.path.splitext(capture)[0] + ".args"
+    return open(args_file).read().split() if os.path.exists(args_file) else []
+
+
+def recorded_cases(suite):
+    for expected in sorted(glob.glob(os.path.join(ROOT, "pcaps", "**", "*.expected.json"),
+                                     recursive=True)):
+        stem = expected[:-len(".expected.json")]
+        capture = next((stem + ext for ext in (".pcap", ".pcapng") if os.path.exists(stem + ext)), None)
+        name = os.path.relpath(stem, ROOT)
+        if capture is None:
+            suite.run(name, lambda: (_ for _ in ()).throw(Failure("capture file missing")))
+            continue
+        suite.run(name, check_expected, suite, capture, expected, extra_args(stem + ".pcap"))
+
+
+def public_cases(suite):
+    for expected in sorted(glob.glob(os.path.join(ROOT, "tests", "public", "*.expected.json"))):
+        base = os.path.basename(expected)[:-len(".expected.json")]
+        capture = next((os.path.join(PUBLIC_DIR, base + ext) for ext in (".pcap", ".pcapng")
+                        if os.path.exists(os.path.join(PUBLIC_DIR, base + ext))), None)
+        name = "public/" + base
+        if capture is None:
+            print("skip %s: %s not found (set MAILTAP_PUBLIC_PCAPS)" % (name, base))
+            suite.skipped += 1
+            continue
+        args_file = expected[:-len(".expected.json")] + ".args"
+        extra = open(args_file).read().split() if os.path.exists(args_file) else []
+        suite.run(name, check_expected, suite, capture, expected, extra)
+
+
+# --- synthetic captures ------------------------------------------------------------
+
+def smtp_conversation(sport=40000, lines_before_data=()):
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
+    conv.handshake()
+    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+    conv.client_sends(b"EHLO client.example.test\r\n")
+    conv.server_sends(b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+    for line in lines_before_data:
+        conv.client_sends(line)
+        conv.server_sends(b"500 5.5.2 Error: command not recognized\r\n")
+    conv.client_sends(b"MAIL FROM:<alice@example.test>\r\n")
+    conv.server_sends(b"250 2.1.0 Ok\r\n")
+    conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
+    conv.server_sends(b"250 2.1.5 Ok\r\n")
+    conv.client_sends(b"RCPT TO:<nobody@example.test>\r\n")
+    conv.server_sends(b"550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown\r\n")
+    conv.client_sends(b"DATA\r\n")
+    conv.server_sends(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+    conv.client_sends(b"Subject: synthetic\r\nMessage-ID: <1@example.test>\r\n\r\nbody\r\n..stuffed\r\n.\r\n")
+    conv.server_sends(b"250 2.0.0 Ok: queued as ABC123\r\n")
+    conv.client_sends(b"QUIT\r\n")
+    conv.server_sends(b"221 2.0.0 Bye\r\n")
+    conv.close()
+    return conv
+
+
+SYNTHETIC_EXPECTED = [{
+    "proto": "smtp", "direction": "in", "client_ip": "192.168.1.10", "server_ip": "192.168.1.20",
+    "server_port": 25, "helo": "client.example.test", "mail_from": "alice@example.test",
+    "status": "partial", "status_line_contains": "5.1.1",
+    "rcpt_to": [{"addr": "bob@example.test", "code": 250, "accepted": True},
+                {"addr": "nobody@example.test", "code": 550, "accepted": False}],
+    "messages": [{"subject": "synthetic", "message_id": "<1@example.test>", "status": "partial"}],
+}]
+
+
+def test_link_types(suite):
+    """One conversation in every supported link type, pcap and pcapng: same result."""
+    conv = smtp_conversation()
+    variants = [("ether", pcaplib.DLT_EN10MB, 0), ("vlan", pcaplib.DLT_EN10MB, 1),
+                ("qinq", pcaplib.DLT_EN10MB, 2), ("sll", pcaplib.DLT_LINUX_SLL, 0),
+                ("sll2", pcaplib.DLT_LINUX_SLL2, 0), ("raw", pcaplib.DLT_RAW, 0),
+                ("null", pcaplib.DLT_NULL, 0), ("loop", pcaplib.DLT_LOOP, 0)]
+    for label, linktype, tags in variants:
+        frames = [(s, u, pcaplib.encapsulate(linktype, ip, tags)) for s, u, ip in conv.packets]
+        for fmt, writer in (("pcap", pcaplib.write_pcap), ("pcapng", pcaplib.write_pcapng)):
+            path = os.path.join(suite.tmp, "synthetic-%s.%s" % (label, fmt))
+            writer(path, linktype, frames)
+
+            def check(path=path):
+                db, _ = suite.mailtap_read([path], expect_rc=0)
+                match(SYNTHETIC_EXPECTED, suite.sessions(db))
+            suite.run("linktype/%s.%s" % (label, fmt), check)
+
+
+def test_several_files_one_timeline(suite):
+    """A connection split across two files is one session."""
+    conv = smtp_conversation()
+    half = len(conv.packets) // 2
+    first, second = os.path.join(suite.tmp, "part1.pcap"), os.path.join(suite.tmp, "part2.pcap")
+    pcaplib.write_pcap(first, pcaplib.DLT_RAW, conv.packets[:half])
+    pcaplib.write_pcap(second, pcaplib.DLT_RAW, conv.packets[half:])
+    db, _ = suite.mailtap_read([first, second], expect_rc=0)
+    match(SYNTHETIC_EXPECTED, suite.sessions(db))
+
+
+def test_truncated_file(suite):
+    conv = smtp_conversation()
+    other = smtp_conversation(sport=40001)
+    path = os.path.join(suite.tmp, "truncated.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets + other.packets)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:len(data) - 30])   # cut inside the last packet
+    db, proc = suite.mailtap_read([path], expect_rc=1)
+    if "truncated" not in proc.stderr:
+        raise Failure("no clear warning: %r" % proc.stderr)
+    rows = suite.sessions(db)
+    if not rows or rows[0].get("status") != "partial":
+        raise Failure("the complete session before the cut was lost: %r" % rows)
+
+
+def test_random_bytes(suite):
+    path = os.path.join(suite.tmp, "random.pcap")
+    rng = random.Random(7)
+    open(path, "wb").write(bytes(rng.getrandbits(8) for _ in range(100000)))
+    _, proc = suite.mailtap_read([path], expect_rc=1)
+    if "cannot read capture" not in proc.stderr:
+        raise Failure("no clear message: %r" % proc.stderr)
+
+
+def test_random_packets(suite):
+    """Garbage frames between the packets of a good conversation change nothing."""
+    conv = smtp_conversation()
+    rng = random.Random(11)
+    packets = []
+    for sec, usec, ip in conv.packets:
+        packets.append((sec, usec, ip))
+        garbage = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 120)))
+        packets.append((sec, usec, garbage))
+        if rng.random() < 0.3:   # garbage that claims to be IPv4/TCP to port 25
+            packets.append((sec, usec, b"\x45" + garbage[1:]))
+    path = os.path.join(suite.tmp, "garbage.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path])
+    match(SYNTHETIC_EXPECTED, suite.sessions(db))
+
+
+def test_unknown_link_type(suite):
+    conv = smtp_conversation()
+    bad = os.path.join(suite.tmp, "usb.pcap")
+    pcaplib.write_pcap(bad, 189, conv.packets)   # DLT_USB_LINUX
+    good = os.path.join(suite.tmp, "good.pcap")
+    pcaplib.write_pcap(good, pcaplib.DLT_RAW, conv.packets)
+    db, proc = suite.mailtap_read([bad, good], expect_rc=1)
+    if "unsupported link type 189" not in proc.stderr:
+        raise Failure("no clear message naming the link type: %r" % proc.stderr)
+    match(SYNTHETIC_EXPECTED, suite.sessions(db))
+
+
+def test_missing_file(suite):
+    _, proc = suite.mailtap_read([os.path.join(suite.tmp, "does-not-exist.pcap")], expect_rc=1)
+    if "does-not-exist.pcap" not in proc.stderr:
+        raise Failure("message does not name the file: %r" % proc.stderr)
+
+
+def test_long_lines(suite):
+    """A 1 MB and a 10 MB line: bounded, flagged, and the dialogue after them still decodes."""
+    for size in (1 << 20, 10 << 20):
+        conv = smtp_conversation(lines_before_data=[b"X" * size + b"\r\n"])
+        path = os.path.join(suite.tmp, "longline-%d.pcap" % size)
+        pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
+        db, _ = suite.mailtap_read([path], expect_rc=0)
+        rows = suite.sessions(db)
+        match(SYNTHETIC_EXPECTED, rows)
+        if "line_truncated" not in rows[0].get("flags", []):
+            raise Failure("over-long line not flagged: %r" % rows[0].get("flags"))
+
+
+def test_escape_sequences(suite):
+    """Escape sequences in wire text never reach the output raw."""
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40002, 25)
+    conv.handshake()
+    conv.server_sends(b"220 evil\x1b[2J\x1b]0;pwned\x07 ESMTP\r\n")
+    conv.client_sends(b"EHLO \x1b[31mred\r\n")
+    conv.server_sends(b"250 ok\r\n")
+    conv.client_sends(b"QUIT\r\n")
+    conv.server_sends(b"221 bye\r\n")
+    conv.close()
+    path = os.path.join(suite.tmp, "escapes.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    rows = suite.sessions(db)
+    text = suite.show(db, rows[0]["id"])
+    listing = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True).stdout
+    for output in (text.encode(), listing, json.dumps(rows).encode()):
+        if b"\x1b" in output or b"\x07" in output:
+            raise Failure("raw escape byte in output")
+    if "\\x1b" not in text:
+        raise Failure("escape not shown visibly in show output")
+
+
+def test_refused_and_silent(suite):
+    """SYN answered by RST → refused; SYN never answered → no_response."""
+    packets = []
+    t = 1700000000
+    packets.append((t, 0, pcaplib.ipv4_tcp("192.168.1.10", "192.168.1.20", 41000, 25, 1, 0, "S")))
+    packets.append((t, 500, pcaplib.ipv4_tcp("192.168.1.20", "192.168.1.10", 25, 41000, 0, 2, "RA")))
+    packets.append((t + 1, 0, pcaplib.ipv4_tcp("192.168.1.10", "203.0.113.9", 41001, 25, 1, 0, "S")))
+    packets.append((t + 2, 0, pcaplib.ipv4_tcp("192.168.1.10", "203.0.113.9", 41001, 25, 1, 0, "S")))
+    path = os.path.join(suite.tmp, "attempts.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    match([{"status": "refused", "direction": "in", "server_port": 25},
+           {"status": "no_response", "direction": "out", "server_ip": "203.0.113.9"}],
+          suite.sessions(db))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mailtap", default=os.path.join(ROOT, "mailtap"))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    suite = Suite(args.mailtap, args.verbose)
+    recorded_cases(suite)
+    public_cases(suite)
+    test_link_types(suite)
+    for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
+                 test_random_packets, test_unknown_link_type, test_missing_file,
+                 test_long_lines, test_escape_sequences, test_refused_and_silent):
+        suite.run(test.__name__[5:], test, suite)
+    subprocess.run(["rm", "-rf", suite.tmp])
+    summary = "%d passed, %d failed" % (suite.passed, suite.failed)
+    if suite.skipped:
+        summary += ", %d skipped" % suite.skipped
+    print(summary)
+    return 1 if suite.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

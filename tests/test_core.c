@@ -1,0 +1,340 @@
+/* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing,
+ * base64, the line reader (every split point), link-layer decoding, local networks,
+ * the SYN tracker and the IPv6 address map. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "capture/linklayer.h"
+#include "cli/localnets.h"
+#include "protocols/linereader.h"
+#include "protocols/text.h"
+#include "reassembly/attempts.h"
+#include "reassembly/ipv6map.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- text ---------------------------------------------------------------------- */
+
+static void test_sanitize_escapes_controls(void **state)
+{
+    (void)state;
+    char out[128];
+    const char input[] = "a\x1b[31mb\x07\\c\0d\x7f";
+    text_sanitize(out, sizeof out, input, sizeof input - 1);
+    assert_string_equal(out, "a\\x1b[31mb\\x07\\\\c\\x00d\\x7f");
+}
+
+static void test_sanitize_keeps_utf8_rejects_c1_and_invalid(void **state)
+{
+    (void)state;
+    char out[128];
+    text_sanitize(out, sizeof out, "caf\xc3\xa9 \xe4\xbd\xa0", 9);
+    assert_string_equal(out, "caf\xc3\xa9 \xe4\xbd\xa0");
+    text_sanitize(out, sizeof out, "\xc2\x9b" "2J", 4);   /* C1 CSI */
+    assert_string_equal(out, "\\xc2\\x9b2J");
+    text_sanitize(out, sizeof out, "\xff\xc0\x80", 3);     /* invalid, overlong */
+    assert_string_equal(out, "\\xff\\xc0\\x80");
+}
+
+static void test_sanitize_never_overflows(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t n = text_sanitize(out, sizeof out, "\x01\x02\x03", 3);
+    assert_true(n < sizeof out);
+    assert_string_equal(out, "\\x01");   /* cut at an escape boundary */
+    n = text_sanitize(out, sizeof out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8);
+    assert_int_equal(n, 6);
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    unsigned char out[64];
+    long n = text_base64_decode(out, sizeof out, "AGFsaWNlAHNlY3JldA==", 20);
+    assert_int_equal(n, 13);
+    assert_memory_equal(out, "\0alice\0secret", 13);
+    assert_int_equal(text_base64_decode(out, sizeof out, "a$b=", 4), -1);
+    assert_int_equal(text_base64_decode(out, 2, "YWxpY2U=", 8), -1);
+}
+
+static void test_extract_path(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *arg = "FROM:<alice@example.test> SIZE=100";
+    text_extract_path(out, sizeof out, arg, strlen(arg));
+    assert_string_equal(out, "alice@example.test");
+    arg = "TO: bob@example.test";
+    text_extract_path(out, sizeof out, arg, strlen(arg));
+    assert_string_equal(out, "bob@example.test");
+    arg = "FROM:<>";
+    text_extract_path(out, sizeof out, arg, strlen(arg));
+    assert_string_equal(out, "");
+}
+
+/* --- line reader ---------------------------------------------------------------- */
+
+/* Records events as text so that two runs can be compared. */
+struct recorder {
+    struct line_reader *reader;
+    char log[8192];
+    size_t len;
+};
+
+static void record(void *ctx, const struct lr_event *event)
+{
+    struct recorder *rec = ctx;
+    char line[600];
+    int n = 0;
+    switch (event->kind) {
+    case LR_EVENT_LINE:
+        n = snprintf(line, sizeof line, "L[%.*s]%s%s|", (int)(event->len > 500 ? 500 : event->len),
+                     event->line, event->truncated ? "T" : "", event->unterminated ? "U" : "");
+        /* The recorded protocol: "DATA" starts a dot body, "SKIP n" a counted block. */
+        if (event->len == 4 && memcmp(event->line, "DATA", 4) == 0)
+            lr_expect_dot_body(rec->reader);
+        if (event->len > 5 && memcmp(event->line, "SKIP ", 5) == 0)
+            lr_skip(rec->reader, strtoull(event->line + 5, NULL, 10));
+        break;
+    case LR_EVENT_BODY_END:
+        n = snprintf(line, sizeof line, "B%llu|", (unsigned long long)event->body_bytes);
+        break;
+    case LR_EVENT_SKIP_DONE:
+        n = snprintf(line, sizeof line, "S|");
+        break;
+    }
+    if (n > 0 && rec->len + (size_t)n < sizeof rec->log) {
+        memcpy(rec->log + rec->len, line, (size_t)n);
+        rec->len += (size_t)n;
+        rec->log[rec->len] = '\0';
+    }
+}
+
+static void run_split(const char *input, size_t len, size_t cut1, size_t cut2, struct recorder *rec)
+{
+    struct line_reader reader;
+    lr_init(&reader);
+    memset(rec, 0, sizeof *rec);
+    rec->reader = &reader;
+    size_t cuts[] = { 0, cut1, cut2, len };
+    for (int i = 0; i < 3; i++)
+        lr_feed(&reader, input + cuts[i], cuts[i + 1] - cuts[i], record, rec);
+    lr_finish(&reader, record, rec);
+    lr_free(&reader);
+}
+
+static void test_linereader_every_split(void **state)
+{
+    (void)state;
+    static const char input[] =
+        "EHLO x\r\nDATA\r\nSubject: hi\r\n..stuffed\r\n.x\r\n\r\nend.\r\n.\r\n"
+        "SKIP 7\r\nab\r\n.\r\nQUIT\r\nlast";
+    size_t len = sizeof input - 1;
+    struct recorder whole, split;
+    run_split(input, len, 0, 0, &whole);
+    assert_string_equal(whole.log,
+                        "L[EHLO x]|L[DATA]|B36|L[SKIP 7]|S|L[QUIT]|L[last]U|");
+    for (size_t a = 0; a <= len; a++)
+        for (size_t b = a; b <= len; b++) {
+            run_split(input, len, a, b, &split);
+            if (strcmp(whole.log, split.log) != 0)
+                fail_msg("split at %zu/%zu: %s != %s", a, b, split.log, whole.log);
+        }
+}
+
+static void test_linereader_overlong_line(void **state)
+{
+    (void)state;
+    size_t big = 3 * LR_LINE_MAX;
+    char *input = malloc(big + 16);
+    memset(input, 'x', big);
+    memcpy(input + big, "\r\nNEXT\r\n", 8);
+    struct recorder rec;
+    for (size_t step = 1000; step <= big + 8; step += 7919) {
+        struct line_reader reader;
+        lr_init(&reader);
+        memset(&rec, 0, sizeof rec);
+        rec.reader = &reader;
+        for (size_t off = 0; off < big + 8; off += step)
+            lr_feed(&reader, input + off, off + step > big + 8 ? big + 8 - off : step, record, &rec);
+        assert_true(reader.pending_cap <= LR_LINE_MAX + 1);
+        assert_non_null(strstr(rec.log, "]T|L[NEXT]|"));
+        lr_free(&reader);
+    }
+    free(input);
+}
+
+static void test_linereader_bare_lf_terminator(void **state)
+{
+    (void)state;
+    struct recorder rec;
+    const char *input = "DATA\nbody\n.\nQUIT\n";
+    run_split(input, strlen(input), 3, 9, &rec);
+    assert_string_equal(rec.log, "L[DATA]|B5|L[QUIT]|");
+}
+
+/* --- link layer ------------------------------------------------------------------- */
+
+static void test_linklayer_types(void **state)
+{
+    (void)state;
+    uint8_t frame[64] = { 0 };
+    struct ip_frame ip;
+    /* Ethernet + 802.1Q + 802.1ad (QinQ) + IPv6 */
+    frame[12] = 0x88; frame[13] = 0xa8; frame[16] = 0x81; frame[17] = 0x00;
+    frame[20] = 0x86; frame[21] = 0xdd; frame[22] = 0x60;
+    assert_int_equal(link_find_ip(1, frame, 60, &ip), 1);
+    assert_int_equal(ip.version, 6);
+    assert_ptr_equal(ip.ip, frame + 22);
+    /* truncated inside the VLAN tags */
+    assert_int_equal(link_find_ip(1, frame, 17, &ip), -1);
+    /* ARP */
+    memset(frame, 0, sizeof frame);
+    frame[12] = 0x08; frame[13] = 0x06;
+    assert_int_equal(link_find_ip(1, frame, 60, &ip), 0);
+    /* Linux SLL: protocol at 14 */
+    memset(frame, 0, sizeof frame);
+    frame[14] = 0x08; frame[16] = 0x45;
+    assert_int_equal(link_find_ip(113, frame, 40, &ip), 1);
+    assert_int_equal(ip.version, 4);
+    /* SLL2: protocol first */
+    memset(frame, 0, sizeof frame);
+    frame[0] = 0x08; frame[20] = 0x45;
+    assert_int_equal(link_find_ip(276, frame, 40, &ip), 1);
+    /* BSD null, raw */
+    memset(frame, 0, sizeof frame);
+    frame[0] = 2; frame[4] = 0x45;
+    assert_int_equal(link_find_ip(0, frame, 40, &ip), 1);
+    assert_int_equal(link_find_ip(12, frame + 4, 36, &ip), 1);
+    assert_int_equal(link_find_ip(0, frame, 3, &ip), -1);
+    assert_false(link_type_supported(189));
+}
+
+/* --- local networks ------------------------------------------------------------- */
+
+static struct ip_address address(const char *text)
+{
+    struct ip_address a;
+    memset(&a, 0, sizeof a);
+    if (inet_pton(AF_INET, text, a.bytes) == 1)
+        a.family = 4;
+    else if (inet_pton(AF_INET6, text, a.bytes) == 1)
+        a.family = 6;
+    return a;
+}
+
+static void test_localnets(void **state)
+{
+    (void)state;
+    struct localnets nets;
+    localnets_defaults(&nets);
+    struct ip_address a = address("192.168.4.1");
+    assert_true(localnets_contains(&nets, &a));
+    a = address("172.32.0.1");
+    assert_false(localnets_contains(&nets, &a));
+    a = address("fd00::1");
+    assert_true(localnets_contains(&nets, &a));
+    a = address("2001:db8::1");
+    assert_false(localnets_contains(&nets, &a));
+    assert_true(localnets_add(&nets, "2001:db8::/33"));
+    assert_true(localnets_contains(&nets, &a));
+    assert_false(localnets_add(&nets, "10.0.0.0/33"));
+    assert_false(localnets_add(&nets, "nonsense"));
+    assert_false(localnets_add(&nets, "10.0.0.0/"));
+}
+
+/* --- SYN tracker ------------------------------------------------------------------ */
+
+struct settled_log {
+    int refused, unanswered, one_sided;
+};
+
+static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_outcome outcome,
+                       int64_t now)
+{
+    (void)attempt; (void)now;
+    struct settled_log *log = ctx;
+    if (outcome == ATTEMPT_REFUSED) log->refused++;
+    else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
+    else log->unanswered++;
+}
+
+static void test_attempts(void **state)
+{
+    (void)state;
+    struct settled_log log = { 0 };
+    struct attempts *attempts = attempts_new(4, on_settled, &log);
+    struct attempt_key k[6];
+    for (int i = 0; i < 6; i++)
+        k[i] = (struct attempt_key){ .client = 1, .server = 2, .client_port = (uint16_t)(1000 + i),
+                                     .server_port = 25 };
+    attempts_on_syn(attempts, &k[0], 0);
+    attempts_on_syn(attempts, &k[0], 1000000);              /* retransmission */
+    attempts_on_server_packet(attempts, &k[0], true, 1500000);
+    attempts_on_syn(attempts, &k[0], 2000000);              /* retry after the RST */
+    attempts_on_server_packet(attempts, &k[0], true, 2000500);
+    assert_int_equal(log.refused, 0);                        /* settled when the SYN expires */
+    attempts_expire(attempts, 31000000, 30000000);
+    assert_int_equal(log.refused, 1);
+    attempts_on_syn(attempts, &k[1], 2000000);
+    attempts_on_server_packet(attempts, &k[1], false, 2000100);  /* SYN-ACK: forgotten */
+    attempts_on_syn(attempts, &k[2], 3000000);
+    attempts_on_client_packet(attempts, &k[2], 3100000);
+    attempts_expire(attempts, 40000000, 30000000);
+    assert_int_equal(log.one_sided, 1);
+    for (int i = 0; i < 6; i++)                              /* over capacity */
+        attempts_on_syn(attempts, &k[i], 50000000 + i);
+    assert_int_equal(log.unanswered, 2);
+    assert_int_equal(attempts_pending(attempts), 4);
+    attempts_flush(attempts, 60000000);
+    assert_int_equal(log.unanswered, 6);
+    assert_int_equal(attempts_pending(attempts), 0);
+    attempts_free(attempts);
+}
+
+/* --- IPv6 map ------------------------------------------------------------------- */
+
+static void test_ipv6map_round_trip(void **state)
+{
+    (void)state;
+    struct ipv6map *map = ipv6map_new();
+    assert_non_null(map);
+    uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8 }, b[16] = { 0x20, 0x01, 0x0d, 0xb8, 1 }, back[16];
+    uint32_t va, vb, again;
+    assert_true(ipv6map_to_v4(map, a, &va));
+    assert_true(ipv6map_to_v4(map, b, &vb));
+    assert_true(ipv6map_to_v4(map, a, &again));
+    assert_int_equal(va, again);
+    assert_int_not_equal(va, vb);
+    assert_true(ipv6map_is_synthetic(va));
+    assert_true(ipv6map_from_v4(map, vb, back));
+    assert_memory_equal(back, b, 16);
+    assert_false(ipv6map_from_v4(map, 0x0a000001u, back));
+    ipv6map_free(map);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sanitize_escapes_controls),
+        cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
+        cmocka_unit_test(test_sanitize_never_overflows),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_extract_path),
+        cmocka_unit_test(test_linereader_every_split),
+        cmocka_unit_test(test_linereader_overlong_line),
+        cmocka_unit_test(test_linereader_bare_lf_terminator),
+        cmocka_unit_test(test_linklayer_types),
+        cmocka_unit_test(test_localnets),
+        cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_ipv6map_round_trip),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

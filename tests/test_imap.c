@@ -1,0 +1,1020 @@
+/* test_imap.c — cmocka suite for protocols/imap.c: scripted two-sided dialogues, each fed
+ * whole, split at every byte boundary and byte by byte (the decoded session must not
+ * change), plus hostile input and fixtures extracted from public captures
+ * (tests/data/imap/README.md says where they come from). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "protocols/decoder.h"
+#include "protocols/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct chunk {
+    enum mt_side side;
+    const char *bytes;
+    size_t len;
+};
+
+#define CL(s) { MT_CLIENT, (s), sizeof(s) - 1 }
+#define SV(s) { MT_SERVER, (s), sizeof(s) - 1 }
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+enum feed_how { FEED_WHOLE, FEED_SPLIT, FEED_BYTES };
+
+/* Feeds a dialogue: chunk i carries timestamp 1000000 + i, however it is cut. */
+static struct mt_session *feed(const struct chunk *chunks, size_t n, enum mt_end end,
+                               enum feed_how how, size_t split)
+{
+    struct mt_session *session = session_new(MT_PROTO_IMAP);
+    assert_non_null(session);
+    void *state = imap_decoder.open(session);
+    assert_non_null(state);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *b = chunks[i].bytes;
+        size_t len = chunks[i].len;
+        int64_t ts = 1000000 + (int64_t)i;
+        if (how == FEED_BYTES) {
+            for (size_t k = 0; k < len; k++)
+                imap_decoder.data(state, session, chunks[i].side, b + k, 1, ts);
+        } else if (how == FEED_SPLIT && split > at && split < at + len) {
+            imap_decoder.data(state, session, chunks[i].side, b, split - at, ts);
+            imap_decoder.data(state, session, chunks[i].side, b + (split - at), len - (split - at), ts);
+        } else {
+            imap_decoder.data(state, session, chunks[i].side, b, len, ts);
+        }
+        at += len;
+    }
+    session->end = end;
+    session->end_us = 2000000;
+    imap_decoder.close(state, session);
+    imap_decoder.free(state);
+    return session;
+}
+
+static void assert_same(const struct mt_session *a, const struct mt_session *b)
+{
+    assert_int_equal(a->status, b->status);
+    assert_string_equal(a->status_line, b->status_line);
+    assert_int_equal(a->status_transcript_line, b->status_transcript_line);
+    assert_string_equal(a->user, b->user);
+    assert_string_equal(a->banner, b->banner);
+    assert_string_equal(a->server_name, b->server_name);
+    assert_int_equal(a->tls, b->tls);
+    assert_int_equal(a->auth_attempts, b->auth_attempts);
+    assert_int_equal(a->auth_failures, b->auth_failures);
+    assert_int_equal(a->flags, b->flags);
+    const struct mt_mailbox_stats *x = &a->stats, *y = &b->stats;
+    assert_int_equal(x->fetch_count, y->fetch_count);
+    assert_int_equal(x->fetch_bytes, y->fetch_bytes);
+    assert_int_equal(x->append_count, y->append_count);
+    assert_int_equal(x->append_bytes, y->append_bytes);
+    assert_int_equal(x->expunge_count, y->expunge_count);
+    assert_int_equal(x->deleted_flagged, y->deleted_flagged);
+    assert_int_equal(x->idled, y->idled);
+    assert_string_equal(x->mailboxes, y->mailboxes);
+    assert_int_equal(a->transcript_lines, b->transcript_lines);
+    assert_int_equal(a->transcript_len, b->transcript_len);
+    if (a->transcript_len > 0)
+        assert_memory_equal(a->transcript, b->transcript, a->transcript_len);
+}
+
+static size_t total_len(const struct chunk *chunks, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += chunks[i].len;
+    return total;
+}
+
+/* Runs a dialogue whole, then split at every stride-th byte boundary and byte by byte;
+ * every run must decode to the same session. Returns the whole run's session. */
+static struct mt_session *run_stride(const struct chunk *chunks, size_t n, enum mt_end end,
+                                     size_t stride)
+{
+    struct mt_session *whole = feed(chunks, n, end, FEED_WHOLE, 0);
+    size_t total = total_len(chunks, n);
+    for (size_t k = 1; k < total; k += stride) {
+        struct mt_session *other = feed(chunks, n, end, FEED_SPLIT, k);
+        assert_same(whole, other);
+        session_free(other);
+    }
+    struct mt_session *bytes = feed(chunks, n, end, FEED_BYTES, 0);
+    assert_same(whole, bytes);
+    session_free(bytes);
+    return whole;
+}
+
+static struct mt_session *run(const struct chunk *chunks, size_t n, enum mt_end end)
+{
+    return run_stride(chunks, n, end, 1);
+}
+
+static bool transcript_has(const struct mt_session *s, const char *text)
+{
+    return s->transcript_len > 0 && memmem(s->transcript, s->transcript_len, text, strlen(text));
+}
+
+#define assert_transcript_has(s, text) \
+    do { \
+        if (!transcript_has((s), (text))) \
+            fail_msg("transcript lacks \"%s\":\n%.*s", (text), (int)(s)->transcript_len, \
+                     (s)->transcript ? (s)->transcript : ""); \
+    } while (0)
+
+/* A secret must be nowhere in the record: not in a field, not in the transcript. */
+static void assert_no_secret(const struct mt_session *s, const char *secret)
+{
+    const char *fields[] = { s->user, s->banner, s->server_name, s->helo, s->status_line,
+                             s->stats.mailboxes };
+    for (size_t i = 0; i < COUNT(fields); i++)
+        assert_null(strstr(fields[i], secret));
+    if (transcript_has(s, secret))
+        fail_msg("secret \"%s\" in transcript:\n%.*s", secret, (int)s->transcript_len, s->transcript);
+}
+
+/* ---- the ordinary session ------------------------------------------------------------- */
+
+#define BODY1 "Subject: one\r\n\r\na3 OK FETCH completed\r\n* BYE not really\r\n"
+#define BODY2 "Subject: two\r\n\r\n+ continue?\r\n{999999}\r\nbye\r\n"
+
+static void test_login_select_fetch_store_expunge_logout(void **unused)
+{
+    (void)unused;
+    char fetch[512];
+    snprintf(fetch, sizeof fetch,
+             "* 1 FETCH (FLAGS (\\Seen) BODY[] {%zu}\r\n%s)\r\n"
+             "* 2 FETCH (BODY[] {%zu}\r\n%s FLAGS (\\Seen))\r\na3 OK FETCH completed\r\n",
+             strlen(BODY1), BODY1, strlen(BODY2), BODY2);
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE AUTH=PLAIN] mail.example.org IMAP4rev1 ready\r\n"),
+        CL("a1 LOGIN alice s3cr3t-pw\r\n"),
+        SV("a1 OK [CAPABILITY IMAP4rev1 IDLE] LOGIN completed\r\n"),
+        CL("a2 SELECT INBOX\r\n"),
+        SV("* 2 EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Seen \\Deleted)\r\na2 OK [READ-WRITE] SELECT completed\r\n"),
+        CL("a3 FETCH 1:2 (FLAGS BODY[])\r\n"),
+        { MT_SERVER, fetch, strlen(fetch) },
+        CL("a4 STORE 1:2 +FLAGS (\\Deleted)\r\n"),
+        SV("* 1 FETCH (FLAGS (\\Seen \\Deleted))\r\n* 2 FETCH (FLAGS (\\Seen \\Deleted))\r\na4 OK STORE completed\r\n"),
+        CL("a5 EXPUNGE\r\n"),
+        SV("* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n* 0 EXISTS\r\na5 OK EXPUNGE completed\r\n"),
+        CL("a6 LOGOUT\r\n"),
+        SV("* BYE logging out\r\na6 OK LOGOUT completed\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->status_line, "a1 OK [CAPABILITY IMAP4rev1 IDLE] LOGIN completed");
+    assert_true(s->status_transcript_line >= 0);
+    assert_string_equal(s->user, "alice");
+    assert_string_equal(s->server_name, "mail.example.org");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_int_equal(s->auth_failures, 0);
+    assert_int_equal(s->flags, 0);
+    assert_int_equal(s->stats.fetch_count, 2);
+    assert_int_equal(s->stats.fetch_bytes, strlen(BODY1) + strlen(BODY2));
+    assert_int_equal(s->stats.deleted_flagged, 2);
+    assert_int_equal(s->stats.expunge_count, 2);
+    assert_string_equal(s->stats.mailboxes, "INBOX");
+    assert_transcript_has(s, " C a1 LOGIN alice *****\n");
+    assert_transcript_has(s, "[INBOX selected: 2 messages]");
+    char expect[128];
+    snprintf(expect, sizeof expect, "S * 1 FETCH (FLAGS (\\\\Seen) BODY[] [literal %zu bytes])\n",
+             strlen(BODY1));
+    assert_transcript_has(s, expect);
+    snprintf(expect, sizeof expect, "S * 2 FETCH (BODY[] [literal %zu bytes] FLAGS (\\\\Seen))\n",
+             strlen(BODY2));
+    assert_transcript_has(s, expect);
+    assert_transcript_has(s, "S a6 OK LOGOUT completed\n");
+    assert_false(transcript_has(s, "not really"));
+    assert_false(transcript_has(s, "Subject"));
+    assert_no_secret(s, "s3cr3t-pw");
+    session_free(s);
+}
+
+static void test_login_failure(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK Dovecot ready.\r\n"),
+        CL("a1 LOGIN bob wr0ngpass\r\n"),
+        SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+        CL("a2 LOGOUT\r\n"),
+        SV("* BYE Logging out\r\na2 OK Logout completed.\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_string_equal(s->status_line, "a1 NO [AUTHENTICATIONFAILED] Authentication failed.");
+    assert_string_equal(s->user, "bob");
+    assert_string_equal(s->banner, "* OK Dovecot ready.");
+    assert_string_equal(s->server_name, "");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_int_equal(s->auth_failures, 1);
+    assert_no_secret(s, "wr0ngpass");
+    session_free(s);
+}
+
+static void test_fail_then_succeed(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 LOGIN bob wr0ngpass\r\n"),
+        SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+        CL("a2 login \"alice\" \"r1ght \\\"pass\\\"\"\r\n"),
+        SV("a2 OK Logged in\r\n"),
+        CL("a3 LOGIN alice again\r\n"),
+        SV("a3 BAD Already logged in\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->status_line, "a2 OK Logged in");
+    assert_string_equal(s->user, "alice");
+    assert_int_equal(s->auth_attempts, 3);
+    assert_int_equal(s->auth_failures, 2);
+    assert_transcript_has(s, "S a1 NO [AUTHENTICATIONFAILED] Authentication failed.\n");
+    assert_transcript_has(s, "C a2 login \"alice\" *****\n");
+    assert_no_secret(s, "wr0ngpass");
+    assert_no_secret(s, "r1ght");
+    assert_no_secret(s, "again");
+    session_free(s);
+}
+
+static void test_login_literals(void **unused)
+{
+    (void)unused;
+    /* synchronizing literals, each after "+"; the password holds a CR LF */
+    const struct chunk sync[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 LOGIN {5}\r\n"),
+        SV("+ Ready for literal data\r\n"),
+        CL("alice {11}\r\n"),
+        SV("+ go on\r\n"),
+        CL("pa\r\nss word\r\n"),
+        SV("a1 OK LOGIN completed\r\n"),
+        CL("a2 LOGOUT\r\n"),
+        SV("* BYE\r\na2 OK\r\n"),
+    };
+    struct mt_session *s = run(sync, COUNT(sync), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "alice");
+    assert_int_equal(s->flags, 0);
+    assert_transcript_has(s, "C a1 LOGIN alice *****\n");
+    assert_transcript_has(s, "C a2 LOGOUT\n");
+    assert_no_secret(s, "word");
+    assert_no_secret(s, "pa\\");
+    session_free(s);
+
+    /* LITERAL+: everything at once, then a too-long user literal that is not read */
+    const struct chunk plus[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
+        CL("a1 LOGIN {4+}\r\ncarl {6+}\r\nsecret\r\na2 NOOP\r\n"),
+        SV("a1 NO bad\r\na2 OK\r\n"),
+    };
+    s = run(plus, COUNT(plus), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_string_equal(s->user, "carl");
+    assert_transcript_has(s, "C a2 NOOP\n");
+    assert_no_secret(s, "secret");
+    session_free(s);
+
+    char big[600];
+    memset(big, 'u', 300);
+    snprintf(big + 300, sizeof big - 300, " {6+}\r\nsecret\r\n");
+    const struct chunk large[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 LOGIN {300+}\r\n"),
+        { MT_CLIENT, big, strlen(big) },
+        SV("a1 OK\r\n"),
+    };
+    s = run(large, COUNT(large), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "");
+    assert_transcript_has(s, "C a1 LOGIN [literal 300 bytes] *****\n");
+    assert_no_secret(s, "secret");
+    assert_no_secret(s, "uuuu");
+    session_free(s);
+}
+
+/* ---- AUTHENTICATE ---------------------------------------------------------------------- */
+
+static void test_authenticate_plain_sasl_ir(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"),
+        CL("a1 AUTHENTICATE PLAIN YWRtaW4AYWxpY2UAUGw0MW5TM2NyZXQ=\r\n"),
+        SV("a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "alice");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_transcript_has(s, "C a1 AUTHENTICATE PLAIN *****\n");
+    assert_no_secret(s, "YWRtaW4AYWxpY2UAUGw0MW5TM2NyZXQ=");
+    assert_no_secret(s, "Pl41nS3cret");
+    session_free(s);
+
+    /* empty authcid: the authzid is the user */
+    const struct chunk authzid[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 AUTHENTICATE PLAIN Ym9iAABQbDQxblMzY3JldA==\r\n"),
+        SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+    };
+    s = run(authzid, COUNT(authzid), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_string_equal(s->user, "bob");
+    assert_int_equal(s->auth_failures, 1);
+    session_free(s);
+}
+
+static void test_authenticate_continuations(void **unused)
+{
+    (void)unused;
+    const struct chunk plain[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 AUTHENTICATE PLAIN\r\n"),
+        SV("+ \r\n"),
+        CL("AGFsaWNlAFBsNDFuUzNjcmV0\r\n"),
+        SV("a1 OK Logged in\r\n"),
+        CL("a2 SELECT \"Sent Items\"\r\n"),
+        SV("* 7 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
+    };
+    struct mt_session *s = run(plain, COUNT(plain), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "alice");
+    assert_string_equal(s->stats.mailboxes, "Sent Items");
+    assert_transcript_has(s, "C a1 AUTHENTICATE PLAIN\n");
+    assert_transcript_has(s, "C *****\n");
+    assert_transcript_has(s, "[Sent Items selected: 7 messages]");
+    assert_no_secret(s, "AGFsaWNlAFBsNDFuUzNjcmV0");
+    session_free(s);
+
+    const struct chunk login[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 authenticate login\r\n"),
+        SV("+ VXNlcm5hbWU6\r\n"),
+        CL("ZGF2ZQ==\r\n"),
+        SV("+ UGFzc3dvcmQ6\r\n"),
+        CL("TDBnMW5TM2NyZXQ=\r\n"),
+        SV("a1 OK done\r\n"),
+    };
+    s = run(login, COUNT(login), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "dave");
+    assert_no_secret(s, "TDBnMW5TM2NyZXQ=");
+    assert_no_secret(s, "ZGF2ZQ==");
+    session_free(s);
+
+    const struct chunk xoauth[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 AUTHENTICATE XOAUTH2 dXNlcj1jYXJvbEBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LlQwa2VuUzNjcmV0AQE=\r\n"),
+        SV("a1 OK done\r\n"),
+        CL("a2 AUTHENTICATE SCRAM-SHA-1 biwsbj1lcmluLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM\r\n"),
+        SV("a2 BAD already\r\n"),
+    };
+    s = run(xoauth, COUNT(xoauth), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->user, "carol@example.com");
+    assert_int_equal(s->auth_failures, 1);
+    assert_no_secret(s, "T0kenS3cret");
+    assert_no_secret(s, "dXNlcj1jYXJvbEBleGFtcGxl");
+    session_free(s);
+
+    /* SCRAM's client-first message and OAUTHBEARER's gs2 header carry the user */
+    const char *const scram[][2] = {
+        { "a1 AUTHENTICATE SCRAM-SHA-256 biwsbj1lcmluLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM\r\n", "erin" },
+        { "a1 AUTHENTICATE OAUTHBEARER bixhPWZyYW5rQGV4YW1wbGUuY29tLAFob3N0PXNlcnZlcgFhdXRoPUJlYXJlciBUMGtlbgEB\r\n",
+          "frank@example.com" },
+    };
+    for (size_t i = 0; i < COUNT(scram); i++) {
+        const struct chunk one[] = {
+            SV("* OK ready\r\n"),
+            { MT_CLIENT, scram[i][0], strlen(scram[i][0]) },
+            SV("+ cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==\r\n"),
+            CL("Yz1iaXdzLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdMM3JmY05IWUpZMVpWdldWczdqLHA9djBYOHYzQnoyVDBDSkdiSlF5RjBYK0hJNFRzPQ==\r\n"),
+            SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+            CL("a2 LOGOUT\r\n"),
+        };
+        s = run(one, COUNT(one), MT_END_CLOSE);
+        assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+        assert_string_equal(s->user, scram[i][1]);
+        assert_transcript_has(s, "C *****\n");
+        assert_no_secret(s, "Yz1iaXdz");
+        assert_no_secret(s, "T0ken");
+        session_free(s);
+    }
+
+    /* the client cancels with "*" */
+    const struct chunk cancel[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 AUTHENTICATE CRAM-MD5\r\n"),
+        SV("+ PDEyMzQ1QGhvc3Q+\r\n"),
+        CL("*\r\n"),
+        SV("a1 BAD Authentication cancelled\r\n"),
+        CL("a2 LOGOUT\r\n"),
+        SV("* BYE\r\na2 OK\r\n"),
+    };
+    s = run(cancel, COUNT(cancel), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_transcript_has(s, "C *\n");
+    assert_transcript_has(s, "C a2 LOGOUT\n");
+    session_free(s);
+}
+
+/* ---- APPEND, IDLE ------------------------------------------------------------------------ */
+
+#define MESSAGE "From: a@b\r\nSubject: up\r\n\r\na9 OK fake\r\n* BYE fake\r\n"
+
+static void test_append(void **unused)
+{
+    (void)unused;
+    char sync_cmd[64], plus_cmd[256];
+    snprintf(sync_cmd, sizeof sync_cmd, "a2 APPEND INBOX (\\Seen) {%zu}\r\n", strlen(MESSAGE));
+    snprintf(plus_cmd, sizeof plus_cmd, "a3 APPEND {4+}\r\nSent {%zu+}\r\n%s\r\na4 NOOP\r\n",
+             strlen(MESSAGE), MESSAGE);
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
+        CL("a1 LOGIN alice pw\r\n"),
+        SV("a1 OK\r\n"),
+        { MT_CLIENT, sync_cmd, strlen(sync_cmd) },
+        SV("+ Ready for literal data\r\n"),
+        CL(MESSAGE "\r\n"),
+        SV("a2 OK [APPENDUID 38505 3955] APPEND completed\r\n"),
+        { MT_CLIENT, plus_cmd, strlen(plus_cmd) },
+        SV("a3 OK APPEND completed\r\na4 OK\r\n"),
+        /* refused: the server answers NO instead of "+"; the octets never come */
+        CL("a5 APPEND Nowhere {5000}\r\n"),
+        SV("a5 NO [TRYCREATE] No such mailbox\r\n"),
+        CL("a6 LOGOUT\r\n"),
+        SV("* BYE\r\na6 OK\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->stats.append_count, 2);
+    assert_int_equal(s->stats.append_bytes, 2 * strlen(MESSAGE));
+    assert_int_equal(s->flags, 0);
+    char expect[128];
+    snprintf(expect, sizeof expect, "C a2 APPEND INBOX (\\\\Seen) [literal %zu bytes]\n", strlen(MESSAGE));
+    assert_transcript_has(s, expect);
+    snprintf(expect, sizeof expect, "C a3 APPEND [literal 4 bytes] [literal %zu bytes]\n", strlen(MESSAGE));
+    assert_transcript_has(s, expect);
+    assert_transcript_has(s, "C a4 NOOP\n");
+    assert_transcript_has(s, "C a5 APPEND Nowhere [literal 5000 bytes, not sent]\n");
+    assert_transcript_has(s, "C a6 LOGOUT\n");
+    assert_false(transcript_has(s, "fake"));
+    session_free(s);
+}
+
+static void test_idle_done(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] logged in as bob\r\n"),
+        CL("a1 EXAMINE INBOX\r\n"),
+        SV("* 3 EXISTS\r\na1 OK [READ-ONLY] done\r\n"),
+        CL("a2 IDLE\r\n"),
+        SV("+ idling\r\n"),
+        SV("* 4 EXISTS\r\n"),
+        CL("DONE\r\n"),
+        SV("a2 OK IDLE terminated\r\n"),
+        CL("a3 NOOP\r\n"),
+        SV("a3 OK\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->status_line, "* PREAUTH [CAPABILITY IMAP4rev1 IDLE] logged in as bob");
+    assert_string_equal(s->user, "");
+    assert_true(s->stats.idled);
+    assert_int_equal(s->flags, 0);
+    assert_int_equal(s->auth_attempts, 0);
+    assert_transcript_has(s, "C DONE\n");
+    assert_transcript_has(s, "S a2 OK IDLE terminated\n");
+    assert_transcript_has(s, "C a3 NOOP\n");
+    session_free(s);
+}
+
+/* ---- STARTTLS, refusals -------------------------------------------------------------------- */
+
+static void test_starttls_then_tls(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 OK Begin TLS negotiation now\r\n"),
+        CL("\x16\x03\x01\x00\x10hello a2 LOGIN x y\r\n\x00\x01"),
+        SV("\x16\x03\x03\x00\x10server\r\n* OK\r\n"),
+        CL("\x17\x03\x03\x00\x05secret\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
+    assert_string_equal(s->status_line, "a1 OK Begin TLS negotiation now");
+    assert_true(s->tls);
+    assert_int_equal(s->flags, 0);
+    assert_int_equal(s->auth_attempts, 0);
+    assert_transcript_has(s, "[TLS handshake: the rest is encrypted]");
+    assert_false(transcript_has(s, "hello"));
+    assert_false(transcript_has(s, "server"));
+    session_free(s);
+}
+
+static void test_starttls_then_plaintext(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 OK Begin TLS negotiation now\r\n"),
+        CL("a2 CAPABILITY\r\n"),
+        SV("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\na2 OK\r\n"),
+        CL("a3 LOGIN alice pw0rd\r\n"),
+        SV("a3 OK Logged in\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_true(s->tls);
+    assert_int_equal(s->flags, MT_FLAG_DECRYPTED);
+    assert_string_equal(s->user, "alice");
+    assert_transcript_has(s, "[plaintext after STARTTLS: decrypted capture]");
+    assert_no_secret(s, "pw0rd");
+    session_free(s);
+
+    /* plaintext after STARTTLS and nothing conclusive: the end decides, not "encrypted"
+     * (nor the refusal before TLS, which TLS answered) */
+    const struct chunk idle[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        CL("a0 LOGIN alice pw0rd\r\n"),
+        SV("a0 NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 OK go\r\n"),
+        CL("a2 LOGOUT\r\n"),
+        SV("* BYE\r\na2 OK\r\n"),
+    };
+    s = run(idle, COUNT(idle), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_NO_MAIL);
+    assert_string_equal(s->status_line, "(closed without a login)");
+    assert_int_equal(s->auth_failures, 1);
+    session_free(s);
+}
+
+static void test_login_disabled(void **unused)
+{
+    (void)unused;
+    const struct chunk privacy[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] Dovecot ready.\r\n"),
+        CL("a1 LOGIN alice pw0rd\r\n"),
+        SV("a1 NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"),
+        CL("a2 LOGOUT\r\n"),
+        SV("* BYE Logging out\r\na2 OK Logout completed.\r\n"),
+    };
+    struct mt_session *s = run(privacy, COUNT(privacy), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_DISABLED);
+    assert_string_equal(s->status_line,
+                        "a1 NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_no_secret(s, "pw0rd");
+    session_free(s);
+
+    /* no response code: LOGINDISABLED was announced, the refusal is a BAD */
+    const struct chunk bad[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 CAPABILITY\r\n"),
+        SV("* CAPABILITY IMAP4rev1 LOGINDISABLED STARTTLS\r\na1 OK\r\n"),
+        CL("a2 LOGIN alice pw0rd\r\n"),
+        SV("a2 BAD Command not allowed now\r\n"),
+    };
+    s = run(bad, COUNT(bad), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_DISABLED);
+    assert_string_equal(s->status_line, "a2 BAD Command not allowed now");
+    session_free(s);
+}
+
+static void test_greetings(void **unused)
+{
+    (void)unused;
+    const struct chunk bye[] = {
+        SV("* BYE Too many connections from your IP\r\n"),
+        CL("a1 LOGOUT\r\n"),
+    };
+    struct mt_session *s = run(bye, COUNT(bye), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_SERVER_REJECTED);
+    assert_string_equal(s->status_line, "* BYE Too many connections from your IP");
+    assert_string_equal(s->banner, "* BYE Too many connections from your IP");
+    assert_int_equal(s->status_transcript_line, 0);
+    session_free(s);
+
+    const struct chunk silent[] = { CL("a1 CAPABILITY\r\n") };
+    s = run(silent, COUNT(silent), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_int_equal(s->status_transcript_line, -1);
+    session_free(s);
+    s = feed(NULL, 0, MT_END_EOF, FEED_WHOLE, 0);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    session_free(s);
+
+    const struct chunk tls[] = { CL("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), SV("\x16\x03\x03\x00\x5a") };
+    s = run(tls, COUNT(tls), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
+    assert_true(s->tls);
+    session_free(s);
+}
+
+static void test_end_statuses(void **unused)
+{
+    (void)unused;
+    const struct chunk greet[] = { SV("* OK ready\r\n"), CL("a1 CAPABILITY\r\n"),
+                                   SV("* CAPABILITY IMAP4rev1\r\na1 OK\r\n") };
+    struct { enum mt_end end; enum mt_status status; } cases[] = {
+        { MT_END_CLOSE, MT_STATUS_NO_MAIL },   { MT_END_RESET, MT_STATUS_RESET },
+        { MT_END_EOF, MT_STATUS_INCOMPLETE },  { MT_END_TIMEOUT, MT_STATUS_INCOMPLETE },
+        { MT_END_EVICTED, MT_STATUS_INCOMPLETE },
+    };
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        struct mt_session *s = run(greet, COUNT(greet), cases[i].end);
+        assert_int_equal(s->status, cases[i].status);
+        session_free(s);
+    }
+    const struct chunk logout[] = { SV("* OK ready\r\n"), CL("a1 LOGOUT\r\n"), SV("* BYE bye\r\n") };
+    struct mt_session *s = run(logout, COUNT(logout), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_NO_MAIL);
+    session_free(s);
+    const struct chunk unanswered[] = { SV("* OK ready\r\n"), CL("a1 LOGIN a b\r\n") };
+    s = run(unanswered, COUNT(unanswered), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    session_free(s);
+}
+
+/* ---- hostile input ------------------------------------------------------------------------ */
+
+static void test_literal_4gb_then_eof(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK ready\r\n"),
+        CL("a1 LOGIN alice pw\r\n"),
+        SV("a1 OK\r\n"),
+        CL("a2 FETCH 1 BODY[]\r\n"),
+        SV("* 1 FETCH (BODY[] {4294967296}\r\n0123456789012345678901234567890123456789"),
+        SV("a2 OK looks like a line but is body\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->stats.fetch_count, 1);
+    assert_int_equal(s->stats.fetch_bytes, 40 + 37);
+    assert_transcript_has(s, "S * 1 FETCH (BODY[] [literal 4294967296 bytes, 77 received]\n");
+    assert_false(transcript_has(s, "looks like"));
+    session_free(s);
+
+    /* a count beyond number64 is not skipped: a protocol error */
+    const struct chunk absurd[] = {
+        SV("* OK ready\r\n"),
+        SV("* 1 FETCH (BODY[] {99999999999999999999999}\r\nnext\r\n"),
+    };
+    s = run(absurd, COUNT(absurd), MT_END_EOF);
+    assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_int_equal(s->stats.fetch_count, 0);
+    session_free(s);
+}
+
+static void test_overlong_lines(void **unused)
+{
+    (void)unused;
+    size_t big = 10u << 20;
+    char *line = malloc(big + 64);
+    assert_non_null(line);
+    memcpy(line, "* 1 FETCH (X-JUNK ", 18);
+    memset(line + 18, 'x', big - 18);
+    strcpy(line + big, " BODY[] {5}\r\nhello)\r\n");
+    const struct chunk chunks[] = {
+        SV("* OK ready\r\n"),
+        { MT_SERVER, line, strlen(line) },
+        SV("* 2 FETCH (BODY[] {3}\r\nabc)\r\n"),
+        CL("a1 NOOP "), { MT_CLIENT, line + 18, big - 18 }, CL("\r\na2 NOOP\r\n"),
+    };
+    struct mt_session *s = feed(chunks, COUNT(chunks), MT_END_EOF, FEED_WHOLE, 0);
+    struct mt_session *split = feed(chunks, COUNT(chunks), MT_END_EOF, FEED_SPLIT, big - 3);
+    assert_same(s, split);
+    assert_true(s->flags & MT_FLAG_LINE_TRUNCATED);
+    assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_int_equal(s->stats.fetch_count, 2);
+    assert_int_equal(s->stats.fetch_bytes, 8);
+    assert_transcript_has(s, "C a2 NOOP\n");
+    assert_true(s->transcript_len < 16 * 1024);
+    session_free(s);
+    session_free(split);
+    free(line);
+}
+
+static void test_control_bytes(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK \x1b[31mred\x1b[0m \x00 ready\r\n"),
+        CL("a1 LOGIN \"ev\x1b]0;il\" p\x00w\r\n"),
+        SV("a1 NO \x07\x1b[2J\r\n"),
+        SV("\x00\x00garbage without tag\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_null(memchr(s->transcript, 0x1b, s->transcript_len));
+    assert_null(memchr(s->transcript, 0x00, s->transcript_len));
+    assert_null(strchr(s->banner, 0x1b));
+    assert_null(strchr(s->user, 0x1b));
+    assert_string_equal(s->user, "ev\\x1b]0;il");
+    assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    session_free(s);
+}
+
+static void test_pipelining_and_list_cap(void **unused)
+{
+    (void)unused;
+    char commands[2048], replies[4096], list[4096];
+    size_t c = 0, r = 0, l = 0;
+    for (int i = 0; i < 40; i++) {
+        c += (size_t)snprintf(commands + c, sizeof commands - c, "p%d NOOP\r\n", i);
+        r += (size_t)snprintf(replies + r, sizeof replies - r, "p%d OK\r\n", i);
+    }
+    for (int i = 0; i < 50; i++)
+        l += (size_t)snprintf(list + l, sizeof list - l, "* LIST () \"/\" folder%d\r\n", i);
+    l += (size_t)snprintf(list + l, sizeof list - l, "* LIST () \"/\" {6}\r\nInBox!\r\nq1 OK\r\n");
+    const struct chunk chunks[] = {
+        SV("* PREAUTH ready\r\n"),
+        { MT_CLIENT, commands, c },
+        { MT_SERVER, replies, r },
+        CL("q1 LIST \"\" *\r\n"),
+        { MT_SERVER, list, l },
+        CL("q2 LOGOUT\r\n"),
+    };
+    struct mt_session *s = run_stride(chunks, COUNT(chunks), MT_END_EOF, 7);
+    /* 40 outstanding tags, 32 remembered: the 8 oldest completions match nothing */
+    assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_transcript_has(s, "S p39 OK\n");
+    assert_transcript_has(s, "folder19\n");
+    assert_false(transcript_has(s, "folder20"));
+    assert_transcript_has(s, "[31 more untagged responses not shown]\n");
+    assert_transcript_has(s, "S q1 OK\n");
+    session_free(s);
+}
+
+static void test_store_silent_and_compress(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* PREAUTH ready\r\n"),
+        CL("a1 SELECT {5+}\r\nINBOX\r\n"),
+        SV("* 9 EXISTS\r\na1 OK done\r\n"),
+        CL("a2 UID STORE 1:3,5 +FLAGS.SILENT (\\Seen \\Deleted)\r\n"),
+        SV("a2 OK\r\n"),
+        CL("a3 STORE 7:* +FLAGS.SILENT (\\Deleted)\r\n"),
+        SV("a3 OK\r\n"),
+        CL("a4 STORE 1 -FLAGS (\\Deleted)\r\n"),
+        SV("* 1 FETCH (FLAGS ())\r\na4 OK\r\n"),
+        CL("a5 FETCH 1 (BODY[HEADER] BODY[TEXT])\r\n"),
+        SV("* 1 FETCH (BODY[HEADER] {4}\r\nab\r\n BODY[TEXT] ~{3}\r\nxyz)\r\na5 OK\r\n"),
+        CL("a6 COMPRESS DEFLATE\r\n"),
+        SV("a6 OK DEFLATE active\r\n\x78\x9c garbage\r\n"),
+        CL("\x78\x9c more garbage a7 LOGIN x y\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_string_equal(s->stats.mailboxes, "INBOX");
+    assert_int_equal(s->stats.deleted_flagged, 4 + 3);
+    assert_int_equal(s->stats.fetch_count, 1);
+    assert_int_equal(s->stats.fetch_bytes, 7);
+    assert_int_equal(s->auth_attempts, 0);
+    assert_int_equal(s->flags, 0);
+    assert_transcript_has(s, "[COMPRESS: the rest is compressed, not decoded]");
+    assert_false(transcript_has(s, "garbage"));
+    session_free(s);
+}
+
+static void test_password_never_appears(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK ready\r\n"),
+        CL("LOGIN tagless Hunter2a\r\n"),
+        SV("* BAD no tag\r\n"),
+        CL("a1 LOGIN \"unterminated Hunter2b\r\n"),
+        SV("a1 BAD parse\r\n"),
+        CL("a2 LOGIN alice {8+}\r\nHunter2c\r\n"),
+        SV("a2 NO nope\r\n"),
+        CL("a3 LOGIN alice \"Hunter2d"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    assert_no_secret(s, "Hunter2");
+    assert_int_equal(s->auth_attempts, 4);
+    assert_transcript_has(s, "C LOGIN tagless *****\n");
+    assert_transcript_has(s, "C a1 LOGIN *****\n");
+    session_free(s);
+}
+
+/* xorshift64*: the same garbage every run */
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 2685821657736338717ULL;
+}
+
+static void test_random_garbage(void **unused)
+{
+    (void)unused;
+    static const char *const atoms[] = {
+        "* ", "+ ", "a1 ", "OK ", "NO ", "BAD ", "{5}", "{0}", "{3+}", "~{2}", "\r\n", "\n",
+        "LOGIN ", "AUTHENTICATE PLAIN ", "STARTTLS", "IDLE", "DONE", "FETCH ", "BYE ",
+        "PREAUTH", "\"q\\\"", "{18446744073709551615}", "\x16\x03", "\x00", "\x1b", "*",
+        "APPEND INBOX ", "COMPRESS DEFLATE", "UID STORE 1:* +FLAGS (\\Deleted)", "1 EXPUNGE",
+    };
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 300; round++) {
+        char bufs[12][160];
+        struct chunk chunks[12];
+        size_t n = 1 + next_random(&seed) % 12;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+            while (len < 120) {
+                uint64_t r = next_random(&seed);
+                if (r % 3 == 0) {
+                    bufs[i][len++] = (char)(r >> 8);
+                } else {
+                    const char *a = atoms[(r >> 8) % COUNT(atoms)];
+                    size_t al = (r >> 8) % COUNT(atoms) == 23 ? 1 : strlen(a);
+                    memcpy(bufs[i] + len, a, al);
+                    len += al;
+                }
+            }
+            chunks[i] = (struct chunk){ (next_random(&seed) & 1) ? MT_SERVER : MT_CLIENT, bufs[i], len };
+        }
+        enum mt_end end = (enum mt_end)(next_random(&seed) % 5);
+        struct mt_session *s = run_stride(chunks, n, end, 1 + round % 13);
+        assert_true(s->transcript_len <= MT_TRANSCRIPT_MAX_BYTES);
+        assert_true(s->status != MT_STATUS_UNKNOWN);
+        session_free(s);
+    }
+}
+
+/* ---- fixtures from public captures -------------------------------------------------------- */
+
+struct fixture {
+    struct chunk chunks[256];
+    size_t n;
+    char *bytes;
+};
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads a `tshark -z follow,tcp,raw` dump: hex lines, TAB-indented ones from node 1 (the
+ * server in every fixture here), everything else skipped. */
+static void fixture_load(struct fixture *fx, const char *name)
+{
+    char path[512], line[1 << 16];
+    const char *file = __FILE__, *slash = strrchr(file, '/');
+    snprintf(path, sizeof path, "%.*sdata/imap/%s", slash ? (int)(slash - file + 1) : 0, file, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open fixture %s", path);
+    fx->n = 0;
+    fx->bytes = malloc(1 << 20);
+    assert_non_null(fx->bytes);
+    size_t used = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = line;
+        enum mt_side side = MT_CLIENT;
+        if (*p == '\t') {
+            side = MT_SERVER;
+            p++;
+        }
+        size_t len = strcspn(p, "\r\n"), k;
+        for (k = 0; k < len && hexval(p[k]) >= 0; k++)
+            ;
+        if (len == 0 || k != len || len % 2 != 0)
+            continue;
+        assert_true(fx->n < COUNT(fx->chunks) && used + len / 2 <= (1 << 20));
+        for (k = 0; k < len; k += 2)
+            fx->bytes[used + k / 2] = (char)(hexval(p[k]) << 4 | hexval(p[k + 1]));
+        fx->chunks[fx->n++] = (struct chunk){ side, fx->bytes + used, len / 2 };
+        used += len / 2;
+    }
+    fclose(f);
+    assert_true(fx->n > 0);
+}
+
+static size_t count_in_transcript(const struct mt_session *s, const char *text)
+{
+    size_t count = 0;
+    for (const char *p = s->transcript, *end = p + s->transcript_len;
+         p < end && (p = memmem(p, (size_t)(end - p), text, strlen(text))) != NULL; p++)
+        count++;
+    return count;
+}
+
+static void test_fixture_arkime_login_fetch(void **unused)
+{
+    (void)unused;
+    static struct fixture fx;
+    fixture_load(&fx, "arkime_imap.follow");
+    struct mt_session *s = run_stride(fx.chunks, fx.n, MT_END_CLOSE, 211);
+    /* MANIFEST: user neulingern, LOGIN OK, 3 FETCH commands */
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->status_line, "a0001 OK LOGIN completed.");
+    assert_string_equal(s->user, "neulingern");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_int_equal(s->auth_failures, 0);
+    assert_int_equal(count_in_transcript(s, " C a0"), 26);
+    assert_int_equal(count_in_transcript(s, " FETCH 1"), 3);   /* a0004, a0007, a0023 */
+    /* 13 + 1 + 12 FETCH responses carried a literal */
+    assert_int_equal(s->stats.fetch_count, 26);
+    assert_int_equal(s->stats.fetch_bytes, 14395);   /* sum of the 26 literal sizes */
+    assert_int_equal(s->stats.deleted_flagged, 1);
+    assert_int_equal(s->stats.expunge_count, 1);
+    assert_string_equal(s->stats.mailboxes, "INBOX");
+    assert_int_equal(s->flags, 0);
+    assert_transcript_has(s, "C a0001 LOGIN \"neulingern\" *****\n");
+    assert_transcript_has(s, "[INBOX selected: 13 messages]");
+    assert_transcript_has(s, "[INBOX selected: 12 messages]");
+    assert_no_secret(s, "XXXXXX");
+    session_free(s);
+    free(fx.bytes);
+}
+
+static void test_fixture_cram_md5(void **unused)
+{
+    (void)unused;
+    static struct fixture fx;
+    fixture_load(&fx, "redrabbit_imap-authenticate-cram-md5.follow");
+    struct mt_session *s = run(fx.chunks, fx.n, MT_END_CLOSE);
+    /* MANIFEST: user hemmingway, AUTHENTICATE CRAM-MD5 OK */
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_string_equal(s->status_line, "A00001 OK Logged in.");
+    assert_string_equal(s->user, "hemmingway");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_string_equal(s->banner, "* OK dovecot ready.");
+    assert_string_equal(s->stats.mailboxes, "INBOX");
+    assert_int_equal(s->flags, 0);
+    assert_transcript_has(s, "C A00001 AUTHENTICATE CRAM-MD5\n");
+    assert_transcript_has(s, "C *****\n");
+    assert_no_secret(s, "29f20b669347aa0817490");
+    assert_no_secret(s, "aGVtbWluZ3dheSAyOWYy");
+    session_free(s);
+    free(fx.bytes);
+}
+
+static void test_fixture_starttls(void **unused)
+{
+    (void)unused;
+    static struct fixture fx;
+    fixture_load(&fx, "zeek_imap-starttls.follow");
+    struct mt_session *s = run(fx.chunks, fx.n, MT_END_CLOSE);
+    /* MANIFEST: CAPABILITY, STARTTLS OK (tag "."), then TLS */
+    assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
+    assert_string_equal(s->status_line, ". OK Begin TLS negotiation now");
+    assert_true(s->tls);
+    assert_int_equal(s->flags, 0);
+    assert_int_equal(s->auth_attempts, 0);
+    assert_transcript_has(s, "C . STARTTLS\n");
+    assert_transcript_has(s, "[TLS handshake: the rest is encrypted]");
+    session_free(s);
+    free(fx.bytes);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_select_fetch_store_expunge_logout),
+        cmocka_unit_test(test_login_failure),
+        cmocka_unit_test(test_fail_then_succeed),
+        cmocka_unit_test(test_login_literals),
+        cmocka_unit_test(test_authenticate_plain_sasl_ir),
+        cmocka_unit_test(test_authenticate_continuations),
+        cmocka_unit_test(test_append),
+        cmocka_unit_test(test_idle_done),
+        cmocka_unit_test(test_starttls_then_tls),
+        cmocka_unit_test(test_starttls_then_plaintext),
+        cmocka_unit_test(test_login_disabled),
+        cmocka_unit_test(test_greetings),
+        cmocka_unit_test(test_end_statuses),
+        cmocka_unit_test(test_literal_4gb_then_eof),
+        cmocka_unit_test(test_overlong_lines),
+        cmocka_unit_test(test_control_bytes),
+        cmocka_unit_test(test_pipelining_and_list_cap),
+        cmocka_unit_test(test_store_silent_and_compress),
+        cmocka_unit_test(test_password_never_appears),
+        cmocka_unit_test(test_random_garbage),
+        cmocka_unit_test(test_fixture_arkime_login_fetch),
+        cmocka_unit_test(test_fixture_cram_md5),
+        cmocka_unit_test(test_fixture_starttls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,925 @@
+/* test_store.c — the SQLite store and the CLI output: sessions built by hand (no capture
+ * involved) are stored in a temporary database, queried with every filter, loaded back
+ * field by field, and printed as table, JSON and detail view. Also: read-only open of a
+ * missing file, schema version refusal, a simulated full disk, batch visibility. */
+#include "cli/output.h"
+#include "protocols/session.h"
+#include "store/store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#define T_SMTP 1767804855123456LL     /* 2026-01-07 16:54:15.123456 UTC */
+#define T_POP3 1767881913000000LL     /* 2026-01-08 14:18:33 UTC */
+#define T_REFUSED 1767804060000000LL  /* 2026-01-07 16:41:00 UTC */
+
+struct fixture {
+    char dir[64];
+    char path[96];
+};
+
+/* ---- sessions built by hand ----------------------------------------------------------- */
+
+static void add_line(struct mt_session *s, int64_t ts, char dir, const char *text)
+{
+    assert_true(session_transcript_add(s, ts, dir, text, strlen(text)) >= 0);
+}
+
+static struct mt_recipient *add_rcpt(struct mt_session *s, const char *addr, int code,
+                                     const char *reply, bool accepted, int message)
+{
+    struct mt_recipient *r = session_add_recipient(s);
+    assert_non_null(r);
+    snprintf(r->addr, sizeof r->addr, "%s", addr);
+    r->code = code;
+    snprintf(r->reply, sizeof r->reply, "%s", reply);
+    r->accepted = accepted;
+    r->message = message;
+    return r;
+}
+
+/* Inbound SMTP: two transactions, three recipients (one rejected). */
+static struct mt_session *make_smtp(void)
+{
+    struct mt_session *s = session_new(MT_PROTO_SMTP);
+    struct mt_message *m;
+    int64_t t = T_SMTP;
+    s->direction = MT_INBOUND;
+    strcpy(s->client_ip, "59.124.36.164");
+    strcpy(s->server_ip, "59.124.36.165");
+    s->client_port = 50123;
+    s->server_port = 25;
+    s->start_us = t;
+    s->end_us = t + 877544;
+    s->bytes_c2s = 5432;
+    s->bytes_s2c = 987;
+    strcpy(s->banner, "220 nusec.com.tw ESMTP SMTPProxy");
+    strcpy(s->server_name, "nusec.com.tw");
+    strcpy(s->helo, "nusoft.com.tw");
+    s->tls = true;
+    s->flags = MT_FLAG_LINE_TRUNCATED | MT_FLAG_PROTOCOL_ERROR;
+    s->end = MT_END_CLOSE;
+    add_line(s, t, 'S', "220 nusec.com.tw ESMTP SMTPProxy");
+    add_line(s, t + 1000, 'C', "EHLO nusoft.com.tw");
+    add_line(s, t + 2000, 'S', "250 OK");
+    add_line(s, t + 3000, 'C', "MAIL FROM:<alex@nusoft.com.tw> SIZE=2678");
+    add_line(s, t + 4000, 'C', "RCPT TO:<ajx@nusec.com.tw>");
+    add_line(s, t + 5000, 'C', "RCPT TO:<bob@nusec.com.tw>");
+    add_line(s, t + 6000, 'S', "550 5.1.1 <bob@nusec.com.tw>: User unknown");
+    add_line(s, t + 7000, 'I', "[message 2678 bytes]");
+    add_line(s, t + 8000, 'S', "250 2.0.0 Ok: queued as ABC\x1b[2J");   /* sanitized */
+    m = session_add_message(s);
+    strcpy(m->mail_from, "alex@nusoft.com.tw");
+    strcpy(m->header_from, "Alex <alex@nusoft.com.tw>");
+    strcpy(m->header_to, "ajx@nusec.com.tw, bob@nusec.com.tw");
+    strcpy(m->subject, "Quarterly report \xe5\xa0\xb1\xe5\x91\x8a");   /* 報告 */
+    strcpy(m->date, "Wed, 07 Jan 2026 16:54:14 +0800");
+    strcpy(m->message_id, "<abc@nusoft.com.tw>");
+    m->size = 2678;
+    m->reply_code = 250;
+    strcpy(m->reply, "250 2.0.0 Ok: queued as ABC");
+    m->status = MT_STATUS_PARTIAL;
+    m->start_us = t + 3000;
+    add_rcpt(s, "ajx@nusec.com.tw", 250, "250 2.1.5 Ok", true, 0);
+    add_rcpt(s, "bob@nusec.com.tw", 550, "550 5.1.1 User unknown", false, 0);
+    m = session_add_message(s);
+    m->mail_from[0] = '\0';   /* null sender: a bounce */
+    strcpy(m->subject, "Undelivered Mail");
+    m->size = 100;
+    m->reply_code = 250;
+    strcpy(m->reply, "250 Ok");
+    m->status = MT_STATUS_DELIVERED;
+    m->start_us = t + 9000;
+    add_rcpt(s, "carol@nusec.com.tw", 250, "250 2.1.5 Ok", true, 1);
+    session_decide(s, MT_STATUS_PARTIAL, "550 5.1.1 <bob@nusec.com.tw>: User unknown", 42, 6);
+    return s;
+}
+
+/* POP3 retrieval with Dovecot-like counters. */
+static struct mt_session *make_pop3(void)
+{
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    int64_t t = T_POP3;
+    s->direction = MT_INBOUND;
+    strcpy(s->client_ip, "59.124.36.164");
+    strcpy(s->server_ip, "10.0.0.5");
+    s->client_port = 40001;
+    s->server_port = 110;
+    s->start_us = t;
+    s->end_us = t + 250000;
+    strcpy(s->banner, "+OK Dovecot Xi ready.");
+    strcpy(s->user, "alex");
+    s->auth_attempts = 1;
+    s->end = MT_END_CLOSE;
+    s->stats.retr_count = 2;
+    s->stats.retr_bytes = 51118;
+    s->stats.dele_count = 2;
+    s->stats.stat_messages = 129;
+    s->stats.stat_bytes = 53438974;
+    add_line(s, t, 'S', "+OK Dovecot Xi ready.");
+    add_line(s, t + 100, 'C', "USER alex");
+    add_line(s, t + 200, 'S', "+OK");
+    add_line(s, t + 300, 'C', "PASS ****");
+    int decided = session_transcript_add(s, t + 400, 'S', "+OK Logged in.", 14);
+    session_decide(s, MT_STATUS_LOGIN_OK, "+OK Logged in.", 14, decided);
+    return s;
+}
+
+/* Outbound SMTP attempt answered by RST. */
+static struct mt_session *make_refused(void)
+{
+    struct mt_session *s = session_new(MT_PROTO_SMTP);
+    s->direction = MT_OUTBOUND;
+    strcpy(s->client_ip, "192.168.1.10");
+    strcpy(s->server_ip, "203.0.113.5");
+    s->client_port = 33333;
+    s->server_port = 25;
+    s->start_us = T_REFUSED;
+    s->end_us = T_REFUSED + 1500;
+    s->end = MT_END_REFUSED;
+    session_decide(s, MT_STATUS_REFUSED, "connection refused (RST)", 24, -1);
+    return s;
+}
+
+/* ---- comparing ------------------------------------------------------------------------ */
+
+static void assert_session_equal(const struct mt_session *a, const struct mt_session *b,
+                                 bool transcript)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->proto, b->proto);
+    assert_int_equal(a->direction, b->direction);
+    assert_string_equal(a->client_ip, b->client_ip);
+    assert_string_equal(a->server_ip, b->server_ip);
+    assert_int_equal(a->client_port, b->client_port);
+    assert_int_equal(a->server_port, b->server_port);
+    assert_int_equal(a->start_us, b->start_us);
+    assert_int_equal(a->end_us, b->end_us);
+    assert_int_equal(a->bytes_c2s, b->bytes_c2s);
+    assert_int_equal(a->bytes_s2c, b->bytes_s2c);
+    assert_string_equal(a->banner, b->banner);
+    assert_string_equal(a->server_name, b->server_name);
+    assert_string_equal(a->helo, b->helo);
+    assert_string_equal(a->user, b->user);
+    assert_int_equal(a->tls, b->tls);
+    assert_int_equal(a->auth_attempts, b->auth_attempts);
+    assert_int_equal(a->auth_failures, b->auth_failures);
+    assert_int_equal(a->status, b->status);
+    assert_string_equal(a->status_line, b->status_line);
+    assert_int_equal(a->status_transcript_line, b->status_transcript_line);
+    assert_int_equal(a->end, b->end);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->recipients_dropped, b->recipients_dropped);
+    assert_int_equal(a->messages_dropped, b->messages_dropped);
+    assert_int_equal(a->transcript_lines, b->transcript_lines);
+    assert_int_equal(a->transcript_dropped, b->transcript_dropped);
+    assert_int_equal(a->recipient_count, b->recipient_count);
+    for (size_t i = 0; i < a->recipient_count; i++) {
+        const struct mt_recipient *x = &a->recipients[i], *y = &b->recipients[i];
+        assert_string_equal(x->addr, y->addr);
+        assert_int_equal(x->code, y->code);
+        assert_string_equal(x->reply, y->reply);
+        assert_int_equal(x->accepted, y->accepted);
+        assert_int_equal(x->message, y->message);
+    }
+    assert_int_equal(a->message_count, b->message_count);
+    for (size_t i = 0; i < a->message_count; i++) {
+        const struct mt_message *x = &a->messages[i], *y = &b->messages[i];
+        assert_string_equal(x->mail_from, y->mail_from);
+        assert_string_equal(x->header_from, y->header_from);
+        assert_string_equal(x->header_to, y->header_to);
+        assert_string_equal(x->subject, y->subject);
+        assert_string_equal(x->date, y->date);
+        assert_string_equal(x->message_id, y->message_id);
+        assert_int_equal(x->size, y->size);
+        assert_int_equal(x->reply_code, y->reply_code);
+        assert_string_equal(x->reply, y->reply);
+        assert_int_equal(x->status, y->status);
+        assert_int_equal(x->start_us, y->start_us);
+    }
+    const struct mt_mailbox_stats *p = &a->stats, *q = &b->stats;
+    assert_int_equal(p->retr_count, q->retr_count);
+    assert_int_equal(p->retr_bytes, q->retr_bytes);
+    assert_int_equal(p->top_count, q->top_count);
+    assert_int_equal(p->dele_count, q->dele_count);
+    assert_int_equal(p->stat_messages, q->stat_messages);
+    assert_int_equal(p->stat_bytes, q->stat_bytes);
+    assert_int_equal(p->fetch_count, q->fetch_count);
+    assert_int_equal(p->fetch_bytes, q->fetch_bytes);
+    assert_int_equal(p->append_count, q->append_count);
+    assert_int_equal(p->append_bytes, q->append_bytes);
+    assert_int_equal(p->expunge_count, q->expunge_count);
+    assert_int_equal(p->deleted_flagged, q->deleted_flagged);
+    assert_int_equal(p->idled, q->idled);
+    assert_string_equal(p->mailboxes, q->mailboxes);
+    if (transcript) {
+        assert_int_equal(a->transcript_len, b->transcript_len);
+        if (a->transcript_len)
+            assert_memory_equal(a->transcript, b->transcript, a->transcript_len);
+    } else {
+        assert_null(b->transcript);
+    }
+}
+
+/* ---- store helpers -------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/mailtap-test-XXXXXX");
+    if (!f || !mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+    char path[128];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", f->path, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct mt_store *open_store(const struct fixture *f, bool writable)
+{
+    char err[512] = "";
+    struct mt_store *store = store_open(f->path, writable, err, sizeof err);
+    if (!store)
+        fail_msg("store_open: %s", err);
+    return store;
+}
+
+/* Stores the three sample sessions (ids set in them); the caller frees them. */
+static void put_samples(struct mt_store *store, struct mt_session *s[3])
+{
+    s[0] = make_refused();
+    s[1] = make_smtp();
+    s[2] = make_pop3();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_put_session(store, s[i]), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_true(s[0]->id > 0 && s[1]->id > s[0]->id && s[2]->id > s[1]->id);
+}
+
+static void free_samples(struct mt_session *s[3])
+{
+    for (int i = 0; i < 3; i++)
+        session_free(s[i]);
+}
+
+/* Collects query results (up to 8). */
+struct results {
+    struct mt_session *s[8];
+    int n;
+};
+
+static int collect(void *ctx, struct mt_session *session)
+{
+    struct results *r = ctx;
+    if (r->n < 8)
+        r->s[r->n++] = session;
+    else
+        session_free(session);
+    return 0;
+}
+
+static void results_free(struct results *r)
+{
+    for (int i = 0; i < r->n; i++)
+        session_free(r->s[i]);
+    r->n = 0;
+}
+
+/* Runs the filter and returns the ids found, as "id,id,..." in order. */
+static const char *query_ids(struct mt_store *store, const struct store_filter *filter)
+{
+    static char ids[128];
+    struct results r = { .n = 0 };
+    int n = store_query_sessions(store, filter, collect, &r);
+    size_t len = 0;
+    assert_int_equal(n, r.n);
+    ids[0] = '\0';
+    for (int i = 0; i < r.n; i++)
+        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lld", i ? "," : "",
+                                (long long)r.s[i]->id);
+    results_free(&r);
+    return ids;
+}
+
+static char *ids_of(const struct mt_session *a, const struct mt_session *b)
+{
+    static char ids[64];
+    if (b)
+        snprintf(ids, sizeof ids, "%lld,%lld", (long long)a->id, (long long)b->id);
+    else
+        snprintf(ids, sizeof ids, "%lld", (long long)a->id);
+    return ids;
+}
+
+/* ---- minimal JSON validator ----------------------------------------------------------- */
+
+static const char *json_value(const char *p);
+
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *json_string_end(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p != '"') {
+        if ((unsigned char)*p < 0x20)
+            return NULL;            /* raw control byte (or the end of the text) */
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+        p++;
+    }
+    return p + 1;
+}
+
+static const char *json_number_end(const char *p)
+{
+    const char *start;
+    if (*p == '-')
+        p++;
+    start = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == start)
+        return NULL;
+    if (*p == '.') {
+        start = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == start)
+            return NULL;
+    }
+    return p;
+}
+
+static const char *json_members(const char *p, char close, bool keys)
+{
+    p = json_ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (keys) {
+            if (!(p = json_string_end(json_ws(p))))
+                return NULL;
+            p = json_ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        if (!(p = json_value(p)))
+            return NULL;
+        p = json_ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+}
+
+static const char *json_value(const char *p)
+{
+    p = json_ws(p);
+    switch (*p) {
+    case '{': return json_members(p, '}', true);
+    case '[': return json_members(p, ']', false);
+    case '"': return json_string_end(p);
+    case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
+    default: return json_number_end(p);
+    }
+}
+
+/* True when text is exactly one JSON value followed by one newline. */
+static bool json_line_valid(const char *text)
+{
+    const char *end = json_value(text);
+    return end && end[0] == '\n' && end[1] == '\0';
+}
+
+/* Runs a printer into a string (caller frees). */
+static char *capture(void (*print)(FILE *, const struct mt_session *), const struct mt_session *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    print(out, s);
+    fclose(out);
+    return buf;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3];
+    struct store_filter filter;
+    struct results r = { .n = 0 };
+    put_samples(store, s);
+    store_filter_init(&filter);
+    filter.oldest_first = true;
+    filter.with_transcript = true;
+    assert_int_equal(store_query_sessions(store, &filter, collect, &r), 3);
+    for (int i = 0; i < 3; i++)
+        assert_session_equal(s[i], r.s[i], true);
+    results_free(&r);
+    /* without transcript, from a second (read-only) connection */
+    struct mt_store *reader = open_store(f, false);
+    filter.with_transcript = false;
+    assert_int_equal(store_query_sessions(reader, &filter, collect, &r), 3);
+    for (int i = 0; i < 3; i++)
+        assert_session_equal(s[i], r.s[i], false);
+    results_free(&r);
+    /* a read-only store refuses writes with a clear code */
+    assert_int_equal(store_put_session(reader, s[0]), STORE_READONLY);
+    assert_non_null(strstr(store_error(reader), "read-only"));
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    free_samples(s);
+}
+
+static void test_filters(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3];   /* refused (oldest), smtp, pop3 (newest) */
+    struct store_filter q;
+    put_samples(store, s);
+    char all_new[64], all_old[64];
+    snprintf(all_new, sizeof all_new, "%lld,%lld,%lld", (long long)s[2]->id,
+             (long long)s[1]->id, (long long)s[0]->id);
+    snprintf(all_old, sizeof all_old, "%lld,%lld,%lld", (long long)s[0]->id,
+             (long long)s[1]->id, (long long)s[2]->id);
+
+    store_filter_init(&q);
+    assert_string_equal(query_ids(store, &q), all_new);
+    q.oldest_first = true;
+    assert_string_equal(query_ids(store, &q), all_old);
+
+    store_filter_init(&q);
+    q.proto = MT_PROTO_POP3;
+    assert_string_equal(query_ids(store, &q), ids_of(s[2], NULL));
+    q.proto = MT_PROTO_SMTP;
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], s[0]));
+    q.direction = MT_OUTBOUND;
+    assert_string_equal(query_ids(store, &q), ids_of(s[0], NULL));
+    q.proto = MT_PROTO_IMAP;
+    assert_string_equal(query_ids(store, &q), "");
+
+    store_filter_init(&q);
+    q.status = MT_STATUS_REFUSED;
+    assert_string_equal(query_ids(store, &q), ids_of(s[0], NULL));
+    q.status = MT_STATUS_UNKNOWN;
+    assert_string_equal(query_ids(store, &q), "");
+
+    store_filter_init(&q);
+    q.failed_only = true;   /* partial and refused; login_ok is not a failure */
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], s[0]));
+
+    store_filter_init(&q);
+    q.grep = "QUARTERLY";   /* a subject, case-insensitively */
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], NULL));
+    q.grep = "報告";
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], NULL));
+    q.grep = "59.124.36.164";
+    assert_string_equal(query_ids(store, &q), ids_of(s[2], s[1]));
+    q.grep = "203.0.113";
+    assert_string_equal(query_ids(store, &q), ids_of(s[0], NULL));
+    q.grep = "carol@";      /* a recipient */
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], NULL));
+    q.grep = "%";           /* LIKE wildcards are literal */
+    assert_string_equal(query_ids(store, &q), "");
+    q.grep = "alex";        /* user of one, sender of the other */
+    assert_string_equal(query_ids(store, &q), ids_of(s[2], s[1]));
+    q.grep = "alex'; DROP TABLE sessions; --";
+    assert_string_equal(query_ids(store, &q), "");
+    assert_int_equal(store_count_sessions(store, NULL), 3);   /* still there */
+
+    store_filter_init(&q);
+    q.since_us = T_SMTP;
+    assert_string_equal(query_ids(store, &q), ids_of(s[2], s[1]));
+    q.until_us = T_POP3;    /* exclusive */
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], NULL));
+    q.since_us = 0;
+    q.until_us = T_SMTP;
+    assert_string_equal(query_ids(store, &q), ids_of(s[0], NULL));
+
+    store_filter_init(&q);
+    q.limit = 1;
+    assert_string_equal(query_ids(store, &q), ids_of(s[2], NULL));
+    q.offset = 1;
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], NULL));
+    q.limit = 0;
+    assert_string_equal(query_ids(store, &q), ids_of(s[1], s[0]));
+    q.offset = 0;
+    q.limit = 2;
+    q.oldest_first = true;
+    q.proto = MT_PROTO_SMTP;
+    q.failed_only = true;
+    assert_string_equal(query_ids(store, &q), ids_of(s[0], s[1]));
+
+    /* counting ignores limit, offset and order */
+    q.limit = 1;
+    q.offset = 1;
+    assert_int_equal(store_count_sessions(store, &q), 2);
+    q.grep = "quarterly";
+    assert_int_equal(store_count_sessions(store, &q), 1);
+    q.since_us = T_POP3;
+    assert_int_equal(store_count_sessions(store, &q), 0);
+
+    assert_int_equal(store_close(store), STORE_OK);
+    free_samples(s);
+}
+
+static int stop_after_one(void *ctx, struct mt_session *session)
+{
+    (*(int *)ctx)++;
+    session_free(session);
+    return 1;
+}
+
+static void test_load_and_stop(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3], *loaded = NULL;
+    struct store_filter q;
+    int calls = 0;
+    put_samples(store, s);
+    assert_int_equal(store_load_session(store, s[1]->id, &loaded), STORE_OK);
+    assert_session_equal(s[1], loaded, true);
+    assert_non_null(strstr(loaded->transcript, "queued as ABC\\x1b[2J"));
+    session_free(loaded);
+    assert_int_equal(store_load_session(store, 9999, &loaded), STORE_NOT_FOUND);
+    assert_null(loaded);
+    assert_non_null(strstr(store_error(store), "9999"));
+    store_filter_init(&q);
+    assert_int_equal(store_query_sessions(store, &q, stop_after_one, &calls), 1);
+    assert_int_equal(calls, 1);
+    assert_int_equal(store_close(store), STORE_OK);
+    free_samples(s);
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    struct mt_session *smtp = make_smtp(), *pop = make_pop3(), *refused = make_refused();
+    smtp->id = 7;
+    pop->id = 8;
+    refused->id = 9;
+    char *json = capture(output_json, smtp);
+    assert_true(json_line_valid(json));
+    assert_non_null(strstr(json, "{\"id\":7,\"proto\":\"smtp\",\"direction\":\"in\","
+                                 "\"client_ip\":\"59.124.36.164\",\"client_port\":50123,"));
+    assert_non_null(strstr(json, "\"start\":\"2026-01-07T16:54:15.123456Z\","
+                                 "\"start_ts\":1767804855.123456,\"end_ts\":1767804856.001000,"
+                                 "\"duration\":0.877544,"));
+    assert_non_null(strstr(json, "\"tls\":true,"));
+    assert_non_null(strstr(json, "\"mail_from\":\"alex@nusoft.com.tw\",\"rcpt_to\":[{\"addr\":"
+                                 "\"ajx@nusec.com.tw\",\"code\":250,\"accepted\":true,"));
+    assert_non_null(strstr(json, "\"rcpt_to\":[\"ajx@nusec.com.tw\",\"bob@nusec.com.tw\"],"
+                                 "\"size\":2678,\"subject\":\"Quarterly report 報告\""));
+    assert_non_null(strstr(json, "{\"mail_from\":\"\",\"rcpt_to\":[\"carol@nusec.com.tw\"]"));
+    assert_non_null(strstr(json, "\"status\":\"partial\",\"status_line\":"));
+    assert_non_null(strstr(json, "\"end\":\"close\",\"flags\":[\"line_truncated\","
+                                 "\"protocol_error\"]"));
+    free(json);
+
+    json = capture(output_show_json, smtp);
+    assert_true(json_line_valid(json));
+    assert_non_null(strstr(json, ",\"transcript\":[{\"ts\":1767804855.123456,\"dir\":\"S\","
+                                 "\"text\":\"220 nusec.com.tw ESMTP SMTPProxy\"},"));
+    /* the sanitizer's backslash is itself escaped */
+    assert_non_null(strstr(json, "\"text\":\"250 2.0.0 Ok: queued as ABC\\\\x1b[2J\"}]}"));
+    free(json);
+
+    json = capture(output_json, pop);
+    assert_true(json_line_valid(json));
+    assert_non_null(strstr(json, "\"mail_from\":null,\"rcpt_to\":[],\"messages\":[]"));
+    assert_non_null(strstr(json, "\"stats\":{\"retr_count\":2,\"retr_bytes\":51118,"
+                                 "\"dele_count\":2,\"top_count\":0,\"stat_messages\":129,"));
+    free(json);
+
+    json = capture(output_json, refused);
+    assert_true(json_line_valid(json));
+    assert_non_null(strstr(json, "\"direction\":\"out\""));
+    assert_non_null(strstr(json, "\"end\":\"refused\",\"flags\":[]"));
+    free(json);
+
+    /* Raw bytes that never went through the sanitizer are still escaped. */
+    strcpy(refused->user, "a\x01" "b\"c\\d\n\x7f\xc2\x85\xff" "\xc3\xa9");
+    json = capture(output_json, refused);
+    assert_true(json_line_valid(json));
+    assert_non_null(strstr(json, "\"user\":\"a\\u0001b\\\"c\\\\d\\n\\u007f\\u0085\\ufffd\xc3\xa9\""));
+    free(json);
+    session_free(smtp);
+    session_free(pop);
+    session_free(refused);
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    struct mt_session *smtp = make_smtp(), *pop = make_pop3(), *refused = make_refused();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    smtp->id = 7;
+    pop->id = 8;
+    refused->id = 123456;
+    strcpy(pop->client_ip, "2001:db8:85a3::8a2e:370:7334");
+    output_table_header(out, OUTPUT_VIEW_MIXED);
+    output_table_row(out, smtp);
+    output_table_row(out, pop);
+    output_table_row(out, refused);
+    output_table_header(out, OUTPUT_VIEW_MAILBOX);
+    fclose(out);
+    /* sender cut with an ellipsis, recipient cut to leave room for "+2", IPv6 address
+     * cut in the middle, a long id widening its column */
+    assert_string_equal(buf,
+        "    ID Date/Time (UTC)     Type IP              Sender/User       Rcpt/Counters     Status\n"
+        "     7 2026-01-07 16:54:15 in   59.124.36.164   alex@nusoft.com.… ajx@nusec.com… +2 partial\n"
+        "     8 2026-01-08 14:18:33 pop3 2001:db…70:7334 alex              retr=2/50K del=2  login_ok\n"
+        "123456 2026-01-07 16:41:00 out  203.0.113.5     -                 -                 refused\n"
+        "    ID Date/Time (UTC)     Prot IP              User              Counters          Status\n");
+    free(buf);
+    session_free(smtp);
+    session_free(pop);
+    session_free(refused);
+}
+
+static void test_show(void **state)
+{
+    (void)state;
+    struct mt_session *smtp = make_smtp(), *refused = make_refused();
+    smtp->id = 7;
+    char *text = capture(output_show, smtp);
+    assert_non_null(strstr(text, "Session 7, smtp inbound (times in UTC)\n"));
+    assert_non_null(strstr(text, "Time       2026-01-07 16:54:15.123 to 16:54:16.001 (0.877544 s)\n"));
+    assert_non_null(strstr(text, "Client     59.124.36.164:50123  (HELO nusoft.com.tw)\n"));
+    assert_non_null(strstr(text, "Server     59.124.36.165:25  (nusec.com.tw)\n"));
+    assert_non_null(strstr(text, "  To       bob@nusec.com.tw  550 5.1.1 User unknown  "
+                                 "[rejected]\n"));
+    assert_non_null(strstr(text, "  Subject  Quarterly report 報告\n"));
+    assert_non_null(strstr(text, "   16:54:15.124 C: EHLO nusoft.com.tw\n"));
+    assert_non_null(strstr(text, ">> 16:54:15.129 S: 550 5.1.1 <bob@nusec.com.tw>: User unknown\n"));
+    assert_non_null(strstr(text, "   16:54:15.130    [message 2678 bytes]\n"));
+    assert_non_null(strstr(text, "queued as ABC\\x1b[2J\n"));
+    assert_null(strchr(text, '\x1b'));
+    free(text);
+    text = capture(output_show, refused);
+    assert_non_null(strstr(text, "Time       2026-01-07 16:41:00.000 to 16:41:00.001 (0.001500 s)\n"));
+    assert_non_null(strstr(text, "Status     refused\nDecided by connection refused (RST)\n"
+                                 "End        refused\n"));
+    assert_non_null(strstr(text, "Transcript (UTC):\n   (empty)\n"));
+    free(text);
+    session_free(smtp);
+    session_free(refused);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fixture *f = *state;
+    char err[512] = "";
+    struct stat sb;
+    assert_null(store_open(f->path, false, err, sizeof err));
+    assert_non_null(strstr(err, "No such file"));
+    assert_int_equal(stat(f->path, &sb), -1);   /* and nothing was created */
+
+    mode_t old_umask = umask(0);
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s = make_pop3();
+    char wal[128];
+    umask(old_umask);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(f->path, true, err, sizeof err));
+    assert_non_null(strstr(err, "schema version 99, newer"));
+    assert_null(store_open(f->path, false, err, sizeof err));
+    assert_non_null(strstr(err, "schema version 99, newer"));
+
+    teardown(state);
+    setup(state);
+    f = *state;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE other(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(f->path, true, err, sizeof err));
+    assert_non_null(strstr(err, "not a mailtap database"));
+}
+
+static void test_disk_full(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *a = make_smtp(), *b = make_pop3(), *c = make_smtp();
+    struct store_filter q;
+    assert_int_equal(store_put_session(store, a), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_int_equal(store_put_session(store, b), STORE_OK);   /* pending in the batch */
+    assert_int_equal(store_limit_size(store, 1), STORE_OK);
+    while (session_transcript_addf(c, T_SMTP, 'C', "%0900d", 0) >= 0)
+        ;                                                        /* ~128 KiB of transcript */
+    assert_int_equal(store_put_session(store, c), STORE_FULL);
+    assert_non_null(strstr(store_error(store), "database write failed: disk full"));
+    assert_non_null(strstr(store_error(store), "1 uncommitted session rolled back"));
+    print_message("    disk full reported as: %s\n", store_error(store));
+    store_filter_init(&q);
+    assert_string_equal(query_ids(store, &q), ids_of(a, NULL));
+    /* still usable: small writes that fit in free pages may work, big ones fail again */
+    assert_int_equal(store_put_session(store, c), STORE_FULL);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, false);
+    assert_string_equal(query_ids(store, &q), ids_of(a, NULL));
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(a);
+    session_free(b);
+    session_free(c);
+}
+
+/* A write error that is not ENOSPC: the file size limit makes write() fail with EFBIG,
+ * which SQLite reports as SQLITE_IOERR_WRITE. */
+static void test_io_error(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *a = make_smtp(), *big = make_smtp();
+    struct store_filter q;
+    struct rlimit old, small;
+    struct stat sb;
+    char wal[128];
+    assert_int_equal(store_put_session(store, a), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    while (session_transcript_addf(big, T_SMTP, 'S', "%0900d", 1) >= 0)
+        ;
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = (rlim_t)sb.st_size + 8192;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    store_set_batch(store, 1, 0);      /* commit at once: the WAL write happens now */
+    int rc = store_put_session(store, big);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, STORE_IOERR);
+    print_message("    I/O error reported as: %s\n", store_error(store));
+    assert_non_null(strstr(store_error(store), "I/O error"));
+    store_filter_init(&q);
+    assert_string_equal(query_ids(store, &q), ids_of(a, NULL));
+    /* the limit is gone: the same store writes again */
+    assert_int_equal(store_put_session(store, big), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, false);
+    assert_string_equal(query_ids(store, &q), ids_of(big, a));
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(a);
+    session_free(big);
+}
+
+/* Reads one text column of one session with plain SQL. */
+static void raw_column(const char *path, const char *column, int64_t id, char *out, size_t cap)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT %s FROM sessions WHERE id = ?", column);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_denormalised(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s = make_smtp(), *loaded;
+    char text[512], addr[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(addr, sizeof addr, "user%02d@example.org", i);   /* 18 bytes each */
+        add_rcpt(s, addr, 250, "250 ok", true, 1);
+    }
+    s->recipients_dropped = 5;
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);            /* commits the batch */
+    raw_column(f->path, "mail_from", s->id, text, sizeof text);
+    assert_string_equal(text, "alex@nusoft.com.tw");
+    raw_column(f->path, "rcpt_summary", s->id, text, sizeof text);
+    /* 3 + 7 addresses take 194 bytes, an 8th would pass 200: 23 kept + 5 dropped follow */
+    assert_string_equal(text, "ajx@nusec.com.tw, bob@nusec.com.tw, carol@nusec.com.tw, "
+                              "user00@example.org, user01@example.org, user02@example.org, "
+                              "user03@example.org, user04@example.org, user05@example.org, "
+                              "user06@example.org +28");
+    raw_column(f->path, "direction", s->id, text, sizeof text);
+    assert_string_equal(text, "in");
+    store = open_store(f, false);
+    assert_int_equal(store_load_session(store, s->id, &loaded), STORE_OK);
+    assert_session_equal(s, loaded, true);
+    struct store_filter q;
+    store_filter_init(&q);
+    q.grep = "user29@";      /* past the summary: found through the recipients table */
+    assert_string_equal(query_ids(store, &q), ids_of(s, NULL));
+    session_free(loaded);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(s);
+}
+
+static void test_batches(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_store *reader = open_store(f, false);
+    struct mt_session *s = make_pop3();
+    struct store_filter q;
+    store_filter_init(&q);
+    store_set_batch(store, 2, 60000);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    assert_string_equal(query_ids(reader, &q), "");            /* not committed yet */
+    assert_int_equal(store_tick(store), STORE_OK);              /* too young to commit */
+    assert_string_equal(query_ids(reader, &q), "");
+    assert_int_equal(store_put_session(store, s), STORE_OK);   /* batch of 2: commits */
+    assert_int_equal(strlen(query_ids(reader, &q)) > 0, 1);
+    store_set_batch(store, 100, 0);                             /* commit on age 0 */
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    struct results r = { .n = 0 };
+    assert_int_equal(store_query_sessions(reader, &q, collect, &r), 3);
+    results_free(&r);
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_and_stop, setup, teardown),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_show),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denormalised, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

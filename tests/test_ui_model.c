@@ -1,0 +1,667 @@
+/* test_ui_model.c — the console without a terminal: views and the filters they run, paging
+ * that loads only a window, live refresh keeping the selection, search and failures filters,
+ * the status explanations, the draw-time guard, column layout, key table, detail view, and
+ * the console's count query agreeing with the store's. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "protocols/session.h"
+#include "protocols/text.h"
+#include "store/store.h"
+#include "ui/columns.h"
+#include "ui/detail.h"
+#include "ui/explain.h"
+#include "ui/keys.h"
+#include "ui/model.h"
+#include "ui/safetext.h"
+#include "ui/summary_model.h"
+
+#include <curses.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- a fake source: an array of sessions, newest last ------------------------------------ */
+
+#define FAKE_MAX 200000
+
+struct fake {
+    struct mt_session *rows[FAKE_MAX];
+    int count;
+    long queries, counts, rows_returned, max_limit;
+    struct store_filter last;
+    char last_grep[UI_GREP_MAX];
+};
+
+static bool fake_match(const struct mt_session *s, const struct store_filter *f)
+{
+    if (f->proto >= 0 && (int)s->proto != f->proto)
+        return false;
+    if (f->direction >= 0 && (int)s->direction != f->direction)
+        return false;
+    if (f->status >= 0 && (int)s->status != f->status)
+        return false;
+    if (f->failed_only && !status_is_failure(s->status))
+        return false;
+    if (f->grep && f->grep[0] && text_find_ci(s->user, strlen(s->user), f->grep) < 0)
+        return false;
+    if (f->since_us && s->start_us < f->since_us)
+        return false;
+    if (f->until_us && s->start_us >= f->until_us)
+        return false;
+    return true;
+}
+
+static int fake_query(void *ctx, const struct store_filter *f, store_session_fn fn, void *fn_ctx)
+{
+    struct fake *fk = ctx;
+    long skipped = 0, given = 0;
+    fk->queries++;
+    fk->last = *f;
+    snprintf(fk->last_grep, sizeof fk->last_grep, "%s", f->grep ? f->grep : "");
+    if (f->limit > fk->max_limit)
+        fk->max_limit = f->limit;
+    for (int k = 0; k < fk->count; k++) {
+        int i = f->oldest_first ? k : fk->count - 1 - k;
+        if (!fake_match(fk->rows[i], f))
+            continue;
+        if (skipped++ < f->offset)
+            continue;
+        if (f->limit && given >= f->limit)
+            break;
+        struct mt_session *copy = session_new(fk->rows[i]->proto);
+        *copy = *fk->rows[i];
+        copy->transcript = NULL;
+        copy->recipients = NULL;
+        copy->messages = NULL;
+        copy->recipient_count = copy->message_count = 0;
+        given++;
+        fk->rows_returned++;
+        if (fn(fn_ctx, copy))
+            break;
+    }
+    return (int)given;
+}
+
+static long fake_count(void *ctx, const struct store_filter *f)
+{
+    struct fake *fk = ctx;
+    long n = 0;
+    fk->counts++;
+    fk->last = *f;   /* an empty result runs only the count */
+    snprintf(fk->last_grep, sizeof fk->last_grep, "%s", f->grep ? f->grep : "");
+    for (int i = 0; i < fk->count; i++)
+        n += fake_match(fk->rows[i], f);
+    return n;
+}
+
+static int fake_load(void *ctx, int64_t id, struct mt_session **out)
+{
+    struct fake *fk = ctx;
+    for (int i = 0; i < fk->count; i++)
+        if (fk->rows[i]->id == id) {
+            *out = session_new(fk->rows[i]->proto);
+            **out = *fk->rows[i];
+            (*out)->transcript = NULL;
+            (*out)->recipients = NULL;
+            (*out)->messages = NULL;
+            (*out)->recipient_count = (*out)->message_count = 0;
+            return 0;
+        }
+    return STORE_NOT_FOUND;
+}
+
+static void fake_add(struct fake *fk, enum mt_proto proto, enum mt_direction dir,
+                     enum mt_status status, const char *user)
+{
+    struct mt_session *s = session_new(proto);
+    s->id = fk->count + 1;
+    s->direction = dir;
+    s->status = status;
+    s->start_us = 1767804840000000LL + (int64_t)fk->count * 1000000;
+    snprintf(s->user, sizeof s->user, "%s", user);
+    fk->rows[fk->count++] = s;
+}
+
+static struct fake *fake_new(int n)
+{
+    struct fake *fk = calloc(1, sizeof *fk);
+    for (int i = 0; i < n; i++) {
+        static const enum mt_proto protos[] = { MT_PROTO_SMTP, MT_PROTO_SMTP, MT_PROTO_POP3,
+                                                MT_PROTO_IMAP };
+        char user[32];
+        snprintf(user, sizeof user, i % 10 == 3 ? "alice%d" : "user%d", i);
+        fake_add(fk, protos[i % 4], i % 2 ? MT_OUTBOUND : MT_INBOUND,
+                 i % 5 == 0 ? MT_STATUS_AUTH_FAILED : MT_STATUS_DELIVERED, user);
+    }
+    return fk;
+}
+
+static void fake_free(struct fake *fk)
+{
+    for (int i = 0; i < fk->count; i++)
+        session_free(fk->rows[i]);
+    free(fk);
+}
+
+static struct ui_model *model_on(struct fake *fk, int page)
+{
+    struct ui_source src = { fk, fake_query, fake_count, fake_load, NULL };
+    struct ui_model *m = model_new(&src);
+    model_set_page(m, page);
+    assert_int_equal(model_reload(m), 0);
+    return m;
+}
+
+/* --- model -------------------------------------------------------------------------------- */
+
+static void test_views_apply_their_filter(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(100);
+    struct ui_model *m = model_on(fk, 20);
+    struct store_filter f;
+    model_filter(m, &f);
+    assert_int_equal(f.proto, -1);
+    assert_int_equal(f.direction, -1);
+    assert_int_equal(model_total(m), 100);
+
+    assert_int_equal(model_set_view(m, UI_VIEW_SMTP_OUT), 0);
+    assert_int_equal(fk->last.proto, MT_PROTO_SMTP);
+    assert_int_equal(fk->last.direction, MT_OUTBOUND);
+    for (long i = model_top(m); i < model_top(m) + 20 && i < model_total(m); i++) {
+        const struct mt_session *s = model_row(m, i);
+        assert_non_null(s);
+        assert_int_equal(s->proto, MT_PROTO_SMTP);
+        assert_int_equal(s->direction, MT_OUTBOUND);
+    }
+    assert_int_equal(model_set_view(m, UI_VIEW_SMTP_IN), 0);
+    assert_int_equal(fk->last.direction, MT_INBOUND);
+    assert_int_equal(model_set_view(m, UI_VIEW_POP3), 0);
+    assert_int_equal(fk->last.proto, MT_PROTO_POP3);
+    assert_int_equal(fk->last.direction, -1);
+    assert_int_equal(model_total(m), 25);
+    assert_int_equal(model_set_view(m, UI_VIEW_IMAP), 0);
+    assert_int_equal(fk->last.proto, MT_PROTO_IMAP);
+
+    /* each view remembers its row */
+    assert_int_equal(model_set_view(m, UI_VIEW_ALL), 0);
+    model_move(m, 7);
+    int64_t id = model_selected(m)->id;
+    assert_int_equal(model_set_view(m, UI_VIEW_POP3), 0);
+    assert_int_equal(model_selected_index(m), 0);
+    assert_int_equal(model_set_view(m, UI_VIEW_ALL), 0);
+    assert_int_equal(model_selected(m)->id, id);
+    /* the summary is not a list: nothing is queried */
+    long before = fk->queries;
+    assert_int_equal(model_set_view(m, UI_VIEW_SUMMARY), 0);
+    assert_int_equal(fk->queries, before);
+    model_free(m);
+    fake_free(fk);
+}
+
+static void test_paging_loads_only_a_window(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(FAKE_MAX);
+    struct ui_model *m = model_on(fk, 20);
+    long queries, fetched;
+    assert_int_equal(model_total(m), FAKE_MAX);
+    model_stats(m, &queries, &fetched);
+    assert_true(fetched <= 60);
+    assert_true(fk->max_limit <= 60);
+    assert_non_null(model_row(m, 0));
+    assert_null(model_row(m, 1000));
+
+    model_go(m, -1);    /* G */
+    assert_int_equal(model_sync(m), 0);
+    assert_int_equal(model_selected_index(m), FAKE_MAX - 1);
+    assert_int_equal(model_top(m), FAKE_MAX - 20);
+    assert_int_equal(model_selected(m)->id, 1);   /* the oldest */
+    for (long i = model_top(m); i < FAKE_MAX; i++)
+        assert_non_null(model_row(m, i));
+    assert_true(fk->last.offset >= FAKE_MAX - 60);
+
+    /* scrolling inside the window runs no query */
+    model_go(m, 0);
+    assert_int_equal(model_sync(m), 0);
+    model_stats(m, &queries, &fetched);
+    for (int i = 0; i < 10; i++) {
+        model_move(m, 1);
+        assert_int_equal(model_sync(m), 0);
+    }
+    long q2, f2;
+    model_stats(m, &q2, &f2);
+    assert_int_equal(q2, queries);
+    /* page by page through 10 pages: each query loads at most a window */
+    for (int i = 0; i < 10; i++) {
+        model_move_page(m, 1);
+        assert_int_equal(model_sync(m), 0);
+        for (long r = model_top(m); r < model_top(m) + 20; r++)
+            assert_non_null(model_row(m, r));
+    }
+    model_stats(m, &q2, &f2);
+    assert_true(f2 - fetched <= (q2 - queries) * 60);
+    assert_true(f2 < 600);
+    model_free(m);
+    fake_free(fk);
+}
+
+static void test_live_rows_keep_the_selection(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(100);
+    struct ui_model *m = model_on(fk, 10);
+    model_move(m, 5);
+    assert_int_equal(model_sync(m), 0);
+    int64_t id = model_selected(m)->id;
+    long top = model_top(m), sel = model_selected_index(m);
+
+    fake_add(fk, MT_PROTO_SMTP, MT_INBOUND, MT_STATUS_DELIVERED, "new1");
+    fake_add(fk, MT_PROTO_SMTP, MT_INBOUND, MT_STATUS_DELIVERED, "new2");
+    fake_add(fk, MT_PROTO_POP3, MT_INBOUND, MT_STATUS_LOGIN_OK, "new3");
+    assert_int_equal(model_refresh(m), 0);
+    assert_int_equal(model_total(m), 103);
+    assert_int_equal(model_selected(m)->id, id);
+    assert_int_equal(model_selected_index(m), sel + 3);
+    /* the same sessions stay on the same screen lines */
+    assert_int_equal(model_selected_index(m) - model_top(m), sel - top);
+    assert_int_equal(model_new_above(m), 3);
+
+    /* at the very top the list follows new sessions */
+    model_go(m, 0);
+    assert_int_equal(model_sync(m), 0);
+    assert_int_equal(model_new_above(m), 0);
+    fake_add(fk, MT_PROTO_IMAP, MT_INBOUND, MT_STATUS_LOGIN_OK, "newest");
+    assert_int_equal(model_refresh(m), 0);
+    assert_int_equal(model_selected_index(m), 0);
+    assert_int_equal(model_top(m), 0);
+    assert_string_equal(model_selected(m)->user, "newest");
+    model_free(m);
+    fake_free(fk);
+}
+
+static void test_search_and_failures_set_the_filter(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(100);
+    struct ui_model *m = model_on(fk, 10);
+    char line[256];
+    model_move(m, 4);
+    assert_int_equal(model_set_grep(m, "ALICE"), 0);
+    assert_string_equal(fk->last_grep, "ALICE");
+    assert_string_equal(model_grep(m), "ALICE");
+    assert_int_equal(model_total(m), 10);
+    assert_int_equal(model_selected_index(m), 0);
+    assert_non_null(strstr(model_selected(m)->user, "alice"));
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "search \"ALICE\""));
+
+    assert_int_equal(model_toggle_failures(m), 0);
+    assert_true(fk->last.failed_only);
+    assert_true(model_failures(m));
+    assert_int_equal(model_set_grep(m, ""), 0);
+    assert_null(fk->last.grep);
+    assert_int_equal(model_total(m), 20);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "failures only"));
+    assert_int_equal(model_toggle_failures(m), 0);
+    assert_false(fk->last.failed_only);
+    assert_int_equal(model_total(m), 100);
+
+    assert_int_equal(model_set_filter(m, MT_STATUS_AUTH_FAILED, 1767804840000000LL + 50000000,
+                                      0), 0);
+    assert_int_equal(fk->last.status, MT_STATUS_AUTH_FAILED);
+    assert_int_equal(model_total(m), 10);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "status auth_failed"));
+    assert_non_null(strstr(line, "since 2026-01-07 16:54:50"));
+
+    assert_int_equal(model_cycle_sort(m), 0);
+    assert_true(fk->last.oldest_first);
+    assert_int_equal(model_clear_filters(m), 0);
+    assert_int_equal(model_total(m), 100);
+    assert_int_equal(fk->last.status, -1);
+    model_free(m);
+    fake_free(fk);
+}
+
+static void test_parse_time(void **state)
+{
+    (void)state;
+    int64_t us;
+    assert_true(model_parse_time("2026-01-07T16:54:00", 0, &us));
+    assert_int_equal(us, 1767804840000000LL);
+    assert_true(model_parse_time("2026-01-07 16:54", 0, &us));
+    assert_int_equal(us, 1767804840000000LL);
+    assert_true(model_parse_time("2026-01-07", 0, &us));
+    assert_int_equal(us, 1767744000000000LL);
+    assert_true(model_parse_time("1767804840", 0, &us));
+    assert_int_equal(us, 1767804840000000LL);
+    assert_true(model_parse_time("-15m", 1000000000000LL, &us));
+    assert_int_equal(us, 1000000000000LL - 900000000LL);
+    assert_true(model_parse_time("", 5, &us));
+    assert_int_equal(us, 0);
+    assert_false(model_parse_time("yesterday", 0, &us));
+    assert_false(model_parse_time("2026-13-01", 0, &us));
+}
+
+/* --- explanations ---------------------------------------------------------------------------- */
+
+static void test_every_status_is_explained(void **state)
+{
+    (void)state;
+    for (int s = 0; s < MT_STATUS_COUNT; s++) {
+        const struct ui_explain *e = explain_status((enum mt_status)s);
+        assert_non_null(e);
+        assert_non_null(e->word);
+        assert_string_equal(e->word, status_name((enum mt_status)s));
+        assert_non_null(e->meaning);
+        assert_non_null(e->check);
+        assert_true(strlen(e->meaning) > 10);
+        assert_true(strlen(e->check) > 5);
+        if (status_is_failure((enum mt_status)s))
+            assert_true(e->severity == UI_SEV_WARN || e->severity == UI_SEV_FAIL);
+        else
+            assert_true(e->severity == UI_SEV_OK || e->severity == UI_SEV_INFO);
+    }
+    assert_non_null(explain_status((enum mt_status)-3));
+    assert_non_null(explain_status(MT_STATUS_COUNT));
+    assert_int_equal(explain_status(MT_STATUS_DELIVERED)->severity, UI_SEV_OK);
+    assert_int_equal(explain_status(MT_STATUS_TEMP_FAILED)->severity, UI_SEV_WARN);
+    assert_int_equal(explain_status(MT_STATUS_REFUSED)->severity, UI_SEV_FAIL);
+    assert_non_null(strstr(explain_status(MT_STATUS_AUTH_FAILED)->meaning, "password"));
+    const char *r = explain_reason(MT_STATUS_RCPT_REJECTED,
+                                   "550 5.1.1 <x@y>: Recipient address rejected");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "mailbox does not exist"));
+    r = explain_reason(MT_STATUS_AUTH_FAILED, "-ERR [AUTH] Authentication failed.");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "password"));
+    assert_non_null(explain_reason(MT_STATUS_RELAY_DENIED, "554 Relay access denied"));
+    assert_null(explain_reason(MT_STATUS_DELIVERED, "250 2.0.0 Ok"));
+    assert_null(explain_reason(MT_STATUS_AUTH_FAILED, NULL));
+}
+
+/* --- the draw-time guard --------------------------------------------------------------------- */
+
+static void assert_terminal_safe(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        assert_true(*p >= 0x20);
+        assert_true(*p != 0x7f);
+        if (*p == 0xc2)
+            assert_false(p[1] >= 0x80 && p[1] <= 0x9f);   /* U+0080..U+009F */
+    }
+}
+
+static void test_guard_replaces_controls(void **state)
+{
+    (void)state;
+    char out[256];
+    const char raw[] = "a\x1b[2J\x1b]0;pwned\x07" "b\x9b" "31m\xc2\x85" "c\x7f\x01\xe2\x80\xae" "d";
+    setlocale(LC_CTYPE, "C.UTF-8");
+    for (int utf8 = 0; utf8 < 2; utf8++) {
+        int used = safe_fit(out, sizeof out, raw, sizeof raw - 1, 200, utf8, false);
+        assert_terminal_safe(out);
+        assert_string_equal(out, "a?[2J?]0;pwned?b?31m?c???d");
+        assert_int_equal(used, (int)strlen(out));
+    }
+    /* what the decoders store (\x1b as text) passes unchanged */
+    text_sanitize(out, sizeof out, "\x1b[2J", 4);
+    char shown[64];
+    safe_fit(shown, sizeof shown, out, strlen(out), 80, true, false);
+    assert_string_equal(shown, "\\x1b[2J");
+    /* UTF-8: kept in a UTF-8 locale, one '?' per character in a plain one */
+    safe_fit(out, sizeof out, "Gr\xc3\xbc\xc3\x9f" "e", 7, 80, true, false);
+    assert_string_equal(out, "Gr\xc3\xbc\xc3\x9f" "e");
+    assert_int_equal(safe_width("Gr\xc3\xbc\xc3\x9f" "e", 7, true), 5);
+    safe_fit(out, sizeof out, "Gr\xc3\xbc\xc3\x9f" "e", 7, 80, false, false);
+    assert_string_equal(out, "Gr??e");
+    /* wide characters are counted as two columns and never split */
+    const char wide[] = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";   /* 日本語 */
+    assert_int_equal(safe_width(wide, 9, true), 6);
+    assert_int_equal(safe_fit(out, sizeof out, wide, 9, 3, true, false), 2);
+    assert_string_equal(out, "\xe6\x97\xa5");
+    assert_int_equal(safe_fit(out, sizeof out, wide, 9, 5, true, true), 5);
+    assert_string_equal(out, "\xe6\x97\xa5\xe6\x9c\xac\xe2\x80\xa6");
+    assert_int_equal(safe_fit(out, sizeof out, "abcdef", 6, 4, false, true), 4);
+    assert_string_equal(out, "abc~");
+    assert_int_equal(safe_cut(wide, 9, 5, true), 6);
+    /* invalid UTF-8 and a lone combining mark */
+    safe_fit(out, sizeof out, "\xcc\x81\xff\xc3(e\xcc\x81", 8, 80, true, false);
+    assert_string_equal(out, "?" "?" "?(e\xcc\x81");
+    /* a tiny buffer is never overrun */
+    char tiny[4];
+    safe_fit(tiny, sizeof tiny, "abcdefgh", 8, 80, true, false);
+    assert_string_equal(tiny, "abc");
+    setlocale(LC_CTYPE, "C");
+}
+
+/* --- columns, keys ------------------------------------------------------------------------- */
+
+static void test_columns_fit_every_width(void **state)
+{
+    (void)state;
+    struct ui_colpos cols[UI_COLUMNS_MAX];
+    static const enum ui_layout layouts[] = { UI_LAYOUT_MIXED, UI_LAYOUT_SMTP,
+                                              UI_LAYOUT_MAILBOX };
+    for (int l = 0; l < 3; l++)
+        for (int width = 40; width <= 300; width++) {
+            int n = columns_layout(layouts[l], width, cols);
+            assert_true(n >= 2);
+            assert_true(cols[n - 1].x + cols[n - 1].width <= width);
+            assert_int_equal(cols[n - 1].col, COL_STATUS);
+            if (width >= 80)
+                assert_true(n >= 5);
+            if (width >= 100)
+                assert_int_equal(cols[n - 1].x + cols[n - 1].width, width);
+        }
+    assert_int_equal(columns_layout(UI_LAYOUT_NONE, 80, cols), 0);
+
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    char cell[128];
+    s->start_us = 1767804855000000LL;
+    s->stats.retr_count = 2;
+    s->stats.retr_bytes = 51118;
+    columns_cell(COL_TIME, s, 19, cell, sizeof cell);
+    assert_string_equal(cell, "2026-01-07 16:54:15");
+    columns_cell(COL_TIME, s, 14, cell, sizeof cell);
+    assert_string_equal(cell, "01-07 16:54:15");
+    columns_cell(COL_WHAT, s, 20, cell, sizeof cell);
+    assert_non_null(strstr(cell, "retr=2"));
+    columns_cell(COL_TYPE, s, 4, cell, sizeof cell);
+    assert_string_equal(cell, "pop3");
+    session_free(s);
+}
+
+static void test_keys_table(void **state)
+{
+    (void)state;
+    char label[64];
+    assert_int_equal(keys_request('q'), REQ_QUIT);
+    assert_int_equal(keys_request('j'), REQ_DOWN);
+    assert_int_equal(keys_request(KEY_DOWN), REQ_DOWN);
+    assert_int_equal(keys_request('/'), REQ_SEARCH);
+    assert_int_equal(keys_request('x'), REQ_FAILURES);
+    assert_int_equal(keys_request('F'), REQ_FAILURES);
+    assert_int_equal(keys_request('\t'), REQ_NEXT_VIEW);
+    assert_int_equal(keys_request(KEY_BTAB), REQ_PREV_VIEW);
+    assert_int_equal(keys_request('5'), REQ_VIEW_N);
+    assert_int_equal(keys_request('?'), REQ_HELP);
+    assert_int_equal(keys_request('Z'), REQ_NONE);
+    assert_int_equal(keys_help_count(), REQ_COUNT);
+    for (int i = 0; i < keys_help_count(); i++) {
+        keys_help_label(i, label, sizeof label);
+        assert_true(strlen(label) > 0);
+        assert_true(strlen(keys_help_text(i)) > 0);
+    }
+    keys_help_label(REQ_OPEN, label, sizeof label);
+    assert_string_equal(label, "Enter");
+    keys_help_label(REQ_PAGE_DOWN, label, sizeof label);
+    assert_string_equal(label, "PgDn Space ^F");
+}
+
+/* --- detail -------------------------------------------------------------------------------- */
+
+static struct mt_session *pop3_failure(void)
+{
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    const char *lines[] = { "+OK Dovecot ready.", "USER erin", "+OK", "PASS *****",
+                            "-ERR [AUTH] Authentication failed.", "QUIT" };
+    const char dirs[] = "SCSCSC";
+    s->id = 7;
+    s->start_us = 1767804840000000LL;
+    s->end_us = s->start_us + 1500000;
+    snprintf(s->user, sizeof s->user, "erin");
+    for (int i = 0; i < 6; i++) {
+        int index = session_transcript_add(s, s->start_us + i * 1000, dirs[i], lines[i],
+                                           strlen(lines[i]));
+        if (i == 4)
+            session_decide(s, MT_STATUS_AUTH_FAILED, lines[i], strlen(lines[i]), index);
+    }
+    return s;
+}
+
+static void test_detail_view(void **state)
+{
+    (void)state;
+    struct ui_detail *d = detail_new(pop3_failure());
+    assert_non_null(d);
+    detail_layout(d, 80, false);
+    int row = detail_deciding_row(d);
+    assert_true(row >= 0);
+    const struct detail_row *r = detail_row(d, row);
+    const struct detail_line *line = detail_line(d, r->line);
+    assert_true(line->deciding);
+    assert_non_null(strstr(line->text, "S: -ERR [AUTH] Authentication failed."));
+    assert_non_null(strstr(line->text, "16:54:00.004"));
+    bool explained = false, decided = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *t = detail_line(d, i)->text;
+        explained = explained || strstr(t, "the server rejected the password");
+        decided = decided || (strstr(t, "Decided") && strstr(t, "-ERR [AUTH]"));
+    }
+    assert_true(explained);
+    assert_true(decided);
+    /* search finds rows, wrapping around, both ways */
+    int first = detail_find(d, "pass *", -1, 1);
+    assert_true(first >= 0);
+    assert_non_null(strstr(detail_line(d, detail_row(d, first)->line)->text, "PASS"));
+    assert_int_equal(detail_find(d, "pass *", first, 1), first);
+    assert_int_equal(detail_find(d, "no such text", 0, 1), -1);
+    int quit = detail_find(d, "C: QUIT", 0, -1);
+    assert_true(quit > row);
+    /* narrow: rows never exceed the width */
+    detail_layout(d, 30, false);
+    for (int i = 0; i < detail_row_count(d); i++) {
+        const struct detail_row *rr = detail_row(d, i);
+        const struct detail_line *ll = detail_line(d, rr->line);
+        int width = safe_width(ll->text + rr->start, rr->len, false);
+        assert_true(width + (rr->continuation ? ll->indent : 0) <= 30);
+    }
+    assert_true(detail_deciding_row(d) > row);
+    detail_scroll_to(d, 100000, 10);
+    assert_int_equal(detail_top(d), detail_row_count(d) - 10);
+    detail_free(d);
+}
+
+/* --- the console's count agrees with the store ------------------------------------------- */
+
+static int count_rows(void *ctx, struct mt_session *s)
+{
+    (*(long *)ctx)++;
+    session_free(s);
+    return 0;
+}
+
+static void test_count_matches_store(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_ui_model_XXXXXX", db_path[64], err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    snprintf(db_path, sizeof db_path, "%s.db", path);
+    struct mt_store *store = store_open(db_path, true, err, sizeof err);
+    assert_non_null(store);
+    for (int i = 0; i < 60; i++) {
+        struct mt_session *s = session_new((enum mt_proto)(i % 3));
+        s->direction = i % 2 ? MT_OUTBOUND : MT_INBOUND;
+        s->start_us = 1767804840000000LL + i * 1000000LL;
+        s->status = i % 4 ? MT_STATUS_DELIVERED : MT_STATUS_RELAY_DENIED;
+        snprintf(s->user, sizeof s->user, i % 6 ? "u%d" : "carol_%d%%", i);
+        if (i % 5 == 0) {
+            struct mt_message *m = session_add_message(s);
+            snprintf(m->subject, sizeof m->subject, "Invoice %d", i);
+        }
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+    struct ui_db *db = uidb_open(db_path, err, sizeof err);
+    assert_non_null(db);
+    for (int shape = 0; shape < 9; shape++) {
+        struct store_filter f;
+        long expected = 0;
+        store_filter_init(&f);
+        switch (shape) {
+        case 1: f.proto = MT_PROTO_SMTP; f.direction = MT_OUTBOUND; break;
+        case 2: f.failed_only = true; break;
+        case 3: f.grep = "CAROL_"; break;
+        case 4: f.grep = "%"; break;
+        case 5: f.grep = "invoice"; break;
+        case 6: f.status = MT_STATUS_RELAY_DENIED; f.since_us = 1767804850000000LL; break;
+        case 7: f.until_us = 1767804850000000LL; f.proto = MT_PROTO_POP3; break;
+        case 8: f.grep = "nothing-matches"; f.failed_only = true; break;
+        }
+        assert_true(store_query_sessions(store, &f, count_rows, &expected) >= 0);
+        assert_int_equal(store_count_sessions(store, &f), expected);
+    }
+    struct ui_summary *sm = malloc(sizeof *sm);
+    assert_int_equal(uidb_summary(db, 0, 0, 60, sm), 0);
+    assert_int_equal(sm->total, 60);
+    assert_int_equal(sm->failures, 15);
+    assert_int_equal(sm->reason_count, 1);
+    assert_int_equal(sm->reasons[0].status, MT_STATUS_RELAY_DENIED);
+    long per_minute = 0;
+    for (int i = 0; i < sm->minutes; i++)
+        per_minute += sm->per_minute[i];
+    assert_int_equal(per_minute, 60);
+    struct ui_sensor sensor;
+    uidb_sensor(db, &sensor);
+    assert_false(sensor.present);
+    free(sm);
+    uidb_close(db);
+    store_close(store);
+    char side[80];
+    unlink(db_path);
+    snprintf(side, sizeof side, "%s-wal", db_path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db_path);
+    unlink(side);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_views_apply_their_filter),
+        cmocka_unit_test(test_paging_loads_only_a_window),
+        cmocka_unit_test(test_live_rows_keep_the_selection),
+        cmocka_unit_test(test_search_and_failures_set_the_filter),
+        cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_every_status_is_explained),
+        cmocka_unit_test(test_guard_replaces_controls),
+        cmocka_unit_test(test_columns_fit_every_width),
+        cmocka_unit_test(test_keys_table),
+        cmocka_unit_test(test_detail_view),
+        cmocka_unit_test(test_count_matches_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

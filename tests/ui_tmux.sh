@@ -1,0 +1,195 @@
+#!/bin/sh
+# ui_tmux.sh — drives the real console in tmux: tabs, search, the detail view of a failed
+# login, resize, escape sequences from the database, help, live refresh, plain locale
+# without colour, and a clean exit.
+#
+#   tests/ui_tmux.sh MAILTAP_BINARY DB   runs "MAILTAP_BINARY ui -d COPY_OF_DB" (make test)
+#   tests/ui_tmux.sh                     builds tests/ui_data/make_demo_db.c and runs
+#                                        $UI_CMD (a command taking the DB path last)
+# DB must be made by tests/ui_data/make_demo_db (it is built when DB does not exist). The
+# script works on a copy. Needs tmux and cc; skips (exit 0) when tmux is missing.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PASS=0 FAIL=0
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "ui_tmux: tmux not installed: skipped"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+
+TMP=$(mktemp -d /tmp/ui_tmux.XXXXXX)
+SESSION="mailtap_ui_test_$$"
+cleanup() {
+    tmux kill-session -t "$SESSION" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+CFLAGS="-std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O1 -I$ROOT"
+MAKE_DB="$TMP/make_demo_db"
+if ! cc $CFLAGS -o "$MAKE_DB" "$ROOT/tests/ui_data/make_demo_db.c" "$ROOT/store/store.c" \
+        "$ROOT/protocols/session.c" "$ROOT/protocols/text.c" -lsqlite3; then
+    echo "ui_tmux: cannot build make_demo_db"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+DB="$TMP/demo.db"
+if [ $# -ge 2 ]; then
+    if [ -f "$2" ]; then
+        cp "$2" "$DB"
+        [ -f "$2-wal" ] && cp "$2-wal" "$DB-wal"
+    else
+        "$MAKE_DB" "$2" && cp "$2" "$DB"
+    fi
+    CMD="$1 ui -d $DB"
+else
+    "$MAKE_DB" "$DB" || exit 1
+    CMD="${UI_CMD:?set UI_CMD to a console command (e.g. a driver calling ui_run), or pass MAILTAP_BINARY DB} $DB"
+fi
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+not_ok() {
+    FAIL=$((FAIL + 1)); echo "FAIL $1"
+    echo "---- screen ----"; screen; echo "----------------"
+}
+screen() { tmux capture-pane -t "$SESSION" -p 2>/dev/null; }
+keys() { tmux send-keys -t "$SESSION" "$@"; sleep 0.3; }
+# Esc must travel alone: ESC and the next key in one write read as Alt-key.
+# wait_for TEXT [SECONDS]: true once TEXT (fixed string) is on screen
+wait_for() {
+    i=0; limit=$(( ${2:-5} * 5 ))
+    while [ $i -lt $limit ]; do
+        screen | grep -qF -- "$1" && return 0
+        sleep 0.2; i=$((i + 1))
+    done
+    return 1
+}
+expect() { if wait_for "$2" "${3:-5}"; then ok "$1"; else not_ok "$1 (wanted: $2)"; fi; }
+expect_not() { if screen | grep -qF -- "$2"; then not_ok "$1 (unwanted: $2)"; else ok "$1"; fi; }
+
+start() {   # start ENV... : the console in a fresh 100x30 window
+    rm -f "$TMP/rc"
+    tmux kill-session -t "$SESSION" 2>/dev/null
+    tmux new-session -d -s "$SESSION" -x 100 -y 30 \
+        "env $* $CMD; echo \$? > $TMP/rc"
+}
+wait_exit() {
+    i=0
+    while [ $i -lt 50 ] && [ ! -f "$TMP/rc" ]; do sleep 0.1; i=$((i + 1)); done
+    [ -f "$TMP/rc" ] && [ "$(cat "$TMP/rc")" = 0 ]
+}
+
+# ---- UTF-8, colour ----------------------------------------------------------------------
+start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+expect "opens on the All tab" " 1 All "
+expect "All lists sessions" "alex@example.com"
+expect "filter line" "Filter: no filter"
+TITLE=$(tmux display -t "$SESSION" -p '#{pane_title}')
+
+keys Tab
+expect "Outbound SMTP header" "Recipient(s)"
+expect "Outbound SMTP rows" "relay_denied"
+expect_not "Outbound SMTP has no POP3 rows" "erin"
+keys Tab
+expect "Inbound SMTP rows" "nobody@example.org"
+keys Tab
+expect "POP3 header" "Counters"
+expect "POP3 rows" "retr=2/50K del=2"
+keys Tab
+expect "IMAP rows" "frank"
+keys Tab
+expect "Summary tab" "Top failure reasons"
+keys BTab
+expect "Shift-Tab goes back" "frank"
+keys 1
+
+keys / e r i n Enter
+expect "search narrows the list" 'search "erin"'
+expect "search finds the user" "192.168.1.20"
+expect "two sessions match" "2 sessions"
+keys Enter
+expect "detail of the failed login" "Session #"
+expect "deciding line shown" "-ERR [AUTH] Authentication failed."
+expect "status explained" "the server rejected the password"
+if tmux capture-pane -t "$SESSION" -p -e | grep -a 'S: -ERR \[AUTH\]' | grep -qa "$(printf '\033')\[[0-9;]*7m"; then
+    ok "deciding line highlighted (reverse)"
+else
+    not_ok "deciding line highlighted (reverse)"
+fi
+keys / Q U I T
+expect "detail search prompt" "/QUIT"
+if tmux capture-pane -t "$SESSION" -p -e | grep -a 'C: ' | grep -qaE "$(printf '\033')\[[0-9;]*(7|43)mQUIT"; then
+    ok "detail search highlights the match"
+else
+    not_ok "detail search highlights the match"
+fi
+keys Enter
+keys Escape
+expect "Esc goes back to the list" "Filter: search"
+keys c
+expect "c clears the filter" "Filter: no filter"
+
+tmux resize-window -t "$SESSION" -x 80 -y 24
+sleep 0.5
+expect "resize re-flows the columns" "01-07 16:54:00"
+expect_not "no wide layout left after resize" "2026-01-07 16:54:00"
+if [ "$(screen | LC_ALL=C.UTF-8 wc -L)" -le 80 ] && \
+   [ "$(screen | wc -l)" -le 24 ] && screen | sed -n 1p | grep -q '^ 1 All' && \
+   screen | sed -n 24p | grep -qF '? help'; then
+    ok "80x24 screen is clean"
+else
+    not_ok "80x24 screen is clean"
+fi
+
+keys / m a l l o r y Enter
+keys Enter
+expect "escape sequences shown as text" 'Hello\x1b[2J\x1b]0;pwned\x07World'
+expect "screen not cleared by the subject" "Session #"
+[ "$(tmux display -t "$SESSION" -p '#{pane_title}')" = "$TITLE" ] && ok "title not changed" \
+    || not_ok "title not changed"
+keys Escape
+keys c
+keys / r a w u s e r Enter
+expect "search finds the raw row" "raw@evil.exa"
+keys Enter
+expect "raw bytes from the database replaced" "rawuser?[2J?]0;pwned??31m?end"
+keys G
+expect "raw transcript line guarded" "rawline ?[2J?]0;pwned?done"
+expect "raw detail still framed" "Session #"
+[ "$(tmux display -t "$SESSION" -p '#{pane_title}')" = "$TITLE" ] && ok "title not changed by raw bytes" \
+    || not_ok "title not changed by raw bytes"
+keys Escape
+keys c
+
+keys ?
+expect "help lists keys" "Shift-Tab"
+expect "help lists the search key" "search: the list narrows"
+keys q
+expect "help closes" "Filter: no filter"
+
+# live: the selection stays on its session while new ones arrive above
+keys j j
+expect "selection moved" " 3/12"
+"$MAKE_DB" --add 3 "$DB" >/dev/null
+expect "new sessions noticed" "3 new sessions above" 4
+expect "selection kept on the same session" " 6/15"
+keys g
+expect "g shows the newest" "live3@exampl"
+
+keys q
+wait_exit && ok "q quits with status 0" || not_ok "q quits with status 0"
+
+# ---- plain locale, NO_COLOR ---------------------------------------------------------------
+start TERM=xterm-256color LANG=C LC_ALL=C NO_COLOR=1
+expect "plain locale opens" "alex@example.com"
+expect "plain locale status bar is ASCII" "| 15 sessions"
+keys / g r e y Enter Enter
+expect "UTF-8 subject shown ASCII-safe" "Subject Gr??e aus K?ln - ??????"
+keys Escape
+keys q
+wait_exit && ok "plain locale quits with status 0" || not_ok "plain locale quits with status 0"
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

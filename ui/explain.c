@@ -1,0 +1,131 @@
+/* explain.c — the status table: severity (colour), meaning and advice per status word, and
+ * the finer reasons recognised in a deciding line. Severity choices, in one place:
+ *   green  delivered, login_ok
+ *   dim    unknown, no_mail, encrypted, incomplete — not failures (status_is_failure() is
+ *          false): incomplete only means the capture did not see the end
+ *   yellow partial, aborted, reset, temp_failed — failures that are often transient or only
+ *          partly failed: the sender retries a 4xx, an abort may be the client's choice
+ *   red    every other failure: a 5xx, a rejected login, a refused or unanswered connection */
+#include "explain.h"
+
+#include "protocols/text.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define ENTRY(status, sev, meaning_text, check_text) \
+    [status] = { NULL, UI_SEV_##sev, meaning_text, check_text },
+
+static struct ui_explain table[MT_STATUS_COUNT] = {
+    ENTRY(MT_STATUS_UNKNOWN, INFO, "mailtap could not tell how this connection ended",
+          "the transcript")
+    ENTRY(MT_STATUS_DELIVERED, OK, "the server accepted the message for every recipient",
+          "further down the path: the next hop, the recipient's mailbox, the spam folder")
+    ENTRY(MT_STATUS_LOGIN_OK, OK, "the user logged in",
+          "nothing wrong with the login; the counters show what was fetched or deleted")
+    ENTRY(MT_STATUS_NO_MAIL, INFO, "the connection ended without any mail transaction",
+          "usually a monitor or a client that gave up; read the transcript")
+    ENTRY(MT_STATUS_ENCRYPTED, INFO, "TLS started: the rest of the connection is unreadable",
+          "nothing more to see passively; the transcript shows the plaintext part")
+    ENTRY(MT_STATUS_PARTIAL, WARN, "the message was accepted, but some recipients were rejected",
+          "the rejected recipients' replies below: often 550 5.1.1, a mistyped address")
+    ENTRY(MT_STATUS_INCOMPLETE, INFO, "the connection was still open when the capture ended",
+          "not a server failure: capture longer, or check that the mirror port copies both "
+          "directions")
+    ENTRY(MT_STATUS_ABORTED, WARN, "a transaction started but was never finished",
+          "the client side: timeouts, crashes, or a reply it did not like")
+    ENTRY(MT_STATUS_RESET, WARN, "the connection was reset before anything conclusive happened",
+          "a network device or either side killing the connection")
+    ENTRY(MT_STATUS_TEMP_FAILED, WARN,
+          "the server said 'try again later' (4xx): greylisting, deferral, rate limit, busy",
+          "usually harmless, the sender retries; if it persists, read the reply text")
+    ENTRY(MT_STATUS_RCPT_REJECTED, FAIL, "the server rejected every recipient",
+          "the address: 5.1.1 no such mailbox, 5.2.2 mailbox full, 5.7.x policy")
+    ENTRY(MT_STATUS_RELAY_DENIED, FAIL, "the server refused to relay mail to that domain",
+          "the client must authenticate (SMTP AUTH) or send through its own server")
+    ENTRY(MT_STATUS_SENDER_REJECTED, FAIL, "the server rejected the sender address (MAIL FROM)",
+          "the sender domain, SPF policy, or whether authentication is required (530)")
+    ENTRY(MT_STATUS_TOO_BIG, FAIL, "the message is larger than the server accepts",
+          "the message size against the SIZE the server advertised after EHLO")
+    ENTRY(MT_STATUS_CONTENT_REJECTED, FAIL,
+          "the server refused the message after reading it: spam, virus or policy filter",
+          "the reply text names the filter; check the content, DKIM/SPF/DMARC, blocklists")
+    ENTRY(MT_STATUS_AUTH_FAILED, FAIL, "the server rejected the password (every login failed)",
+          "the user's password or account status; the server's text is kept below")
+    ENTRY(MT_STATUS_LOGIN_DISABLED, FAIL, "the server refuses plaintext login before TLS",
+          "the client must use STARTTLS/STLS or the TLS port")
+    ENTRY(MT_STATUS_SERVER_REJECTED, FAIL, "the server refused the client in its greeting",
+          "server overload, the client IP on a blocklist, connection limits")
+    ENTRY(MT_STATUS_NO_RESPONSE, FAIL, "the server never answered (no SYN-ACK, or no greeting)",
+          "server down, a firewall dropping packets, routing, or a hung server")
+    ENTRY(MT_STATUS_REFUSED, FAIL, "nothing listens on that port: the SYN was answered by a reset",
+          "is the mail service running? is a firewall rejecting the connection?")
+};
+
+/* Finer reasons, first match wins. status -1 applies to any status. Patterns are matched
+ * case-insensitively anywhere in the deciding line. */
+static const struct {
+    int status;
+    const char *pattern;
+    const char *reason;
+} reasons[] = {
+    { -1, "5.1.1", "the mailbox does not exist (wrong or mistyped address)" },
+    { -1, "5.1.2", "the recipient's domain does not exist or takes no mail" },
+    { -1, "5.1.10", "the recipient's domain publishes a null MX: it takes no mail" },
+    { -1, "5.2.1", "the mailbox is disabled" },
+    { -1, "5.2.2", "the mailbox is full" },
+    { -1, "4.2.2", "the mailbox is full (temporarily)" },
+    { -1, "5.3.4", "the message is larger than the server accepts" },
+    { -1, "5.7.8", "the server rejected the user name or password" },
+    { -1, "5.7.9", "the authentication method is too weak for this server" },
+    { -1, "5.7.0", "the server requires authentication first" },
+    { -1, "530 ", "the server requires authentication first" },
+    { MT_STATUS_RELAY_DENIED, "", "the client is not allowed to relay: authenticate first" },
+    { -1, "greylist", "greylisting: the server asks the sender to retry later" },
+    { -1, "4.7.1", "greylisting or a policy delay: the sender should retry later" },
+    { -1, "spf", "the sender's SPF policy failed for this client" },
+    { -1, "dmarc", "the sender domain's DMARC policy rejected the message" },
+    { -1, "spam", "a spam filter rejected the message" },
+    { -1, "virus", "a virus scanner rejected the message" },
+    { -1, "blocklist", "the client IP is on a blocklist" },
+    { -1, "blacklist", "the client IP is on a blocklist" },
+    { -1, "5.7.1", "rejected by the server's policy (blocklist, SPF/DMARC, not allowed)" },
+    { -1, "[AUTH]", "the server rejected the password (POP3 [AUTH])" },
+    { -1, "[IN-USE]", "the mailbox is locked by another session (POP3 [IN-USE])" },
+    { -1, "[SYS/TEMP]", "a temporary problem on the server (POP3 [SYS/TEMP])" },
+    { -1, "[SYS/PERM]", "a permanent problem on the server (POP3 [SYS/PERM])" },
+    { -1, "[AUTHENTICATIONFAILED]", "the server rejected the user name or password (IMAP)" },
+    { -1, "[AUTHORIZATIONFAILED]", "the login is valid but not allowed to use this mailbox" },
+    { -1, "[EXPIRED]", "the password or account has expired" },
+    { -1, "[PRIVACYREQUIRED]", "plaintext login refused: use TLS" },
+    { -1, "[UNAVAILABLE]", "the login backend is unavailable (temporary)" },
+    { -1, "[LIMIT]", "a server limit was reached (too many connections?)" },
+    { -1, "LOGINDISABLED", "plaintext login refused: use TLS" },
+    { -1, "too many", "a connection or rate limit was reached" },
+};
+
+const struct ui_explain *explain_status(enum mt_status status)
+{
+    if ((int)status < 0 || status >= MT_STATUS_COUNT)
+        status = MT_STATUS_UNKNOWN;
+    /* The word comes from session.c so it can never disagree with what the store holds. */
+    if (!table[status].word)
+        table[status].word = status_name(status);
+    return &table[status];
+}
+
+const char *explain_reason(enum mt_status status, const char *status_line)
+{
+    size_t len = status_line ? strlen(status_line) : 0;
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        if (reasons[i].status >= 0 && reasons[i].status != (int)status)
+            continue;
+        if (reasons[i].pattern[0] && (!len || text_find_ci(status_line, len, reasons[i].pattern) < 0))
+            continue;
+        /* Success needs no reason, and a 5.x code alone must not explain a success. */
+        if (explain_status(status)->severity == UI_SEV_OK)
+            return NULL;
+        return reasons[i].reason;
+    }
+    return NULL;
+}

@@ -1,0 +1,545 @@
+/* model.c — list state for the console: which tab, which filter, which rows are held, which
+ * row is selected. Only a window of a few pages around the screen is ever loaded (limit/
+ * offset paging), so a database of a million sessions costs no more than one of a hundred. */
+#include "model.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WINDOW_PAGES 3      /* pages held: the one on screen and one either side */
+#define WINDOW_MIN 30
+
+struct view_pos {
+    long top, sel;
+    int64_t sel_id;
+};
+
+struct ui_model {
+    struct ui_source src;
+    enum ui_view view, last_list;
+    struct view_pos pos[UI_VIEW_COUNT];
+    char grep[UI_GREP_MAX];
+    bool failed_only;
+    int status;
+    int64_t since_us, until_us;
+    enum ui_sort sort;
+
+    struct mt_session **rows;   /* rows[i] is row win_offset + i */
+    long win_offset;
+    int win_count, win_cap;
+    bool win_valid;
+    long total;
+    long top, sel;
+    int64_t sel_id;
+    int page;
+    long new_above;
+
+    long queries, rows_fetched;
+    char error[256];
+};
+
+#define VIEW_DEF(id, label_text, proto_id, dir, layout_id) \
+    { label_text, proto_id, dir, layout_id },
+static const struct ui_view_def view_defs[UI_VIEW_COUNT] = { UI_VIEWS(VIEW_DEF) };
+
+const struct ui_view_def *model_view_def(enum ui_view view)
+{
+    return &view_defs[(int)view >= 0 && view < UI_VIEW_COUNT ? view : UI_VIEW_ALL];
+}
+
+const char *model_sort_name(enum ui_sort sort)
+{
+    return sort == UI_SORT_OLDEST ? "oldest first" : "newest first";
+}
+
+struct ui_model *model_new(const struct ui_source *source)
+{
+    struct ui_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->src = *source;
+    m->status = -1;
+    m->page = 20;
+    m->view = m->last_list = UI_VIEW_ALL;
+    return m;
+}
+
+static void window_clear(struct ui_model *m)
+{
+    for (int i = 0; i < m->win_count; i++)
+        session_free(m->rows[i]);
+    m->win_count = 0;
+    m->win_valid = false;
+}
+
+void model_free(struct ui_model *model)
+{
+    if (!model)
+        return;
+    window_clear(model);
+    free(model->rows);
+    free(model);
+}
+
+void model_set_page(struct ui_model *model, int rows)
+{
+    model->page = rows > 1 ? rows : 1;
+}
+
+int model_page(const struct ui_model *model) { return model->page; }
+enum ui_view model_view(const struct ui_model *model) { return model->view; }
+const char *model_grep(const struct ui_model *model) { return model->grep; }
+bool model_failures(const struct ui_model *model) { return model->failed_only; }
+enum ui_sort model_sort(const struct ui_model *model) { return model->sort; }
+long model_total(const struct ui_model *model) { return model->total; }
+long model_top(const struct ui_model *model) { return model->top; }
+long model_selected_index(const struct ui_model *model) { return model->sel; }
+long model_new_above(const struct ui_model *model) { return model->new_above; }
+const char *model_error(const struct ui_model *model) { return model->error; }
+
+void model_stats(const struct ui_model *model, long *queries, long *rows_fetched)
+{
+    *queries = model->queries;
+    *rows_fetched = model->rows_fetched;
+}
+
+void model_filter(const struct ui_model *m, struct store_filter *f)
+{
+    /* The summary has no rows of its own: it is described by the last list's filter. */
+    const struct ui_view_def *def = model_view_def(m->view == UI_VIEW_SUMMARY ? m->last_list
+                                                                             : m->view);
+    store_filter_init(f);
+    f->proto = def->proto;
+    f->direction = def->direction;
+    f->status = m->status;
+    f->failed_only = m->failed_only;
+    f->grep = m->grep[0] ? m->grep : NULL;
+    f->since_us = m->since_us;
+    f->until_us = m->until_us;
+    f->oldest_first = m->sort == UI_SORT_OLDEST;
+}
+
+static int fail(struct ui_model *m, const char *doing)
+{
+    const char *why = m->src.error ? m->src.error(m->src.ctx) : "";
+    snprintf(m->error, sizeof m->error, "%s: %s", doing, why && why[0] ? why : "error");
+    return -1;
+}
+
+static int window_add(void *ctx, struct mt_session *session)
+{
+    struct ui_model *m = ctx;
+    if (m->win_count == m->win_cap) {
+        int cap = m->win_cap ? m->win_cap * 2 : 64;
+        struct mt_session **rows = realloc(m->rows, (size_t)cap * sizeof *rows);
+        if (!rows) {
+            session_free(session);
+            return 1;
+        }
+        m->rows = rows;
+        m->win_cap = cap;
+    }
+    m->rows[m->win_count++] = session;
+    return 0;
+}
+
+static long window_size(const struct ui_model *m)
+{
+    long size = (long)m->page * WINDOW_PAGES;
+    return size < WINDOW_MIN ? WINDOW_MIN : size;
+}
+
+/* Loads the window centred on row `center`. */
+static int window_fetch(struct ui_model *m, long center)
+{
+    struct store_filter f;
+    long size = window_size(m);
+    long offset = center - size / 2;
+    if (m->total >= 0 && offset > m->total - size)
+        offset = m->total - size;
+    if (offset < 0)
+        offset = 0;
+    window_clear(m);
+    model_filter(m, &f);
+    f.limit = size;
+    f.offset = offset;
+    m->queries++;
+    int n = m->src.query(m->src.ctx, &f, window_add, m);
+    if (n < 0)
+        return fail(m, "reading sessions");
+    m->rows_fetched += m->win_count;
+    m->win_offset = offset;
+    m->win_valid = true;
+    return 0;
+}
+
+static int count_rows(struct ui_model *m)
+{
+    struct store_filter f;
+    model_filter(m, &f);
+    m->queries++;
+    long total = m->src.count(m->src.ctx, &f);
+    if (total < 0) {
+        m->total = 0;
+        return fail(m, "counting sessions");
+    }
+    m->total = total;
+    return 0;
+}
+
+const struct mt_session *model_row(const struct ui_model *m, long index)
+{
+    if (!m->win_valid || index < m->win_offset || index >= m->win_offset + m->win_count)
+        return NULL;
+    return m->rows[index - m->win_offset];
+}
+
+const struct mt_session *model_selected(const struct ui_model *m)
+{
+    return model_row(m, m->sel);
+}
+
+/* Keeps sel and top inside the list and the selection on screen. */
+static void clamp(struct ui_model *m)
+{
+    if (m->sel >= m->total)
+        m->sel = m->total - 1;
+    if (m->sel < 0)
+        m->sel = 0;
+    if (m->top > m->sel)
+        m->top = m->sel;
+    if (m->sel >= m->top + m->page)
+        m->top = m->sel - m->page + 1;
+    if (m->top > m->total - m->page)
+        m->top = m->total - m->page;
+    if (m->top < 0)
+        m->top = 0;
+}
+
+static void remember_selection(struct ui_model *m)
+{
+    const struct mt_session *s = model_selected(m);
+    m->sel_id = s ? s->id : 0;
+}
+
+int model_sync(struct ui_model *m)
+{
+    if (model_view_def(m->view)->layout == UI_LAYOUT_NONE)
+        return 0;
+    clamp(m);
+    long end = m->top + m->page < m->total ? m->top + m->page : m->total;
+    bool covered = m->win_valid && m->top >= m->win_offset &&
+                   end <= m->win_offset + m->win_count;
+    if (!covered && m->total > 0 && window_fetch(m, m->top + m->page / 2) < 0)
+        return -1;
+    remember_selection(m);
+    return 0;
+}
+
+/* Finds session `id` in the window: its row index, or -1. */
+static long window_find(const struct ui_model *m, int64_t id)
+{
+    for (int i = 0; id && i < m->win_count; i++)
+        if (m->rows[i]->id == id)
+            return m->win_offset + i;
+    return -1;
+}
+
+int model_reload(struct ui_model *m)
+{
+    long old_sel = m->sel;
+    if (model_selected(m))
+        remember_selection(m);
+    m->error[0] = '\0';
+    if (model_view_def(m->view)->layout == UI_LAYOUT_NONE)
+        return 0;
+    if (count_rows(m) < 0)
+        return -1;
+    clamp(m);
+    if (m->total > 0 && window_fetch(m, m->sel) < 0)
+        return -1;
+    long found = window_find(m, m->sel_id);
+    if (found >= 0) {
+        m->top += found - old_sel;
+        m->sel = found;
+    }
+    return model_sync(m);
+}
+
+/* A new filter starts at the first row. */
+static int restart(struct ui_model *m)
+{
+    m->top = m->sel = 0;
+    m->sel_id = 0;
+    m->new_above = 0;
+    window_clear(m);
+    return model_reload(m);
+}
+
+int model_refresh(struct ui_model *m)
+{
+    long old_total = m->total, old_sel = m->sel, old_top = m->top;
+    bool follow = m->top == 0 && m->sel == 0;
+    m->error[0] = '\0';
+    if (model_selected(m))
+        remember_selection(m);
+    if (model_view_def(m->view)->layout == UI_LAYOUT_NONE)
+        return 0;
+    if (count_rows(m) < 0)
+        return -1;
+    if (follow) {
+        window_clear(m);
+        return model_sync(m);
+    }
+    /* Sessions are stored when they end, so a new row usually lands above the selection
+     * (newest first), but a long session can land anywhere: look the selection up by id
+     * around where it most likely moved. */
+    long delta = m->total - old_total;
+    long guess = old_sel + (m->sort == UI_SORT_NEWEST && delta > 0 ? delta : 0);
+    if (m->total > 0 && window_fetch(m, guess) < 0)
+        return -1;
+    long found = window_find(m, m->sel_id);
+    if (found >= 0) {
+        m->sel = found;
+        m->top = old_top + (found - old_sel);
+        if (found > old_sel)
+            m->new_above += found - old_sel;
+    }
+    return model_sync(m);
+}
+
+static int save_and_switch(struct ui_model *m, enum ui_view view)
+{
+    struct view_pos *old = &m->pos[m->view];
+    if (model_selected(m))
+        remember_selection(m);
+    old->top = m->top;
+    old->sel = m->sel;
+    old->sel_id = m->sel_id;
+    if (model_view_def(m->view)->layout != UI_LAYOUT_NONE)
+        m->last_list = m->view;
+    m->view = view;
+    if (model_view_def(view)->layout == UI_LAYOUT_NONE)
+        return 0;
+    struct view_pos *now = &m->pos[view];
+    m->top = now->top;
+    m->sel = now->sel;
+    m->sel_id = now->sel_id;
+    m->new_above = 0;
+    window_clear(m);
+    return model_reload(m);
+}
+
+int model_set_view(struct ui_model *model, enum ui_view view)
+{
+    if ((int)view < 0 || view >= UI_VIEW_COUNT)
+        return 0;
+    return save_and_switch(model, view);
+}
+
+/* The filter is shared by every view, so the views' remembered rows no longer apply. */
+static int filter_changed(struct ui_model *m)
+{
+    memset(m->pos, 0, sizeof m->pos);
+    return restart(m);
+}
+
+int model_set_grep(struct ui_model *m, const char *text)
+{
+    if (strcmp(m->grep, text ? text : "") == 0)
+        return 0;
+    snprintf(m->grep, sizeof m->grep, "%s", text ? text : "");
+    return filter_changed(m);
+}
+
+int model_toggle_failures(struct ui_model *m)
+{
+    m->failed_only = !m->failed_only;
+    return filter_changed(m);
+}
+
+int model_set_filter(struct ui_model *m, int status, int64_t since_us, int64_t until_us)
+{
+    m->status = status >= 0 && status < MT_STATUS_COUNT ? status : -1;
+    m->since_us = since_us;
+    m->until_us = until_us;
+    return filter_changed(m);
+}
+
+void model_get_filter(const struct ui_model *m, int *status, int64_t *since_us,
+                      int64_t *until_us)
+{
+    *status = m->status;
+    *since_us = m->since_us;
+    *until_us = m->until_us;
+}
+
+int model_clear_filters(struct ui_model *m)
+{
+    m->grep[0] = '\0';
+    m->failed_only = false;
+    m->status = -1;
+    m->since_us = m->until_us = 0;
+    return filter_changed(m);
+}
+
+int model_cycle_sort(struct ui_model *m)
+{
+    m->sort = (enum ui_sort)((m->sort + 1) % UI_SORT_COUNT);
+    return filter_changed(m);
+}
+
+static void format_time(char *buf, size_t cap, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, cap, "%lld", (long long)(us / 1000000));
+}
+
+/* Appends to buf (capacity cap, *len used), cutting what does not fit. */
+static void appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void appendf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list args;
+    if (*len + 1 >= cap)
+        return;
+    va_start(args, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, args);
+    va_end(args);
+    if (n > 0)
+        *len = (size_t)n < cap - *len ? *len + (size_t)n : cap - 1;
+}
+
+void model_describe(const struct ui_model *m, char *buf, size_t cap)
+{
+    char when[40];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (m->grep[0])
+        appendf(buf, cap, &len, "search \"%s\"", m->grep);
+    if (m->failed_only)
+        appendf(buf, cap, &len, "%sfailures only", len ? " · " : "");
+    if (m->status >= 0)
+        appendf(buf, cap, &len, "%sstatus %s", len ? " · " : "",
+                status_name((enum mt_status)m->status));
+    if (m->since_us) {
+        format_time(when, sizeof when, m->since_us);
+        appendf(buf, cap, &len, "%ssince %s", len ? " · " : "", when);
+    }
+    if (m->until_us) {
+        format_time(when, sizeof when, m->until_us);
+        appendf(buf, cap, &len, "%suntil %s", len ? " · " : "", when);
+    }
+    if (!len)
+        appendf(buf, cap, &len, "no filter");
+    appendf(buf, cap, &len, " · %s", model_sort_name(m->sort));
+}
+
+void model_move(struct ui_model *m, long delta)
+{
+    m->sel += delta;
+    clamp(m);
+    if (m->top == 0)
+        m->new_above = 0;
+}
+
+void model_move_page(struct ui_model *m, long pages)
+{
+    m->top += pages * m->page;
+    m->sel += pages * m->page;
+    if (m->top > m->total - m->page)
+        m->top = m->total - m->page;
+    if (m->top < 0)
+        m->top = 0;
+    clamp(m);
+    if (m->top == 0)
+        m->new_above = 0;
+}
+
+void model_go(struct ui_model *m, long index)
+{
+    m->sel = index < 0 ? m->total - 1 : index;
+    clamp(m);
+    if (m->top == 0)
+        m->new_above = 0;
+}
+
+bool model_click(struct ui_model *m, int line)
+{
+    long index = m->top + line;
+    if (line < 0 || line >= m->page || index >= m->total)
+        return false;
+    m->sel = index;
+    clamp(m);
+    return true;
+}
+
+int model_load_selected(struct ui_model *m, struct mt_session **out)
+{
+    const struct mt_session *s = model_selected(m);
+    *out = NULL;
+    if (!s)
+        return -1;
+    if (m->src.load(m->src.ctx, s->id, out) != 0)
+        return fail(m, "loading the session");
+    return 0;
+}
+
+bool model_parse_time(const char *text, int64_t now_us, int64_t *out_us)
+{
+    while (*text == ' ')
+        text++;
+    if (!*text) {
+        *out_us = 0;
+        return true;
+    }
+    if (text[0] == '-') {
+        char *end;
+        long n = strtol(text + 1, &end, 10);
+        long unit = *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 :
+                    *end == 's' ? 1 : 0;
+        if (end == text + 1 || n < 0 || !unit || end[1])
+            return false;
+        *out_us = now_us - (int64_t)n * unit * 1000000;
+        return true;
+    }
+    bool digits = true;
+    for (const char *p = text; *p; p++)
+        digits = digits && isdigit((unsigned char)*p);
+    if (digits) {
+        *out_us = (int64_t)strtoll(text, NULL, 10) * 1000000;
+        return true;
+    }
+    struct tm tm = { 0 };
+    int consumed = 0;
+    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
+        return false;
+    const char *rest = text + consumed;
+    if (*rest == 'T' || *rest == ' ') {
+        int c2 = 0;
+        if (sscanf(rest + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &c2) != 2)
+            return false;
+        rest += 1 + c2;
+        if (*rest == ':') {
+            int c3 = 0;
+            if (sscanf(rest + 1, "%2d%n", &tm.tm_sec, &c3) != 1)
+                return false;
+            rest += 1 + c3;
+        }
+        if (*rest == 'Z')
+            rest++;
+    }
+    if (*rest || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out_us = (int64_t)timegm(&tm) * 1000000;
+    return true;
+}

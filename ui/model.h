@@ -1,0 +1,120 @@
+/* model.h — the console's list model: tabs (views), the filter in force, the sort order, the
+ * selection and the window of rows held in memory. No ncurses: unit-tested with a fake
+ * source. Rows are read through a `struct ui_source` (the store in the real console). */
+#ifndef MAILTAP_UI_MODEL_H
+#define MAILTAP_UI_MODEL_H
+
+#include "store/store.h"
+#include "ui/columns.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The tabs, in order: X(id, label, proto, direction, layout). A new tab (DNS, say) is one
+ * line here plus, if its rows differ, a layout in columns.c. */
+#define UI_VIEWS(X) \
+    X(ALL, "All", -1, -1, UI_LAYOUT_MIXED) \
+    X(SMTP_OUT, "Outbound SMTP", MT_PROTO_SMTP, MT_OUTBOUND, UI_LAYOUT_SMTP) \
+    X(SMTP_IN, "Inbound SMTP", MT_PROTO_SMTP, MT_INBOUND, UI_LAYOUT_SMTP) \
+    X(POP3, "POP3", MT_PROTO_POP3, -1, UI_LAYOUT_MAILBOX) \
+    X(IMAP, "IMAP", MT_PROTO_IMAP, -1, UI_LAYOUT_MAILBOX) \
+    X(SUMMARY, "Summary", -1, -1, UI_LAYOUT_NONE)
+
+#define UI_VIEW_ENUM(id, label, proto, dir, layout) UI_VIEW_##id,
+enum ui_view { UI_VIEWS(UI_VIEW_ENUM) UI_VIEW_COUNT };
+
+struct ui_view_def {
+    const char *label;
+    int proto, direction;   /* -1: any */
+    enum ui_layout layout;  /* UI_LAYOUT_NONE: not a list */
+};
+const struct ui_view_def *model_view_def(enum ui_view view);
+
+/* The store offers time order only; sorting by status or user needs an order option in
+ * struct store_filter (see the console's report). */
+enum ui_sort { UI_SORT_NEWEST, UI_SORT_OLDEST, UI_SORT_COUNT };
+const char *model_sort_name(enum ui_sort sort);
+
+/* Where rows come from. query/load follow store_query_sessions()/store_load_session();
+ * count returns how many sessions match the filter (limit/offset ignored), < 0 on error. */
+struct ui_source {
+    void *ctx;
+    int (*query)(void *ctx, const struct store_filter *filter, store_session_fn fn, void *fn_ctx);
+    long (*count)(void *ctx, const struct store_filter *filter);
+    int (*load)(void *ctx, int64_t id, struct mt_session **out);
+    const char *(*error)(void *ctx);   /* message of the last failure */
+};
+
+#define UI_GREP_MAX 256
+
+struct ui_model;
+
+struct ui_model *model_new(const struct ui_source *source);
+void model_free(struct ui_model *model);
+
+/* Rows the screen shows at once; the window held in memory is a few pages around them. */
+void model_set_page(struct ui_model *model, int rows);
+int model_page(const struct ui_model *model);
+
+/* Each list view remembers its own selection; the filter is shared by all of them.
+ * Switching to the summary keeps the list state untouched. Returns < 0 on a query error. */
+int model_set_view(struct ui_model *model, enum ui_view view);
+enum ui_view model_view(const struct ui_model *model);
+
+/* Filter changes re-run the query and put the selection on the first row. */
+int model_set_grep(struct ui_model *model, const char *text);
+const char *model_grep(const struct ui_model *model);
+int model_toggle_failures(struct ui_model *model);
+bool model_failures(const struct ui_model *model);
+/* status: enum mt_status, or -1 for any. since/until: µs, 0 for no bound. */
+int model_set_filter(struct ui_model *model, int status, int64_t since_us, int64_t until_us);
+void model_get_filter(const struct ui_model *model, int *status, int64_t *since_us,
+                      int64_t *until_us);
+int model_clear_filters(struct ui_model *model);
+int model_cycle_sort(struct ui_model *model);
+enum ui_sort model_sort(const struct ui_model *model);
+
+/* The filter the current view runs (grep points into the model). */
+void model_filter(const struct ui_model *model, struct store_filter *filter);
+/* One line describing the filter in force, e.g. "search "alice" · failures only". */
+void model_describe(const struct ui_model *model, char *buf, size_t cap);
+
+/* Re-runs count and window keeping the selection on the same session when it is still
+ * there. Returns < 0 on a query error (model_error() says why). */
+int model_reload(struct ui_model *model);
+/* The database changed (live): new sessions appear without moving what is on screen. When
+ * the list is at its very top (first row selected, newest first) it follows new sessions
+ * like `tail -f`; otherwise the selected session and the rows around it stay where they
+ * are on screen, and model_new_above() counts what arrived above. */
+int model_refresh(struct ui_model *model);
+long model_new_above(const struct ui_model *model);
+
+/* Moves the selection by delta rows (clamped) and scrolls to keep it visible. */
+void model_move(struct ui_model *model, long delta);
+/* Scrolls by pages (selection moves along). */
+void model_move_page(struct ui_model *model, long pages);
+void model_go(struct ui_model *model, long index);   /* -1: last row */
+/* Selects the row at screen line `line` (0 = top visible row); false if there is none. */
+bool model_click(struct ui_model *model, int line);
+
+/* Makes sure the rows on screen are in memory. Returns < 0 on a query error. */
+int model_sync(struct ui_model *model);
+long model_total(const struct ui_model *model);
+long model_top(const struct ui_model *model);
+long model_selected_index(const struct ui_model *model);
+/* Row `index` if it is in memory (after model_sync(), every visible row is), else NULL. */
+const struct mt_session *model_row(const struct ui_model *model, long index);
+const struct mt_session *model_selected(const struct ui_model *model);
+/* Loads the selected session with its transcript; the caller frees it. */
+int model_load_selected(struct ui_model *model, struct mt_session **out);
+const char *model_error(const struct ui_model *model);
+
+/* For tests and the status line: how many queries ran and how many rows they returned. */
+void model_stats(const struct ui_model *model, long *queries, long *rows_fetched);
+
+/* Parses a time for the filter form: "2026-01-07", "2026-01-07 16:54[:15]" or with 'T'
+ * (UTC), epoch seconds, or relative to now_us: "-15m", "-2h", "-1d". "" means no bound (0). */
+bool model_parse_time(const char *text, int64_t now_us, int64_t *out_us);
+
+#endif

@@ -1,0 +1,265 @@
+/* summary_model.c — read-only SQL of the console, kept out of the drawing code and out of the
+ * store: change detection for live refresh, the sensor_stats row, and the
+ * summary's aggregates. Every statement is prepared once; only fixed SQL text is compiled,
+ * every value is bound. */
+#include "summary_model.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum uidb_stmt {
+    Q_DATA_VERSION, Q_SENSOR_TABLE, Q_SENSOR, Q_COUNTS, Q_REASONS, Q_USERS, Q_IPS, Q_NEWEST,
+    Q_PER_MINUTE, Q_COUNT_STMTS
+};
+
+struct ui_db {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[Q_COUNT_STMTS];
+    int64_t data_version;
+    bool seen_version;
+    char error[256];
+};
+
+#define RANGE " start_us >= ?1 AND (?2 = 0 OR start_us < ?2) "
+/* The IP a row is about: the client's inbound, the server's outbound (as in the list). */
+#define ROW_IP "CASE direction WHEN 'out' THEN server_ip ELSE client_ip END"
+
+static const char *const stmt_sql[Q_COUNT_STMTS] = {
+    [Q_DATA_VERSION] = "PRAGMA data_version",
+    [Q_SENSOR_TABLE] = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sensor_stats'",
+    [Q_SENSOR] = NULL,   /* prepared once the table exists */
+    [Q_COUNTS] = "SELECT proto, direction, status, count(*) FROM sessions WHERE" RANGE
+                 "GROUP BY 1, 2, 3",
+    [Q_REASONS] = "SELECT status, status_line, count(*) AS n FROM sessions WHERE" RANGE
+                  "AND status IN (%s) GROUP BY 1, 2 ORDER BY n DESC LIMIT 8",
+    [Q_USERS] = "SELECT user, count(*) AS n FROM sessions WHERE" RANGE
+                "AND status IN (%s) AND user <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
+    [Q_IPS] = "SELECT " ROW_IP ", count(*) AS n FROM sessions WHERE" RANGE
+              "AND status IN (%s) GROUP BY 1 ORDER BY n DESC LIMIT 8",
+    [Q_NEWEST] = "SELECT max(start_us) FROM sessions WHERE" RANGE,
+    [Q_PER_MINUTE] = "SELECT start_us / 60000000, count(*), sum(status IN (%s)) FROM sessions"
+                     " WHERE" RANGE "GROUP BY 1",
+};
+
+static const char *const category_names[UI_CAT_COUNT] = {
+    [UI_CAT_SMTP_OUT] = "SMTP out", [UI_CAT_SMTP_IN] = "SMTP in",
+    [UI_CAT_POP3] = "POP3", [UI_CAT_IMAP] = "IMAP",
+};
+
+const char *uidb_category_name(enum ui_category category)
+{
+    return category >= 0 && category < UI_CAT_COUNT ? category_names[category] : "?";
+}
+
+const char *uidb_error(const struct ui_db *db) { return db->error; }
+
+static int db_fail(struct ui_db *db, const char *doing)
+{
+    snprintf(db->error, sizeof db->error, "%s: %s", doing, sqlite3_errmsg(db->db));
+    return -1;
+}
+
+/* "'partial','aborted',...": the failure statuses, from the one definition in session.c. */
+static void failure_list(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int s = 0; s < MT_STATUS_COUNT && len < cap; s++)
+        if (status_is_failure((enum mt_status)s))
+            len += (size_t)snprintf(buf + len, cap - len, "%s'%s'", len ? "," : "",
+                                    status_name((enum mt_status)s));
+}
+
+static sqlite3_stmt *prepare(struct ui_db *db, const char *sql_format)
+{
+    char failures[512], sql[4096];
+    sqlite3_stmt *st = NULL;
+    failure_list(failures, sizeof failures);
+    snprintf(sql, sizeof sql, sql_format, failures);
+    if (sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "preparing a query");
+        return NULL;
+    }
+    return st;
+}
+
+struct ui_db *uidb_open(const char *path, char *err, size_t errlen)
+{
+    struct ui_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db->db ? sqlite3_errmsg(db->db) : "cannot open");
+        uidb_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db->db, STORE_BUSY_TIMEOUT_MS);
+    for (int i = 0; i < Q_COUNT_STMTS; i++) {
+        if (!stmt_sql[i])
+            continue;
+        if (!(db->stmt[i] = prepare(db, stmt_sql[i]))) {
+            snprintf(err, errlen, "%s: %s", path, db->error);
+            uidb_close(db);
+            return NULL;
+        }
+    }
+    return db;
+}
+
+void uidb_close(struct ui_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < Q_COUNT_STMTS; i++)
+        sqlite3_finalize(db->stmt[i]);
+    sqlite3_close(db->db);
+    free(db);
+}
+
+bool uidb_changed(struct ui_db *db)
+{
+    sqlite3_stmt *st = db->stmt[Q_DATA_VERSION];
+    bool changed = false;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 0);
+        changed = !db->seen_version || v != db->data_version;
+        db->data_version = v;
+        db->seen_version = true;
+    }
+    sqlite3_reset(st);
+    return changed;
+}
+
+void uidb_sensor(struct ui_db *db, struct ui_sensor *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!db->stmt[Q_SENSOR]) {
+        /* The capture may create the table after the console started. */
+        sqlite3_stmt *probe = db->stmt[Q_SENSOR_TABLE];
+        bool exists = sqlite3_step(probe) == SQLITE_ROW;
+        sqlite3_reset(probe);
+        if (!exists || sqlite3_prepare_v2(db->db,
+                "SELECT ts_us, packets, kernel_drops, interface_drops, sessions, source"
+                " FROM sensor_stats ORDER BY ts_us DESC LIMIT 2", -1,
+                &db->stmt[Q_SENSOR], NULL) != SQLITE_OK)
+            return;
+    }
+    sqlite3_stmt *st = db->stmt[Q_SENSOR];
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *source = (const char *)sqlite3_column_text(st, 5);
+        out->present = true;
+        out->ts_us = sqlite3_column_int64(st, 0);
+        out->packets = sqlite3_column_int64(st, 1);
+        out->kernel_drops = sqlite3_column_int64(st, 2);
+        out->interface_drops = sqlite3_column_int64(st, 3);
+        out->sessions = sqlite3_column_int64(st, 4);
+        snprintf(out->source, sizeof out->source, "%s", source ? source : "");
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t dt = out->ts_us - sqlite3_column_int64(st, 0);
+            int64_t dp = out->packets - sqlite3_column_int64(st, 1);
+            if (dt > 0 && dp >= 0)
+                out->packets_per_s = (double)dp * 1e6 / (double)dt;
+        }
+    }
+    sqlite3_reset(st);
+}
+
+static sqlite3_stmt *ranged(struct ui_db *db, enum uidb_stmt which, int64_t since, int64_t until)
+{
+    sqlite3_stmt *st = db->stmt[which];
+    sqlite3_bind_int64(st, 1, since);
+    sqlite3_bind_int64(st, 2, until);
+    return st;
+}
+
+static int top_list(struct ui_db *db, enum uidb_stmt which, int64_t since, int64_t until,
+                    struct ui_summary_item *items, int *count)
+{
+    sqlite3_stmt *st = ranged(db, which, since, until);
+    int rc, text_col = which == Q_REASONS ? 1 : 0, count_col = which == Q_REASONS ? 2 : 1;
+    *count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *count < UI_SUMMARY_TOP) {
+        struct ui_summary_item *item = &items[(*count)++];
+        const char *text = (const char *)sqlite3_column_text(st, text_col);
+        snprintf(item->text, sizeof item->text, "%s", text ? text : "");
+        item->status = which == Q_REASONS ?
+            (int)status_from_name((const char *)sqlite3_column_text(st, 0) ?
+                                  (const char *)sqlite3_column_text(st, 0) : "") : -1;
+        item->count = (long)sqlite3_column_int64(st, count_col);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(db, "summarising");
+}
+
+static int category_of(const char *proto, const char *direction)
+{
+    if (strcmp(proto, "smtp") == 0)
+        return strcmp(direction, "out") == 0 ? UI_CAT_SMTP_OUT : UI_CAT_SMTP_IN;
+    if (strcmp(proto, "pop3") == 0)
+        return UI_CAT_POP3;
+    if (strcmp(proto, "imap") == 0)
+        return UI_CAT_IMAP;
+    return -1;
+}
+
+int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int minutes,
+                 struct ui_summary *out)
+{
+    sqlite3_stmt *st;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (minutes > UI_SUMMARY_MINUTES_MAX)
+        minutes = UI_SUMMARY_MINUTES_MAX;
+    if (minutes < 1)
+        minutes = 1;
+    st = ranged(db, Q_COUNTS, since, until);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *proto = (const char *)sqlite3_column_text(st, 0);
+        const char *dir = (const char *)sqlite3_column_text(st, 1);
+        const char *word = (const char *)sqlite3_column_text(st, 2);
+        long n = (long)sqlite3_column_int64(st, 3);
+        int cat = category_of(proto ? proto : "", dir ? dir : "");
+        enum mt_status status = status_from_name(word ? word : "");
+        out->total += n;
+        out->status_total[status] += n;
+        if (status_is_failure(status))
+            out->failures += n;
+        if (cat >= 0) {
+            out->counts[cat][status] += n;
+            out->category_total[cat] += n;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(db, "summarising");
+    if (top_list(db, Q_REASONS, since, until, out->reasons, &out->reason_count) < 0 ||
+        top_list(db, Q_USERS, since, until, out->users, &out->user_count) < 0 ||
+        top_list(db, Q_IPS, since, until, out->ips, &out->ip_count) < 0)
+        return -1;
+
+    st = ranged(db, Q_NEWEST, since, until);
+    int64_t newest = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+                         ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    out->minutes = minutes;
+    if (newest < 0)
+        return 0;
+    int64_t last_minute = newest / 60000000;
+    int64_t first_minute = last_minute - minutes + 1;
+    out->first_minute_us = first_minute * 60000000;
+    int64_t from = out->first_minute_us > since ? out->first_minute_us : since;
+    st = ranged(db, Q_PER_MINUTE, from, until);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t minute = sqlite3_column_int64(st, 0) - first_minute;
+        if (minute >= 0 && minute < minutes) {
+            out->per_minute[minute] = (long)sqlite3_column_int64(st, 1);
+            out->failed_per_minute[minute] = (long)sqlite3_column_int64(st, 2);
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "summarising");
+}

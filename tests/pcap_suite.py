@@ -25,6 +25,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    pass
+
+
 class Suite:
     def __init__(self, mailtap, verbose):
         self.mailtap = os.path.abspath(mailtap)
@@ -35,6 +39,10 @@ class Suite:
     def run(self, name, function, *args):
         try:
             function(*args)
+        except Skip as why:
+            self.skipped += 1
+            print("skip %s: %s" % (name, why))
+            return
         except Failure as failure:
             self.failed += 1
             print("FAIL %s: %s" % (name, failure))
@@ -331,6 +339,79 @@ def test_refused_and_silent(suite):
           suite.sessions(db))
 
 
+def test_live_capture(suite):
+    """mailtap capture on lo: a refused attempt and a real SMTP dialogue with a tiny server
+    on a free loopback port, then SIGINT: exit 0 and both sessions stored."""
+    import signal
+    import socket
+    import threading
+    import time
+    if os.geteuid() != 0:
+        raise Skip("needs root to capture on lo")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def serve():
+        conn, _ = listener.accept()
+        f = conn.makefile("rwb")
+        def reply(text):
+            f.write(text + b"\r\n")
+            f.flush()
+        reply(b"220 live.example.test ESMTP")
+        for line in f:
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                reply(b"250 live.example.test")
+            elif verb == b"MAIL":
+                reply(b"250 2.1.0 Ok")
+            elif verb == b"RCPT":
+                reply(b"250 2.1.5 Ok")
+            elif verb == b"DATA":
+                reply(b"354 go ahead")
+                for body in f:
+                    if body == b".\r\n":
+                        break
+                reply(b"250 2.0.0 Ok: queued as LIVE1")
+            elif verb == b"QUIT":
+                reply(b"221 2.0.0 Bye")
+                break
+        conn.close()
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    db = os.path.join(suite.tmp, "live.db")
+    proc = subprocess.Popen([suite.mailtap, "capture", "-q", "-i", "lo", "-d", db, "--port",
+                             "smtp:%d" % port, "tcp port 2525 or tcp port %d" % port],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)   # the capture must be running before the traffic starts
+    try:
+        socket.create_connection(("127.0.0.1", 2525), timeout=2).close()
+    except OSError:
+        pass
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    f = client.makefile("rwb")
+    f.readline()
+    for command in (b"EHLO me.example.test", b"MAIL FROM:<a@example.test>", b"RCPT TO:<b@example.test>", b"DATA"):
+        f.write(command + b"\r\n")
+        f.flush()
+        f.readline()
+    f.write(b"Subject: live\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+    f.flush()
+    f.readline()
+    f.readline()
+    client.close()
+    server.join(5)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    if proc.returncode != 0:
+        raise Failure("capture exited %d after SIGINT: %s" % (proc.returncode, stderr[-1000:]))
+    match([{"status": "refused", "server_port": 2525},
+           {"status": "delivered", "server_port": port, "mail_from": "a@example.test",
+            "messages": [{"subject": "live"}]}], suite.sessions(db))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailtap", default=os.path.join(ROOT, "mailtap"))
@@ -342,7 +423,8 @@ def main():
     test_link_types(suite)
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_refused_and_silent):
+                 test_long_lines, test_escape_sequences, test_refused_and_silent,
+                 test_live_capture):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])
     summary = "%d passed, %d failed" % (suite.passed, suite.failed)

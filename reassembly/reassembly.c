@@ -51,6 +51,11 @@ static bool port_collected(uint16_t port)
     return active->config.ports[port >> 3] & (1u << (port & 7));
 }
 
+static bool udp_port_collected(uint16_t port)
+{
+    return active->config.udp_ports[port >> 3] & (1u << (port & 7));
+}
+
 void reassembly_config_defaults(struct reassembly_config *config)
 {
     memset(config, 0, sizeof *config);
@@ -61,6 +66,7 @@ void reassembly_config_defaults(struct reassembly_config *config)
     static const uint16_t mail_ports[] = { 25, 465, 587, 2525, 110, 995, 143, 993 };
     for (size_t i = 0; i < sizeof mail_ports / sizeof mail_ports[0]; i++)
         reassembly_config_add_port(config, mail_ports[i]);
+    config->udp_ports[53 >> 3] |= 1u << (53 & 7);   /* DNS */
 }
 
 /* --- addresses ------------------------------------------------------------------ */
@@ -240,30 +246,40 @@ static uint16_t ipv4_checksum(const uint8_t *header, size_t len)
     return (uint16_t)~sum;
 }
 
-/* Builds an IPv4 packet with synthetic addresses around the TCP segment of an IPv6
- * packet. Returns its length, or 0 when the packet is not one we can carry. */
-static size_t ipv6_to_synthetic_v4(const uint8_t *ip, size_t len)
+/* Walks an IPv6 packet's extension headers to its transport header: returns the
+ * protocol number and the transport header's [*offset, *end), or -1 (counted). */
+static int ipv6_transport(const uint8_t *ip, size_t len, size_t *offset, size_t *end)
 {
     if (len < IPV6_HEADER)
-        return active->stats.malformed++, 0;
+        return active->stats.malformed++, -1;
     size_t payload = read_be16(ip + 4);
-    if (IPV6_HEADER + payload > len) {
-        active->stats.snap_truncated++;
-        return 0;
-    }
+    if (IPV6_HEADER + payload > len)
+        return active->stats.snap_truncated++, -1;
+    *end = IPV6_HEADER + payload;
     uint8_t next = ip[6];
-    size_t offset = IPV6_HEADER;
-    for (int i = 0; i < IPV6_EXT_HEADERS_MAX && next != IPPROTO_TCP; i++) {
+    *offset = IPV6_HEADER;
+    for (int i = 0; i < IPV6_EXT_HEADERS_MAX && next != IPPROTO_TCP && next != IPPROTO_UDP; i++) {
         if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-            return active->stats.ipv6_unsupported++, 0;  /* fragments, ESP, UDP, ... */
-        if (offset + 8 > IPV6_HEADER + payload)
-            return active->stats.malformed++, 0;
-        next = ip[offset];
-        offset += 8 + (size_t)ip[offset + 1] * 8;
+            return active->stats.ipv6_unsupported++, -1;  /* fragments, ESP, ... */
+        if (*offset + 8 > *end)
+            return active->stats.malformed++, -1;
+        next = ip[*offset];
+        *offset += 8 + (size_t)ip[*offset + 1] * 8;
     }
-    if (next != IPPROTO_TCP || offset + TCP_HEADER_MIN > IPV6_HEADER + payload)
-        return active->stats.ipv6_unsupported++, 0;
-    size_t tcp_len = IPV6_HEADER + payload - offset;
+    if (next != IPPROTO_TCP && next != IPPROTO_UDP)
+        return active->stats.ipv6_unsupported++, -1;
+    if (*offset > *end)
+        return active->stats.malformed++, -1;
+    return next;
+}
+
+/* Builds an IPv4 packet with synthetic addresses around the TCP segment found at
+ * ip[offset, end) of an IPv6 packet. Returns its length, or 0 when it cannot be carried. */
+static size_t ipv6_to_synthetic_v4(const uint8_t *ip, size_t offset, size_t end)
+{
+    if (offset + TCP_HEADER_MIN > end)
+        return active->stats.malformed++, 0;
+    size_t tcp_len = end - offset;
     if (tcp_len + IPV4_HEADER_MIN > 65535)
         return active->stats.ipv6_unsupported++, 0;
     uint32_t src, dst;
@@ -349,6 +365,34 @@ static void hand_to_nids(const uint8_t *ip, size_t len)
     nids_pcap_handler(NULL, &header, (u_char *)ip);
 }
 
+/* A UDP datagram (DNS): no reassembly needed, so it goes straight up with its real
+ * addresses, IPv4 or IPv6. */
+static void handle_udp(int family, const uint8_t *src, const uint8_t *dst,
+                       const uint8_t *udp, size_t len)
+{
+    if (len < 8)
+        return (void)active->stats.malformed++;
+    uint16_t sport = read_be16(udp), dport = read_be16(udp + 2);
+    size_t udp_len = read_be16(udp + 4);
+    if (udp_len < 8 || udp_len > len)
+        udp_len = len;   /* trust what was captured, never more */
+    bool to_server = udp_port_collected(dport);
+    if (!active->events.datagram || (!to_server && !udp_port_collected(sport)))
+        return (void)active->stats.not_collected++;
+    struct flow flow;
+    memset(&flow, 0, sizeof flow);
+    flow.client.family = flow.server.family = family;
+    size_t bytes = family == 6 ? 16 : 4;
+    memcpy(flow.client.bytes, to_server ? src : dst, bytes);
+    memcpy(flow.server.bytes, to_server ? dst : src, bytes);
+    flow.client_port = to_server ? sport : dport;
+    flow.server_port = to_server ? dport : sport;
+    active->stats.udp_collected++;
+    active->events.datagram(active->events.ctx, &flow,
+                            to_server ? STREAM_FROM_CLIENT : STREAM_FROM_SERVER,
+                            udp + 8, udp_len - 8, active->now_us);
+}
+
 void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
 {
     const uint8_t *ip = frame->ip;
@@ -357,8 +401,11 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     active->stats.ip_packets++;
     if (frame->version == 6) {
         active->stats.ipv6_packets++;
-        len = ipv6_to_synthetic_v4(ip, len);
-        if (len == 0)
+        size_t offset, end;
+        int proto = ipv6_transport(ip, len, &offset, &end);
+        if (proto == IPPROTO_UDP)
+            return handle_udp(6, ip + 8, ip + 24, ip + offset, end - offset);
+        if (proto != IPPROTO_TCP || (len = ipv6_to_synthetic_v4(ip, offset, end)) == 0)
             return;
         ip = active->synth;
     } else {
@@ -374,9 +421,11 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
             len = total;  /* Ethernet padding */
     }
     size_t header_len = (size_t)(ip[0] & 0x0f) * 4;
+    bool fragment = (read_be16(ip + 6) & 0x3fff) != 0;
+    if (ip[9] == IPPROTO_UDP && !fragment && frame->version == 4)
+        return handle_udp(4, ip + 12, ip + 16, ip + header_len, len - header_len);
     if (ip[9] != IPPROTO_TCP)
         return (void)active->stats.not_collected++;
-    bool fragment = (read_be16(ip + 6) & 0x3fff) != 0;
     if (!fragment && !tcp_wanted(ip, len, header_len))
         return (void)active->stats.not_collected++;
     active->stats.tcp_collected++;

@@ -39,6 +39,10 @@ struct reassembly_events {
     /* A connection attempt that never became a stream. */
     void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,
                     int64_t syn_us, int64_t end_us);
+    /* A UDP datagram to or from a collected UDP port (DNS); may be NULL. flow->client is
+     * the side that is not on the collected port. */
+    void (*datagram)(void *ctx, const struct flow *flow, enum stream_side from,
+                     const uint8_t *payload, size_t len, int64_t ts_us);
 };
 
 struct reassembly_config {
@@ -46,11 +50,12 @@ struct reassembly_config {
     int64_t idle_timeout_us;     /* 0: never time out */
     int64_t syn_timeout_us;      /* an unanswered SYN is settled after this */
     uint32_t max_attempts;       /* pending SYNs remembered */
-    uint8_t ports[65536 / 8];    /* bitmap of server ports to collect */
+    uint8_t ports[65536 / 8];    /* bitmap of TCP server ports to collect */
+    uint8_t udp_ports[65536 / 8]; /* bitmap of UDP server ports handed to datagram() */
 };
 
 struct reassembly_stats {
-    uint64_t ip_packets, ipv6_packets, tcp_collected, not_collected;
+    uint64_t ip_packets, ipv6_packets, tcp_collected, udp_collected, not_collected;
     uint64_t malformed, ipv6_unsupported, ipv6_table_full, reserved_v4_dropped, snap_truncated;
     uint64_t streams_opened, streams_closed, streams_reset, streams_idle, streams_evicted,
              streams_open_at_end;

@@ -412,6 +412,43 @@ def test_live_capture(suite):
             "messages": [{"subject": "live"}]}], suite.sessions(db))
 
 
+def test_full_disk(suite):
+    """The database on a tiny filesystem: a clear 'disk full' message, exit status 3, and a
+    consistent database that keeps every batch committed before the disk filled."""
+    import sqlite3
+    if os.geteuid() != 0:
+        raise Skip("needs root to mount a small tmpfs")
+    mount_point = os.path.join(suite.tmp, "small")
+    os.mkdir(mount_point)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount_point],
+                      capture_output=True).returncode != 0:
+        raise Skip("cannot mount tmpfs here")
+    try:
+        packets = []
+        for n in range(3000):   # many sessions, several batches: more than fit in 2 MiB
+            conv = smtp_conversation(sport=20000 + n % 40000)
+            packets += conv.packets
+        packets.sort(key=lambda p: (p[0], p[1]))
+        capture = os.path.join(suite.tmp, "many.pcap")
+        pcaplib.write_pcap(capture, pcaplib.DLT_RAW, packets)
+        db = os.path.join(mount_point, "full.db")
+        proc = subprocess.run([suite.mailtap, "read", "-q", "-d", db, capture],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 3:
+            raise Failure("exit status %d, expected 3; stderr: %s" % (proc.returncode, proc.stderr[-500:]))
+        if "disk full" not in proc.stderr:
+            raise Failure("no clear message: %r" % proc.stderr[-500:])
+        con = sqlite3.connect(db)
+        if con.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise Failure("database not consistent after a full disk")
+        stored = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        con.close()
+        if stored == 0:
+            raise Failure("nothing committed before the disk filled was kept")
+    finally:
+        subprocess.run(["umount", "-l", mount_point])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailtap", default=os.path.join(ROOT, "mailtap"))
@@ -424,7 +461,7 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
-                 test_live_capture):
+                 test_live_capture, test_full_disk):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])
     summary = "%d passed, %d failed" % (suite.passed, suite.failed)

@@ -456,9 +456,12 @@ static bool txn_data_reply(struct smtp *st, const struct smtp_pending *p)
     enum mt_status status = classify(SMTP_PHASE_DATA, r->code, r->has_enh ? &r->enh : NULL,
                                      r->text_hits);
     if (status == MT_STATUS_DELIVERED && t->relay + t->refused + t->deferred > 0) {
-        /* What the admin needs from a partial delivery is the refusal, not the queue id. */
-        txn_decide(st, MT_STATUS_PARTIAL, t->refused ? &t->refused_line
-                                          : t->relay ? &t->relay_line : &t->deferred_line);
+        /* The message keeps its end-of-data reply (the queue id); the session's deciding
+         * line is the refusal, which is what the admin needs to see. */
+        txn_decide(st, MT_STATUS_PARTIAL, &r->first);
+        if (st->worst == MT_STATUS_PARTIAL)
+            st->worst_line = t->refused ? t->refused_line
+                             : t->relay ? t->relay_line : t->deferred_line;
         return true;
     }
     if (status != MT_STATUS_UNKNOWN)

@@ -285,10 +285,14 @@ void output_table_header(FILE *out, enum output_view view)
 
 void output_table_row(FILE *out, const struct mt_session *s)
 {
-    char when[32], counters[96], more[32] = "";
+    char when[32], counters[96], more[32] = "", question[MT_NAME_MAX + 20];
     const char *who, *what = "";
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
-    if (s->proto == MT_PROTO_SMTP) {
+    if (s->proto == MT_PROTO_DNS) {
+        snprintf(question, sizeof question, "%s %s", s->dns.qtype, s->dns.qname);
+        who = question;
+        what = s->dns.answers[0] ? s->dns.answers : s->dns.rcode;
+    } else if (s->proto == MT_PROTO_SMTP) {
         uint64_t others = s->recipient_count + s->recipients_dropped;
         who = first_sender(s);
         if (s->recipient_count > 0) {
@@ -487,9 +491,42 @@ static void json_session(FILE *out, const struct mt_session *s)
     json_stats(out, &s->stats);
 }
 
+/* "dns" for DNS rows, "tls_details" when a TLS handshake was read. */
+static void json_extras(FILE *out, const struct mt_session *s)
+{
+    json_bool(out, "starttls_offered", s->starttls_offered);
+    if (s->proto == MT_PROTO_DNS) {
+        fputs(",\"dns\":{", out);
+        fputs("\"qname\":", out);
+        json_text(out, s->dns.qname, strlen(s->dns.qname));
+        json_str(out, "qtype", s->dns.qtype);
+        json_str(out, "rcode", s->dns.rcode);
+        json_str(out, "answers", s->dns.answers);
+        json_i64(out, "response_us", s->dns.response_us);
+        fputc('}', out);
+    }
+    const struct mt_tls_info *t = &s->tls_info;
+    if (t->outcome[0]) {
+        fputs(",\"tls_details\":{\"outcome\":", out);
+        json_text(out, t->outcome, strlen(t->outcome));
+        json_str(out, "version", t->version);
+        json_str(out, "client_versions", t->client_versions);
+        json_str(out, "cipher", t->cipher);
+        json_str(out, "sni", t->sni);
+        json_str(out, "subject", t->subject);
+        json_str(out, "issuer", t->issuer);
+        json_str(out, "sans", t->sans);
+        json_i64(out, "not_before", t->not_before);
+        json_i64(out, "not_after", t->not_after);
+        json_str(out, "alert", t->alert);
+        fputc('}', out);
+    }
+}
+
 void output_json(FILE *out, const struct mt_session *s)
 {
     json_session(out, s);
+    json_extras(out, s);
     fputs("}\n", out);
 }
 
@@ -499,6 +536,7 @@ void output_show_json(FILE *out, const struct mt_session *s)
     size_t pos = 0;
     const char *sep = "";
     json_session(out, s);
+    json_extras(out, s);
     fputs(",\"transcript\":[", out);
     while (output_transcript_next(s, &pos, &line)) {
         fprintf(out, "%s{\"ts\":", sep);
@@ -601,6 +639,27 @@ static void show_mailbox(FILE *out, const struct mt_session *s)
     show_field(out, "Selected", m->mailboxes);
 }
 
+static void show_tls(FILE *out, const struct mt_tls_info *t)
+{
+    char a[32], b[32];
+    if (!t->outcome[0])
+        return;
+    show_field(out, "TLS result", t->outcome);
+    show_field(out, "TLS offer", t->client_versions);
+    show_field(out, "TLS used", t->version);
+    show_field(out, "Cipher", t->cipher);
+    show_field(out, "SNI", t->sni);
+    show_field(out, "Cert", t->subject);
+    show_field(out, "Cert SANs", t->sans);
+    show_field(out, "Issuer", t->issuer);
+    if (t->not_after) {
+        show_label(out, "Valid");
+        fprintf(out, "%.10s to %.10s\n", output_time(a, sizeof a, t->not_before * 1000000, OUTPUT_TIME_DATE),
+                output_time(b, sizeof b, t->not_after * 1000000, OUTPUT_TIME_DATE));
+    }
+    show_field(out, "TLS alert", t->alert);
+}
+
 static void show_header(FILE *out, const struct mt_session *s)
 {
     char a[32], b[32];
@@ -629,9 +688,17 @@ static void show_header(FILE *out, const struct mt_session *s)
     for (size_t i = 0; i < s->recipient_count; i++)   /* recipients of no transaction */
         if (s->recipients[i].message < 0 || (size_t)s->recipients[i].message >= s->message_count)
             show_recipient(out, &s->recipients[i], "Recipient");
-    if (s->proto != MT_PROTO_SMTP)
+    if (s->proto == MT_PROTO_POP3 || s->proto == MT_PROTO_IMAP)
         show_mailbox(out, s);
-    show_field(out, "TLS", s->tls ? "yes" : "no");
+    if (s->proto == MT_PROTO_DNS) {
+        show_field(out, "Question", s->dns.qname);
+        show_field(out, "Type", s->dns.qtype);
+        show_field(out, "Answer", s->dns.rcode[0] ? s->dns.rcode : "(no response)");
+        show_field(out, "Records", s->dns.answers);
+    } else {
+        show_field(out, "TLS", s->tls ? "yes" : "no");
+    }
+    show_tls(out, &s->tls_info);
     show_field(out, "Status", status_name(s->status));
     if (s->status_line[0]) {
         show_label(out, "Decided by");

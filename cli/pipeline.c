@@ -3,6 +3,8 @@
 
 #include "capture/linklayer.h"
 #include "protocols/decoder.h"
+#include "protocols/dnswatch.h"
+#include "protocols/tlsfollow.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -19,6 +21,7 @@ struct pipeline {
     struct pipeline_summary *summary;
     struct mt_store *store;
     bool store_failed;
+    struct dns_watch *dns;
 };
 
 /* A connection being decoded: the session record and its decoder's state. */
@@ -26,6 +29,8 @@ struct live_session {
     struct mt_session *session;
     const struct mt_decoder *decoder;
     void *state;
+    struct tls_follow *tls;
+    struct dns_watch_stream *dns;   /* DNS over TCP instead of a mail decoder */
 };
 
 void pipeline_options_defaults(struct pipeline_options *options)
@@ -37,7 +42,7 @@ void pipeline_options_defaults(struct pipeline_options *options)
     static const struct { uint16_t port; enum mt_proto proto; } standard[] = {
         { 25, MT_PROTO_SMTP }, { 465, MT_PROTO_SMTP }, { 587, MT_PROTO_SMTP },
         { 2525, MT_PROTO_SMTP }, { 110, MT_PROTO_POP3 }, { 995, MT_PROTO_POP3 },
-        { 143, MT_PROTO_IMAP }, { 993, MT_PROTO_IMAP },
+        { 143, MT_PROTO_IMAP }, { 993, MT_PROTO_IMAP }, { 53, MT_PROTO_DNS },
     };
     for (size_t i = 0; i < sizeof standard / sizeof standard[0]; i++)
         options->port_proto[standard[i].port] = (uint8_t)standard[i].proto;
@@ -114,25 +119,38 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
         return NULL;
     }
     fill_endpoints(pipeline, live->session, flow, ts_us);
+    if (proto == MT_PROTO_DNS) {
+        live->dns = dns_watch_stream_new(flow);
+        return live;
+    }
     live->decoder = decoder_for((enum mt_proto)proto);
     live->state = live->decoder ? live->decoder->open(live->session) : NULL;
+    live->tls = tls_follow_new();
     return live;
 }
 
 static void on_data(void *ctx, void *stream, enum stream_side from, const char *bytes,
                     size_t len, int64_t ts_us)
 {
-    (void)ctx;
+    struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
     struct mt_session *session = live->session;
+    if (live->dns) {
+        if (pipeline->dns)
+            dns_watch_stream_data(pipeline->dns, live->dns, from == STREAM_FROM_CLIENT,
+                                  (const uint8_t *)bytes, len, ts_us);
+        return;
+    }
     if (from == STREAM_FROM_CLIENT)
         session->bytes_c2s += len;
     else
         session->bytes_s2c += len;
     session->end_us = ts_us;
+    enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
     if (live->state)
-        live->decoder->data(live->state, session, from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER,
-                            bytes, len, ts_us);
+        live->decoder->data(live->state, session, side, bytes, len, ts_us);
+    if (live->tls)
+        tls_follow_data(live->tls, session, side, bytes, len, ts_us);
 }
 
 static enum mt_end end_from_stream(enum stream_end how)
@@ -155,6 +173,12 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_u
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
     struct mt_session *session = live->session;
+    if (live->dns) {   /* its lookups were reported as they completed */
+        dns_watch_stream_free(live->dns);
+        session_free(session);
+        free(live);
+        return;
+    }
     session->end = end_from_stream(how);
     if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
         session->end_us = ts_us;
@@ -162,9 +186,26 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_u
         live->decoder->close(live->state, session);
         live->decoder->free(live->state);
     }
+    tls_follow_settle(live->tls, session);
+    tls_follow_free(live->tls);
     store_session(pipeline, session);
+    if (pipeline->dns)
+        dns_watch_inbound(pipeline->dns, session);
     session_free(session);
     free(live);
+}
+
+static void on_dns_row(void *ctx, struct mt_session *row)
+{
+    store_session(ctx, row);
+}
+
+static void on_datagram(void *ctx, const struct flow *flow, enum stream_side from,
+                        const uint8_t *payload, size_t len, int64_t ts_us)
+{
+    struct pipeline *pipeline = ctx;
+    if (pipeline->dns)
+        dns_watch_datagram(pipeline->dns, flow, from == STREAM_FROM_CLIENT, payload, len, ts_us);
 }
 
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
@@ -248,6 +289,8 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
             summary->bad_frames++;
         if (packet.ts_us >= next_tick) {
             reassembly_tick(packet.ts_us);
+            if (pipeline->dns)
+                dns_watch_tick(pipeline->dns, packet.ts_us);
             if (!pipeline->store_failed)
                 store_tick(pipeline->store);
             next_tick = packet.ts_us + TICK_INTERVAL_US;
@@ -285,7 +328,9 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         .data = on_data,
         .closed = on_closed,
         .attempt = on_attempt,
+        .datagram = on_datagram,
     };
+    pipeline.dns = dns_watch_new(on_dns_row, &pipeline);
     if (reassembly_start(&config, &events, err, sizeof err) != 0) {
         fprintf(stderr, "mailtap: %s\n", err);
         store_close(pipeline.store);
@@ -293,6 +338,10 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
     }
     int64_t last_ts = run_loop(&pipeline, source);
     reassembly_finish(0, &summary->reassembly);
+    if (pipeline.dns) {
+        dns_watch_finish(pipeline.dns, last_ts);
+        dns_watch_free(pipeline.dns);
+    }
     write_sensor_stats(&pipeline, source, last_ts);
     if (!pipeline.store_failed && store_flush(pipeline.store) != STORE_OK) {
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline.store));
@@ -307,11 +356,14 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
 void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
 {
     const struct reassembly_stats *r = &summary->reassembly;
-    fprintf(out, "%llu packets, %llu sessions (smtp %llu, pop3 %llu, imap %llu), %llu failed",
-            (unsigned long long)summary->packets, (unsigned long long)summary->sessions_total,
+    fprintf(out, "%llu packets, %llu sessions (smtp %llu, pop3 %llu, imap %llu), "
+            "%llu DNS lookups, %llu failed",
+            (unsigned long long)summary->packets,
+            (unsigned long long)(summary->sessions_total - summary->sessions[MT_PROTO_DNS]),
             (unsigned long long)summary->sessions[MT_PROTO_SMTP],
             (unsigned long long)summary->sessions[MT_PROTO_POP3],
             (unsigned long long)summary->sessions[MT_PROTO_IMAP],
+            (unsigned long long)summary->sessions[MT_PROTO_DNS],
             (unsigned long long)summary->failures);
     if (r->streams_evicted)
         fprintf(out, "; %llu streams EVICTED (table full: raise --max-streams)",

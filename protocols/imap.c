@@ -24,6 +24,7 @@
  */
 #include "decoder.h"
 #include "linereader.h"
+#include "sasl.h"
 #include "session.h"
 #include "text.h"
 
@@ -507,6 +508,7 @@ static void caps_parse(struct imap *imap, const char *p, size_t len)
         wl -= last;
         imap->cap_logindisabled |= word_eq(w, wl, "LOGINDISABLED");
         imap->cap_starttls |= word_eq(w, wl, "STARTTLS");
+        imap->session->starttls_offered |= imap->cap_starttls;
         size_t have = strlen(imap->cap_auth);
         if (wl > 5 && text_starts_with_ci(w, wl, "AUTH=") && have + wl < sizeof imap->cap_auth) {
             text_sanitize(imap->cap_auth + have, sizeof imap->cap_auth - have, w + 5, wl - 5);
@@ -529,46 +531,17 @@ static void caps_from_code(struct imap *imap, const char *text, size_t len, size
 /* ---- SASL ------------------------------------------------------------------------------- */
 
 /* Finds the user in the first client SASL response (base64). Only a prefix is decoded:
- * the user comes first in every mechanism followed here. Decoded secrets are wiped. */
+ * the user comes first in every mechanism sasl.c reads, and it wipes the secret part. */
 static void sasl_response(struct imap *imap, const char *p, size_t len)
 {
-    unsigned char buf[IMAP_SASL_B64_MAX / 4 * 3];
+    unsigned char user[IMAP_SASL_B64_MAX / 4 * 3];
     if (!imap->auth_tag || imap->sasl_step++ > 0 || (len == 1 && p[0] == '='))
         return;
     const char *mech = imap->auth_tag->arg;
-    long n = text_base64_decode(buf, sizeof buf, p, len < IMAP_SASL_B64_MAX ? len : IMAP_SASL_B64_MAX);
-    const char *d = (const char *)buf, *end = d + (n > 0 ? n : 0), *user = NULL, *q;
-    if (strcmp(mech, "PLAIN") == 0) {
-        /* authzid NUL authcid NUL password: the authcid, or the authzid if it is empty */
-        const char *nul = memchr(d, '\0', (size_t)(end - d));
-        const char *nul2 = nul ? memchr(nul + 1, '\0', (size_t)(end - nul - 1)) : NULL;
-        if (nul2) {
-            user = nul2 > nul + 1 ? nul + 1 : d;
-            end = nul2 > nul + 1 ? nul2 : nul;
-        }
-    } else if (strcmp(mech, "LOGIN") == 0 || strcmp(mech, "EXTERNAL") == 0) {
-        user = d;
-    } else if (strcmp(mech, "CRAM-MD5") == 0) {   /* "user hexdigest" */
-        for (q = end; q > d && q[-1] != ' '; q--)
-            ;
-        if (q > d) {
-            user = d;
-            end = q - 1;
-        }
-    } else if (strcmp(mech, "XOAUTH2") == 0 && end - d > 5 && memcmp(d, "user=", 5) == 0) {
-        user = d + 5;   /* "user=U\x01auth=Bearer T\x01\x01" */
-        end = (q = memchr(user, '\x01', (size_t)(end - user))) ? q : end;
-    } else if (strcmp(mech, "OAUTHBEARER") == 0 || strncmp(mech, "SCRAM-", 6) == 0) {
-        /* gs2 header "n,a=authzid," (OAUTHBEARER's user); SCRAM goes on "n=user,r=..." */
-        const char *key = mech[0] == 'O' ? ",a=" : ",n=";
-        for (q = d; q + 3 <= end && !user; q++)
-            user = memcmp(q, key, 3) == 0 ? q + 3 : NULL;
-        if (user && (q = memchr(user, ',', (size_t)(end - user))) != NULL)
-            end = q;
-    }
-    if (user && end > user)
-        imap_set_user(imap, user, (size_t)(end - user));
-    explicit_bzero(buf, sizeof buf);
+    size_t user_len = sasl_response_user(sasl_mech_from_name(mech, strlen(mech)), p,
+                                         len < IMAP_SASL_B64_MAX ? len : IMAP_SASL_B64_MAX,
+                                         user, sizeof user);
+    imap_set_user(imap, (const char *)user, user_len);
 }
 
 /* A client line while AUTHENTICATE runs: masked; a lone "*" is the client cancelling. */

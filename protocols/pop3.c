@@ -23,6 +23,7 @@
  * the messages marked deleted, so RSET sets it back to 0. */
 #include "decoder.h"
 #include "linereader.h"
+#include "sasl.h"
 #include "session.h"
 #include "text.h"
 
@@ -76,17 +77,11 @@ struct pending {
     bool login; /* its reply judges credentials (never once logged in) */
 };
 
-enum sasl_kind { SASL_OTHER, SASL_PLAIN, SASL_LOGIN, SASL_CRAM_MD5, SASL_XOAUTH2,
-                 SASL_OAUTHBEARER, SASL_EXTERNAL };
-
-static const struct sasl_mech {
-    const char *name;
-    enum sasl_kind kind;
-    int answers; /* lines a conforming client sends when it gives no initial response */
-} sasl_mechs[] = {
-    { "PLAIN", SASL_PLAIN, 1 },     { "LOGIN", SASL_LOGIN, 2 },
-    { "CRAM-MD5", SASL_CRAM_MD5, 1 }, { "XOAUTH2", SASL_XOAUTH2, 1 },
-    { "OAUTHBEARER", SASL_OAUTHBEARER, 1 }, { "EXTERNAL", SASL_EXTERNAL, 1 },
+/* Lines a conforming client sends when it gives no initial response; 0: not known, so
+ * every client line until the verdict is masked. */
+static const int sasl_answers_unasked[SASL_MECH_COUNT] = {
+    [SASL_MECH_PLAIN] = 1, [SASL_MECH_LOGIN] = 2, [SASL_MECH_CRAM_MD5] = 1,
+    [SASL_MECH_XOAUTH2] = 1, [SASL_MECH_OAUTHBEARER] = 1, [SASL_MECH_EXTERNAL] = 1,
 };
 
 /* How strongly a status decided by the dialogue holds: a later event replaces it only
@@ -124,7 +119,7 @@ struct pop3 {
     uint64_t listing_lines;
     enum cmd_kind body_kind;       /* RETR or TOP whose body the server reader skips */
 
-    const struct sasl_mech *mech;  /* NULL: a mechanism we cannot read */
+    enum sasl_mech mech;           /* SASL_MECH_UNKNOWN: one we cannot read */
     bool sasl_initial, sasl_cancelled;
     uint64_t sasl_answers, sasl_challenges;
 
@@ -284,63 +279,15 @@ static void stop_and_probe(struct pop3 *st, enum mt_side side)
 
 /* ---- SASL ---- */
 
-/* Finds the user name in a mechanism's first client message (decoded). */
-static bool sasl_user_name(enum sasl_kind kind, const char *msg, size_t len,
-                           const char **user, size_t *user_len)
-{
-    const char *a, *b;
-    *user = msg;
-    *user_len = len;
-    switch (kind) {
-    case SASL_PLAIN: /* authzid \0 authcid \0 password: authcid, else authzid */
-        if (!(a = memchr(msg, '\0', len)) || !(b = memchr(a + 1, '\0', len - (size_t)(a + 1 - msg))))
-            return false;
-        if (b > a + 1)
-            *user = a + 1, *user_len = (size_t)(b - a - 1);
-        else
-            *user_len = (size_t)(a - msg);
-        return true;
-    case SASL_LOGIN:    /* the user name itself */
-    case SASL_EXTERNAL: /* the authorization identity */
-        return true;
-    case SASL_CRAM_MD5: /* "user digest" (RFC 2195): the digest is the last word */
-        while (*user_len > 0 && msg[*user_len - 1] != ' ')
-            (*user_len)--;
-        if (*user_len < 2)
-            return false;
-        (*user_len)--; /* the space */
-        return true;
-    /* Without its terminator the name could run into the token: then no name. */
-    case SASL_XOAUTH2: /* "user=NAME\x01auth=Bearer TOKEN\x01\x01" */
-        if (!text_starts_with_ci(msg, len, "user=") || !(a = memchr(msg, '\x01', len)))
-            return false;
-        *user = msg + 5, *user_len = (size_t)(a - msg) - 5;
-        return true;
-    case SASL_OAUTHBEARER: /* GS2 header "n,a=NAME,\x01..." (RFC 7628) */
-        if (!(a = memchr(msg, ',', len)) || !text_starts_with_ci(a + 1, len - (size_t)(a + 1 - msg), "a=") ||
-            !(b = memchr(a + 3, ',', len - (size_t)(a + 3 - msg))))
-            return false;
-        *user = a + 3, *user_len = (size_t)(b - a - 3);
-        return true;
-    case SASL_OTHER:
-        break;
-    }
-    return false;
-}
-
-/* Takes the user name from the mechanism's first message (base64). The decoded copy
- * holds the password for PLAIN: it is wiped before returning. */
+/* Takes the user name from the mechanism's first message (base64); sasl.c wipes the
+ * rest of the decoded copy, which may hold a password. */
 static void sasl_user(struct pop3 *st, const char *b64, size_t len)
 {
-    unsigned char decoded[SASL_DECODED_MAX];
-    const char *user;
-    size_t user_len;
-    if (!st->mech || (len == 1 && b64[0] == '=')) /* "=": an empty initial response */
+    unsigned char user[SASL_DECODED_MAX];
+    if (st->mech == SASL_MECH_UNKNOWN || (len == 1 && b64[0] == '=')) /* "=": empty */
         return;
-    long n = text_base64_decode(decoded, sizeof decoded, b64, len);
-    if (n > 0 && sasl_user_name(st->mech->kind, (const char *)decoded, (size_t)n, &user, &user_len))
-        set_user(st->session, user, user_len);
-    explicit_bzero(decoded, sizeof decoded);
+    size_t user_len = sasl_response_user(st->mech, b64, len, user, sizeof user);
+    set_user(st->session, (const char *)user, user_len);
 }
 
 static void sasl_start(struct pop3 *st, struct pending *cmd, const char *arg, size_t len)
@@ -351,11 +298,7 @@ static void sasl_start(struct pop3 *st, struct pending *cmd, const char *arg, si
     cmd->login = cmd->login && mech_len > 0; /* "AUTH" alone asks for the mechanism list */
     if (!cmd->login)
         return;
-    st->mech = NULL;
-    for (size_t i = 0; i < sizeof sasl_mechs / sizeof sasl_mechs[0]; i++)
-        if (strlen(sasl_mechs[i].name) == mech_len &&
-            text_starts_with_ci(mech, mech_len, sasl_mechs[i].name))
-            st->mech = &sasl_mechs[i];
+    st->mech = sasl_mech_from_name(mech, mech_len);
     st->sasl_initial = initial_len > 0;
     st->sasl_cancelled = false;
     st->sasl_answers = st->sasl_challenges = 0;
@@ -371,9 +314,10 @@ static bool sasl_expects_answer(const struct pop3 *st)
 {
     if (st->state != POP3_SASL)
         return false;
-    if (st->sasl_answers < st->sasl_challenges || !st->mech)
+    int unasked = sasl_answers_unasked[st->mech];
+    if (st->sasl_answers < st->sasl_challenges || unasked == 0)
         return true; /* an unknown mechanism: every line until the verdict is masked */
-    return st->sasl_answers < (uint64_t)(st->mech->answers - (st->sasl_initial ? 1 : 0));
+    return st->sasl_answers < (uint64_t)(unasked - (st->sasl_initial ? 1 : 0));
 }
 
 static void sasl_answer(struct pop3 *st, const char *line, size_t len)
@@ -657,6 +601,8 @@ static void listing_line(struct pop3 *st, const char *line, size_t len)
     }
     if (len > 0 && line[0] == '.') /* dot-stuffing */
         line++, len--;
+    if (len == 4 && text_starts_with_ci(line, len, "STLS"))   /* a CAPA line */
+        st->session->starttls_offered = true;
     if (++st->listing_lines <= POP3_LISTING_SHOWN)
         session_transcript_add(st->session, st->now, 'S', line, len);
 }

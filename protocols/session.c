@@ -29,12 +29,18 @@ static const char *const status_names[MT_STATUS_COUNT] = {
     [MT_STATUS_SERVER_REJECTED] = "server_rejected",
     [MT_STATUS_NO_RESPONSE] = "no_response",
     [MT_STATUS_REFUSED] = "refused",
+    [MT_STATUS_TLS_FAILED] = "tls_failed",
+    [MT_STATUS_DNS_FAILED] = "dns_failed",
+    [MT_STATUS_RESOLVED] = "resolved",
+    [MT_STATUS_DNS_ERROR] = "dns_error",
+    [MT_STATUS_TIMEOUT] = "timeout",
 };
 
 static const char *const proto_names[MT_PROTO_COUNT] = {
     [MT_PROTO_SMTP] = "smtp",
     [MT_PROTO_POP3] = "pop3",
     [MT_PROTO_IMAP] = "imap",
+    [MT_PROTO_DNS] = "dns",
 };
 
 struct mt_session *session_new(enum mt_proto proto)
@@ -130,7 +136,7 @@ static void *array_grow(void *items, size_t *count, size_t *cap, size_t size, si
     if (*count >= max)
         return NULL;
     if (*count == *cap) {
-        size_t next = *cap ? *cap * 2 : 4;
+        size_t next = *cap ? *cap * 2 : 1;   /* most sessions hold one message */
         if (next > max)
             next = max;
         void *grown = realloc(items, next * size);
@@ -244,7 +250,8 @@ const char *flag_name(unsigned bit)
 {
     static const char *const names[] = {
         "line_truncated", "transcript_capped", "recipients_capped", "messages_capped",
-        "protocol_error", "decrypted", "capture_gap",
+        "protocol_error", "decrypted", "capture_gap", "cleartext_auth", "starttls_unused",
+        "weak_tls", "cert_expired", "cert_name_mismatch",
     };
     return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
 }
@@ -258,6 +265,7 @@ bool status_is_failure(enum mt_status status)
     case MT_STATUS_NO_MAIL:
     case MT_STATUS_ENCRYPTED:
     case MT_STATUS_INCOMPLETE:
+    case MT_STATUS_RESOLVED:
     case MT_STATUS_COUNT:
         return false;
     default:

@@ -19,7 +19,9 @@
 #define MT_TRANSCRIPT_MAX_BYTES (128 * 1024)
 #define MT_TRANSCRIPT_LINE_MAX 1024   /* a longer transcript line is cut, ending in "..." */
 
-enum mt_proto { MT_PROTO_SMTP, MT_PROTO_POP3, MT_PROTO_IMAP, MT_PROTO_COUNT };
+/* DNS lookups are recorded as sessions too (one row per lookup), so that list, show and
+ * the console treat them like any other row. */
+enum mt_proto { MT_PROTO_SMTP, MT_PROTO_POP3, MT_PROTO_IMAP, MT_PROTO_DNS, MT_PROTO_COUNT };
 
 enum mt_direction { MT_INBOUND, MT_OUTBOUND };
 
@@ -61,6 +63,12 @@ enum mt_status {
     MT_STATUS_SERVER_REJECTED,  /* greeting was 421/554 (or -ERR / BYE) */
     MT_STATUS_NO_RESPONSE,      /* SYN unanswered, or server never greeted */
     MT_STATUS_REFUSED,          /* SYN answered by RST */
+    /* Not transaction statuses: their place in the order does not matter. */
+    MT_STATUS_TLS_FAILED,       /* the TLS handshake died (alert, or cut before completing) */
+    MT_STATUS_DNS_FAILED,       /* outbound: the recipient domain's MX lookup failed */
+    MT_STATUS_RESOLVED,         /* DNS row: answered with data */
+    MT_STATUS_DNS_ERROR,        /* DNS row: NXDOMAIN, SERVFAIL, REFUSED, no data... */
+    MT_STATUS_TIMEOUT,          /* DNS row: no response in time */
     MT_STATUS_COUNT
 };
 
@@ -73,6 +81,12 @@ enum {
     MT_FLAG_PROTOCOL_ERROR = 1u << 4,      /* replies that do not parse, desync */
     MT_FLAG_DECRYPTED = 1u << 5,           /* plaintext seen after STARTTLS (decrypted capture) */
     MT_FLAG_CAPTURE_GAP = 1u << 6,         /* bytes are missing from the capture: lost segments */
+    /* Security findings */
+    MT_FLAG_CLEARTEXT_AUTH = 1u << 7,      /* credentials sent without TLS */
+    MT_FLAG_STARTTLS_UNUSED = 1u << 8,     /* the server offered STARTTLS, the client did not use it */
+    MT_FLAG_WEAK_TLS = 1u << 9,            /* SSLv3 / TLS 1.0 / TLS 1.1 negotiated */
+    MT_FLAG_CERT_EXPIRED = 1u << 10,       /* certificate expired or not yet valid */
+    MT_FLAG_CERT_NAME_MISMATCH = 1u << 11, /* certificate does not name the server */
 };
 
 struct mt_recipient {
@@ -107,6 +121,30 @@ struct mt_mailbox_stats {
     char mailboxes[MT_TEXT_MAX];  /* comma-separated, as selected */
 };
 
+/* What a TLS handshake showed (protocols/tls.c fills it; strings sanitized). */
+struct mt_tls_info {
+    bool seen;
+    char version[16];          /* negotiated, "TLSv1.2" */
+    char client_versions[64];  /* offered */
+    char cipher[64];
+    char sni[MT_NAME_MAX];
+    char subject[MT_NAME_MAX]; /* leaf certificate subject CN (TLS <= 1.2) */
+    char issuer[MT_NAME_MAX];
+    char sans[MT_TEXT_MAX];
+    int64_t not_before, not_after;   /* epoch seconds, 0 if unknown */
+    char alert[48];            /* "handshake_failure from the server", "" if none */
+    char outcome[16];          /* "encrypted", "failed", "unknown" */
+};
+
+/* A DNS lookup (proto MT_PROTO_DNS rows only). */
+struct mt_dns_info {
+    char qname[MT_NAME_MAX];
+    char qtype[16];
+    char rcode[16];            /* "NOERROR", "NXDOMAIN"..., "" when no response */
+    char answers[MT_TEXT_MAX];
+    int64_t response_us;       /* -1 without a response */
+};
+
 struct mt_session {
     int64_t id;               /* database row id, 0 until stored */
     enum mt_proto proto;
@@ -122,6 +160,7 @@ struct mt_session {
     char helo[MT_NAME_MAX];
     char user[MT_NAME_MAX];
     bool tls;                      /* STARTTLS / STLS accepted, or implicit TLS */
+    bool starttls_offered;         /* the server advertised STARTTLS / STLS */
     int auth_attempts, auth_failures;
 
     enum mt_status status;
@@ -138,6 +177,8 @@ struct mt_session {
     uint64_t messages_dropped;
 
     struct mt_mailbox_stats stats;
+    struct mt_tls_info tls_info;
+    struct mt_dns_info dns;
 
     /* Transcript: lines "USEC DIR TEXT\n", DIR one of C (client), S (server),
      * I (note from mailtap). TEXT is sanitized and never holds a secret. The buffer is

@@ -2,9 +2,10 @@
  *
  * Owns: the SMTP state machine over both byte streams of one connection, matching each
  * server reply to the command it answers (a FIFO, since clients pipeline), turning
- * replies into statuses (the table right below), SASL user extraction (never a secret),
- * and a scan of message headers for the summary. It fills the mt_session it is given;
- * the session owns everything stored, this state owns only buffers it frees itself.
+ * replies into statuses (the table right below), which SASL response names the user
+ * (sasl.c finds it, never a secret), and a scan of message headers for the summary. It
+ * fills the mt_session it is given; the session owns everything stored, this state owns
+ * only buffers it frees itself.
  *
  * Design notes. The client stream decides how the next client bytes are read (commands,
  * SASL responses, message data, BDAT chunks); the server stream is a sequence of replies,
@@ -15,6 +16,7 @@
 
 #include "decoder.h"
 #include "linereader.h"
+#include "sasl.h"
 #include "session.h"
 #include "text.h"
 
@@ -140,17 +142,6 @@ static size_t base64_run(const char *s, size_t len, bool *verb_like)
     for (; n < len && (is_alpha(s[n]) || is_digit(s[n]) || s[n] == '+' || s[n] == '/' || s[n] == '='); n++)
         *verb_like &= s[n] >= 'A' && s[n] <= 'Z';
     return n;
-}
-
-/* RFC 4422 mechanism names: 1..20 of A-Z 0-9 - _. Anything else may be a credential. */
-static bool looks_like_mechanism(const char *s, size_t len)
-{
-    if (len == 0 || len > 20)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-' && s[i] != '_')
-            return false;
-    return true;
 }
 
 /* Strict reply syntax: three digits (first 2..5), then end, ' ' or '-'. -1 otherwise. */
@@ -305,8 +296,6 @@ struct smtp_body {
     char subject[MT_TEXT_MAX];   /* raw, for the summary line */
 };
 
-enum smtp_mech { MECH_OTHER, MECH_PLAIN, MECH_LOGIN, MECH_CRAM_MD5, MECH_XOAUTH2, MECH_OAUTHBEARER };
-
 struct smtp {
     struct mt_session *session;
     struct line_reader reader[2];   /* indexed by enum mt_side */
@@ -327,7 +316,7 @@ struct smtp {
     bool client_in_txn;
     struct smtp_body body;
     struct { uint32_t txn; uint64_t chunk, total, chunk_start; unsigned chunks; bool last; } bdat;
-    struct { enum smtp_mech mech; unsigned responses; bool cancelled, ask_user, ask_password; } sasl;
+    struct { enum sasl_mech mech; unsigned responses; bool cancelled, ask_user, ask_password; } sasl;
 
     enum mt_status worst;
     struct smtp_saved worst_line, greeting, auth_line, tls_line, last_reply;
@@ -656,50 +645,6 @@ static void message_line(struct smtp *st, const struct lr_event *ev, const char 
 
 /* ---- SASL ------------------------------------------------------------------------ */
 
-/* The user a decoded SASL response names, never its secret part. */
-static bool sasl_user(const struct smtp *st, const unsigned char *buf, size_t n,
-                      const unsigned char **user, size_t *user_len)
-{
-    const unsigned char *end = buf + n, *p, *q;
-    switch (st->sasl.mech) {
-    case MECH_PLAIN:   /* authzid \0 authcid \0 password */
-        if (!(p = memchr(buf, 0, n)) || !(q = memchr(p + 1, 0, (size_t)(end - p - 1))))
-            return false;
-        *user = q > p + 1 ? p + 1 : buf;
-        *user_len = q > p + 1 ? (size_t)(q - p - 1) : (size_t)(p - buf);
-        return true;
-    case MECH_LOGIN:   /* one value per prompt: "Username:", then "Password:" */
-        if (st->sasl.ask_password || (!st->sasl.ask_user && st->sasl.responses > 0))
-            return false;
-        *user = buf;
-        *user_len = n;
-        return memchr(buf, 0, n) == NULL;
-    case MECH_CRAM_MD5:   /* "user hexdigest" */
-        if (!(p = memrchr(buf, ' ', n)))
-            return false;
-        *user = buf;
-        *user_len = (size_t)(p - buf);
-        return true;
-    case MECH_XOAUTH2:   /* "user=alice\x01auth=Bearer token\x01\x01" */
-        if (!text_starts_with_ci((const char *)buf, n, "user="))
-            return false;
-        *user = buf + 5;
-        p = memchr(*user, 0x01, n - 5);   /* no separator: the token may follow */
-        *user_len = p ? (size_t)(p - *user) : 0;
-        return p != NULL;
-    case MECH_OAUTHBEARER:   /* "n,a=alice,\x01auth=Bearer token\x01\x01" */
-        if (!(p = memchr(buf, ',', n)) || end - p < 3 || p[1] != 'a' || p[2] != '=')
-            return false;
-        *user = p + 3;
-        q = memchr(*user, ',', (size_t)(end - *user));
-        *user_len = q ? (size_t)(q - *user) : 0;
-        return q != NULL;
-    case MECH_OTHER:
-        break;
-    }
-    return false;
-}
-
 /* One SASL response (initial response or continuation line). Writes what the transcript
  * may show into shown: "*" (cancel), "[user: alice]" for a LOGIN user, otherwise a mask. */
 static size_t sasl_response(struct smtp *st, const char *data, size_t len, char *shown, size_t cap)
@@ -710,22 +655,28 @@ static size_t sasl_response(struct smtp *st, const char *data, size_t len, char 
         memcpy(shown, data, len);   /* no secret in an empty response or a cancel */
         return len;
     }
-    unsigned char buf[SMTP_SASL_MAX];
-    const unsigned char *user = NULL;
-    size_t user_len = 0, out = strlen(SMTP_MASK);
-    long n = text_base64_decode(buf, sizeof buf, data, len);
+    /* The first response names the user (EXTERNAL's is any value: never take a later
+     * one); LOGIN sends one value per prompt, "Username:" then "Password:". */
+    bool first = st->sasl.responses == 0;
+    bool names_user = st->sasl.mech != SASL_MECH_LOGIN
+                          ? first
+                          : !st->sasl.ask_password && (st->sasl.ask_user || first);
+    unsigned char user[SMTP_SASL_MAX];
+    size_t user_len = 0;
+    if (names_user)
+        user_len = sasl_response_user(st->sasl.mech, data, len, user, sizeof user);
+    size_t out = strlen(SMTP_MASK);
     memcpy(shown, SMTP_MASK, out);
-    if (n > 0 && sasl_user(st, buf, (size_t)n, &user, &user_len) && user_len > 0) {
+    if (user_len > 0) {
         if (!st->auth_ok)
             text_sanitize(st->session->user, sizeof st->session->user, (const char *)user, user_len);
-        if (st->sasl.mech == MECH_LOGIN && user_len + 9 <= cap) {
+        if (st->sasl.mech == SASL_MECH_LOGIN && user_len + 9 <= cap) {
             memcpy(shown, "[user: ", 7);
             memcpy(shown + 7, user, user_len);
             shown[7 + user_len] = ']';
             out = user_len + 8;
         }
     }
-    explicit_bzero(buf, sizeof buf);   /* it held a password */
     st->sasl.responses++;
     st->sasl.ask_user = st->sasl.ask_password = false;
     return out;
@@ -733,21 +684,15 @@ static size_t sasl_response(struct smtp *st, const char *data, size_t len, char 
 
 static void cmd_auth(struct smtp *st, struct smtp_pending *p, const char *arg, size_t len)
 {
-    static const struct { const char *name; enum smtp_mech mech; } mechs[] = {
-        { "PLAIN", MECH_PLAIN }, { "LOGIN", MECH_LOGIN }, { "CRAM-MD5", MECH_CRAM_MD5 },
-        { "XOAUTH2", MECH_XOAUTH2 }, { "OAUTHBEARER", MECH_OAUTHBEARER },
-    };
     size_t word = word_len(arg, len);
     memset(&st->sasl, 0, sizeof st->sasl);
-    for (size_t i = 0; i < ARRAY_LEN(mechs); i++)
-        if (word_is(arg, word, mechs[i].name))
-            st->sasl.mech = mechs[i].mech;
+    st->sasl.mech = sasl_mech_from_name(arg, word);
     st->session->auth_attempts++;
 
     char line[MT_TRANSCRIPT_LINE_MAX];
     size_t n = 4;
     memcpy(line, "AUTH", 4);
-    if (word > 0 && !looks_like_mechanism(arg, word)) {   /* maybe a credential: hide all */
+    if (word > 0 && !sasl_mech_name_valid(arg, word)) {   /* maybe a credential: hide all */
         memcpy(line + n, " " SMTP_MASK, strlen(" " SMTP_MASK));
         p->tline = session_transcript_add(st->session, st->ts, 'C', line, n + strlen(" " SMTP_MASK));
         smtp_enter_state(st, SMTP_AUTH);
@@ -951,6 +896,7 @@ static void ehlo_line(struct smtp *st, const char *line, size_t len)
         return;   /* the first line is the server's name, not an extension */
     size_t word = word_len(line + 4, len - 4);
     st->has_starttls |= word_is(line + 4, word, "STARTTLS");
+    st->session->starttls_offered |= st->has_starttls;
     st->has_pipelining |= word_is(line + 4, word, "PIPELINING");
     st->has_chunking |= word_is(line + 4, word, "CHUNKING");
 }

@@ -334,7 +334,12 @@ static bool tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
     uint16_t sport = read_be16(tcp), dport = read_be16(tcp + 2);
     uint8_t flags = tcp[13];
     struct attempt_key key;
-    if (port_collected(dport)) {
+    /* A client whose ephemeral port happens to be a mail port (2525): the SYN says which
+     * side is the server; otherwise the lower port is taken as the server's. */
+    bool to_server = port_collected(dport) &&
+                     (!port_collected(sport) || (flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ||
+                      ((flags & TCP_SYN) == 0 && dport < sport));
+    if (to_server) {
         memcpy(&key.client, ip + 12, 4);
         memcpy(&key.server, ip + 16, 4);
         key.client_port = sport;

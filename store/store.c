@@ -20,6 +20,11 @@
  *     retr_count, retr_bytes, top_count, dele_count, stat_messages, stat_bytes,
  *     fetch_count, fetch_bytes, append_count, append_bytes, expunge_count,
  *     deleted_flagged, idled INTEGER; mailboxes TEXT      POP3/IMAP counters
+ *     starttls_offered INTEGER    the server advertised STARTTLS / STLS
+ *     tls_version, tls_client_versions, tls_cipher, tls_sni, tls_subject, tls_issuer,
+ *     tls_sans, tls_alert, tls_outcome TEXT; tls_not_before, tls_not_after INTEGER (epoch s)
+ *     dns_qname, dns_qtype, dns_rcode, dns_answers TEXT; dns_response_us INTEGER
+ *                                 (proto 'dns' rows: one DNS lookup each)
  *     mail_from TEXT              first transaction's sender (denormalised for lists)
  *     rcpt_summary TEXT           first recipients, ", "-separated, ~200 chars, " +N" more
  *   messages — one row per MAIL FROM .. end-of-data transaction
@@ -35,8 +40,15 @@
  *     text TEXT                   lines "USEC DIR TEXT\n", DIR = C client, S server, I note
  *   sensor_stats — capture statistics written periodically by `read`/`capture`
  *     ts_us INTEGER, packets, kernel_drops, interface_drops, sessions INTEGER, source TEXT
- *   Indexes: sessions(start_us), sessions(status, start_us),
- *     sessions(proto, direction, start_us), sessions(user), sessions(client_ip),
+ *   session_search — FTS5 (trigram, case-sensitive), one document per session, rowid = id
+ *     doc TEXT   what `grep` searches, one field per line, ASCII letters lowered: user, helo,
+ *                client_ip, server_ip, mail_from, rcpt_summary, status_line, every subject,
+ *                every recipient address. Defined once, by the view session_search_doc(id,
+ *                doc); written by store_put_session() after the children, in the same
+ *                transaction; triggers delete it with the session and rewrite it when one of
+ *                its fields is updated.
+ *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us) (the
+ *     three orders), sessions(proto, direction, start_us), sessions(client_ip),
  *     sessions(mail_from), recipients(addr), messages(message_id).
  */
 #include "store.h"
@@ -78,6 +90,15 @@
     X(append_count, U64, stats.append_count) X(append_bytes, U64, stats.append_bytes) \
     X(expunge_count, U64, stats.expunge_count) X(deleted_flagged, U64, stats.deleted_flagged) \
     X(idled, BOOL, stats.idled) X(mailboxes, TEXT, stats.mailboxes) \
+    X(starttls_offered, BOOL, starttls_offered) \
+    X(tls_version, TEXT, tls_info.version) X(tls_client_versions, TEXT, tls_info.client_versions) \
+    X(tls_cipher, TEXT, tls_info.cipher) X(tls_sni, TEXT, tls_info.sni) \
+    X(tls_subject, TEXT, tls_info.subject) X(tls_issuer, TEXT, tls_info.issuer) \
+    X(tls_sans, TEXT, tls_info.sans) X(tls_not_before, I64, tls_info.not_before) \
+    X(tls_not_after, I64, tls_info.not_after) X(tls_alert, TEXT, tls_info.alert) \
+    X(tls_outcome, TEXT, tls_info.outcome) \
+    X(dns_qname, TEXT, dns.qname) X(dns_qtype, TEXT, dns.qtype) X(dns_rcode, TEXT, dns.rcode) \
+    X(dns_answers, TEXT, dns.answers) X(dns_response_us, I64, dns.response_us) \
     X(mail_from, DERIVED, id) X(rcpt_summary, DERIVED, id)
 #define MESSAGE_FIELDS(X) \
     X(mail_from, TEXT, mail_from) X(header_from, TEXT, header_from) \
@@ -143,7 +164,7 @@ static const char schema_sql[] =
     "CREATE INDEX sessions_start ON sessions(start_us);"
     "CREATE INDEX sessions_status ON sessions(status, start_us);"
     "CREATE INDEX sessions_proto ON sessions(proto, direction, start_us);"
-    "CREATE INDEX sessions_user ON sessions(user);"
+    "CREATE INDEX sessions_user ON sessions(user, start_us);"
     "CREATE INDEX sessions_client_ip ON sessions(client_ip);"
     "CREATE INDEX sessions_mail_from ON sessions(mail_from);"
     "CREATE INDEX recipients_addr ON recipients(addr);"
@@ -151,11 +172,64 @@ static const char schema_sql[] =
     "CREATE TABLE sensor_stats (ts_us INTEGER, packets INTEGER, kernel_drops INTEGER,"
     " interface_drops INTEGER, sessions INTEGER, source TEXT);";
 
+/* The search index. Each session's searchable fields are one document (session_text.doc),
+ * built by the view session_text_source: one field per line, ASCII letters lowered
+ * (SQLite's built-in lower() folds ASCII only). session_search indexes it by trigrams,
+ * case-sensitively, so a grep pattern of 3 characters or more, lowered the same way, is one
+ * FTS5 phrase that matches exactly where LIKE's ASCII case-insensitive '%text%' would: no
+ * re-check needed. A pattern that the index answers never holds a newline (grep_phrase()),
+ * so no match can span two fields; shorter patterns are LIKE-scanned on session_text, a
+ * fraction of what sessions + messages + recipients hold.
+ * Writing: store_put_session() inserts the document after the children, and the batch's
+ * documents enter session_search in one INSERT ... SELECT just before COMMIT (SQLite 3.40's
+ * FTS5 flushes its pending terms at every statement savepoint: a row at a time it costs
+ * four times as much). Deleting a session deletes its document (trigger), which removes it
+ * from the index (external content: 'delete' with the old text); updating a searched field
+ * rewrites the document the same way. */
+#define TEXT_FIELD(expr) "ifnull(" expr ", '') || char(10) || "
+#define TEXT_REFRESH(id) "UPDATE session_text SET doc = (SELECT doc FROM session_text_source" \
+    " WHERE id = " id ") WHERE id = " id ";"
+static const char search_schema_sql[] =
+    "CREATE TABLE session_text (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);"
+    "CREATE VIRTUAL TABLE session_search USING fts5(doc, content = 'session_text',"
+    " content_rowid = 'id', tokenize = 'trigram case_sensitive 1', columnsize = 0);"
+    "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower("
+    TEXT_FIELD("user") TEXT_FIELD("helo") TEXT_FIELD("client_ip") TEXT_FIELD("server_ip")
+    TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line")
+    TEXT_FIELD("(SELECT group_concat(subject, char(10)) FROM messages"
+               " WHERE session_id = sessions.id)")
+    "ifnull((SELECT group_concat(addr, char(10)) FROM recipients"
+    " WHERE session_id = sessions.id), '')) FROM sessions;"
+    "CREATE TRIGGER session_text_delete AFTER DELETE ON session_text BEGIN"
+    " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);"
+    " END;"
+    "CREATE TRIGGER session_text_update AFTER UPDATE OF doc ON session_text BEGIN"
+    " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);"
+    " INSERT INTO session_search(rowid, doc) VALUES(new.id, new.doc); END;"
+    "CREATE TRIGGER sessions_text_delete AFTER DELETE ON sessions BEGIN"
+    " DELETE FROM session_text WHERE id = old.id; END;"
+    "CREATE TRIGGER sessions_text_update AFTER UPDATE OF user, helo, client_ip, server_ip,"
+    " mail_from, rcpt_summary, status_line ON sessions BEGIN " TEXT_REFRESH("new.id") " END;"
+    "CREATE TRIGGER messages_text_update AFTER UPDATE OF subject ON messages BEGIN "
+    TEXT_REFRESH("new.session_id") " END;"
+    "CREATE TRIGGER recipients_text_update AFTER UPDATE OF addr ON recipients BEGIN "
+    TEXT_REFRESH("new.session_id") " END;";
+
+/* Schema version 1 was changed before its release (search index, user index with time):
+ * a writable open brings such a database up to date; a read-only one searches by LIKE. */
+static const char search_upgrade_sql[] =
+    "DROP INDEX IF EXISTS sessions_user;"
+    "CREATE INDEX sessions_user ON sessions(user, start_us);"
+    "INSERT INTO session_text(id, doc) SELECT id, doc FROM session_text_source;"
+    "INSERT INTO session_search(session_search) VALUES('rebuild');";
+
 enum statement {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_INSERT_SESSION, ST_INSERT_MESSAGE, ST_INSERT_RECIPIENT, ST_INSERT_TRANSCRIPT,
     ST_SELECT_SESSION, ST_SELECT_MESSAGES, ST_SELECT_RECIPIENTS, ST_SELECT_TRANSCRIPT,
     ST_INSERT_SENSOR,
+    /* not prepared on a database without the search index: */
+    ST_SELECT_TEXT, ST_INSERT_TEXT, ST_INDEX_TEXT,
     ST_COUNT
 };
 
@@ -178,13 +252,23 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_SELECT_TRANSCRIPT] = "SELECT text FROM transcript WHERE session_id = ?",
     [ST_INSERT_SENSOR] = "INSERT INTO sensor_stats(ts_us, packets, kernel_drops,"
                          " interface_drops, sessions, source) VALUES(?,?,?,?,?,?)",
+    [ST_SELECT_TEXT] = "SELECT doc FROM session_text_source WHERE id = ?",
+    [ST_INSERT_TEXT] = "INSERT INTO session_text(id, doc) VALUES(?,?)",
+    [ST_INDEX_TEXT] = "INSERT INTO session_search(rowid, doc) SELECT id, doc FROM session_text"
+                      " WHERE id >= ?",
 };
 
 /* store_query_sessions() clauses; a query's shape is the set it uses, and each shape's
- * statement is prepared once, on first use, into query[shape]. */
+ * statement is prepared once, on first use, into query[shape]. grep is one of three:
+ * QC_MATCH (the index), QC_TEXT (a LIKE scan of the documents, for 1 or 2 characters) or
+ * QC_GREP (LIKE on each field: a database without the index, or a control byte or invalid
+ * UTF-8 in the pattern). */
 enum query_clause {
-    QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_SINCE, QC_UNTIL,
-    QC_OLDEST_FIRST, QC_COUNT_ONLY, QC_COUNT
+    QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_MATCH, QC_TEXT, QC_SINCE,
+    QC_UNTIL,
+    QC_OLDEST_FIRST, QC_COUNT_ONLY,
+    QC_ORDER, QC_ORDER_HIGH,   /* two bits: enum store_order */
+    QC_COUNT
 };
 
 #define GREP_LIKE(col) col " LIKE :grep ESCAPE '\\'"
@@ -200,16 +284,31 @@ static const char *const clause_sql[QC_COUNT] = {
         GREP_LIKE("m.subject") ")"
         " OR EXISTS (SELECT 1 FROM recipients r WHERE r.session_id = sessions.id AND "
         GREP_LIKE("r.addr") "))",
+    /* The list of matching ids is built once. Counting looks each one up; a list reads an
+     * order's index and checks each row against it ("+id": not a rowid lookup), so it stops
+     * at the LIMIT and never sorts, however many sessions match: the whole index at worst. */
+    [QC_MATCH] = "id IN (SELECT rowid FROM session_search WHERE session_search MATCH :match)",
+    [QC_TEXT] = "id IN (SELECT id FROM session_text WHERE doc LIKE :grep ESCAPE '\\')",
     [QC_SINCE] = "start_us >= :since",
     [QC_UNTIL] = "start_us < :until",
     [QC_OLDEST_FIRST] = NULL,
     [QC_COUNT_ONLY] = NULL,
 };
 
+/* ORDER BY per enum store_order; "%1$s" is ASC or DESC. Each matches an index's columns
+ * (its rowid last), so SQLite walks the index, either way, and stops at the LIMIT. */
+static const char *const order_sql[STORE_ORDER_COUNT] = {
+    [STORE_ORDER_TIME] = " ORDER BY start_us %1$s, id %1$s",
+    [STORE_ORDER_STATUS] = " ORDER BY status %1$s, start_us %1$s, id %1$s",
+    [STORE_ORDER_USER] = " ORDER BY user %1$s, start_us %1$s, id %1$s",
+};
+
 struct mt_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     sqlite3_stmt *query[1u << QC_COUNT];
+    bool search;              /* the database has the search index (session_search) */
+    int64_t unindexed;        /* first session of the open batch not yet in session_search */
     int bind_rc;              /* first failed bind since the last step */
     bool in_batch;
     int pending;              /* sessions in the open batch */
@@ -376,6 +475,27 @@ static int pragma_int(struct mt_store *store, const char *sql, int64_t *value)
     return rc;
 }
 
+/* Finds the search table; writable, adds it (and fills it) to a database of the unreleased
+ * first schema 1 that lacks it. Runs inside schema_check()'s transaction. */
+static int search_check(struct mt_store *store, bool writable)
+{
+    int64_t found = 0;
+    int rc = pragma_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'session_text'", &found);
+    if (rc == SQLITE_OK && !found && writable) {
+        rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, search_upgrade_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+        found = rc == SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "adding the search index");
+    store->search = found != 0;
+    return STORE_OK;
+}
+
 /* Checks (and, writable, creates) the schema. Runs under BEGIN IMMEDIATE when writable so
  * that two processes creating the same new database do not race. */
 static int schema_check(struct mt_store *store, const char *path, bool writable)
@@ -408,10 +528,13 @@ static int schema_check(struct mt_store *store, const char *path, bool writable)
                  STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
         rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
         rc = rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "creating the schema");
+        store->search = rc == STORE_OK;
     } else {
-        rc = STORE_OK;
+        rc = search_check(store, writable);
     }
 end:
     if (!sqlite3_get_autocommit(store->db))
@@ -444,7 +567,7 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
         return store_fail(store, rc, "opening");
     if ((rc = schema_check(store, path, writable)) != STORE_OK)
         return rc;
-    for (int i = 0; i < ST_COUNT; i++) {
+    for (int i = 0; i < (store->search ? ST_COUNT : ST_SELECT_TEXT); i++) {
         rc = sqlite3_prepare_v3(store->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &store->stmt[i], NULL);
         if (rc != SQLITE_OK)
@@ -509,11 +632,14 @@ fail:
 
 /* ---- batches -------------------------------------------------------------------- */
 
+static int index_texts(struct mt_store *store);
+
 /* Rolls back the open batch after a failure whose message is already in store->error. */
 static void batch_abort(struct mt_store *store)
 {
     if (!sqlite3_get_autocommit(store->db))
         step_reset(store, store->stmt[ST_ROLLBACK]);
+    store->unindexed = 0;
     if (store->pending > 0) {
         size_t len = strlen(store->error);
         snprintf(store->error + len, sizeof store->error - len,
@@ -528,7 +654,9 @@ int store_flush(struct mt_store *store)
 {
     if (!store->in_batch)
         return STORE_OK;
-    int rc = step_reset(store, store->stmt[ST_COMMIT]);
+    int rc = index_texts(store);
+    if (rc == SQLITE_DONE)
+        rc = step_reset(store, store->stmt[ST_COMMIT]);
     if (rc != SQLITE_DONE) {
         rc = store_fail(store, rc, "committing");
         batch_abort(store);
@@ -602,6 +730,38 @@ static void rcpt_summary(const struct mt_session *s, char *out)
         snprintf(out + len, 32, " +%llu", (unsigned long long)(total - shown));
 }
 
+/* Writes the search document of session id, whose children are in; it is indexed when the
+ * batch commits (index_texts()). SQLite result code. */
+static int insert_text(struct mt_store *store, int64_t id)
+{
+    sqlite3_stmt *source = store->stmt[ST_SELECT_TEXT], *st = store->stmt[ST_INSERT_TEXT];
+    int rc;
+    sqlite3_bind_int64(source, 1, id);
+    if ((rc = sqlite3_step(source)) == SQLITE_ROW) {
+        bind_int(store, st, 1, id);
+        bind_text(store, st, 2, (const char *)sqlite3_column_text(source, 0),
+                  (size_t)sqlite3_column_bytes(source, 0));   /* valid until the reset */
+        rc = step_reset(store, st);
+    }
+    sqlite3_reset(source);
+    if (rc == SQLITE_DONE && !store->unindexed)
+        store->unindexed = id;
+    return rc;
+}
+
+/* Adds the open batch's documents to session_search, in one statement. SQLite result. */
+static int index_texts(struct mt_store *store)
+{
+    sqlite3_stmt *st = store->stmt[ST_INDEX_TEXT];
+    if (!store->unindexed)
+        return SQLITE_DONE;
+    bind_int(store, st, 1, store->unindexed);
+    int rc = step_reset(store, st);
+    if (rc == SQLITE_DONE)
+        store->unindexed = 0;
+    return rc;
+}
+
 /* Inserts one session and its children inside the open batch. SQLite result code. */
 static int insert_session(struct mt_store *store, struct mt_session *s)
 {
@@ -640,6 +800,8 @@ static int insert_session(struct mt_store *store, struct mt_session *s)
         if ((rc = step_reset(store, st)) != SQLITE_DONE)
             goto end;
     }
+    if (store->search && (rc = insert_text(store, id)) != SQLITE_DONE)
+        goto end;
     s->id = id;
 end:
     return rc;
@@ -763,14 +925,27 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
     char sql[4096];
     size_t len;
     const char *glue = " WHERE ";
+    bool count_only = shape & (1u << QC_COUNT_ONLY);
     if (store->query[shape])
         return store->query[shape];
-    len = (size_t)snprintf(sql, sizeof sql, "%s", shape & (1u << QC_COUNT_ONLY) ?
+    /* Counting a search and nothing else: the index (or the documents) alone. */
+    if (shape == ((1u << QC_COUNT_ONLY) | (1u << QC_MATCH))) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM session_search"
+                 " WHERE session_search MATCH :match");
+        goto prepare;
+    }
+    if (shape == ((1u << QC_COUNT_ONLY) | (1u << QC_TEXT))) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM session_text"
+                 " WHERE doc LIKE :grep ESCAPE '\\'");
+        goto prepare;
+    }
+    len = (size_t)snprintf(sql, sizeof sql, "%s", count_only ?
                            "SELECT count(*) FROM sessions" : SESSION_SELECT);
-    for (int c = 0; c < QC_OLDEST_FIRST; c++) {
+    for (int c = 0; c < QC_OLDEST_FIRST; c++) {   /* the WHERE clauses */
         if (!(shape & (1u << c)))
             continue;
-        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", glue);
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", glue,
+                                (c == QC_MATCH || c == QC_TEXT) && !count_only ? "+" : "");
         glue = " AND ";
         if (c != QC_FAILED) {
             len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", clause_sql[c]);
@@ -786,11 +961,12 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
         }
         len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
     }
-    if (!(shape & (1u << QC_COUNT_ONLY)))
-        snprintf(sql + len, sizeof sql - len,
-                 " ORDER BY start_us %s, id %s LIMIT :limit OFFSET :offset",
-                 shape & (1u << QC_OLDEST_FIRST) ? "ASC" : "DESC",
-                 shape & (1u << QC_OLDEST_FIRST) ? "ASC" : "DESC");
+    if (!count_only) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, order_sql[shape >> QC_ORDER],
+                                shape & (1u << QC_OLDEST_FIRST) ? "ASC" : "DESC");
+        snprintf(sql + len, sizeof sql - len, " LIMIT :limit OFFSET :offset");
+    }
+prepare:;
     int rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                 &store->query[shape], NULL);
     if (rc != SQLITE_OK) {
@@ -818,6 +994,69 @@ static char *like_pattern(const char *text)
     return pattern;
 }
 
+/* The length of the valid UTF-8 character at s (1..4; no overlong form, no surrogate), or 0
+ * if there is none. */
+static size_t utf8_char(const unsigned char *s)
+{
+    size_t need = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+                  s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    uint32_t cp = need == 2 ? s[0] & 0x1fu : need == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
+    if (need < 2)
+        return need;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return need;
+}
+
+/* True when LIKE over the one-document-per-session text answers exactly what LIKE over each
+ * field would: no control byte (a newline separates the fields) and valid UTF-8. */
+static bool text_like_exact(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0, step; p[i]; i += step)
+        if (p[i] < 0x20 || !(step = utf8_char(p + i)))
+            return false;
+    return true;
+}
+
+/* The FTS5 query for grep text: one phrase, the text with its ASCII letters lowered and
+ * its double quotes doubled, in double quotes. NULL when the index cannot answer exactly
+ * what LIKE would: fewer than 3 characters (trigrams), a control byte (the document's field
+ * separator is one), or text that is not valid UTF-8. *nomem is set when malloc failed. */
+static char *grep_phrase(const char *text, bool *nomem)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t chars = 0, len = strlen(text), n = 0;
+    char *phrase;
+    *nomem = false;
+    if (!text_like_exact(text))
+        return NULL;
+    for (size_t i = 0; i < len; i += utf8_char(p + i))
+        chars++;
+    if (chars < 3)
+        return NULL;
+    if (!(phrase = malloc(2 * len + 3))) {
+        *nomem = true;
+        return NULL;
+    }
+    phrase[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
+        if (c == '"')
+            phrase[n++] = '"';
+        phrase[n++] = c;
+    }
+    phrase[n++] = '"';
+    phrase[n] = '\0';
+    return phrase;
+}
+
 static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
 {
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, name), v);
@@ -833,19 +1072,36 @@ static void bind_named_text(sqlite3_stmt *st, const char *name, const char *text
 static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store_filter *f,
                                       bool count_only, char **pattern)
 {
-    bool grep = f->grep && f->grep[0];
+    bool grep = f->grep && f->grep[0], nomem = false;
+    unsigned order = (unsigned)f->order < STORE_ORDER_COUNT ? (unsigned)f->order : 0;
+    int rc;
+    *pattern = NULL;
+    if (grep && (rc = index_texts(store)) != SQLITE_DONE) {   /* this batch's, for us */
+        store_fail(store, rc, "indexing sessions");
+        return NULL;
+    }
+    enum query_clause how = QC_GREP;
+    if (grep && store->search) {
+        *pattern = grep_phrase(f->grep, &nomem);
+        how = *pattern ? QC_MATCH : text_like_exact(f->grep) ? QC_TEXT : QC_GREP;
+    }
+    if (grep && how != QC_MATCH && !nomem)
+        nomem = !(*pattern = like_pattern(f->grep));
+    if (nomem) {
+        store_fail(store, SQLITE_NOMEM, "querying sessions");
+        return NULL;
+    }
     unsigned shape = (f->proto >= 0 ? 1u << QC_PROTO : 0) |
         (f->direction >= 0 ? 1u << QC_DIRECTION : 0) | (f->status >= 0 ? 1u << QC_STATUS : 0) |
-        (f->failed_only ? 1u << QC_FAILED : 0) | (grep ? 1u << QC_GREP : 0) |
+        (f->failed_only ? 1u << QC_FAILED : 0) |
+        (grep ? 1u << how : 0) |
         (f->since_us ? 1u << QC_SINCE : 0) | (f->until_us ? 1u << QC_UNTIL : 0) |
         (f->oldest_first && !count_only ? 1u << QC_OLDEST_FIRST : 0) |
-        (count_only ? 1u << QC_COUNT_ONLY : 0);
+        (count_only ? 1u << QC_COUNT_ONLY : order << QC_ORDER);
     sqlite3_stmt *st = query_statement(store, shape);
-    *pattern = NULL;
-    if (!st)
-        return NULL;
-    if (grep && !(*pattern = like_pattern(f->grep))) {
-        store_fail(store, SQLITE_NOMEM, "querying sessions");
+    if (!st) {
+        free(*pattern);
+        *pattern = NULL;
         return NULL;
     }
     if (f->proto >= 0)
@@ -855,7 +1111,7 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
     if (f->status >= 0)
         bind_named_text(st, ":status", status_name((enum mt_status)f->status));
     if (grep)
-        bind_named_text(st, ":grep", *pattern);
+        bind_named_text(st, how == QC_MATCH ? ":match" : ":grep", *pattern);
     if (f->since_us)
         bind_named_int(st, ":since", f->since_us);
     if (f->until_us)

@@ -29,6 +29,15 @@ enum store_result {
 
 struct mt_store;
 
+/* The order store_query_sessions() returns sessions in: by its key, ties broken by start
+ * time, then id, all in one direction (see oldest_first). Every order is index-backed. */
+enum store_order {
+    STORE_ORDER_TIME,     /* start time */
+    STORE_ORDER_STATUS,   /* status word (alphabetical: aborted, auth_failed, ...) */
+    STORE_ORDER_USER,     /* login name (byte order; sessions without one sort as "") */
+    STORE_ORDER_COUNT
+};
+
 /* What store_query_sessions() returns. Start from store_filter_init(). */
 struct store_filter {
     int proto;             /* enum mt_proto, or -1 for any */
@@ -36,12 +45,15 @@ struct store_filter {
     int status;            /* enum mt_status, or -1 for any */
     bool failed_only;      /* only statuses for which status_is_failure() is true */
     const char *grep;      /* substring (ASCII case-insensitive) of user, helo, IPs, sender,
-                              recipients, status line or a subject; NULL or "" for none */
+                              recipients, status line or a subject; NULL or "" for none.
+                              3 characters or more: answered by the trigram index */
     int64_t since_us;      /* start_us >= since_us; 0: no lower bound */
     int64_t until_us;      /* start_us <  until_us; 0: no upper bound */
     long limit;            /* at most this many sessions; 0: no limit */
     long offset;           /* skip this many first (in the chosen order) */
-    bool oldest_first;     /* default newest first (by start time, then id) */
+    enum store_order order;   /* default STORE_ORDER_TIME */
+    bool oldest_first;     /* ascending: key A-Z, oldest first; default descending (newest
+                              first: for status and user orders, Z-A) */
     bool with_transcript;  /* also load each session's transcript */
 };
 

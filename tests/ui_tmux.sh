@@ -100,9 +100,11 @@ expect "POP3 rows" "retr=2/50K del=2"
 keys Tab
 expect "IMAP rows" "frank"
 keys Tab
+expect "DNS header" "Question"
+keys Tab
 expect "Summary tab" "Top failure reasons"
 keys BTab
-expect "Shift-Tab goes back" "frank"
+expect "Shift-Tab goes back" "Question"
 keys 1
 
 keys / e r i n Enter

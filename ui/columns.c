@@ -27,6 +27,8 @@ static const struct column_def defs[COL_COUNT] = {
     [COL_COUNTERS] = { "Counters", "Counters", 10, 12, 0, 3, 4 },
     [COL_WHO] = { "Sender/User", "Sender/User", 10, 12, 0, 3, 3 },
     [COL_WHAT] = { "Recipient(s)/Counters", "Rcpt/Counters", 10, 12, 0, 3, 4 },
+    [COL_QUESTION] = { "Question", "Question", 10, 20, 0, 3, 3 },
+    [COL_ANSWER] = { "Answer", "Answer", 10, 16, 0, 3, 4 },
     [COL_STATUS] = { "Status", "Status", 13, 16, 16, 0, 0 },
 };
 
@@ -40,9 +42,14 @@ static const enum ui_column layout_mailbox[] = {
     COL_TIME, COL_USER, COL_IP, COL_COUNTERS, COL_STATUS, COL_COUNT
 };
 
+static const enum ui_column layout_dns[] = {
+    COL_TIME, COL_IP, COL_QUESTION, COL_ANSWER, COL_STATUS, COL_COUNT
+};
+
 static const enum ui_column *layout_columns(enum ui_layout layout)
 {
     switch (layout) {
+    case UI_LAYOUT_DNS: return layout_dns;
     case UI_LAYOUT_MIXED: return layout_mixed;
     case UI_LAYOUT_SMTP: return layout_smtp;
     case UI_LAYOUT_MAILBOX: return layout_mailbox;
@@ -183,9 +190,11 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
     char when[40];
     buf[0] = '\0';
     if (col == COL_WHO)
-        col = s->proto == MT_PROTO_SMTP ? COL_SENDER : COL_USER;
+        col = s->proto == MT_PROTO_SMTP ? COL_SENDER : s->proto == MT_PROTO_DNS ? COL_QUESTION
+                                                                               : COL_USER;
     if (col == COL_WHAT)
-        col = s->proto == MT_PROTO_SMTP ? COL_RCPTS : COL_COUNTERS;
+        col = s->proto == MT_PROTO_SMTP ? COL_RCPTS : s->proto == MT_PROTO_DNS ? COL_ANSWER
+                                                                              : COL_COUNTERS;
     switch (col) {
     case COL_TIME:
         output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
@@ -202,6 +211,10 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
     case COL_RCPTS: cell_recipients(s, buf, cap); break;
     case COL_USER: snprintf(buf, cap, "%s", s->user); break;
     case COL_COUNTERS: output_counters(buf, cap, s); break;
+    case COL_QUESTION: snprintf(buf, cap, "%s %s", s->dns.qtype, s->dns.qname); break;
+    case COL_ANSWER:
+        snprintf(buf, cap, "%s", s->dns.answers[0] ? s->dns.answers : s->dns.rcode);
+        break;
     case COL_STATUS: snprintf(buf, cap, "%s", status_name(s->status)); break;
     case COL_WHO:
     case COL_WHAT:

@@ -11,11 +11,13 @@ enum ui_layout {
     UI_LAYOUT_MIXED,    /* All: both kinds of rows in one grid */
     UI_LAYOUT_SMTP,
     UI_LAYOUT_MAILBOX,  /* POP3 and IMAP */
+    UI_LAYOUT_DNS,      /* DNS lookups */
     UI_LAYOUT_NONE,     /* not a list (the summary) */
 };
 
 enum ui_column {
     COL_TIME, COL_TYPE, COL_IP, COL_SENDER, COL_RCPTS, COL_USER, COL_COUNTERS,
+    COL_QUESTION, COL_ANSWER,   /* DNS: "MX example.com"; the records or the error */
     COL_WHO,    /* mixed: sender (SMTP) or user (POP3/IMAP) */
     COL_WHAT,   /* mixed: recipients (SMTP) or counters (POP3/IMAP) */
     COL_STATUS, COL_COUNT

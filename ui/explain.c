@@ -60,6 +60,18 @@ static struct ui_explain table[MT_STATUS_COUNT] = {
           "server down, a firewall dropping packets, routing, or a hung server")
     ENTRY(MT_STATUS_REFUSED, FAIL, "nothing listens on that port: the SYN was answered by a reset",
           "is the mail service running? is a firewall rejecting the connection?")
+    ENTRY(MT_STATUS_TLS_FAILED, FAIL, "the TLS handshake failed, so no mail could be exchanged",
+          "the alert named below: protocol_version = TLS versions do not overlap, "
+          "handshake_failure = no common cipher, bad/unknown certificate = trust problem")
+    ENTRY(MT_STATUS_DNS_FAILED, FAIL,
+          "the recipient's mail server could not be found: its MX lookup failed",
+          "the domain's DNS (MX records), a typo in the recipient's domain, or our resolver")
+    ENTRY(MT_STATUS_RESOLVED, OK, "the DNS lookup was answered", "the answers below")
+    ENTRY(MT_STATUS_DNS_ERROR, FAIL,
+          "the DNS lookup failed (no such domain, server failure, refused or no data)",
+          "the name queried, the domain's DNS servers, or the resolver's configuration")
+    ENTRY(MT_STATUS_TIMEOUT, FAIL, "the DNS server never answered the lookup",
+          "the resolver's reachability (firewall, port 53) and the name server's health")
 };
 
 /* Finer reasons, first match wins. status -1 applies to any status. Patterns are matched

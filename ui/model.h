@@ -19,6 +19,7 @@
     X(SMTP_IN, "Inbound SMTP", MT_PROTO_SMTP, MT_INBOUND, UI_LAYOUT_SMTP) \
     X(POP3, "POP3", MT_PROTO_POP3, -1, UI_LAYOUT_MAILBOX) \
     X(IMAP, "IMAP", MT_PROTO_IMAP, -1, UI_LAYOUT_MAILBOX) \
+    X(DNS, "DNS", MT_PROTO_DNS, -1, UI_LAYOUT_DNS) \
     X(SUMMARY, "Summary", -1, -1, UI_LAYOUT_NONE)
 
 #define UI_VIEW_ENUM(id, label, proto, dir, layout) UI_VIEW_##id,

@@ -1,0 +1,282 @@
+/* dnswatch.c — DNS lookups to rows, failed MX lookups to linked dns_failed rows. */
+#include "protocols/dnswatch.h"
+
+#include "protocols/dns.h"
+#include "protocols/dnstrack.h"
+#include "protocols/text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A resolver retries after about 5 s: a query unanswered for 10 s has timed out. */
+#define DNS_TIMEOUT_US (10LL * 1000000)
+/* How long a failed MX lookup waits for the inbound message that caused it: Postfix
+ * looks the domain up right after queuing, while the inbound session may still be open. */
+#define LINK_WINDOW_US (60LL * 1000000)
+#define PENDING_MAX 256
+
+struct pending_failure {
+    struct mt_session *row;
+    char domain[MT_NAME_MAX];
+    int64_t deadline_us;
+};
+
+struct dns_watch {
+    dns_watch_row_fn row;
+    void *ctx;
+    struct dnstrack *track;
+    struct recent_rcpts *recent;
+    struct pending_failure pending[PENDING_MAX];
+    size_t pending_count;
+    int64_t now_us;
+};
+
+struct dns_watch_stream {
+    struct flow flow;
+    struct dns_tcp_reasm reasm[2];
+};
+
+static void fill_endpoints(struct mt_session *row, const struct flow *flow)
+{
+    ip_address_format(&flow->client, row->client_ip, sizeof row->client_ip);
+    ip_address_format(&flow->server, row->server_ip, sizeof row->server_ip);
+    row->client_port = flow->client_port;
+    row->server_port = flow->server_port;
+}
+
+static void on_lookup(void *ctx, const struct dns_lookup *lookup)
+{
+    struct dns_watch *watch = ctx;
+    struct mt_session *row = session_new(MT_PROTO_DNS);
+    if (!row)
+        return;
+    char type[16], rcode[16];
+    fill_endpoints(row, &lookup->flow);
+    row->direction = MT_OUTBOUND;
+    row->start_us = lookup->ts_us;
+    row->end_us = lookup->response_us >= 0 ? lookup->ts_us + lookup->response_us : lookup->ts_us;
+    row->end = lookup->status == DNS_LOOKUP_TIMEOUT ? MT_END_TIMEOUT : MT_END_CLOSE;
+    struct mt_dns_info *dns = &row->dns;
+    snprintf(dns->qname, sizeof dns->qname, "%.*s", (int)sizeof dns->qname - 1, lookup->qname);
+    snprintf(dns->qtype, sizeof dns->qtype, "%s", dns_type_name(lookup->qtype, type));
+    if (lookup->rcode >= 0)
+        snprintf(dns->rcode, sizeof dns->rcode, "%s", dns_rcode_name((unsigned)lookup->rcode, rcode));
+    text_sanitize(dns->answers, sizeof dns->answers, lookup->answers, strlen(lookup->answers));
+    dns->response_us = lookup->response_us;
+    char line[MT_TEXT_MAX];
+    enum mt_status status;
+    if (lookup->status == DNS_LOOKUP_TIMEOUT) {
+        status = MT_STATUS_TIMEOUT;
+        snprintf(line, sizeof line, "%s %.200s: no response%s", dns->qtype, dns->qname,
+                 lookup->at_end ? " before the capture ended" : "");
+    } else if (lookup->rcode == 0 && lookup->ancount > 0) {
+        status = MT_STATUS_RESOLVED;
+        snprintf(line, sizeof line, "%s %.200s: %.250s", dns->qtype, dns->qname, dns->answers);
+    } else {
+        status = MT_STATUS_DNS_ERROR;
+        snprintf(line, sizeof line, "%s %.200s: %s", dns->qtype, dns->qname,
+                 lookup->rcode == 0 ? "no data" : dns->rcode);
+    }
+    int index = session_transcript_add(row, row->start_us, 'I', line, strlen(line));
+    session_decide(row, status, line, strlen(line), index);
+    watch->row(watch->ctx, row);
+    session_free(row);
+}
+
+/* Fills the sender and recipient of a dns_failed row from the inbound message. */
+static void link_row(struct mt_session *row, const char *sender, const char *recipient)
+{
+    text_sanitize(row->messages[0].mail_from, sizeof row->messages[0].mail_from, sender,
+                  strlen(sender));
+    text_sanitize(row->recipients[0].addr, sizeof row->recipients[0].addr, recipient,
+                  strlen(recipient));
+    session_transcript_addf(row, row->start_us, 'I', "[for the message from <%.200s> to <%.200s>]",
+                            sender, recipient);
+}
+
+static void release_pending(struct dns_watch *watch, size_t index)
+{
+    struct mt_session *row = watch->pending[index].row;
+    watch->row(watch->ctx, row);
+    session_free(row);
+    watch->pending[index] = watch->pending[--watch->pending_count];
+}
+
+static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *detail)
+{
+    struct dns_watch *watch = ctx;
+    struct mt_session *row = session_new(MT_PROTO_SMTP);
+    if (!row)
+        return;
+    /* The mail server that asked is the client of the delivery that could not start;
+     * there is no SMTP server to name. */
+    ip_address_format(&mx->flow.client, row->client_ip, sizeof row->client_ip);
+    row->server_port = 25;
+    row->direction = MT_OUTBOUND;
+    row->start_us = row->end_us = mx->ts_us;
+    row->end = MT_END_UNANSWERED;
+    struct mt_message *message = session_add_message(row);
+    struct mt_recipient *recipient = session_add_recipient(row);
+    if (!message || !recipient) {
+        session_free(row);
+        return;
+    }
+    recipient->message = 0;
+    text_sanitize(recipient->addr, sizeof recipient->addr, mx->qname, strlen(mx->qname));
+    text_sanitize(recipient->reply, sizeof recipient->reply, detail, strlen(detail));
+    message->status = MT_STATUS_DNS_FAILED;
+    message->start_us = mx->ts_us;
+    text_sanitize(message->reply, sizeof message->reply, detail, strlen(detail));
+    int index = session_transcript_add(row, mx->ts_us, 'I', detail, strlen(detail));
+    session_decide(row, MT_STATUS_DNS_FAILED, detail, strlen(detail), index);
+    const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, mx->ts_us,
+                                                        LINK_WINDOW_US);
+    if (recent) {
+        link_row(row, recent->sender, recent->recipient);
+        watch->row(watch->ctx, row);
+        session_free(row);
+        return;
+    }
+    if (watch->pending_count == PENDING_MAX)
+        release_pending(watch, 0);
+    struct pending_failure *pending = &watch->pending[watch->pending_count++];
+    pending->row = row;
+    snprintf(pending->domain, sizeof pending->domain, "%s", mx->qname);
+    pending->deadline_us = mx->ts_us + LINK_WINDOW_US;
+}
+
+struct dns_watch *dns_watch_new(dns_watch_row_fn row, void *ctx)
+{
+    struct dns_watch *watch = calloc(1, sizeof *watch);
+    if (!watch)
+        return NULL;
+    watch->row = row;
+    watch->ctx = ctx;
+    struct dnstrack_config config = { .on_lookup = on_lookup, .on_mx_failed = on_mx_failed,
+                                      .ctx = watch };
+    watch->track = dnstrack_new(&config);
+    watch->recent = recent_rcpt_new(0);
+    if (!watch->track || !watch->recent) {
+        dns_watch_free(watch);
+        return NULL;
+    }
+    return watch;
+}
+
+void dns_watch_free(struct dns_watch *watch)
+{
+    if (!watch)
+        return;
+    for (size_t i = 0; i < watch->pending_count; i++)
+        session_free(watch->pending[i].row);
+    dnstrack_free(watch->track);
+    recent_rcpt_free(watch->recent);
+    free(watch);
+}
+
+static void handle_message(struct dns_watch *watch, const struct flow *flow, bool from_client,
+                           const uint8_t *msg, size_t len, int64_t ts_us)
+{
+    struct dns_message parsed;
+    if (dns_parse(msg, len, &parsed) < 0 && !parsed.has_question)
+        return;
+    watch->now_us = ts_us;
+    if (from_client && !parsed.qr)
+        dnstrack_query(watch->track, &parsed, flow, ts_us);
+    else if (!from_client && parsed.qr)
+        dnstrack_response(watch->track, &parsed, flow, ts_us);
+}
+
+void dns_watch_datagram(struct dns_watch *watch, const struct flow *flow, bool from_client,
+                        const uint8_t *payload, size_t len, int64_t ts_us)
+{
+    handle_message(watch, flow, from_client, payload, len, ts_us);
+}
+
+struct dns_watch_stream *dns_watch_stream_new(const struct flow *flow)
+{
+    struct dns_watch_stream *stream = malloc(sizeof *stream);
+    if (!stream)
+        return NULL;
+    stream->flow = *flow;
+    dns_tcp_init(&stream->reasm[0]);
+    dns_tcp_init(&stream->reasm[1]);
+    return stream;
+}
+
+struct stream_call {
+    struct dns_watch *watch;
+    struct dns_watch_stream *stream;
+    bool from_client;
+    int64_t ts_us;
+};
+
+static void on_tcp_message(void *ctx, const uint8_t *msg, size_t len)
+{
+    struct stream_call *call = ctx;
+    handle_message(call->watch, &call->stream->flow, call->from_client, msg, len, call->ts_us);
+}
+
+void dns_watch_stream_data(struct dns_watch *watch, struct dns_watch_stream *stream,
+                           bool from_client, const uint8_t *bytes, size_t len, int64_t ts_us)
+{
+    struct stream_call call = { watch, stream, from_client, ts_us };
+    dns_tcp_feed(&stream->reasm[from_client ? 0 : 1], bytes, len, on_tcp_message, &call);
+}
+
+void dns_watch_stream_free(struct dns_watch_stream *stream)
+{
+    free(stream);
+}
+
+/* "alice@Example.COM." and "example.com" name the same domain. */
+static bool same_domain(const char *address, const char *domain)
+{
+    const char *at = strrchr(address, '@');
+    const char *d = at ? at + 1 : address;
+    size_t dl = strlen(d), nl = strlen(domain);
+    if (dl > 0 && d[dl - 1] == '.')
+        dl--;
+    if (nl > 0 && domain[nl - 1] == '.')
+        nl--;
+    return dl == nl && strncasecmp(d, domain, dl) == 0;
+}
+
+void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session)
+{
+    if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND)
+        return;
+    for (size_t i = 0; i < session->recipient_count; i++) {
+        const struct mt_recipient *r = &session->recipients[i];
+        if (!r->accepted)
+            continue;
+        const char *sender = r->message >= 0 && (size_t)r->message < session->message_count
+                                 ? session->messages[r->message].mail_from : "";
+        recent_rcpt_add(watch->recent, sender, r->addr, session->id, session->end_us);
+        for (size_t p = 0; p < watch->pending_count; p++) {
+            if (!same_domain(r->addr, watch->pending[p].domain))
+                continue;
+            link_row(watch->pending[p].row, sender, r->addr);
+            release_pending(watch, p);
+            p--;
+        }
+    }
+}
+
+void dns_watch_tick(struct dns_watch *watch, int64_t now_us)
+{
+    dnstrack_expire(watch->track, now_us, DNS_TIMEOUT_US);
+    for (size_t p = 0; p < watch->pending_count; p++)
+        if (watch->pending[p].deadline_us < now_us)
+            release_pending(watch, p--);
+}
+
+void dns_watch_finish(struct dns_watch *watch, int64_t now_us)
+{
+    (void)now_us;
+    dnstrack_flush(watch->track);
+    while (watch->pending_count > 0)
+        release_pending(watch, 0);
+}

@@ -1,0 +1,43 @@
+/* dnswatch.h — DNS beside the mail sessions: every kept lookup (MX, A, AAAA, TXT, PTR,
+ * TLSA) becomes a `dns` row; a failed MX lookup becomes an Outbound SMTP row with status
+ * `dns_failed` ("Name service error for name=example.com type=MX: Host not found"),
+ * linked to the inbound message that caused it when one arrived shortly before, as a mail
+ * server's own log would show it. Rows are handed to a callback (the store). */
+#ifndef MAILTAP_DNSWATCH_H
+#define MAILTAP_DNSWATCH_H
+
+#include "protocols/session.h"
+#include "reassembly/flow.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Receives each finished row; the caller keeps ownership and frees it after the call. */
+typedef void (*dns_watch_row_fn)(void *ctx, struct mt_session *row);
+
+struct dns_watch;
+struct dns_watch_stream;   /* DNS over TCP: one per connection */
+
+struct dns_watch *dns_watch_new(dns_watch_row_fn row, void *ctx);
+void dns_watch_free(struct dns_watch *watch);
+
+/* A UDP payload on port 53; from_client: the query direction. */
+void dns_watch_datagram(struct dns_watch *watch, const struct flow *flow, bool from_client,
+                        const uint8_t *payload, size_t len, int64_t ts_us);
+
+struct dns_watch_stream *dns_watch_stream_new(const struct flow *flow);
+void dns_watch_stream_data(struct dns_watch *watch, struct dns_watch_stream *stream,
+                           bool from_client, const uint8_t *bytes, size_t len, int64_t ts_us);
+void dns_watch_stream_free(struct dns_watch_stream *stream);
+
+/* A finished inbound SMTP session: its accepted recipients may explain a later (or a
+ * pending) failed MX lookup. */
+void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session);
+
+/* Times out unanswered queries and releases failed-MX rows whose linking window passed. */
+void dns_watch_tick(struct dns_watch *watch, int64_t now_us);
+/* End of input: everything pending is settled and handed over. */
+void dns_watch_finish(struct dns_watch *watch, int64_t now_us);
+
+#endif

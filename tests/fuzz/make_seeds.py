@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""make_seeds.py — writes the fuzz seed corpora in tests/fuzz/corpus/<target>/ from
+the reference captures pcaps/**/*.pcap.
+
+  fuzz_smtp, fuzz_pop3, fuzz_imap   each TCP connection's payload, in capture order, in the
+                                    chunk format of tests/fuzz/fuzz_check.h (one chunk per
+                                    segment; retransmitted bytes left out)
+  fuzz_linereader                   each direction's byte stream, after the 2 bytes that
+                                    pick the split position, plus a few hand-written ones
+  fuzz_packet                       each capture's frames in the format of fuzz_packet.c;
+                                    small captures also re-wrapped in every other link type
+                                    (VLAN, QinQ, SLL, SLL2, raw, null, loop)
+
+Every seed is capped at SEED_MAX bytes (the start of the dialogue is kept), so the
+whole corpus stays small (about 1 MB). Usage: python3 tests/fuzz/make_seeds.py [ROOT]
+"""
+import glob
+import hashlib
+import os
+import struct
+import sys
+
+SEED_MAX = 48 * 1024
+PROTO_PORTS = {
+    "smtp": {25, 465, 587, 2525, 2526},
+    "pop3": {110, 995, 1110},
+    "imap": {143, 993, 1143},
+}
+# Index of each link type in fuzz_packet.c's link_types[].
+LINK_INDEX = {1: 0, 113: 1, 276: 2, 101: 3, 228: 5, 229: 6, 0: 7, 108: 8}
+SMALL_PCAP = 8 * 1024     # captures re-wrapped in the other link types
+
+
+def read_pcap(path):
+    """Yields (linktype, ts_us, frame) for a classic pcap file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end = ">"
+    else:
+        raise ValueError(f"{path}: not a classic pcap file")
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    linktype = struct.unpack(end + "I", data[20:24])[0] & 0x0FFFFFFF
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack(end + "IIII", data[pos:pos + 16])
+        pos += 16
+        frame = data[pos:pos + caplen]
+        pos += caplen
+        yield linktype, sec * 1000000 + (frac // 1000 if nano else frac), frame
+
+
+def ip_of(linktype, frame):
+    """The IP packet inside a frame, and its ethertype, or (None, None)."""
+    if linktype == 1:
+        off, etype = 12, None
+        while off + 2 <= len(frame):
+            etype = struct.unpack(">H", frame[off:off + 2])[0]
+            if etype in (0x8100, 0x88A8, 0x9100):
+                off += 4
+                continue
+            break
+        off += 2
+    elif linktype == 113:
+        etype, off = struct.unpack(">H", frame[14:16])[0], 16
+    elif linktype == 276:
+        etype, off = struct.unpack(">H", frame[0:2])[0], 20
+    elif linktype in (0, 108):
+        off = 4
+        etype = 0x0800 if frame[4] >> 4 == 4 else 0x86DD
+    elif linktype in (101, 228, 229, 12):
+        off = 0
+        etype = 0x0800 if frame[0] >> 4 == 4 else 0x86DD
+    else:
+        return None, None
+    if etype not in (0x0800, 0x86DD):
+        return None, None
+    return frame[off:], etype
+
+
+def tcp_of(ip):
+    """(src, dst, sport, dport, seq, flags, payload) of a TCP packet, or None."""
+    if not ip:
+        return None
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0] or len(ip)
+        if ip[9] != 6:
+            return None
+        src, dst, seg = ip[12:16], ip[16:20], ip[ihl:total]
+    else:
+        if ip[6] != 6:
+            return None
+        plen = struct.unpack(">H", ip[4:6])[0]
+        src, dst, seg = ip[8:24], ip[24:40], ip[40:40 + plen]
+    if len(seg) < 20:
+        return None
+    sport, dport, seq = struct.unpack(">HHI", seg[:8])
+    doff = (seg[12] >> 4) * 4
+    return src, dst, sport, dport, seq, seg[13], seg[doff:]
+
+
+def proto_of_port(port):
+    for proto, ports in PROTO_PORTS.items():
+        if port in ports:
+            return proto
+    return None
+
+
+def connections(frames):
+    """Per connection (in SYN order): protocol and [(side, ts_us, payload)], side 0 client."""
+    conns = {}
+    order = []
+    for linktype, ts, frame in frames:
+        ip, _ = ip_of(linktype, frame)
+        tcp = tcp_of(ip)
+        if not tcp:
+            continue
+        src, dst, sport, dport, seq, flags, payload = tcp
+        if proto_of_port(dport):
+            key, side, server_port = (src, sport, dst, dport), 0, dport
+        elif proto_of_port(sport):
+            key, side, server_port = (dst, dport, src, sport), 1, sport
+        else:
+            continue
+        conn = conns.get(key)
+        if conn is None:
+            conn = conns[key] = {"proto": proto_of_port(server_port), "next": [None, None],
+                                 "chunks": []}
+            order.append(key)
+        if flags & 0x02:      # SYN: the data starts at seq + 1
+            conn["next"][side] = (seq + 1) & 0xFFFFFFFF
+            continue
+        if not payload:
+            continue
+        nxt = conn["next"][side]
+        if nxt is not None:
+            ahead = (seq - nxt) & 0xFFFFFFFF
+            if ahead >= 0x80000000:            # starts before what we have: overlap
+                skip = (nxt - seq) & 0xFFFFFFFF
+                if skip >= len(payload):
+                    continue                   # a retransmission
+                payload = payload[skip:]
+                seq = nxt
+        conn["next"][side] = (seq + len(payload)) & 0xFFFFFFFF
+        conn["chunks"].append((side, ts, payload))
+    return [conns[k] for k in order]
+
+
+def chunk_stream(chunks):
+    """The chunk format of fuzz_check.h, capped at SEED_MAX."""
+    out = bytearray()
+    last_ts = chunks[0][1] if chunks else 0
+    for side, ts, payload in chunks:
+        delta_ms = min(63, max(0, (ts - last_ts) // 1000))
+        last_ts = ts
+        for i in range(0, len(payload), 65535):
+            piece = payload[i:i + 65535]
+            if len(piece) < 256:
+                rec = bytes([side | delta_ms << 2, len(piece)]) + piece
+            else:
+                rec = bytes([side | 2 | delta_ms << 2]) + struct.pack(">H", len(piece)) + piece
+            if len(out) + len(rec) > SEED_MAX:
+                return bytes(out)
+            out += rec
+            delta_ms = 0
+    return bytes(out)
+
+
+def time_byte(delta_us):
+    """fuzz_packet.c's clock byte: (v & 63) << (5 * (v >> 6)) ms, the largest not above."""
+    ms = max(0, delta_us // 1000)
+    for scale in range(3, -1, -1):
+        units = ms >> (5 * scale)
+        if units >= 1 or scale == 0:
+            return scale << 6 | min(63, units)
+    return 0
+
+
+def packet_seed(link_index, frames):
+    out = bytearray([link_index])
+    last_ts = frames[0][0] if frames else 0
+    for ts, frame in frames:
+        rec = bytes([time_byte(ts - last_ts)]) + struct.pack(">H", len(frame)) + frame
+        last_ts = ts
+        if len(out) + len(rec) > SEED_MAX:
+            break
+        out += rec
+    return bytes(out)
+
+
+def rewrap(ip, etype, how):
+    """An IP packet in another link type: (fuzz_packet link index, frame)."""
+    family_v6 = etype == 0x86DD
+    eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
+    if how == "vlan":
+        return 0, eth + b"\x81\x00\x00\x64" + struct.pack(">H", etype) + ip
+    if how == "qinq":
+        return 0, eth + b"\x88\xa8\x00\x0a\x81\x00\x00\x64" + struct.pack(">H", etype) + ip
+    if how == "sll":
+        return 1, struct.pack(">HHH", 0, 772, 6) + b"\0" * 8 + struct.pack(">H", etype) + ip
+    if how == "sll2":
+        return 2, struct.pack(">HHIHBB", etype, 0, 1, 772, 0, 6) + b"\0" * 8 + ip
+    if how == "raw":
+        return 3, ip
+    if how == "linktype_raw":
+        return 4, ip
+    if how == "ipvx":
+        return (6 if family_v6 else 5), ip
+    if how == "null":
+        return 7, struct.pack("<I", 30 if family_v6 else 2) + ip
+    if how == "loop":
+        return 8, struct.pack(">I", 30 if family_v6 else 2) + ip
+    raise ValueError(how)
+
+
+LINEREADER_SEEDS = [
+    b"EHLO x\r\nMAIL FROM:<a@b>\r\n#DATA\r\nSubject: hi\r\n\r\nbody\r\n..stuffed\r\n.\r\nQUIT\r\n",
+    b"A1 APPEND INBOX {11}\r\n{11\r\nhello\r\nworld\r\nA2 NOOP\r\n",
+    b"BDAT 5\r\n~5\r\nafter cancel\r\n",
+    b"STARTTLS\r\n!\r\n\x16\x03\x01\x00\x05hello",
+    b"x" * 9000 + b"\r\nshort\r\n" + b"y" * 8192 + b"\r\n" + b"z" * 8193 + b"\r\r\nend",
+    b"#\r\n.\r\n#\n.\n#\r\n.\rx\r\n.\r\n{0\r\nno skip\r\nunterminated",
+]
+
+
+def write_corpus(root, target, seeds):
+    d = os.path.join(root, "tests", "fuzz", "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for old in glob.glob(os.path.join(d, "*")):
+        os.remove(old)
+    seen = set()
+    total = 0
+    for name, data in seeds:
+        digest = hashlib.sha1(data).hexdigest()
+        if not data or digest in seen:
+            continue
+        seen.add(digest)
+        with open(os.path.join(d, f"{name}-{digest[:8]}"), "wb") as f:
+            f.write(data)
+        total += len(data)
+    print(f"{target}: {len(seen)} seeds, {total} bytes")
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+    root = os.path.abspath(root)
+    pcaps = sorted(glob.glob(os.path.join(root, "pcaps", "**", "*.pcap"), recursive=True),
+                   key=lambda p: (os.path.basename(p) == "demo.pcap", p))   # named ones first
+    decoder_seeds = {"smtp": [], "pop3": [], "imap": []}
+    line_seeds = [(f"hand{i}", b"\x00\x10" + s) for i, s in enumerate(LINEREADER_SEEDS)]
+    packet_seeds = []
+    for path in pcaps:
+        name = os.path.relpath(path, os.path.join(root, "pcaps"))[:-5].replace(os.sep, "-")
+        frames = list(read_pcap(path))
+        for n, conn in enumerate(connections(frames)):
+            if not conn["chunks"]:
+                continue
+            decoder_seeds[conn["proto"]].append((f"{name}-{n}", chunk_stream(conn["chunks"])))
+            for side in (0, 1):
+                stream = b"".join(p for s, _, p in conn["chunks"] if s == side)[:SEED_MAX]
+                split = (len(stream) // 2).to_bytes(2, "big")
+                line_seeds.append((f"{name}-{n}-{'cs'[side]}", split + stream))
+        linktype = frames[0][0] if frames else 1
+        link = LINK_INDEX.get(linktype, 0)
+        packet_seeds.append((name, packet_seed(link, [(ts, fr) for _, ts, fr in frames])))
+        if os.path.getsize(path) <= SMALL_PCAP and linktype == 1:
+            ips = [(ts, ip_of(lt, fr)) for lt, ts, fr in frames]
+            ips = [(ts, ip, et) for ts, (ip, et) in ips if ip is not None]
+            for how in ("vlan", "qinq", "sll", "sll2", "raw", "linktype_raw", "ipvx", "null", "loop"):
+                wrapped = [rewrap(ip, et, how) for _, ip, et in ips]
+                if not wrapped:
+                    continue
+                link_index = wrapped[0][0]
+                seed = packet_seed(link_index, [(ts, w[1]) for (ts, _, _), w in zip(ips, wrapped)])
+                packet_seeds.append((f"{name}-{how}", seed))
+    for proto, seeds in decoder_seeds.items():
+        write_corpus(root, f"fuzz_{proto}", seeds)
+    write_corpus(root, "fuzz_linereader", line_seeds)
+    write_corpus(root, "fuzz_packet", packet_seeds)
+
+
+if __name__ == "__main__":
+    main()

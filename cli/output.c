@@ -4,6 +4,8 @@
  * escaped again here, so no control byte can reach a terminal and JSON stays valid. */
 #include "output.h"
 
+#include "protocols/explain.h"
+
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
@@ -494,6 +496,13 @@ static void json_session(FILE *out, const struct mt_session *s)
 /* "dns" for DNS rows, "tls_details" when a TLS handshake was read. */
 static void json_extras(FILE *out, const struct mt_session *s)
 {
+    const struct mt_explain *e = explain_status(s->status);
+    const char *reason = explain_reason(s->status, s->status_line);
+    fputs(",\"explanation\":{\"meaning\":", out);
+    json_text(out, e->meaning, strlen(e->meaning));
+    json_str(out, "check", e->check);
+    json_str(out, "reason", reason ? reason : "");
+    fputc('}', out);
     json_bool(out, "starttls_offered", s->starttls_offered);
     if (s->proto == MT_PROTO_DNS) {
         fputs(",\"dns\":{", out);
@@ -660,6 +669,17 @@ static void show_tls(FILE *out, const struct mt_tls_info *t)
     show_field(out, "TLS alert", t->alert);
 }
 
+/* What the status means, the finer reason read from the deciding line, what to check. */
+static void show_explanation(FILE *out, const struct mt_session *s)
+{
+    const struct mt_explain *e = explain_status(s->status);
+    const char *reason = explain_reason(s->status, s->status_line);
+    show_field(out, "Meaning", e->meaning);
+    if (reason)
+        show_field(out, "Reason", reason);
+    show_field(out, "Check", e->check);
+}
+
 static void show_header(FILE *out, const struct mt_session *s)
 {
     char a[32], b[32];
@@ -707,6 +727,7 @@ static void show_header(FILE *out, const struct mt_session *s)
             fprintf(out, "  (transcript line %d, marked >>)", s->status_transcript_line + 1);
         fputc('\n', out);
     }
+    show_explanation(out, s);
     show_field(out, "End", end_name(s->end));
     if (s->flags) {
         show_label(out, "Flags");

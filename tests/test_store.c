@@ -710,7 +710,8 @@ static void test_show(void **state)
     text = capture(output_show, refused);
     assert_non_null(strstr(text, "Time       2026-01-07 16:41:00.000 to 16:41:00.001 (0.001500 s)\n"));
     assert_non_null(strstr(text, "Status     refused\nDecided by connection refused (RST)\n"
-                                 "End        refused\n"));
+                                 "Meaning    nothing listens on that port"));
+    assert_non_null(strstr(text, "\nEnd        refused\n"));
     assert_non_null(strstr(text, "Transcript (UTC):\n   (empty)\n"));
     free(text);
     session_free(smtp);

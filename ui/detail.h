@@ -5,7 +5,7 @@
 #define MAILTAP_UI_DETAIL_H
 
 #include "protocols/session.h"
-#include "ui/explain.h"
+#include "protocols/explain.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ enum detail_kind {
 
 struct detail_line {
     enum detail_kind kind;
-    enum ui_severity severity;   /* DL_STATUS */
+    enum mt_severity severity;   /* DL_STATUS */
     bool deciding;               /* the transcript line that decided the status */
     int indent;                  /* columns continuation rows are indented by */
     char *text;                  /* unguarded: draw.c guards it */

@@ -4,7 +4,7 @@
 #include "draw.h"
 
 #include "cli/output.h"
-#include "ui/explain.h"
+#include "protocols/explain.h"
 #include "ui/keys.h"
 #include "ui/safetext.h"
 
@@ -35,13 +35,13 @@ void draw_init(bool color)
 }
 
 /* Without colour (NO_COLOR, or a terminal without it) attributes carry the meaning. */
-static attr_t severity_attr(enum ui_severity sev)
+static attr_t severity_attr(enum mt_severity sev)
 {
     switch (sev) {
-    case UI_SEV_OK: return use_color ? COLOR_PAIR(P_OK) : A_NORMAL;
-    case UI_SEV_WARN: return use_color ? COLOR_PAIR(P_WARN) : A_UNDERLINE;
-    case UI_SEV_FAIL: return use_color ? COLOR_PAIR(P_FAIL) | A_BOLD : A_BOLD;
-    case UI_SEV_INFO: return A_DIM;
+    case MT_SEV_OK: return use_color ? COLOR_PAIR(P_OK) : A_NORMAL;
+    case MT_SEV_WARN: return use_color ? COLOR_PAIR(P_WARN) : A_UNDERLINE;
+    case MT_SEV_FAIL: return use_color ? COLOR_PAIR(P_FAIL) | A_BOLD : A_BOLD;
+    case MT_SEV_INFO: return A_DIM;
     }
     return A_NORMAL;
 }
@@ -148,7 +148,7 @@ static void draw_tabs(const struct draw_state *st)
     const char *brand = st->live ? " LIVE " : " mailtap ";
     int w = (int)strlen(brand);
     if (x + w < COLS)
-        put_run(0, COLS - w, w, brand, (size_t)w, st->live ? severity_attr(UI_SEV_OK) | A_BOLD
+        put_run(0, COLS - w, w, brand, (size_t)w, st->live ? severity_attr(MT_SEV_OK) | A_BOLD
                                                            : A_DIM, false);
 }
 
@@ -291,11 +291,10 @@ static void draw_detail(const struct draw_state *st)
 {
     const struct ui_detail *d = st->detail;
     const struct mt_session *s = detail_session(d);
-    const struct ui_explain *e = explain_status(s->status);
     char title[300];
     int rows = draw_detail_rows();
     snprintf(title, sizeof title, " Session #%lld · %s · %s   (Esc back, / search, d deciding "
-             "line)", (long long)s->id, proto_name(s->proto), e->word);
+             "line)", (long long)s->id, proto_name(s->proto), status_name(s->status));
     put_line(0, title, pair_attr(P_TITLE, A_REVERSE) | A_BOLD);
     for (int r = 0; r < rows; r++) {
         const struct detail_row *row = detail_row(d, detail_top(d) + r);
@@ -364,13 +363,13 @@ static void draw_chart(struct sink *k, const struct ui_summary *sm)
         int y = sink_row(k);
         if (y < 0)
             continue;
-        put_line(y, series ? "  failed " : "  all    ", series ? severity_attr(UI_SEV_FAIL)
+        put_line(y, series ? "  failed " : "  all    ", series ? severity_attr(MT_SEV_FAIL)
                                                               : A_NORMAL);
         for (int m = 0; m < sm->minutes && 9 + m < COLS; m++) {
             int level = values[m] && max ? (int)((values[m] * 8 + max - 1) / max) : 0;
             const char *bar = bars[level > 8 ? 8 : level];
             put_run(y, 9 + m, 1, bar, strlen(bar),
-                    series ? severity_attr(UI_SEV_FAIL) : severity_attr(UI_SEV_OK), false);
+                    series ? severity_attr(MT_SEV_FAIL) : severity_attr(MT_SEV_OK), false);
         }
     }
 }
@@ -438,13 +437,13 @@ static void draw_help(const struct draw_state *st)
     sink_text(&k, "", A_NORMAL);
     sink_text(&k, "Status colours:", A_BOLD);
     static const char *const sev_text[] = {
-        [UI_SEV_OK] = "  success: delivered, login_ok",
-        [UI_SEV_INFO] = "  nothing to report: no_mail, encrypted, incomplete, unknown",
-        [UI_SEV_WARN] = "  transient or partial: temp_failed, partial, aborted, reset",
-        [UI_SEV_FAIL] = "  failure: rejected, refused, auth_failed, no_response, ...",
+        [MT_SEV_OK] = "  success: delivered, login_ok",
+        [MT_SEV_INFO] = "  nothing to report: no_mail, encrypted, incomplete, unknown",
+        [MT_SEV_WARN] = "  transient or partial: temp_failed, partial, aborted, reset",
+        [MT_SEV_FAIL] = "  failure: rejected, refused, auth_failed, no_response, ...",
     };
     for (int s = 0; s < 4; s++)
-        sink_text(&k, sev_text[s], severity_attr((enum ui_severity)s));
+        sink_text(&k, sev_text[s], severity_attr((enum mt_severity)s));
     sink_text(&k, "", A_NORMAL);
     sink_text(&k, "Times are UTC. Filters apply to every tab; each tab keeps its own position.",
               A_DIM);

@@ -733,6 +733,87 @@ def sc_smtp_big_message(out):
     write_expected(path + ".expected.json", [s])
 
 
+def sanitized(raw):
+    """What mailtap's README promises to store for wire bytes: control bytes, DEL, C1
+    controls (U+0080..U+009F) and bytes that are not valid UTF-8 become visible \\xNN
+    escapes (one per byte), a backslash becomes two, anything else stays (protocols/text.h)."""
+    out, i = [], 0
+    while i < len(raw):
+        b = raw[i]
+        n = 1 if b < 0x80 else 2 if 0xC2 <= b <= 0xDF else 3 if 0xE0 <= b <= 0xEF \
+            else 4 if 0xF0 <= b <= 0xF4 else 0
+        ch = None
+        if n > 1:
+            try:
+                ch = raw[i:i + n].decode("utf-8")
+            except UnicodeDecodeError:
+                ch = None
+            if ch is not None and 0x80 <= ord(ch) <= 0x9F:
+                ch = None
+        if n == 1 and 0x20 <= b != 0x7F:
+            out.append("\\\\" if b == 0x5C else chr(b))
+            i += 1
+        elif ch is not None:
+            out.append(ch)
+            i += n
+        else:
+            out.append("\\x%02x" % b)
+            i += 1
+    return "".join(out)
+
+
+def sc_smtp_escape_sequences(out):
+    """Terminal escape sequences from the wire: a SASL LOGIN user name on the submission port
+    with ESC [ 2 J (clear screen) and an OSC title (ESC ] 0 ; pwned BEL) -- Dovecot refuses
+    the name, the login fails, the name is still what the client sent -- then on port 25 a
+    delivered message whose Subject holds ESC [ 31 m, ESC ] 0 ; x BEL and a C1 CSI (U+009B,
+    UTF-8 C2 9B). The expected values are the README's visible escapes of those bytes."""
+    name = "escape-sequences"
+    path = os.path.join(out, "smtp", name)
+    user = b"mallory\x1b[2J\x1b]0;pwned\x07"
+    subject = b"mailtap test: \x1b[31mred\x1b[0m \x1b]0;x\x07 \xc2\x9b2J end"
+    mid = "<escape-sequences.1@client.example.test>"
+    rcpt = "alice@example.test"
+    message = (f"From: {SENDER}\r\nTo: {rcpt}\r\n".encode() + b"Subject: " + subject +
+               f"\r\nMessage-ID: {mid}\r\nDate: Mon, 02 Jun 2025 10:00:00 +0000\r\n"
+               "\r\nA subject that tries to drive the terminal.\r\n".encode())
+    with Capture(path + ".pcap", [587, 25]):
+        a = LoggingSMTP(V4, 587, local_hostname=HELO, timeout=10)
+        a.ehlo()
+        need("LOGIN" in a.esmtp_features.get("auth", ""), "no AUTH LOGIN offered")
+        a.user, a.password = user.decode("ascii"), "wrong-password"
+        try:   # AUTH LOGIN, then the user and the password each after a 334 prompt
+            a.auth("LOGIN", a.auth_login, initial_response_ok=False)
+            raise ScenarioError("AUTH LOGIN with an escape-sequence user name succeeded")
+        except smtplib.SMTPAuthenticationError as e:
+            code, text = e.smtp_code, e.smtp_error.decode("latin-1")
+        a.quit()
+        c = LoggingSMTP(V4, 25, local_hostname=HELO, timeout=10)
+        refused = c.sendmail(SENDER, [rcpt], message)
+        need(not refused, refused)
+        c.quit()
+    need(code == 535 and "5.7.8" in text, f"escape-sequences: AUTH got {code} {text}")
+    # Dovecot refuses the name itself: 535 right after it, the password is never asked for.
+    prompts = [t for cmd, _, t in a.lg.pairs if cmd is not None and t.startswith("334")]
+    need(prompts[:1] == ["334 VXNlcm5hbWU6"], f"no Username: prompt, client saw {a.lg.pairs}")
+    need(a.lg.first("MAIL") is None, "a mail transaction after the failed AUTH")
+    auth = {"proto": "smtp", "client_ip": V4, "server_ip": V4, "server_port": 587,
+            "status": "auth_failed", "user": sanitized(user), "helo": a.lg.helo(),
+            "status_line_contains": "5.7.8"}
+    raw_meta = {"subject": subject.decode("latin-1"), "message_id": mid}
+    mail = smtp_session(c.lg, V4, V4, 25, [raw_meta])
+    need(mail["status"] == "delivered", mail)
+    # The capture holds the raw bytes; the expected file says what must be shown for them.
+    check_expected_against_capture(path + ".pcap", [auth, {
+        **mail, "messages": [{**mail["messages"][0], "subject": None}]}])
+    payload = b"".join(pl for *_, pl in read_pcap_tcp(path + ".pcap"))
+    need(b"Subject: " + subject + b"\r\n" in payload, "raw Subject not in the capture")
+    mail["messages"][0]["subject"] = sanitized(subject)
+    with open(path + ".expected.json", "w") as f:
+        json.dump([auth, mail], f, indent=2)
+        f.write("\n")
+
+
 # --------------------------------------------------------------------------
 # POP3
 # --------------------------------------------------------------------------
@@ -1032,6 +1113,7 @@ SCENARIOS = [
     ("smtp/silent-server", sc_smtp_silent_server),
     ("smtp/ipv6-delivered", sc_smtp_ipv6_delivered),
     ("smtp/big-message", sc_smtp_big_message),
+    ("smtp/escape-sequences", sc_smtp_escape_sequences),
     ("pop3/login-ok", sc_pop3_login_ok),
     ("pop3/auth-failed", sc_pop3_auth_failed),
     ("pop3/auth-plain", sc_pop3_auth_plain),

@@ -1,12 +1,14 @@
 /* explain.c — the status table: severity (colour), meaning and advice per status word, and
- * the finer reasons recognised in a deciding line. Severity choices, in one place:
+ * the finer reasons recognised in a deciding line (RFC 3463 enhanced codes, POP3/IMAP
+ * response codes, and the usual Postfix, Exim, Exchange, Dovecot, Gmail and Microsoft 365
+ * texts). Severity choices, in one place:
  *   green  delivered, login_ok
  *   dim    unknown, no_mail, encrypted, incomplete — not failures (status_is_failure() is
  *          false): incomplete only means the capture did not see the end
  *   yellow partial, aborted, reset, temp_failed — failures that are often transient or only
  *          partly failed: the sender retries a 4xx, an abort may be the client's choice
  *   red    every other failure: a 5xx, a rejected login, a refused or unanswered connection */
-#include "explain.h"
+#include "protocols/explain.h"
 
 #include "protocols/text.h"
 
@@ -14,9 +16,9 @@
 #include <string.h>
 
 #define ENTRY(status, sev, meaning_text, check_text) \
-    [status] = { NULL, UI_SEV_##sev, meaning_text, check_text },
+    [status] = { MT_SEV_##sev, meaning_text, check_text },
 
-static struct ui_explain table[MT_STATUS_COUNT] = {
+static const struct mt_explain table[MT_STATUS_COUNT] = {
     ENTRY(MT_STATUS_UNKNOWN, INFO, "mailtap could not tell how this connection ended",
           "the transcript")
     ENTRY(MT_STATUS_DELIVERED, OK, "the server accepted the message for every recipient",
@@ -81,6 +83,44 @@ static const struct {
     const char *pattern;
     const char *reason;
 } reasons[] = {
+    /* Provider-specific codes first: they are more precise than the generic class. */
+    { -1, "5.7.26", "the message failed DMARC: SPF/DKIM do not align with the From domain "
+                    "(Gmail, Microsoft 365)" },
+    { -1, "5.7.25", "the client IP has no reverse DNS (PTR) record (Gmail)" },
+    { -1, "5.7.27", "the sender domain has no MX or address record (Gmail)" },
+    { -1, "5.7.23", "the sender's SPF record does not allow this client (Microsoft 365)" },
+    { -1, "5.7.606", "the client IP is banned by Microsoft 365: request delisting" },
+    { -1, "5.7.708", "Microsoft 365 does not accept traffic from this IP (reputation)" },
+    { -1, "5.7.54", "the server does not relay to that domain (Exchange: non-accepted domain)" },
+    { -1, "5.4.1", "the recipient does not exist there (Microsoft 365 directory blocking)" },
+    { -1, "4.7.28", "rate limit: too much mail from this sender or IP (Gmail)" },
+    { -1, "spamhaus", "the client IP is on the Spamhaus blocklist" },
+    { -1, "spamcop", "the client IP is on the SpamCop blocklist" },
+    { -1, "barracuda", "the client IP is on the Barracuda blocklist" },
+    { -1, "dnsbl", "the client IP is on a DNS blocklist" },
+    { -1, " rbl", "the client IP is on a DNS blocklist" },
+    { -1, "Name service error", "the recipient's domain could not be resolved in DNS" },
+    { -1, "Host not found, try again", "a temporary DNS failure: the lookup may succeed later" },
+    { -1, "Host not found", "the recipient's domain does not exist in DNS (NXDOMAIN)" },
+    { -1, "nullMX", "the recipient's domain publishes a null MX: it takes no mail" },
+    { -1, "protocol_version", "client and server share no TLS version (one side too old or "
+                              "too strict)" },
+    { -1, "handshake_failure", "client and server share no TLS cipher suite" },
+    { -1, "certificate_expired", "the peer refused an expired certificate" },
+    { -1, "unknown_ca", "the peer does not trust the certificate's issuer" },
+    { -1, "bad_certificate", "the peer refused the certificate" },
+    { -1, "did not answer with TLS", "the server does not speak TLS on this port" },
+    { -1, "STARTTLS command first", "the server requires STARTTLS before this command" },
+    { -1, "Helo command rejected", "the HELO/EHLO name was refused: use the host's real FQDN" },
+    { -1, "cannot find your hostname", "the client IP has no reverse DNS (Postfix)" },
+    { -1, "Domain not found", "the sender's domain does not exist in DNS (Postfix)" },
+    { -1, "Unrouteable address", "the server has no route for that address (Exim)" },
+    { -1, "over quota", "the mailbox is over its quota" },
+    { -1, "quota", "the mailbox is over its quota" },
+    { -1, "mailbox full", "the mailbox is full" },
+    { -1, "4.3.1", "the server is short of storage: try later" },
+    { -1, "rate limit", "a sending rate limit was reached: slow down, retry later" },
+    { -1, "dkim", "the message's DKIM signature failed" },
     { -1, "5.1.1", "the mailbox does not exist (wrong or mistyped address)" },
     { -1, "5.1.2", "the recipient's domain does not exist or takes no mail" },
     { -1, "5.1.10", "the recipient's domain publishes a null MX: it takes no mail" },
@@ -116,13 +156,10 @@ static const struct {
     { -1, "too many", "a connection or rate limit was reached" },
 };
 
-const struct ui_explain *explain_status(enum mt_status status)
+const struct mt_explain *explain_status(enum mt_status status)
 {
-    if ((int)status < 0 || status >= MT_STATUS_COUNT)
+    if ((int)status < 0 || status >= MT_STATUS_COUNT || !table[status].meaning)
         status = MT_STATUS_UNKNOWN;
-    /* The word comes from session.c so it can never disagree with what the store holds. */
-    if (!table[status].word)
-        table[status].word = status_name(status);
     return &table[status];
 }
 
@@ -135,7 +172,7 @@ const char *explain_reason(enum mt_status status, const char *status_line)
         if (reasons[i].pattern[0] && (!len || text_find_ci(status_line, len, reasons[i].pattern) < 0))
             continue;
         /* Success needs no reason, and a 5.x code alone must not explain a success. */
-        if (explain_status(status)->severity == UI_SEV_OK)
+        if (explain_status(status)->severity == MT_SEV_OK)
             return NULL;
         return reasons[i].reason;
     }

@@ -1,0 +1,32 @@
+/* explain.h — what each status word and each common server reply means for an admin, what
+ * to check next, and the severity that colours it: one data table, used by `mailtap show`,
+ * the JSON `explanation` and the console's detail view. */
+#ifndef MAILTAP_EXPLAIN_H
+#define MAILTAP_EXPLAIN_H
+
+#include "protocols/session.h"
+
+/* How a status is shown: green, dim, yellow, red (or bold/underline/dim without colour). */
+enum mt_severity {
+    MT_SEV_OK,     /* delivered, login_ok */
+    MT_SEV_INFO,   /* nothing failed, nothing to see: unknown, no_mail, encrypted, incomplete */
+    MT_SEV_WARN,   /* went wrong, but transient or partly done: partial, aborted, reset,
+                      temp_failed */
+    MT_SEV_FAIL,   /* a server or the network said no */
+};
+
+struct mt_explain {
+    enum mt_severity severity;
+    const char *meaning;   /* one sentence, plain language */
+    const char *check;     /* what to look at next */
+};
+
+/* Never NULL: out-of-range statuses get the entry of MT_STATUS_UNKNOWN. */
+const struct mt_explain *explain_status(enum mt_status status);
+
+/* A more precise reason read from the deciding line (enhanced status code, POP3/IMAP
+ * response code, well-known words), e.g. "5.1.1" under rcpt_rejected: "the mailbox does not
+ * exist". NULL when nothing more precise is known. */
+const char *explain_reason(enum mt_status status, const char *status_line);
+
+#endif

@@ -34,6 +34,8 @@ static const char usage_text[] =
     "        print sessions, newest first (TIME: 2026-01-07T16:54:00 UTC, or epoch seconds)\n"
     "  show ID [-d DB] [--json]\n"
     "        print one session with its transcript\n"
+    "  trace MESSAGE-ID|ADDRESS [-d DB] [--json]\n"
+    "        the hops of one message (submission, relay, delivery failure) in time order\n"
     "\n"
     "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
     "  (the rest was processed), 2 usage error, 3 database error.\n";
@@ -488,6 +490,54 @@ static int command_show(int argc, char **argv)
     return EXIT_OK;
 }
 
+struct trace_context {
+    bool json;
+};
+
+static void print_hop(void *ctx, struct mt_session *session, bool by_size)
+{
+    struct trace_context *trace = ctx;
+    if (trace->json)
+        output_json(stdout, session);
+    else
+        output_trace_hop(stdout, session, by_size);
+    session_free(session);
+}
+
+static int command_trace(int argc, char **argv)
+{
+    const char *db_path = "mailtap.db";
+    struct trace_context trace = { false };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
+        if (opt == 'd')
+            db_path = optarg;
+        else if (opt == OPT_JSON)
+            trace.json = true;
+        else {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_error("%s", "trace needs one Message-ID or address");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    struct mt_store *store = store_open(db_path, false, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "mailtap: %s\n", err);
+        return EXIT_DATABASE;
+    }
+    int hops = store_trace(store, argv[optind], print_hop, &trace);
+    if (hops < 0)
+        fprintf(stderr, "mailtap: %s\n", store_error(store));
+    else if (hops == 0 && !trace.json)
+        fprintf(stderr, "mailtap: no session carried %s\n", argv[optind]);
+    store_close(store);
+    return hops < 0 ? EXIT_DATABASE : EXIT_OK;
+}
+
 static int command_ui(int argc, char **argv)
 {
     const char *db_path = "mailtap.db";
@@ -537,6 +587,8 @@ int main(int argc, char **argv)
         return command_show(argc, argv);
     if (strcmp(command, "ui") == 0)
         return command_ui(argc, argv);
+    if (strcmp(command, "trace") == 0)
+        return command_trace(argc, argv);
     usage_error("unknown command: %s", command);
     return EXIT_USAGE;
 }

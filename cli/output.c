@@ -318,6 +318,26 @@ void output_table_row(FILE *out, const struct mt_session *s)
     fputc('\n', out);
 }
 
+void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size)
+{
+    char when[32];
+    output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
+    fprintf(out, "%s  #%" PRId64 " %s %-3s ", when, s->id, proto_name(s->proto),
+            s->proto == MT_PROTO_SMTP ? type_name(s) : "");
+    put_str(out, s->client_ip);
+    fputs(" -> ", out);
+    put_str(out, s->server_ip[0] ? s->server_ip : "?");
+    fprintf(out, ":%u  ", s->server_port);
+    put_str(out, status_name(s->status));
+    if (s->status_line[0]) {
+        fputs("  ", out);
+        put_str(out, s->status_line);
+    }
+    if (by_size)
+        fputs("  (matched by size and time: no Message-ID)", out);
+    fputc('\n', out);
+}
+
 /* ---- JSON ------------------------------------------------------------------------ */
 
 static void json_text(FILE *out, const char *s, size_t len)

@@ -31,6 +31,9 @@ void output_show(FILE *out, const struct mt_session *session);
 /* output_json() plus "transcript": [{"ts", "dir", "text"}, ...]. */
 void output_show_json(FILE *out, const struct mt_session *session);
 
+/* One hop of `mailtap trace`: when, where from and to, what happened. */
+void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size);
+
 /* Helpers the console shares. */
 
 enum output_time_style {

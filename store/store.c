@@ -1194,3 +1194,93 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
     sqlite3_reset(st);
     return result;
 }
+
+/* ---- message trace ---------------------------------------------------------------- */
+
+/* Sessions that carried one message, in time order: those whose message has this
+ * Message-ID (with or without its angle brackets); then, as a fallback for hops that lost
+ * or never had the header, messages without a Message-ID of nearly the same size (within
+ * 2% + 2 KiB: relays add Received headers) within 10 minutes of a hop found by id. An
+ * address instead of an id traces every session where it was the sender or a recipient. */
+static int trace_query(struct mt_store *store, const char *key, bool address,
+                       store_trace_fn callback, void *ctx);
+
+/* A Message-ID also contains '@': try it as an id first, then as an address. */
+int store_trace(struct mt_store *store, const char *key, store_trace_fn callback, void *ctx)
+{
+    int hops = trace_query(store, key, false, callback, ctx);
+    if (hops == 0 && strchr(key, '@') && key[0] != '<')
+        hops = trace_query(store, key, true, callback, ctx);
+    return hops;
+}
+
+static int trace_query(struct mt_store *store, const char *key, bool address,
+                       store_trace_fn callback, void *ctx)
+{
+    static const char by_id[] =
+        "WITH hops AS (SELECT session_id, size, start_us FROM messages"
+        "  WHERE message_id = ?1 OR message_id = '<' || ?1 || '>' OR '<' || message_id || '>' = ?1)"
+        " SELECT s.id, 0 FROM sessions s WHERE s.id IN (SELECT session_id FROM hops)"
+        " UNION SELECT m.session_id, 1 FROM messages m, hops h"
+        "  WHERE m.message_id = '' AND m.size > 0 AND h.size > 0"
+        "  AND m.session_id NOT IN (SELECT session_id FROM hops)"
+        "  AND abs(m.size - h.size) <= h.size / 50 + 2048 AND abs(m.start_us - h.start_us) <= 600000000";
+    static const char by_address[] =
+        "SELECT id, 0 FROM sessions WHERE mail_from = ?1 COLLATE NOCASE"
+        " UNION SELECT session_id, 0 FROM recipients WHERE addr = ?1 COLLATE NOCASE"
+        " UNION SELECT session_id, 0 FROM messages WHERE mail_from = ?1 COLLATE NOCASE";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(store->db, address ? by_address : by_id, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "preparing a trace");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    /* Load after the query: store_load_session reuses prepared statements. */
+    struct hop { int64_t id; bool by_size; } *hops = NULL;
+    size_t count = 0, cap = 0;
+    int result = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t next = cap ? cap * 2 : 16;
+            struct hop *grown = realloc(hops, next * sizeof *hops);
+            if (!grown) {
+                result = STORE_NOMEM;
+                break;
+            }
+            hops = grown;
+            cap = next;
+        }
+        hops[count].id = sqlite3_column_int64(st, 0);
+        hops[count].by_size = sqlite3_column_int(st, 1) != 0;
+        count++;
+    }
+    if (result == 0 && rc != SQLITE_DONE)
+        result = store_fail(store, rc, "tracing a message");
+    sqlite3_finalize(st);
+    struct mt_session **loaded = result == 0 && count ? calloc(count, sizeof *loaded) : NULL;
+    for (size_t i = 0; result == 0 && i < count; i++) {
+        if (!loaded) {
+            result = STORE_NOMEM;
+            break;
+        }
+        int lr = store_load_session(store, hops[i].id, &loaded[i]);
+        if (lr != STORE_OK)
+            result = lr;
+    }
+    /* Time order: the hops of a message follow each other. */
+    for (size_t i = 1; result == 0 && i < count; i++)
+        for (size_t j = i; j > 0 && loaded[j]->start_us < loaded[j - 1]->start_us; j--) {
+            struct mt_session *t = loaded[j]; loaded[j] = loaded[j - 1]; loaded[j - 1] = t;
+            struct hop h = hops[j]; hops[j] = hops[j - 1]; hops[j - 1] = h;
+        }
+    for (size_t i = 0; i < count; i++) {
+        if (result == 0 && loaded && loaded[i]) {
+            callback(ctx, loaded[i], hops[i].by_size);
+            loaded[i] = NULL;
+        } else if (loaded) {
+            session_free(loaded[i]);
+        }
+    }
+    free(loaded);
+    free(hops);
+    return result == 0 ? (int)count : result;
+}

@@ -117,4 +117,11 @@ long store_count_sessions(struct mt_store *store, const struct store_filter *fil
  * session_free()). STORE_NOT_FOUND when there is no such id; *out is NULL on failure. */
 int store_load_session(struct mt_store *store, int64_t id, struct mt_session **out);
 
+/* The hops of one message across sessions, in time order: by Message-ID (with a size and
+ * time fallback for hops without one, by_size true), or every session where an address
+ * was the sender or a recipient. The callback owns each session. Returns the number of
+ * hops, or a negative store_result. */
+typedef void (*store_trace_fn)(void *ctx, struct mt_session *session, bool by_size);
+int store_trace(struct mt_store *store, const char *key, store_trace_fn callback, void *ctx);
+
 #endif

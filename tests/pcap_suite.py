@@ -449,6 +449,25 @@ def test_full_disk(suite):
         subprocess.run(["umount", "-l", mount_point])
 
 
+def test_trace(suite):
+    """mailtap trace: by Message-ID (with or without brackets) and by address."""
+    captures = [os.path.join(ROOT, "pcaps", "smtp", name + ".pcap") for name in ("delivered", "multi-message")]
+    db, _ = suite.mailtap_read(captures, expect_rc=0)
+
+    def trace(key):
+        proc = subprocess.run([suite.mailtap, "trace", "-d", db, key], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Failure("trace %s failed: %s" % (key, proc.stderr))
+        return proc.stdout.splitlines()
+    for key in ("<multi.3@client.example.test>", "multi.3@client.example.test"):
+        hops = trace(key)
+        if len(hops) != 1 or "rcpt_rejected" not in hops[0]:
+            raise Failure("trace %s: %r" % (key, hops))
+    hops = trace("alice@example.test")
+    if len(hops) != 2 or "delivered" not in hops[0]:
+        raise Failure("trace by address: %r" % hops)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailtap", default=os.path.join(ROOT, "mailtap"))
@@ -461,7 +480,7 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
-                 test_live_capture, test_full_disk):
+                 test_live_capture, test_full_disk, test_trace):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])
     summary = "%d passed, %d failed" % (suite.passed, suite.failed)

@@ -322,8 +322,29 @@ static void test_search_and_failures_set_the_filter(void **state)
     assert_non_null(strstr(line, "status auth_failed"));
     assert_non_null(strstr(line, "since 2026-01-07 16:54:50"));
 
+    /* s cycles the key (time, status, user), o the direction; both show in the filter line */
+    assert_int_equal(fk->last.order, STORE_ORDER_TIME);
+    assert_false(fk->last.oldest_first);
     assert_int_equal(model_cycle_sort(m), 0);
+    assert_int_equal(fk->last.order, STORE_ORDER_STATUS);
+    assert_false(fk->last.oldest_first);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "by status Z-A, newest first"));
+    assert_int_equal(model_reverse_sort(m), 0);
     assert_true(fk->last.oldest_first);
+    assert_int_equal(model_sort(m), STORE_ORDER_STATUS);
+    assert_true(model_sort_ascending(m));
+    assert_int_equal(model_cycle_sort(m), 0);
+    assert_int_equal(fk->last.order, STORE_ORDER_USER);
+    assert_true(fk->last.oldest_first);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "by user A-Z, oldest first"));
+    assert_int_equal(model_cycle_sort(m), 0);
+    assert_int_equal(fk->last.order, STORE_ORDER_TIME);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "oldest first"));
+    assert_int_equal(model_reverse_sort(m), 0);
+    assert_false(fk->last.oldest_first);
     assert_int_equal(model_clear_filters(m), 0);
     assert_int_equal(model_total(m), 100);
     assert_int_equal(fk->last.status, -1);

@@ -234,6 +234,7 @@ static int list_request(struct console *c, enum ui_request req, int key)
     case REQ_FILTER: open_form(c); break;
     case REQ_CLEAR: check_model(c, model_clear_filters(c->model)); break;
     case REQ_SORT: check_model(c, model_cycle_sort(c->model)); break;
+    case REQ_REVERSE: check_model(c, model_reverse_sort(c->model)); break;
     case REQ_RELOAD: check_model(c, model_reload(c->model)); count_database(c); break;
     case REQ_NEXT_VIEW:
         return switch_view(c, ((int)model_view(c->model) + 1) % UI_VIEW_COUNT);
@@ -379,6 +380,19 @@ static bool edit_text(char *text, size_t cap, int key)
         return true;
     }
     return false;
+}
+
+/* Whether a pause in typing runs the search. The list's search runs as you type from 3
+ * characters (the store's trigram index answers those at once); 1 or 2 characters mean a
+ * scan of every session, so they wait for Enter. */
+static bool search_as_you_type(const struct console *c)
+{
+    size_t chars = 0;
+    if (c->screen == SCREEN_DETAIL)
+        return true;
+    for (const unsigned char *p = (const unsigned char *)c->prompt; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    return chars == 0 || chars >= 3;
 }
 
 static int prompt_key(struct console *c, int key)
@@ -544,7 +558,7 @@ static int run(struct console *c)
         int key = getch();
         flags = 0;
         if (key == ERR) {
-            if (c->prompting && c->prompt_dirty) {   /* typing paused: run the search */
+            if (c->prompting && c->prompt_dirty && search_as_you_type(c)) {   /* paused */
                 apply_prompt(c);
                 flags |= UI_REDRAW;
             }

@@ -30,7 +30,8 @@
     X(FAILURES, "failures only, on/off", 'F', 'x') \
     X(FILTER, "filter form: status word, since, until", 'f') \
     X(CLEAR, "clear search and filters", 'c') \
-    X(SORT, "cycle the sort order", 's') \
+    X(SORT, "sort by time, status or user (cycles)", 's') \
+    X(REVERSE, "reverse the sort (newest / oldest first)", 'o') \
     X(DECIDING, "detail: jump to the line that decided the status", 'd') \
     X(RELOAD, "reload from the database now", 'r', KEY_F(5)) \
     X(REDRAW, "redraw the screen", UI_KEY_CTRL('l')) \

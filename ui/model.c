@@ -26,7 +26,8 @@ struct ui_model {
     bool failed_only;
     int status;
     int64_t since_us, until_us;
-    enum ui_sort sort;
+    enum store_order order;
+    bool ascending;
 
     struct mt_session **rows;   /* rows[i] is row win_offset + i */
     long win_offset;
@@ -51,9 +52,14 @@ const struct ui_view_def *model_view_def(enum ui_view view)
     return &view_defs[(int)view >= 0 && view < UI_VIEW_COUNT ? view : UI_VIEW_ALL];
 }
 
-const char *model_sort_name(enum ui_sort sort)
+const char *model_sort_name(enum store_order order, bool ascending)
 {
-    return sort == UI_SORT_OLDEST ? "oldest first" : "newest first";
+    static const char *const names[STORE_ORDER_COUNT][2] = {
+        [STORE_ORDER_TIME] = { "newest first", "oldest first" },
+        [STORE_ORDER_STATUS] = { "by status Z-A, newest first", "by status A-Z, oldest first" },
+        [STORE_ORDER_USER] = { "by user Z-A, newest first", "by user A-Z, oldest first" },
+    };
+    return names[(unsigned)order < STORE_ORDER_COUNT ? order : STORE_ORDER_TIME][ascending];
 }
 
 struct ui_model *model_new(const struct ui_source *source)
@@ -94,7 +100,8 @@ int model_page(const struct ui_model *model) { return model->page; }
 enum ui_view model_view(const struct ui_model *model) { return model->view; }
 const char *model_grep(const struct ui_model *model) { return model->grep; }
 bool model_failures(const struct ui_model *model) { return model->failed_only; }
-enum ui_sort model_sort(const struct ui_model *model) { return model->sort; }
+enum store_order model_sort(const struct ui_model *model) { return model->order; }
+bool model_sort_ascending(const struct ui_model *model) { return model->ascending; }
 long model_total(const struct ui_model *model) { return model->total; }
 long model_top(const struct ui_model *model) { return model->top; }
 long model_selected_index(const struct ui_model *model) { return model->sel; }
@@ -120,7 +127,8 @@ void model_filter(const struct ui_model *m, struct store_filter *f)
     f->grep = m->grep[0] ? m->grep : NULL;
     f->since_us = m->since_us;
     f->until_us = m->until_us;
-    f->oldest_first = m->sort == UI_SORT_OLDEST;
+    f->order = m->order;
+    f->oldest_first = m->ascending;
 }
 
 static int fail(struct ui_model *m, const char *doing)
@@ -299,7 +307,8 @@ int model_refresh(struct ui_model *m)
      * (newest first), but a long session can land anywhere: look the selection up by id
      * around where it most likely moved. */
     long delta = m->total - old_total;
-    long guess = old_sel + (m->sort == UI_SORT_NEWEST && delta > 0 ? delta : 0);
+    bool newest_first = m->order == STORE_ORDER_TIME && !m->ascending;
+    long guess = old_sel + (newest_first && delta > 0 ? delta : 0);
     if (m->total > 0 && window_fetch(m, guess) < 0)
         return -1;
     long found = window_find(m, m->sel_id);
@@ -389,7 +398,13 @@ int model_clear_filters(struct ui_model *m)
 
 int model_cycle_sort(struct ui_model *m)
 {
-    m->sort = (enum ui_sort)((m->sort + 1) % UI_SORT_COUNT);
+    m->order = (enum store_order)((m->order + 1) % STORE_ORDER_COUNT);
+    return filter_changed(m);
+}
+
+int model_reverse_sort(struct ui_model *m)
+{
+    m->ascending = !m->ascending;
     return filter_changed(m);
 }
 
@@ -438,7 +453,7 @@ void model_describe(const struct ui_model *m, char *buf, size_t cap)
     }
     if (!len)
         appendf(buf, cap, &len, "no filter");
-    appendf(buf, cap, &len, " · %s", model_sort_name(m->sort));
+    appendf(buf, cap, &len, " · %s", model_sort_name(m->order, m->ascending));
 }
 
 void model_move(struct ui_model *m, long delta)

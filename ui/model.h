@@ -32,10 +32,9 @@ struct ui_view_def {
 };
 const struct ui_view_def *model_view_def(enum ui_view view);
 
-/* The store offers time order only; sorting by status or user needs an order option in
- * struct store_filter (see the console's report). */
-enum ui_sort { UI_SORT_NEWEST, UI_SORT_OLDEST, UI_SORT_COUNT };
-const char *model_sort_name(enum ui_sort sort);
+/* The sort is the store's: a key (enum store_order) and a direction. Descending (the
+ * default) is newest first; for status and user, Z-A with the newest first in each. */
+const char *model_sort_name(enum store_order order, bool ascending);
 
 /* Where rows come from. query/load follow store_query_sessions()/store_load_session();
  * count returns how many sessions match the filter (limit/offset ignored), < 0 on error. */
@@ -73,8 +72,11 @@ int model_set_filter(struct ui_model *model, int status, int64_t since_us, int64
 void model_get_filter(const struct ui_model *model, int *status, int64_t *since_us,
                       int64_t *until_us);
 int model_clear_filters(struct ui_model *model);
+/* s: time, status, user, time... (the direction stays); o: the other direction. */
 int model_cycle_sort(struct ui_model *model);
-enum ui_sort model_sort(const struct ui_model *model);
+int model_reverse_sort(struct ui_model *model);
+enum store_order model_sort(const struct ui_model *model);
+bool model_sort_ascending(const struct ui_model *model);
 
 /* The filter the current view runs (grep points into the model). */
 void model_filter(const struct ui_model *model, struct store_filter *filter);

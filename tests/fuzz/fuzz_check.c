@@ -157,6 +157,19 @@ void fuzz_check_session(const struct mt_session *s, enum mt_proto proto)
     CHECK_FIELD("user", s->user);
     CHECK_FIELD("status_line", s->status_line);
     CHECK_FIELD("stats.mailboxes", s->stats.mailboxes);
+    CHECK_FIELD("tls_info.version", s->tls_info.version);
+    CHECK_FIELD("tls_info.client_versions", s->tls_info.client_versions);
+    CHECK_FIELD("tls_info.cipher", s->tls_info.cipher);
+    CHECK_FIELD("tls_info.sni", s->tls_info.sni);
+    CHECK_FIELD("tls_info.subject", s->tls_info.subject);
+    CHECK_FIELD("tls_info.issuer", s->tls_info.issuer);
+    CHECK_FIELD("tls_info.sans", s->tls_info.sans);
+    CHECK_FIELD("tls_info.alert", s->tls_info.alert);
+    CHECK_FIELD("tls_info.outcome", s->tls_info.outcome);
+    CHECK_FIELD("dns.qname", s->dns.qname);
+    CHECK_FIELD("dns.qtype", s->dns.qtype);
+    CHECK_FIELD("dns.rcode", s->dns.rcode);
+    CHECK_FIELD("dns.answers", s->dns.answers);
     if (s->auth_attempts < 0 || s->auth_failures < 0)
         fuzz_fail("auth counters negative: %d %d", s->auth_attempts, s->auth_failures);
 

@@ -2,6 +2,7 @@
 #include "fuzz_decoder.h"
 
 #include "fuzz_check.h"
+#include "protocols/tlsfollow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
     void *state = decoder->open(session);
     if (!state)
         fuzz_fail("open() returned NULL");
+    /* The TLS follower runs beside the decoder, as in cli/pipeline.c. */
+    struct tls_follow *tls = tls_follow_new();
 
     int64_t now = FUZZ_START_US;
     size_t pos = 0;
@@ -51,11 +54,16 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
         session->end_us = now;
         decoder->data(state, session, (enum mt_side)chunk.side, (const char *)chunk.bytes,
                       chunk.len, now);
+        if (tls)
+            tls_follow_data(tls, session, (enum mt_side)chunk.side, (const char *)chunk.bytes,
+                            chunk.len, now);
     }
     /* How the connection ended: from the input size, so every ending gets exercised. */
     session->end = (enum mt_end)(size % (MT_END_EOF + 1));
     decoder->close(state, session);
     decoder->free(state);
+    tls_follow_settle(tls, session);
+    tls_follow_free(tls);
 
     fuzz_check_session(session, decoder->proto);
     if (fuzz_secret_expected_hidden(decoder->proto, client, client_len, server, server_len))

@@ -15,6 +15,7 @@
 #include "capture/linklayer.h"
 #include "fuzz_check.h"
 #include "protocols/decoder.h"
+#include "protocols/tlsfollow.h"
 #include "reassembly/reassembly.h"
 
 #include <pcap/pcap.h>
@@ -66,6 +67,7 @@ struct live {
     struct mt_session *session;
     const struct mt_decoder *decoder;
     void *state;
+    struct tls_follow *tls;
 };
 
 static uint8_t port_proto[65536];
@@ -81,6 +83,7 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     uint8_t proto = port_proto[flow->server_port];
     if (proto == NO_PROTO)
         fuzz_fail("opened() for port %u, which is not collected", flow->server_port);
+    /* DNS over TCP (port 53) is not collected here: dnswatch is not part of this target. */
     if (flow->client.family != 4 && flow->client.family != 6)
         fuzz_fail("opened(): client address family %d", flow->client.family);
     struct live *live = calloc(1, sizeof *live);
@@ -100,6 +103,7 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     s->start_us = s->end_us = ts_us;
     live->decoder = decoder_for((enum mt_proto)proto);
     live->state = live->decoder ? live->decoder->open(s) : NULL;
+    live->tls = tls_follow_new();
     live_streams++;
     return live;
 }
@@ -128,6 +132,9 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
     if (live->state)
         live->decoder->data(live->state, s, from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER,
                             bytes, len, ts_us);
+    if (live->tls)
+        tls_follow_data(live->tls, s, from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER,
+                        bytes, len, ts_us);
 }
 
 static enum mt_end end_from_stream(enum stream_end how)
@@ -159,6 +166,8 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_u
         live->decoder->close(live->state, s);
         live->decoder->free(live->state);
     }
+    tls_follow_settle(live->tls, s);
+    tls_follow_free(live->tls);
     fuzz_check_session(s, s->proto);
     session_free(s);
     live->magic = 0;

@@ -114,15 +114,26 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
     attempts->settled(attempts->ctx, &done, outcome, now_us);
 }
 
-void attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us)
+static bool hold_syn(struct attempt *attempt, const uint8_t *syn, size_t len)
+{
+    if (!syn || len == 0 || len > ATTEMPT_SYN_MAX)
+        return false;
+    memcpy(attempt->syn, syn, len);
+    attempt->syn_len = (uint16_t)len;
+    return true;
+}
+
+bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us,
+                     const uint8_t *syn, size_t len)
 {
     if (attempts->capacity == 0)
-        return;
+        return false;
     uint32_t index = find(attempts, key);
-    if (index != NIL) {           /* a retransmitted SYN */
-        attempts->slots[index].attempt.syn_count++;
-        attempts->slots[index].attempt.last_us = now_us;
-        return;
+    if (index != NIL) {           /* a retransmitted SYN: the newest one is handed over */
+        struct attempt *attempt = &attempts->slots[index].attempt;
+        attempt->syn_count++;
+        attempt->last_us = now_us;
+        return hold_syn(attempt, syn, len);
     }
     if (attempts->free_head == NIL)
         settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
@@ -145,22 +156,28 @@ void attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
         attempts->oldest = index;
     attempts->newest = index;
     attempts->pending++;
+    return hold_syn(&slot->attempt, syn, len);
 }
 
-void attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, int64_t now_us)
+size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
+                                 bool rst, bool syn_ack, int64_t now_us, uint8_t *syn_out)
 {
     if (attempts->pending == 0)
-        return;
+        return 0;
     uint32_t index = find(attempts, key);
     if (index == NIL)
-        return;
+        return 0;
+    struct attempt *attempt = &attempts->slots[index].attempt;
     if (rst) {
-        attempts->slots[index].attempt.rst_count++;
-        attempts->slots[index].attempt.last_us = now_us;
-    } else {
-        unlink_slot(attempts, index);  /* answered: libnids takes it from here */
+        attempt->rst_count++;
+        attempt->last_us = now_us;
+        return 0;
     }
+    size_t held = syn_ack ? attempt->syn_len : 0;
+    if (held)
+        memcpy(syn_out, attempt->syn, held);
+    unlink_slot(attempts, index);  /* answered: libnids takes it from here */
+    return held;
 }
 
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,

@@ -21,11 +21,16 @@ enum attempt_outcome {
     ATTEMPT_ONE_SIDED,    /* client kept sending as if answered; server side not captured */
 };
 
+/* A SYN's IPv4 and TCP headers with options fit; a SYN carrying data (TFO) is not held. */
+#define ATTEMPT_SYN_MAX 128
+
 struct attempt {
     struct attempt_key key;
     int64_t syn_us, last_us;
     uint32_t syn_count, rst_count;
     bool client_acked;
+    uint16_t syn_len;                /* the held SYN packet, 0 if none */
+    uint8_t syn[ATTEMPT_SYN_MAX];
 };
 
 typedef void (*attempt_settled_fn)(void *ctx, const struct attempt *attempt,
@@ -36,13 +41,19 @@ struct attempts;
 struct attempts *attempts_new(uint32_t capacity, attempt_settled_fn settled, void *ctx);
 void attempts_free(struct attempts *attempts);
 
-/* A SYN (without ACK) from the client. */
-void attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us);
+/* A SYN (without ACK) from the client. The packet (syn, len: the IPv4 packet as libnids
+ * would get it) is held when it fits: libnids is given it only when the server answers,
+ * so half-open connections (scans, floods, dead servers) never take a slot in its stream
+ * table. Returns true when held (the caller must not hand it over now). */
+bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us,
+                     const uint8_t *syn, size_t len);
 /* Any packet from the server side: SYN-ACK forgets the attempt; RST marks it refused. A
  * refused attempt is settled only when its SYN times out, so that the client's retries
  * of the same connection (Windows sends the SYN again after a RST) make one record. */
-void attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, int64_t now_us);
+/* For a SYN-ACK answering a held SYN, copies that SYN into syn_out (ATTEMPT_SYN_MAX bytes)
+ * and returns its length: hand it to libnids before the SYN-ACK. Else returns 0. */
+size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
+                                 bool rst, bool syn_ack, int64_t now_us, uint8_t *syn_out);
 /* A non-SYN packet from the client while the attempt is pending. */
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
                                int64_t now_us);

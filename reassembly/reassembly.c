@@ -62,7 +62,7 @@ void reassembly_config_defaults(struct reassembly_config *config)
     config->max_streams = 32768;
     config->idle_timeout_us = 31LL * 60 * 1000000;   /* longer than IMAP IDLE's 29 min */
     config->syn_timeout_us = 30LL * 1000000;         /* covers SYN retransmissions */
-    config->max_attempts = 65536;
+    config->max_attempts = 16384;   /* ~180 bytes each: a held SYN and its bookkeeping */
     static const uint16_t mail_ports[] = { 25, 465, 587, 2525, 110, 995, 143, 993 };
     for (size_t i = 0; i < sizeof mail_ports / sizeof mail_ports[0]; i++)
         reassembly_config_add_port(config, mail_ports[i]);
@@ -305,31 +305,43 @@ static size_t ipv6_to_synthetic_v4(const uint8_t *ip, size_t offset, size_t end)
 
 /* libnids drops IPv4 packets whose header checksum is wrong or whose total length is 0
  * (TSO captures): repair such headers in a copy. Returns the packet to hand over. */
-static const uint8_t *repair_ipv4(const uint8_t *ip, size_t *len, size_t header_len)
+/* Sets a zero total length (TSO captures) to the captured length and recomputes the header
+ * checksum, in place. */
+static void fix_ipv4_header(uint8_t *ip, size_t len, size_t header_len)
 {
-    uint16_t total = read_be16(ip + 2);
-    bool zero_length = total == 0 && *len <= 65535;
-    if (!zero_length && ipv4_checksum(ip, header_len) == 0)
-        return ip;
-    memcpy(active->synth, ip, *len);
-    uint8_t *copy = active->synth;
-    if (zero_length) {
-        copy[2] = (uint8_t)(*len >> 8);
-        copy[3] = (uint8_t)*len;
+    if (read_be16(ip + 2) == 0 && len <= 65535) {
+        ip[2] = (uint8_t)(len >> 8);
+        ip[3] = (uint8_t)len;
     }
-    copy[10] = copy[11] = 0;
-    uint16_t sum = ipv4_checksum(copy, header_len);
-    copy[10] = (uint8_t)(sum >> 8);
-    copy[11] = (uint8_t)sum;
-    return copy;
+    ip[10] = ip[11] = 0;
+    uint16_t sum = ipv4_checksum(ip, header_len);
+    ip[10] = (uint8_t)(sum >> 8);
+    ip[11] = (uint8_t)sum;
 }
 
+/* libnids drops IPv4 packets whose header checksum is wrong or whose total length is 0
+ * (TSO captures): repair such headers in a copy. Returns the packet to hand over. */
+static const uint8_t *repair_ipv4(const uint8_t *ip, size_t len, size_t header_len)
+{
+    if (read_be16(ip + 2) != 0 && ipv4_checksum(ip, header_len) == 0)
+        return ip;
+    if (ip != active->synth)
+        memcpy(active->synth, ip, len);
+    fix_ipv4_header(active->synth, len, header_len);
+    return active->synth;
+}
+
+static void hand_to_nids(const uint8_t *ip, size_t len);
+
+enum tcp_verdict { TCP_NOT_COLLECTED, TCP_PASS, TCP_HELD };
+
 /* Looks at the TCP header of a (v4, possibly synthetic) packet: decides whether the
- * packet concerns a collected port and feeds the SYN tracker. */
-static bool tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
+ * packet concerns a collected port, feeds the SYN tracker, and holds a client's SYN until
+ * the server answers (the SYN is then handed over just before the SYN-ACK). */
+static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
 {
     if (len < header_len + TCP_HEADER_MIN)
-        return false;
+        return TCP_NOT_COLLECTED;
     const uint8_t *tcp = ip + header_len;
     uint16_t sport = read_be16(tcp), dport = read_be16(tcp + 2);
     uint8_t flags = tcp[13];
@@ -344,21 +356,33 @@ static bool tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
         memcpy(&key.server, ip + 16, 4);
         key.client_port = sport;
         key.server_port = dport;
-        if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-            attempts_on_syn(active->attempts, &key, active->now_us);
-        else if (!(flags & TCP_SYN))
+        if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+            uint8_t held[ATTEMPT_SYN_MAX];
+            if (len > sizeof held)
+                return attempts_on_syn(active->attempts, &key, active->now_us, NULL, 0), TCP_PASS;
+            memcpy(held, ip, len);
+            fix_ipv4_header(held, len, header_len);
+            return attempts_on_syn(active->attempts, &key, active->now_us, held, len) ? TCP_HELD
+                                                                                     : TCP_PASS;
+        }
+        if (!(flags & TCP_SYN))
             attempts_on_client_packet(active->attempts, &key, active->now_us);
-        return true;
+        return TCP_PASS;
     }
     if (port_collected(sport)) {
         memcpy(&key.client, ip + 16, 4);
         memcpy(&key.server, ip + 12, 4);
         key.client_port = dport;
         key.server_port = sport;
-        attempts_on_server_packet(active->attempts, &key, flags & TCP_RST, active->now_us);
-        return true;
+        uint8_t syn[ATTEMPT_SYN_MAX];
+        bool syn_ack = (flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
+        size_t held = attempts_on_server_packet(active->attempts, &key, flags & TCP_RST, syn_ack,
+                                                active->now_us, syn);
+        if (held)
+            hand_to_nids(syn, held);
+        return TCP_PASS;
     }
-    return false;
+    return TCP_NOT_COLLECTED;
 }
 
 static void hand_to_nids(const uint8_t *ip, size_t len)
@@ -431,12 +455,13 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
         return handle_udp(4, ip + 12, ip + 16, ip + header_len, len - header_len);
     if (ip[9] != IPPROTO_TCP)
         return (void)active->stats.not_collected++;
-    if (!fragment && !tcp_wanted(ip, len, header_len))
+    enum tcp_verdict verdict = fragment ? TCP_PASS : tcp_wanted(ip, len, header_len);
+    if (verdict == TCP_NOT_COLLECTED)
         return (void)active->stats.not_collected++;
     active->stats.tcp_collected++;
-    if (frame->version == 4)
-        ip = repair_ipv4(ip, &len, header_len);
-    hand_to_nids(ip, len);
+    if (verdict == TCP_HELD)
+        return;
+    hand_to_nids(repair_ipv4(ip, len, header_len), len);
 }
 
 void reassembly_tick(int64_t now_us)

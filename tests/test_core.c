@@ -275,22 +275,22 @@ static void test_attempts(void **state)
     for (int i = 0; i < 6; i++)
         k[i] = (struct attempt_key){ .client = 1, .server = 2, .client_port = (uint16_t)(1000 + i),
                                      .server_port = 25 };
-    attempts_on_syn(attempts, &k[0], 0);
-    attempts_on_syn(attempts, &k[0], 1000000);              /* retransmission */
-    attempts_on_server_packet(attempts, &k[0], true, 1500000);
-    attempts_on_syn(attempts, &k[0], 2000000);              /* retry after the RST */
-    attempts_on_server_packet(attempts, &k[0], true, 2000500);
+    attempts_on_syn(attempts, &k[0], 0, NULL, 0);
+    attempts_on_syn(attempts, &k[0], 1000000, NULL, 0);              /* retransmission */
+    attempts_on_server_packet(attempts, &k[0], true, false, 1500000, NULL);
+    attempts_on_syn(attempts, &k[0], 2000000, NULL, 0);              /* retry after the RST */
+    attempts_on_server_packet(attempts, &k[0], true, false, 2000500, NULL);
     assert_int_equal(log.refused, 0);                        /* settled when the SYN expires */
     attempts_expire(attempts, 31000000, 30000000);
     assert_int_equal(log.refused, 1);
-    attempts_on_syn(attempts, &k[1], 2000000);
-    attempts_on_server_packet(attempts, &k[1], false, 2000100);  /* SYN-ACK: forgotten */
-    attempts_on_syn(attempts, &k[2], 3000000);
+    attempts_on_syn(attempts, &k[1], 2000000, NULL, 0);
+    attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK: forgotten */
+    attempts_on_syn(attempts, &k[2], 3000000, NULL, 0);
     attempts_on_client_packet(attempts, &k[2], 3100000);
     attempts_expire(attempts, 40000000, 30000000);
     assert_int_equal(log.one_sided, 1);
     for (int i = 0; i < 6; i++)                              /* over capacity */
-        attempts_on_syn(attempts, &k[i], 50000000 + i);
+        attempts_on_syn(attempts, &k[i], 50000000 + i, NULL, 0);
     assert_int_equal(log.unanswered, 2);
     assert_int_equal(attempts_pending(attempts), 4);
     attempts_flush(attempts, 60000000);

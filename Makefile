@@ -80,7 +80,7 @@ santest: deps
 demo: deps
 	$(MAKE) all
 	rm -f demo.db demo.db-wal demo.db-shm
-	./mailtap read -d demo.db --port smtp:2526 --port pop3:1110 --port imap:1143 pcaps/demo.pcap
+	./mailtap read -d demo.db --local 127.0.0.1/32 --local ::1/128 --port smtp:2526 --port pop3:1110 --port imap:1143 pcaps/demo.pcap
 	@if [ -t 0 ] && [ -t 1 ]; then ./mailtap ui -d demo.db; else ./mailtap list -d demo.db; fi
 
 clean:

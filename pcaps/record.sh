@@ -10,10 +10,15 @@
 # 127.0.0.1 / ::1 only, and every capture is taken on "lo".  Outbound mail is
 # impossible by configuration (default/relay transports are "error", DNS is
 # disabled in Postfix), so nothing ever leaves the machine.
+# The dns/, tls/ and relay/ scenarios need a Postfix that DOES look up MX
+# records and deliver: it runs in a network namespace created here whose only
+# interface is its own lo (section 2b), with its own DNS responder on
+# 127.0.0.2 and a bind-mounted resolv.conf; the host's resolver is never used.
 #
 # Outputs (deterministic names, no temp paths inside):
-#   pcaps/{smtp,pop3,imap}/NAME.pcap            the capture
-#   pcaps/{smtp,pop3,imap}/NAME.expected.json   what the driver KNOWS happened
+#   pcaps/{smtp,pop3,imap,dns,tls,relay}/NAME.pcap            the capture
+#   pcaps/{smtp,pop3,imap,dns,tls,relay}/NAME.expected.json   what the driver KNOWS happened
+#   NAME.args                                   extra mailtap options (ports, --local)
 #
 # Everything transient (configs, queue, mailboxes, certs, logs) lives in a
 # mktemp directory that is removed on exit; all servers started here are
@@ -34,7 +39,7 @@ log() { printf '[record] %s\n' "$*" >&2; }
 # --------------------------------------------------------------------------
 # 1. packages
 # --------------------------------------------------------------------------
-PKGS=(postfix dovecot-core dovecot-imapd dovecot-pop3d swaks tcpdump openssl
+PKGS=(postfix dovecot-core dovecot-imapd dovecot-pop3d swaks tcpdump openssl iproute2
       curl libnet-ssleay-perl libio-socket-ip-perl python3 tshark)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -72,6 +77,25 @@ MAIL="$W/mail"         # maildirs (owned by uid/gid "mail")
 TLS="$W/tls"
 mkdir -p "$PF" "$DV/run" "$DV/state" "$MAIL/example.test" "$TLS"
 
+NS=""            # network namespace of the dns/ tls/ relay/ rig (section 2b)
+NS_PIDS=()      # helper processes started in it
+ns_cleanup() {
+    [[ -n $NS ]] || return 0
+    if [[ -f ${PFO:-}/main.cf ]]; then
+        postfix -c "$PFO" stop >/dev/null 2>&1
+        for _ in $(seq 1 50); do
+            [[ -f $PFO/queue/pid/master.pid ]] &&
+                kill -0 "$(tr -d ' ' <"$PFO/queue/pid/master.pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    local p
+    for p in "${NS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${NS_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    ip netns del "$NS" 2>/dev/null
+    NS=""
+}
+
 cleanup() {
     local rc=$?
     set +e
@@ -81,6 +105,7 @@ cleanup() {
     if [[ -f $PF/main.cf ]]; then
         postfix -c "$PF" stop >/dev/null 2>&1
     fi
+    ns_cleanup
     for pidf in "$DV/run/master.pid" "$DV/run-strict/master.pid"; do
         [[ -f $pidf ]] && kill -TERM "$(cat "$pidf")" 2>/dev/null
     done
@@ -96,7 +121,8 @@ cleanup() {
     done
     if ((rc != 0)); then
         log "FAILED (rc=$rc); server logs follow"
-        tail -n 40 "$PF/maillog" "$DV/dovecot.log" "$DV/dovecot-strict.log" >&2 2>/dev/null
+        tail -n 40 "$PF/maillog" "$DV/dovecot.log" "$DV/dovecot-strict.log" \
+            "${PFO:-/nonexistent}/maillog" >&2 2>/dev/null
     fi
     if [[ -n ${MAILTAP_KEEP:-} ]]; then log "kept $W"; else rm -rf "$W"; fi
     exit $rc
@@ -349,6 +375,233 @@ for hp in "${ports[@]}"; do
     wait_port $hp
 done
 # (these probe connections happen before any capture starts)
+
+# --------------------------------------------------------------------------
+# 2b. the namespace rig for dns/, tls/ and relay/ (only when one is asked for)
+# --------------------------------------------------------------------------
+# These scenarios need a Postfix that really delivers outbound (MX lookups,
+# smtp client), so it runs where nothing can leave the machine by
+# construction: a network namespace of our own whose only interface is its
+# own "lo" (no route anywhere else).  Inside it:
+#   127.0.0.1:25        Postfix "out": relays for 127.0.0.1 (mynetworks) to any domain
+#   127.0.0.2:53/udp    DNS responder (scenarios.py --serve dns): the only resolver
+#   127.0.0.3:25        SMTP sink = MX of good.example
+#   127.0.0.4:25        SMTP sink = relay host for relay.example (transport map)
+#   127.0.0.5:25 / 465  Postfix smtpd, STARTTLS / implicit TLS, EXPIRED certificate
+#   127.0.0.6:25        Postfix smtpd, STARTTLS, TLS 1.2 only
+#   127.0.0.7:25        Postfix smtpd, STARTTLS, RSA key exchange ciphers excluded
+# Every process started in the namespace (nsexec) sees a bind-mounted
+# resolv.conf with "nameserver 127.0.0.2" in a private mount namespace: the
+# host's /etc/resolv.conf (a real resolver) is never used, and the host's file
+# is untouched.
+want_ns=0
+if (($# == 0)); then
+    want_ns=1
+else
+    for a in "$@"; do [[ $a == dns/* || $a == tls/* || $a == relay/* ]] && want_ns=1; done
+fi
+if ((want_ns)); then
+    NSD="$W/ns"; PFO="$W/postfix-out"
+    mkdir -p "$NSD" "$PFO/queue" "$PFO/data"
+    chown postfix:postfix "$PFO/data"
+    NS="mailtap-rec-$$"
+    log "creating network namespace $NS (only lo)"
+    ip netns add "$NS"
+    ip netns exec "$NS" ip link set lo up
+    nifs=$(ip netns exec "$NS" ip -o link show | wc -l)
+    [[ $nifs -eq 1 ]] || { log "namespace $NS has $nifs interfaces, expected only lo"; exit 1; }
+    printf 'nameserver 127.0.0.2\noptions timeout:1 attempts:1\n' >"$NSD/resolv.conf"
+    chmod 644 "$NSD/resolv.conf"
+    # nsexec CMD...: run CMD in the namespace, with the loopback resolv.conf
+    cat >"$NSD/nsexec" <<NSEXEC
+#!/bin/sh
+exec ip netns exec $NS unshare -m --propagation private \\
+    sh -c 'mount --bind "\$0" /etc/resolv.conf && exec "\$@"' $NSD/resolv.conf "\$@"
+NSEXEC
+    chmod 755 "$NSD/nsexec"
+    "$NSD/nsexec" sh -c 'grep -qx "nameserver 127.0.0.2" /etc/resolv.conf' ||
+        { log "resolv.conf bind mount failed"; exit 1; }
+    grep -qx "nameserver 127.0.0.2" /etc/resolv.conf &&
+        { log "the host's resolv.conf was changed"; exit 1; }
+
+    # ---- certificates: a test CA and an EXPIRED leaf (2020-01-01 .. 2021-01-01) ---
+    mkdir -p "$TLS/ca/newcerts"; : >"$TLS/ca/index.txt"; echo 1000 >"$TLS/ca/serial"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mailtap test CA" \
+        -keyout "$TLS/ca/ca.key" -out "$TLS/ca/ca.pem" >/dev/null 2>&1
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=mail.expired.example" \
+        -keyout "$TLS/expired.key" -out "$TLS/expired.csr" >/dev/null 2>&1
+    cat >"$TLS/ca/ca.cnf" <<CACNF
+[ ca ]
+default_ca = test_ca
+[ test_ca ]
+dir = $TLS/ca
+database = \$dir/index.txt
+new_certs_dir = \$dir/newcerts
+serial = \$dir/serial
+certificate = \$dir/ca.pem
+private_key = \$dir/ca.key
+default_md = sha256
+policy = anything
+x509_extensions = leaf
+copy_extensions = none
+unique_subject = no
+[ anything ]
+commonName = supplied
+[ leaf ]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:mail.expired.example
+CACNF
+    openssl ca -batch -config "$TLS/ca/ca.cnf" -notext \
+        -startdate 20200101000000Z -enddate 20210101000000Z \
+        -in "$TLS/expired.csr" -out "$TLS/expired.pem" >/dev/null 2>&1
+    cat "$TLS/expired.pem" "$TLS/ca/ca.pem" >"$TLS/expired-chain.pem"
+    chmod 644 "$TLS/expired.pem" "$TLS/expired-chain.pem" "$TLS/ca/ca.pem"
+    chmod 600 "$TLS/expired.key"
+
+    cat >"$PFO/transport" <<TRANSPORT
+relay.example        smtp:[127.0.0.4]:25
+tls.example          discard:tls scenarios do not deliver
+client.example.test  discard:bounces to the scenario sender are dropped
+TRANSPORT
+    cat >"$PFO/main.cf" <<MAINCF
+# generated by pcaps/record.sh -- private instance inside network namespace $NS
+compatibility_level = 3.6
+queue_directory = $PFO/queue
+data_directory = $PFO/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $PFO/maillog
+maillog_file_prefixes = $W
+syslog_name = postfix-out
+
+myhostname = mta.example.test
+mydomain = example.test
+myorigin = example.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = all
+mynetworks = 127.0.0.1/32
+smtpd_banner = \$myhostname ESMTP Postfix
+biff = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+notify_classes =
+smtpd_peername_lookup = no
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions =
+smtpd_tls_security_level = none
+
+# outbound: real MX lookups through the namespace's resolver (127.0.0.2)
+default_transport = smtp
+relay_transport = smtp
+transport_maps = texthash:$PFO/transport
+smtp_host_lookup = dns
+smtp_dns_support_level = enabled
+disable_dns_lookups = no
+smtp_bind_address = 127.0.0.1
+smtp_connect_timeout = 5s
+smtp_tls_security_level = none
+smtp_connection_cache_on_demand = no
+# one try per message: the driver deletes the queue after each scenario
+minimal_backoff_time = 1h
+maximal_backoff_time = 2h
+queue_run_delay = 1h
+
+# TLS listeners (master.cf) take values with commas from here
+tls_only12 = >=TLSv1.2, <=TLSv1.2
+tls_upto12 = <=TLSv1.2
+MAINCF
+    cat >"$PFO/master.cf" <<MASTERCF
+# generated by pcaps/record.sh -- no chroot; loopback of namespace $NS only
+127.0.0.1:smtp inet n - n - - smtpd
+# EXPIRED certificate, TLS <= 1.2 so that the certificate travels in the clear
+127.0.0.5:smtp inet n - n - - smtpd
+  -o syslog_name=postfix-out/expired
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_cert_file=$TLS/expired-chain.pem
+  -o smtpd_tls_key_file=$TLS/expired.key
+  -o smtpd_tls_protocols=\$tls_upto12
+  -o smtpd_tls_mandatory_protocols=\$tls_upto12
+  -o smtpd_tls_loglevel=1
+127.0.0.5:465 inet n - n - - smtpd
+  -o syslog_name=postfix-out/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_cert_file=$TLS/expired-chain.pem
+  -o smtpd_tls_key_file=$TLS/expired.key
+  -o smtpd_tls_protocols=\$tls_upto12
+  -o smtpd_tls_mandatory_protocols=\$tls_upto12
+  -o smtpd_tls_loglevel=1
+127.0.0.6:smtp inet n - n - - smtpd
+  -o syslog_name=postfix-out/tls12only
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_cert_file=$TLS/cert.pem
+  -o smtpd_tls_key_file=$TLS/key.pem
+  -o smtpd_tls_protocols=\$tls_only12
+  -o smtpd_tls_mandatory_protocols=\$tls_only12
+  -o smtpd_tls_loglevel=1
+127.0.0.7:smtp inet n - n - - smtpd
+  -o syslog_name=postfix-out/nokrsa
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_cert_file=$TLS/cert.pem
+  -o smtpd_tls_key_file=$TLS/key.pem
+  -o smtpd_tls_exclude_ciphers=kRSA
+  -o smtpd_tls_loglevel=1
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n - 0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+tlsmgr     unix  - - n 1000? 1 tlsmgr
+rewrite    unix  - - n - - trivial-rewrite
+bounce     unix  - - n - 0 bounce
+defer      unix  - - n - 0 bounce
+trace      unix  - - n - 0 bounce
+verify     unix  - - n - 1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n - - proxymap
+proxywrite unix  - - n - 1 proxymap
+smtp       unix  - - n - - smtp
+relay      unix  - - n - - smtp
+showq      unix  n - n - - showq
+error      unix  - - n - - error
+retry      unix  - - n - - error
+discard    unix  - - n - - discard
+anvil      unix  - - n - 1 anvil
+scache     unix  - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+MASTERCF
+    log "starting DNS responder and SMTP sinks in $NS"
+    "$NSD/nsexec" python3 "$HERE/tools/scenarios.py" --serve dns --log "$NSD/dns.log" &
+    NS_PIDS+=($!)
+    "$NSD/nsexec" python3 "$HERE/tools/scenarios.py" --serve sink --log "$NSD/sink.log" &
+    NS_PIDS+=($!)
+    log "starting postfix (outbound) in $NS"
+    "$NSD/nsexec" postfix -c "$PFO" check
+    "$NSD/nsexec" postfix -c "$PFO" start
+    for hp in "127.0.0.1 25" "127.0.0.3 25" "127.0.0.4 25" "127.0.0.5 25" "127.0.0.5 465" \
+              "127.0.0.6 25" "127.0.0.7 25"; do
+        # shellcheck disable=SC2086  # "host port" is split on purpose
+        "$NSD/nsexec" python3 -c '
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit("server on %s:%s did not come up" % tuple(sys.argv[1:]))' $hp
+    done
+    for _ in $(seq 1 50); do [[ -s $NSD/dns.log ]] && break; sleep 0.1; done
+    [[ -s $NSD/dns.log ]] || { log "DNS responder did not come up"; exit 1; }
+    export MAILTAP_NETNS="$NS" MAILTAP_NSEXEC="$NSD/nsexec" NS_DNS_LOG="$NSD/dns.log" \
+           NS_SINK_LOG="$NSD/sink.log" PFO_DIR="$PFO" PFO_LOG="$PFO/maillog" NS_TLS="$TLS"
+fi
 
 # --------------------------------------------------------------------------
 # 3. scenarios

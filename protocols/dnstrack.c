@@ -17,10 +17,13 @@ struct entry {
     uint32_t older, newer;        /* query-time order */
 };
 
-/* An MX lookup that found no MX, waiting for the A/AAAA lookups Postfix makes next. */
+/* An MX lookup that found no MX (or no domain), waiting for the A/AAAA lookups Postfix
+ * makes next: its log then names the last of those. */
 struct mx_wait {
     bool used;
     struct dns_lookup mx;
+    bool mx_failed;               /* NXDOMAIN: a failure even if no fallback is seen */
+    char mx_detail[DNS_DETAIL_MAX];
     int64_t last_us;              /* verdict time, or the latest fallback query */
     unsigned fallbacks_failed;
     char detail[DNS_DETAIL_MAX];  /* of the last failed fallback */
@@ -192,6 +195,8 @@ static void wait_settle(struct dnstrack *t, struct mx_wait *w)
     w->used = false;
     if (w->fallbacks_failed > 0)
         mx_failed(t, &w->mx, w->detail);
+    else if (w->mx_failed)
+        mx_failed(t, &w->mx, w->mx_detail);
 }
 
 /* An A/AAAA lookup finished: does it answer a domain-without-MX verdict? */
@@ -211,7 +216,7 @@ static void wait_feed(struct dnstrack *t, const struct dns_lookup *l)
 
 /* Starts waiting for the fallback of an MX lookup that found no MX. Address lookups by
  * the same client for the name that are already under way or answered count too. */
-static void wait_add(struct dnstrack *t, const struct dns_lookup *mx)
+static void wait_add(struct dnstrack *t, const struct dns_lookup *mx, const char *mx_detail)
 {
     struct mx_wait *w = &t->waits[0];
     for (uint32_t i = 0; i < t->config.mx_wait_capacity && w->used; i++)
@@ -224,6 +229,10 @@ static void wait_add(struct dnstrack *t, const struct dns_lookup *mx)
     memset(w, 0, sizeof *w);
     w->used = true;
     w->mx = *mx;
+    if (mx_detail) {
+        w->mx_failed = true;
+        snprintf(w->mx_detail, sizeof w->mx_detail, "%s", mx_detail);
+    }
     w->last_us = mx->ts_us + (mx->response_us > 0 ? mx->response_us : 0);
     w->seq = ++t->wait_seq;
     for (uint32_t i = 0; i < t->capacity && w->used; i++) {
@@ -252,10 +261,15 @@ static void finish(struct dnstrack *t, const struct dns_lookup *l)
         t->config.on_lookup(t->config.ctx, l);
     switch (dns_mx_classify(l, detail, sizeof detail)) {
     case DNS_MX_FAILED:
-        mx_failed(t, l, detail);
+        /* After NXDOMAIN, Postfix still asks for A/AAAA of the name and logs the last
+         * of those; without them, the MX answer is the reason. */
+        if (l->status == DNS_LOOKUP_ANSWERED && l->rcode == DNS_RCODE_NXDOMAIN)
+            wait_add(t, l, detail);
+        else
+            mx_failed(t, l, detail);
         break;
     case DNS_MX_NODATA:
-        wait_add(t, l);
+        wait_add(t, l, NULL);
         break;
     default:
         break;

@@ -131,7 +131,10 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
     text_sanitize(message->reply, sizeof message->reply, detail, strlen(detail));
     int index = session_transcript_add(row, mx->ts_us, 'I', detail, strlen(detail));
     session_decide(row, MT_STATUS_DNS_FAILED, detail, strlen(detail), index);
-    const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, mx->ts_us,
+    /* The verdict comes now (the response, or a timeout): an inbound session that ended
+     * between the query and now explains it as well as one that ended before. */
+    int64_t now = watch->now_us > mx->ts_us ? watch->now_us : mx->ts_us;
+    const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, now,
                                                         LINK_WINDOW_US);
     if (recent) {
         link_row(row, recent->sender, recent->recipient);
@@ -267,6 +270,8 @@ void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session
 
 void dns_watch_tick(struct dns_watch *watch, int64_t now_us)
 {
+    if (now_us > watch->now_us)
+        watch->now_us = now_us;
     dnstrack_expire(watch->track, now_us, DNS_TIMEOUT_US);
     for (size_t p = 0; p < watch->pending_count; p++)
         if (watch->pending[p].deadline_us < now_us)
@@ -275,7 +280,8 @@ void dns_watch_tick(struct dns_watch *watch, int64_t now_us)
 
 void dns_watch_finish(struct dns_watch *watch, int64_t now_us)
 {
-    (void)now_us;
+    if (now_us > watch->now_us)
+        watch->now_us = now_us;
     dnstrack_flush(watch->track);
     while (watch->pending_count > 0)
         release_pending(watch, 0);

@@ -81,9 +81,8 @@ static void copy_facts(struct mt_tls_info *info, const struct tls_facts *facts,
     snprintf(info->sans, sizeof info->sans, "%s", facts->sans);
     info->not_before = facts->has_validity ? facts->not_before : 0;
     info->not_after = facts->has_validity ? facts->not_after : 0;
-    if (facts->alert_seen)
-        snprintf(info->alert, sizeof info->alert, "%s from the %s", facts->alert_name,
-                 facts->alert_side == MT_CLIENT ? "client" : "server");
+    if (facts->alert_seen)   /* which side sent it is in the status line (facts->reason) */
+        snprintf(info->alert, sizeof info->alert, "%s", facts->alert_name);
     snprintf(info->outcome, sizeof info->outcome, "%s", tls_outcome_name(outcome));
 }
 

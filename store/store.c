@@ -40,13 +40,13 @@
  *     text TEXT                   lines "USEC DIR TEXT\n", DIR = C client, S server, I note
  *   sensor_stats — capture statistics written periodically by `read`/`capture`
  *     ts_us INTEGER, packets, kernel_drops, interface_drops, sessions INTEGER, source TEXT
- *   session_search — FTS5 (trigram, case-sensitive), one document per session, rowid = id
- *     doc TEXT   what `grep` searches, one field per line, ASCII letters lowered: user, helo,
- *                client_ip, server_ip, mail_from, rcpt_summary, status_line, every subject,
- *                every recipient address. Defined once, by the view session_search_doc(id,
- *                doc); written by store_put_session() after the children, in the same
- *                transaction; triggers delete it with the session and rewrite it when one of
- *                its fields is updated.
+ *   session_text — what `grep` searches, one row per session (see "The search index")
+ *     id INTEGER PRIMARY KEY (= sessions.id), doc TEXT: user, helo, client_ip, server_ip,
+ *     mail_from, rcpt_summary, status_line, every subject, every recipient address not in
+ *     rcpt_summary, one per line, ASCII letters lowered. Built by the view
+ *     session_text_source(id, doc); deleted and rewritten with its session by triggers.
+ *   session_search — FTS5 over session_text.doc (external content, trigram tokenizer,
+ *     case-sensitive), rowid = session id
  *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us) (the
  *     three orders), sessions(proto, direction, start_us), sessions(client_ip),
  *     sessions(mail_from), recipients(addr), messages(message_id).
@@ -179,7 +179,8 @@ static const char schema_sql[] =
  * FTS5 phrase that matches exactly where LIKE's ASCII case-insensitive '%text%' would: no
  * re-check needed. A pattern that the index answers never holds a newline (grep_phrase()),
  * so no match can span two fields; shorter patterns are LIKE-scanned on session_text, a
- * fraction of what sessions + messages + recipients hold.
+ * fraction of what sessions + messages + recipients hold. A recipient address already
+ * inside rcpt_summary is left out: whatever matches in it matches in the summary.
  * Writing: store_put_session() inserts the document after the children, and the batch's
  * documents enter session_search in one INSERT ... SELECT just before COMMIT (SQLite 3.40's
  * FTS5 flushes its pending terms at every statement savepoint: a row at a time it costs
@@ -198,8 +199,8 @@ static const char search_schema_sql[] =
     TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line")
     TEXT_FIELD("(SELECT group_concat(subject, char(10)) FROM messages"
                " WHERE session_id = sessions.id)")
-    "ifnull((SELECT group_concat(addr, char(10)) FROM recipients"
-    " WHERE session_id = sessions.id), '')) FROM sessions;"
+    "ifnull((SELECT group_concat(addr, char(10)) FROM recipients WHERE session_id ="
+    " sessions.id AND instr(sessions.rcpt_summary, addr) = 0), '')) FROM sessions;"
     "CREATE TRIGGER session_text_delete AFTER DELETE ON session_text BEGIN"
     " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);"
     " END;"

@@ -907,6 +907,426 @@ static void test_batches(void **state)
     session_free(s);
 }
 
+/* ---- sorting and searching over a varied data set ---------------------------------------- */
+
+/* Texts chosen to trip an index that is not exactly LIKE: quotes (FTS5's string syntax),
+ * LIKE's own wildcards, backslashes, FTS5 operators, letters whose Unicode case folding
+ * differs from ASCII's (Kelvin sign, long s, dotted I, sharp s), CJK, emoji, a control byte
+ * as raw as a hand-written row can be, and text that looks like other fields. */
+static const char *const varied_users[] = {
+    "alice", "Alice", "ALICE", "o'brien", "d\"quote", "100%off", "under_score", "back\\slash",
+    "Grüße", "GRÜSSE", "KÖLN", "köln", "\xc4\xb0stanbul", "istanbul", "\xc5\xbftra\xc3\x9f" "e",
+    "strasse", "\xe2\x84\xaa" "elvin", "kelvin", "日本語", "\xf0\x9f\x93\xa7user", "", "x", "ab",
+    "esc\x1b[2Jraw", "NEAR(a b)", "a AND b", "col:val", "*star*", "^caret", "quote\"\"twice",
+    "carol", "CAROL.smith",
+};
+static const char *const varied_helos[] = {
+    "mx.Example.COM", "host_1.example", "laptop.local", "grüße.example", "[192.168.1.20]",
+    "a\"b\"c.example", "",
+};
+static const char *const varied_ips[] = {
+    "192.168.1.20", "10.0.0.5", "2001:db8::1", "::1", "203.0.113.5",
+};
+static const char *const varied_lines[] = {
+    "550 5.1.1 <bob@example.org>: User unknown", "-ERR [AUTH] Authentication failed.",
+    "250 2.0.0 Ok: queued as ABC%_", "421 4.7.0 Try again \"later\"", "a1 OK Logged in",
+    "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6",
+};
+static const char *const varied_subjects[] = {
+    "Quarterly report 報告", "Re: 50% off_sale", "Grüße aus Köln", "It's \"quoted\"",
+    "back\\\\slash", "日本語のテキスト", "emoji \xf0\x9f\x93\xa7 mail", "KELVIN \xe2\x84\xaa",
+    "\"\"", "AND OR NOT", "",
+};
+static const char *const varied_rcpts[] = {
+    "bob@example.org", "Carol@Example.Org", "o'brien@example.net", "100%@example.net",
+    "x_y@example.net", "köln@example.de", "user@日本.jp",
+};
+#define VARIED_COUNT 70
+#define COUNT_OF(a) (sizeof a / sizeof a[0])
+
+static struct mt_session *make_varied(int i)
+{
+    static const enum mt_status statuses[] = {
+        MT_STATUS_DELIVERED, MT_STATUS_AUTH_FAILED, MT_STATUS_RCPT_REJECTED, MT_STATUS_LOGIN_OK,
+        MT_STATUS_TEMP_FAILED, MT_STATUS_REFUSED,
+    };
+    static const enum mt_proto protos[] = { MT_PROTO_SMTP, MT_PROTO_POP3, MT_PROTO_IMAP };
+    struct mt_session *s = session_new(protos[i % 3]);
+    const char *line = varied_lines[(size_t)i % COUNT_OF(varied_lines)];
+    s->direction = i % 4 ? MT_INBOUND : MT_OUTBOUND;
+    snprintf(s->user, sizeof s->user, "%s", varied_users[(size_t)i % COUNT_OF(varied_users)]);
+    snprintf(s->helo, sizeof s->helo, "%s", varied_helos[(size_t)i % COUNT_OF(varied_helos)]);
+    snprintf(s->client_ip, sizeof s->client_ip, "%s", varied_ips[(size_t)i % COUNT_OF(varied_ips)]);
+    snprintf(s->server_ip, sizeof s->server_ip, "%s",
+             varied_ips[(size_t)(i + 2) % COUNT_OF(varied_ips)]);
+    s->client_port = (uint16_t)(40000 + i);
+    s->server_port = 25;
+    /* a few share a start time: ties are broken by id */
+    s->start_us = T_SMTP + (int64_t)((i * 37) % 50) * 1000000;
+    session_decide(s, statuses[i % 6], line, strlen(line), -1);
+    if (s->proto == MT_PROTO_SMTP) {
+        for (int m = 0; m < 1 + i % 3; m++) {
+            struct mt_message *msg = session_add_message(s);
+            snprintf(msg->mail_from, sizeof msg->mail_from, "%s@sender.example",
+                     varied_users[(size_t)(i + m + 5) % COUNT_OF(varied_users)]);
+            snprintf(msg->subject, sizeof msg->subject, "%s",
+                     varied_subjects[(size_t)(i + m) % COUNT_OF(varied_subjects)]);
+        }
+        int rcpts = i == 12 ? 30 : 1 + i % 4;   /* one long list: "... +N" in the summary */
+        for (int r = 0; r < rcpts; r++)
+            add_rcpt(s, varied_rcpts[(size_t)(i + r) % COUNT_OF(varied_rcpts)], 250,
+                     "250 ok", true, 0);
+    }
+    return s;
+}
+
+static void put_varied(struct mt_store *store)
+{
+    for (int i = 0; i < VARIED_COUNT; i++) {
+        struct mt_session *s = make_varied(i);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+}
+
+/* Every id the query returns, in order, as "id,id,...". */
+struct id_list {
+    char text[4096];
+    size_t len;
+};
+
+static int collect_id(void *ctx, struct mt_session *session)
+{
+    struct id_list *l = ctx;
+    if (l->len + 24 < sizeof l->text)
+        l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%s%lld",
+                                   l->len ? "," : "", (long long)session->id);
+    session_free(session);
+    return 0;
+}
+
+static const char *store_ids(struct mt_store *store, const struct store_filter *q,
+                             struct id_list *l)
+{
+    l->len = 0;
+    l->text[0] = '\0';
+    assert_true(store_query_sessions(store, q, collect_id, l) >= 0);
+    return l->text;
+}
+
+/* The reference: LIKE '%text%' on every searched field, as plain SQL (what grep meant before
+ * the index), with the same extra conditions and order. */
+static const char *oracle_ids(sqlite3 *db, const char *grep, const char *extra,
+                              struct id_list *l, long *count)
+{
+    char sql[2048], pattern[1024];
+    size_t n = 0;
+    sqlite3_stmt *st;
+    pattern[n++] = '%';
+    for (const char *p = grep; *p && n + 3 < sizeof pattern; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            pattern[n++] = '\\';
+        pattern[n++] = *p;
+    }
+    pattern[n++] = '%';
+    pattern[n] = '\0';
+#define L(col) col " LIKE ?1 ESCAPE '\\'"
+    snprintf(sql, sizeof sql, "SELECT id FROM sessions WHERE (" L("user") " OR " L("helo")
+             " OR " L("client_ip") " OR " L("server_ip") " OR " L("mail_from") " OR "
+             L("rcpt_summary") " OR " L("status_line") " OR EXISTS (SELECT 1 FROM messages m"
+             " WHERE m.session_id = sessions.id AND " L("m.subject") ") OR EXISTS (SELECT 1"
+             " FROM recipients r WHERE r.session_id = sessions.id AND " L("r.addr") ")) %s",
+             extra);
+#undef L
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+    l->len = 0;
+    l->text[0] = '\0';
+    *count = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        (*count)++;
+        if (l->len + 24 < sizeof l->text)
+            l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%s%lld",
+                                       l->len ? "," : "", (long long)sqlite3_column_int64(st, 0));
+    }
+    sqlite3_finalize(st);
+    return l->text;
+}
+
+static uint32_t test_rand(uint32_t *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return *state >> 8;
+}
+
+/* Appends substrings of text to patterns: every length 1..6 at a few offsets (some cut a
+ * UTF-8 character: invalid patterns must still answer like LIKE), ASCII case flipped at
+ * random. */
+static int add_substrings(char patterns[][64], int n, int max, const char *text, uint32_t *rnd)
+{
+    size_t len = strlen(text);
+    for (size_t off = 0; off < len && n < max; off += 1 + test_rand(rnd) % 3) {
+        for (size_t k = 1; k <= 6 && off + k <= len && n < max; k++) {
+            memcpy(patterns[n], text + off, k);
+            patterns[n][k] = '\0';
+            for (size_t j = 0; j < k; j++) {
+                char c = patterns[n][j];
+                if (test_rand(rnd) % 2 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+                    patterns[n][j] = (char)(c ^ 0x20);
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+#define PATTERNS_MAX 2500
+
+/* Checks that grep through the store (index, document scan or field LIKE) returns what the
+ * LIKE reference returns, for every step-th pattern, plain and combined with a filter and
+ * an order. */
+static void assert_search_like_reference(const char *path, struct mt_store *store, int step)
+{
+    static const char *const fixed[] = {
+        "ALICE", "köln", "KÖLN", "Köln", "GRÜSSE", "grüsse", "strasse", "STRASSE", "kelvin",
+        "KELVIN", "\xe2\x84\xaa" "elvin", "istanbul", "ISTANBUL", "\xc4\xb0stanbul",
+        "日本", "日本語", "語のテ", "\xf0\x9f\x93\xa7", "\xf0\x9f\x93\xa7 m",
+        "\"", "\"\"", "\"quoted\"", "'", "it's", "o'b", "%", "50%", "100%", "_", "x_y", "_1.",
+        "\\", "\\\\", "back\\", "k\\\\s", "NEAR(a", "AND", "a AND b", "AND OR NOT", "col:",
+        "*", "*star", "^", "^caret", "quote\"\"", "\"\"twice", "e\"\"t", "[auth]", "5.1.1",
+        "192.168.1.2", "2001:db8", "::1", ":", "@example.org", ", ", "org, ", " +2", "+2",
+        "ice\nmx", "ice mx", "alicemx", "e\x1b[2J", "\x1b", "ab", "x", "e", "é", "ß", "ſ",
+        "\xff", "\xc3", "ko\xcc\x88ln", "carol", "CAROL", "smith", "r.s", "unknown\n",
+        "a1 ok logged", "UGFzc3dvcmQ6", "ugfzc3dvcmq6", "zzzz-none", "    ",
+    };
+    static char patterns[PATTERNS_MAX][64];
+    struct id_list got, want;
+    struct store_filter q;
+    long want_count;
+    uint32_t rnd = 12345;
+    int n = 0;
+    sqlite3 *db;
+    for (size_t i = 0; i < COUNT_OF(fixed); i++)
+        snprintf(patterns[n++], sizeof patterns[0], "%s", fixed[i]);
+    const char *const *lists[] = { varied_users, varied_helos, varied_ips, varied_lines,
+                                   varied_subjects, varied_rcpts };
+    const size_t sizes[] = { COUNT_OF(varied_users), COUNT_OF(varied_helos),
+                             COUNT_OF(varied_ips), COUNT_OF(varied_lines),
+                             COUNT_OF(varied_subjects), COUNT_OF(varied_rcpts) };
+    for (size_t l = 0; l < COUNT_OF(lists); l++)
+        for (size_t i = 0; i < sizes[l]; i++)
+            n = add_substrings(patterns, n, PATTERNS_MAX, lists[l][i], &rnd);
+    assert_true(n > 1000);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    long matched = 0;
+    for (int i = 0; i < n; i += step) {
+        store_filter_init(&q);
+        q.grep = patterns[i];
+        oracle_ids(db, patterns[i], "ORDER BY start_us DESC, id DESC", &want, &want_count);
+        if (strcmp(store_ids(store, &q, &got), want.text) != 0)
+            fail_msg("grep \"%s\": store %s, LIKE %s", patterns[i], got.text, want.text);
+        assert_int_equal(store_count_sessions(store, &q), want_count);
+        matched += want_count > 0;
+        if (i % (5 * step))
+            continue;
+        q.proto = MT_PROTO_SMTP;
+        q.order = STORE_ORDER_USER;
+        q.oldest_first = true;
+        q.limit = 7;
+        q.offset = 1;
+        oracle_ids(db, patterns[i], "AND proto = 'smtp'"
+                   " ORDER BY user ASC, start_us ASC, id ASC LIMIT 7 OFFSET 1", &want, &want_count);
+        if (strcmp(store_ids(store, &q, &got), want.text) != 0)
+            fail_msg("grep \"%s\" (smtp, by user): store %s, LIKE %s", patterns[i], got.text,
+                     want.text);
+    }
+    assert_true(matched > n / step / 2);   /* the data set is searched, not just missed */
+    sqlite3_close(db);
+}
+
+static void test_sort_orders(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct id_list got, want, page;
+    struct store_filter q;
+    long count;
+    sqlite3 *db;
+    static const struct {
+        enum store_order order;
+        bool ascending;
+        const char *sql;
+    } orders[] = {
+        { STORE_ORDER_TIME, false, "ORDER BY start_us DESC, id DESC" },
+        { STORE_ORDER_TIME, true, "ORDER BY start_us ASC, id ASC" },
+        { STORE_ORDER_STATUS, false, "ORDER BY status DESC, start_us DESC, id DESC" },
+        { STORE_ORDER_STATUS, true, "ORDER BY status ASC, start_us ASC, id ASC" },
+        { STORE_ORDER_USER, false, "ORDER BY user DESC, start_us DESC, id DESC" },
+        { STORE_ORDER_USER, true, "ORDER BY user ASC, start_us ASC, id ASC" },
+    };
+    put_varied(store);
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < COUNT_OF(orders); i++) {
+        char extra[400];
+        store_filter_init(&q);
+        q.order = orders[i].order;
+        q.oldest_first = orders[i].ascending;
+        oracle_ids(db, "", orders[i].sql, &want, &count);
+        assert_int_equal(count, VARIED_COUNT);
+        assert_string_equal(store_ids(store, &q, &got), want.text);
+        /* paging: the pages put together are the whole list */
+        char joined[4096] = "";
+        size_t len = 0;
+        q.limit = 9;
+        for (q.offset = 0; q.offset < VARIED_COUNT; q.offset += 9) {
+            store_ids(store, &q, &page);
+            len += (size_t)snprintf(joined + len, sizeof joined - len, "%s%s", len ? "," : "",
+                                    page.text);
+        }
+        assert_string_equal(joined, want.text);
+        /* with filters: a tab (proto), failures only, a time range */
+        store_filter_init(&q);
+        q.order = orders[i].order;
+        q.oldest_first = orders[i].ascending;
+        q.proto = MT_PROTO_POP3;
+        q.failed_only = true;
+        q.since_us = T_SMTP + 10 * 1000000;
+        snprintf(extra, sizeof extra, "AND proto = 'pop3' AND status IN ('auth_failed',"
+                 " 'rcpt_rejected', 'temp_failed', 'refused') AND start_us >= %lld %s",
+                 (long long)q.since_us, orders[i].sql);
+        oracle_ids(db, "", extra, &want, &count);
+        assert_true(count > 0);
+        assert_string_equal(store_ids(store, &q, &got), want.text);
+    }
+    /* an order out of range is time */
+    store_filter_init(&q);
+    q.order = (enum store_order)99;
+    oracle_ids(db, "", orders[0].sql, &want, &count);
+    assert_string_equal(store_ids(store, &q, &got), want.text);
+    sqlite3_close(db);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
+static void test_search_is_like(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    assert_search_like_reference(f->path, store, 1);
+    /* the same from a read-only connection (the console's) */
+    struct mt_store *reader = open_store(f, false);
+    assert_search_like_reference(f->path, reader, 3);
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
+static void exec_ok(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *err = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    sqlite3_close(db);
+}
+
+/* FTS5's own check that the index holds exactly the documents' trigrams. */
+static void assert_index_consistent(const char *path)
+{
+    exec_ok(path, "INSERT INTO session_search(session_search, rank) VALUES('integrity-check', 1);"
+                  "SELECT CASE WHEN (SELECT count(*) FROM session_text) ="
+                  " (SELECT count(*) FROM sessions) THEN 1 ELSE abs(-9223372036854775807 - 1)"
+                  " END;");
+}
+
+static void test_search_kept_in_step(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_store *reader = open_store(f, false);
+    struct store_filter q;
+    struct id_list got;
+    store_filter_init(&q);
+    put_varied(store);
+    assert_index_consistent(f->path);
+
+    /* pending in the open batch: invisible to others, found by the writer itself */
+    struct mt_session *s = make_varied(1);
+    snprintf(s->user, sizeof s->user, "pending-user");
+    store_set_batch(store, 100, 60000);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    q.grep = "PENDING-us";
+    assert_int_equal(store_count_sessions(reader, &q), 0);
+    assert_int_equal(store_count_sessions(store, &q), 1);
+    snprintf(s->user, sizeof s->user, "pending-two");   /* the batch goes on after a query */
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    q.grep = "pending-";
+    assert_int_equal(store_count_sessions(store, &q), 2);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_int_equal(store_count_sessions(reader, &q), 2);
+    assert_index_consistent(f->path);
+
+    /* retention deletes sessions (foreign keys on, as the store runs, or off, as a plain
+     * sqlite3 shell does): their documents go with them */
+    exec_ok(f->path, "PRAGMA foreign_keys=ON; DELETE FROM sessions WHERE id % 3 = 0"
+                     " AND id < 70;");
+    exec_ok(f->path, "DELETE FROM sessions WHERE id = 2;");
+    assert_index_consistent(f->path);
+    assert_search_like_reference(f->path, reader, 3);
+    q.grep = "pending-two";
+    assert_int_equal(store_count_sessions(reader, &q), 1);
+    exec_ok(f->path, "DELETE FROM sessions WHERE user = 'pending-two';");
+    assert_int_equal(store_count_sessions(reader, &q), 0);
+
+    /* a searched field rewritten: the document follows */
+    exec_ok(f->path, "UPDATE sessions SET user = 'renamed-user' WHERE id = 4;"
+                     "UPDATE messages SET subject = 'rewritten subject' WHERE session_id = 4;"
+                     "UPDATE recipients SET addr = 'moved@example.org' WHERE session_id = 4;");
+    q.grep = "renamed-USER";
+    assert_string_equal(store_ids(reader, &q, &got), "4");
+    q.grep = "rewritten subj";
+    assert_string_equal(store_ids(reader, &q, &got), "4");
+    q.grep = "moved@";
+    assert_string_equal(store_ids(reader, &q, &got), "4");
+    assert_index_consistent(f->path);
+    assert_search_like_reference(f->path, reader, 3);
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(s);
+}
+
+/* A database of the first, unreleased schema 1 (no search index, user index without time):
+ * read-only, grep falls back to LIKE; writable, the index is added and filled. */
+static void test_search_added_to_older_database(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, "DROP TRIGGER sessions_text_delete; DROP TRIGGER sessions_text_update;"
+                     "DROP TRIGGER messages_text_update; DROP TRIGGER recipients_text_update;"
+                     "DROP VIEW session_text_source; DROP TABLE session_search;"
+                     "DROP TABLE session_text; DROP INDEX sessions_user;"
+                     "CREATE INDEX sessions_user ON sessions(user);");
+    store = open_store(f, false);
+    assert_search_like_reference(f->path, store, 3);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);   /* adds the index */
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_index_consistent(f->path);
+    store = open_store(f, false);
+    assert_search_like_reference(f->path, store, 3);
+    struct mt_session *s = make_varied(3);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_index_consistent(f->path);
+    session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -921,6 +1341,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_io_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denormalised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_orders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_is_like, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,21 +61,25 @@ def no_verify_ctx():
 # capture
 # --------------------------------------------------------------------------
 class Capture:
-    """tcpdump -i lo -w FILE -U -s 0 FILTER, started and stopped cleanly."""
+    """tcpdump -i lo -w FILE -U -s 0 FILTER, started and stopped cleanly.
+    netns=True: on the lo of record.sh's network namespace (dns/, tls/, relay/),
+    where every address is loopback; bpf replaces the default filter."""
 
-    def __init__(self, path, ports):
+    def __init__(self, path, ports, netns=False, bpf=None):
         self.path = path
         self.tmp = path + ".part"
+        self.netns = netns
         for p in ports:
             need(isinstance(p, int), "port must be int")
         portexpr = " or ".join(f"port {p}" for p in ports)
-        self.bpf = f"tcp and (host {V4} or host {V6}) and ({portexpr})"
+        self.bpf = bpf or f"tcp and (host {V4} or host {V6}) and ({portexpr})"
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        cmd = ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-Z", "root",
+               "-s", "0", "-w", self.tmp, self.bpf]
         self.proc = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "65536", "-Z", "root",
-             "-s", "0", "-w", self.tmp, self.bpf],
+            nsexec(cmd) if self.netns else cmd,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         pids = os.environ.get("TCPDUMP_PIDS_FILE")
         if pids:
@@ -119,7 +123,16 @@ class Capture:
 
 def read_pcap_tcp(path):
     """Minimal pcap reader (EN10MB / IPv4 / IPv6 / TCP): yields
-    (src, sport, dst, dport, flags, payload_len)."""
+    (src, sport, dst, dport, flags, payload)."""
+    for _, proto, src, sp, dst, dp, fl, pl in read_pcap_all(path):
+        if proto == 6:
+            yield src, sp, dst, dp, fl, pl
+
+
+def read_pcap_all(path):
+    """Minimal pcap reader (EN10MB / IPv4 / IPv6, TCP and UDP): yields
+    (ts, proto, src, sport, dst, dport, tcp_flags, payload); for any other IP
+    protocol sport/dport are 0. Fails on a non-loopback address."""
     import ipaddress
     import struct
     with open(path, "rb") as f:
@@ -130,7 +143,7 @@ def read_pcap_tcp(path):
     need(struct.unpack("<I", data[20:24])[0] == 1, "link type is not EN10MB")
     off = 24
     while off + 16 <= len(data):
-        _, _, incl, orig = struct.unpack("<IIII", data[off:off + 16])
+        sec, usec, incl, orig = struct.unpack("<IIII", data[off:off + 16])
         off += 16
         pkt = data[off:off + incl]
         off += incl
@@ -139,22 +152,29 @@ def read_pcap_tcp(path):
         ip = pkt[14:]
         if etype == 0x0800:
             ihl = (ip[0] & 15) * 4
-            if ip[9] != 6:
-                continue
+            proto = ip[9]
             src, dst = ipaddress.ip_address(ip[12:16]), ipaddress.ip_address(ip[16:20])
             tlen = struct.unpack("!H", ip[2:4])[0]
             tcp = ip[ihl:tlen]
         elif etype == 0x86DD:
-            if ip[6] != 6:
-                continue
+            proto = ip[6]
             src, dst = ipaddress.ip_address(ip[8:24]), ipaddress.ip_address(ip[24:40])
             plen = struct.unpack("!H", ip[4:6])[0]
             tcp = ip[40:40 + plen]
         else:
             continue
+        need(is_loopback(str(src)) and is_loopback(str(dst)), f"non-loopback packet {src} -> {dst}")
+        ts = sec + usec / 1e6
+        if proto == 17:
+            sport, dport = struct.unpack("!HH", tcp[:4])
+            yield ts, 17, str(src), sport, str(dst), dport, 0, tcp[8:]
+            continue
+        if proto != 6:
+            yield ts, proto, str(src), 0, str(dst), 0, 0, b""
+            continue
         sport, dport = struct.unpack("!HH", tcp[:4])
         doff = (tcp[12] >> 4) * 4
-        yield str(src), sport, str(dst), dport, tcp[13], tcp[doff:]
+        yield ts, 6, str(src), sport, str(dst), dport, tcp[13], tcp[doff:]
 
 
 def check_complete(path):
@@ -1073,6 +1093,657 @@ def sc_imap_login_disabled(out):
 
 
 # --------------------------------------------------------------------------
+# the namespace rig (dns/, tls/, relay/): see record.sh section 2b
+# --------------------------------------------------------------------------
+# Inside the network namespace record.sh creates (its only interface is its
+# own lo) every address of 127.0.0.0/8 is usable; these are the roles:
+NS_DNS = "127.0.0.2"       # the DNS responder below (the only resolver there)
+NS_MX_GOOD = "127.0.0.3"   # SMTP sink: MX of good.example
+NS_RELAY = "127.0.0.4"     # SMTP sink: relay host of relay.example
+NS_TLS_EXPIRED = "127.0.0.5"
+NS_TLS12_ONLY = "127.0.0.6"
+NS_TLS_NO_KRSA = "127.0.0.7"
+NS_LOCAL_ARGS = "--local 127.0.0.1/32\n"
+
+# what the DNS responder knows; (name, qtype) -> answers in presentation form
+DNS_RECORDS = {
+    ("good.example", "MX"): [(15, "10 mx.good.example")],
+    ("mx.good.example", "A"): [(1, "127.0.0.3")],
+}
+DNS_ZONES = {   # zone -> behaviour for every name in it
+    "good.example": "zone",        # answers from DNS_RECORDS, else NOERROR/no data
+    "nxdomain.example": "NXDOMAIN",
+    "servfail.example": "SERVFAIL",
+    "timeout.example": "drop",     # never answered
+    "nodata.example": "zone",      # exists, has no records at all
+}
+QTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
+          52: "TLSA"}
+RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4,
+          "REFUSED": 5}
+
+
+def dns_name_wire(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def dns_read_question(msg):
+    """(qname, qtype, offset after the question) of a DNS message (no compression in
+    questions: clients never compress them)."""
+    import struct
+    pos, labels = 12, []
+    while True:
+        n = msg[pos]
+        pos += 1
+        if n == 0:
+            break
+        need(n < 64, "compressed or bad qname")
+        labels.append(msg[pos:pos + n].decode("ascii", "replace"))
+        pos += n
+    qtype, _qclass = struct.unpack("!HH", msg[pos:pos + 4])
+    return ".".join(labels).lower(), qtype, pos + 4
+
+
+def dns_answer(query):
+    """The responder's decision for one query: (rcode name or None = drop, [answers],
+    response bytes or None)."""
+    import struct
+    qid, qflags, qd, _an, _ns, ar = struct.unpack("!6H", query[:12])
+    qname, qtype, qend = dns_read_question(query)
+    tname = QTYPES.get(qtype, str(qtype))
+    zone = next((z for z in DNS_ZONES if qname == z or qname.endswith("." + z)), None)
+    behaviour = DNS_ZONES.get(zone, "REFUSED")
+    if behaviour == "drop":
+        return None, [], None
+    answers, authority = [], b""
+    if behaviour == "zone":
+        rcode = "NOERROR"
+        answers = DNS_RECORDS.get((qname, tname), [])
+        known = {n for n, _ in DNS_RECORDS} | set(DNS_ZONES)
+        if not answers and qname not in known:
+            rcode = "NXDOMAIN"
+    else:
+        rcode = behaviour
+    if rcode in ("NOERROR", "NXDOMAIN") and not answers:
+        soa = (dns_name_wire("ns." + zone) + dns_name_wire("hostmaster." + zone)
+               + struct.pack("!5I", 1, 3600, 600, 86400, 300))
+        authority = (dns_name_wire(zone) + struct.pack("!HHIH", 6, 1, 300, len(soa)) + soa)
+    body = b""
+    for rtype, text in answers:
+        if rtype == 15:
+            pref, host = text.split()
+            rdata = struct.pack("!H", int(pref)) + dns_name_wire(host)
+        else:
+            rdata = socket.inet_aton(text)
+        body += b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 300, len(rdata)) + rdata
+    opt = b""
+    if ar and query[qend:qend + 3] == b"\0\0\x29":   # the query has EDNS: answer with EDNS
+        opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    flags = 0x8000 | (qflags & 0x0100) | 0x0080 | RCODES[rcode]
+    if behaviour != "REFUSED":
+        flags |= 0x0400   # authoritative
+    head = struct.pack("!6H", qid, flags, qd, len(answers), 1 if authority else 0,
+                       1 if opt else 0)
+    return rcode, [t for _, t in answers], head + query[12:qend] + body + authority + opt
+
+
+def serve_dns(logpath):
+    """UDP DNS responder on 127.0.0.2:53 (inside the namespace). Logs every query and
+    what it answered, one JSON object a line: this log is the truth for dns/ rows."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((NS_DNS, 53))
+    with open(logpath, "a", buffering=1) as logf:
+        logf.write(json.dumps({"ready": True}) + "\n")
+        while True:
+            data, (addr, port) = s.recvfrom(4096)
+            ts = time.time()
+            import struct
+            try:
+                qname, qtype, _ = dns_read_question(data)
+                rcode, answers, resp = dns_answer(data)
+            except Exception as e:  # noqa: BLE001 - log and go on
+                logf.write(json.dumps({"ts": ts, "error": str(e)}) + "\n")
+                continue
+            if resp is not None:
+                s.sendto(resp, (addr, port))
+            logf.write(json.dumps({
+                "ts": ts, "client": addr, "cport": port, "id": struct.unpack("!H", data[:2])[0],
+                "qname": qname, "qtype": QTYPES.get(qtype, str(qtype)), "rcode": rcode,
+                "answers": ",".join(answers)}) + "\n")
+
+
+def serve_sink(logpath):
+    """Minimal SMTP server on 127.0.0.3:25 and 127.0.0.4:25 that accepts everything.
+    Logs each session's commands and its own replies (JSON a line): the truth for the
+    outbound rows."""
+    import socketserver
+    lock = threading.Lock()
+    counter = [0]
+    logf = open(logpath, "a", buffering=1)
+    names = {NS_MX_GOOD: "mx.good.example", NS_RELAY: "relay.example"}
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            srv, cli = self.request.getsockname(), self.request.getpeername()
+            name = names.get(srv[0], "sink.example")
+            rec = {"ts": time.time(), "server": srv[0], "server_port": srv[1],
+                   "client": cli[0], "cport": cli[1], "pairs": [], "messages": []}
+
+            def reply(cmd, lines):
+                self.wfile.write("".join(l + "\r\n" for l in lines).encode())
+                self.wfile.flush()
+                rec["pairs"].append([cmd, int(lines[-1][:3]), lines[-1]])
+
+            try:
+                reply(None, [f"220 {name} ESMTP mailtap sink"])
+            except OSError:
+                return
+            in_data, hdrs, in_hdrs = False, {}, True
+            while True:
+                try:
+                    raw = self.rfile.readline(65536)
+                except OSError:   # the start-up port probes reset
+                    raw = b""
+                if not raw:
+                    break
+                line = raw.decode("latin-1").rstrip("\r\n")
+                if in_data:
+                    if line == ".":
+                        in_data = False
+                        with lock:
+                            counter[0] += 1
+                            qid = f"SINK{counter[0]:04d}"
+                        rec["messages"].append({"message_id": hdrs.get("message-id"),
+                                                "subject": hdrs.get("subject")})
+                        reply("<eom>", [f"250 2.0.0 Ok: queued as {qid}"])
+                    elif in_hdrs:
+                        if line == "":
+                            in_hdrs = False
+                        elif ":" in line and not line[0].isspace():
+                            k, v = line.split(":", 1)
+                            hdrs.setdefault(k.strip().lower(), v.strip())
+                    continue
+                u = line.upper()
+                if u.startswith("EHLO"):
+                    reply(line, [f"250-{name}", "250-PIPELINING", "250-SIZE 10240000",
+                                 "250 8BITMIME"])
+                elif u.startswith("HELO"):
+                    reply(line, [f"250 {name}"])
+                elif u.startswith("MAIL FROM:"):
+                    reply(line, ["250 2.1.0 Ok"])
+                elif u.startswith("RCPT TO:"):
+                    reply(line, ["250 2.1.5 Ok"])
+                elif u == "DATA":
+                    in_data, hdrs, in_hdrs = True, {}, True
+                    reply(line, ["354 End data with <CR><LF>.<CR><LF>"])
+                elif u in ("RSET", "NOOP"):
+                    reply(line, ["250 2.0.0 Ok"])
+                elif u == "QUIT":
+                    reply(line, ["221 2.0.0 Bye"])
+                    break
+                else:
+                    reply(line, ["502 5.5.2 Error: command not recognized"])
+            rec["ts_end"] = time.time()
+            with lock:
+                logf.write(json.dumps(rec) + "\n")
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    servers = [Server((a, 25), Handler) for a in (NS_MX_GOOD, NS_RELAY)]
+    for sv in servers[1:]:
+        threading.Thread(target=sv.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
+
+
+def nsexec(cmd):
+    ns = os.environ.get("MAILTAP_NSEXEC")
+    need(ns, "the namespace rig is not set up (record.sh section 2b)")
+    return [ns] + list(cmd)
+
+
+class LogTail:
+    """The lines a log file gets from now on."""
+
+    def __init__(self, path):
+        self.path = path
+        self.mark = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def lines(self):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.mark)
+            return f.read().decode("utf-8", "replace").splitlines()
+
+    def records(self):
+        return [json.loads(x) for x in self.lines() if x.strip()]
+
+    def wait(self, pattern, timeout=20):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            for x in self.lines():
+                m = re.search(pattern, x)
+                if m:
+                    return m
+            time.sleep(0.1)
+        raise ScenarioError(f"{self.path}: no line matching {pattern!r} within {timeout}s")
+
+
+def pfo_flush():
+    """Deletes whatever the outbound Postfix still holds (deferred mail would be retried
+    inside a later capture)."""
+    run(nsexec(["postsuper", "-c", os.environ["PFO_DIR"], "-d", "ALL"]), ok_codes=None)
+
+
+def ns_swaks(server, port, *args, timeout=60):
+    return run(nsexec(["swaks", "--server", server, "--port", str(port), "--helo", HELO,
+                       "--from", SENDER, *args]), timeout=timeout, ok_codes=None)
+
+
+def dns_query_packets(pcap):
+    """(ts, src, sport, dst, dport, id, qname, qtype, is_response, rcode) of every UDP
+    port-53 datagram, from our own pcap reader."""
+    import struct
+    out = []
+    for ts, proto, src, sp, dst, dp, _fl, pl in read_pcap_all(pcap):
+        if proto != 17 or 53 not in (sp, dp):
+            continue
+        qid, flags = struct.unpack("!HH", pl[:4])
+        qname, qtype, _ = dns_read_question(pl)
+        out.append((ts, src, sp, dst, dp, qid, qname, QTYPES.get(qtype, str(qtype)),
+                    bool(flags & 0x8000), flags & 15))
+    return out
+
+
+def syn_times(pcap):
+    """[(ts, client, server, port)] of every TCP connection start."""
+    return [(ts, src, dst, dp) for ts, proto, src, sp, dst, dp, fl, _ in read_pcap_all(pcap)
+            if proto == 6 and fl & 0x02 and not fl & 0x10]
+
+
+def tcp_payload(pcap, src=None, dst=None):
+    return b"".join(pl for _, proto, s, _, d, _, _, pl in read_pcap_all(pcap)
+                    if proto == 6 and (src is None or s == src) and (dst is None or d == dst))
+
+
+def dns_rows(pcap, queries):
+    """Expected DNS rows from the responder's log, each tied to its datagram in the
+    capture (time order). Returns [(ts, row, log record, response ts or None)]."""
+    pk = dns_query_packets(pcap)
+    qs = [p for p in pk if not p[8]]
+    need(all(p[3] == NS_DNS and p[4] == 53 for p in qs),
+         f"{pcap}: a DNS query went elsewhere than {NS_DNS}:53: {qs}")
+    need(len(qs) == len(queries),
+         f"{pcap}: {len(qs)} DNS queries captured, responder logged {len(queries)}")
+    rows = []
+    for q in queries:
+        hit = [p for p in qs if p[2] == q["cport"] and p[5] == q["id"] and p[6] == q["qname"]]
+        need(len(hit) == 1, f"{pcap}: query {q} not (once) in the capture")
+        resp = [p for p in pk if p[8] and p[4] == q["cport"] and p[5] == q["id"]]
+        need(bool(resp) == (q["rcode"] is not None), f"{pcap}: response mismatch for {q}")
+        if resp:
+            need(resp[0][9] == RCODES[q["rcode"]], f"{pcap}: rcode on the wire != log {q}")
+        row = {"proto": "dns", "direction": "out", "client_ip": q["client"],
+               "server_ip": NS_DNS, "server_port": 53}
+        if q["rcode"] is None:
+            row["status"] = "timeout"
+            row["dns"] = {"qname": q["qname"], "qtype": q["qtype"]}
+        else:
+            row["status"] = ("resolved" if q["rcode"] == "NOERROR" and q["answers"]
+                             else "dns_error")
+            row["dns"] = {"qname": q["qname"], "qtype": q["qtype"], "rcode": q["rcode"],
+                          "answers": q["answers"]}
+        rows.append((hit[0][0], row, q, resp[0][0] if resp else None))
+    return rows
+
+
+def check_ns_strings(pcap, sessions):
+    payload = tcp_payload(pcap)
+    for s in sessions:
+        if s.get("proto") != "smtp" or "server_ip" not in s:
+            continue   # DNS rows are checked datagram by datagram; dns_failed has no packets
+        strs = [s.get("helo"), s.get("mail_from"), s.get("status_line_contains")]
+        strs += [r["addr"] for r in s.get("rcpt_to", [])]
+        for m in s.get("messages", []):
+            strs += [m.get("subject"), m.get("message_id"), m.get("mail_from")]
+        for x in strs:
+            if x is not None:
+                need(x.encode() in payload, f"{pcap}: {x!r} not in captured payload")
+
+
+def write_ns_expected(path, timed, args=NS_LOCAL_ARGS):
+    """timed: [(ts, row)]; written in time order (mailtap list --oldest-first)."""
+    pcap = path.replace(".expected.json", ".pcap")
+    sessions = [r for _, r in sorted(timed, key=lambda x: x[0])]
+    check_ns_strings(pcap, sessions)
+    with open(path, "w") as f:
+        json.dump(sessions, f, indent=2)
+        f.write("\n")
+    args_path = path.replace(".expected.json", ".args")
+    if args:
+        with open(args_path, "w") as f:
+            f.write(args)
+    elif os.path.exists(args_path):
+        os.unlink(args_path)
+
+
+def sink_session(rec, meta):
+    lg = SmtpLog()
+    for cmd, code, text in rec["pairs"]:
+        lg.add(cmd, code, text)
+    return smtp_session(lg, rec["client"], rec["server"], rec["server_port"], meta)
+
+
+def mx_case(out, name, domain, intent, postfix_status):
+    """swaks submits to the namespace's Postfix for user@DOMAIN; Postfix looks the MX up
+    through 127.0.0.2 and delivers (good.example -> 127.0.0.3) or fails. postfix_status:
+    what Postfix must log for the recipient (sent / bounced / deferred)."""
+    path = os.path.join(out, "dns", name)
+    rcpt = f"user@{domain}"
+    subj, mid = f"mailtap test: dns {name}", f"<dns-{name}.1@client.example.test>"
+    maillog = LogTail(os.environ["PFO_LOG"])
+    dnslog = LogTail(os.environ["NS_DNS_LOG"])
+    sinklog = LogTail(os.environ["NS_SINK_LOG"])
+    pfo_flush()
+    with Capture(path + ".pcap", [25], netns=True, bpf="(tcp and port 25) or (udp and port 53)"):
+        p = ns_swaks(V4, 25, "--to", rcpt, "--header", f"Subject: {subj}",
+                     "--header", f"Message-Id: {mid}")
+        lg = SmtpLog.from_swaks(p.stdout + p.stderr)
+        txs = lg.transactions()
+        need(len(txs) == 1 and txs[0]["eom"] == 250, f"{name}: not queued:\n{p.stdout}")
+        qid = re.search(r"queued as ([0-9A-Z]+)", txs[0]["eom_text"]).group(1)
+        m = maillog.wait(rf"{qid}: to=<{re.escape(rcpt)}>,.* status=(\w+) \((.*)\)$")
+        st, reason = m.group(1), m.group(2)
+        need(st == postfix_status, m.group(0))
+        if intent == "delivered":
+            need(f"[{NS_MX_GOOD}]:25" in m.group(0), m.group(0))
+            for _ in range(50):
+                if any(r.get("server") == NS_MX_GOOD for r in sinklog.records()):
+                    break
+                time.sleep(0.1)
+        time.sleep(0.5)
+    pfo_flush()
+    log(f"{name}: postfix said: status={st} ({reason})")
+    inbound = smtp_session(lg, V4, V4, 25, [{"subject": subj, "message_id": mid}])
+    need(inbound["status"] == "delivered", inbound)
+    inbound = {"proto": "smtp", "direction": "in",
+               **{k: v for k, v in inbound.items() if k != "proto"}}
+    pcap = path + ".pcap"
+    syns = syn_times(pcap)
+    need(syns and syns[0][1:] == (V4, V4, 25), f"{pcap}: first connection {syns}")
+    timed = [(syns[0][0], inbound)]
+    queries = [q for q in dnslog.records() if "qname" in q]
+    drows = dns_rows(pcap, queries)
+    timed += [(ts, row) for ts, row, _, _ in drows]
+    need(any(q["qname"] == domain and q["qtype"] == "MX" for q in queries),
+         f"{name}: Postfix never asked for the MX of {domain}: {queries}")
+    if intent == "delivered":
+        recs = [r for r in sinklog.records() if r["server"] == NS_MX_GOOD]
+        need(len(recs) == 1, f"{name}: sink sessions {recs}")
+        o = sink_session(recs[0], [{"subject": subj, "message_id": mid}])
+        need(o["status"] == "delivered", o)
+        o = {"proto": "smtp", "direction": "out", **{k: v for k, v in o.items() if k != "proto"}}
+        out_syn = [s for s in syns if s[2] == NS_MX_GOOD]
+        need(len(out_syn) == 1, f"{pcap}: outbound connections {out_syn}")
+        timed.append((out_syn[0][0], o))
+        need(len(syns) == 2, f"{pcap}: connections {syns}")
+    else:
+        need(len(syns) == 1, f"{pcap}: unexpected connections {syns}")
+        # Postfix's own words: "Name service error for name=D type=T: ..." (T is the
+        # last type it asked: after an MX NXDOMAIN or no-data it falls back to A/AAAA)
+        mm = re.search(r"Name service error for name=\S+ type=\w+: .*", reason)
+        need(mm, f"{name}: Postfix's reason has no name service error: {reason}")
+        # rows are in start order: this failed delivery attempt started with its MX
+        # lookup, so it comes right after that lookup's own row (and before the A/AAAA
+        # fallbacks Postfix asks next)
+        mx = [ts for ts, _, q, _ in drows if q["qname"] == domain and q["qtype"] == "MX"]
+        t_fail = mx[0] + 1e-6
+        need(all(ts <= t_fail or ts > mx[0] + 2e-6 for ts, _, _, _ in drows), "timing tie")
+        timed.append((t_fail, {"proto": "smtp", "direction": "out", "status": "dns_failed",
+                               "status_line_contains": mm.group(0),
+                               "mail_from": SENDER, "rcpt_to": [{"addr": rcpt}]}))
+    write_ns_expected(path + ".expected.json", timed)
+
+
+def sc_dns_good(out):
+    mx_case(out, "mx-delivered", "good.example", "delivered", "sent")
+
+
+def sc_dns_nxdomain(out):
+    mx_case(out, "mx-nxdomain", "nxdomain.example", "dns_failed", "bounced")
+
+
+def sc_dns_servfail(out):
+    mx_case(out, "mx-servfail", "servfail.example", "dns_failed", "deferred")
+
+
+def sc_dns_timeout(out):
+    mx_case(out, "mx-timeout", "timeout.example", "dns_failed", "deferred")
+
+
+def sc_dns_nodata(out):
+    mx_case(out, "mx-nodata", "nodata.example", "dns_failed", "bounced")
+
+
+def sc_relay_two_hops(out):
+    """client -> Postfix (127.0.0.1:25) -> relay host 127.0.0.4:25 (transport map, no DNS);
+    the same Message-ID in both hops."""
+    name = "two-hops"
+    path = os.path.join(out, "relay", name)
+    rcpt = "user@relay.example"
+    subj, mid = "mailtap test: relayed in two hops", "<relay-two-hops.1@client.example.test>"
+    maillog = LogTail(os.environ["PFO_LOG"])
+    dnslog = LogTail(os.environ["NS_DNS_LOG"])
+    sinklog = LogTail(os.environ["NS_SINK_LOG"])
+    pfo_flush()
+    with Capture(path + ".pcap", [25], netns=True, bpf="(tcp and port 25) or (udp and port 53)"):
+        p = ns_swaks(V4, 25, "--to", rcpt, "--header", f"Subject: {subj}",
+                     "--header", f"Message-Id: {mid}")
+        lg = SmtpLog.from_swaks(p.stdout + p.stderr)
+        txs = lg.transactions()
+        need(len(txs) == 1 and txs[0]["eom"] == 250, f"{name}: not queued:\n{p.stdout}")
+        qid = re.search(r"queued as ([0-9A-Z]+)", txs[0]["eom_text"]).group(1)
+        m = maillog.wait(rf"{qid}: to=<{re.escape(rcpt)}>,.* status=(\w+) \((.*)\)$")
+        need(m.group(1) == "sent" and f"[{NS_RELAY}]:25" in m.group(0), m.group(0))
+        for _ in range(50):
+            if any(r.get("server") == NS_RELAY for r in sinklog.records()):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+    pfo_flush()
+    need(not [q for q in dnslog.records() if "qname" in q], "relay: unexpected DNS lookups")
+    pcap = path + ".pcap"
+    syns = syn_times(pcap)
+    need([s[1:] for s in syns] == [(V4, V4, 25), (V4, NS_RELAY, 25)], f"{pcap}: {syns}")
+    meta = [{"subject": subj, "message_id": mid}]
+    inbound = smtp_session(lg, V4, V4, 25, meta)
+    recs = [r for r in sinklog.records() if r["server"] == NS_RELAY]
+    need(len(recs) == 1, recs)
+    outbound = sink_session(recs[0], meta)
+    need(inbound["status"] == outbound["status"] == "delivered", (inbound, outbound))
+    need(recs[0]["messages"][0]["message_id"] == mid, recs[0])
+    timed = [(syns[0][0], {"proto": "smtp", "direction": "in",
+                           **{k: v for k, v in inbound.items() if k != "proto"}}),
+             (syns[1][0], {"proto": "smtp", "direction": "out",
+                           **{k: v for k, v in outbound.items() if k != "proto"}})]
+    write_ns_expected(path + ".expected.json", timed)
+
+
+# ---- TLS ---------------------------------------------------------------------
+TLS_ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
+              40: "handshake_failure", 42: "bad_certificate", 46: "certificate_unknown",
+              47: "illegal_parameter", 48: "unknown_ca", 50: "decode_error",
+              51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security",
+              80: "internal_error", 86: "inappropriate_fallback", 109: "missing_extension",
+              112: "unrecognized_name"}
+TLS_VERSIONS = {0x0301: "TLSv1.0", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+
+
+def tls_records(stream):
+    """Plain TLS records (type, version, body) from the first one on; stops at garbage."""
+    import struct
+    pos, out = 0, []
+    while pos + 5 <= len(stream):
+        ctype, ver, ln = struct.unpack("!BHH", stream[pos:pos + 5])
+        if ctype not in (20, 21, 22, 23) or ver >> 8 != 3:
+            break
+        out.append((ctype, ver, stream[pos + 5:pos + 5 + ln]))
+        pos += 5 + ln
+    return out
+
+
+def tls_start(stream, implicit):
+    if implicit:
+        return stream
+    i = stream.find(b"220 2.0.0 Ready to start TLS\r\n")
+    need(i >= 0, "no STARTTLS 220 in the server stream")
+    return stream[i + len(b"220 2.0.0 Ready to start TLS\r\n"):]
+
+
+def tls_server_facts(pcap, server, implicit):
+    """From the server's bytes: ServerHello version + cipher code, alerts (plaintext)."""
+    import struct
+    recs = tls_records(tls_start(tcp_payload(pcap, src=server), implicit))
+    facts = {"alerts": [], "version": None, "cipher": None}
+    for ctype, _ver, body in recs:
+        if ctype == 21 and len(body) == 2:
+            facts["alerts"].append((body[0], TLS_ALERTS.get(body[1], str(body[1]))))
+        if ctype == 22 and body[:1] == b"\x02" and facts["cipher"] is None:
+            hv = struct.unpack("!H", body[4:6])[0]
+            sid = body[38]
+            facts["cipher"] = struct.unpack("!H", body[39 + sid:41 + sid])[0]
+            facts["version"] = hv   # TLS 1.3 would say so in supported_versions
+        if ctype == 20:
+            break   # encrypted from here on
+    return facts
+
+
+def stdname_of(openssl_name):
+    p = run(["openssl", "ciphers", "-V", "-stdname", "ALL"])
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        # 0xC0,0x30 - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 - ECDHE-RSA-AES256-GCM-SHA384 ...
+        if len(parts) >= 5 and parts[4] == openssl_name:
+            hi, lo = parts[0].split(",")
+            return parts[2], int(hi, 16) << 8 | int(lo, 16)
+    raise ScenarioError(f"unknown cipher {openssl_name}")
+
+
+def cert_facts(pem):
+    from datetime import datetime, timezone
+    p = run(["openssl", "x509", "-in", pem, "-noout", "-startdate", "-enddate",
+             "-subject", "-issuer", "-nameopt", "RFC2253"])
+    kv = dict(line.split("=", 1) for line in p.stdout.splitlines())
+
+    def epoch(s):
+        return int(datetime.strptime(s, "%b %d %H:%M:%S %Y GMT")
+                   .replace(tzinfo=timezone.utc).timestamp())
+
+    def cn(dn):
+        m = re.search(r"CN=([^,]+)", dn)
+        return m.group(1)
+    der_bytes = subprocess.run(["openssl", "x509", "-in", pem, "-outform", "DER"],
+                               capture_output=True, check=True).stdout
+    return {"subject": cn(kv["subject"]), "issuer": cn(kv["issuer"]),
+            "not_before": epoch(kv["notBefore"]), "not_after": epoch(kv["notAfter"]),
+            "der": der_bytes}
+
+
+def tls_expired_case(out, name, port, implicit):
+    path = os.path.join(out, "tls", name)
+    sni = "mail.expired.example"
+    cf = cert_facts(os.path.join(os.environ["NS_TLS"], "expired.pem"))
+    args = ["--to", "alice@tls.example", "--tls-sni", sni,
+            "--header", f"Subject: mailtap test: {name}"]
+    args += ["--tls-on-connect"] if implicit else ["-tls"]
+    with Capture(path + ".pcap", [port], netns=True, bpf=f"tcp and port {port}"):
+        t0 = time.time()
+        p = ns_swaks(NS_TLS_EXPIRED, port, *args)
+    o = p.stdout + p.stderr
+    m = re.search(r"=== TLS started with cipher (TLSv[\d.]+):([A-Z0-9-]+):", o)
+    need(m, f"{name}: TLS did not start:\n{o}")
+    need(re.search(r"<~  250 2\.0\.0 Ok: queued", o), f"{name}: message not accepted in TLS")
+    version, ossl = m.group(1), m.group(2)
+    std, code = stdname_of(ossl)
+    pcap = path + ".pcap"
+    facts = tls_server_facts(pcap, NS_TLS_EXPIRED, implicit)
+    need(facts["cipher"] == code and TLS_VERSIONS.get(facts["version"]) == version,
+         f"{name}: ServerHello {facts} != swaks {version} {ossl}")
+    need(version != "TLSv1.3", "TLS 1.3 hides the certificate")
+    need(cf["der"] in tcp_payload(pcap, src=NS_TLS_EXPIRED), f"{name}: certificate not in clear")
+    need(sni.encode() in tcp_payload(pcap, dst=NS_TLS_EXPIRED), f"{name}: no SNI")
+    need(cf["not_after"] < t0, "certificate is not expired")
+    need(cf["subject"] == sni, "certificate name != SNI")
+    lg = SmtpLog.from_swaks(o)
+    s = {"proto": "smtp", "direction": "in", "client_ip": V4, "server_ip": NS_TLS_EXPIRED,
+         "server_port": port, "status": "encrypted"}
+    if not implicit:
+        code, text = lg.reply_to("STARTTLS")
+        need(code == 220, text)
+        s["helo"] = lg.helo()
+        s["status_line_contains"] = "Ready to start TLS"
+    s["tls_details"] = {"outcome": "encrypted", "version": version, "cipher": std, "sni": sni,
+                        "subject": cf["subject"], "issuer": cf["issuer"],
+                        "not_before": cf["not_before"], "not_after": cf["not_after"]}
+    s["flags"] = ["cert_expired"]
+    syns = syn_times(pcap)
+    need([x[1:] for x in syns] == [(V4, NS_TLS_EXPIRED, port)], f"{pcap}: {syns}")
+    write_ns_expected(path + ".expected.json", [(syns[0][0], s)], args=None)
+
+
+def sc_tls_starttls_expired(out):
+    tls_expired_case(out, "starttls-expired", 25, False)
+
+
+def sc_tls_smtps_expired(out):
+    tls_expired_case(out, "smtps-expired", 465, True)
+
+
+def tls_fail_case(out, name, server, client_opts, want_alert, client_says):
+    path = os.path.join(out, "tls", name)
+    sni = "mail.example.test"
+    with Capture(path + ".pcap", [25], netns=True, bpf="tcp and port 25"):
+        p = run(nsexec(["openssl", "s_client", "-connect", f"{server}:25", "-starttls", "smtp",
+                        "-name", HELO, "-servername", sni, *client_opts]),
+                input="", timeout=30, ok_codes=None)
+    o = p.stdout + p.stderr
+    need(p.returncode != 0 and client_says in o, f"{name}: s_client said:\n{o}")
+    pcap = path + ".pcap"
+    pl = tcp_payload(pcap, src=server)
+    need(b"220 2.0.0 Ready to start TLS" in pl, f"{name}: STARTTLS not accepted")
+    facts = tls_server_facts(pcap, server, False)
+    need(facts["cipher"] is None, f"{name}: a ServerHello was sent: {facts}")
+    need(facts["alerts"] == [(2, want_alert)], f"{name}: server alerts {facts['alerts']}")
+    need(sni.encode() in tcp_payload(pcap, dst=server), f"{name}: no SNI")
+    ehlo = re.search(rb"EHLO (\S+)\r\n", tcp_payload(pcap, dst=server))
+    need(ehlo and ehlo.group(1).decode() == HELO, f"{name}: EHLO {ehlo}")
+    s = {"proto": "smtp", "direction": "in", "client_ip": V4, "server_ip": server,
+         "server_port": 25, "status": "tls_failed", "helo": HELO,
+         "tls_details": {"outcome": "failed", "sni": sni, "alert": want_alert}}
+    syns = syn_times(pcap)
+    need([x[1:] for x in syns] == [(V4, server, 25)], f"{pcap}: {syns}")
+    write_ns_expected(path + ".expected.json", [(syns[0][0], s)], args=None)
+
+
+def sc_tls_version_mismatch(out):
+    # the client offers only TLS 1.3; this smtpd speaks only TLS 1.2
+    tls_fail_case(out, "version-mismatch", NS_TLS12_ONLY, ["-tls1_3"], "protocol_version",
+                  "alert protocol version")
+
+
+def sc_tls_cipher_mismatch(out):
+    # the client offers only AES128-SHA256 (RSA key exchange), which this smtpd excludes
+    tls_fail_case(out, "cipher-mismatch", NS_TLS_NO_KRSA, ["-tls1_2", "-cipher", "AES128-SHA256"],
+                  "handshake_failure", "alert handshake failure")
+
+
+
+# --------------------------------------------------------------------------
 # seeding (NOT captured: no tcpdump runs while seeding)
 # --------------------------------------------------------------------------
 def deliver_plain(rcpt, subject, msgid):
@@ -1126,15 +1797,33 @@ SCENARIOS = [
     ("imap/idle", sc_imap_idle),
     ("imap/starttls", sc_imap_starttls),
     ("imap/login-disabled", sc_imap_login_disabled),
+    ("dns/mx-delivered", sc_dns_good),
+    ("dns/mx-nxdomain", sc_dns_nxdomain),
+    ("dns/mx-servfail", sc_dns_servfail),
+    ("dns/mx-timeout", sc_dns_timeout),
+    ("dns/mx-nodata", sc_dns_nodata),
+    ("tls/starttls-expired", sc_tls_starttls_expired),
+    ("tls/smtps-expired", sc_tls_smtps_expired),
+    ("tls/version-mismatch", sc_tls_version_mismatch),
+    ("tls/cipher-mismatch", sc_tls_cipher_mismatch),
+    ("relay/two-hops", sc_relay_two_hops),
 ]
 NEEDS_ALIAS = {"pop3/login-disabled", "imap/login-disabled"}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--serve", choices=["dns", "sink"],
+                    help="run a helper server of the namespace rig (record.sh 2b)")
+    ap.add_argument("--log")
     ap.add_argument("only", nargs="*")
     a = ap.parse_args()
+    if a.serve:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        (serve_dns if a.serve == "dns" else serve_sink)(a.log)
+        return
+    need(a.out, "--out is required")
     alias = os.environ.get("MAILTAP_LOOPBACK_ALIAS")
     if alias:
         need(alias.startswith("127.") and alias != V4, "alias must be in 127/8")

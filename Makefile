@@ -43,9 +43,9 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) $(TEST_LDLIBS)
 
-# Installs the Debian packages that are missing (needs root, or sudo).
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of a list that are missing (needs root, or sudo).
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -53,6 +53,10 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
 
 # Unit suites (cmocka), then the pcap suite, each printing its own summary.
 test: deps
@@ -103,10 +107,14 @@ FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
-.PHONY: fuzz-build fuzz fuzz-smoke
+.PHONY: fuzz-deps fuzz-build fuzz fuzz-smoke
 .SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/tests/fuzz/%.o)
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-deps:
+	$(call install_missing,clang libclang-rt-14-dev)
+
+fuzz-build: fuzz-deps
+	$(MAKE) $(FUZZ_BINS)
 
 $(FUZZ_BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)

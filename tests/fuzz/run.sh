@@ -109,4 +109,11 @@ for entry in $pids; do
     wait "${entry%%:*}" || status=1
     cat "$BIN/logs/${entry#*:}.summary"
 done
+# One closing line in the form CI and people read: targets that ended without a crash.
+passed=0 total=0
+for target in $TARGETS; do
+    total=$((total + 1))
+    grep -q ' ok: ' "$BIN/logs/$target.summary" 2>/dev/null && passed=$((passed + 1))
+done
+echo "fuzz: $passed passed, $((total - passed)) failed"
 exit $status

@@ -30,14 +30,16 @@ static int drop(void *ctx, struct mt_session *session)
     return 0;
 }
 
-/* Best of three runs (the first warms the page cache). */
-static void bench(struct mt_store *store, const char *pattern, int order, const char *label)
+/* Best of three runs (the first warms the page cache). proto: enum mt_proto or -1. */
+static void bench(struct mt_store *store, const char *pattern, int order, int proto,
+                  const char *label)
 {
     struct store_filter f;
     double count_ms = 1e18, window_ms = 1e18;
     long total = 0;
     store_filter_init(&f);
     f.grep = pattern;
+    f.proto = proto;
 #ifndef BENCH_NO_ORDER
     f.order = (enum store_order)order;
 #else
@@ -60,7 +62,7 @@ static void bench(struct mt_store *store, const char *pattern, int order, const 
         if (t2 - t1 < window_ms)
             window_ms = t2 - t1;
     }
-    printf("%-22s %-7s %9ld %10.1f %10.1f\n", pattern ? pattern : "(none)", label, total,
+    printf("%-22s %-13s %9ld %10.1f %10.1f\n", pattern ? pattern : "(none)", label, total,
            count_ms, window_ms);
 }
 
@@ -80,21 +82,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_search: %s\n", err);
         return 1;
     }
-    printf("%-22s %-7s %9s %10s %10s\n", "pattern", "order", "matches", "count ms",
+    printf("%-22s %-13s %9s %10s %10s\n", "pattern", "order", "matches", "count ms",
            "window ms");
-    bench(store, NULL, 0, "time");
+    bench(store, NULL, 0, -1, "time");
     if (argc > 2) {
         for (int i = 2; i < argc; i++)
-            bench(store, argv[i], 0, "time");
+            bench(store, argv[i], 0, -1, "time");
     } else {
         for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-            bench(store, defaults[i], 0, "time");
+            bench(store, defaults[i], 0, -1, "time");
     }
+    bench(store, "user0042", 0, MT_PROTO_POP3, "time pop3");
 #ifndef BENCH_NO_ORDER
-    bench(store, NULL, STORE_ORDER_STATUS, "status");
-    bench(store, NULL, STORE_ORDER_USER, "user");
-    bench(store, "carol", STORE_ORDER_STATUS, "status");
-    bench(store, "user0042", STORE_ORDER_USER, "user");
+    bench(store, NULL, STORE_ORDER_STATUS, -1, "status");
+    bench(store, NULL, STORE_ORDER_USER, -1, "user");
+    bench(store, NULL, STORE_ORDER_STATUS, MT_PROTO_POP3, "status pop3");
+    bench(store, NULL, STORE_ORDER_USER, MT_PROTO_IMAP, "user imap");
+    bench(store, "carol", STORE_ORDER_STATUS, -1, "status");
+    bench(store, "user0042", STORE_ORDER_USER, -1, "user");
+    bench(store, "quarterly", STORE_ORDER_USER, -1, "user");
 #endif
     store_close(store);
     return 0;

@@ -5,6 +5,7 @@
 #include "output.h"
 
 #include "protocols/explain.h"
+#include "protocols/text.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -17,40 +18,12 @@ enum { W_ID = 6, W_DATE = 19, W_TYPE = 4, W_IP = 15, W_WHO = 17, W_WHAT = 17 };
 
 /* ---- text units -------------------------------------------------------------------- */
 
-/* Decodes the UTF-8 character at s (avail bytes) into *cp and returns its length, or 0
- * when it is invalid, overlong or a surrogate. */
-static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
-{
-    size_t need;
-    uint32_t c;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) { need = 2; c = s[0] & 0x1f; }
-    else if (s[0] >= 0xe0 && s[0] <= 0xef) { need = 3; c = s[0] & 0x0f; }
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4) { need = 4; c = s[0] & 0x07; }
-    else return 0;
-    if (avail < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if ((need == 3 && c < 0x800) || (need == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-        (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return need;
-}
-
 /* The next unit of s[0..len): a printable character (returns its length, *cp set) or one
  * byte to show escaped (returns 1, *cp = UINT32_MAX): a control, DEL, a C1 control or a
  * byte that is not valid UTF-8. */
 static size_t next_unit(const char *s, size_t len, uint32_t *cp)
 {
-    size_t n = utf8_decode((const unsigned char *)s, len, cp);
+    size_t n = text_utf8_decode((const unsigned char *)s, len, cp);
     if (n == 0 || *cp < 0x20 || (*cp >= 0x7f && *cp <= 0x9f)) {
         *cp = UINT32_MAX;
         return 1;
@@ -345,7 +318,7 @@ static void json_text(FILE *out, const char *s, size_t len)
     uint32_t cp;
     fputc('"', out);
     for (size_t i = 0, n; i < len; i += n) {
-        size_t valid = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+        size_t valid = text_utf8_decode((const unsigned char *)s + i, len - i, &cp);
         n = valid ? valid : 1;
         if (!valid)
             fputs("\\ufffd", out);            /* not UTF-8: cannot go into JSON as is */

@@ -5,33 +5,40 @@
 
 static const char hex_digits[] = "0123456789abcdef";
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid,
- * overlong, a surrogate, or a C1 control (U+0080..U+009F: some terminals obey them). */
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     unsigned char b = s[0];
-    if (b < 0x80)
-        return 1;
     size_t need;
-    unsigned cp;
-    if (b >= 0xc2 && b <= 0xdf) { need = 2; cp = b & 0x1f; }
-    else if (b >= 0xe0 && b <= 0xef) { need = 3; cp = b & 0x0f; }
-    else if (b >= 0xf0 && b <= 0xf4) { need = 4; cp = b & 0x07; }
+    uint32_t c;
+    if (b < 0x80) {
+        *cp = b;
+        return 1;
+    }
+    if (b >= 0xc2 && b <= 0xdf) { need = 2; c = b & 0x1f; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 3; c = b & 0x0f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 4; c = b & 0x07; }
     else return 0;
     if (avail < need)
         return 0;
     for (size_t i = 1; i < need; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
+        c = (c << 6) | (s[i] & 0x3f);
     }
-    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    if ((need == 3 && c < 0x800) || (need == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
         return 0;
-    if (cp >= 0xd800 && cp <= 0xdfff)
-        return 0;
-    if (cp >= 0x80 && cp <= 0x9f)
-        return 0;
+    *cp = c;
     return need;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not valid or is a C1 control
+ * (U+0080..U+009F: some terminals obey them). */
+static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+{
+    uint32_t cp;
+    size_t n = text_utf8_decode(s, avail, &cp);
+    return n > 1 && cp <= 0x9f ? 0 : n;
 }
 
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes a sanitized, NUL-terminated copy of src[0..len) into dst (capacity cap >= 1).
  * Control bytes, C1 controls, DEL, backslash and bytes that are not valid UTF-8 become
@@ -12,6 +13,10 @@
  * Valid UTF-8 is kept. Output is cut at a character boundary when cap is too small.
  * Returns the number of bytes written (excluding the NUL). */
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len);
+
+/* Decodes one UTF-8 character strictly (no overlongs, surrogates or > U+10FFFF) into *cp;
+ * returns its length, or 0 when s[0..avail) does not start with a valid one. */
+size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
 
 /* Decodes standard base64 (whitespace ignored, '=' padding optional) into out
  * (capacity cap). Returns the decoded length, or -1 on a malformed or too long input. */

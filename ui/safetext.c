@@ -6,6 +6,8 @@
 #endif
 #include "safetext.h"
 
+#include "protocols/text.h"
+
 #include <stdint.h>
 #include <string.h>
 #include <wchar.h>
@@ -16,33 +18,6 @@ struct glyph {
     bool replace;    /* print '?' instead */
     int width;       /* columns of what is printed */
 };
-
-/* Decodes one UTF-8 character strictly (no overlongs, surrogates or > U+10FFFF). */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) { n = 2; v = c & 0x1f; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 3; v = c & 0x0f; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
 
 /* Bidi controls reorder what follows on some terminals: text could pose as other text. */
 static bool is_bidi_control(uint32_t cp)
@@ -60,7 +35,7 @@ static struct glyph next_glyph(const char *s, size_t len, bool utf8, bool at_sta
         g.replace = u[0] < 0x20 || u[0] == 0x7f;
         return g;
     }
-    size_t n = utf8_decode(u, len, &cp);
+    size_t n = text_utf8_decode(u, len, &cp);
     if (n == 0) {            /* a stray byte, raw C1 included: one '?' per byte */
         g.replace = true;
         return g;

@@ -104,7 +104,7 @@ FUZZ_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -g -O1 -fno-omit-fr
 FUZZ_LIB_SRC := $(sort $(wildcard protocols/*.c reassembly/*.c)) capture/linklayer.c \
                 tests/fuzz/fuzz_check.c tests/fuzz/fuzz_decoder.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
-FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet
+FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_dns fuzz_tls
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 .PHONY: fuzz-deps fuzz-build fuzz fuzz-smoke
@@ -124,10 +124,10 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lnids -lpcap
 
 fuzz: fuzz-build
-	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 fuzz-smoke: fuzz-build
-	tests/fuzz/run.sh smoke 20 $(FUZZ_JOBS)
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh smoke 20 $(FUZZ_JOBS)
 # ---- end of fuzzing ---------------------------------------------------------------------
 
 # --- bench (bench/): generated captures, floors, mailtap and tshark timed in one run -----

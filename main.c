@@ -29,8 +29,9 @@ static const char usage_text[] =
     "        decode live traffic until Ctrl-C (default filter: mail ports and DNS)\n"
     "  ui [-d DB]\n"
     "        browse the database in the console (? lists the keys)\n"
-    "  list [-d DB] [--proto smtp|pop3|imap] [--dir in|out] [--status WORD] [--failed]\n"
-    "       [--grep TEXT] [--since TIME] [--until TIME] [--limit N] [--oldest-first] [--json]\n"
+    "  list [-d DB] [--proto smtp|pop3|imap|dns] [--dir in|out] [--status WORD] [--failed]\n"
+    "       [--grep TEXT] [--since TIME] [--until TIME] [--limit N] [--sort time|status|user]\n"
+    "       [--finding WORD] [--oldest-first] [--json]\n"
     "        print sessions, newest first (TIME: 2026-01-07T16:54:00 UTC, or epoch seconds)\n"
     "  show ID [-d DB] [--json]\n"
     "        print one session with its transcript\n"
@@ -50,7 +51,7 @@ static void usage_error(const char *fmt, const char *arg)
 /* Options shared by read and capture. Returns 1 when handled, 0 when not ours, -1 on
  * a bad value. */
 enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
-       OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI };
+       OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI, OPT_SORT, OPT_FINDING };
 
 static bool local_overridden;
 
@@ -361,6 +362,8 @@ static const struct option list_long_options[] = {
     { "until", required_argument, NULL, OPT_UNTIL },
     { "limit", required_argument, NULL, OPT_LIMIT },
     { "oldest-first", no_argument, NULL, OPT_OLDEST },
+    { "sort", required_argument, NULL, OPT_SORT },
+    { "finding", required_argument, NULL, OPT_FINDING },
     { "json", no_argument, NULL, OPT_JSON },
     { NULL, 0, NULL, 0 },
 };
@@ -416,6 +419,29 @@ static int command_list(int argc, char **argv)
         }
         case OPT_LIMIT: filter.limit = strtol(optarg, NULL, 10); break;
         case OPT_OLDEST: filter.oldest_first = true; break;
+        case OPT_SORT:
+            if (strcmp(optarg, "time") == 0)
+                filter.order = STORE_ORDER_TIME;
+            else if (strcmp(optarg, "status") == 0)
+                filter.order = STORE_ORDER_STATUS;
+            else if (strcmp(optarg, "user") == 0)
+                filter.order = STORE_ORDER_USER;
+            else {
+                usage_error("--sort takes time, status or user, not %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_FINDING: {
+            unsigned bit = 0;
+            while (flag_name(bit) && strcmp(flag_name(bit), optarg) != 0)
+                bit++;
+            if (!flag_name(bit)) {
+                usage_error("unknown finding or flag: %s (see README: Security findings)", optarg);
+                return EXIT_USAGE;
+            }
+            filter.flags_any |= 1u << bit;
+            break;
+        }
         case OPT_JSON: list.json = true; break;
         default:
             fprintf(stderr, "\n%s", usage_text);

@@ -47,9 +47,10 @@
  *     session_text_source(id, doc); deleted and rewritten with its session by triggers.
  *   session_search — FTS5 over session_text.doc (external content, trigram tokenizer,
  *     case-sensitive), rowid = session id
- *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us) (the
- *     three orders), sessions(proto, direction, start_us), sessions(client_ip),
- *     sessions(mail_from), recipients(addr), messages(message_id).
+ *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us),
+ *     sessions(proto, start_us), sessions(proto, status, start_us), sessions(proto, user,
+ *     start_us) (the orders, see order_index_sql), sessions(proto, direction, start_us),
+ *     sessions(client_ip), sessions(mail_from), recipients(addr), messages(message_id).
  */
 #include "store.h"
 
@@ -164,7 +165,6 @@ static const char schema_sql[] =
     "CREATE INDEX sessions_start ON sessions(start_us);"
     "CREATE INDEX sessions_status ON sessions(status, start_us);"
     "CREATE INDEX sessions_proto ON sessions(proto, direction, start_us);"
-    "CREATE INDEX sessions_user ON sessions(user, start_us);"
     "CREATE INDEX sessions_client_ip ON sessions(client_ip);"
     "CREATE INDEX sessions_mail_from ON sessions(mail_from);"
     "CREATE INDEX recipients_addr ON recipients(addr);"
@@ -216,11 +216,21 @@ static const char search_schema_sql[] =
     "CREATE TRIGGER recipients_text_update AFTER UPDATE OF addr ON recipients BEGIN "
     TEXT_REFRESH("new.session_id") " END;";
 
-/* Schema version 1 was changed before its release (search index, user index with time):
- * a writable open brings such a database up to date; a read-only one searches by LIKE. */
-static const char search_upgrade_sql[] =
+/* The indexes behind the list orders (enum store_order): each gives its key, then start
+ * time, then id (the rowid), for every session (the All tab) and within one protocol (the
+ * other tabs; within one direction too, for time). A list sorted by status or user reads
+ * the direction of each row instead ("+direction" in query_statement()): two more indexes
+ * for that are not worth their writes. Idempotent: run at every writable open, as schema
+ * version 1 changed before its release (sessions_user was on user alone). */
+static const char order_index_sql[] =
     "DROP INDEX IF EXISTS sessions_user;"
-    "CREATE INDEX sessions_user ON sessions(user, start_us);"
+    "CREATE INDEX IF NOT EXISTS sessions_user_time ON sessions(user, start_us);"
+    "CREATE INDEX IF NOT EXISTS sessions_proto_time ON sessions(proto, start_us);"
+    "CREATE INDEX IF NOT EXISTS sessions_proto_status ON sessions(proto, status, start_us);"
+    "CREATE INDEX IF NOT EXISTS sessions_proto_user ON sessions(proto, user, start_us);";
+
+/* Fills the search index of a database made before it existed (see search_check()). */
+static const char search_fill_sql[] =
     "INSERT INTO session_text(id, doc) SELECT id, doc FROM session_text_source;"
     "INSERT INTO session_search(session_search) VALUES('rebuild');";
 
@@ -266,7 +276,7 @@ static const char *const statement_sql[ST_COUNT] = {
  * UTF-8 in the pattern). */
 enum query_clause {
     QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_MATCH, QC_TEXT, QC_SINCE,
-    QC_UNTIL,
+    QC_UNTIL, QC_FLAGS,
     QC_OLDEST_FIRST, QC_COUNT_ONLY,
     QC_ORDER, QC_ORDER_HIGH,   /* two bits: enum store_order */
     QC_COUNT
@@ -292,6 +302,7 @@ static const char *const clause_sql[QC_COUNT] = {
     [QC_TEXT] = "id IN (SELECT id FROM session_text WHERE doc LIKE :grep ESCAPE '\\')",
     [QC_SINCE] = "start_us >= :since",
     [QC_UNTIL] = "start_us < :until",
+    [QC_FLAGS] = "(flags & :flags) != 0",
     [QC_OLDEST_FIRST] = NULL,
     [QC_COUNT_ONLY] = NULL,
 };
@@ -476,23 +487,27 @@ static int pragma_int(struct mt_store *store, const char *sql, int64_t *value)
     return rc;
 }
 
-/* Finds the search table; writable, adds it (and fills it) to a database of the unreleased
- * first schema 1 that lacks it. Runs inside schema_check()'s transaction. */
+/* Finds the search index. Writable, brings a database of the first, unreleased schema 1 up
+ * to date: the order indexes, and the search index (filled) if it lacks it. Read-only, a
+ * database without the search index is searched by LIKE. Runs inside schema_check()'s
+ * transaction (commits it when writable). */
 static int search_check(struct mt_store *store, bool writable)
 {
     int64_t found = 0;
     int rc = pragma_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                         " AND name = 'session_text'", &found);
-    if (rc == SQLITE_OK && !found && writable) {
-        rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(store->db, search_upgrade_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && writable) {
+        rc = sqlite3_exec(store->db, order_index_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && !found)
+            rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && !found)
+            rc = sqlite3_exec(store->db, search_fill_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
         found = rc == SQLITE_OK;
     }
     if (rc != SQLITE_OK)
-        return store_fail(store, rc, "adding the search index");
+        return store_fail(store, rc, "updating the schema");
     store->search = found != 0;
     return STORE_OK;
 }
@@ -528,6 +543,8 @@ static int schema_check(struct mt_store *store, const char *path, bool writable)
         snprintf(sql, sizeof sql, "PRAGMA user_version=%d; PRAGMA application_id=%d; COMMIT",
                  STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
         rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, order_index_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
@@ -945,8 +962,10 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
     for (int c = 0; c < QC_OLDEST_FIRST; c++) {   /* the WHERE clauses */
         if (!(shape & (1u << c)))
             continue;
+        bool not_index = !count_only && (c == QC_MATCH || c == QC_TEXT ||
+                                         (c == QC_DIRECTION && shape >> QC_ORDER));
         len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", glue,
-                                (c == QC_MATCH || c == QC_TEXT) && !count_only ? "+" : "");
+                                not_index ? "+" : "");
         glue = " AND ";
         if (c != QC_FAILED) {
             len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", clause_sql[c]);
@@ -1097,6 +1116,7 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
         (f->failed_only ? 1u << QC_FAILED : 0) |
         (grep ? 1u << how : 0) |
         (f->since_us ? 1u << QC_SINCE : 0) | (f->until_us ? 1u << QC_UNTIL : 0) |
+        (f->flags_any ? 1u << QC_FLAGS : 0) |
         (f->oldest_first && !count_only ? 1u << QC_OLDEST_FIRST : 0) |
         (count_only ? 1u << QC_COUNT_ONLY : order << QC_ORDER);
     sqlite3_stmt *st = query_statement(store, shape);
@@ -1117,6 +1137,8 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
         bind_named_int(st, ":since", f->since_us);
     if (f->until_us)
         bind_named_int(st, ":until", f->until_us);
+    if (f->flags_any)
+        bind_named_int(st, ":flags", f->flags_any);
     if (!count_only) {
         bind_named_int(st, ":limit", f->limit > 0 ? f->limit : -1);
         bind_named_int(st, ":offset", f->offset > 0 ? f->offset : 0);

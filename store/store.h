@@ -49,6 +49,7 @@ struct store_filter {
                               3 characters or more: answered by the trigram index */
     int64_t since_us;      /* start_us >= since_us; 0: no lower bound */
     int64_t until_us;      /* start_us <  until_us; 0: no upper bound */
+    uint32_t flags_any;    /* only sessions with one of these MT_FLAG_* bits (findings); 0: any */
     long limit;            /* at most this many sessions; 0: no limit */
     long offset;           /* skip this many first (in the chosen order) */
     enum store_order order;   /* default STORE_ORDER_TIME */

@@ -468,6 +468,30 @@ def test_trace(suite):
         raise Failure("trace by address: %r" % hops)
 
 
+def test_list_filters(suite):
+    """list --finding and --sort on recorded TLS and SMTP captures."""
+    captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
+                os.path.join(ROOT, "pcaps", "smtp", "auth-failed.pcap"),
+                os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")]
+    db, _ = suite.mailtap_read(captures, expect_rc=0)
+
+    def ids(*args):
+        proc = subprocess.run([suite.mailtap, "list", "-d", db, "--json"] + list(args),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Failure("list %s failed: %s" % (args, proc.stderr))
+        return [json.loads(line) for line in proc.stdout.splitlines()]
+    expired = ids("--finding", "cert_expired")
+    if len(expired) != 1 or "cert_expired" not in expired[0]["flags"]:
+        raise Failure("--finding cert_expired: %r" % [(r["id"], r["flags"]) for r in expired])
+    cleartext = ids("--finding", "cleartext_auth")
+    if len(cleartext) != 1 or cleartext[0]["status"] != "auth_failed":
+        raise Failure("--finding cleartext_auth: %r" % [(r["id"], r["status"]) for r in cleartext])
+    by_status = [r["status"] for r in ids("--sort", "status", "--oldest-first")]
+    if by_status != sorted(by_status):
+        raise Failure("--sort status: %r" % by_status)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailtap", default=os.path.join(ROOT, "mailtap"))
@@ -480,7 +504,7 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
-                 test_live_capture, test_full_disk, test_trace):
+                 test_live_capture, test_full_disk, test_trace, test_list_filters):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])
     summary = "%d passed, %d failed" % (suite.passed, suite.failed)

@@ -1297,8 +1297,9 @@ static void test_search_kept_in_step(void **state)
     session_free(s);
 }
 
-/* A database of the first, unreleased schema 1 (no search index, user index without time):
- * read-only, grep falls back to LIKE; writable, the index is added and filled. */
+/* A database of the first, unreleased schema 1 (no search index, user index without time,
+ * no per-protocol order indexes): read-only, grep falls back to LIKE; writable, the indexes
+ * are added and the search index filled. */
 static void test_search_added_to_older_database(void **state)
 {
     struct fixture *f = *state;
@@ -1308,14 +1309,19 @@ static void test_search_added_to_older_database(void **state)
     exec_ok(f->path, "DROP TRIGGER sessions_text_delete; DROP TRIGGER sessions_text_update;"
                      "DROP TRIGGER messages_text_update; DROP TRIGGER recipients_text_update;"
                      "DROP VIEW session_text_source; DROP TABLE session_search;"
-                     "DROP TABLE session_text; DROP INDEX sessions_user;"
-                     "CREATE INDEX sessions_user ON sessions(user);");
+                     "DROP TABLE session_text; DROP INDEX sessions_user_time;"
+                     "DROP INDEX sessions_proto_time; DROP INDEX sessions_proto_status;"
+                     "DROP INDEX sessions_proto_user; CREATE INDEX sessions_user ON sessions(user);");
     store = open_store(f, false);
     assert_search_like_reference(f->path, store, 3);
     assert_int_equal(store_close(store), STORE_OK);
-    store = open_store(f, true);   /* adds the index */
+    store = open_store(f, true);   /* adds the indexes */
     assert_int_equal(store_close(store), STORE_OK);
     assert_index_consistent(f->path);
+    exec_ok(f->path, "SELECT CASE WHEN (SELECT group_concat(name, ' ') FROM (SELECT name"
+                     " FROM sqlite_master WHERE type = 'index' AND name LIKE 'sessions_%user%'"
+                     " ORDER BY name)) = 'sessions_proto_user sessions_user_time' THEN 1"
+                     " ELSE abs(-9223372036854775807 - 1) END;");
     store = open_store(f, false);
     assert_search_like_reference(f->path, store, 3);
     struct mt_session *s = make_varied(3);

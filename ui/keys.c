@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KEYS_MAX 6
+#define KEYS_MAX 8
 
 struct binding {
     enum ui_request request;

@@ -22,9 +22,9 @@
     X(QUIT, "quit (on the list); back (elsewhere)", 'q') \
     X(NEXT_VIEW, "next tab", '\t') \
     X(PREV_VIEW, "previous tab", KEY_BTAB) \
-    X(VIEW_N, "tab 1 to 6 (6: summary)", '1', '2', '3', '4', '5', '6') \
+    X(VIEW_N, "tab 1 to 7 (6: DNS, 7: summary)", '1', '2', '3', '4', '5', '6', '7') \
     X(SUMMARY, "summary: counts, top failure reasons, sessions per minute", 'S') \
-    X(SEARCH, "search: the list narrows as you type; detail: find text", '/') \
+    X(SEARCH, "search: the list narrows as you type, from 3 chars; detail: find text", '/') \
     X(SEARCH_NEXT, "next match (list: next row)", 'n') \
     X(SEARCH_PREV, "previous match (list: previous row)", 'N') \
     X(FAILURES, "failures only, on/off", 'F', 'x') \

@@ -100,6 +100,11 @@ static void check_field(const char *what, const char *array, size_t cap)
 
 #define CHECK_FIELD(name, array) check_field(name, array, sizeof(array))
 
+void fuzz_check_string(const char *what, const char *array, size_t cap)
+{
+    check_field(what, array, cap);
+}
+
 static void check_transcript(const struct mt_session *s)
 {
     if (s->transcript_len > MT_TRANSCRIPT_MAX_BYTES)

@@ -52,6 +52,10 @@ void fuzz_check_no_secret(const struct mt_session *session);
 bool fuzz_secret_expected_hidden(enum mt_proto proto, const uint8_t *client, size_t client_len,
                                  const uint8_t *server, size_t server_len);
 
+/* Aborts unless array[0..cap) holds a NUL and the text before it is sanitized: no C0
+ * control, no DEL, valid UTF-8 without C1 controls (for the DNS and TLS targets). */
+void fuzz_check_string(const char *what, const char *array, size_t cap);
+
 /* Aborts with "fuzz invariant: <what>" (printf-style). */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

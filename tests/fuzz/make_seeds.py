@@ -10,6 +10,13 @@ the reference captures pcaps/**/*.pcap.
   fuzz_packet                       each capture's frames in the format of fuzz_packet.c;
                                     small captures also re-wrapped in every other link type
                                     (VLAN, QinQ, SLL, SLL2, raw, null, loop)
+  fuzz_dns                          each UDP port-53 payload (one DNS message); per capture,
+                                    its payloads length-prefixed as one DNS-over-TCP stream
+                                    (then two bytes: the split position, see fuzz_dns.c)
+  fuzz_tls                          each mail connection's TLS part in the chunk format: from
+                                    the client's first TLS record (after STARTTLS, or from the
+                                    start on 465/993/995) on, both sides; from pcaps/**/*.pcap
+                                    and the tests/data/tls/*.chunks fixtures, TLS_SEED_MAX each
 
 Every seed is capped at SEED_MAX bytes (the start of the dialogue is kept), so the
 whole corpus stays small (about 1 MB). Usage: python3 tests/fuzz/make_seeds.py [ROOT]
@@ -21,6 +28,8 @@ import struct
 import sys
 
 SEED_MAX = 48 * 1024
+TLS_SEED_MAX = 16 * 1024
+DNS_STREAM_MAX = 16 * 1024
 PROTO_PORTS = {
     "smtp": {25, 465, 587, 2525, 2526},
     "pop3": {110, 995, 1110},
@@ -101,6 +110,81 @@ def tcp_of(ip):
     sport, dport, seq = struct.unpack(">HHI", seg[:8])
     doff = (seg[12] >> 4) * 4
     return src, dst, sport, dport, seq, seg[13], seg[doff:]
+
+
+def udp_of(ip):
+    """(sport, dport, payload) of a UDP packet, or None."""
+    if not ip or len(ip) < 20:
+        return None
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0] or len(ip)
+        if ip[9] != 17:
+            return None
+        seg = ip[ihl:total]
+    else:
+        if len(ip) < 40 or ip[6] != 17:
+            return None
+        plen = struct.unpack(">H", ip[4:6])[0]
+        seg = ip[40:40 + plen]
+    if len(seg) < 8:
+        return None
+    sport, dport, ulen = struct.unpack(">HHH", seg[:6])
+    return sport, dport, seg[8:ulen] if ulen >= 8 else seg[8:]
+
+
+def dns_seeds(name, frames):
+    """Each UDP port-53 payload, and all of them as one length-prefixed TCP stream."""
+    seeds, stream = [], bytearray()
+    for linktype, _, frame in frames:
+        ip, _ = ip_of(linktype, frame)
+        udp = udp_of(ip)
+        if not udp or 53 not in udp[:2] or not udp[2]:
+            continue
+        payload = udp[2]
+        seeds.append((f"{name}-udp{len(seeds)}", payload))
+        if len(stream) + 2 + len(payload) + 2 <= DNS_STREAM_MAX:
+            stream += struct.pack(">H", len(payload)) + payload
+    if seeds:
+        seeds.append((f"{name}-tcp", bytes(stream) + struct.pack(">H", len(stream) // 2)))
+    return seeds
+
+
+def is_tls_start(payload):
+    """A TLS handshake record (or an SSLv2-format ClientHello) starts here."""
+    return (len(payload) >= 3 and payload[0] == 0x16 and payload[1] == 3) or \
+           (len(payload) >= 3 and payload[0] & 0x80 and payload[2] == 1)
+
+
+def tls_chunks(chunks):
+    """The chunks from the client's first TLS record on (both sides), or None."""
+    for i, (side, _, payload) in enumerate(chunks):
+        if side == 0 and is_tls_start(payload):
+            return chunks[i:]
+    return None
+
+
+def tls_seed(chunks):
+    """chunk_stream, capped at TLS_SEED_MAX."""
+    out = chunk_stream(chunks)
+    while len(out) > TLS_SEED_MAX and chunks:
+        chunks = chunks[:-1]
+        out = chunk_stream(chunks)
+    return out
+
+
+def read_chunks_file(path):
+    """A tests/data/tls .chunks fixture: records "C <len>\n<bytes>\n" / "S <len>\n...". """
+    with open(path, "rb") as f:
+        data = f.read()
+    chunks, pos = [], 0
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        tag, length = data[pos:nl].split()
+        length = int(length)
+        chunks.append((0 if tag == b"C" else 1, 0, data[nl + 1:nl + 1 + length]))
+        pos = nl + 1 + length + 1
+    return chunks
 
 
 def proto_of_port(port):
@@ -253,12 +337,17 @@ def main():
     decoder_seeds = {"smtp": [], "pop3": [], "imap": []}
     line_seeds = [(f"hand{i}", b"\x00\x10" + s) for i, s in enumerate(LINEREADER_SEEDS)]
     packet_seeds = []
+    dns_corpus, tls_corpus = [], []
     for path in pcaps:
         name = os.path.relpath(path, os.path.join(root, "pcaps"))[:-5].replace(os.sep, "-")
         frames = list(read_pcap(path))
+        dns_corpus += dns_seeds(name, frames)
         for n, conn in enumerate(connections(frames)):
             if not conn["chunks"]:
                 continue
+            tls = tls_chunks(conn["chunks"])
+            if tls:
+                tls_corpus.append((f"{name}-{n}", tls_seed(tls)))
             decoder_seeds[conn["proto"]].append((f"{name}-{n}", chunk_stream(conn["chunks"])))
             for side in (0, 1):
                 stream = b"".join(p for s, _, p in conn["chunks"] if s == side)[:SEED_MAX]
@@ -281,6 +370,12 @@ def main():
         write_corpus(root, f"fuzz_{proto}", seeds)
     write_corpus(root, "fuzz_linereader", line_seeds)
     write_corpus(root, "fuzz_packet", packet_seeds)
+    for path in sorted(glob.glob(os.path.join(root, "tests", "data", "tls", "*.chunks"))):
+        tls = tls_chunks(read_chunks_file(path))
+        if tls:
+            tls_corpus.append((os.path.basename(path)[:-7], tls_seed(tls)))
+    write_corpus(root, "fuzz_dns", dns_corpus)
+    write_corpus(root, "fuzz_tls", tls_corpus)
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ static struct mt_session *make_smtp(int64_t start)
     add(s, &t, 'C', "QUIT");
     add(s, &t, 'S', "221 2.0.0 Bye");
     s->end_us = t + 1000;
-    s->bytes_c2s = 500 + (m ? m->size : 0);
+    s->bytes_c2s = 500 + m->size;
     s->bytes_s2c = 400;
     return s;
 }

@@ -1,7 +1,8 @@
 /* test_ui_model.c — the console without a terminal: views and the filters they run, paging
  * that loads only a window, live refresh keeping the selection, search and failures filters,
- * the status explanations, the draw-time guard, column layout, key table, detail view, and
- * the console's count query agreeing with the store's. */
+ * the status explanations, the draw-time guard, column layout, key table, detail view, the
+ * message trace (what it follows, its hops), the security-finding filter, and the console's
+ * count query agreeing with the store's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,8 @@ struct fake {
     long queries, counts, rows_returned, max_limit;
     struct store_filter last;
     char last_grep[UI_GREP_MAX];
+    long traces;
+    char last_trace[256];
 };
 
 static bool fake_match(const struct mt_session *s, const struct store_filter *f)
@@ -53,6 +56,8 @@ static bool fake_match(const struct mt_session *s, const struct store_filter *f)
     if (f->since_us && s->start_us < f->since_us)
         return false;
     if (f->until_us && s->start_us >= f->until_us)
+        return false;
+    if (f->flags_any && !(s->flags & f->flags_any))
         return false;
     return true;
 }
@@ -116,6 +121,28 @@ static int fake_load(void *ctx, int64_t id, struct mt_session **out)
     return STORE_NOT_FOUND;
 }
 
+/* Every session whose user contains the key is a hop; odd ids are "matched by size". */
+static int fake_trace(void *ctx, const char *key, store_trace_fn fn, void *fn_ctx)
+{
+    struct fake *fk = ctx;
+    int hops = 0;
+    fk->traces++;
+    snprintf(fk->last_trace, sizeof fk->last_trace, "%s", key);
+    for (int i = 0; i < fk->count; i++) {
+        if (text_find_ci(fk->rows[i]->user, strlen(fk->rows[i]->user), key) < 0)
+            continue;
+        struct mt_session *copy = session_new(fk->rows[i]->proto);
+        *copy = *fk->rows[i];
+        copy->transcript = NULL;
+        copy->recipients = NULL;
+        copy->messages = NULL;
+        copy->recipient_count = copy->message_count = 0;
+        fn(fn_ctx, copy, copy->id % 2 == 1);
+        hops++;
+    }
+    return hops;
+}
+
 static void fake_add(struct fake *fk, enum mt_proto proto, enum mt_direction dir,
                      enum mt_status status, const char *user)
 {
@@ -151,7 +178,7 @@ static void fake_free(struct fake *fk)
 
 static struct ui_model *model_on(struct fake *fk, int page)
 {
-    struct ui_source src = { fk, fake_query, fake_count, fake_load, NULL };
+    struct ui_source src = { fk, fake_query, fake_count, fake_load, NULL, fake_trace };
     struct ui_model *m = model_new(&src);
     model_set_page(m, page);
     assert_int_equal(model_reload(m), 0);
@@ -352,6 +379,199 @@ static void test_search_and_failures_set_the_filter(void **state)
     fake_free(fk);
 }
 
+/* --- security findings (f: the finding field) ------------------------------------------------ */
+
+static void test_finding_filter(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(100);
+    uint32_t flag = 1;
+    char line[256];
+    int words = 0;
+
+    /* the words are flag_name()'s security findings, nothing else */
+    for (; model_finding_word(words); words++) {
+        assert_true(model_parse_finding(model_finding_word(words), &flag));
+        assert_true(flag >= MT_FLAG_CLEARTEXT_AUTH);
+        assert_string_equal(flag_name((unsigned)__builtin_ctz(flag)), model_finding_word(words));
+    }
+    assert_int_equal(words, 5);
+    assert_true(model_parse_finding("cert_expired", &flag));
+    assert_int_equal(flag, MT_FLAG_CERT_EXPIRED);
+    assert_true(model_parse_finding(" cleartext_auth ", &flag));
+    assert_int_equal(flag, MT_FLAG_CLEARTEXT_AUTH);
+    assert_true(model_parse_finding("", &flag));
+    assert_int_equal(flag, 0);
+    assert_false(model_parse_finding("line_truncated", &flag));   /* a flag, not a finding */
+    assert_false(model_parse_finding("cert", &flag));
+    assert_false(model_parse_finding("CERT_EXPIRED_X", &flag));
+
+    for (int i = 0; i < fk->count; i++)
+        if (i % 10 == 4)
+            fk->rows[i]->flags = MT_FLAG_CERT_EXPIRED | MT_FLAG_CAPTURE_GAP;
+        else if (i % 10 == 5)
+            fk->rows[i]->flags = MT_FLAG_WEAK_TLS;
+    struct ui_model *m = model_on(fk, 10);
+    assert_int_equal(fk->last.flags_any, 0);
+    assert_true(model_parse_finding("cert_expired", &flag));
+    assert_int_equal(model_set_finding(m, flag), 0);
+    assert_int_equal(model_finding(m), MT_FLAG_CERT_EXPIRED);
+    assert_int_equal(fk->last.flags_any, MT_FLAG_CERT_EXPIRED);
+    assert_int_equal(model_total(m), 10);
+    for (long i = 0; i < model_total(m); i++)
+        assert_true(model_row(m, i)->flags & MT_FLAG_CERT_EXPIRED);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "finding: cert_expired"));
+    assert_null(strstr(line, "no filter"));
+
+    /* with other filters, and kept by them */
+    assert_int_equal(model_set_grep(m, "user"), 0);
+    assert_int_equal(fk->last.flags_any, MT_FLAG_CERT_EXPIRED);
+    model_describe(m, line, sizeof line);
+    assert_non_null(strstr(line, "search \"user\" · finding: cert_expired"));
+    assert_int_equal(model_set_filter(m, -1, 0, 0), 0);
+    assert_int_equal(fk->last.flags_any, MT_FLAG_CERT_EXPIRED);
+
+    /* only findings are accepted as a filter; clearing drops it */
+    assert_int_equal(model_set_finding(m, MT_FLAG_CAPTURE_GAP), 0);
+    assert_int_equal(model_finding(m), 0);
+    assert_int_equal(fk->last.flags_any, 0);
+    assert_int_equal(model_set_finding(m, MT_FLAG_WEAK_TLS), 0);
+    assert_int_equal(model_total(m), 10);
+    assert_int_equal(model_clear_filters(m), 0);
+    assert_int_equal(model_finding(m), 0);
+    assert_int_equal(fk->last.flags_any, 0);
+    assert_int_equal(model_total(m), 100);
+    model_describe(m, line, sizeof line);
+    assert_null(strstr(line, "finding"));
+    model_free(m);
+    fake_free(fk);
+}
+
+/* --- message trace (t in the detail view) --------------------------------------------------- */
+
+static void test_trace_key(void **state)
+{
+    (void)state;
+    char key[256];
+    struct mt_session *s = session_new(MT_PROTO_SMTP);
+    assert_null(model_trace_key(s, key, sizeof key));
+    assert_string_equal(key, "");
+
+    /* the sender is the last resort */
+    struct mt_message *msg = session_add_message(s);
+    snprintf(msg->mail_from, sizeof msg->mail_from, "sender@client.example");
+    assert_string_equal(model_trace_key(s, key, sizeof key), "sender");
+    assert_string_equal(key, "sender@client.example");
+
+    /* a recipient comes before it */
+    struct mt_recipient *rc = session_add_recipient(s);
+    snprintf(rc->addr, sizeof rc->addr, "first@relay.example");
+    rc = session_add_recipient(s);
+    snprintf(rc->addr, sizeof rc->addr, "second@relay.example");
+    assert_string_equal(model_trace_key(s, key, sizeof key), "recipient");
+    assert_string_equal(key, "first@relay.example");
+
+    /* and the first message that has a Message-ID before everything */
+    msg = session_add_message(s);
+    snprintf(msg->message_id, sizeof msg->message_id, "<two@client.example>");
+    msg = session_add_message(s);
+    snprintf(msg->message_id, sizeof msg->message_id, "<three@client.example>");
+    assert_string_equal(model_trace_key(s, key, sizeof key), "Message-ID");
+    assert_string_equal(key, "<two@client.example>");
+    session_free(s);
+
+    /* POP3/IMAP: the user (an SMTP AUTH user is not a mail address to trace) */
+    s = session_new(MT_PROTO_IMAP);
+    snprintf(s->user, sizeof s->user, "dave");
+    assert_string_equal(model_trace_key(s, key, sizeof key), "user");
+    assert_string_equal(key, "dave");
+    session_free(s);
+    s = session_new(MT_PROTO_SMTP);
+    snprintf(s->user, sizeof s->user, "alice");
+    assert_null(model_trace_key(s, key, sizeof key));
+    session_free(s);
+}
+
+static void test_trace_hops(void **state)
+{
+    (void)state;
+    struct fake *fk = fake_new(40);   /* users "alice3", "alice13", "alice23", "alice33" */
+    struct ui_model *m = model_on(fk, 10);
+    struct ui_trace *t = NULL;
+    char line[512];
+
+    /* nothing to follow: the source is not asked */
+    struct mt_session *none = session_new(MT_PROTO_SMTP);
+    assert_int_equal(model_trace(m, none, &t), 0);
+    assert_null(t);
+    assert_int_equal(fk->traces, 0);
+    session_free(none);
+
+    /* a key without hops */
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    s->id = 14;
+    snprintf(s->user, sizeof s->user, "nobody");
+    assert_int_equal(model_trace(m, s, &t), 0);
+    assert_null(t);
+    assert_int_equal(fk->traces, 1);
+    assert_string_equal(fk->last_trace, "nobody");
+
+    /* hops in the source's (time) order, the session traced from selected and known */
+    snprintf(s->user, sizeof s->user, "alice");
+    assert_int_equal(model_trace(m, s, &t), 4);
+    assert_non_null(t);
+    assert_string_equal(fk->last_trace, "alice");
+    assert_string_equal(t->key, "alice");
+    assert_string_equal(t->what, "user");
+    assert_int_equal(t->count, 4);
+    assert_int_equal(t->current_id, 14);
+    assert_int_equal(t->hops[0].session->id, 4);
+    assert_int_equal(t->hops[3].session->id, 34);
+    assert_int_equal(t->sel, 1);   /* #14 */
+    assert_false(t->hops[1].by_size);
+
+    /* one line per hop: time, #id, proto, client -> server, status, (by size/time) */
+    snprintf(t->hops[1].session->client_ip, sizeof t->hops[1].session->client_ip, "10.0.0.1");
+    snprintf(t->hops[1].session->server_ip, sizeof t->hops[1].session->server_ip, "10.0.0.2");
+    t->hops[1].session->server_port = 110;
+    model_trace_line(&t->hops[1], line, sizeof line);
+    assert_non_null(strstr(line, "#14"));
+    assert_non_null(strstr(line, "10.0.0.1 -> 10.0.0.2:110"));
+    assert_non_null(strstr(line, "smtp out"));   /* fake row 13: outbound SMTP */
+    assert_non_null(strstr(line, "delivered"));
+    assert_null(strstr(line, "by size"));
+    assert_null(strchr(line, '\n'));
+    t->hops[1].by_size = true;
+    model_trace_line(&t->hops[1], line, sizeof line);
+    assert_non_null(strstr(line, "  (by size/time)"));
+    model_trace_line(&t->hops[1], line, 16);   /* cut, still terminated */
+    assert_true(strlen(line) < 16);
+
+    /* moving stays on the hops and keeps the selection within a page */
+    model_trace_move(t, 10, 2);
+    assert_int_equal(t->sel, 3);
+    assert_int_equal(t->top, 2);
+    model_trace_move(t, -10, 2);
+    assert_int_equal(t->sel, 0);
+    assert_int_equal(t->top, 0);
+    model_trace_free(t);
+    session_free(s);
+
+    /* a source that cannot trace is an error, not a crash */
+    struct ui_source no_trace = { fk, fake_query, fake_count, fake_load, NULL, NULL };
+    struct ui_model *m2 = model_new(&no_trace);
+    s = session_new(MT_PROTO_IMAP);
+    snprintf(s->user, sizeof s->user, "alice");
+    assert_true(model_trace(m2, s, &t) < 0);
+    assert_null(t);
+    assert_true(strlen(model_error(m2)) > 0);
+    session_free(s);
+    model_free(m2);
+    model_free(m);
+    fake_free(fk);
+}
+
 static void test_parse_time(void **state)
 {
     (void)state;
@@ -515,6 +735,7 @@ static void test_keys_table(void **state)
     assert_int_equal(keys_request(KEY_BTAB), REQ_PREV_VIEW);
     assert_int_equal(keys_request('5'), REQ_VIEW_N);
     assert_int_equal(keys_request('?'), REQ_HELP);
+    assert_int_equal(keys_request('t'), REQ_TRACE);
     assert_int_equal(keys_request('Z'), REQ_NONE);
     assert_int_equal(keys_help_count(), REQ_COUNT);
     for (int i = 0; i < keys_help_count(); i++) {
@@ -676,6 +897,9 @@ int main(void)
         cmocka_unit_test(test_paging_loads_only_a_window),
         cmocka_unit_test(test_live_rows_keep_the_selection),
         cmocka_unit_test(test_search_and_failures_set_the_filter),
+        cmocka_unit_test(test_finding_filter),
+        cmocka_unit_test(test_trace_key),
+        cmocka_unit_test(test_trace_hops),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_every_status_is_explained),
         cmocka_unit_test(test_guard_replaces_controls),

@@ -4,7 +4,8 @@
 # without colour, and a clean exit. Then the same on a database decoded from the recorded
 # captures (pcaps/demo.pcap and pcaps/smtp/escape-sequences.pcap, real Postfix and Dovecot
 # dialogues): tabs, a search for a user, sorting, a failed POP3 login and its deciding
-# line, resize, and a user name and a Subject carrying terminal escape sequences.
+# line, resize, the trace of a message relayed in two hops (t), the security-finding
+# filter (f), and a user name and a Subject carrying terminal escape sequences.
 #
 #   tests/ui_tmux.sh MAILTAP_BINARY DB   runs "MAILTAP_BINARY ui -d COPY_OF_DB" (make test)
 #   tests/ui_tmux.sh                     builds tests/ui_data/make_demo_db.c and runs
@@ -267,6 +268,56 @@ if [ -n "$MAILTAP" ]; then
     else
         not_ok "real: 80x24 screen is clean"
     fi
+
+    # t in the detail view: the hops of the message relayed in two hops (pcaps/relay/
+    # two-hops.pcap: one Message-ID, the inbound session and the relay to 127.0.0.4)
+    keys 1
+    keys c
+    keys / r e l a y . e x a m p l e Enter
+    expect "real: the relayed message's sessions" 'search "relay.example"'
+    keys g Enter   # the two rows' order depends on the sort in force: take the inbound one
+    if ! wait_for "127.0.0.1 port 25  mta.example.test" 2; then keys Escape; keys j Enter; fi
+    expect "real: the inbound relay session opens" "127.0.0.1 port 25  mta.example.test"
+    keys t
+    expect "real: t traces the message" "Trace of Message-ID <relay-two-hops.1@client.example.test>"
+    expect "real: the trace has two hops" "2 hops"
+    if [ "$(screen | grep -E '^[ ●*] [0-9-]+ [0-9:]+  #[0-9]+ smtp ' | grep -c 'delivered')" = 2 ]; then
+        ok "real: both hops listed (#ids, delivered twice)"
+    else
+        not_ok "real: both hops listed (#ids, delivered twice)"
+    fi
+    expect "real: the current session's hop is marked" "● "
+    expect "real: the relay hop" "-> 127.0.0.4:25  delivered"
+    keys j Enter
+    expect "real: Enter opens the other hop" "127.0.0.4 port 25  relay.example"
+    keys Escape
+    expect "real: Esc goes back to the trace" "Trace of Message-ID"
+    keys Escape
+    expect "real: Esc goes back to the detail" "127.0.0.1 port 25  mta.example.test"
+    keys Escape
+    expect "real: and back to the list" 'Filter: search "relay.example"'
+
+    # f: the finding field (the two sessions with an expired certificate, pcaps/tls)
+    keys c
+    keys f Up C-u c e r t _ e x p i r e d Enter
+    expect "real: the finding is in the filter line" "Filter: finding: cert_expired"
+    # the CLI's answer to the same filter: as many rows, at the same times
+    "$MAILTAP" list -d "$REAL" --finding cert_expired | tail -n +2 | \
+        sed -E 's/^ *[0-9]+ [0-9]{4}-([0-9-]{5} [0-9:]{8}) .*/\1/' | sort >"$TMP/expired.cli"
+    N_EXPIRED=$(wc -l <"$TMP/expired.cli")
+    expect "real: only the expired-certificate sessions" "· $N_EXPIRED session"
+    screen | sed -n '4,22p' | grep -E '^([0-9]{4}-)?[0-9]{2}-[0-9]{2} ' | \
+        sed -E 's/^([0-9]{4}-)?([0-9-]{5} [0-9:]{8}) .*/\2/' | sort >"$TMP/expired.ui"
+    if [ "$N_EXPIRED" -gt 0 ] && cmp -s "$TMP/expired.cli" "$TMP/expired.ui"; then
+        ok "real: the $N_EXPIRED rows are the CLI's --finding cert_expired"
+    else
+        not_ok "real: the rows are the CLI's --finding cert_expired ($(cat "$TMP/expired.cli" | tr '\n' ,))"
+    fi
+    keys f Up C-u b o g u s Enter
+    expect "real: an unknown finding is refused" "Finding: not a security finding"
+    keys Escape
+    keys c
+    expect "real: c clears the finding" "Filter: no filter"
 
     keys 1
     keys c

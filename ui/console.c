@@ -31,6 +31,8 @@ struct console {
     struct ui_db *db;
     struct ui_model *model;
     struct ui_detail *detail;
+    struct ui_trace *trace;      /* the trace view (t in the detail view), NULL if none */
+    struct ui_detail *origin;    /* the detail traced from, while a hop's detail is open */
     enum ui_screen screen, before_help;
     struct ui_summary summary;
     bool summary_valid, summary_stale;
@@ -77,6 +79,11 @@ static long src_count(void *ctx, const struct store_filter *f)
 static int src_load(void *ctx, int64_t id, struct mt_session **out)
 {
     return store_load_session(((struct console *)ctx)->store, id, out);
+}
+
+static int src_trace(void *ctx, const char *key, store_trace_fn fn, void *fn_ctx)
+{
+    return store_trace(((struct console *)ctx)->store, key, fn, fn_ctx);
 }
 
 static const char *src_error(void *ctx)
@@ -176,11 +183,91 @@ static int open_detail(struct console *c)
     return UI_REDRAW | UI_CLEAR;
 }
 
+static void close_trace(struct console *c)
+{
+    if (c->origin) {   /* a hop's detail was open: the traced session's comes back */
+        detail_free(c->detail);
+        c->detail = c->origin;
+        c->origin = NULL;
+        detail_layout(c->detail, COLS, c->utf8);
+    }
+    model_trace_free(c->trace);
+    c->trace = NULL;
+}
+
 static int close_detail(struct console *c)
 {
+    close_trace(c);
     detail_free(c->detail);
     c->detail = NULL;
     c->screen = SCREEN_LIST;
+    return UI_REDRAW | UI_CLEAR;
+}
+
+/* From a hop's detail back to the trace it was opened from. */
+static int back_to_trace(struct console *c)
+{
+    detail_free(c->detail);
+    c->detail = c->origin;
+    c->origin = NULL;
+    detail_layout(c->detail, COLS, c->utf8);
+    model_trace_move(c->trace, 0, draw_trace_rows());
+    c->screen = SCREEN_TRACE;
+    return UI_REDRAW | UI_CLEAR;
+}
+
+static int open_trace(struct console *c)
+{
+    if (c->trace && c->origin)
+        return back_to_trace(c);
+    const struct mt_session *s = detail_session(c->detail);
+    char key[MT_NAME_MAX];
+    const char *what = model_trace_key(s, key, sizeof key);
+    struct ui_trace *t;
+    int n = model_trace(c->model, s, &t);
+    if (n < 0) {
+        say(c, model_error(c->model));
+        return UI_REDRAW;
+    }
+    if (n == 0) {
+        if (what)
+            snprintf(c->message, sizeof c->message, "Nothing to trace: no hop found for %s %.160s.",
+                     what, key);
+        else
+            say(c, "Nothing to trace: this session has no Message-ID, recipient, user or sender.");
+        return UI_REDRAW;
+    }
+    c->trace = t;
+    model_trace_move(t, 0, draw_trace_rows());
+    c->screen = SCREEN_TRACE;
+    return UI_REDRAW | UI_CLEAR;
+}
+
+/* Enter on a hop: its detail (Esc comes back to the trace). */
+static int open_hop(struct console *c)
+{
+    const struct ui_trace *t = c->trace;
+    struct mt_session *s;
+    struct ui_detail *d;
+    int64_t id = t->hops[t->sel].session->id;
+    if (id == detail_session(c->detail)->id) {   /* the session traced from */
+        close_trace(c);
+        c->screen = SCREEN_DETAIL;
+        return UI_REDRAW | UI_CLEAR;
+    }
+    if (model_load(c->model, id, &s) < 0) {
+        say(c, model_error(c->model));
+        return UI_REDRAW;
+    }
+    if (!(d = detail_new(s))) {
+        say(c, "out of memory");
+        return UI_REDRAW;
+    }
+    detail_layout(d, COLS, c->utf8);
+    c->origin = c->detail;
+    c->detail = d;
+    c->find_origin = 0;
+    c->screen = SCREEN_DETAIL;
     return UI_REDRAW | UI_CLEAR;
 }
 
@@ -200,10 +287,16 @@ static void open_form(struct console *c)
 {
     int status;
     int64_t since, until;
+    uint32_t flag;
     model_get_filter(c->model, &status, &since, &until);
     memset(&c->form, 0, sizeof c->form);
     c->form.status = status;
     c->form.failures = model_failures(c->model);
+    for (int i = 0; model_finding_word(i); i++)
+        if (model_parse_finding(model_finding_word(i), &flag) && flag & model_finding(c->model)) {
+            snprintf(c->form.finding, sizeof c->form.finding, "%s", model_finding_word(i));
+            break;
+        }
     for (int i = 0; i < 2; i++) {
         int64_t us = i ? until : since;
         char *field = i ? c->form.until : c->form.since;
@@ -259,7 +352,9 @@ static int detail_request(struct console *c, enum ui_request req, int key)
     case REQ_PAGE_UP: detail_scroll_to(d, top - page + 1, page); break;
     case REQ_FIRST: detail_scroll_to(d, 0, page); break;
     case REQ_LAST: detail_scroll_to(d, detail_row_count(d), page); break;
-    case REQ_BACK: case REQ_QUIT: return close_detail(c);
+    case REQ_BACK: case REQ_QUIT:
+        return c->origin ? back_to_trace(c) : close_detail(c);
+    case REQ_TRACE: return open_trace(c);
     case REQ_SEARCH: return start_prompt(c);
     case REQ_SEARCH_NEXT:
     case REQ_SEARCH_PREV:
@@ -276,6 +371,28 @@ static int detail_request(struct console *c, enum ui_request req, int key)
         else
             say(c, "No transcript line decided this status (an event did).");
         break;
+    default: return 0;
+    }
+    return UI_REDRAW;
+}
+
+static int trace_request(struct console *c, enum ui_request req, int key)
+{
+    struct ui_trace *t = c->trace;
+    int page = draw_trace_rows();
+    (void)key;
+    switch (req) {
+    case REQ_DOWN: model_trace_move(t, 1, page); break;
+    case REQ_UP: model_trace_move(t, -1, page); break;
+    case REQ_PAGE_DOWN: model_trace_move(t, page, page); break;
+    case REQ_PAGE_UP: model_trace_move(t, -page, page); break;
+    case REQ_FIRST: model_trace_move(t, -t->count, page); break;
+    case REQ_LAST: model_trace_move(t, t->count, page); break;
+    case REQ_OPEN: return open_hop(c);
+    case REQ_BACK: case REQ_QUIT: case REQ_TRACE:
+        close_trace(c);
+        c->screen = SCREEN_DETAIL;
+        return UI_REDRAW | UI_CLEAR;
     default: return 0;
     }
     return UI_REDRAW;
@@ -340,6 +457,7 @@ static int (*const screen_request[])(struct console *, enum ui_request, int) = {
     [SCREEN_DETAIL] = detail_request,
     [SCREEN_SUMMARY] = summary_request,
     [SCREEN_HELP] = help_request,
+    [SCREEN_TRACE] = trace_request,
 };
 
 /* ---- prompt, form and mouse ---------------------------------------------------------------- */
@@ -415,8 +533,10 @@ static int prompt_key(struct console *c, int key)
 static int form_key(struct console *c, int key)
 {
     struct ui_form *f = &c->form;
-    char *field = f->field == FORM_SINCE ? f->since : f->field == FORM_UNTIL ? f->until : NULL;
+    char *field = f->field == FORM_SINCE ? f->since : f->field == FORM_UNTIL ? f->until :
+                  f->field == FORM_FINDING ? f->finding : NULL;
     int64_t since, until, now = (int64_t)time(NULL) * 1000000;
+    uint32_t finding;
     f->error[0] = '\0';
     if (key == UI_KEY_ESC) {
         c->form_open = false;
@@ -432,15 +552,31 @@ static int form_key(struct console *c, int key)
             f->status = MT_STATUS_COUNT - 1;
     } else if (f->field == FORM_FAILURES && (key == ' ' || key == KEY_LEFT || key == KEY_RIGHT)) {
         f->failures = !f->failures;
+    } else if (f->field == FORM_FINDING && (key == KEY_LEFT || key == KEY_RIGHT)) {
+        int count = 0, at = -1;   /* -1: empty */
+        while (model_finding_word(count)) {
+            if (strcmp(model_finding_word(count), f->finding) == 0)
+                at = count;
+            count++;
+        }
+        at += key == KEY_RIGHT ? 1 : -1;
+        if (at >= count)
+            at = -1;
+        if (at < -1)
+            at = count - 1;
+        snprintf(f->finding, sizeof f->finding, "%s", at < 0 ? "" : model_finding_word(at));
     } else if (key == '\n' || key == '\r' || key == KEY_ENTER) {
         if (!model_parse_time(f->since, now, &since))
             snprintf(f->error, sizeof f->error, " Since: not a time I understand");
         else if (!model_parse_time(f->until, now, &until))
             snprintf(f->error, sizeof f->error, " Until: not a time I understand");
+        else if (!model_parse_finding(f->finding, &finding))
+            snprintf(f->error, sizeof f->error, " Finding: not a security finding (see below)");
         else {
             c->form_open = false;
             if (f->failures != model_failures(c->model))
                 model_toggle_failures(c->model);
+            check_model(c, model_set_finding(c->model, finding));
             check_model(c, model_set_filter(c->model, f->status, since, until));
             c->summary_stale = true;
             if (c->screen == SCREEN_SUMMARY)
@@ -491,6 +627,10 @@ static void relayout(struct console *c)
         detail_layout(c->detail, COLS, c->utf8);
         detail_scroll_to(c->detail, detail_top(c->detail), draw_detail_rows());
     }
+    if (c->origin)
+        detail_layout(c->origin, COLS, c->utf8);
+    if (c->trace)
+        model_trace_move(c->trace, 0, draw_trace_rows());
     if (c->screen == SCREEN_SUMMARY)
         load_summary(c);   /* the chart's width follows the screen's */
 }
@@ -504,6 +644,7 @@ static void draw(struct console *c)
         .find = c->find[0] ? c->find : NULL,
         .summary = c->summary_valid ? &c->summary : NULL, .summary_top = c->summary_top,
         .help_top = c->help_top, .form = c->form_open ? &c->form : NULL,
+        .trace = c->trace,
     };
     if (c->prompting) {
         snprintf(c->prompt_line, sizeof c->prompt_line, "/%s", c->prompt);
@@ -590,7 +731,7 @@ int ui_run(const char *db_path, const struct ui_live *live)
         store_close(c.store);
         return 1;
     }
-    struct ui_source source = { &c, src_query, src_count, src_load, src_error };
+    struct ui_source source = { &c, src_query, src_count, src_load, src_error, src_trace };
     if (!(c.model = model_new(&source))) {
         fprintf(stderr, "mailtap ui: out of memory\n");
         goto end;
@@ -619,6 +760,7 @@ int ui_run(const char *db_path, const struct ui_live *live)
     endwin();
     delscreen(screen);
 end:
+    close_trace(&c);
     detail_free(c.detail);
     model_free(c.model);
     uidb_close(c.db);

@@ -113,6 +113,7 @@ static void put_line(int y, const char *s, attr_t attr)
 int draw_list_first_row(void) { return 3; }
 int draw_list_rows(void) { return LINES - 5 > 1 ? LINES - 5 : 1; }
 int draw_detail_rows(void) { return LINES - 3 > 1 ? LINES - 3 : 1; }
+int draw_trace_rows(void) { return LINES - 4 > 1 ? LINES - 4 : 1; }
 int draw_summary_minutes(void) { return COLS - 14 > 10 ? COLS - 14 : 10; }
 
 static void tab_label(int view, char *buf, size_t cap)
@@ -182,6 +183,8 @@ static void draw_status_bar(const struct draw_state *st)
     if (st->screen == SCREEN_LIST && model_total(st->model) > 0)
         snprintf(right, sizeof right, " %ld/%ld ", model_selected_index(st->model) + 1,
                  model_total(st->model));
+    if (st->screen == SCREEN_TRACE && st->trace)
+        snprintf(right, sizeof right, " hop %d/%d ", st->trace->sel + 1, st->trace->count);
     attr_t bar = pair_attr(P_BAR, A_REVERSE);
     int rw = (int)strlen(right);
     put_cell(LINES - 2, 0, COLS - rw, left, bar);
@@ -235,9 +238,9 @@ static void draw_list(const struct draw_state *st)
         }
     }
     if (model_total(st->model) == 0)
-        put_line(first + 1, model_grep(st->model)[0] || model_failures(st->model)
-                 ? "  No session matches the filter (c clears it)." : "  No sessions yet.",
-                 A_DIM);
+        put_line(first + 1, model_grep(st->model)[0] || model_failures(st->model) ||
+                 model_finding(st->model) ? "  No session matches the filter (c clears it)."
+                                          : "  No sessions yet.", A_DIM);
 }
 
 /* ---- detail -------------------------------------------------------------------------- */
@@ -294,7 +297,7 @@ static void draw_detail(const struct draw_state *st)
     char title[300];
     int rows = draw_detail_rows();
     snprintf(title, sizeof title, " Session #%lld · %s · %s   (Esc back, / search, d deciding "
-             "line)", (long long)s->id, proto_name(s->proto), status_name(s->status));
+             "line, t trace)", (long long)s->id, proto_name(s->proto), status_name(s->status));
     put_line(0, title, pair_attr(P_TITLE, A_REVERSE) | A_BOLD);
     for (int r = 0; r < rows; r++) {
         const struct detail_row *row = detail_row(d, detail_top(d) + r);
@@ -302,6 +305,39 @@ static void draw_detail(const struct draw_state *st)
             draw_detail_row(1 + r, d, row, st->find);
         else
             put_line(1 + r, "", A_NORMAL);
+    }
+}
+
+/* ---- trace --------------------------------------------------------------------------- */
+
+static void draw_trace(const struct draw_state *st)
+{
+    const struct ui_trace *t = st->trace;
+    char title[400], line[1200];
+    int rows = draw_trace_rows();
+    snprintf(title, sizeof title, " Trace of %s %s · %d hop%s   (Enter opens, Esc back)",
+             t->what, t->key, t->count, t->count == 1 ? "" : "s");
+    put_line(0, title, pair_attr(P_TITLE, A_REVERSE) | A_BOLD);
+    snprintf(line, sizeof line, "  Time (UTC), session, client -> server, status, deciding line"
+             " · ● session #%lld", (long long)t->current_id);
+    put_line(1, line, A_BOLD | A_UNDERLINE);
+    for (int r = 0; r < rows; r++) {
+        int i = t->top + r;
+        if (i >= t->count) {
+            put_line(2 + r, "", A_NORMAL);
+            continue;
+        }
+        const struct mt_session *s = t->hops[i].session;
+        bool current = s->id == t->current_id;
+        attr_t attr = severity_attr(explain_status(s->status)->severity);
+        if (current)
+            attr |= A_BOLD;
+        if (i == t->sel)
+            attr |= A_REVERSE;
+        snprintf(line, sizeof line, "%s", current ? "● " : "  ");
+        size_t len = strlen(line);
+        model_trace_line(&t->hops[i], line + len, sizeof line - len);
+        put_line(2 + r, line, attr);
     }
 }
 
@@ -452,27 +488,34 @@ static void draw_help(const struct draw_state *st)
 static void draw_form(const struct ui_form *f)
 {
     static const char *const labels[FORM_FIELDS] = { "Status", "Failures only", "Since",
-                                                      "Until" };
-    int w = COLS < 64 ? COLS : 64, h = 10, x0 = (COLS - w) / 2, y0 = (LINES - h) / 2;
+                                                      "Until", "Finding" };
+    int w = COLS < 78 ? COLS : 78, h = 13, x0 = (COLS - w) / 2, y0 = (LINES - h) / 2;
     char line[160];
     if (y0 < 0)
         y0 = 0;
     attr_t box = pair_attr(P_BAR, A_REVERSE);
-    put_cell(y0, x0, w, " Filter (Up/Down field, Left/Right status, Space toggle)", box | A_BOLD);
+    put_cell(y0, x0, w, " Filter (Up/Down field, Left/Right status or finding, Space toggle)",
+             box | A_BOLD);
     for (int i = 0; i < FORM_FIELDS; i++) {
+        bool text = i == FORM_SINCE || i == FORM_UNTIL || i == FORM_FINDING;
         const char *value = i == FORM_STATUS ? (f->status < 0 ? "any" :
                                                  status_name((enum mt_status)f->status)) :
                             i == FORM_FAILURES ? (f->failures ? "[x]" : "[ ]") :
-                            i == FORM_SINCE ? f->since : f->until;
+                            i == FORM_SINCE ? f->since : i == FORM_UNTIL ? f->until : f->finding;
         snprintf(line, sizeof line, " %s %-14s %s%s%s", i == (int)f->field ? ">" : " ",
                  labels[i], i == FORM_STATUS ? "< " : "", value,
-                 i == FORM_STATUS ? " >" : i >= FORM_SINCE && i == (int)f->field ? "_" : "");
+                 i == FORM_STATUS ? " >" : text && i == (int)f->field ? "_" : "");
         put_cell(y0 + 1 + i, x0, w, line, i == (int)f->field ? box | A_BOLD : box);
     }
-    put_cell(y0 + 5, x0, w, "   times: 2026-01-07 16:54[:15] (UTC), epoch s, -15m -2h -1d", box);
-    put_cell(y0 + 6, x0, w, "   empty: no bound", box);
-    put_cell(y0 + 7, x0, w, f->error[0] ? f->error : "", box | A_BOLD);
-    put_cell(y0 + 8, x0, w, " Enter apply · Esc cancel · ^U clear field", box);
+    put_cell(y0 + 6, x0, w, "   times: 2026-01-07 16:54[:15] (UTC), epoch s, -15m -2h -1d", box);
+    put_cell(y0 + 7, x0, w, "   empty: no bound", box);
+    put_cell(y0 + 8, x0, w, "   finding (Left/Right picks, or type it; empty: any):", box);
+    snprintf(line, sizeof line, "  ");
+    for (int i = 0; model_finding_word(i); i++)
+        snprintf(line + strlen(line), sizeof line - strlen(line), " %s", model_finding_word(i));
+    put_cell(y0 + 9, x0, w, line, box);
+    put_cell(y0 + 10, x0, w, f->error[0] ? f->error : "", box | A_BOLD);
+    put_cell(y0 + 11, x0, w, " Enter apply · Esc cancel · ^U clear field", box);
 }
 
 void draw_screen(const struct draw_state *st)
@@ -493,6 +536,10 @@ void draw_screen(const struct draw_state *st)
         break;
     case SCREEN_HELP:
         draw_help(st);
+        break;
+    case SCREEN_TRACE:
+        if (st->trace)
+            draw_trace(st);
         break;
     }
     if (st->screen != SCREEN_HELP)

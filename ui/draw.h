@@ -11,16 +11,18 @@
 #include <stdbool.h>
 
 /* The filter form (key f). */
-enum ui_form_field { FORM_STATUS, FORM_FAILURES, FORM_SINCE, FORM_UNTIL, FORM_FIELDS };
+enum ui_form_field { FORM_STATUS, FORM_FAILURES, FORM_SINCE, FORM_UNTIL, FORM_FINDING,
+                     FORM_FIELDS };
 struct ui_form {
     enum ui_form_field field;
     int status;                 /* enum mt_status, -1: any */
     bool failures;
     char since[48], until[48];
+    char finding[48];           /* "" or a security-finding word (model_parse_finding) */
     char error[96];
 };
 
-enum ui_screen { SCREEN_LIST, SCREEN_DETAIL, SCREEN_SUMMARY, SCREEN_HELP };
+enum ui_screen { SCREEN_LIST, SCREEN_DETAIL, SCREEN_SUMMARY, SCREEN_HELP, SCREEN_TRACE };
 
 struct draw_state {
     enum ui_screen screen;
@@ -37,6 +39,7 @@ struct draw_state {
     const struct ui_summary *summary;
     int summary_top, help_top;
     const struct ui_form *form;     /* non-NULL: the form is open over the screen */
+    const struct ui_trace *trace;   /* SCREEN_TRACE */
 };
 
 void draw_init(bool color);
@@ -46,6 +49,7 @@ void draw_screen(const struct draw_state *state);
 int draw_list_rows(void);      /* rows of sessions in the list */
 int draw_list_first_row(void); /* screen row of the first session */
 int draw_detail_rows(void);    /* rows of text in the detail view */
+int draw_trace_rows(void);     /* hops the trace view shows at once */
 int draw_tab_at(int x);        /* the tab under column x of the top line, -1 if none */
 int draw_summary_minutes(void);/* how many minutes the chart has room for */
 

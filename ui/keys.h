@@ -28,11 +28,12 @@
     X(SEARCH_NEXT, "next match (list: next row)", 'n') \
     X(SEARCH_PREV, "previous match (list: previous row)", 'N') \
     X(FAILURES, "failures only, on/off", 'F', 'x') \
-    X(FILTER, "filter form: status word, since, until", 'f') \
+    X(FILTER, "filter form: status word, failures, since, until, security finding", 'f') \
     X(CLEAR, "clear search and filters", 'c') \
     X(SORT, "sort by time, status or user (cycles)", 's') \
     X(REVERSE, "reverse the sort (newest / oldest first)", 'o') \
     X(DECIDING, "detail: jump to the line that decided the status", 'd') \
+    X(TRACE, "detail: trace the message across sessions (Enter opens a hop)", 't') \
     X(RELOAD, "reload from the database now", 'r', KEY_F(5)) \
     X(REDRAW, "redraw the screen", UI_KEY_CTRL('l')) \
     X(MOUSE, "wheel scrolls; click selects, opens, or picks a tab", KEY_MOUSE) \

@@ -3,6 +3,8 @@
  * offset paging), so a database of a million sessions costs no more than one of a hundred. */
 #include "model.h"
 
+#include "cli/output.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ struct ui_model {
     bool failed_only;
     int status;
     int64_t since_us, until_us;
+    uint32_t findings;          /* store_filter.flags_any */
     enum store_order order;
     bool ascending;
 
@@ -127,6 +130,7 @@ void model_filter(const struct ui_model *m, struct store_filter *f)
     f->grep = m->grep[0] ? m->grep : NULL;
     f->since_us = m->since_us;
     f->until_us = m->until_us;
+    f->flags_any = m->findings;
     f->order = m->order;
     f->oldest_first = m->ascending;
 }
@@ -393,8 +397,52 @@ int model_clear_filters(struct ui_model *m)
     m->failed_only = false;
     m->status = -1;
     m->since_us = m->until_us = 0;
+    m->findings = 0;
     return filter_changed(m);
 }
+
+/* The security findings are the flag bits from MT_FLAG_CLEARTEXT_AUTH up. */
+#define FINDING_FIRST_BIT 7u
+#define FINDING_MASK (MT_FLAG_CLEARTEXT_AUTH | MT_FLAG_STARTTLS_UNUSED | MT_FLAG_WEAK_TLS | \
+                      MT_FLAG_CERT_EXPIRED | MT_FLAG_CERT_NAME_MISMATCH)
+
+const char *model_finding_word(int index)
+{
+    unsigned bit = FINDING_FIRST_BIT + (unsigned)(index < 0 ? 32 : index);
+    return bit < 32 && (FINDING_MASK & (1u << bit)) ? flag_name(bit) : NULL;
+}
+
+bool model_parse_finding(const char *word, uint32_t *flag)
+{
+    size_t len;
+    while (*word == ' ')
+        word++;
+    len = strlen(word);
+    while (len > 0 && word[len - 1] == ' ')
+        len--;
+    *flag = 0;
+    if (len == 0)
+        return true;
+    for (int i = 0; model_finding_word(i); i++) {
+        const char *name = model_finding_word(i);
+        if (strlen(name) == len && strncmp(name, word, len) == 0) {
+            *flag = 1u << (FINDING_FIRST_BIT + (unsigned)i);
+            return true;
+        }
+    }
+    return false;
+}
+
+int model_set_finding(struct ui_model *m, uint32_t flags)
+{
+    flags &= FINDING_MASK;
+    if (flags == m->findings)
+        return 0;
+    m->findings = flags;
+    return filter_changed(m);
+}
+
+uint32_t model_finding(const struct ui_model *m) { return m->findings; }
 
 int model_cycle_sort(struct ui_model *m)
 {
@@ -450,6 +498,15 @@ void model_describe(const struct ui_model *m, char *buf, size_t cap)
     if (m->until_us) {
         format_time(when, sizeof when, m->until_us);
         appendf(buf, cap, &len, "%suntil %s", len ? " · " : "", when);
+    }
+    if (m->findings) {
+        bool first = true;
+        appendf(buf, cap, &len, "%sfinding: ", len ? " · " : "");
+        for (unsigned bit = 0; bit < 32; bit++)
+            if (m->findings & (1u << bit) && flag_name(bit)) {
+                appendf(buf, cap, &len, "%s%s", first ? "" : " or ", flag_name(bit));
+                first = false;
+            }
     }
     if (!len)
         appendf(buf, cap, &len, "no filter");
@@ -557,4 +614,141 @@ bool model_parse_time(const char *text, int64_t now_us, int64_t *out_us)
     tm.tm_mon -= 1;
     *out_us = (int64_t)timegm(&tm) * 1000000;
     return true;
+}
+
+/* ---- message trace ------------------------------------------------------------------------- */
+
+const char *model_trace_key(const struct mt_session *s, char *buf, size_t cap)
+{
+    const char *key = NULL, *what = NULL;
+    for (size_t i = 0; !key && i < s->message_count; i++)
+        if (s->messages[i].message_id[0]) {
+            key = s->messages[i].message_id;
+            what = "Message-ID";
+        }
+    for (size_t i = 0; !key && i < s->recipient_count; i++)
+        if (s->recipients[i].addr[0]) {
+            key = s->recipients[i].addr;
+            what = "recipient";
+        }
+    if (!key && (s->proto == MT_PROTO_POP3 || s->proto == MT_PROTO_IMAP) && s->user[0]) {
+        key = s->user;
+        what = "user";
+    }
+    for (size_t i = 0; !key && i < s->message_count; i++)
+        if (s->messages[i].mail_from[0]) {
+            key = s->messages[i].mail_from;
+            what = "sender";
+        }
+    if (cap)
+        snprintf(buf, cap, "%s", key ? key : "");
+    return what;
+}
+
+void model_trace_free(struct ui_trace *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < t->count; i++)
+        session_free(t->hops[i].session);
+    free(t->hops);
+    free(t);
+}
+
+static void trace_add(void *ctx, struct mt_session *session, bool by_size)
+{
+    struct ui_trace *t = ctx;
+    if (t->count == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 8;
+        struct ui_trace_hop *hops = realloc(t->hops, (size_t)cap * sizeof *hops);
+        if (!hops) {
+            session_free(session);
+            return;
+        }
+        t->hops = hops;
+        t->cap = cap;
+    }
+    t->hops[t->count++] = (struct ui_trace_hop){ session, by_size };
+}
+
+int model_trace(struct ui_model *m, const struct mt_session *s, struct ui_trace **out)
+{
+    *out = NULL;
+    struct ui_trace *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(m->error, sizeof m->error, "tracing the message: out of memory");
+        return -1;
+    }
+    t->what = model_trace_key(s, t->key, sizeof t->key);
+    t->current_id = s->id;
+    if (!t->what) {
+        free(t);
+        return 0;
+    }
+    if (!m->src.trace) {
+        free(t);
+        snprintf(m->error, sizeof m->error, "tracing the message: not available here");
+        return -1;
+    }
+    m->queries++;
+    int n = m->src.trace(m->src.ctx, t->key, trace_add, t);
+    if (n < 0) {
+        model_trace_free(t);
+        return fail(m, "tracing the message");
+    }
+    if (t->count == 0) {
+        model_trace_free(t);
+        return 0;
+    }
+    for (int i = 0; i < t->count; i++)
+        if (t->hops[i].session->id == s->id)
+            t->sel = i;   /* start on the session traced from */
+    *out = t;
+    return t->count;
+}
+
+void model_trace_move(struct ui_trace *t, int delta, int page)
+{
+    if (page < 1)
+        page = 1;
+    t->sel += delta;
+    if (t->sel >= t->count)
+        t->sel = t->count - 1;
+    if (t->sel < 0)
+        t->sel = 0;
+    if (t->top > t->sel)
+        t->top = t->sel;
+    if (t->sel >= t->top + page)
+        t->top = t->sel - page + 1;
+    if (t->top < 0)
+        t->top = 0;
+}
+
+void model_trace_line(const struct ui_trace_hop *hop, char *buf, size_t cap)
+{
+    size_t len = 0;
+    if (!cap)
+        return;
+    buf[0] = '\0';
+    /* The CLI's `mailtap trace` line, so both read the same. */
+    FILE *f = fmemopen(buf, cap, "w");
+    if (f) {
+        setvbuf(f, NULL, _IONBF, 0);
+        output_trace_hop(f, hop->session, false);
+        fclose(f);
+    }
+    buf[cap - 1] = '\0';
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    if (hop->by_size)
+        appendf(buf, cap, &len, "  (by size/time)");
+}
+
+int model_load(struct ui_model *m, int64_t id, struct mt_session **out)
+{
+    *out = NULL;
+    if (m->src.load(m->src.ctx, id, out) != 0)
+        return fail(m, "loading the session");
+    return 0;
 }

@@ -44,6 +44,8 @@ struct ui_source {
     long (*count)(void *ctx, const struct store_filter *filter);
     int (*load)(void *ctx, int64_t id, struct mt_session **out);
     const char *(*error)(void *ctx);   /* message of the last failure */
+    /* follows store_trace(); NULL: the source cannot trace */
+    int (*trace)(void *ctx, const char *key, store_trace_fn fn, void *fn_ctx);
 };
 
 #define UI_GREP_MAX 256
@@ -71,6 +73,15 @@ bool model_failures(const struct ui_model *model);
 int model_set_filter(struct ui_model *model, int status, int64_t since_us, int64_t until_us);
 void model_get_filter(const struct ui_model *model, int *status, int64_t *since_us,
                       int64_t *until_us);
+/* Security findings (MT_FLAG_CLEARTEXT_AUTH ... MT_FLAG_CERT_NAME_MISMATCH): only sessions
+ * with one of these bits (store_filter.flags_any); 0 for any. */
+int model_set_finding(struct ui_model *model, uint32_t flags);
+uint32_t model_finding(const struct ui_model *model);
+/* The flag a finding word names (flag_name()): "" gives 0 (no filter); false when the word
+ * is not a security finding. */
+bool model_parse_finding(const char *word, uint32_t *flag);
+/* The security-finding words, in flag order: index 0.. until NULL. */
+const char *model_finding_word(int index);
 int model_clear_filters(struct ui_model *model);
 /* s: time, status, user, time... (the direction stays); o: the other direction. */
 int model_cycle_sort(struct ui_model *model);
@@ -115,6 +126,41 @@ const char *model_error(const struct ui_model *model);
 
 /* For tests and the status line: how many queries ran and how many rows they returned. */
 void model_stats(const struct ui_model *model, long *queries, long *rows_fetched);
+
+/* ---- message trace (detail view, key t) ---------------------------------------------------- */
+
+/* What store_trace() follows for a session: its first message's Message-ID, else its first
+ * recipient, else its user (POP3/IMAP), else its sender. Writes the key to buf and returns
+ * what it is ("Message-ID", "recipient", "user", "sender"); NULL when there is none. */
+const char *model_trace_key(const struct mt_session *session, char *buf, size_t cap);
+
+struct ui_trace_hop {
+    struct mt_session *session;   /* loaded with its transcript; owned by the trace */
+    bool by_size;                 /* matched by size and time: it had no Message-ID */
+};
+
+struct ui_trace {
+    char key[MT_NAME_MAX];
+    const char *what;             /* model_trace_key()'s answer */
+    int64_t current_id;           /* the session traced from (its hop is marked) */
+    struct ui_trace_hop *hops;    /* time order */
+    int count, cap;
+    int sel, top;
+};
+
+/* Traces `session` by model_trace_key(). Returns the number of hops with *out set (free it
+ * with model_trace_free()), 0 when nothing can be traced (no key, or no hop: *out NULL), or
+ * < 0 on a query error (model_error() says why). */
+int model_trace(struct ui_model *model, const struct mt_session *session,
+                struct ui_trace **out);
+void model_trace_free(struct ui_trace *trace);
+/* Moves the selected hop by delta (clamped), keeping it within a page of `page` rows. */
+void model_trace_move(struct ui_trace *trace, int delta, int page);
+/* One hop as a line: time, #id, proto/dir, client -> server:port, status, deciding line,
+ * and "(by size/time)" when it was matched without a Message-ID. */
+void model_trace_line(const struct ui_trace_hop *hop, char *buf, size_t cap);
+/* Loads session `id` with its transcript (a hop to open); the caller frees it. */
+int model_load(struct ui_model *model, int64_t id, struct mt_session **out);
 
 /* Parses a time for the filter form: "2026-01-07", "2026-01-07 16:54[:15]" or with 'T'
  * (UTC), epoch seconds, or relative to now_us: "-15m", "-2h", "-1d". "" means no bound (0). */

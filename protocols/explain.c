@@ -63,7 +63,7 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
     ENTRY(MT_STATUS_REFUSED, FAIL, "nothing listens on that port: the SYN was answered by a reset",
           "is the mail service running? is a firewall rejecting the connection?")
     ENTRY(MT_STATUS_TLS_FAILED, FAIL, "the TLS handshake failed, so no mail could be exchanged",
-          "the alert named below: protocol_version = TLS versions do not overlap, "
+          "the alert: protocol_version = TLS versions do not overlap, "
           "handshake_failure = no common cipher, bad/unknown certificate = trust problem")
     ENTRY(MT_STATUS_DNS_FAILED, FAIL,
           "the recipient's mail server could not be found: its MX lookup failed",

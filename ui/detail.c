@@ -61,6 +61,27 @@ static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, 
 
 #define FIELD(d, fmt, ...) add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s" fmt, LABEL_WIDTH, __VA_ARGS__)
 
+/* What the TLS handshake showed, when it was read. */
+static void add_tls(struct ui_detail *d, const struct mt_tls_info *t)
+{
+    char from[40], until[40];
+    if (!t->outcome[0])
+        return;
+    FIELD(d, "%s%s%s%s%s", "Handshake", t->outcome, t->version[0] ? ", " : "", t->version,
+          t->alert[0] ? ", alert " : "", t->alert);
+    if (t->cipher[0])
+        FIELD(d, "%s", "Cipher", t->cipher);
+    if (t->sni[0])
+        FIELD(d, "%s", "SNI", t->sni);
+    if (t->subject[0])
+        FIELD(d, "%s  issued by %s", "Cert", t->subject, t->issuer[0] ? t->issuer : "?");
+    if (t->not_after) {
+        output_time(from, sizeof from, t->not_before * 1000000, OUTPUT_TIME_DATE);
+        output_time(until, sizeof until, t->not_after * 1000000, OUTPUT_TIME_DATE);
+        FIELD(d, "%.10s to %.10s", "Valid", from, until);
+    }
+}
+
 static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
 {
     char when[40], until[40];
@@ -84,8 +105,15 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
               s->auth_attempts, s->auth_attempts == 1 ? "" : "s", s->auth_failures);
     else if (s->user[0])
         FIELD(d, "%s", "User", s->user);
+    if (s->proto == MT_PROTO_DNS) {
+        FIELD(d, "%s %s", "Question", s->dns.qtype, s->dns.qname);
+        FIELD(d, "%s%s%s", "Answer", s->dns.rcode[0] ? s->dns.rcode : "(no response)",
+              s->dns.answers[0] ? "  " : "", s->dns.answers);
+        return;
+    }
     FIELD(d, "%s", "TLS", s->tls ? (s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
                                     : "yes: the rest of the session is encrypted") : "no");
+    add_tls(d, &s->tls_info);
 }
 
 static void add_mail(struct ui_detail *d, const struct mt_session *s)

@@ -334,6 +334,16 @@ static int64_t parse_time(const char *text)
     return -1;
 }
 
+/* The database a reading command works on; NULL (message printed) when it cannot be read. */
+static struct mt_store *open_for_reading(const char *db_path)
+{
+    char err[512];
+    struct mt_store *store = store_open(db_path, false, err, sizeof err);
+    if (!store)
+        fprintf(stderr, "mailtap: %s\n", err);
+    return store;
+}
+
 struct list_context {
     bool json;
     long rows;
@@ -448,12 +458,9 @@ static int command_list(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    char err[512];
-    struct mt_store *store = store_open(db_path, false, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "mailtap: %s\n", err);
+    struct mt_store *store = open_for_reading(db_path);
+    if (!store)
         return EXIT_DATABASE;
-    }
     if (!list.json)
         output_table_header(stdout, filter.proto == MT_PROTO_SMTP ? OUTPUT_VIEW_SMTP
                                     : filter.proto >= 0   ? OUTPUT_VIEW_MAILBOX
@@ -493,12 +500,9 @@ static int command_show(int argc, char **argv)
         usage_error("bad session ID: %s", argv[optind]);
         return EXIT_USAGE;
     }
-    char err[512];
-    struct mt_store *store = store_open(db_path, false, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "mailtap: %s\n", err);
+    struct mt_store *store = open_for_reading(db_path);
+    if (!store)
         return EXIT_DATABASE;
-    }
     struct mt_session *session = NULL;
     int rc = store_load_session(store, id, &session);
     if (rc != STORE_OK) {
@@ -549,12 +553,9 @@ static int command_trace(int argc, char **argv)
         usage_error("%s", "trace needs one Message-ID or address");
         return EXIT_USAGE;
     }
-    char err[512];
-    struct mt_store *store = store_open(db_path, false, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "mailtap: %s\n", err);
+    struct mt_store *store = open_for_reading(db_path);
+    if (!store)
         return EXIT_DATABASE;
-    }
     int hops = store_trace(store, argv[optind], print_hop, &trace);
     if (hops < 0)
         fprintf(stderr, "mailtap: %s\n", store_error(store));

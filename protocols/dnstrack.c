@@ -441,7 +441,7 @@ void dnstrack_flush(struct dnstrack *t)
 
 /* --- verdict texts ---------------------------------------------------------------- */
 
-/* Postfix dns_strerror() wording for what the stub resolver made of the answer. */
+/* Postfix dns_strerror() wording for what the resolver library made of the answer. */
 static const char *resolver_text(const struct dns_lookup *l)
 {
     if (l->status == DNS_LOOKUP_TIMEOUT)

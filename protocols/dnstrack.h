@@ -102,7 +102,7 @@ const struct dnstrack_stats *dnstrack_stats(const struct dnstrack *t);
  *   SERVFAIL, REFUSED, timeout    -> "Host not found, try again"   (TRY_AGAIN)
  *   FORMERR, NOTIMP, other        -> "Non-recoverable error"       (NO_RECOVERY)
  *   NOERROR without data          -> "Host found but no data record of requested type"
- * REFUSED is TRY_AGAIN, not NO_RECOVERY: the stub resolver (glibc res_send) treats a
+ * REFUSED is TRY_AGAIN, not NO_RECOVERY: the resolver library (glibc res_send) treats a
  * REFUSED answer like SERVFAIL — try the next server — and when none answers otherwise
  * res_query fails with TRY_AGAIN, so Postfix logs "try again" and defers.
  * A null MX (RFC 7505) gives "Domain <qname> does not accept mail (nullMX)". */

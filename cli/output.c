@@ -234,7 +234,7 @@ static const char *direction_word(const struct mt_session *s)
 /* The first transaction's sender, "<>" for the null sender, NULL with no transaction. */
 static const char *first_sender(const struct mt_session *s)
 {
-    if (s->message_count == 0)
+    if (s->message_count == 0 || s->proto != MT_PROTO_SMTP)   /* POP3/IMAP: retrieved mail */
         return NULL;
     return s->messages[0].mail_from[0] ? s->messages[0].mail_from : "<>";
 }
@@ -587,10 +587,16 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     char label[32], when[32];
     snprintf(label, sizeof label, "Message %zu", idx + 1);
     show_label(out, label);
-    fputs("from <", out);
-    put_str(out, m->mail_from);
-    fprintf(out, ">, %" PRIu64 " bytes, %s, at %s\n", m->size, status_name(m->status),
-            output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
+    if (s->proto == MT_PROTO_SMTP) {
+        fputs("from <", out);
+        put_str(out, m->mail_from);
+        fprintf(out, ">, %" PRIu64 " bytes, %s, at %s\n", m->size, status_name(m->status),
+                output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
+    } else {   /* a message the user retrieved */
+        put_str(out, m->reply);
+        fprintf(out, ", %" PRIu64 " bytes, at %s\n", m->size,
+                output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
+    }
     for (size_t i = 0; i < s->recipient_count; i++)
         if (s->recipients[i].message == (int)idx)
             show_recipient(out, &s->recipients[i], "  To");
@@ -599,7 +605,7 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     show_field(out, "  From", m->header_from);
     show_field(out, "  To (hdr)", m->header_to);
     show_field(out, "  Date", m->date);
-    if (m->reply_code || m->reply[0]) {
+    if (s->proto == MT_PROTO_SMTP && (m->reply_code || m->reply[0])) {
         show_label(out, "  Reply");
         put_str(out, m->reply);
         fputc('\n', out);

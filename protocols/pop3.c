@@ -20,7 +20,15 @@
  *
  * Counters: retr_count/top_count count bodies that ended with their "."; retr_bytes adds
  * RETR body sizes as sent (dot-stuffing included, like SMTP message sizes); dele_count is
- * the messages marked deleted, so RSET sets it back to 0. */
+ * the messages marked deleted, so RSET sets it back to 0.
+ *
+ * Retrieved messages: each RETR/TOP body that begins adds a session message (mail_from
+ * empty, status unknown, reply "retrieved by RETR n") whose Message-ID and Subject come
+ * from the header lines, read as lines like SMTP does after DATA (folded lines, dot-
+ * stuffing, the same caps); at the blank line the reader skips the rest at memchr speed.
+ * The message size is the body size counted as before (the transcript keeps its one
+ * "[message N bytes]" line, no Subject), so `mailtap trace` finds the
+ * retrieval hop of a message by its Message-ID. */
 #include "decoder.h"
 #include "linereader.h"
 #include "sasl.h"
@@ -28,6 +36,9 @@
 #include "text.h"
 
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +46,8 @@
 #define POP3_LISTING_SHOWN 20   /* lines of one CAPA/LIST/UIDL listing kept in the transcript */
 #define POP3_MASK "*****"
 #define SASL_DECODED_MAX (LR_LINE_MAX / 4 * 3 + 3) /* a SASL line is <= LR_LINE_MAX base64 */
+#define POP3_HEADER_BYTES_MAX (64 * 1024) /* as SMTP's: past these, the rest is body */
+#define POP3_HEADER_LINES_MAX 1000
 
 enum pop3_state {
     POP3_GREETING,      /* waiting for the server's first line */
@@ -75,6 +88,33 @@ struct pending {
     enum cmd_kind kind;
     bool has_arg;
     bool login; /* its reply judges credentials (never once logged in) */
+    bool has_number;
+    uint64_t number; /* RETR/TOP: the message number asked for */
+};
+
+/* Header fields of a retrieved message kept in its session message. */
+static const struct retr_header {
+    const char *name;
+    size_t offset, size; /* field in struct mt_message */
+} retr_headers[] = {
+    { "Subject", offsetof(struct mt_message, subject), sizeof ((struct mt_message *)0)->subject },
+    { "Message-ID", offsetof(struct mt_message, message_id),
+      sizeof ((struct mt_message *)0)->message_id },
+};
+
+/* A RETR/TOP body being read: its header lines as lines, then skipped as a dot body. */
+struct retr_body {
+    bool active;                   /* a body began and its "." was not seen yet */
+    bool in_headers;               /* the server reader delivers header lines */
+    size_t msg;                    /* index in session->messages, SIZE_MAX: none kept */
+    uint64_t start;                /* server stream offset of the first body byte */
+    uint64_t line_end;             /* offset past the last header line read */
+    uint64_t before_dot;           /* body bytes read as lines before the dot-body skip */
+    unsigned header_lines;
+    int field;                     /* retr_headers[] entry being read, -1 */
+    unsigned fields_seen;
+    size_t value_len;
+    char value[MT_TEXT_MAX];
 };
 
 /* Lines a conforming client sends when it gives no initial response; 0: not known, so
@@ -118,6 +158,7 @@ struct pop3 {
     bool listing;                  /* reading a multi-line listing as lines */
     uint64_t listing_lines;
     enum cmd_kind body_kind;       /* RETR or TOP whose body the server reader skips */
+    struct retr_body retr;
 
     enum sasl_mech mech;           /* SASL_MECH_UNKNOWN: one we cannot read */
     bool sasl_initial, sasl_cancelled;
@@ -459,7 +500,17 @@ static void on_client(void *ctx, const struct lr_event *event)
         arg++, arg_len--;
     while (arg_len > 0 && (arg[arg_len - 1] == ' ' || arg[arg_len - 1] == '\t'))
         arg_len--;
-    struct pending cmd = { command ? command->kind : CMD_OTHER, arg_len > 0, !st->logged_in };
+    struct pending cmd = { command ? command->kind : CMD_OTHER, arg_len > 0, !st->logged_in,
+                           false, 0 };
+    if (cmd.kind == CMD_RETR || cmd.kind == CMD_TOP) {
+        const char *num = arg, *digits;
+        size_t num_rest = arg_len, num_len = next_word(&num, &num_rest, &digits);
+        cmd.has_number = num_len > 0 && num_len <= 19;
+        for (size_t i = 0; cmd.has_number && i < num_len; i++) {
+            cmd.has_number = digits[i] >= '0' && digits[i] <= '9';
+            cmd.number = cmd.number * 10 + (uint64_t)(digits[i] - '0');
+        }
+    }
     on_command(st, &cmd, arg, arg_len);
     if (st->count == POP3_PENDING_MAX) {
         protocol_error(st, "too many commands without reply");
@@ -484,6 +535,157 @@ static bool parse_number(const char **s, size_t *len, uint64_t *value)
         *value = *value * 10 + (uint64_t)(word[i] - '0');
     }
     return true;
+}
+
+
+/* ---- retrieved messages (RETR / TOP bodies) ---- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Case-insensitive: is s[0..len) exactly the header name? */
+static bool name_is(const char *s, size_t len, const char *name)
+{
+    return strlen(name) == len && text_starts_with_ci(s, len, name);
+}
+
+static struct mt_message *retr_message(struct pop3 *st)
+{
+    struct mt_session *session = st->session;
+    return st->retr.msg < session->message_count ? &session->messages[st->retr.msg] : NULL;
+}
+
+static void retr_append(struct retr_body *b, const char *s, size_t len)
+{
+    size_t room = sizeof b->value - b->value_len;
+    if (len > room)
+        len = room;
+    memcpy(b->value + b->value_len, s, len);
+    b->value_len += len;
+}
+
+static void retr_flush(struct pop3 *st)
+{
+    struct retr_body *b = &st->retr;
+    if (b->field < 0)
+        return;
+    const struct retr_header *h = &retr_headers[b->field];
+    struct mt_message *m = retr_message(st);
+    if (m)
+        text_copy_trimmed((char *)m + h->offset, h->size, b->value, b->value_len);
+    b->fields_seen |= 1u << b->field;
+    b->field = -1;
+    b->value_len = 0;
+}
+
+/* The +OK to RETR/TOP: a message record, then its header lines are read as lines. */
+static void retr_begin(struct pop3 *st, const struct pending *cmd)
+{
+    struct retr_body *b = &st->retr;
+    struct mt_session *session = st->session;
+    memset(b, 0, sizeof *b);
+    b->active = b->in_headers = true;
+    b->field = -1;
+    b->start = b->line_end = st->reader[MT_SERVER].offset;
+    b->msg = SIZE_MAX;
+    st->body_kind = cmd->kind;
+    struct mt_message *m = session_add_message(session);
+    if (!m)
+        return;
+    b->msg = session->message_count - 1;
+    m->status = MT_STATUS_UNKNOWN;
+    m->start_us = st->now;
+    const char *verb = cmd->kind == CMD_TOP ? "TOP" : "RETR";
+    if (cmd->has_number)
+        snprintf(m->reply, sizeof m->reply, "retrieved by %s %llu", verb,
+                 (unsigned long long)cmd->number);
+    else
+        snprintf(m->reply, sizeof m->reply, "retrieved by %s", verb);
+}
+
+/* The body is over (its "."), size bytes as sent: counters, message size, summary. */
+static void retr_done(struct pop3 *st, uint64_t size)
+{
+    struct mt_mailbox_stats *stats = &st->session->stats;
+    bool top = st->body_kind == CMD_TOP;
+    st->retr.active = st->retr.in_headers = false;
+    retr_flush(st);
+    stats->top_count += top;
+    stats->retr_count += !top;
+    stats->retr_bytes += top ? 0 : size;
+    struct mt_message *m = retr_message(st);
+    if (m)
+        m->size = size;
+    st->retr.msg = SIZE_MAX;
+    session_transcript_addf(st->session, st->now, 'I', "[%s %llu bytes]",
+                            top ? "message top" : "message", (unsigned long long)size);
+}
+
+/* One header line of a retrieved message (dot-stuffing already undone). */
+static void retr_header(struct pop3 *st, const char *line, size_t len)
+{
+    struct retr_body *b = &st->retr;
+    if (is_blank(line[0])) { /* folded continuation */
+        if (b->field >= 0) {
+            while (len > 0 && is_blank(line[0]))
+                line++, len--;
+            retr_append(b, " ", 1);
+            retr_append(b, line, len);
+        }
+        return;
+    }
+    retr_flush(st);
+    const char *colon = memchr(line, ':', len);
+    if (!colon) { /* not a header field: the body has begun without a blank line */
+        b->in_headers = false;
+        return;
+    }
+    size_t name_len = (size_t)(colon - line);
+    while (name_len > 0 && is_blank(line[name_len - 1]))
+        name_len--;
+    for (size_t i = 0; i < sizeof retr_headers / sizeof retr_headers[0]; i++) {
+        if (!(b->fields_seen & (1u << i)) && name_is(line, name_len, retr_headers[i].name)) {
+            b->field = (int)i;
+            retr_append(b, colon + 1, len - (size_t)(colon + 1 - line));
+            return;
+        }
+    }
+}
+
+/* A server line while a RETR/TOP body's headers are read. At the end of the headers
+ * (blank line, a line that is no header, or the caps) the reader skips the rest. */
+static void retr_line(struct pop3 *st, const struct lr_event *event)
+{
+    struct retr_body *b = &st->retr;
+    struct line_reader *reader = &st->reader[MT_SERVER];
+    const char *line = event->line;
+    size_t len = event->len;
+    uint64_t line_start = b->line_end;
+    b->line_end = reader->offset;
+    if (len == 1 && line[0] == '.' && !event->unterminated) {
+        retr_done(st, line_start - b->start);
+        return;
+    }
+    if (++b->header_lines > POP3_HEADER_LINES_MAX ||
+        line_start - b->start > POP3_HEADER_BYTES_MAX) {
+        retr_flush(st); /* headers too long: the rest is body */
+        b->in_headers = false;
+    }
+    if (b->in_headers && len > 0 && line[0] == '.') /* dot-stuffed */
+        line++, len--;
+    if (b->in_headers && len == 0) { /* the blank line: headers over */
+        retr_flush(st);
+        b->in_headers = false;
+    } else if (b->in_headers) {
+        retr_header(st, line, len);
+    }
+    if (!b->in_headers && !event->unterminated) {
+        retr_flush(st);
+        b->before_dot = reader->offset - b->start;
+        lr_expect_dot_body(reader);
+    }
 }
 
 static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const char *line,
@@ -530,11 +732,9 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
             st->listing = true, st->listing_lines = 0;
         break;
     case CMD_RETR:
-    case CMD_TOP: /* skipped, never parsed: a body line may well read "+OK" */
-        if (ok) {
-            st->body_kind = cmd->kind;
-            lr_expect_dot_body(&st->reader[MT_SERVER]);
-        }
+    case CMD_TOP: /* headers read as lines, the rest skipped: a body line may read "+OK" */
+        if (ok)
+            retr_begin(st, cmd);
         break;
     case CMD_STAT: /* "+OK nn mm" */
         if (ok && parse_number(&rest, &rest_len, &messages) && parse_number(&rest, &rest_len, &bytes))
@@ -610,21 +810,18 @@ static void listing_line(struct pop3 *st, const char *line, size_t len)
 static void on_server(void *ctx, const struct lr_event *event)
 {
     struct pop3 *st = ctx;
-    struct mt_mailbox_stats *stats = &st->session->stats;
     if (event->kind == LR_EVENT_BODY_END) {
-        bool top = st->body_kind == CMD_TOP;
-        stats->top_count += top;
-        stats->retr_count += !top;
-        stats->retr_bytes += top ? 0 : event->body_bytes;
-        session_transcript_addf(st->session, st->now, 'I', "[%s %llu bytes]",
-                                top ? "message top" : "message",
-                                (unsigned long long)event->body_bytes);
+        retr_done(st, st->retr.before_dot + event->body_bytes);
         return;
     }
     if (event->kind != LR_EVENT_LINE)
         return;
     if (event->truncated)
         st->session->flags |= MT_FLAG_LINE_TRUNCATED;
+    if (st->retr.in_headers) {
+        retr_line(st, event);
+        return;
+    }
     const char *line = event->line;
     size_t len = event->len;
     if (st->listing) {
@@ -724,10 +921,17 @@ static void pop3_close(void *state, struct mt_session *session)
     }
     lr_finish(&st->reader[MT_CLIENT], on_client, st);
     lr_finish(server, on_server, st);
-    if (server->mode == LR_DOT_BODY)
+    if (st->retr.active) { /* the stream ended inside a body (or its headers) */
+        uint64_t cut = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
+                                                   : server->offset - st->retr.start;
+        retr_flush(st);
+        st->retr.active = st->retr.in_headers = false;
+        struct mt_message *m = retr_message(st);
+        if (m)
+            m->size = cut;
         session_transcript_addf(session, st->now, 'I', "[message cut after %llu bytes]",
-                                (unsigned long long)server->body_bytes);
-    else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
+                                (unsigned long long)cut);
+    } else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
         session_transcript_addf(session, st->now, 'I', "[... %llu more lines, listing cut]",
                                 (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
     settle(st);

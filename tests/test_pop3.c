@@ -761,6 +761,110 @@ static void test_top(void **unused)
     session_free(s);
 }
 
+/* Retrieved messages: Message-ID and Subject read from the header lines of RETR/TOP
+ * bodies, however the segments cut them; the body itself is still skipped. */
+#define RETR_HEADERS "Return-Path: <bob@example.com>\r\n"                              \
+                     "Subject: quarterly\r\n  report\r\n"                              \
+                     "..X-Stuffed: .dot\r\n"                                           \
+                     "message-id :\r\n <20240101.42@mail.example.com>\r\n"             \
+                     "Subject: a second one is ignored\r\n"                            \
+                     "\r\n"
+#define RETR_BODY RETR_HEADERS "Message-ID: <not-a-header@body>\r\n+OK body line\r\n"
+#define RETR_BODY_BYTES (sizeof(RETR_BODY) - 1)
+
+static const struct step dialogue_retr_headers[] = {
+    GREETING,
+    C("USER a\r\n"),
+    S("+OK\r\n"),
+    C("PASS b-pw\r\n"),
+    S("+OK Logged in.\r\n"),
+    C("RETR 7\r\n"),
+    S("+OK message follows\r\n" RETR_BODY ".\r\n"),
+    C("TOP 2 0\r\n"),
+    S("+OK\r\nSubject: only headers\r\nMessage-Id: <top@x>\r\n.\r\n"),
+    C("RETR 3\r\n"),
+    S("+OK\r\nno header here\r\nSubject: not a header any more\r\n.\r\n"),
+    C("QUIT\r\n"),
+    S("+OK bye\r\n"),
+};
+
+static void assert_retr_messages(const struct mt_session *s)
+{
+    assert_int_equal(s->message_count, 3);
+    const struct mt_message *m = &s->messages[0];
+    assert_string_equal(m->message_id, "<20240101.42@mail.example.com>");
+    assert_string_equal(m->subject, "quarterly report");
+    assert_string_equal(m->mail_from, "");
+    assert_string_equal(m->reply, "retrieved by RETR 7");
+    assert_int_equal(m->status, MT_STATUS_UNKNOWN);
+    assert_int_equal(m->size, RETR_BODY_BYTES);
+    m = &s->messages[1];
+    assert_string_equal(m->message_id, "<top@x>");
+    assert_string_equal(m->subject, "only headers");
+    assert_string_equal(m->reply, "retrieved by TOP 2");
+    assert_int_equal(m->size, sizeof("Subject: only headers\r\nMessage-Id: <top@x>\r\n") - 1);
+    m = &s->messages[2];
+    assert_string_equal(m->message_id, "");
+    assert_string_equal(m->subject, "");
+    assert_string_equal(m->reply, "retrieved by RETR 3");
+}
+
+static void test_retr_headers(void **unused)
+{
+    (void)unused;
+    struct mt_session *s = check(dialogue_retr_headers, COUNT(dialogue_retr_headers),
+                                 MT_END_CLOSE);
+    assert_retr_messages(s);
+    assert_int_equal(s->stats.retr_count, 2);
+    assert_int_equal(s->stats.top_count, 1);
+    assert_int_equal(s->stats.retr_bytes,
+                     RETR_BODY_BYTES + sizeof("no header here\r\nSubject: not a header any more\r\n") - 1);
+    char note[64];
+    snprintf(note, sizeof note, "[message %zu bytes]", RETR_BODY_BYTES);
+    assert_true(has_line(s, 'I', note));
+    assert_false(contains(s->transcript, s->transcript_len, "quarterly"));
+    assert_false(contains(s->transcript, s->transcript_len, "+OK body line"));
+    assert_true(has_line(s, 'S', "+OK bye"));
+    assert_int_equal(s->flags, 0);
+    session_free(s);
+
+    /* the same messages, whatever the segment boundaries (check() compares transcripts
+     * and counters only): byte by byte and split at every byte */
+    size_t total = total_bytes(dialogue_retr_headers, COUNT(dialogue_retr_headers));
+    s = run(dialogue_retr_headers, COUNT(dialogue_retr_headers), MT_END_CLOSE, FEED_BYTES, 0);
+    assert_retr_messages(s);
+    session_free(s);
+    for (size_t at = 1; at < total; at++) {
+        s = run(dialogue_retr_headers, COUNT(dialogue_retr_headers), MT_END_CLOSE, FEED_SPLIT, at);
+        assert_retr_messages(s);
+        session_free(s);
+    }
+}
+
+/* A capture ending inside the headers, or inside the body: the message is kept, cut. */
+static const struct step dialogue_retr_cut_headers[] = {
+    GREETING,
+    C("USER a\r\nPASS b\r\nRETR 1\r\n"),
+    S("+OK\r\n+OK in\r\n+OK\r\nSubject: cut\r\nMessage-ID: <cut@x"),
+};
+
+static void test_retr_cut(void **unused)
+{
+    (void)unused;
+    struct mt_session *s = check(dialogue_retr_cut_headers, COUNT(dialogue_retr_cut_headers),
+                                 MT_END_EOF);
+    assert_int_equal(s->message_count, 1);
+    assert_string_equal(s->messages[0].subject, "cut");
+    assert_string_equal(s->messages[0].message_id, "<cut@x");
+    assert_int_equal(s->messages[0].size, sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
+    assert_int_equal(s->stats.retr_count, 0);
+    char note[64];
+    snprintf(note, sizeof note, "[message cut after %zu bytes]",
+             sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
+    assert_true(has_line(s, 'I', note));
+    session_free(s);
+}
+
 /* PIPELINING: a batch of commands in one segment, the replies in one segment. */
 static const struct step dialogue_pipelined[] = {
     GREETING,
@@ -1287,6 +1391,8 @@ int main(void)
         cmocka_unit_test(test_reset_and_incomplete),
         cmocka_unit_test(test_capa_quit_probe),
         cmocka_unit_test(test_top),
+        cmocka_unit_test(test_retr_headers),
+        cmocka_unit_test(test_retr_cut),
         cmocka_unit_test(test_pipelined_batch),
         cmocka_unit_test(test_odd_secrets),
         cmocka_unit_test(test_secrets_never_stored),

@@ -193,11 +193,6 @@ void capture_get_stats(struct capture_source *source, struct capture_stats *stat
     *stats = source->stats;
 }
 
-bool capture_is_live(const struct capture_source *source)
-{
-    return source->live;
-}
-
 void capture_close(struct capture_source *source)
 {
     if (!source)

@@ -51,7 +51,6 @@ void capture_stop(struct capture_source *source);
 const char *capture_error(const struct capture_source *source);
 const char *capture_current_name(const struct capture_source *source);
 void capture_get_stats(struct capture_source *source, struct capture_stats *stats);
-bool capture_is_live(const struct capture_source *source);
 void capture_close(struct capture_source *source);
 
 #endif

@@ -551,11 +551,3 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
     free(active);
     active = NULL;
 }
-
-void reassembly_get_stats(struct reassembly_stats *stats)
-{
-    if (active)
-        *stats = active->stats;
-    else
-        memset(stats, 0, sizeof *stats);
-}

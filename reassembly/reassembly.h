@@ -85,6 +85,5 @@ void reassembly_tick(int64_t now_us);
  * and the final counters are copied out. */
 void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats);
 
-void reassembly_get_stats(struct reassembly_stats *stats);
 
 #endif

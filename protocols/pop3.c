@@ -30,6 +30,7 @@
  * "[message N bytes]" line, no Subject), so `mailtap trace` finds the
  * retrieval hop of a message by its Message-ID. */
 #include "decoder.h"
+#include "headers.h"
 #include "linereader.h"
 #include "sasl.h"
 #include "session.h"
@@ -93,13 +94,8 @@ struct pending {
 };
 
 /* Header fields of a retrieved message kept in its session message. */
-static const struct retr_header {
-    const char *name;
-    size_t offset, size; /* field in struct mt_message */
-} retr_headers[] = {
-    { "Subject", offsetof(struct mt_message, subject), sizeof ((struct mt_message *)0)->subject },
-    { "Message-ID", offsetof(struct mt_message, message_id),
-      sizeof ((struct mt_message *)0)->message_id },
+static const struct header_field retr_headers[] = {
+    HEADER_FIELD("Subject", subject), HEADER_FIELD("Message-ID", message_id),
 };
 
 /* A RETR/TOP body being read: its header lines as lines, then skipped as a dot body. */
@@ -111,10 +107,7 @@ struct retr_body {
     uint64_t line_end;             /* offset past the last header line read */
     uint64_t before_dot;           /* body bytes read as lines before the dot-body skip */
     unsigned header_lines;
-    int field;                     /* retr_headers[] entry being read, -1 */
-    unsigned fields_seen;
-    size_t value_len;
-    char value[MT_TEXT_MAX];
+    struct header_scan headers;    /* the fields of retr_headers[] */
 };
 
 /* Lines a conforming client sends when it gives no initial response; 0: not known, so
@@ -537,19 +530,7 @@ static bool parse_number(const char **s, size_t *len, uint64_t *value)
     return true;
 }
 
-
 /* ---- retrieved messages (RETR / TOP bodies) ---- */
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Case-insensitive: is s[0..len) exactly the header name? */
-static bool name_is(const char *s, size_t len, const char *name)
-{
-    return strlen(name) == len && text_starts_with_ci(s, len, name);
-}
 
 static struct mt_message *retr_message(struct pop3 *st)
 {
@@ -557,27 +538,10 @@ static struct mt_message *retr_message(struct pop3 *st)
     return st->retr.msg < session->message_count ? &session->messages[st->retr.msg] : NULL;
 }
 
-static void retr_append(struct retr_body *b, const char *s, size_t len)
-{
-    size_t room = sizeof b->value - b->value_len;
-    if (len > room)
-        len = room;
-    memcpy(b->value + b->value_len, s, len);
-    b->value_len += len;
-}
-
 static void retr_flush(struct pop3 *st)
 {
-    struct retr_body *b = &st->retr;
-    if (b->field < 0)
-        return;
-    const struct retr_header *h = &retr_headers[b->field];
-    struct mt_message *m = retr_message(st);
-    if (m)
-        text_copy_trimmed((char *)m + h->offset, h->size, b->value, b->value_len);
-    b->fields_seen |= 1u << b->field;
-    b->field = -1;
-    b->value_len = 0;
+    header_scan_flush(&st->retr.headers, retr_headers,
+                      sizeof retr_headers / sizeof retr_headers[0], retr_message(st));
 }
 
 /* The +OK to RETR/TOP: a message record, then its header lines are read as lines. */
@@ -587,7 +551,7 @@ static void retr_begin(struct pop3 *st, const struct pending *cmd)
     struct mt_session *session = st->session;
     memset(b, 0, sizeof *b);
     b->active = b->in_headers = true;
-    b->field = -1;
+    header_scan_init(&b->headers);
     b->start = b->line_end = st->reader[MT_SERVER].offset;
     b->msg = SIZE_MAX;
     st->body_kind = cmd->kind;
@@ -623,37 +587,6 @@ static void retr_done(struct pop3 *st, uint64_t size)
                             top ? "message top" : "message", (unsigned long long)size);
 }
 
-/* One header line of a retrieved message (dot-stuffing already undone). */
-static void retr_header(struct pop3 *st, const char *line, size_t len)
-{
-    struct retr_body *b = &st->retr;
-    if (is_blank(line[0])) { /* folded continuation */
-        if (b->field >= 0) {
-            while (len > 0 && is_blank(line[0]))
-                line++, len--;
-            retr_append(b, " ", 1);
-            retr_append(b, line, len);
-        }
-        return;
-    }
-    retr_flush(st);
-    const char *colon = memchr(line, ':', len);
-    if (!colon) { /* not a header field: the body has begun without a blank line */
-        b->in_headers = false;
-        return;
-    }
-    size_t name_len = (size_t)(colon - line);
-    while (name_len > 0 && is_blank(line[name_len - 1]))
-        name_len--;
-    for (size_t i = 0; i < sizeof retr_headers / sizeof retr_headers[0]; i++) {
-        if (!(b->fields_seen & (1u << i)) && name_is(line, name_len, retr_headers[i].name)) {
-            b->field = (int)i;
-            retr_append(b, colon + 1, len - (size_t)(colon + 1 - line));
-            return;
-        }
-    }
-}
-
 /* A server line while a RETR/TOP body's headers are read. At the end of the headers
  * (blank line, a line that is no header, or the caps) the reader skips the rest. */
 static void retr_line(struct pop3 *st, const struct lr_event *event)
@@ -678,8 +611,11 @@ static void retr_line(struct pop3 *st, const struct lr_event *event)
     if (b->in_headers && len == 0) { /* the blank line: headers over */
         retr_flush(st);
         b->in_headers = false;
-    } else if (b->in_headers) {
-        retr_header(st, line, len);
+    } else if (b->in_headers &&
+               !header_scan_line(&b->headers, retr_headers,
+                                 sizeof retr_headers / sizeof retr_headers[0],
+                                 retr_message(st), line, len)) {
+        b->in_headers = false;   /* no header field: the body began without a blank line */
     }
     if (!b->in_headers && !event->unterminated) {
         retr_flush(st);

@@ -15,6 +15,7 @@
 #include "smtp.h"
 
 #include "decoder.h"
+#include "headers.h"
 #include "linereader.h"
 #include "sasl.h"
 #include "session.h"
@@ -289,11 +290,7 @@ struct smtp_body {
     uint64_t before_dot;      /* message bytes before the line reader took over */
     bool in_body, dot_mode;
     unsigned header_lines;
-    int field;                /* smtp_headers[] entry being read, -1 */
-    unsigned fields_seen;
-    size_t value_len, subject_len;
-    char value[MT_TEXT_MAX];
-    char subject[MT_TEXT_MAX];   /* raw, for the summary line */
+    struct header_scan headers;   /* the fields of smtp_headers[] */
 };
 
 struct smtp {
@@ -475,47 +472,16 @@ static void smtp_server_closing(struct smtp *st)
 
 /* ---- Message data (DATA) --------------------------------------------------------- */
 
-#define HEADER(name, member) { name, offsetof(struct mt_message, member), \
-                               sizeof ((struct mt_message *)0)->member }
-static const struct smtp_header {
-    const char *name;
-    size_t offset, size;      /* field in struct mt_message */
-} smtp_headers[] = {
-    HEADER("Subject", subject), HEADER("From", header_from), HEADER("To", header_to),
-    HEADER("Date", date), HEADER("Message-ID", message_id),
+static const struct header_field smtp_headers[] = {
+    HEADER_FIELD("Subject", subject), HEADER_FIELD("From", header_from),
+    HEADER_FIELD("To", header_to), HEADER_FIELD("Date", date),
+    HEADER_FIELD("Message-ID", message_id),
 };
-
-static void body_append(struct smtp_body *b, const char *s, size_t len)
-{
-    size_t room = sizeof b->value - b->value_len;
-    if (len > room)
-        len = room;
-    memcpy(b->value + b->value_len, s, len);
-    b->value_len += len;
-}
 
 static void header_flush(struct smtp *st)
 {
-    struct smtp_body *b = &st->body;
-    if (b->field < 0)
-        return;
-    const struct smtp_header *h = &smtp_headers[b->field];
-    struct mt_message *m = message_at(st, b->msg);
-    if (m)
-        text_copy_trimmed((char *)m + h->offset, h->size, b->value, b->value_len);
-    if (b->field == 0) {
-        const char *v = b->value;
-        size_t n = b->value_len;
-        while (n > 0 && is_space(*v))
-            v++, n--;
-        while (n > 0 && is_space(v[n - 1]))
-            n--;
-        memcpy(b->subject, v, n);
-        b->subject_len = n;
-    }
-    b->fields_seen |= 1u << b->field;
-    b->field = -1;
-    b->value_len = 0;
+    header_scan_flush(&st->body.headers, smtp_headers, ARRAY_LEN(smtp_headers),
+                      message_at(st, st->body.msg));
 }
 
 static void header_line(struct smtp *st, const char *line, size_t len)
@@ -528,31 +494,10 @@ static void header_line(struct smtp *st, const char *line, size_t len)
     }
     if (line[0] == '.')   /* dot-stuffed; the lone "." was handled by the caller */
         line++, len--;
-    if (is_space(line[0])) {   /* folded continuation */
-        if (b->field >= 0) {
-            while (len > 0 && is_space(line[0]))
-                line++, len--;
-            body_append(b, " ", 1);
-            body_append(b, line, len);
-        }
-        return;
-    }
-    header_flush(st);
-    const char *colon = memchr(line, ':', len);
-    if (!colon) {   /* not a header field: the body has begun without a blank line */
+    /* A line that is no header field: the body has begun without a blank line. */
+    if (!header_scan_line(&b->headers, smtp_headers, ARRAY_LEN(smtp_headers),
+                          message_at(st, b->msg), line, len))
         b->in_body = true;
-        return;
-    }
-    size_t name_len = (size_t)(colon - line);
-    while (name_len > 0 && is_space(line[name_len - 1]))
-        name_len--;
-    for (size_t i = 0; i < ARRAY_LEN(smtp_headers); i++) {
-        if (!(b->fields_seen & (1u << i)) && word_is(line, name_len, smtp_headers[i].name)) {
-            b->field = (int)i;
-            body_append(b, colon + 1, len - (size_t)(colon + 1 - line));
-            return;
-        }
-    }
 }
 
 /* "[message 51118 bytes, Subject: Hello]" built from raw bytes: sanitized once, on add. */
@@ -561,11 +506,12 @@ static void message_summary(struct smtp *st, uint64_t size, const char *how)
     char line[64 + MT_TEXT_MAX];
     int n = snprintf(line, sizeof line, "[message %llu bytes%s", (unsigned long long)size, how);
     size_t len = (size_t)n;
-    if (st->body.subject_len > 0) {
+    const struct header_scan *h = &st->body.headers;
+    if (h->subject_len > 0) {
         memcpy(line + len, ", Subject: ", 11);
         len += 11;
-        memcpy(line + len, st->body.subject, st->body.subject_len);
-        len += st->body.subject_len;
+        memcpy(line + len, h->subject, h->subject_len);
+        len += h->subject_len;
     }
     line[len++] = ']';
     session_transcript_add(st->session, st->ts, 'I', line, len);
@@ -577,7 +523,7 @@ static void message_begin(struct smtp *st, uint32_t txn, int msg)
     memset(b, 0, sizeof *b);
     b->txn = txn;
     b->msg = msg;
-    b->field = -1;
+    header_scan_init(&b->headers);
     b->start = b->line_end = st->reader[MT_CLIENT].offset;
 }
 

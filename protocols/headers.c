@@ -1,0 +1,79 @@
+/* headers.c — reading the wanted fields of a message's header section. */
+#include "protocols/headers.h"
+
+#include "protocols/text.h"
+
+#include <string.h>
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+void header_scan_init(struct header_scan *scan)
+{
+    memset(scan, 0, sizeof *scan);
+    scan->field = -1;
+}
+
+static void value_append(struct header_scan *scan, const char *s, size_t len)
+{
+    size_t room = sizeof scan->value - scan->value_len;
+    if (len > room)
+        len = room;
+    memcpy(scan->value + scan->value_len, s, len);
+    scan->value_len += len;
+}
+
+void header_scan_flush(struct header_scan *scan, const struct header_field *fields,
+                       size_t count, struct mt_message *message)
+{
+    if (scan->field < 0 || (size_t)scan->field >= count)
+        return;
+    const struct header_field *f = &fields[scan->field];
+    if (message)
+        text_copy_trimmed((char *)message + f->offset, f->size, scan->value, scan->value_len);
+    if (f->offset == offsetof(struct mt_message, subject)) {
+        const char *v = scan->value;
+        size_t n = scan->value_len;
+        while (n > 0 && is_blank(*v))
+            v++, n--;
+        while (n > 0 && is_blank(v[n - 1]))
+            n--;
+        memcpy(scan->subject, v, n);
+        scan->subject_len = n;
+    }
+    scan->fields_seen |= 1u << scan->field;
+    scan->field = -1;
+    scan->value_len = 0;
+}
+
+bool header_scan_line(struct header_scan *scan, const struct header_field *fields,
+                      size_t count, struct mt_message *message, const char *line, size_t len)
+{
+    if (len > 0 && is_blank(line[0])) {   /* folded continuation */
+        if (scan->field >= 0) {
+            while (len > 0 && is_blank(line[0]))
+                line++, len--;
+            value_append(scan, " ", 1);
+            value_append(scan, line, len);
+        }
+        return true;
+    }
+    header_scan_flush(scan, fields, count, message);
+    const char *colon = memchr(line, ':', len);
+    if (!colon)
+        return false;
+    size_t name_len = (size_t)(colon - line);
+    while (name_len > 0 && is_blank(line[name_len - 1]))
+        name_len--;
+    for (size_t i = 0; i < count; i++) {
+        if (!(scan->fields_seen & (1u << i)) && strlen(fields[i].name) == name_len &&
+            text_starts_with_ci(line, name_len, fields[i].name)) {
+            scan->field = (int)i;
+            value_append(scan, colon + 1, len - (size_t)(colon + 1 - line));
+            break;
+        }
+    }
+    return true;
+}

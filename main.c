@@ -522,6 +522,7 @@ static int command_show(int argc, char **argv)
 
 struct trace_context {
     bool json;
+    const char *key;
 };
 
 static void print_hop(void *ctx, struct mt_session *session, bool by_size)
@@ -530,7 +531,7 @@ static void print_hop(void *ctx, struct mt_session *session, bool by_size)
     if (trace->json)
         output_json(stdout, session);
     else
-        output_trace_hop(stdout, session, by_size);
+        output_trace_hop(stdout, session, by_size, trace->key);
     session_free(session);
 }
 
@@ -556,6 +557,7 @@ static int command_trace(int argc, char **argv)
     struct mt_store *store = open_for_reading(db_path);
     if (!store)
         return EXIT_DATABASE;
+    trace.key = argv[optind];
     int hops = store_trace(store, argv[optind], print_hop, &trace);
     if (hops < 0)
         fprintf(stderr, "mailtap: %s\n", store_error(store));

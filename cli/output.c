@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ELLIPSIS "\xe2\x80\xa6"   /* U+2026, one column wide */
@@ -291,8 +292,31 @@ void output_table_row(FILE *out, const struct mt_session *s)
     fputc('\n', out);
 }
 
-void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size)
+/* a and b equal as Message-IDs: ASCII case aside, angle brackets optional. */
+static bool same_message_id(const char *a, const char *b)
 {
+    size_t al = strlen(a), bl = strlen(b);
+    if (al >= 2 && a[0] == '<' && a[al - 1] == '>')
+        a++, al -= 2;
+    if (bl >= 2 && b[0] == '<' && b[bl - 1] == '>')
+        b++, bl -= 2;
+    return al > 0 && al == bl && strncasecmp(a, b, al) == 0;
+}
+
+/* The message of a POP3/IMAP session a trace reached it by, or NULL. */
+static const struct mt_message *retrieved_message(const struct mt_session *s, const char *key)
+{
+    if (s->proto == MT_PROTO_SMTP || !key || !key[0])
+        return NULL;
+    for (size_t i = 0; i < s->message_count; i++)
+        if (same_message_id(s->messages[i].message_id, key))
+            return &s->messages[i];
+    return NULL;
+}
+
+void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
+{
+    const struct mt_message *retrieved = retrieved_message(s, key);
     char when[32];
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
     fprintf(out, "%s  #%" PRId64 " %s %-3s ", when, s->id, proto_name(s->proto),
@@ -302,7 +326,12 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size)
     put_str(out, s->server_ip[0] ? s->server_ip : "?");
     fprintf(out, ":%u  ", s->server_port);
     put_str(out, status_name(s->status));
-    if (s->status_line[0]) {
+    if (retrieved) {   /* who fetched it, and how: the hop's point */
+        fputs("  ", out);
+        put_str(out, s->user[0] ? s->user : "?");
+        fputs(": ", out);
+        put_str(out, retrieved->reply);
+    } else if (s->status_line[0]) {
         fputs("  ", out);
         put_str(out, s->status_line);
     }

@@ -32,7 +32,9 @@ void output_show(FILE *out, const struct mt_session *session);
 void output_show_json(FILE *out, const struct mt_session *session);
 
 /* One hop of `mailtap trace`: when, where from and to, what happened. */
-void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size);
+/* One trace hop on one line. key: what was traced (a Message-ID names the retrieved
+ * message on a POP3/IMAP hop); NULL or "" for none. */
+void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size, const char *key);
 
 /* Helpers the console shares. */
 

@@ -7,9 +7,13 @@
  * user, banner, server_name, tls, auth counters, struct mt_mailbox_stats, flags, status.
  *
  * Literal octets (bodies in FETCH responses, messages in APPEND) are skipped by count
- * with lr_skip(): never scanned as lines, never buffered. The only literal ever read is
- * a small first argument of LOGIN / SELECT / EXAMINE (user, mailbox). Nothing is
- * allocated in proportion to what the wire announces.
+ * with lr_skip(): never buffered. Two exceptions: a small first argument of LOGIN /
+ * SELECT / EXAMINE (user, mailbox) is read back, and a FETCH literal holding a whole
+ * message (BODY[], RFC822, BINARY[]) has its header lines read, within its count and
+ * caps, before the rest is skipped: each becomes a retrieved message of the session with
+ * its Message-ID and Subject, so `mailtap trace` finds the retrieval hop. Header-only
+ * fetches (a client listing a mailbox) are not retrievals and add no message. Nothing
+ * is allocated in proportion to what the wire announces.
  *
  * Counters, as defined here:
  *   fetch_count      untagged FETCH responses carrying at least one literal (a body, a
@@ -23,6 +27,7 @@
  *                    set ('*' is the EXISTS count; in a UID set, a '*' range counts 1).
  */
 #include "decoder.h"
+#include "headers.h"
 #include "linereader.h"
 #include "sasl.h"
 #include "session.h"
@@ -42,6 +47,8 @@
 #define IMAP_SASL_B64_MAX 2048  /* base64 characters of a SASL response decoded */
 #define IMAP_NUMBER64_MAX 9223372036854775807ULL  /* RFC 9051 number64 */
 #define IMAP_MASK "*****"     /* what a secret looks like in the transcript */
+#define IMAP_HEADER_BYTES_MAX (64 * 1024) /* as SMTP's and POP3's: past these, the rest is body */
+#define IMAP_HEADER_LINES_MAX 1000
 
 enum imap_state {
     IMAP_GREETING,        /* nothing from the server yet */
@@ -162,7 +169,18 @@ struct imap {
     uint64_t untagged_hidden;
     char display[MT_TRANSCRIPT_LINE_MAX]; /* a client line as the transcript shows it */
     size_t display_len;
+    /* A FETCH literal holding a message, its header lines being read (NULL otherwise:
+     * allocated per message, not per connection, to keep idle connections small). */
+    struct header_scan *fetch_scan;
+    size_t fetch_msg;                /* its index in session->messages, SIZE_MAX: none */
+    unsigned fetch_lines;
 };
+
+/* Header fields of a retrieved message kept in its session message. */
+static const struct header_field fetch_headers[] = {
+    HEADER_FIELD("Subject", subject), HEADER_FIELD("Message-ID", message_id),
+};
+#define FETCH_HEADERS_COUNT (sizeof fetch_headers / sizeof fetch_headers[0])
 
 static void line_complete(struct imap *imap, struct imap_side *s);
 static void side_flush(struct imap *imap, struct imap_side *s);
@@ -1039,6 +1057,90 @@ static void line_complete(struct imap *imap, struct imap_side *s)
         server_line_done(imap);
 }
 
+/* ---- retrieved messages: header lines of FETCH literals ------------------------------- */
+
+/* Whether the FETCH item announcing a literal (text[0..len) ends with it, before "{n}")
+ * holds a whole message from its first octet: RFC822, BODY[] or BINARY[], possibly a
+ * partial fetch from origin 0 ("BODY[]<0>"). */
+static bool fetch_item_is_message(const char *text, size_t len)
+{
+    while (len > 0 && text[len - 1] == ' ')
+        len--;
+    size_t end = len;
+    if (end > 0 && text[end - 1] == '>') {   /* <origin>: only 0 starts with the headers */
+        if (end < 3 || text[end - 2] != '0' || text[end - 3] != '<')
+            return false;
+        end -= 3;
+    }
+    static const char *const items[] = { "BODY[]", "BINARY[]", "RFC822" };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        size_t n = strlen(items[i]);
+        if (end >= n && text_starts_with_ci(text + end - n, n, items[i]) &&
+            (end == n || text[end - n - 1] == ' ' || text[end - n - 1] == '('))
+            return true;
+    }
+    return false;
+}
+
+static struct mt_message *fetch_message(struct imap *imap)
+{
+    struct mt_session *session = imap->session;
+    return imap->fetch_msg < session->message_count ? &session->messages[imap->fetch_msg] : NULL;
+}
+
+/* A message literal begins: a session message, and the reader delivers its lines. */
+static void fetch_headers_begin(struct imap *imap, uint64_t size)
+{
+    struct imap_side *s = &imap->server;
+    struct mt_session *session = imap->session;
+    imap->fetch_scan = malloc(sizeof *imap->fetch_scan);
+    if (!imap->fetch_scan) {
+        lr_skip(&s->reader, size);
+        return;
+    }
+    header_scan_init(imap->fetch_scan);
+    imap->fetch_lines = 0;
+    imap->fetch_msg = SIZE_MAX;
+    struct mt_message *m = session_add_message(session);
+    if (m) {
+        const char *w;
+        size_t pos = 1, wl = next_word(s->text, s->len, &pos, &w);
+        uint64_t number;
+        imap->fetch_msg = session->message_count - 1;
+        m->status = MT_STATUS_UNKNOWN;
+        m->start_us = s->ts;
+        m->size = size;   /* a literal is the message, octet for octet */
+        if (parse_u64(w, wl, UINT64_MAX, &number))
+            snprintf(m->reply, sizeof m->reply, "retrieved by FETCH %llu", (unsigned long long)number);
+        else
+            snprintf(m->reply, sizeof m->reply, "retrieved by FETCH");
+    }
+    lr_read_block(&s->reader, size);
+}
+
+/* One line of a message literal: a header line, until the blank line, a line that is no
+ * header, or the caps; then the rest of the literal is skipped. */
+static void fetch_header_line(struct imap *imap, const struct lr_event *ev)
+{
+    struct imap_side *s = &imap->server;
+    bool more = ev->len > 0 && ++imap->fetch_lines <= IMAP_HEADER_LINES_MAX &&
+                s->reader.offset - s->lit_start <= IMAP_HEADER_BYTES_MAX &&
+                header_scan_line(imap->fetch_scan, fetch_headers, FETCH_HEADERS_COUNT,
+                                 fetch_message(imap), ev->line, ev->len);
+    if (!more) {
+        header_scan_flush(imap->fetch_scan, fetch_headers, FETCH_HEADERS_COUNT, fetch_message(imap));
+        lr_skip_rest(&s->reader);
+    }
+}
+
+static void fetch_headers_done(struct imap *imap)
+{
+    header_scan_flush(imap->fetch_scan, fetch_headers, FETCH_HEADERS_COUNT, fetch_message(imap));
+    free(imap->fetch_scan);
+    imap->fetch_scan = NULL;
+    imap->fetch_msg = SIZE_MAX;
+}
+
 static void literal_end(struct imap *imap, struct imap_side *s, uint64_t received, bool complete)
 {
     struct mt_mailbox_stats *stats = &imap->session->stats;
@@ -1052,6 +1154,8 @@ static void literal_end(struct imap *imap, struct imap_side *s, uint64_t receive
         s->capture_lit = s->capture_len == s->lit_size ? s->lit_index : -1;
         s->capturing = false;
     }
+    if (s == &imap->server && imap->fetch_scan)
+        fetch_headers_done(imap);
     if (s->role == LIT_FETCH) {
         stats->fetch_bytes += received;
         stats->fetch_count += counts && !s->fetch_counted;
@@ -1085,6 +1189,8 @@ static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size,
         s->capture_len = 0;
     if (size == 0)
         literal_end(imap, s, 0, true);
+    else if (s->role == LIT_FETCH && fetch_item_is_message(s->text, mark))
+        fetch_headers_begin(imap, size);
     else
         lr_skip(&s->reader, size);
 }
@@ -1152,6 +1258,8 @@ static void server_event(void *ctx, const struct lr_event *ev)
     struct imap_side *s = &imap->server;
     if (ev->kind == LR_EVENT_SKIP_DONE)
         literal_end(imap, s, s->lit_size, true);
+    else if (ev->kind == LR_EVENT_LINE && s->in_literal && imap->fetch_scan)
+        fetch_header_line(imap, ev);
     else if (ev->kind == LR_EVENT_LINE && (s->assembling || ev->len > 0))
         side_piece(imap, s, ev);
 }
@@ -1174,6 +1282,7 @@ static void *imap_open(struct mt_session *session)
         return NULL;
     imap->session = session;
     imap->state = IMAP_GREETING;
+    imap->fetch_msg = SIZE_MAX;
     struct imap_side *sides[2] = { &imap->client, &imap->server };
     for (int i = 0; i < 2; i++) {
         lr_init(&sides[i]->reader);
@@ -1270,6 +1379,7 @@ static void imap_free(void *state)
         return;
     lr_free(&imap->client.reader);
     lr_free(&imap->server.reader);
+    free(imap->fetch_scan);
     explicit_bzero(imap->client.text, imap->client.cap);   /* may hold a password */
     free(imap->client.text);
     free(imap->server.text);

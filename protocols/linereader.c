@@ -44,6 +44,23 @@ void lr_skip(struct line_reader *reader, uint64_t count)
     reader->mode = LR_SKIP;
 }
 
+void lr_read_block(struct line_reader *reader, uint64_t count)
+{
+    if (count == 0)
+        return;
+    reader->skip_left = count;
+    reader->mode = LR_BLOCK;
+}
+
+void lr_skip_rest(struct line_reader *reader)
+{
+    if (reader->mode != LR_BLOCK)
+        return;
+    pending_wipe(reader);
+    reader->overlong_dropped = 0;
+    reader->mode = LR_SKIP;   /* feed_block() settles skip_left, and SKIP_DONE at the end */
+}
+
 void lr_discard(struct line_reader *reader)
 {
     reader->mode = LR_DISCARD;
@@ -52,8 +69,10 @@ void lr_discard(struct line_reader *reader)
 
 uint64_t lr_cancel_skip(struct line_reader *reader)
 {
-    if (reader->mode != LR_SKIP)
+    if (reader->mode != LR_SKIP && reader->mode != LR_BLOCK)
         return 0;
+    pending_wipe(reader);
+    reader->overlong_dropped = 0;
     uint64_t left = reader->skip_left;
     reader->skip_left = 0;
     reader->mode = LR_LINES;
@@ -119,13 +138,14 @@ static void deliver_line(struct line_reader *reader, const char *line, size_t le
     handler(ctx, &event);
 }
 
-/* Handles bytes in LR_LINES mode; returns how many were consumed (stops early when the
- * handler switches mode). */
+/* Handles bytes in LR_LINES mode (or LR_BLOCK, given only the block's bytes); returns how
+ * many were consumed (stops early when the handler switches mode). */
 static size_t feed_lines(struct line_reader *reader, const char *data, size_t len,
                          lr_handler handler, void *ctx)
 {
+    enum lr_mode mode = reader->mode;
     size_t used = 0;
-    while (used < len && reader->mode == LR_LINES) {
+    while (used < len && reader->mode == mode) {
         const char *start = data + used;
         const char *lf = memchr(start, '\n', len - used);
         if (!lf) {
@@ -144,6 +164,33 @@ static size_t feed_lines(struct line_reader *reader, const char *data, size_t le
             reader->pending_len = 0;
             deliver_line(reader, reader->pending, plen, false, handler, ctx);
         }
+    }
+    return used;
+}
+
+/* A block read as lines: at most skip_left bytes go to the line splitter; a last line
+ * without LF ends with the block. */
+static size_t feed_block(struct line_reader *reader, const char *data, size_t len,
+                         lr_handler handler, void *ctx)
+{
+    size_t avail = reader->skip_left < len ? (size_t)reader->skip_left : len;
+    uint64_t before = reader->offset;
+    feed_lines(reader, data, avail, handler, ctx);
+    size_t used = (size_t)(reader->offset - before);
+    if (reader->mode != LR_BLOCK && reader->mode != LR_SKIP)
+        return used;   /* the handler abandoned the block (lr_cancel_skip, lr_discard) */
+    reader->skip_left -= used;   /* also after lr_skip_rest(): these bytes were the block's */
+    if (reader->skip_left > 0)
+        return used;
+    if (reader->mode == LR_BLOCK && (reader->pending_len > 0 || reader->overlong_dropped > 0)) {
+        size_t plen = reader->pending_len;
+        reader->pending_len = 0;
+        deliver_line(reader, reader->pending ? reader->pending : "", plen, false, handler, ctx);
+    }
+    if (reader->mode == LR_BLOCK || reader->mode == LR_SKIP) {
+        reader->mode = LR_LINES;
+        struct lr_event event = { .kind = LR_EVENT_SKIP_DONE };
+        handler(ctx, &event);
     }
     return used;
 }
@@ -238,6 +285,9 @@ void lr_feed(struct line_reader *reader, const char *data, size_t len,
         case LR_SKIP:
             used += feed_skip(reader, len - used, handler, ctx);
             break;
+        case LR_BLOCK:
+            used += feed_block(reader, data + used, len - used, handler, ctx);
+            break;
         case LR_DISCARD:
             reader->offset += len - used;
             return;
@@ -247,7 +297,7 @@ void lr_feed(struct line_reader *reader, const char *data, size_t len,
 
 void lr_finish(struct line_reader *reader, lr_handler handler, void *ctx)
 {
-    if (reader->mode != LR_LINES || (reader->pending_len == 0 && reader->overlong_dropped == 0))
+    if ((reader->mode != LR_LINES && reader->mode != LR_BLOCK) || (reader->pending_len == 0 && reader->overlong_dropped == 0))
         return;
     size_t plen = reader->pending_len;
     reader->pending_len = 0;

@@ -17,13 +17,16 @@ enum lr_mode {
     LR_LINES,    /* deliver each line without its CR LF */
     LR_DOT_BODY, /* skip a body up to a line holding a single ".", then back to lines */
     LR_SKIP,     /* skip exactly lr_skip(n) bytes, then back to lines */
+    LR_BLOCK,    /* the next lr_read_block(n) bytes as lines (until lr_skip_rest()), then
+                    SKIP_DONE and back to lines */
     LR_DISCARD,  /* drop everything (encrypted or undecodable from here on) */
 };
 
 enum lr_event_kind {
     LR_EVENT_LINE,      /* line, len, truncated, dropped, unterminated */
     LR_EVENT_BODY_END,  /* body_bytes: body size, dot-stuffing included, terminator excluded */
-    LR_EVENT_SKIP_DONE, /* the counted block announced with lr_skip() is over */
+    LR_EVENT_SKIP_DONE, /* the counted block announced with lr_skip() or lr_read_block()
+                           is over */
 };
 
 struct lr_event {
@@ -70,7 +73,14 @@ void lr_expect_dot_body(struct line_reader *reader);
 /* The next count bytes are opaque; count 0 changes nothing (no SKIP_DONE event). */
 void lr_skip(struct line_reader *reader, uint64_t count);
 void lr_discard(struct line_reader *reader);
-/* Abandons a counted block announced with lr_skip() (e.g. a literal the server refused,
+/* The next count bytes are a counted block whose start is read as lines (an IMAP literal
+ * holding a message: its header lines): each LINE event ends at a LF or at the block's
+ * end, never past it. The handler calls lr_skip_rest() when it has read enough; the
+ * block's end gives SKIP_DONE either way. count 0 changes nothing. */
+void lr_read_block(struct line_reader *reader, uint64_t count);
+/* Inside a block from lr_read_block(): skip what is left of it unread. */
+void lr_skip_rest(struct line_reader *reader);
+/* Abandons a counted block announced with lr_skip() or lr_read_block() (e.g. a literal the server refused,
  * so it is never sent): back to lines, no SKIP_DONE. Returns the bytes left unskipped. */
 uint64_t lr_cancel_skip(struct line_reader *reader);
 

@@ -468,6 +468,79 @@ def test_trace(suite):
         raise Failure("trace by address: %r" % hops)
 
 
+def trace_retrieval_check(suite, capture, message_id="<trace.1@client.example.test>"):
+    """The checks of test_trace_retrieval on one capture (separate so that they can be run
+    on a doctored capture too)."""
+    db, _ = suite.mailtap_read([capture], extra_args(capture), expect_rc=0)
+
+    def trace(key, *extra):
+        proc = subprocess.run([suite.mailtap, "trace", "-d", db, key] + list(extra),
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise Failure("trace %s failed (rc %d): %s" % (key, proc.returncode, proc.stderr))
+        return proc.stdout.splitlines()
+    want = [("smtp", 25, "delivered", None), ("pop3", 110, "login_ok", "retrieved by RETR"),
+            ("imap", 143, "login_ok", "retrieved by FETCH")]
+    for key in (message_id, message_id.strip("<>")):
+        # text: one line per hop, "DATE TIME  #ID PROTO [in|out] CLIENT -> SERVER:PORT  STATUS"
+        lines = trace(key)
+        if len(lines) != len(want):
+            raise Failure("trace %s: %d hops, expected %d (SMTP submission, POP3 and IMAP "
+                          "retrieval): %r" % (key, len(lines), len(want), lines))
+        text_ids = []
+        for line, (proto, port, status, retrieved) in zip(lines, want):
+            fields = line.split()
+            if (len(fields) < 7 or fields[3] != proto or status not in fields
+                    or not any(f.endswith(":%d" % port) for f in fields)
+                    or not fields[2].startswith("#")):
+                raise Failure("trace %s: hop %r is not the %s hop on port %d (%s)"
+                              % (key, line, proto, port, status))
+            if retrieved and ("bob: " + retrieved) not in line:
+                raise Failure("trace %s: hop %r does not say who retrieved it (%s)"
+                              % (key, line, retrieved))
+            if "matched by size" in line:
+                raise Failure("trace %s: hop found by size, not by its Message-ID: %r"
+                              % (key, line))
+            text_ids.append(int(fields[2][1:]))
+        if [line[:19] for line in lines] != sorted(line[:19] for line in lines):
+            raise Failure("trace %s: hops not in time order: %r" % (key, lines))
+        # --json: the same sessions, in time order, each carrying the message
+        hops = []
+        for line in trace(key, "--json"):
+            try:
+                hops.append(json.loads(line))
+            except ValueError as error:
+                raise Failure("trace --json printed invalid JSON (%s): %r" % (error, line[:300]))
+        if [h.get("id") for h in hops] != text_ids:
+            raise Failure("trace %s --json: sessions %r, text gave %r"
+                          % (key, [h.get("id") for h in hops], text_ids))
+        starts = [h.get("start_ts") for h in hops]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise Failure("trace %s --json: hops not in time order: %r" % (key, starts))
+        for hop, (proto, port, status, retrieved) in zip(hops, want):
+            if (hop.get("proto"), hop.get("server_port"), hop.get("status")) != (proto, port, status):
+                raise Failure("trace %s --json: expected a %s hop on %d (%s), got %r"
+                              % (key, proto, port, status, (hop.get("proto"),
+                                 hop.get("server_port"), hop.get("status"))))
+            carried = [m for m in hop.get("messages", []) if m.get("message_id") == message_id]
+            if len(carried) != 1:
+                raise Failure("trace %s --json: %s hop carries %d messages with that "
+                              "Message-ID: %r" % (key, proto, len(carried), hop.get("messages")))
+            if retrieved and not carried[0].get("reply", "").startswith(retrieved):
+                raise Failure("trace %s --json: %s hop: message not marked %r: %r"
+                              % (key, proto, retrieved, carried[0].get("reply")))
+            if retrieved and hop.get("user") != "bob":
+                raise Failure("trace %s --json: %s hop user %r, expected bob"
+                              % (key, proto, hop.get("user")))
+
+
+def test_trace_retrieval(suite):
+    """mailtap trace finds the retrieval hops: one message submitted by SMTP, delivered by
+    Postfix, then retrieved by POP3 (RETR) and by IMAP (FETCH BODY.PEEK[]) in one capture
+    (pcaps/relay/deliver-retrieve) -> exactly three hops in time order."""
+    trace_retrieval_check(suite, os.path.join(ROOT, "pcaps", "relay", "deliver-retrieve.pcap"))
+
+
 def test_list_filters(suite):
     """list --finding and --sort on recorded TLS and SMTP captures."""
     captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
@@ -504,7 +577,8 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
-                 test_live_capture, test_full_disk, test_trace, test_list_filters):
+                 test_live_capture, test_full_disk, test_trace, test_trace_retrieval,
+                 test_list_filters):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])
     summary = "%d passed, %d failed" % (suite.passed, suite.failed)

@@ -102,6 +102,11 @@ static void record(void *ctx, const struct lr_event *event)
             lr_expect_dot_body(rec->reader);
         if (event->len > 5 && memcmp(event->line, "SKIP ", 5) == 0)
             lr_skip(rec->reader, strtoull(event->line + 5, NULL, 10));
+        /* "BLOCK n" reads the next n bytes as lines; "STOP" in one skips its rest */
+        if (event->len > 6 && memcmp(event->line, "BLOCK ", 6) == 0)
+            lr_read_block(rec->reader, strtoull(event->line + 6, NULL, 10));
+        if (event->len == 4 && memcmp(event->line, "STOP", 4) == 0)
+            lr_skip_rest(rec->reader);
         break;
     case LR_EVENT_BODY_END:
         n = snprintf(line, sizeof line, "B%llu|", (unsigned long long)event->body_bytes);
@@ -141,6 +146,35 @@ static void test_linereader_every_split(void **state)
     run_split(input, len, 0, 0, &whole);
     assert_string_equal(whole.log,
                         "L[EHLO x]|L[DATA]|B36|L[SKIP 7]|S|L[QUIT]|L[last]U|");
+    for (size_t a = 0; a <= len; a++)
+        for (size_t b = a; b <= len; b++) {
+            run_split(input, len, a, b, &split);
+            if (strcmp(whole.log, split.log) != 0)
+                fail_msg("split at %zu/%zu: %s != %s", a, b, split.log, whole.log);
+        }
+}
+
+/* Counted blocks read as lines: lines never run past the block, a last line without LF
+ * ends with it, lr_skip_rest() skips the remainder, and the same events come whatever
+ * the segmentation. */
+static void test_linereader_blocks_every_split(void **state)
+{
+    (void)state;
+    static const char input[] =
+        "BLOCK 12\r\nh1\r\nh2\r\nbodyQUIT\r\n"          /* last line ends with the block */
+        "BLOCK 24\r\nh3\r\nSTOP\r\nSKIP ignored\r\nNEXT\r\n" /* skipped after STOP */
+        "BLOCK 6\r\nSTOP\r\nA\r\n"                       /* STOP at the block's very end */
+        "BLOCK 4\r\nab\r\n"                                /* CR LF ending exactly at the end */
+        "BLOCK 12\r\ncut in th";                             /* the stream ends inside */
+    size_t len = sizeof input - 1;
+    struct recorder whole, split;
+    run_split(input, len, 0, 0, &whole);
+    assert_string_equal(whole.log,
+                        "L[BLOCK 12]|L[h1]|L[h2]|L[body]|S|L[QUIT]|"
+                        "L[BLOCK 24]|L[h3]|L[STOP]|S|L[NEXT]|"
+                        "L[BLOCK 6]|L[STOP]|S|L[A]|"
+                        "L[BLOCK 4]|L[ab]|S|"
+                        "L[BLOCK 12]|L[cut in th]U|");
     for (size_t a = 0; a <= len; a++)
         for (size_t b = a; b <= len; b++) {
             run_split(input, len, a, b, &split);
@@ -329,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_linereader_every_split),
+        cmocka_unit_test(test_linereader_blocks_every_split),
         cmocka_unit_test(test_linereader_overlong_line),
         cmocka_unit_test(test_linereader_bare_lf_terminator),
         cmocka_unit_test(test_linklayer_types),

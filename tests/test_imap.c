@@ -80,6 +80,14 @@ static void assert_same(const struct mt_session *a, const struct mt_session *b)
     assert_int_equal(x->deleted_flagged, y->deleted_flagged);
     assert_int_equal(x->idled, y->idled);
     assert_string_equal(x->mailboxes, y->mailboxes);
+    assert_int_equal(a->message_count, b->message_count);
+    for (size_t i = 0; i < a->message_count; i++) {
+        assert_string_equal(a->messages[i].subject, b->messages[i].subject);
+        assert_string_equal(a->messages[i].message_id, b->messages[i].message_id);
+        assert_string_equal(a->messages[i].reply, b->messages[i].reply);
+        assert_int_equal(a->messages[i].size, b->messages[i].size);
+        assert_int_equal(a->messages[i].start_us, b->messages[i].start_us);
+    }
     assert_int_equal(a->transcript_lines, b->transcript_lines);
     assert_int_equal(a->transcript_len, b->transcript_len);
     if (a->transcript_len > 0)
@@ -195,6 +203,81 @@ static void test_login_select_fetch_store_expunge_logout(void **unused)
     assert_false(transcript_has(s, "not really"));
     assert_false(transcript_has(s, "Subject"));
     assert_no_secret(s, "s3cr3t-pw");
+    /* each BODY[] literal is a retrieved message, its headers read */
+    assert_int_equal(s->message_count, 2);
+    assert_string_equal(s->messages[0].subject, "one");
+    assert_string_equal(s->messages[0].reply, "retrieved by FETCH 1");
+    assert_int_equal(s->messages[0].size, strlen(BODY1));
+    assert_string_equal(s->messages[1].subject, "two");
+    assert_string_equal(s->messages[1].reply, "retrieved by FETCH 2");
+    session_free(s);
+}
+
+/* Which FETCH literals are retrievals, and their headers read within the literal only. */
+#define MSG_A "Received: from x\r\n\tby y\r\nMessage-ID:\r\n <a1@example.org>\r\n" \
+              "Subject: =?UTF-8?Q?caf=C3=A9?= report\r\n\r\nMessage-ID: <body@x>\r\n"
+#define MSG_B "Subject: partial\r\nMessage-Id: <b2@example.org>\r\n\r\nbody"
+#define HDR_C "Message-ID: <c3@example.org>\r\nSubject: header only\r\n\r\n"
+#define MSG_D "Subject: no blank line at the end\r\nMessage-ID: <d4@example.org>"
+
+static void test_fetch_retrievals(void **unused)
+{
+    (void)unused;
+    char fetch[2048];
+    snprintf(fetch, sizeof fetch,
+             "* 1 FETCH (UID 7 RFC822.SIZE %zu BODY[] {%zu}\r\n%s)\r\n"
+             "* 2 FETCH (BODY[]<0> {%zu}\r\n%s)\r\n"
+             "* 3 FETCH (BODY[HEADER] {%zu}\r\n%s)\r\n"
+             "* 4 FETCH (RFC822 {%zu}\r\n%s UID 9)\r\n"
+             "* 5 FETCH (BODY[TEXT] {%zu}\r\n%s)\r\n"
+             "a3 OK FETCH completed\r\n",
+             strlen(MSG_A), strlen(MSG_A), MSG_A, strlen(MSG_B), MSG_B, strlen(HDR_C), HDR_C,
+             strlen(MSG_D), MSG_D, strlen(MSG_B), MSG_B);
+    const struct chunk chunks[] = {
+        SV("* OK IMAP4rev1 ready\r\n"),
+        CL("a1 LOGIN bob pw\r\n"),
+        SV("a1 OK LOGIN completed\r\n"),
+        CL("a2 SELECT INBOX\r\n"),
+        SV("* 5 EXISTS\r\na2 OK [READ-WRITE] SELECT completed\r\n"),
+        CL("a3 FETCH 1:5 (BODY.PEEK[])\r\n"),
+        { MT_SERVER, fetch, strlen(fetch) },
+        CL("a4 LOGOUT\r\n"),
+        SV("* BYE bye\r\na4 OK LOGOUT completed\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->stats.fetch_count, 5);
+    assert_int_equal(s->message_count, 3);   /* BODY[HEADER] and BODY[TEXT] are no retrievals */
+    assert_string_equal(s->messages[0].message_id, "<a1@example.org>");
+    assert_string_equal(s->messages[0].reply, "retrieved by FETCH 1");
+    assert_int_equal(s->messages[0].size, strlen(MSG_A));
+    assert_non_null(strstr(s->messages[0].subject, "report"));
+    assert_string_equal(s->messages[1].message_id, "<b2@example.org>");
+    assert_string_equal(s->messages[1].subject, "partial");
+    assert_string_equal(s->messages[2].message_id, "<d4@example.org>");
+    assert_string_equal(s->messages[2].reply, "retrieved by FETCH 4");
+    /* the literal ends the header scan: the rest of the line is IMAP again */
+    assert_transcript_has(s, "[literal 63 bytes] UID 9)\n");
+    session_free(s);
+}
+
+/* A message literal cut by the end of the capture keeps what its headers said. */
+static void test_fetch_cut_in_headers(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* OK IMAP4rev1 ready\r\n"),
+        CL("a1 LOGIN bob pw\r\n"),
+        SV("a1 OK LOGIN completed\r\n"),
+        CL("a2 FETCH 1 BODY[]\r\n"),
+        SV("* 1 FETCH (BODY[] {4000000000}\r\nMessage-ID: <cut@x>\r\nSubject: cut sh"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
+    assert_int_equal(s->message_count, 1);
+    assert_string_equal(s->messages[0].message_id, "<cut@x>");
+    assert_string_equal(s->messages[0].subject, "cut sh");
+    assert_int_equal(s->messages[0].size, 4000000000ULL);
+    assert_int_equal(s->stats.fetch_count, 1);
     session_free(s);
 }
 
@@ -993,6 +1076,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_select_fetch_store_expunge_logout),
+        cmocka_unit_test(test_fetch_retrievals),
+        cmocka_unit_test(test_fetch_cut_in_headers),
         cmocka_unit_test(test_login_failure),
         cmocka_unit_test(test_fail_then_succeed),
         cmocka_unit_test(test_login_literals),

@@ -535,7 +535,7 @@ static void test_trace_hops(void **state)
     snprintf(t->hops[1].session->client_ip, sizeof t->hops[1].session->client_ip, "10.0.0.1");
     snprintf(t->hops[1].session->server_ip, sizeof t->hops[1].session->server_ip, "10.0.0.2");
     t->hops[1].session->server_port = 110;
-    model_trace_line(&t->hops[1], line, sizeof line);
+    model_trace_line(&t->hops[1], t->key, line, sizeof line);
     assert_non_null(strstr(line, "#14"));
     assert_non_null(strstr(line, "10.0.0.1 -> 10.0.0.2:110"));
     assert_non_null(strstr(line, "smtp out"));   /* fake row 13: outbound SMTP */
@@ -543,9 +543,9 @@ static void test_trace_hops(void **state)
     assert_null(strstr(line, "by size"));
     assert_null(strchr(line, '\n'));
     t->hops[1].by_size = true;
-    model_trace_line(&t->hops[1], line, sizeof line);
+    model_trace_line(&t->hops[1], t->key, line, sizeof line);
     assert_non_null(strstr(line, "  (by size/time)"));
-    model_trace_line(&t->hops[1], line, 16);   /* cut, still terminated */
+    model_trace_line(&t->hops[1], t->key, line, 16);   /* cut, still terminated */
     assert_true(strlen(line) < 16);
 
     /* moving stays on the hops and keeps the selection within a page */

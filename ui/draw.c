@@ -336,7 +336,7 @@ static void draw_trace(const struct draw_state *st)
             attr |= A_REVERSE;
         snprintf(line, sizeof line, "%s", current ? "● " : "  ");
         size_t len = strlen(line);
-        model_trace_line(&t->hops[i], line + len, sizeof line - len);
+        model_trace_line(&t->hops[i], t->key, line + len, sizeof line - len);
         put_line(2 + r, line, attr);
     }
 }

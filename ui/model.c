@@ -724,7 +724,7 @@ void model_trace_move(struct ui_trace *t, int delta, int page)
         t->top = 0;
 }
 
-void model_trace_line(const struct ui_trace_hop *hop, char *buf, size_t cap)
+void model_trace_line(const struct ui_trace_hop *hop, const char *key, char *buf, size_t cap)
 {
     size_t len = 0;
     if (!cap)
@@ -734,7 +734,7 @@ void model_trace_line(const struct ui_trace_hop *hop, char *buf, size_t cap)
     FILE *f = fmemopen(buf, cap, "w");
     if (f) {
         setvbuf(f, NULL, _IONBF, 0);
-        output_trace_hop(f, hop->session, false);
+        output_trace_hop(f, hop->session, false, key);
         fclose(f);
     }
     buf[cap - 1] = '\0';

@@ -158,7 +158,7 @@ void model_trace_free(struct ui_trace *trace);
 void model_trace_move(struct ui_trace *trace, int delta, int page);
 /* One hop as a line: time, #id, proto/dir, client -> server:port, status, deciding line,
  * and "(by size/time)" when it was matched without a Message-ID. */
-void model_trace_line(const struct ui_trace_hop *hop, char *buf, size_t cap);
+void model_trace_line(const struct ui_trace_hop *hop, const char *key, char *buf, size_t cap);
 /* Loads session `id` with its transcript (a hop to open); the caller frees it. */
 int model_load(struct ui_model *model, int64_t id, struct mt_session **out);
 

@@ -1574,6 +1574,110 @@ def sc_relay_two_hops(out):
     write_ns_expected(path + ".expected.json", timed)
 
 
+def reset_maildir(user):
+    """Empties USER's maildir (mail and Dovecot's index files) between captures, so that a
+    scenario knows the mailbox holds exactly what it delivers. Only for a user that no
+    POP3/IMAP session has open."""
+    root = os.environ.get("MAILDIR_ROOT")
+    need(root, "MAILDIR_ROOT is not set (record.sh section 3)")
+    box = os.path.join(root, user)
+    for d in ("new", "cur", "tmp"):
+        for fn in os.listdir(os.path.join(box, d)):
+            os.unlink(os.path.join(box, d, fn))
+    for fn in os.listdir(box):
+        if fn.startswith("dovecot") and os.path.isfile(os.path.join(box, fn)):
+            os.unlink(os.path.join(box, fn))
+
+
+def wait_in_maildir(user, msgid, timeout=20):
+    """Polls USER's maildir until the message with MSGID is in it; returns its bytes."""
+    box = os.path.join(os.environ["MAILDIR_ROOT"], user)
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        for d in ("new", "cur"):
+            for fn in os.listdir(os.path.join(box, d)):
+                data = open(os.path.join(box, d, fn), "rb").read()
+                if msgid.encode() in data:
+                    return data
+        time.sleep(0.05)
+    raise ScenarioError(f"{msgid} was not delivered to {user}'s maildir within {timeout}s")
+
+
+def header_of(raw, name):
+    """The (unfolded) value of header NAME in the header section of RAW (bytes), or None."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("latin-1")
+    m = re.search(rf"^{re.escape(name)}:[ \t]*(.*(?:\n[ \t].*)*)", head, re.I | re.M)
+    return re.sub(r"\n[ \t]+", " ", m.group(1)).strip() if m else None
+
+
+def sc_relay_deliver_retrieve(out):
+    """One message, end to end, in one capture on the host's lo: swaks submits it to
+    Postfix (127.0.0.1:25) for bob@example.test, Postfix delivers it into bob's maildir,
+    then bob retrieves it with POP3 (USER/PASS, RETR 1, no DELE, QUIT) and with IMAP
+    (LOGIN, SELECT INBOX, FETCH 1 (BODY.PEEK[]), LOGOUT). bob is used by no POP3/IMAP
+    scenario; his maildir is emptied first (SMTP scenarios deliver to him)."""
+    name = "deliver-retrieve"
+    path = os.path.join(out, "relay", name)
+    user, password, rcpt = "bob", "bobpw", "bob@example.test"
+    subj, mid = "mailtap test: delivered and retrieved", "<trace.1@client.example.test>"
+    reset_maildir(user)
+    maillog = LogTail(os.environ["PF_LOG"]) if os.environ.get("PF_LOG") else None
+    with Capture(path + ".pcap", [25, 110, 143]):
+        # 1. submission
+        p = swaks(V4, 25, "--to", rcpt, "--header", f"Subject: {subj}",
+                  "--header", f"Message-Id: {mid}")
+        lg = SmtpLog.from_swaks(p.stdout + p.stderr)
+        txs = lg.transactions()
+        need(len(txs) == 1 and txs[0]["eom"] == 250, f"{name}: not queued:\n{p.stdout}")
+        qid = re.search(r"queued as ([0-9A-Z]+)", txs[0]["eom_text"]).group(1)
+        # 2. delivery into the mailbox (polled: Postfix log and the maildir itself)
+        if maillog:
+            m = maillog.wait(rf"{qid}: to=<{re.escape(rcpt)}>,.* status=(\w+) ")
+            need(m.group(1) == "sent", m.group(0))
+        stored = wait_in_maildir(user, mid)
+        need(header_of(stored, "Message-ID") == mid, f"delivered copy: {stored[:500]!r}")
+        # 3. POP3 retrieval, no DELE
+        pop = poplib.POP3(V4, 110, timeout=10)
+        pop.user(user)
+        r = pop.pass_(password)
+        need(r.startswith(b"+OK"), r)
+        n, _size = pop.stat()
+        need(n == 1, f"{user} has {n} messages in POP3, expected 1")
+        resp, lines, _octets = pop.retr(1)
+        need(resp.startswith(b"+OK"), resp)
+        pop_raw = b"\r\n".join(lines)
+        need(pop.quit().startswith(b"+OK"), "QUIT")
+        # 4. IMAP retrieval of the same message
+        im = imaplib.IMAP4(V4, 143, timeout=10)
+        typ, _ = im.login(user, password)
+        need(typ == "OK", typ)
+        typ, dat = im.select("INBOX")
+        need(typ == "OK" and int(dat[0]) == 1, f"SELECT INBOX: {typ} {dat}")
+        typ, dat = im.fetch("1", "(BODY.PEEK[])")
+        need(typ == "OK" and isinstance(dat[0], tuple), f"FETCH: {typ} {dat}")
+        imap_raw = dat[0][1]
+        typ, _ = im.logout()
+        need(typ == "BYE", typ)
+    got = []
+    for proto, raw in (("pop3", pop_raw), ("imap", imap_raw)):
+        m = {"subject": header_of(raw, "Subject"), "message_id": header_of(raw, "Message-ID")}
+        need(m == {"subject": subj, "message_id": mid}, f"{proto} retrieved {m}")
+        got.append([m])
+    pcap = path + ".pcap"
+    syns = syn_times(pcap)
+    need([s[1:] for s in syns] == [(V4, V4, 25), (V4, V4, 110), (V4, V4, 143)],
+         f"{pcap}: connections {syns}")
+    smtp = smtp_session(lg, V4, V4, 25, [{"subject": subj, "message_id": mid}])
+    need(smtp["status"] == "delivered", smtp)
+    sessions = [smtp,
+                {**pop_base(), "status": "login_ok", "user": user, "messages": got[0]},
+                {**imap_base(), "status": "login_ok", "user": user, "messages": got[1]}]
+    write_expected(path + ".expected.json", sessions)
+    args_path = path + ".args"   # standard ports: no extra options
+    if os.path.exists(args_path):
+        os.unlink(args_path)
+
+
 # ---- TLS ---------------------------------------------------------------------
 TLS_ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac",
               40: "handshake_failure", 42: "bad_certificate", 46: "certificate_unknown",
@@ -1807,6 +1911,7 @@ SCENARIOS = [
     ("tls/version-mismatch", sc_tls_version_mismatch),
     ("tls/cipher-mismatch", sc_tls_cipher_mismatch),
     ("relay/two-hops", sc_relay_two_hops),
+    ("relay/deliver-retrieve", sc_relay_deliver_retrieve),
 ]
 NEEDS_ALIAS = {"pop3/login-disabled", "imap/login-disabled"}
 

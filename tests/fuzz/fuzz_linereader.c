@@ -6,12 +6,14 @@
  *     invariants after every step and every event.
  *  2. As a stream (input[2..]) fed whole, split once at a position taken from input[0..1],
  *     and byte by byte. The handler switches modes from line contents only ('#' line: dot
- *     body; "{N": skip N; "~N": skip N then cancel; '!': discard), so all three feeds must
+ *     body; "{N": skip N; "~N": skip N then cancel; "[N": read N as a block of lines, in
+ *     which ']' skips the rest; '!': discard), so all three feeds must
  *     give the same event log (kind, length, bytes, flags, stream offset at each event).
  */
 #include "protocols/linereader.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,7 @@ static void log_add(struct event_log *log, const void *bytes, size_t len)
 
 struct harness {
     struct line_reader *reader;
+    uint64_t block_end;   /* stream offset where the block of lines ends, 0: none */
     struct event_log log;
     uint64_t events;
 };
@@ -103,6 +106,14 @@ static void on_event(void *ctx, const struct lr_event *e)
     if (e->kind != LR_EVENT_LINE || e->len == 0)
         return;
     log_add(&h->log, e->line, e->len);
+    if (h->reader->mode == LR_BLOCK && h->block_end && h->reader->offset > h->block_end)
+        fail("a line of a block ran past its end (%llu > %llu)",
+             (unsigned long long)h->reader->offset, (unsigned long long)h->block_end);
+    if (h->reader->mode == LR_BLOCK) {
+        if (e->line[0] == ']')
+            lr_skip_rest(h->reader);
+        return;
+    }
     switch (e->line[0]) {
     case '#':
         lr_expect_dot_body(h->reader);
@@ -117,6 +128,12 @@ static void on_event(void *ctx, const struct lr_event *e)
         if (left != n || h->reader->mode != LR_LINES)
             fail("lr_cancel_skip after lr_skip(%llu) gave %llu, mode %d",
                  (unsigned long long)n, (unsigned long long)left, (int)h->reader->mode);
+        break;
+    }
+    case '[': {
+        uint64_t n = parse_count(e->line + 1, e->len - 1);
+        lr_read_block(h->reader, n);
+        h->block_end = n ? h->reader->offset + n : 0;
         break;
     }
     case '!':
@@ -136,8 +153,8 @@ static void check_reader(const struct line_reader *r, uint64_t fed)
         fail("pending %zu bytes, capacity %zu", r->pending_len, r->pending_cap);
     if ((int)r->mode < LR_LINES || r->mode > LR_DISCARD)
         fail("mode %d", (int)r->mode);
-    if (r->mode == LR_SKIP && r->skip_left == 0)
-        fail("skip mode with nothing left to skip");
+    if ((r->mode == LR_SKIP || r->mode == LR_BLOCK) && r->skip_left == 0)
+        fail("counted mode %d with nothing left", (int)r->mode);
 }
 
 /* Part 1: the input as a script of operations. */
@@ -166,9 +183,15 @@ static void run_script(const uint8_t *data, size_t size)
             pos += len;
             fed += len;
             break;
-        case 4:
+        case 4:   /* a counted block, skipped or (high bit) read as lines */
             if (size - pos >= 2) {
-                lr_skip(&reader, (uint64_t)data[pos] << 8 | data[pos + 1]);
+                uint64_t n = (uint64_t)(data[pos] & 0x7f) << 8 | data[pos + 1];
+                if (data[pos] & 0x80) {
+                    lr_read_block(&reader, n);
+                    h.block_end = n ? reader.offset + n : h.block_end;
+                } else {
+                    lr_skip(&reader, n);
+                }
                 pos += 2;
             }
             break;
@@ -179,7 +202,8 @@ static void run_script(const uint8_t *data, size_t size)
             enum lr_mode before = reader.mode;
             uint64_t skip_left = reader.skip_left;
             uint64_t left = lr_cancel_skip(&reader);
-            if (before == LR_SKIP ? left != skip_left || reader.mode != LR_LINES : left != 0)
+            bool counted = before == LR_SKIP || before == LR_BLOCK;
+            if (counted ? left != skip_left || reader.mode != LR_LINES : left != 0)
                 fail("lr_cancel_skip returned %llu (mode was %d, %llu left)",
                      (unsigned long long)left, (int)before, (unsigned long long)skip_left);
             break;

@@ -22,9 +22,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard */*.h)
 
 DEB_PACKAGES := gcc make pkg-config libpcap-dev libnids-dev libsqlite3-dev libncurses-dev \
-                libcmocka-dev sqlite3 tmux python3
+                libcmocka-dev sqlite3 tmux python3 iproute2 tcpreplay ethtool groff-base man-db
 
-.PHONY: all deps test unit pcaptest uitest santest demo clean bench
+.PHONY: all deps test unit pcaptest uitest sensortest replaytest santest demo clean bench
 
 all: mailtap
 
@@ -58,15 +58,30 @@ endef
 deps:
 	$(call install_missing,$(DEB_PACKAGES))
 
-# Unit suites (cmocka), then the pcap suite, each printing its own summary.
+# Unit suites (cmocka), then the pcap, console, sensor, live-replay and install suites,
+# each printing its own summary.
 test: deps
-	$(MAKE) all unit pcaptest uitest
+	$(MAKE) all unit pcaptest uitest sensortest replaytest installtest
 
 unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
 pcaptest: mailtap
 	python3 tests/pcap_suite.py --mailtap ./mailtap
+
+# `mailtap capture` as a sensor, in private network namespaces: signals, privilege drop,
+# the interface vanishing, stats, workers; one-sided and lossy captures, retention.
+sensortest: mailtap
+	python3 tests/sensor_suite.py --mailtap ./mailtap
+
+# Live capture vs offline decoding: captures replayed with tcpreplay over a veth pair
+# between two private namespaces (prints SKIPPED where namespaces are not permitted).
+replaytest: mailtap
+	tests/replay_netns.sh ./mailtap
+
+# Live capture at stepped rates: REPLAY_MB (200), REPLAY_RATES, WORKERS, BUFFER_MB.
+bench-replay: mailtap $(BENCH_DIR)/bin/gen_capture
+	bench/replay_rates.sh --mailtap ./mailtap
 
 # The real console driven through tmux: keys in, screen out.
 uitest: mailtap
@@ -79,6 +94,7 @@ santest: deps
 	@set -e; for t in $(SAN_TEST_BIN); do echo "== $$t"; $$t; done
 	python3 tests/pcap_suite.py --mailtap build-san/mailtap
 	tests/ui_tmux.sh build-san/mailtap build-san/ui-test.db
+	python3 tests/sensor_suite.py --mailtap build-san/mailtap
 
 # Decodes the bundled capture and opens the console (on a terminal; else prints the list).
 demo: deps
@@ -150,3 +166,50 @@ $(BENCH_DIR)/bin/bare_nids: bench/bare_nids.c
 bench: mailtap $(BENCH_BIN)
 	python3 bench/bench.py --mailtap ./mailtap --bin $(BENCH_DIR)/bin --dir $(BENCH_DIR)
 # --- end bench ----------------------------------------------------------------------------
+
+# --- install (docs/mailtap.1, contrib/): `make install [PREFIX=/usr] [DESTDIR=/tmp/pkg]` ---
+# Installs what `make` built (run `make` first as yourself: install only rebuilds when the
+# binary is out of date), the man page (uncompressed: man reads it as is, packaging tools
+# compress), the systemd unit with BINDIR and SYSCONFDIR written into it, and the example
+# settings as $(SYSCONFDIR)/default/mailtap when none is there yet. `make uninstall`
+# removes them; the settings only while unchanged. `make installtest` checks both.
+PREFIX         ?= /usr/local
+DESTDIR        ?=
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR     ?= /etc
+INSTALL        ?= install
+
+.PHONY: install uninstall installtest
+
+install: mailtap docs/mailtap.1 contrib/mailtap.service contrib/mailtap.default
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	$(INSTALL) -m 0755 mailtap $(DESTDIR)$(BINDIR)/mailtap
+	$(INSTALL) -m 0644 docs/mailtap.1 $(DESTDIR)$(MANDIR)/man1/mailtap.1
+	sed -e 's|/usr/local/bin/mailtap|$(BINDIR)/mailtap|g' \
+	    -e 's|/etc/default/mailtap|$(SYSCONFDIR)/default/mailtap|g' \
+	    contrib/mailtap.service > $(DESTDIR)$(SYSTEMDUNITDIR)/mailtap.service.tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mailtap.service.tmp
+	mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/mailtap.service.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/mailtap.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/mailtap ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/default/mailtap (the example: contrib/mailtap.default)"; \
+	else \
+	  echo "$(INSTALL) -m 0644 contrib/mailtap.default $(DESTDIR)$(SYSCONFDIR)/default/mailtap"; \
+	  $(INSTALL) -m 0644 contrib/mailtap.default $(DESTDIR)$(SYSCONFDIR)/default/mailtap; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailtap $(DESTDIR)$(MANDIR)/man1/mailtap.1 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mailtap.service
+	@if cmp -s contrib/mailtap.default $(DESTDIR)$(SYSCONFDIR)/default/mailtap; then \
+	  echo "rm -f $(DESTDIR)$(SYSCONFDIR)/default/mailtap"; \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/default/mailtap; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/default/mailtap ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/default/mailtap (edited)"; \
+	fi
+
+installtest: mailtap
+	MAKE="$(MAKE)" tests/install_test.sh
+# --- end install --------------------------------------------------------------------------

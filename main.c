@@ -3,6 +3,8 @@
 #include "capture/source.h"
 #include "cli/output.h"
 #include "cli/pipeline.h"
+#include "cli/privileges.h"
+#include "cli/sensor.h"
 #include "protocols/session.h"
 #include "store/store.h"
 #include "ui/console.h"
@@ -25,8 +27,11 @@ static const char usage_text[] =
     "\n"
     "  read FILE... [-d DB] [--ui] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
     "        decode pcap/pcapng files (\"-\" = stdin) into the database\n"
-    "  capture -i IFACE [-d DB] [--ui] [-B MB] [--local CIDR]... [--port [PROTO:]PORT]... [FILTER]\n"
-    "        decode live traffic until Ctrl-C (default filter: mail ports and DNS)\n"
+    "  capture -i IFACE [-d DB] [--ui] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
+    "          [--workers N] [--stats-interval SEC] [--local CIDR]... [--port [PROTO:]PORT]... [FILTER]\n"
+    "        decode live traffic until SIGTERM/Ctrl-C (default filter: mail ports, --port\n"
+    "        ports and DNS); SIGHUP reopens the database; root drops to -Z USER (default\n"
+    "        mailtap, else nobody) once the interface and database are open\n"
     "  ui [-d DB]\n"
     "        browse the database in the console (? lists the keys)\n"
     "  list [-d DB] [--proto smtp|pop3|imap|dns] [--dir in|out] [--status WORD] [--failed]\n"
@@ -37,6 +42,9 @@ static const char usage_text[] =
     "        print one session with its transcript\n"
     "  trace MESSAGE-ID|ADDRESS [-d DB] [--json]\n"
     "        the hops of one message (submission, relay, delivery failure) in time order\n"
+    "  stats [-d DB] [--since TIME] [--json]\n"
+    "        capture statistics per source: packets, drops, streams, sessions per minute,\n"
+    "        capture-health warnings\n"
     "\n"
     "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
     "  (the rest was processed), 2 usage error, 3 database error.\n";
@@ -51,7 +59,8 @@ static void usage_error(const char *fmt, const char *arg)
 /* Options shared by read and capture. Returns 1 when handled, 0 when not ours, -1 on
  * a bad value. */
 enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
-       OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI, OPT_SORT, OPT_FINDING };
+       OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI, OPT_SORT,
+       OPT_FINDING, OPT_KEEP_DAYS, OPT_MAX_DB_MB, OPT_STATS_INTERVAL, OPT_WORKERS };
 
 static bool local_overridden;
 
@@ -96,6 +105,36 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         options->idle_timeout_us = (int64_t)n * 1000000;
         return 1;
     }
+    case OPT_KEEP_DAYS: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*end || end == arg || n < 1 || n > 100000) {
+            usage_error("--keep-days takes a number of days (1 or more): %s", arg);
+            return -1;
+        }
+        options->keep_days = (int)n;
+        return 1;
+    }
+    case OPT_MAX_DB_MB: {
+        char *end;
+        long long n = strtoll(arg, &end, 10);
+        if (*end || end == arg || n < 1 || n > 1000000000LL) {
+            usage_error("--max-db-mb takes a size in MiB (1 or more): %s", arg);
+            return -1;
+        }
+        options->max_db_bytes = (int64_t)n * 1024 * 1024;
+        return 1;
+    }
+    case OPT_STATS_INTERVAL: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*end || end == arg || n < 1 || n > 3600) {
+            usage_error("--stats-interval takes seconds (1..3600): %s", arg);
+            return -1;
+        }
+        options->stats_interval_s = (int)n;
+        return 1;
+    }
     default:
         return 0;
     }
@@ -111,34 +150,19 @@ static const struct option decode_long_options[] = {
     { "buffer", required_argument, NULL, 'B' },
     { "quiet", no_argument, NULL, 'q' },
     { "ui", no_argument, NULL, OPT_UI },
+    { "keep-days", required_argument, NULL, OPT_KEEP_DAYS },
+    { "max-db-mb", required_argument, NULL, OPT_MAX_DB_MB },
+    { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+    { "workers", required_argument, NULL, OPT_WORKERS },
+    { "user", required_argument, NULL, 'Z' },
     { NULL, 0, NULL, 0 },
 };
-
-/* The source being decoded, for the signal handler: the only way to reach it from there. */
-static struct capture_source *active_source;
-
-static void on_stop_signal(int signo)
-{
-    (void)signo;
-    if (active_source)
-        capture_stop(active_source);
-}
-
-static void stop_on_signals(struct capture_source *source)
-{
-    active_source = source;
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-}
 
 /* `--ui`: the decoder runs in a child process writing the database (WAL lets the console
  * read while it writes); the console runs here and shows sessions as they are stored.
  * The child's messages go to DB.log so they do not scribble over the console; they are
  * printed once the console closes. Returns the decoder's exit status. */
-static int run_with_console(const struct pipeline_options *options,
+static int run_with_console(struct pipeline_options *options,
                             struct capture_source *source, const char *label)
 {
     char log_path[4096];
@@ -160,7 +184,7 @@ static int run_with_console(const struct pipeline_options *options,
     if (child == 0) {
         if (!freopen(log_path, "w", stderr) || !freopen("/dev/null", "w", stdout))
             _exit(EXIT_INPUT);
-        stop_on_signals(source);
+        sensor_handle_signals(source, options);
         signal(SIGINT, SIG_IGN);   /* Ctrl-C belongs to the console; it ends us with SIGTERM */
         struct pipeline_summary summary;
         int rc = pipeline_run(options, source, &summary);
@@ -225,10 +249,10 @@ static int command_read(int argc, char **argv)
         capture_close(source);
         return rc;
     }
-    stop_on_signals(source);
+    sensor_handle_signals(source, &options);
     struct pipeline_summary summary;
     int rc = pipeline_run(&options, source, &summary);
-    active_source = NULL;
+    sensor_forget_source();
     capture_close(source);
     if (!options.quiet || rc != 0) {
         fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options.db_path);
@@ -241,26 +265,41 @@ static int command_capture(int argc, char **argv)
 {
     static struct pipeline_options options;
     pipeline_options_defaults(&options);
-    const char *iface = NULL;
-    int buffer_mb = 64;
+    struct sensor_options sensor = { .workers = 1, .live = { .buffer_mb = 64 } };
+    const char *user = NULL;
     bool with_console = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "d:i:B:q", decode_long_options, NULL)) != -1) {
-        if (opt == OPT_UI) {
+    while ((opt = getopt_long(argc, argv, "d:i:B:qZ:", decode_long_options, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case OPT_UI:
             with_console = true;
             continue;
-        }
-        if (opt == 'i') {
-            iface = optarg;
+        case 'i':
+            sensor.iface = optarg;
             continue;
-        }
-        if (opt == 'B') {
-            buffer_mb = atoi(optarg);
+        case 'B':
+            sensor.live.buffer_mb = (int)strtol(optarg, &end, 10);
+            if (*end || sensor.live.buffer_mb < 1 || sensor.live.buffer_mb > 4096) {
+                usage_error("-B takes the kernel buffer in MiB (1..4096): %s", optarg);
+                return EXIT_USAGE;
+            }
             continue;
-        }
-        if (opt == 'q') {
+        case 'q':
             options.quiet = true;
             continue;
+        case 'Z':
+            user = optarg;
+            continue;
+        case OPT_WORKERS:
+            sensor.workers = (int)strtol(optarg, &end, 10);
+            if (*end || sensor.workers < 1 || sensor.workers > SENSOR_WORKERS_MAX) {
+                usage_error("--workers takes 1..16: %s", optarg);
+                return EXIT_USAGE;
+            }
+            continue;
+        default:
+            break;
         }
         int handled = decode_option(&options, opt, optarg);
         if (handled < 0)
@@ -270,12 +309,19 @@ static int command_capture(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!iface) {
+    if (!sensor.iface) {
         usage_error("%s", "capture needs -i IFACE");
         return EXIT_USAGE;
     }
-    /* The remaining words form the BPF filter, as with tcpdump. */
-    char filter[4096] = "";
+    if (with_console && sensor.workers > 1) {
+        usage_error("%s", "--ui runs one capture process: use --workers with `mailtap ui` "
+                          "from another terminal");
+        return EXIT_USAGE;
+    }
+    /* The remaining words form the BPF filter, as with tcpdump; by default every port
+     * with a protocol (--port included) and DNS. */
+    static char filter[4096];
+    filter[0] = '\0';
     for (int i = optind; i < argc; i++) {
         if (strlen(filter) + strlen(argv[i]) + 2 >= sizeof filter) {
             usage_error("%s", "filter too long");
@@ -285,27 +331,40 @@ static int command_capture(int argc, char **argv)
             strcat(filter, " ");
         strcat(filter, argv[i]);
     }
+    if (!filter[0] && !pipeline_default_filter(&options, filter, sizeof filter)) {
+        usage_error("%s", "too many --port options for the default filter: give a FILTER");
+        return EXIT_USAGE;
+    }
+    sensor.live.filter = filter;
+    /* Like tcpdump: root gives up root once the interface and the database are open. */
+    sensor.user = user ? user : geteuid() == 0 ? privileges_default_user() : NULL;
+    sensor_drop_privileges_when_ready(&options, sensor.user);
+    if (sensor.workers > 1) {
+        if (!options.quiet)
+            fprintf(stderr, "mailtap: capturing on %s with %d workers into %s (Ctrl-C to stop)\n",
+                    sensor.iface, sensor.workers, options.db_path);
+        return sensor_run_workers(&sensor, &options);
+    }
     char err[512];
-    struct capture_source *source =
-        capture_open_live(iface, filter[0] ? filter : NULL, buffer_mb, err, sizeof err);
+    struct capture_source *source = capture_open_live(sensor.iface, &sensor.live, err, sizeof err);
     if (!source) {
         fprintf(stderr, "mailtap: %s\n", err);
         return EXIT_INPUT;
     }
     if (with_console) {
-        int rc = run_with_console(&options, source, iface);
+        int rc = run_with_console(&options, source, sensor.iface);
         capture_close(source);
         return rc;
     }
-    stop_on_signals(source);
+    sensor_handle_signals(source, &options);
     if (!options.quiet)
-        fprintf(stderr, "mailtap: capturing on %s into %s (Ctrl-C to stop)\n", iface,
+        fprintf(stderr, "mailtap: capturing on %s into %s (Ctrl-C to stop)\n", sensor.iface,
                 options.db_path);
     struct pipeline_summary summary;
     int rc = pipeline_run(&options, source, &summary);
     struct capture_stats stats;
     capture_get_stats(source, &stats);
-    active_source = NULL;
+    sensor_forget_source();
     capture_close(source);
     fprintf(stderr, "mailtap: %s: ", options.db_path);
     pipeline_print_summary(&summary, stderr);
@@ -535,6 +594,103 @@ static void print_hop(void *ctx, struct mt_session *session, bool by_size)
     session_free(session);
 }
 
+/* `mailtap stats`: per source, the newest row of its latest run, and the rows five
+ * minutes and a whole run before it for the rates. Rows come newest first. */
+#define STATS_SOURCES_MAX 64
+#define STATS_RECENT_US (5LL * 60 * 1000000)
+
+struct stats_group {
+    char source[128];
+    struct store_sensor_stats newest, recent, oldest;
+    char health[512];
+    bool have_recent;
+};
+
+struct stats_context {
+    struct stats_group groups[STATS_SOURCES_MAX];
+    int count;
+};
+
+static int collect_stats(void *ctx, const struct store_sensor_stats *row)
+{
+    struct stats_context *c = ctx;
+    struct stats_group *g = NULL;
+    for (int i = 0; i < c->count && !g; i++)
+        if (strcmp(c->groups[i].source, row->source) == 0)
+            g = &c->groups[i];
+    if (!g) {
+        if (c->count == STATS_SOURCES_MAX)
+            return 0;
+        g = &c->groups[c->count++];
+        snprintf(g->source, sizeof g->source, "%s", row->source);
+        snprintf(g->health, sizeof g->health, "%s", row->health ? row->health : "");
+        g->newest = g->recent = g->oldest = *row;
+        return 0;
+    }
+    if (row->run != g->newest.run)
+        return 0;   /* an earlier run of the same source */
+    g->oldest = *row;
+    if (!g->have_recent && row->ts_us <= g->newest.ts_us - STATS_RECENT_US) {
+        g->recent = *row;
+        g->have_recent = true;
+    }
+    return 0;
+}
+
+static int command_stats(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "since", required_argument, NULL, OPT_SINCE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *db_path = "mailtap.db";
+    int64_t since = 0;
+    bool json = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "d:", long_options, NULL)) != -1) {
+        if (opt == 'd') {
+            db_path = optarg;
+        } else if (opt == OPT_SINCE) {
+            since = parse_time(optarg);
+            if (since < 0) {
+                usage_error("bad time: %s", optarg);
+                return EXIT_USAGE;
+            }
+        } else if (opt == OPT_JSON) {
+            json = true;
+        } else {
+            fprintf(stderr, "\n%s", usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    struct mt_store *store = open_for_reading(db_path);
+    if (!store)
+        return EXIT_DATABASE;
+    static struct stats_context context;
+    memset(&context, 0, sizeof context);
+    int rows = store_query_sensor_stats(store, since, 0, collect_stats, &context);
+    if (rows < 0) {
+        fprintf(stderr, "mailtap: %s\n", store_error(store));
+        store_close(store);
+        return EXIT_DATABASE;
+    }
+    for (int i = 0; i < context.count; i++) {
+        struct stats_group *g = &context.groups[i];
+        g->newest.source = g->source;
+        g->newest.health = g->health;
+        double recent = store_sensor_sessions_per_minute(&g->newest, g->have_recent ? &g->recent
+                                                                                    : &g->oldest);
+        double run = store_sensor_sessions_per_minute(&g->newest, &g->oldest);
+        output_sensor_stats(stdout, &g->newest, recent, run, json);
+    }
+    if (context.count == 0 && !json)
+        printf("no capture statistics in %s%s\n", db_path, since ? " since that time" : "");
+    store_close(store);
+    return EXIT_OK;
+}
+
 static int command_trace(int argc, char **argv)
 {
     const char *db_path = "mailtap.db";
@@ -618,6 +774,8 @@ int main(int argc, char **argv)
         return command_ui(argc, argv);
     if (strcmp(command, "trace") == 0)
         return command_trace(argc, argv);
+    if (strcmp(command, "stats") == 0)
+        return command_stats(argc, argv);
     usage_error("unknown command: %s", command);
     return EXIT_USAGE;
 }

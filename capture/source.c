@@ -1,15 +1,28 @@
-/* source.c — libpcap input: files in order, or a live interface. */
+/* source.c — libpcap input: files in order, or a live interface that is watched (link
+ * down/up is logged) and reopened when it disappears and comes back, so that an
+ * unattended sensor survives a NIC reset or a driver reload. */
 #include "source.h"
 
 #include "linklayer.h"
 
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 enum { LIVE_SNAPLEN = 262144, LIVE_TIMEOUT_MS = 250 };
+#define LINK_CHECK_US 1000000    /* link state looked at once a second */
+#define REOPEN_RETRY_US 1000000  /* a vanished interface is tried again once a second */
+#define DRAIN_US 2000000         /* on stop, packets already in the ring are read this long */
 
 struct capture_source {
     pcap_t *pcap;
@@ -22,7 +35,23 @@ struct capture_source {
     volatile sig_atomic_t stop_requested;
     struct capture_stats stats;
     char error[PCAP_ERRBUF_SIZE + 256];
+    /* live only */
+    char *iface, *filter;
+    int buffer_mb, fanout_group;
+    int link_socket;               /* for SIOCGIFFLAGS; -1 if none */
+    int link_up;                   /* last seen: 1 up and running, 0 down, -1 unknown */
+    unsigned ifindex;              /* of the interface the handle is bound to */
+    int64_t next_link_check_us, next_reopen_us;
+    int64_t drain_until_us;        /* stopping: the ring is emptied until then; 0: not yet */
+    struct capture_stats closed;   /* drops counted by handles already closed */
 };
+
+static int64_t wall_clock_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
 
 struct capture_source *capture_open_files(const char *const *paths, int count)
 {
@@ -63,40 +92,40 @@ static int open_next_file(struct capture_source *source)
     return 1;
 }
 
-struct capture_source *capture_open_live(const char *iface, const char *filter,
-                                         int buffer_mb, char *err, size_t errlen)
+/* Opens the interface with the source's settings into source->pcap; 0 or -1 (err). */
+static int open_live_handle(struct capture_source *source, char *err, size_t errlen)
 {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     struct bpf_program program;
-    struct capture_source *source = calloc(1, sizeof *source);
-    if (!source) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    source->live = true;
-    source->current = iface;
-    pcap_t *pcap = pcap_create(iface, errbuf);
+    pcap_t *pcap = pcap_create(source->iface, errbuf);
     if (!pcap) {
-        snprintf(err, errlen, "%s: %s", iface, errbuf);
-        goto fail;
+        snprintf(err, errlen, "%s: %s", source->iface, errbuf);
+        return -1;
     }
-    source->pcap = pcap;
     pcap_set_snaplen(pcap, LIVE_SNAPLEN);
     pcap_set_promisc(pcap, 1);
     pcap_set_timeout(pcap, LIVE_TIMEOUT_MS);
-    pcap_set_buffer_size(pcap, (buffer_mb > 0 ? buffer_mb : 64) * 1024 * 1024);
+    pcap_set_immediate_mode(pcap, 0);   /* batches: fewer wake-ups at high rates */
+    pcap_set_buffer_size(pcap, (source->buffer_mb > 0 ? source->buffer_mb : 64) * 1024 * 1024);
     int rc = pcap_activate(pcap);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", iface, pcap_geterr(pcap));
+        snprintf(err, errlen, "%s: %s", source->iface, pcap_geterr(pcap));
         goto fail;
     }
-    source->dlt = pcap_datalink(pcap);
-    if (!link_type_supported(source->dlt)) {
-        snprintf(err, errlen, "%s: unsupported link type %d", iface, source->dlt);
+    /* Non-blocking, waited for with poll(): with TPACKET_V3 a blocking read never times
+     * out on a silent link (the kernel retires no empty block), and the timers (batch
+     * commits, idle streams, statistics) must run on a quiet mirror port too. */
+    if (pcap_setnonblock(pcap, 1, errbuf) < 0) {
+        snprintf(err, errlen, "%s: %s", source->iface, errbuf);
         goto fail;
     }
-    if (pcap_compile(pcap, &program, filter ? filter : CAPTURE_DEFAULT_FILTER, 1,
-                     PCAP_NETMASK_UNKNOWN) < 0) {
+    int dlt = pcap_datalink(pcap);
+    if (!link_type_supported(dlt)) {
+        snprintf(err, errlen, "%s: unsupported link type %d", source->iface, dlt);
+        goto fail;
+    }
+    if (pcap_compile(pcap, &program, source->filter ? source->filter : CAPTURE_DEFAULT_FILTER,
+                     1, PCAP_NETMASK_UNKNOWN) < 0) {
         snprintf(err, errlen, "bad filter: %s", pcap_geterr(pcap));
         goto fail;
     }
@@ -106,20 +135,205 @@ struct capture_source *capture_open_live(const char *iface, const char *filter,
         snprintf(err, errlen, "cannot set filter: %s", pcap_geterr(pcap));
         goto fail;
     }
+    if (source->fanout_group > 0) {
+        /* Hash by flow (the kernel's hash is symmetric: both directions of a connection
+         * reach the same process); reassemble IP fragments first so they hash alike. */
+        int arg = (source->fanout_group & 0xffff) |
+                  ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        if (setsockopt(pcap_get_selectable_fd(pcap), SOL_PACKET, PACKET_FANOUT, &arg,
+                       sizeof arg) < 0) {
+            snprintf(err, errlen, "%s: cannot join packet fanout group %d: %s", source->iface,
+                     source->fanout_group, strerror(errno));
+            goto fail;
+        }
+    }
+    source->pcap = pcap;
+    source->dlt = dlt;
+    source->ifindex = if_nametoindex(source->iface);
+    return 0;
+fail:
+    pcap_close(pcap);
+    return -1;
+}
+
+/* 1 when the interface is up and running (carrier), 0 when not, -1 when unknown, -2 when
+ * it is gone, or is another interface now under the same name (the handle is dead). */
+static int link_state(const struct capture_source *source)
+{
+    unsigned index = if_nametoindex(source->iface);
+    if ((index == 0 && errno == ENODEV) || (index != 0 && source->ifindex != 0 && index != source->ifindex))
+        return -2;
+    struct ifreq request;
+    if (source->link_socket < 0 || strlen(source->iface) >= sizeof request.ifr_name)
+        return -1;
+    memset(&request, 0, sizeof request);
+    memcpy(request.ifr_name, source->iface, strlen(source->iface));
+    if (ioctl(source->link_socket, SIOCGIFFLAGS, &request) < 0)
+        return -1;
+    return (request.ifr_flags & IFF_UP) && (request.ifr_flags & IFF_RUNNING);
+}
+
+struct capture_source *capture_open_live(const char *iface, const struct capture_live_options *options,
+                                         char *err, size_t errlen)
+{
+    struct capture_source *source = calloc(1, sizeof *source);
+    if (!source) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    source->live = true;
+    source->link_socket = -1;
+    source->iface = strdup(iface);
+    source->filter = options->filter ? strdup(options->filter) : NULL;
+    source->buffer_mb = options->buffer_mb;
+    source->fanout_group = options->fanout_group;
+    source->current = source->iface;
+    if (!source->iface || (options->filter && !source->filter)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (open_live_handle(source, err, errlen) < 0)
+        goto fail;
+    source->link_socket = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    source->link_up = link_state(source);
     return source;
 fail:
     capture_close(source);
     return NULL;
 }
 
+/* Closes a failed live handle, keeping its drop counters. */
+static void live_handle_lost(struct capture_source *source)
+{
+    struct pcap_stat ps;
+    if (pcap_stats(source->pcap, &ps) == 0) {
+        source->closed.kernel_drops += ps.ps_drop;
+        source->closed.interface_drops += ps.ps_ifdrop;
+    }
+    pcap_close(source->pcap);
+    source->pcap = NULL;
+}
+
+static int live_idle(struct capture_packet *packet, int64_t now)
+{
+    memset(packet, 0, sizeof *packet);
+    packet->ts_us = now;
+    return CAPTURE_IDLE;
+}
+
+static int live_next(struct capture_source *source, struct capture_packet *packet)
+{
+    for (;;) {
+        int64_t now = wall_clock_us();
+        if (source->stop_requested) {
+            /* What the kernel already captured is decoded, not thrown away: read the
+             * ring until it is empty (or for DRAIN_US on a link that never pauses). */
+            if (!source->pcap)
+                return CAPTURE_END;
+            if (!source->drain_until_us)
+                source->drain_until_us = now + DRAIN_US;
+            else if (now > source->drain_until_us)
+                return CAPTURE_END;
+        }
+        if (!source->pcap) {   /* the interface vanished: try again once a second */
+            if (now < source->next_reopen_us) {
+                usleep(LIVE_TIMEOUT_MS * 1000);
+                return live_idle(packet, wall_clock_us());
+            }
+            char err[PCAP_ERRBUF_SIZE + 128];
+            if (open_live_handle(source, err, sizeof err) < 0) {
+                source->next_reopen_us = now + REOPEN_RETRY_US;
+                return live_idle(packet, now);
+            }
+            source->stats.reopens++;
+            source->link_up = link_state(source);
+            snprintf(source->error, sizeof source->error, "%s: interface is back: capturing again",
+                     source->iface);
+            return CAPTURE_NOTICE;
+        }
+        if (now >= source->next_link_check_us && !source->stop_requested) {
+            source->next_link_check_us = now + LINK_CHECK_US;
+            int up = link_state(source);
+            if (up == -2) {
+                snprintf(source->error, sizeof source->error, "%s: capture failed: the interface "
+                         "disappeared; reopening it when it is back", source->iface);
+                live_handle_lost(source);
+                source->next_reopen_us = now + REOPEN_RETRY_US;
+                return CAPTURE_ERROR;
+            }
+            if (up >= 0 && up != source->link_up) {
+                source->link_up = up;
+                snprintf(source->error, sizeof source->error,
+                         up ? "%s: link is up again" : "%s: link is down (administratively, or "
+                         "no carrier): nothing can be captured until it is back", source->iface);
+                return CAPTURE_NOTICE;
+            }
+        }
+        struct pcap_pkthdr *header;
+        const u_char *data;
+        int rc = pcap_next_ex(source->pcap, &header, &data);
+        if (rc == 1) {
+            packet->frame = data;
+            packet->caplen = header->caplen;
+            packet->wirelen = header->len;
+            packet->ts_us = (int64_t)header->ts.tv_sec * 1000000 + header->ts.tv_usec;
+            packet->dlt = source->dlt;
+            source->stats.packets++;
+            source->stats.bytes += header->caplen;
+            return CAPTURE_PACKET;
+        }
+        if (rc == 0) {   /* nothing ready */
+            if (source->stop_requested)
+                return CAPTURE_END;   /* the ring is empty */
+            int fd = pcap_get_selectable_fd(source->pcap);
+            struct pollfd ready = { .fd = fd, .events = POLLIN };
+            int n = poll(&ready, 1, LIVE_TIMEOUT_MS);
+            if (n <= 0)
+                return live_idle(packet, wall_clock_us());   /* timeout, or a signal */
+            if (!(ready.revents & (POLLERR | POLLHUP | POLLNVAL)))
+                continue;
+            /* The socket failed (the interface vanished): libpcap would not say so in
+             * non-blocking mode, so ask the socket. */
+            int error = 0;
+            socklen_t len = sizeof error;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);   /* also clears it */
+            if (error == ENETDOWN) {
+                /* Linux reports the link going down this way; the socket works again
+                 * when it is back up (as libpcap itself treats it). */
+                source->link_up = 0;
+                source->next_link_check_us = now + LINK_CHECK_US;
+                snprintf(source->error, sizeof source->error, "%s: link is down "
+                         "(administratively, or no carrier): nothing can be captured until "
+                         "it is back", source->iface);
+                return CAPTURE_NOTICE;
+            }
+            snprintf(source->error, sizeof source->error,
+                     "%s: capture failed: %s; reopening the interface when it is back",
+                     source->iface, error == ENODEV ? "the interface disappeared"
+                                    : error ? strerror(error) : "socket error");
+            live_handle_lost(source);
+            source->next_reopen_us = now + REOPEN_RETRY_US;
+            return CAPTURE_ERROR;
+        }
+        if (rc == PCAP_ERROR_BREAK)
+            continue;   /* a stray pcap_breakloop(): the stop flag decides */
+        snprintf(source->error, sizeof source->error,
+                 "%s: capture failed: %s; reopening the interface when it is back",
+                 source->iface, pcap_geterr(source->pcap));
+        live_handle_lost(source);
+        source->next_reopen_us = now + REOPEN_RETRY_US;
+        return CAPTURE_ERROR;
+    }
+}
+
 int capture_next(struct capture_source *source, struct capture_packet *packet)
 {
+    if (source->live)
+        return live_next(source, packet);
     for (;;) {
         if (source->stop_requested)
             return 0;
         if (!source->pcap) {
-            if (source->live)
-                return 0;
             int opened = open_next_file(source);
             if (opened <= 0)
                 return opened;
@@ -136,15 +350,6 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
             source->stats.packets++;
             source->stats.bytes += header->caplen;
             return 1;
-        }
-        if (rc == 0)  /* live: timeout with no packet */
-            continue;
-        if (source->live) {
-            if (rc == PCAP_ERROR_BREAK)
-                return 0;
-            snprintf(source->error, sizeof source->error, "%s: %s", source->current,
-                     pcap_geterr(source->pcap));
-            return -1;
         }
         /* Offline: PCAP_ERROR_BREAK is the end of the file; PCAP_ERROR a cut-short or
          * corrupt file, after which libpcap cannot resynchronise. */
@@ -166,14 +371,19 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
 
 void capture_stop(struct capture_source *source)
 {
+    /* Live capture polls with a timeout and drains the ring before it ends: no
+     * pcap_breakloop(), which would cut that short. */
     source->stop_requested = 1;
-    if (source->pcap && source->live)
-        pcap_breakloop(source->pcap);
 }
 
 const char *capture_error(const struct capture_source *source)
 {
     return source->error;
+}
+
+bool capture_is_live(const struct capture_source *source)
+{
+    return source->live;
 }
 
 const char *capture_current_name(const struct capture_source *source)
@@ -183,11 +393,13 @@ const char *capture_current_name(const struct capture_source *source)
 
 void capture_get_stats(struct capture_source *source, struct capture_stats *stats)
 {
-    if (source->live && source->pcap) {
+    if (source->live) {
         struct pcap_stat ps;
-        if (pcap_stats(source->pcap, &ps) == 0) {
-            source->stats.kernel_drops = ps.ps_drop;
-            source->stats.interface_drops = ps.ps_ifdrop;
+        source->stats.kernel_drops = source->closed.kernel_drops;
+        source->stats.interface_drops = source->closed.interface_drops;
+        if (source->pcap && pcap_stats(source->pcap, &ps) == 0) {
+            source->stats.kernel_drops += ps.ps_drop;
+            source->stats.interface_drops += ps.ps_ifdrop;
         }
     }
     *stats = source->stats;
@@ -199,5 +411,9 @@ void capture_close(struct capture_source *source)
         return;
     if (source->pcap)
         pcap_close(source->pcap);
+    if (source->live && source->link_socket >= 0)
+        close(source->link_socket);
+    free(source->iface);
+    free(source->filter);
     free(source);
 }

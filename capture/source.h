@@ -28,27 +28,47 @@ struct capture_source;
 struct capture_stats {
     uint64_t packets;
     uint64_t bytes;
-    uint64_t kernel_drops;     /* live only: pcap_stats ps_drop */
-    uint64_t interface_drops;  /* live only: pcap_stats ps_ifdrop */
+    uint64_t kernel_drops;     /* live only: pcap_stats ps_drop, summed over reopens */
+    uint64_t interface_drops;  /* live only: pcap_stats ps_ifdrop, summed over reopens */
+    uint64_t reopens;          /* live only: times the interface was opened again */
 };
 
 /* Offline: opens nothing yet; each file is opened in turn by capture_next(). "-" is
  * stdin. The paths array must outlive the source. */
 struct capture_source *capture_open_files(const char *const *paths, int count);
 
-/* Live: promiscuous, full snaplen, large buffer. filter NULL means the default. */
-struct capture_source *capture_open_live(const char *iface, const char *filter,
-                                         int buffer_mb, char *err, size_t errlen);
+/* Live capture settings. */
+struct capture_live_options {
+    const char *filter;   /* BPF; NULL: CAPTURE_DEFAULT_FILTER */
+    int buffer_mb;        /* kernel buffer; <= 0: 64 */
+    int fanout_group;     /* > 0: join this Linux PACKET_FANOUT group (hash by flow) so that
+                             several processes share the interface, each connection in one */
+};
 
-/* Returns 1 with a packet, 0 at the end of all input (or when capture_stop() was
- * called), -1 when a file could not be opened or was cut short: capture_error() says
- * why and the next call goes on with the next file. */
+/* Live: promiscuous, full snaplen, large buffer, immediate delivery off. */
+struct capture_source *capture_open_live(const char *iface, const struct capture_live_options *options,
+                                         char *err, size_t errlen);
+
+/* What capture_next() returns. */
+enum capture_result {
+    CAPTURE_ERROR = -1,  /* a file could not be opened or was cut short, or a live interface
+                            failed: capture_error() says why; the next call goes on (next
+                            file; live: the interface is reopened when it is back) */
+    CAPTURE_END = 0,     /* the end of all input, or capture_stop() was called */
+    CAPTURE_PACKET = 1,  /* *packet is filled */
+    CAPTURE_IDLE = 2,    /* live: no packet for a while; packet->ts_us is the wall clock, so
+                            that timers (idle streams, batches, statistics) still run */
+    CAPTURE_NOTICE = 3,  /* live: something the operator should know (the interface went
+                            down, came back, was reopened): capture_error() says what */
+};
+
 int capture_next(struct capture_source *source, struct capture_packet *packet);
 
 /* Safe to call from a signal handler: makes capture_next() return 0 soon. */
 void capture_stop(struct capture_source *source);
 
 const char *capture_error(const struct capture_source *source);
+bool capture_is_live(const struct capture_source *source);
 const char *capture_current_name(const struct capture_source *source);
 void capture_get_stats(struct capture_source *source, struct capture_stats *stats);
 void capture_close(struct capture_source *source);

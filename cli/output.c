@@ -6,6 +6,7 @@
 
 #include "protocols/explain.h"
 #include "protocols/text.h"
+#include "store/store.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -797,4 +798,56 @@ void output_show(FILE *out, const struct mt_session *s)
     if (s->transcript_dropped)
         fprintf(out, "   [%" PRIu64 " more lines not kept: transcript limit reached]\n",
                 s->transcript_dropped);
+}
+
+/* ---- capture statistics ------------------------------------------------------------- */
+
+static void rate_text(char *buf, size_t cap, double rate)
+{
+    if (rate < 0)
+        snprintf(buf, cap, "?");
+    else
+        snprintf(buf, cap, "%.1f", rate);
+}
+
+void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double recent_rate,
+                         double run_rate, bool json)
+{
+    char when[40], recent[32], run[32];
+    const char *health = s->health && s->health[0] ? s->health : "";
+    if (json) {
+        output_time(when, sizeof when, s->ts_us, OUTPUT_TIME_ISO);
+        fputs("{\"source\":", out);
+        json_text(out, s->source, strlen(s->source));
+        json_str(out, "ts", when);
+        json_u64(out, "packets", s->packets);
+        json_u64(out, "kernel_drops", s->kernel_drops);
+        json_u64(out, "interface_drops", s->interface_drops);
+        json_u64(out, "streams", s->streams);
+        json_u64(out, "sessions", s->sessions);
+        fprintf(out, ",\"sessions_per_minute\":%.2f,\"sessions_per_minute_run\":%.2f",
+                recent_rate < 0 ? 0.0 : recent_rate, run_rate < 0 ? 0.0 : run_rate);
+        json_str(out, "health", health);
+        fputs("}\n", out);
+        return;
+    }
+    output_time(when, sizeof when, s->ts_us, OUTPUT_TIME_DATE);
+    rate_text(recent, sizeof recent, recent_rate);
+    rate_text(run, sizeof run, run_rate);
+    fputs("Source        ", out);
+    put_str(out, s->source);
+    fprintf(out, "\nLast sample   %s UTC\n", when);
+    fprintf(out, "Packets       %" PRIu64 "\n", s->packets);
+    fprintf(out, "Dropped       %" PRIu64 " by the kernel, %" PRIu64 " by the interface%s\n",
+            s->kernel_drops, s->interface_drops,
+            s->kernel_drops + s->interface_drops ? "  (raise -B, or --workers)" : "");
+    fprintf(out, "Streams       %" PRIu64 " tracked\n", s->streams);
+    fprintf(out, "Sessions      %" PRIu64 " stored; per minute: %s (last 5 min), %s (whole run)\n",
+            s->sessions, recent, run);
+    fputs("Health        ", out);
+    if (health[0])
+        put_str(out, health);
+    else
+        fputs("ok", out);
+    fputs("\n\n", out);
 }

@@ -36,6 +36,13 @@ void output_show_json(FILE *out, const struct mt_session *session);
  * message on a POP3/IMAP hop); NULL or "" for none. */
 void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size, const char *key);
 
+/* One capture source's latest statistics for `mailtap stats`: the newest row of its
+ * latest run, sessions per minute over the last minutes and over the whole run (< 0:
+ * unknown). JSON: one object per line. */
+struct store_sensor_stats;
+void output_sensor_stats(FILE *out, const struct store_sensor_stats *newest, double recent_rate,
+                         double run_rate, bool json);
+
 /* Helpers the console shares. */
 
 enum output_time_style {

@@ -2,19 +2,27 @@
 #include "cli/pipeline.h"
 
 #include "capture/linklayer.h"
+#include "cli/health.h"
 #include "protocols/decoder.h"
 #include "protocols/dnswatch.h"
 #include "protocols/tlsfollow.h"
 #include "store/store.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* How often (in capture time) idle streams and unanswered SYNs are looked for, and how
  * often capture statistics are written for the console's status bar. */
 #define TICK_INTERVAL_US 1000000
-#define STATS_INTERVAL_US 5000000
+#define STATS_INTERVAL_S 5
+/* Retention: sessions deleted per store_prune() call, and the time spent pruning per
+ * tick, so that a large backlog never stalls capture. */
+#define PRUNE_ROWS 500
+#define PRUNE_BUDGET_CALLS 8
 
 struct pipeline {
     const struct pipeline_options *options;
@@ -22,6 +30,12 @@ struct pipeline {
     struct mt_store *store;
     bool store_failed;
     struct dns_watch *dns;
+    struct capture_source *source;
+    /* capture health */
+    struct capture_health health;
+    uint64_t drops_seen;            /* kernel + interface drops at the last tick */
+    uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
+    bool prune_backlog;             /* the last prune deleted something: more may wait */
 };
 
 /* A connection being decoded: the session record and its decoder's state. */
@@ -31,6 +45,7 @@ struct live_session {
     void *state;
     struct tls_follow *tls;
     struct dns_watch_stream *dns;   /* DNS over TCP instead of a mail decoder */
+    uint64_t drop_epoch;            /* the pipeline's drop_epoch when it opened */
 };
 
 void pipeline_options_defaults(struct pipeline_options *options)
@@ -82,8 +97,10 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
     summary->sessions_total++;
     if (status_is_failure(session->status))
         summary->failures++;
-    if (pipeline->store_failed)
+    if (pipeline->store_failed) {
+        summary->store_errors += pipeline->store == NULL;   /* no database: this one is lost */
         return;
+    }
     if (store_put_session(pipeline->store, session) != STORE_OK) {
         summary->store_errors++;
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
@@ -119,6 +136,7 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
         return NULL;
     }
     fill_endpoints(pipeline, live->session, flow, ts_us);
+    live->drop_epoch = pipeline->drop_epoch;
     if (proto == MT_PROTO_DNS) {
         live->dns = dns_watch_stream_new(flow);
         return live;
@@ -168,7 +186,7 @@ static enum mt_end end_from_stream(enum stream_end how)
     return MT_END_EOF;
 }
 
-static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_us)
+static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
 {
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
@@ -188,6 +206,18 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_u
     }
     tls_follow_settle(live->tls, session);
     tls_follow_free(live->tls);
+    /* Capture loss is the sensor's failure, not the server's: said so, never blamed. */
+    int64_t end_us = session->end_us > ts_us ? session->end_us : ts_us;
+    if (data_lost)
+        session_capture_lost(session, end_us, "a sequence gap (segments missing)");
+    else if (live->drop_epoch != pipeline->drop_epoch && session_status_is_inconclusive(session))
+        session_capture_lost(session, end_us, "the kernel dropped packets while it was open");
+    if (session->flags & MT_FLAG_CAPTURE_GAP) {
+        pipeline->summary->capture_gaps++;
+        health_gap(&pipeline->health);
+    }
+    if (session->bytes_s2c > 0)
+        health_answered(&pipeline->health, session->server_port);
     store_session(pipeline, session);
     if (pipeline->dns)
         dns_watch_inbound(pipeline->dns, session);
@@ -229,6 +259,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         line = "connection refused: the server answered the SYN with a reset (nothing listening?)";
         break;
     case STREAM_ONE_SIDED:
+        health_one_sided(&pipeline->health, flow->server_port);
         status = MT_STATUS_INCOMPLETE;
         line = "only client-to-server packets were captured: check that the mirror port "
                "copies both directions";
@@ -244,23 +275,114 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     session_free(session);
 }
 
-static void write_sensor_stats(struct pipeline *pipeline, struct capture_source *source,
-                               int64_t ts_us)
+static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
 {
     if (pipeline->store_failed)
         return;
     struct capture_stats capture;
-    capture_get_stats(source, &capture);
+    capture_get_stats(pipeline->source, &capture);
+    const struct pipeline_options *options = pipeline->options;
     struct store_sensor_stats stats = {
         .ts_us = ts_us,
         .packets = capture.packets,
         .kernel_drops = capture.kernel_drops,
         .interface_drops = capture.interface_drops,
+        .streams = reassembly_concurrent(),
         .sessions = pipeline->summary->sessions_total,
-        .source = capture_current_name(source),
+        .source = options->stats_label ? options->stats_label : capture_current_name(pipeline->source),
+        .health = pipeline->health.text,
     };
     if (store_put_sensor_stats(pipeline->store, &stats) != STORE_OK)
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+}
+
+static void configure_store(struct pipeline *pipeline)
+{
+    const struct pipeline_options *options = pipeline->options;
+    if (options->batch_sessions > 0 || options->batch_ms > 0)
+        store_set_batch(pipeline->store,
+                        options->batch_sessions > 0 ? options->batch_sessions : STORE_BATCH_SESSIONS,
+                        options->batch_ms > 0 ? options->batch_ms : STORE_BATCH_MS);
+}
+
+/* SIGHUP: the file may have been moved away (rotation). The old store is committed and
+ * closed FIRST: its -wal and -shm files are named after the path, and a new database at
+ * the same path must not pick them up. Closing checkpoints everything into the moved
+ * file. If the path cannot be opened, sessions are counted as store errors until the
+ * next SIGHUP succeeds (a full disk can be recovered from the same way). */
+static void reopen_store(struct pipeline *pipeline)
+{
+    char err[512];
+    const char *path = pipeline->options->db_path;
+    if (pipeline->store && !pipeline->store_failed && store_checkpoint(pipeline->store) != STORE_OK)
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+    store_close(pipeline->store);
+    struct stat st;
+    if (stat(path, &st) < 0 && errno == ENOENT) {
+        /* Moved away: its emptied -wal and -shm, still named after the path, must not
+         * be mistaken for the new database's. */
+        char side[4096];
+        snprintf(side, sizeof side, "%s-wal", path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", path);
+        unlink(side);
+    }
+    pipeline->store = store_open(pipeline->options->db_path, true, err, sizeof err);
+    pipeline->store_failed = pipeline->store == NULL;
+    if (pipeline->store)
+        configure_store(pipeline);
+    if (pipeline->store_failed)
+        fprintf(stderr, "mailtap: SIGHUP: cannot reopen the database (sessions are not stored "
+                "until the next SIGHUP succeeds): %s\n", err);
+    else
+        fprintf(stderr, "mailtap: SIGHUP: database reopened: %s\n", pipeline->options->db_path);
+}
+
+/* Retention: a few small batches per tick. */
+static void prune(struct pipeline *pipeline, int64_t now_us)
+{
+    const struct pipeline_options *options = pipeline->options;
+    if ((options->keep_days <= 0 && options->max_db_bytes <= 0) || pipeline->store_failed)
+        return;
+    int64_t older_than = options->keep_days > 0
+                             ? now_us - (int64_t)options->keep_days * 86400 * 1000000 : 0;
+    for (int i = 0; i < PRUNE_BUDGET_CALLS; i++) {
+        long deleted = 0;
+        if (store_prune(pipeline->store, older_than, options->max_db_bytes, PRUNE_ROWS,
+                        &deleted) != STORE_OK) {
+            fprintf(stderr, "mailtap: retention: %s\n", store_error(pipeline->store));
+            return;
+        }
+        pipeline->summary->sessions_pruned += (uint64_t)deleted;
+        if (deleted < PRUNE_ROWS)
+            return;
+    }
+}
+
+/* Once a second (capture time): timers, drops, health, retention, SIGHUP. */
+static void tick(struct pipeline *pipeline, int64_t now_us)
+{
+    reassembly_tick(now_us);
+    if (pipeline->dns)
+        dns_watch_tick(pipeline->dns, now_us);
+    if (!pipeline->store_failed)
+        store_tick(pipeline->store);
+    struct capture_stats capture;
+    capture_get_stats(pipeline->source, &capture);
+    uint64_t drops = capture.kernel_drops + capture.interface_drops;
+    if (drops > pipeline->drops_seen) {
+        pipeline->drops_seen = drops;
+        pipeline->drop_epoch++;
+    }
+    if (health_tick(&pipeline->health, now_us, drops))
+        fprintf(stderr, "mailtap: capture health: %s\n",
+                pipeline->health.text[0] ? pipeline->health.text : "ok again");
+    prune(pipeline, now_us);
+    volatile sig_atomic_t *reopen = pipeline->options->reopen_requested;
+    if (reopen && *reopen) {
+        *reopen = 0;
+        reopen_store(pipeline);
+    }
 }
 
 /* Returns the time of the last packet. */
@@ -268,36 +390,46 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
 {
     struct pipeline_summary *summary = pipeline->summary;
     struct capture_packet packet;
+    int stats_s = pipeline->options->stats_interval_s > 0 ? pipeline->options->stats_interval_s
+                                                          : STATS_INTERVAL_S;
     int64_t next_tick = 0, next_stats = 0, last_ts = 0;
+    unsigned since_store_tick = 0;
     int rc;
-    while ((rc = capture_next(source, &packet)) != 0) {
-        if (rc < 0) {
+    while ((rc = capture_next(source, &packet)) != CAPTURE_END) {
+        if (rc == CAPTURE_ERROR) {
             fprintf(stderr, "mailtap: warning: %s\n", capture_error(source));
             summary->input_errors++;
             continue;
         }
-        summary->packets++;
-        summary->bytes += packet.caplen;
-        last_ts = packet.ts_us;
-        struct ip_frame frame;
-        int found = link_find_ip(packet.dlt, packet.frame, packet.caplen, &frame);
-        if (found > 0)
-            reassembly_ip_packet(&frame, packet.ts_us);
-        else if (found == 0)
-            summary->non_ip_frames++;
-        else
-            summary->bad_frames++;
+        if (rc == CAPTURE_NOTICE) {
+            fprintf(stderr, "mailtap: %s\n", capture_error(source));
+            continue;
+        }
+        if (rc == CAPTURE_PACKET) {
+            summary->packets++;
+            summary->bytes += packet.caplen;
+            last_ts = packet.ts_us;
+            struct ip_frame frame;
+            int found = link_find_ip(packet.dlt, packet.frame, packet.caplen, &frame);
+            if (found > 0)
+                reassembly_ip_packet(&frame, packet.ts_us);
+            else if (found == 0)
+                summary->non_ip_frames++;
+            else
+                summary->bad_frames++;
+        }
+        /* Short batches (several writers share the database) are committed on time. */
+        if ((rc == CAPTURE_IDLE || ++since_store_tick >= 256) && !pipeline->store_failed) {
+            since_store_tick = 0;
+            store_tick(pipeline->store);
+        }
         if (packet.ts_us >= next_tick) {
-            reassembly_tick(packet.ts_us);
-            if (pipeline->dns)
-                dns_watch_tick(pipeline->dns, packet.ts_us);
-            if (!pipeline->store_failed)
-                store_tick(pipeline->store);
+            tick(pipeline, packet.ts_us);
             next_tick = packet.ts_us + TICK_INTERVAL_US;
         }
         if (packet.ts_us >= next_stats) {
-            write_sensor_stats(pipeline, source, packet.ts_us);
-            next_stats = packet.ts_us + STATS_INTERVAL_US;
+            write_sensor_stats(pipeline, packet.ts_us);
+            next_stats = packet.ts_us + (int64_t)stats_s * 1000000;
         }
     }
     return last_ts;
@@ -308,11 +440,20 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
 {
     char err[512];
     memset(summary, 0, sizeof *summary);
-    struct pipeline pipeline = { .options = options, .summary = summary };
+    struct pipeline pipeline = { .options = options, .summary = summary, .source = source };
+    health_init(&pipeline.health);
     pipeline.store = store_open(options->db_path, true, err, sizeof err);
     if (!pipeline.store) {
         fprintf(stderr, "mailtap: %s\n", err);
         return 3;
+    }
+    configure_store(&pipeline);
+    if (options->ready) {
+        int rc = options->ready(options->ready_ctx);
+        if (rc != 0) {
+            store_close(pipeline.store);
+            return rc;
+        }
     }
     struct reassembly_config config;
     reassembly_config_defaults(&config);
@@ -342,7 +483,12 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         dns_watch_finish(pipeline.dns, last_ts);
         dns_watch_free(pipeline.dns);
     }
-    write_sensor_stats(&pipeline, source, last_ts);
+    struct capture_stats capture;
+    capture_get_stats(source, &capture);
+    if (health_finish(&pipeline.health, last_ts, capture.kernel_drops + capture.interface_drops) &&
+        pipeline.health.text[0])
+        fprintf(stderr, "mailtap: capture health: %s\n", pipeline.health.text);
+    write_sensor_stats(&pipeline, last_ts);
     if (!pipeline.store_failed && store_flush(pipeline.store) != STORE_OK) {
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline.store));
         summary->store_errors++;
@@ -377,7 +523,30 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
                 (unsigned long long)r->ipv6_table_full);
     if (summary->bad_frames)
         fprintf(out, "; %llu malformed frames", (unsigned long long)summary->bad_frames);
+    if (summary->capture_gaps)
+        fprintf(out, "; %llu sessions lost packets in the capture (flagged capture_gap)",
+                (unsigned long long)summary->capture_gaps);
+    if (summary->sessions_pruned)
+        fprintf(out, "; %llu old sessions pruned", (unsigned long long)summary->sessions_pruned);
     if (summary->input_errors)
         fprintf(out, "; %d input error(s)", summary->input_errors);
     fputc('\n', out);
+}
+
+bool pipeline_default_filter(const struct pipeline_options *options, char *buf, size_t cap)
+{
+    char ports[3072];
+    size_t len = 0;
+    for (uint32_t port = 1; port < 65536; port++) {
+        if (options->port_proto[port] == PIPELINE_NO_PROTO || port == 53)
+            continue;
+        int n = snprintf(ports + len, sizeof ports - len, "%stcp port %u", len ? " or " : "",
+                         (unsigned)port);
+        if (n < 0 || (size_t)n >= sizeof ports - len)
+            return false;
+        len += (size_t)n;
+    }
+    const char *sep = len ? " or " : "";
+    int n = snprintf(buf, cap, "%s%sport 53 or (vlan and (%s%sport 53))", ports, sep, ports, sep);
+    return n > 0 && (size_t)n < cap;
 }

@@ -8,6 +8,7 @@
 #include "protocols/session.h"
 #include "reassembly/reassembly.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,12 +22,24 @@ struct pipeline_options {
     uint32_t max_streams;
     int64_t idle_timeout_us;
     bool quiet;
+    /* An unattended sensor: */
+    int keep_days;                /* delete sessions older than this; 0: keep all */
+    int64_t max_db_bytes;         /* keep the database under this; 0: no limit */
+    int stats_interval_s;         /* a sensor_stats row this often (capture time) */
+    const char *stats_label;      /* sensor_stats.source; NULL: the interface or file */
+    int batch_sessions, batch_ms; /* store batches (store_set_batch); 0: the store's default */
+    volatile sig_atomic_t *reopen_requested;   /* set (by SIGHUP): reopen the database */
+    /* Called once the database is open, before the first packet (capture drops its
+     * privileges there); non-zero stops the run with that exit status. */
+    int (*ready)(void *ctx);
+    void *ready_ctx;
 };
 
 struct pipeline_summary {
     uint64_t packets, bytes, non_ip_frames, bad_frames;
     uint64_t sessions[MT_PROTO_COUNT];
     uint64_t sessions_total, failures, store_errors;
+    uint64_t sessions_pruned, capture_gaps;
     int input_errors;
     struct reassembly_stats reassembly;
 };
@@ -38,10 +51,15 @@ bool pipeline_options_add_port(struct pipeline_options *options, const char *spe
 
 /* Runs until the source ends (or capture_stop()); fills summary. Returns 0 when all
  * went well, 1 when some input was bad (warnings printed, the rest processed), 3 when
- * the database could not be opened or written. */
+ * the database could not be opened or written, or what options->ready returned. */
 int pipeline_run(const struct pipeline_options *options, struct capture_source *source,
                  struct pipeline_summary *summary);
 
 void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out);
+
+/* The BPF filter for live capture when the user gives none: every TCP port with a
+ * protocol (the standard mail ports and each --port) and port 53, with or without a VLAN
+ * tag. Returns false when it does not fit in cap. */
+bool pipeline_default_filter(const struct pipeline_options *options, char *buf, size_t cap);
 
 #endif

@@ -189,6 +189,37 @@ void session_decide(struct mt_session *session, enum mt_status status,
     session->status_transcript_line = transcript_line;
 }
 
+bool session_status_is_inconclusive(const struct mt_session *session)
+{
+    switch (session->status) {
+    case MT_STATUS_UNKNOWN:
+    case MT_STATUS_NO_MAIL:
+    case MT_STATUS_ABORTED:
+    case MT_STATUS_RESET:
+    case MT_STATUS_NO_RESPONSE:
+    case MT_STATUS_INCOMPLETE:
+        return true;
+    case MT_STATUS_TLS_FAILED:   /* an alert is a fact; a handshake cut short is not */
+        return session->tls_info.alert[0] == '\0';
+    default:
+        return false;
+    }
+}
+
+void session_capture_lost(struct mt_session *session, int64_t ts_us, const char *why)
+{
+    if (session->flags & MT_FLAG_CAPTURE_GAP)
+        return;   /* noted once */
+    session->flags |= MT_FLAG_CAPTURE_GAP;
+    char line[MT_TEXT_MAX];
+    int len = snprintf(line, sizeof line, "[capture lost packets of this connection: %s; "
+                       "what followed could not be decoded]", why);
+    size_t n = len < 0 ? 0 : (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
+    int index = session_transcript_add(session, ts_us, 'I', line, n);
+    if (session_status_is_inconclusive(session))
+        session_decide(session, MT_STATUS_INCOMPLETE, line, n, index);
+}
+
 const char *status_name(enum mt_status status)
 {
     if ((int)status < 0 || status >= MT_STATUS_COUNT)

@@ -209,6 +209,16 @@ struct mt_message *session_add_message(struct mt_session *session);
 void session_decide(struct mt_session *session, enum mt_status status,
                     const char *line, size_t len, int transcript_line);
 
+/* Packets of the session are missing from the capture (a sequence hole libnids never saw
+ * filled, or kernel drops while it was open): flags MT_FLAG_CAPTURE_GAP, notes why in the
+ * transcript, and turns a status that only says something did NOT happen (no greeting, no
+ * end of transaction, no handshake, a reset before anything conclusive) into incomplete:
+ * what was lost may hold it, so a capture loss is never reported as a server failure.
+ * Statuses decided by a line the server was seen to send stay. */
+void session_capture_lost(struct mt_session *session, int64_t ts_us, const char *why);
+/* The status says only that something was not seen (see session_capture_lost). */
+bool session_status_is_inconclusive(const struct mt_session *session);
+
 const char *status_name(enum mt_status status);
 enum mt_status status_from_name(const char *name);   /* MT_STATUS_UNKNOWN if none */
 const char *proto_name(enum mt_proto proto);

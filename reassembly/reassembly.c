@@ -121,7 +121,10 @@ static void slot_close(struct stream_slot *slot, enum stream_end how)
 {
     slot_unlink(slot);
     active->stats.concurrent--;
-    active->events.closed(active->events.ctx, slot->user, how, active->now_us);
+    /* Out-of-order segments still queued: a hole that was never filled. */
+    bool data_lost = slot->nids && (slot->nids->client.list || slot->nids->server.list);
+    active->stats.streams_with_gaps += data_lost;
+    active->events.closed(active->events.ctx, slot->user, how, data_lost, active->now_us);
     free(slot);
 }
 
@@ -152,7 +155,7 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
             return;
         slot = calloc(1, sizeof *slot);
         if (!slot) {
-            active->events.closed(active->events.ctx, user, STREAM_END_OF_INPUT, active->now_us);
+            active->events.closed(active->events.ctx, user, STREAM_END_OF_INPUT, false, active->now_us);
             return;
         }
         slot->nids = nids;
@@ -462,6 +465,11 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     if (verdict == TCP_HELD)
         return;
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
+}
+
+uint32_t reassembly_concurrent(void)
+{
+    return active ? active->stats.concurrent : 0;
 }
 
 void reassembly_tick(int64_t now_us)

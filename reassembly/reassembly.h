@@ -34,8 +34,11 @@ struct reassembly_events {
     void *(*opened)(void *ctx, const struct flow *flow, int64_t ts_us);
     void (*data)(void *ctx, void *stream, enum stream_side from, const char *bytes,
                  size_t len, int64_t ts_us);
-    /* Always called exactly once for every stream opened() accepted. */
-    void (*closed)(void *ctx, void *stream, enum stream_end how, int64_t ts_us);
+    /* Always called exactly once for every stream opened() accepted. data_lost: segments
+     * were queued behind a hole in the sequence space when it ended: packets of this
+     * connection are missing from the capture and what followed the hole was never
+     * delivered (libnids waits for a hole to fill; it never skips one). */
+    void (*closed)(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us);
     /* A connection attempt that never became a stream. */
     void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,
                     int64_t syn_us, int64_t end_us);
@@ -58,7 +61,7 @@ struct reassembly_stats {
     uint64_t ip_packets, ipv6_packets, tcp_collected, udp_collected, not_collected;
     uint64_t malformed, ipv6_unsupported, ipv6_table_full, reserved_v4_dropped, snap_truncated;
     uint64_t streams_opened, streams_closed, streams_reset, streams_idle, streams_evicted,
-             streams_open_at_end;
+             streams_open_at_end, streams_with_gaps;
     uint64_t attempts_refused, attempts_unanswered, attempts_one_sided;
     uint64_t nids_warnings;
     uint32_t concurrent, peak_concurrent;
@@ -80,6 +83,9 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us);
 /* Settles what has waited too long: idle streams, unanswered SYNs. Cheap; call it for
  * every packet or at least once a second. */
 void reassembly_tick(int64_t now_us);
+
+/* Streams being followed now (0 when not running): the sensor's statistics. */
+uint32_t reassembly_concurrent(void);
 
 /* End of input: every pending attempt and open stream is reported, libnids stops,
  * and the final counters are copied out. */

@@ -1,6 +1,8 @@
 /* store.c — the SQLite store: schema, batched writes of decoded sessions, filtered reads.
  *
  * Schema version 1 (PRAGMA user_version = 1, PRAGMA application_id = 0x4d544150 "MTAP").
+ * Created with PRAGMA auto_vacuum = INCREMENTAL, so that retention (store_prune()) can give
+ * the pages of deleted sessions back to the file system.
  * Times are microseconds since the epoch, UTC. Text is sanitized UTF-8 (never a secret).
  * Counters are stored as 64-bit integers. Enums are stored as their names (session.c).
  *
@@ -39,7 +41,11 @@
  *     session_id INTEGER PRIMARY KEY → sessions(id) ON DELETE CASCADE
  *     text TEXT                   lines "USEC DIR TEXT\n", DIR = C client, S server, I note
  *   sensor_stats — capture statistics written periodically by `read`/`capture`
- *     ts_us INTEGER, packets, kernel_drops, interface_drops, sessions INTEGER, source TEXT
+ *     ts_us INTEGER, packets, kernel_drops, interface_drops, sessions INTEGER, source TEXT,
+ *     streams INTEGER             streams tracked at ts_us (a gauge; the rest are totals)
+ *     health TEXT                 the capture-health warning in force ("" when all is well)
+ *     run INTEGER                 the capture run (store handle) that wrote the row: its
+ *                                 first row's rowid; running totals restart with each run
  *   session_text — what `grep` searches, one row per session (see "The search index")
  *     id INTEGER PRIMARY KEY (= sessions.id), doc TEXT: user, helo, client_ip, server_ip,
  *     mail_from, rcpt_summary, status_line, every subject, every recipient address not in
@@ -50,7 +56,8 @@
  *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us),
  *     sessions(proto, start_us), sessions(proto, status, start_us), sessions(proto, user,
  *     start_us) (the orders, see order_index_sql), sessions(proto, direction, start_us),
- *     sessions(client_ip), sessions(mail_from), recipients(addr), messages(message_id).
+ *     sessions(client_ip), sessions(mail_from), recipients(addr), messages(message_id),
+ *     sensor_stats(ts_us).
  */
 #include "store.h"
 
@@ -170,7 +177,9 @@ static const char schema_sql[] =
     "CREATE INDEX recipients_addr ON recipients(addr);"
     "CREATE INDEX messages_message_id ON messages(message_id);"
     "CREATE TABLE sensor_stats (ts_us INTEGER, packets INTEGER, kernel_drops INTEGER,"
-    " interface_drops INTEGER, sessions INTEGER, source TEXT);";
+    " interface_drops INTEGER, sessions INTEGER, source TEXT, streams INTEGER, run INTEGER,"
+    " health TEXT);"
+    "CREATE INDEX sensor_stats_time ON sensor_stats(ts_us);";
 
 /* The search index. Each session's searchable fields are one document (session_text.doc),
  * built by the view session_text_source: one field per line, ASCII letters lowered
@@ -238,9 +247,10 @@ enum statement {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_INSERT_SESSION, ST_INSERT_MESSAGE, ST_INSERT_RECIPIENT, ST_INSERT_TRANSCRIPT,
     ST_SELECT_SESSION, ST_SELECT_MESSAGES, ST_SELECT_RECIPIENTS, ST_SELECT_TRANSCRIPT,
-    ST_INSERT_SENSOR,
+    ST_INSERT_SENSOR,   /* not prepared read-only on a database without its newer columns */
+    ST_LIVE_BYTES, ST_COUNT_SESSIONS, ST_PRUNE_OLDEST, ST_PRUNE_SESSIONS, ST_PRUNE_SENSOR,
     /* not prepared on a database without the search index: */
-    ST_SELECT_TEXT, ST_INSERT_TEXT, ST_INDEX_TEXT,
+    ST_SELECT_TEXT, ST_INSERT_TEXT, ST_INDEX_TEXT, ST_PRUNE_TEXT,
     ST_COUNT
 };
 
@@ -261,12 +271,31 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_SELECT_RECIPIENTS] = "SELECT " RECIPIENT_FIELDS(COLUMN_LIST) "idx FROM recipients"
                              " WHERE session_id = ? ORDER BY idx",
     [ST_SELECT_TRANSCRIPT] = "SELECT text FROM transcript WHERE session_id = ?",
+    /* The first row of a store handle takes max(rowid) + 1 as its run: its own rowid, above
+     * every run that still has a row (each run's rows have rowids >= its number). */
     [ST_INSERT_SENSOR] = "INSERT INTO sensor_stats(ts_us, packets, kernel_drops,"
-                         " interface_drops, sessions, source) VALUES(?,?,?,?,?,?)",
+                         " interface_drops, sessions, source, streams, run, health)"
+                         " VALUES(?,?,?,?,?,?,?, ifnull(?, (SELECT ifnull(max(rowid), 0) + 1"
+                         " FROM sensor_stats)), ?) RETURNING run",
+    [ST_LIVE_BYTES] = "SELECT (p.page_count - f.freelist_count) * s.page_size, f.freelist_count"
+                      " FROM pragma_page_count() p, pragma_freelist_count() f,"
+                      " pragma_page_size() s",
+    [ST_COUNT_SESSIONS] = "SELECT count(*) FROM sessions",
+    /* The oldest sessions walk sessions_start (start_us, then the rowid) from its start.
+     * ST_PRUNE_TEXT, then ST_PRUNE_SESSIONS with the same values delete the same ones; see
+     * prune_chunk() for why in two statements. Messages, recipients and transcript go by
+     * ON DELETE CASCADE (foreign keys are on in every store connection). */
+    [ST_PRUNE_OLDEST] = "SELECT id, start_us FROM sessions ORDER BY start_us, id LIMIT 1",
+    [ST_PRUNE_SESSIONS] = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions"
+                          " WHERE start_us < ?1 ORDER BY start_us, id LIMIT ?2)",
+    [ST_PRUNE_SENSOR] = "DELETE FROM sensor_stats WHERE rowid IN (SELECT rowid FROM"
+                        " sensor_stats WHERE ts_us < ? ORDER BY ts_us LIMIT ?)",
     [ST_SELECT_TEXT] = "SELECT doc FROM session_text_source WHERE id = ?",
     [ST_INSERT_TEXT] = "INSERT INTO session_text(id, doc) VALUES(?,?)",
     [ST_INDEX_TEXT] = "INSERT INTO session_search(rowid, doc) SELECT id, doc FROM session_text"
                       " WHERE id >= ?",
+    [ST_PRUNE_TEXT] = "DELETE FROM session_text WHERE id IN (SELECT id FROM sessions"
+                      " WHERE start_us < ?1 ORDER BY start_us, id LIMIT ?2)",
 };
 
 /* store_query_sessions() clauses; a query's shape is the set it uses, and each shape's
@@ -319,7 +348,12 @@ struct mt_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     sqlite3_stmt *query[1u << QC_COUNT];
+    bool writable;
     bool search;              /* the database has the search index (session_search) */
+    bool sensor_columns;      /* sensor_stats has streams and run (see sensor_check()) */
+    int64_t run;              /* this handle's capture run (sensor_stats.run); 0: no row yet */
+    bool pruning_size;        /* store_prune() went past the size limit and has not yet
+                                 brought the live size down to its target */
     int64_t unindexed;        /* first session of the open batch not yet in session_search */
     int bind_rc;              /* first failed bind since the last step */
     bool in_batch;
@@ -487,15 +521,48 @@ static int pragma_int(struct mt_store *store, const char *sql, int64_t *value)
     return rc;
 }
 
+/* Finds sensor_stats' columns streams, run and health, which schema 1 gained before its release.
+ * Writable, adds them (old rows read as 0: run 0 is "unknown") and the index on ts_us;
+ * read-only, the store reads 0 for them and cannot write statistics. SQLite result. */
+static int sensor_check(struct mt_store *store, bool writable)
+{
+    static const char *const added[] = { "streams", "run", "health" };
+    static const char *const types[] = { "INTEGER", "INTEGER", "TEXT" };
+    int64_t found = 0;
+    int rc = SQLITE_OK;
+    char sql[128];
+    store->sensor_columns = true;
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof added / sizeof added[0]; i++) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('sensor_stats')"
+                 " WHERE name = '%s'", added[i]);
+        if ((rc = pragma_int(store, sql, &found)) != SQLITE_OK || found)
+            continue;
+        if (!writable) {
+            store->sensor_columns = false;
+            continue;
+        }
+        snprintf(sql, sizeof sql, "ALTER TABLE sensor_stats ADD COLUMN %s %s", added[i], types[i]);
+        rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK && writable)
+        rc = sqlite3_exec(store->db, "CREATE INDEX IF NOT EXISTS sensor_stats_time"
+                          " ON sensor_stats(ts_us)", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Finds the search index. Writable, brings a database of the first, unreleased schema 1 up
- * to date: the order indexes, and the search index (filled) if it lacks it. Read-only, a
- * database without the search index is searched by LIKE. Runs inside schema_check()'s
- * transaction (commits it when writable). */
+ * to date: the order indexes, sensor_stats' newer columns, and the search index (filled)
+ * if it lacks it. Read-only, a database without the search index is searched by LIKE.
+ * Runs inside schema_check()'s transaction (commits it when writable). A database created
+ * before auto_vacuum was set keeps auto_vacuum = NONE (changing it takes a VACUUM, far too
+ * long at open): pruning frees its pages for reuse but cannot shrink the file. */
 static int search_check(struct mt_store *store, bool writable)
 {
     int64_t found = 0;
     int rc = pragma_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                         " AND name = 'session_text'", &found);
+    if (rc == SQLITE_OK)
+        rc = sensor_check(store, writable);
     if (rc == SQLITE_OK && writable) {
         rc = sqlite3_exec(store->db, order_index_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && !found)
@@ -550,7 +617,7 @@ static int schema_check(struct mt_store *store, const char *path, bool writable)
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
         rc = rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "creating the schema");
-        store->search = rc == STORE_OK;
+        store->search = store->sensor_columns = rc == STORE_OK;
     } else {
         rc = search_check(store, writable);
     }
@@ -565,8 +632,18 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
     int rc;
     sqlite3_extended_result_codes(store->db, 1);
     sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
+    store->writable = writable;
     if (writable) {
         sqlite3_stmt *st = NULL;
+        int64_t pages = 0;
+        /* A new (empty) file: incremental auto-vacuum lets store_prune() shrink it. It must
+         * be set before anything writes page 1, which switching to WAL does, and outside
+         * a transaction. On an existing database SQLite would ignore it anyway. */
+        rc = pragma_int(store, "PRAGMA page_count", &pages);
+        if (rc == SQLITE_OK && pages == 0)
+            rc = sqlite3_exec(store->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return store_fail(store, rc, "setting up auto-vacuum");
         rc = sqlite3_prepare_v2(store->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
         if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             /* ":memory:" databases cannot use WAL and need not */
@@ -577,9 +654,13 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
         sqlite3_finalize(st);
         if (rc == SQLITE_OK)
             /* A 16 MiB page cache holds the hot index pages of a long capture (the 2 MiB
-             * default made every insert touch the disk cache); sorts stay in memory. */
+             * default made every insert touch the disk cache); sorts stay in memory. The
+             * WAL file is cut back to 16 MiB when it restarts after growing past that (a
+             * long read holds checkpoints back): it would otherwise keep its largest size
+             * for good, outside the database's size limit. */
             rc = sqlite3_exec(store->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
-                              " PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+                              " PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=16777216",
+                              NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             return store_fail(store, rc, "setting up WAL journaling");
     }
@@ -589,6 +670,8 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
     if ((rc = schema_check(store, path, writable)) != STORE_OK)
         return rc;
     for (int i = 0; i < (store->search ? ST_COUNT : ST_SELECT_TEXT); i++) {
+        if (i == ST_INSERT_SENSOR && !store->sensor_columns)
+            continue;   /* read-only: store_put_sensor_stats() says so */
         rc = sqlite3_prepare_v3(store->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &store->stmt[i], NULL);
         if (rc != SQLITE_OK)
@@ -661,6 +744,9 @@ static void batch_abort(struct mt_store *store)
     if (!sqlite3_get_autocommit(store->db))
         step_reset(store, store->stmt[ST_ROLLBACK]);
     store->unindexed = 0;
+    /* The rolled-back rows may include this run's first sensor_stats row, whose rowid
+     * another writer could now take as its run: the next row starts a new run. */
+    store->run = 0;
     if (store->pending > 0) {
         size_t len = strlen(store->error);
         snprintf(store->error + len, sizeof store->error - len,
@@ -848,18 +934,284 @@ int store_put_session(struct mt_store *store, struct mt_session *session)
     return store_tick(store);
 }
 
+int store_checkpoint(struct mt_store *store)
+{
+    int result = store_flush(store);
+    if (result != STORE_OK)
+        return result;
+    int frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(store->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames, &copied);
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "checkpointing the write-ahead log");
+    return STORE_OK;
+}
+
 int store_put_sensor_stats(struct mt_store *store, const struct store_sensor_stats *stats)
 {
     sqlite3_stmt *st = store->stmt[ST_INSERT_SENSOR];
+    if (!st)   /* read-only, on a database without the newer columns */
+        return store_fail(store, SQLITE_READONLY, "writing capture statistics");
     sqlite3_bind_int64(st, 1, stats->ts_us);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)stats->packets);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)stats->kernel_drops);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)stats->interface_drops);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)stats->sessions);
     sqlite3_bind_text(st, 6, stats->source ? stats->source : "", -1, SQLITE_TRANSIENT);
-    int rc = step_reset(store, st);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)stats->streams);
+    if (store->run)
+        sqlite3_bind_int64(st, 8, store->run);
+    else
+        sqlite3_bind_null(st, 8);   /* the first row: the store picks the run */
+    sqlite3_bind_text(st, 9, stats->health ? stats->health : "", -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        store->run = sqlite3_column_int64(st, 0);   /* batch_abort() forgets it */
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return store_fail(store, rc, "writing capture statistics");
+    return STORE_OK;
+}
+
+int store_query_sensor_stats(struct mt_store *store, int64_t since_us, int max_rows,
+                             store_sensor_stats_fn cb, void *ctx)
+{
+    /* Newest first along sensor_stats_time (ts_us, then the rowid: the later row of two
+     * at the same time first). Prepared per call: `stats` reads a few rows, rarely. */
+    char sql[256];
+    sqlite3_stmt *st = NULL;
+    int rc, count = 0;
+    snprintf(sql, sizeof sql, "SELECT ts_us, packets, kernel_drops, interface_drops, sessions,"
+             " source, %s FROM sensor_stats WHERE ts_us >= ? ORDER BY ts_us DESC, rowid DESC"
+             " LIMIT ?", store->sensor_columns ? "streams, run, health" : "0, 0, ''");
+    if ((rc = sqlite3_prepare_v2(store->db, sql, -1, &st, NULL)) != SQLITE_OK)
+        return store_fail(store, rc, "reading capture statistics");
+    sqlite3_bind_int64(st, 1, since_us > 0 ? since_us : INT64_MIN);
+    sqlite3_bind_int64(st, 2, max_rows > 0 ? max_rows : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *source = (const char *)sqlite3_column_text(st, 5);
+        struct store_sensor_stats row = {
+            .ts_us = sqlite3_column_int64(st, 0),
+            .packets = (uint64_t)sqlite3_column_int64(st, 1),
+            .kernel_drops = (uint64_t)sqlite3_column_int64(st, 2),
+            .interface_drops = (uint64_t)sqlite3_column_int64(st, 3),
+            .sessions = (uint64_t)sqlite3_column_int64(st, 4),
+            .source = source ? source : "",
+            .streams = (uint64_t)sqlite3_column_int64(st, 6),
+            .run = sqlite3_column_int64(st, 7),
+            .health = (const char *)sqlite3_column_text(st, 8),
+        };
+        count++;
+        if (cb(ctx, &row) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int result = rc == SQLITE_DONE ? count : store_fail(store, rc, "reading capture statistics");
+    sqlite3_finalize(st);
+    return result;
+}
+
+double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
+                                        const struct store_sensor_stats *older)
+{
+    if (newer->run == 0 || newer->run != older->run || newer->ts_us <= older->ts_us ||
+        newer->sessions < older->sessions)
+        return -1;
+    return (double)(newer->sessions - older->sessions) * 60e6 /
+           (double)(newer->ts_us - older->ts_us);
+}
+
+/* ---- retention ------------------------------------------------------------------ */
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+static const char search_merge_sql[] = "INSERT INTO session_search(session_search, rank)"
+    " VALUES('merge', -" XSTR(STORE_PRUNE_MERGE_PAGES) ")";
+
+/* The live size (pages not on the freelist, in bytes) and the freelist's page count, as
+ * the open transaction sees them. SQLite result code. */
+static int live_size(struct mt_store *store, int64_t *bytes, int64_t *free_pages)
+{
+    sqlite3_stmt *st = store->stmt[ST_LIVE_BYTES];
+    int rc = sqlite3_step(st);
+    *bytes = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    *free_pages = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* The oldest session (by start time, then id): SQLITE_ROW with *start_us, or SQLITE_DONE
+ * when there is none. */
+static int oldest_session(struct mt_store *store, int64_t *start_us)
+{
+    sqlite3_stmt *st = store->stmt[ST_PRUNE_OLDEST];
+    int rc = sqlite3_step(st);
+    *start_us = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Deletes the n oldest sessions that start before `before`; *got = how many. The search
+ * documents go first, in one statement: their index entries are then removed in one
+ * sweep in id order, one FTS5 segment of tombstones for the chunk. Through the sessions'
+ * trigger, FTS5 would flush its pending terms at each row's foreign-key savepoint: one
+ * segment per session, and measured 0.7 ms a session one statement each, 20 ms a session
+ * in one statement, against 0.2 ms this way. SQLite result code. */
+static int prune_chunk(struct mt_store *store, int64_t before, int64_t n, int64_t *got)
+{
+    int rc = SQLITE_DONE;
+    *got = 0;
+    for (int i = store->search ? 0 : 1; i < 2 && rc == SQLITE_DONE; i++) {
+        sqlite3_stmt *st = store->stmt[i == 0 ? ST_PRUNE_TEXT : ST_PRUNE_SESSIONS];
+        bind_int(store, st, 1, before);
+        bind_int(store, st, 2, n);
+        rc = step_reset(store, st);
+    }
+    if (rc == SQLITE_DONE)
+        *got = sqlite3_changes(store->db);   /* the sessions' rows alone */
+    return rc;
+}
+
+/* One call's work inside its transaction: sessions by age, then by size in chunks sized
+ * from the average session (the live size is measured after each, so it stops near the
+ * target), then sensor_stats rows, then a bounded incremental vacuum. SQLite result. */
+static int prune_batch(struct mt_store *store, int64_t older_than_us, int64_t max_db_bytes,
+                       int max_rows, long *deleted)
+{
+    int64_t live, free_before, free_after, sessions = 0, got, start_us;
+    /* max_db_bytes / 100 first: no overflow near INT64_MAX */
+    int64_t target = max_db_bytes / 100 * STORE_PRUNE_TARGET_PCT;
+    bool sized;
+    int rc = live_size(store, &live, &free_before);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (max_db_bytes <= 0 || live <= target)
+        store->pruning_size = false;
+    else if (live > max_db_bytes)
+        store->pruning_size = true;   /* between target and limit: as the last call left it */
+    sized = store->pruning_size;
+    /* FTS5 deletes by writing tombstones; the entries they hide stay until a merge takes in
+     * both, and the automatic merges seldom reach the oldest, largest segment. Measured:
+     * without this step, pruning a steady capture for size ended with one session kept and
+     * the index full of deleted entries. So first a bounded share of a full merge (it goes
+     * on from call to call, and automatic merges finish what is left), then sessions only
+     * if the space it gave back is not enough. */
+    if (sized && store->search) {
+        if ((rc = sqlite3_exec(store->db, search_merge_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+            (rc = live_size(store, &live, &free_after)) != SQLITE_OK)
+            return rc;
+        store->pruning_size = live > target;
+    }
+    if (older_than_us > 0) {
+        if ((rc = prune_chunk(store, older_than_us, max_rows, &got)) != SQLITE_DONE)
+            return rc;
+        *deleted += (long)got;
+        if (store->pruning_size && got > 0) {
+            if ((rc = live_size(store, &live, &free_after)) != SQLITE_OK)
+                return rc;
+            store->pruning_size = live > target;
+        }
+    }
+    if (store->pruning_size) {
+        sqlite3_stmt *st = store->stmt[ST_COUNT_SESSIONS];
+        rc = sqlite3_step(st);
+        sessions = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+            return rc;
+    }
+    /* The newest session stays (at most sessions - 1 go): a limit that even it, with the
+     * schema's own pages, exceeds would otherwise empty the database at every call. The
+     * average overstates a session (it carries the schema, statistics, free index space),
+     * so a chunk undershoots rather than overshoots; the next chunk measures again. */
+    while (store->pruning_size && *deleted < max_rows && sessions > 1) {
+        int64_t average = live / sessions > 0 ? live / sessions : 1;
+        int64_t n = (live - target + average - 1) / average;
+        if (n > max_rows - *deleted)
+            n = max_rows - *deleted;
+        if (n > sessions - 1)
+            n = sessions - 1;
+        if ((rc = prune_chunk(store, INT64_MAX, n, &got)) != SQLITE_DONE)
+            return rc;
+        *deleted += (long)got;
+        sessions -= got;
+        if ((rc = live_size(store, &live, &free_after)) != SQLITE_OK)
+            return rc;
+        store->pruning_size = live > target;
+        if (got == 0)
+            break;
+    }
+    /* Statistics older than the age limit; for size, also those older than every session
+     * kept (they would be all that is left to delete, and describe no data any more). */
+    int64_t cut = older_than_us > 0 ? older_than_us : 0;
+    if (sized && (rc = oldest_session(store, &start_us)) == SQLITE_ROW && start_us > cut)
+        cut = start_us;
+    if (sized && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    if (cut > 0 && *deleted < max_rows) {
+        sqlite3_stmt *st = store->stmt[ST_PRUNE_SENSOR];
+        bind_int(store, st, 1, cut);
+        bind_int(store, st, 2, max_rows - *deleted);
+        if ((rc = step_reset(store, st)) != SQLITE_DONE)
+            return rc;
+        *deleted += sqlite3_changes(store->db);
+    }
+    /* What this call freed, plus a bounded share of what earlier calls left: the time
+     * stays in proportion to the deleting. Nothing happens without auto_vacuum. */
+    if ((rc = live_size(store, &live, &free_after)) != SQLITE_OK)
+        return rc;
+    int64_t pages = STORE_PRUNE_VACUUM_PAGES + (free_after > free_before ?
+                                                free_after - free_before : 0);
+    if (pages > free_after)
+        pages = free_after;
+    if (pages > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)", (long long)pages);
+        rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    }
+    return rc == SQLITE_OK ? SQLITE_DONE : rc;
+}
+
+/* The open batch is committed first and the pruning is a transaction of its own, not part
+ * of the batch: a failed prune then rolls back only itself (inside the batch it would take
+ * the batch's sessions with it), and no uncommitted session exists to be deleted (one not
+ * yet in session_search cannot be: its index 'delete' would corrupt the index). The cost is
+ * one more commit per call, WAL without a sync. */
+int store_prune(struct mt_store *store, int64_t older_than_us, int64_t max_db_bytes,
+                int max_rows, long *deleted_out)
+{
+    long deleted = 0;
+    bool was_pruning_size = store->pruning_size;
+    int rc;
+    *deleted_out = 0;
+    if (!store->writable)
+        return store_fail(store, SQLITE_READONLY, "pruning");
+    if (max_rows < 1) {
+        snprintf(store->error, sizeof store->error, "pruning: max_rows %d is not positive",
+                 max_rows);
+        return STORE_ERROR;
+    }
+    if ((rc = store_flush(store)) != STORE_OK)
+        return rc;
+    if (older_than_us <= 0 && max_db_bytes <= 0) {
+        store->pruning_size = false;
+        return STORE_OK;
+    }
+    if ((rc = step_reset(store, store->stmt[ST_BEGIN])) != SQLITE_DONE)
+        return store_fail(store, rc, "starting to prune");
+    rc = prune_batch(store, older_than_us, max_db_bytes, max_rows, &deleted);
+    if (rc == SQLITE_DONE)
+        rc = step_reset(store, store->stmt[ST_COMMIT]);
+    if (rc != SQLITE_DONE) {
+        rc = store_fail(store, rc, "pruning");
+        if (!sqlite3_get_autocommit(store->db))
+            step_reset(store, store->stmt[ST_ROLLBACK]);
+        store->pruning_size = was_pruning_size;   /* as if this call had not happened */
+        return rc;
+    }
+    *deleted_out = deleted;
     return STORE_OK;
 }
 

@@ -84,20 +84,72 @@ int store_put_session(struct mt_store *store, struct mt_session *session);
 int store_flush(struct mt_store *store);   /* commits the open batch, if any */
 int store_tick(struct mt_store *store);    /* commits the open batch if it is old enough;
                                               call it when a live capture is idle */
+/* Commits the open batch and copies the whole write-ahead log into the database file,
+ * leaving the log empty (PRAGMA wal_checkpoint(TRUNCATE)). Before a close that must leave
+ * nothing behind in the -wal file: SQLite does not checkpoint a file that was renamed
+ * while open, and the log, named after the path, would be read by the next database
+ * created there. */
+int store_checkpoint(struct mt_store *store);
 /* Batch size and age (ms) before a commit; 1 and 0 commit every session. */
 void store_set_batch(struct mt_store *store, int max_sessions, int max_ms);
 /* Caps the database file at about max_bytes (never below its current size): writes past
  * it fail as a full disk does (STORE_FULL). Not persistent; applies to this store only. */
 int store_limit_size(struct mt_store *store, int64_t max_bytes);
 
-/* A row of capture statistics (table sensor_stats), for the console's status bar. Written
- * outside the session batches' accounting but inside the open batch, if any. */
+/* A row of capture statistics (table sensor_stats), for the console's status bar and
+ * `mailtap stats`. Written outside the session batches' accounting but inside the open
+ * batch, if any. Counters are running totals of one capture run (they restart at 0 with
+ * the next run); streams is a gauge. */
 struct store_sensor_stats {
-    int64_t ts_us;
+    int64_t ts_us;        /* capture time of the sample */
     uint64_t packets, kernel_drops, interface_drops, sessions;
+    uint64_t streams;     /* TCP streams tracked at ts_us */
     const char *source;   /* interface or file name */
+    const char *health;   /* capture-health warning, "" or NULL when all is well */
+    int64_t run;          /* the capture run: set by the store, ignored on write. Every row
+                             one store handle writes gets the same value, larger than any
+                             earlier run's; 0 for rows of a database older than the column */
 };
 int store_put_sensor_stats(struct mt_store *store, const struct store_sensor_stats *stats);
+
+/* Called for each row, newest first. `stats->source` is valid during the call only.
+ * Return 0 to go on, non-zero to stop. It must not call store functions on the same store. */
+typedef int (*store_sensor_stats_fn)(void *ctx, const struct store_sensor_stats *stats);
+
+/* Rows with ts_us >= since_us (0: all), newest first (by ts_us, then most recently
+ * written), at most max_rows (<= 0: no limit). Returns how many rows were handed to the
+ * callback, or a negative store_result. */
+int store_query_sensor_stats(struct mt_store *store, int64_t since_us, int max_rows,
+                             store_sensor_stats_fn cb, void *ctx);
+
+/* Sessions stored per minute between two rows, from the running `sessions` count. -1 when
+ * the rows cannot be compared: another capture run (or a run of 0, unknown), not later in
+ * time, or a count that went back. */
+double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
+                                        const struct store_sensor_stats *older);
+
+/* Retention, for a capture that runs for weeks. Deletes the oldest sessions (by start
+ * time, then id), with their messages, recipients, transcript and search document, that
+ * start before older_than_us (<= 0: no age limit) or that must go to bring the live size
+ * ((page_count - freelist_count) * page_size) under max_db_bytes (<= 0: no size limit).
+ * Past the size limit it prunes until the live size is at most STORE_PRUNE_TARGET_PCT % of
+ * it, over as many calls as that takes (the store remembers it is pruning); the newest
+ * session is never deleted for size. Also deletes sensor_stats rows older than
+ * older_than_us (and, while pruning for size, older than the oldest session kept).
+ * At most max_rows rows (sessions first, then sensor_stats rows) per call, in one short
+ * transaction, so a live capture never waits long: call it again (e.g. once a second)
+ * until *deleted_out is 0. Commits the open batch first. Then gives at most
+ * STORE_PRUNE_VACUUM_PAGES free pages (plus those this call freed) back to the file system
+ * (databases created with auto_vacuum = INCREMENTAL: every database this store created;
+ * an older file keeps its free pages for reuse and does not shrink). The file itself
+ * shrinks when the WAL is checkpointed (automatically, or at close).
+ * *deleted_out = sessions + sensor_stats rows deleted (0 on failure). STORE_READONLY on a
+ * read-only store; STORE_ERROR when max_rows < 1. */
+#define STORE_PRUNE_TARGET_PCT 90
+#define STORE_PRUNE_VACUUM_PAGES 1024
+#define STORE_PRUNE_MERGE_PAGES 256   /* search index pages merged per call, for size */
+int store_prune(struct mt_store *store, int64_t older_than_us, int64_t max_db_bytes,
+                int max_rows, long *deleted_out);
 
 /* Called once per matching session, in order. The callback owns `session` and must
  * session_free() it (or keep it). Return 0 to go on, non-zero to stop. It must not call

@@ -1,10 +1,12 @@
 /* test_store.c — the SQLite store and the CLI output: sessions built by hand (no capture
  * involved) are stored in a temporary database, queried with every filter, loaded back
  * field by field, and printed as table, JSON and detail view. Also: read-only open of a
- * missing file, schema version refusal, a simulated full disk, batch visibility. */
+ * missing file, schema version refusal, a simulated full disk, batch visibility, retention
+ * (store_prune) by age and by size, and capture statistics read back. */
 #include "cli/output.h"
 #include "protocols/session.h"
 #include "store/store.h"
+#include "ui/summary_model.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1333,6 +1335,427 @@ static void test_search_added_to_older_database(void **state)
     session_free(s);
 }
 
+/* ---- retention ---------------------------------------------------------------------- */
+
+/* The one integer a query returns, with plain SQL on its own connection. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t v;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+#define HOUR_US 3600000000LL
+
+/* The sample SMTP session (2 messages, 3 recipients, a transcript) starting i hours after
+ * T_SMTP, with subject "prune-subject-<i>". */
+static struct mt_session *make_aged(int i)
+{
+    struct mt_session *s = make_smtp();
+    s->start_us = T_SMTP + i * HOUR_US;
+    s->end_us = s->start_us + 1000;
+    snprintf(s->messages[0].subject, sizeof s->messages[0].subject, "prune-subject-%d", i);
+    return s;
+}
+
+/* Rows of the session's children and search document whose session is gone (0 when
+ * deleting left nothing behind), and the FTS5 index checked against the documents. */
+static void assert_no_orphans(const char *path)
+{
+    assert_int_equal(sql_int(path, "SELECT (SELECT count(*) FROM messages WHERE session_id"
+                                   " NOT IN (SELECT id FROM sessions)) + (SELECT count(*) FROM"
+                                   " recipients WHERE session_id NOT IN (SELECT id FROM"
+                                   " sessions)) + (SELECT count(*) FROM transcript WHERE"
+                                   " session_id NOT IN (SELECT id FROM sessions)) + (SELECT"
+                                   " count(*) FROM session_text WHERE id NOT IN (SELECT id FROM"
+                                   " sessions))"), 0);
+    exec_ok(path, "INSERT INTO session_search(session_search) VALUES('integrity-check');");
+    assert_index_consistent(path);
+}
+
+static long grep_count(struct mt_store *store, const char *text)
+{
+    struct store_filter q;
+    store_filter_init(&q);
+    q.grep = text;   /* 3+ characters: the count comes straight from the FTS5 index */
+    return store_count_sessions(store, &q);
+}
+
+static void test_prune_by_age(void **state)
+{
+    struct fixture *f = *state;
+    static const int order[] = { 3, 0, 5, 1, 4, 2 };   /* ids not in time order */
+    struct mt_store *store = open_store(f, true);
+    int64_t id_of[6];
+    long deleted = -1;
+    char want[64];
+    for (int k = 0; k < 6; k++) {
+        struct mt_session *s = make_aged(order[k]);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        id_of[order[k]] = s->id;
+        session_free(s);
+        struct store_sensor_stats row = { .ts_us = T_SMTP + k * HOUR_US, .sessions = (uint64_t)k,
+                                          .source = "eth0" };
+        assert_int_equal(store_put_sensor_stats(store, &row), STORE_OK);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_int_equal(grep_count(store, "prune-subject-1"), 1);
+    /* one more in the open batch, older than the limit: committed, then pruned */
+    store_set_batch(store, 100, 60000);
+    struct mt_session *pending = make_aged(-1);
+    assert_int_equal(store_put_session(store, pending), STORE_OK);
+    assert_int_equal(store_prune(store, T_SMTP + 3 * HOUR_US, 0, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 4 + 3);   /* sessions -1, 0, 1, 2 and sensor rows 0, 1, 2 */
+    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)id_of[5], (long long)id_of[4],
+             (long long)id_of[3]);
+    struct store_filter q;
+    store_filter_init(&q);
+    assert_string_equal(query_ids(store, &q), want);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM messages"), 3 * 2);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM recipients"), 3 * 3);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM transcript"), 3);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM session_text"), 3);
+    assert_int_equal(sql_int(f->path, "SELECT min(ts_us) FROM sensor_stats"),
+                     T_SMTP + 3 * HOUR_US);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sensor_stats"), 3);
+    assert_no_orphans(f->path);
+    for (int i = -1; i < 6; i++) {
+        char subject[32];
+        snprintf(subject, sizeof subject, "prune-subject-%d", i);
+        assert_int_equal(grep_count(store, subject), i >= 3);
+    }
+    assert_int_equal(grep_count(store, "nusoft.com"), 3);   /* in every document */
+    /* done: nothing more to delete */
+    assert_int_equal(store_prune(store, T_SMTP + 3 * HOUR_US, 0, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    /* the exact boundary is kept ("before"), one microsecond later it goes */
+    assert_int_equal(store_prune(store, T_SMTP + 3 * HOUR_US + 1, 0, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_no_orphans(f->path);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(pending);
+}
+
+static void test_prune_max_rows(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    static const long steps[] = { 3, 3, 3, 1, 0 };
+    long deleted = -1;
+    for (int i = 0; i < 12; i++) {
+        struct mt_session *s = make_aged(i);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_prune(store, T_SMTP, 0, 0, &deleted), STORE_ERROR);
+    assert_non_null(strstr(store_error(store), "max_rows"));
+    for (size_t i = 0; i < COUNT_OF(steps); i++) {
+        assert_int_equal(store_prune(store, T_SMTP + 10 * HOUR_US, 0, 3, &deleted), STORE_OK);
+        assert_int_equal(deleted, steps[i]);
+        /* the oldest go first */
+        int64_t left = 12 - (i < 4 ? 3 * (long)i + steps[i] : 10);
+        assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), left);
+        assert_int_equal(sql_int(f->path, "SELECT min(start_us) FROM sessions"),
+                         T_SMTP + (12 - left) * HOUR_US);
+    }
+    assert_no_orphans(f->path);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
+static void test_prune_nothing_to_do(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3];
+    long deleted = -1;
+    /* an empty database, every kind of limit */
+    assert_int_equal(store_prune(store, T_SMTP, 0, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    deleted = -1;
+    assert_int_equal(store_prune(store, 0, 1, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    put_samples(store, s);
+    store_set_batch(store, 100, 60000);
+    struct mt_session *pending = make_pop3();
+    assert_int_equal(store_put_session(store, pending), STORE_OK);
+    /* no limit: nothing deleted, but the batch is committed, as always */
+    assert_int_equal(store_prune(store, 0, 0, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 4);
+    /* limits that everything meets */
+    assert_int_equal(store_prune(store, T_REFUSED, 1LL << 40, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 4);
+    assert_int_equal(store_close(store), STORE_OK);
+    free_samples(s);
+    session_free(pending);
+}
+
+static void test_prune_read_only(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3];
+    long deleted = -1;
+    put_samples(store, s);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, false);
+    assert_int_equal(store_prune(store, T_SMTP + HOUR_US, 1, 10, &deleted), STORE_READONLY);
+    assert_int_equal(deleted, 0);
+    assert_non_null(strstr(store_error(store), "read-only"));
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 3);
+    free_samples(s);
+}
+
+/* A limit below what the newest session needs: everything else goes, it stays (even when
+ * it was still in the open batch), and pruning then stops. */
+static void test_prune_keeps_newest(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    long deleted = -1, total = 0;
+    int64_t newest_id;
+    for (int i = 0; i < 5; i++) {
+        struct mt_session *s = make_aged(i);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+        struct store_sensor_stats row = { .ts_us = T_SMTP + i * HOUR_US, .source = "eth0" };
+        assert_int_equal(store_put_sensor_stats(store, &row), STORE_OK);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+    store_set_batch(store, 100, 60000);
+    struct mt_session *s = make_aged(9);
+    assert_int_equal(store_put_session(store, s), STORE_OK);   /* pending */
+    newest_id = s->id;
+    session_free(s);
+    for (int calls = 0; calls < 10; calls++) {
+        assert_int_equal(store_prune(store, 0, 1, 2, &deleted), STORE_OK);
+        assert_true(deleted <= 2);
+        total += deleted;
+        if (deleted == 0)
+            break;
+    }
+    assert_int_equal(deleted, 0);
+    assert_int_equal(total, 5 + 5);   /* the older sessions, and the statistics before them */
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 1);
+    assert_int_equal(sql_int(f->path, "SELECT id FROM sessions"), newest_id);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sensor_stats"), 0);
+    assert_no_orphans(f->path);
+    assert_int_equal(store_prune(store, 0, 1, 2, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
+/* A live size in bytes, as store_prune() measures it. */
+static int64_t live_bytes(const char *path)
+{
+    return sql_int(path, "SELECT (p.page_count - f.freelist_count) * s.page_size FROM"
+                         " pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s");
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_size;
+}
+
+#define SIZE_SESSIONS 3000
+
+/* A session of about 2 KB of transcript starting at T_SMTP + slot seconds. */
+static struct mt_session *make_sized(int slot)
+{
+    struct mt_session *s = make_refused();
+    s->start_us = T_SMTP + (int64_t)slot * 1000000;
+    for (int line = 0; line < 20; line++)
+        assert_true(session_transcript_addf(s, s->start_us + line, 'C', "%05d-%02d %088d", slot,
+                                            line, slot * 31 + line) >= 0);
+    snprintf(s->user, sizeof s->user, "sized-%05d", slot);
+    return s;
+}
+
+static void test_prune_by_size(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    long deleted = -1, total = 0;
+    int calls = 0;
+    assert_int_equal(sql_int(f->path, "PRAGMA auto_vacuum"), 2);   /* incremental */
+    store_set_batch(store, 500, 60000);
+    for (int i = 0; i < SIZE_SESSIONS; i++) {
+        /* start times a permutation of the ids: "oldest" is by time, not by id */
+        struct mt_session *s = make_sized((i * 7) % SIZE_SESSIONS);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_close(store), STORE_OK);   /* checkpoints: the file is the data */
+    off_t before = file_size(f->path);
+    int64_t limit = before / 2;
+    assert_true(live_bytes(f->path) > limit);
+    print_message("    %d sessions: %lld bytes; limit %lld\n", SIZE_SESSIONS,
+                  (long long)before, (long long)limit);
+    store = open_store(f, true);
+    do {
+        assert_int_equal(store_prune(store, 0, limit, 100, &deleted), STORE_OK);
+        assert_true(deleted >= 0 && deleted <= 100);
+        total += deleted;
+        assert_true(++calls < 100);
+    } while (deleted > 0);
+    int64_t live = live_bytes(f->path);
+    int64_t kept = sql_int(f->path, "SELECT count(*) FROM sessions");
+    print_message("    %d calls deleted %ld sessions; live %lld bytes, %lld sessions kept\n",
+                  calls, total, (long long)live, (long long)kept);
+    /* at the target (90% of the limit), not far below it: no more than needed went */
+    assert_true(live <= limit / 100 * 90);
+    assert_true(live >= limit / 100 * 80);
+    assert_int_equal(kept + total, SIZE_SESSIONS);
+    /* the newest are the ones kept: exactly the last `kept` start times */
+    assert_int_equal(sql_int(f->path, "SELECT max(start_us) FROM sessions"),
+                     T_SMTP + (int64_t)(SIZE_SESSIONS - 1) * 1000000);
+    assert_int_equal(sql_int(f->path, "SELECT min(start_us) FROM sessions"),
+                     T_SMTP + (SIZE_SESSIONS - kept) * 1000000);
+    assert_int_equal(grep_count(store, "sized-00000"), 0);
+    assert_int_equal(grep_count(store, "sized-02999"), 1);
+    /* under the limit now: a few more sessions do not start a prune of one row at a time */
+    for (int i = 0; i < 10; i++) {
+        struct mt_session *s = make_sized(SIZE_SESSIONS + i);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_prune(store, 0, limit, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+    assert_no_orphans(f->path);
+    assert_int_equal(store_close(store), STORE_OK);
+    off_t after = file_size(f->path);
+    print_message("    file: %lld bytes before, %lld after\n", (long long)before, (long long)after);
+    assert_true(after <= limit);
+    assert_true(after < before);
+}
+
+/* ---- capture statistics ------------------------------------------------------------- */
+
+struct sensor_rows {
+    struct store_sensor_stats row[8];
+    char source[8][32];
+    int n, stop_after;
+};
+
+static int collect_sensor(void *ctx, const struct store_sensor_stats *stats)
+{
+    struct sensor_rows *r = ctx;
+    assert_true(r->n < 8);
+    r->row[r->n] = *stats;
+    snprintf(r->source[r->n], sizeof r->source[0], "%s", stats->source);
+    r->row[r->n].source = r->source[r->n];   /* the store's string dies with the call */
+    return ++r->n == r->stop_after;
+}
+
+static void test_sensor_stats(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct sensor_rows r = { .n = 0 };
+    char source[16];
+    /* run 1: three rows a minute apart; run 2 (another handle) starts its count again */
+    for (int i = 0; i < 3; i++) {
+        snprintf(source, sizeof source, "eth%d", i);
+        struct store_sensor_stats row = {
+            .ts_us = T_SMTP + i * 60000000LL, .packets = 1000u * (unsigned)(i + 1),
+            .kernel_drops = (uint64_t)i, .interface_drops = 7, .sessions = 10u + 30u * (unsigned)i,
+            .streams = 100u + (unsigned)i, .source = source, .run = 12345 /* ignored */,
+        };
+        assert_int_equal(store_put_sensor_stats(store, &row), STORE_OK);
+    }
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);
+    struct store_sensor_stats next = { .ts_us = T_SMTP + 3 * 60000000LL, .sessions = 5,
+                                       .streams = 3, .source = "eth0" };
+    assert_int_equal(store_put_sensor_stats(store, &next), STORE_OK);
+    assert_int_equal(store_query_sensor_stats(store, 0, 0, collect_sensor, &r), 4);
+    for (int i = 0; i < 4; i++)   /* newest first */
+        assert_int_equal(r.row[i].ts_us, T_SMTP + (3 - i) * 60000000LL);
+    assert_int_equal(r.row[1].packets, 3000);
+    assert_int_equal(r.row[1].kernel_drops, 2);
+    assert_int_equal(r.row[1].interface_drops, 7);
+    assert_int_equal(r.row[1].sessions, 70);
+    assert_int_equal(r.row[1].streams, 102);
+    assert_string_equal(r.row[1].source, "eth2");
+    assert_int_equal(r.row[0].streams, 3);
+    assert_true(r.row[1].run > 0 && r.row[1].run != 12345);
+    assert_int_equal(r.row[1].run, r.row[2].run);
+    assert_int_equal(r.row[2].run, r.row[3].run);
+    assert_true(r.row[0].run > r.row[1].run);
+    /* sessions per minute: 30 a minute within run 1; none across the runs */
+    double rate = store_sensor_sessions_per_minute(&r.row[1], &r.row[3]);
+    assert_true(rate > 29.999 && rate < 30.001);
+    assert_true(store_sensor_sessions_per_minute(&r.row[0], &r.row[1]) < 0);
+    assert_true(store_sensor_sessions_per_minute(&r.row[3], &r.row[1]) < 0);   /* reversed */
+    /* since, limit, stopping */
+    r.n = 0;
+    assert_int_equal(store_query_sensor_stats(store, T_SMTP + 60000000LL, 0, collect_sensor,
+                                              &r), 3);
+    assert_int_equal(r.row[2].ts_us, T_SMTP + 60000000LL);
+    r.n = 0;
+    assert_int_equal(store_query_sensor_stats(store, 0, 2, collect_sensor, &r), 2);
+    r.n = 0;
+    r.stop_after = 1;
+    assert_int_equal(store_query_sensor_stats(store, 0, 0, collect_sensor, &r), 1);
+    assert_int_equal(store_close(store), STORE_OK);
+    /* the console's own query, by column name, still reads the newest row */
+    char err[256];
+    struct ui_db *ui = uidb_open(f->path, err, sizeof err);
+    struct ui_sensor sensor;
+    assert_non_null(ui);
+    uidb_sensor(ui, &sensor);
+    assert_true(sensor.present);
+    assert_int_equal(sensor.ts_us, T_SMTP + 3 * 60000000LL);
+    assert_int_equal(sensor.sessions, 5);
+    assert_string_equal(sensor.source, "eth0");
+    uidb_close(ui);
+}
+
+/* A database whose sensor_stats predates streams and run: read-only, the rows read back
+ * with 0 for them and writing is refused; writable, the columns are added. */
+static void test_sensor_stats_older_database(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct sensor_rows r = { .n = 0 };
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, "DROP TABLE sensor_stats; CREATE TABLE sensor_stats (ts_us INTEGER,"
+                     " packets INTEGER, kernel_drops INTEGER, interface_drops INTEGER,"
+                     " sessions INTEGER, source TEXT); INSERT INTO sensor_stats"
+                     " VALUES (1767805000000000, 10000, 0, 0, 10, 'eth0');");
+    store = open_store(f, false);
+    assert_int_equal(store_query_sensor_stats(store, 0, 0, collect_sensor, &r), 1);
+    assert_int_equal(r.row[0].sessions, 10);
+    assert_int_equal(r.row[0].streams, 0);
+    assert_int_equal(r.row[0].run, 0);
+    struct store_sensor_stats row = { .ts_us = 1767805060000000, .sessions = 20, .streams = 9,
+                                      .source = "eth0" };
+    assert_int_equal(store_put_sensor_stats(store, &row), STORE_READONLY);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);
+    assert_int_equal(store_put_sensor_stats(store, &row), STORE_OK);
+    r.n = 0;
+    assert_int_equal(store_query_sensor_stats(store, 0, 0, collect_sensor, &r), 2);
+    assert_int_equal(r.row[0].streams, 9);
+    assert_true(r.row[0].run > 0);
+    assert_true(store_sensor_sessions_per_minute(&r.row[0], &r.row[1]) < 0);   /* run 0 */
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name ="
+                                      " 'sensor_stats_time'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1351,6 +1774,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_is_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_max_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_nothing_to_do, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_keeps_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sensor_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sensor_stats_older_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -353,6 +353,16 @@ if [ -n "$MAILTAP" ]; then
     keys Escape
     keys q
     wait_exit && ok "real: q quits with status 0" || not_ok "real: q quits with status 0"
+    # The sensor's capture-health warning outranks the key hint on the bottom line.
+    sqlite3 "$REAL" "INSERT INTO sensor_stats(ts_us, packets, kernel_drops, interface_drops,
+        sessions, source, streams, run, health) VALUES(4102444800000000, 10, 0, 0, 1, 'eth9',
+        0, 99, 'only client-to-server traffic on port 25 for 60 s (4 connections): check that
+        the mirror port copies both directions')"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "real: capture health on the bottom line" "capture health: only client-to-server traffic on port 25"
+    expect "real: status bar names the source" "eth9"
+    keys q
+    wait_exit && ok "real: q quits with status 0" || not_ok "real: q quits with status 0"
 else
     SKIP=$((SKIP + 1))
     echo "skip real captures: needs MAILTAP_BINARY (tests/ui_tmux.sh MAILTAP_BINARY DB)"

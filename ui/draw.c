@@ -201,6 +201,14 @@ static void draw_message_line(const struct draw_state *st)
         move(y, w < COLS - 1 ? w : COLS - 1);
         return;
     }
+    if (!(st->message && st->message[0]) && st->sensor && st->sensor->present &&
+        st->sensor->health[0]) {
+        /* What the sensor sees may not be the truth: that outranks the key hint. */
+        char warning[300];
+        snprintf(warning, sizeof warning, "capture health: %s", st->sensor->health);
+        put_line(y, warning, pair_attr(P_FAIL, A_BOLD) | A_BOLD);
+        return;
+    }
     put_line(y, st->message && st->message[0] ? st->message : "", A_NORMAL);
     int hw = safe_width(hint, strlen(hint), use_utf8);
     if (!(st->message && st->message[0]) && hw < COLS)

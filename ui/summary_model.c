@@ -142,7 +142,14 @@ void uidb_sensor(struct ui_db *db, struct ui_sensor *out)
         sqlite3_stmt *probe = db->stmt[Q_SENSOR_TABLE];
         bool exists = sqlite3_step(probe) == SQLITE_ROW;
         sqlite3_reset(probe);
-        if (!exists || sqlite3_prepare_v2(db->db,
+        if (!exists)
+            return;
+        /* health came later in schema 1: a database without it still shows the rest */
+        if (sqlite3_prepare_v2(db->db,
+                "SELECT ts_us, packets, kernel_drops, interface_drops, sessions, source, health"
+                " FROM sensor_stats ORDER BY ts_us DESC, rowid DESC LIMIT 2", -1,
+                &db->stmt[Q_SENSOR], NULL) != SQLITE_OK &&
+            sqlite3_prepare_v2(db->db,
                 "SELECT ts_us, packets, kernel_drops, interface_drops, sessions, source"
                 " FROM sensor_stats ORDER BY ts_us DESC LIMIT 2", -1,
                 &db->stmt[Q_SENSOR], NULL) != SQLITE_OK)
@@ -158,6 +165,8 @@ void uidb_sensor(struct ui_db *db, struct ui_sensor *out)
         out->interface_drops = sqlite3_column_int64(st, 3);
         out->sessions = sqlite3_column_int64(st, 4);
         snprintf(out->source, sizeof out->source, "%s", source ? source : "");
+        const char *health = sqlite3_column_count(st) > 6 ? (const char *)sqlite3_column_text(st, 6) : NULL;
+        snprintf(out->health, sizeof out->health, "%s", health ? health : "");
         if (sqlite3_step(st) == SQLITE_ROW) {
             int64_t dt = out->ts_us - sqlite3_column_int64(st, 0);
             int64_t dp = out->packets - sqlite3_column_int64(st, 1);

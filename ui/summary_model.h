@@ -27,6 +27,7 @@ struct ui_sensor {
     bool present;               /* false: no such table or no row yet */
     int64_t ts_us, packets, kernel_drops, interface_drops, sessions;
     char source[64];
+    char health[256];           /* the capture-health warning in force, "" when all is well */
     double packets_per_s;       /* between the two latest rows; 0 if unknown */
 };
 void uidb_sensor(struct ui_db *db, struct ui_sensor *out);

@@ -152,7 +152,7 @@ static enum mt_end end_from_stream(enum stream_end how)
     fuzz_fail("stream end %d out of range", (int)how);
 }
 
-static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_us)
+static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
 {
     (void)ctx;
     struct live *live = live_from(stream);
@@ -168,6 +168,8 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, int64_t ts_u
     }
     tls_follow_settle(live->tls, s);
     tls_follow_free(live->tls);
+    if (data_lost)
+        session_capture_lost(s, s->end_us, "a sequence gap (segments missing)");
     fuzz_check_session(s, s->proto);
     session_free(s);
     live->magic = 0;

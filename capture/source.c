@@ -138,8 +138,8 @@ static int open_live_handle(struct capture_source *source, char *err, size_t err
     if (source->fanout_group > 0) {
         /* Hash by flow (the kernel's hash is symmetric: both directions of a connection
          * reach the same process); reassemble IP fragments first so they hash alike. */
-        int arg = (source->fanout_group & 0xffff) |
-                  ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        uint32_t arg = ((uint32_t)source->fanout_group & 0xffffu) |
+                       ((uint32_t)(PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
         if (setsockopt(pcap_get_selectable_fd(pcap), SOL_PACKET, PACKET_FANOUT, &arg,
                        sizeof arg) < 0) {
             snprintf(err, errlen, "%s: cannot join packet fanout group %d: %s", source->iface,

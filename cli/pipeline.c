@@ -2,6 +2,7 @@
 #include "cli/pipeline.h"
 
 #include "capture/linklayer.h"
+#include "cli/attempt_limit.h"
 #include "cli/health.h"
 #include "protocols/decoder.h"
 #include "protocols/dnswatch.h"
@@ -21,8 +22,8 @@
 #define STATS_INTERVAL_S 5
 /* Retention: sessions deleted per store_prune() call, and the time spent pruning per
  * tick, so that a large backlog never stalls capture. */
-#define PRUNE_ROWS 500
-#define PRUNE_BUDGET_CALLS 8
+#define PRUNE_ROWS 200
+#define PRUNE_BUDGET_CALLS 2
 
 struct pipeline {
     const struct pipeline_options *options;
@@ -36,6 +37,7 @@ struct pipeline {
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
     bool prune_backlog;             /* the last prune deleted something: more may wait */
+    struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
 };
 
 /* A connection being decoded: the session record and its decoder's state. */
@@ -245,6 +247,11 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     uint8_t proto = pipeline->options->port_proto[flow->server_port];
     if (proto == PIPELINE_NO_PROTO)
         return;
+    if (how == STREAM_ONE_SIDED)
+        health_one_sided(&pipeline->health, flow->server_port);
+    if ((how == STREAM_UNANSWERED || how == STREAM_REFUSED) &&
+        !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
+        return;   /* counted: the minute's summary row tells */
     struct mt_session *session = session_new((enum mt_proto)proto);
     if (!session)
         return;
@@ -259,7 +266,6 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         line = "connection refused: the server answered the SYN with a reset (nothing listening?)";
         break;
     case STREAM_ONE_SIDED:
-        health_one_sided(&pipeline->health, flow->server_port);
         status = MT_STATUS_INCOMPLETE;
         line = "only client-to-server packets were captured: check that the mirror port "
                "copies both directions";
@@ -271,6 +277,37 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     }
     int index = session_transcript_add(session, syn_us, 'I', line, strlen(line));
     session_decide(session, status, line, strlen(line), index);
+    store_session(pipeline, session);
+    session_free(session);
+}
+
+/* One row for a minute of failed attempts beyond the per-endpoint limit. */
+static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
+{
+    struct pipeline *pipeline = ctx;
+    uint8_t proto = pipeline->options->port_proto[over->flow.server_port];
+    if (proto == PIPELINE_NO_PROTO)
+        return;
+    struct mt_session *session = session_new((enum mt_proto)proto);
+    if (!session)
+        return;
+    fill_endpoints(pipeline, session, &over->flow, over->first_us);
+    session->end_us = over->last_us;
+    session->end = end_from_stream(over->how);
+    bool refused = over->how == STREAM_REFUSED;
+    char line[MT_TEXT_MAX];
+    int n = snprintf(line, sizeof line,
+                     "%llu more %s connection attempts to %s in %.0f s from %s%u client "
+                     "addresses (last %s): a SYN flood or a scan? Only the first %d a minute "
+                     "per server are stored one by one",
+                     (unsigned long long)over->counted, refused ? "refused" : "unanswered",
+                     over->pooled ? "several servers" : session->server_ip,
+                     (double)(over->last_us - over->first_us) / 1e6,
+                     over->sources_saturated ? "at least " : "about ", over->sources,
+                     session->client_ip, ATTEMPT_ROWS_PER_MINUTE);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    int index = session_transcript_add(session, over->first_us, 'I', line, len);
+    session_decide(session, refused ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE, line, len, index);
     store_session(pipeline, session);
     session_free(session);
 }
@@ -363,6 +400,7 @@ static void prune(struct pipeline *pipeline, int64_t now_us)
 static void tick(struct pipeline *pipeline, int64_t now_us)
 {
     reassembly_tick(now_us);
+    attempt_limit_flush(&pipeline->attempts, now_us, false, on_attempt_summary, pipeline);
     if (pipeline->dns)
         dns_watch_tick(pipeline->dns, now_us);
     if (!pipeline->store_failed)
@@ -442,6 +480,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
     memset(summary, 0, sizeof *summary);
     struct pipeline pipeline = { .options = options, .summary = summary, .source = source };
     health_init(&pipeline.health);
+    attempt_limit_init(&pipeline.attempts);
     pipeline.store = store_open(options->db_path, true, err, sizeof err);
     if (!pipeline.store) {
         fprintf(stderr, "mailtap: %s\n", err);
@@ -479,6 +518,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
     }
     int64_t last_ts = run_loop(&pipeline, source);
     reassembly_finish(0, &summary->reassembly);
+    attempt_limit_flush(&pipeline.attempts, last_ts, true, on_attempt_summary, &pipeline);
     if (pipeline.dns) {
         dns_watch_finish(pipeline.dns, last_ts);
         dns_watch_free(pipeline.dns);

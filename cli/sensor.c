@@ -103,6 +103,8 @@ static int worker_main(const struct sensor_options *sensor, struct pipeline_opti
         return 1;
     }
     sensor_handle_signals(source, options);
+    if (!options->quiet)   /* it is in the fanout group from here on */
+        fprintf(stderr, "mailtap: worker %d capturing on %s\n", index + 1, sensor->iface);
     struct pipeline_summary summary;
     int rc = pipeline_run(options, source, &summary);
     sensor_forget_source();

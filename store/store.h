@@ -129,25 +129,27 @@ double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
                                         const struct store_sensor_stats *older);
 
 /* Retention, for a capture that runs for weeks. Deletes the oldest sessions (by start
- * time, then id), with their messages, recipients, transcript and search document, that
- * start before older_than_us (<= 0: no age limit) or that must go to bring the live size
- * ((page_count - freelist_count) * page_size) under max_db_bytes (<= 0: no size limit).
- * Past the size limit it prunes until the live size is at most STORE_PRUNE_TARGET_PCT % of
- * it, over as many calls as that takes (the store remembers it is pruning); the newest
- * session is never deleted for size. Also deletes sensor_stats rows older than
- * older_than_us (and, while pruning for size, older than the oldest session kept).
+ * time, then id), with their messages, recipients, transcript, search document and index
+ * entries, that start before older_than_us (<= 0: no age limit) or that must go to bring
+ * the live size ((page_count - freelist_count) * page_size) under max_db_bytes (<= 0: no
+ * size limit). Past the size limit it prunes until the live size is at most
+ * STORE_PRUNE_TARGET_PCT % of it, over as many calls as that takes (the store remembers
+ * it is pruning); the newest session is never deleted for size (the age limit may delete
+ * it). Also deletes sensor_stats rows older than older_than_us (and, while pruning for
+ * size, older than the oldest session kept).
  * At most max_rows rows (sessions first, then sensor_stats rows) per call, in one short
- * transaction, so a live capture never waits long: call it again (e.g. once a second)
- * until *deleted_out is 0. Commits the open batch first. Then gives at most
- * STORE_PRUNE_VACUUM_PAGES free pages (plus those this call freed) back to the file system
- * (databases created with auto_vacuum = INCREMENTAL: every database this store created;
- * an older file keeps its free pages for reuse and does not shrink). The file itself
- * shrinks when the WAL is checkpointed (automatically, or at close).
+ * transaction of its own (the open batch is committed first), plus bounded upkeep: up to
+ * STORE_PRUNE_MERGE_PAGES of merging in the search index (whose deletions otherwise stay
+ * as space for a long time) and up to STORE_PRUNE_VACUUM_PAGES free pages, plus those the
+ * call freed, given back to the file system. So a live capture never waits long: call it
+ * again (e.g. once a second) until *deleted_out is 0. A database this store created has
+ * auto_vacuum = INCREMENTAL and its file shrinks when the WAL is checkpointed
+ * (automatically, or at close); an older one keeps its free pages for reuse.
  * *deleted_out = sessions + sensor_stats rows deleted (0 on failure). STORE_READONLY on a
  * read-only store; STORE_ERROR when max_rows < 1. */
 #define STORE_PRUNE_TARGET_PCT 90
 #define STORE_PRUNE_VACUUM_PAGES 1024
-#define STORE_PRUNE_MERGE_PAGES 256   /* search index pages merged per call, for size */
+#define STORE_PRUNE_MERGE_PAGES 256
 int store_prune(struct mt_store *store, int64_t older_than_us, int64_t max_db_bytes,
                 int max_rows, long *deleted_out);
 

@@ -15,6 +15,7 @@ usage: tests/sensor_suite.py [--mailtap ./mailtap] [-v]      (root needed for li
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -284,7 +285,11 @@ def test_workers(suite):
                                               "--workers", "2", "-Z", "root", "--stats-interval", "1"]),
                                 stderr=log)
         try:
-            time.sleep(1.5)   # both workers must have joined the group
+            deadline = time.time() + 30   # both workers must have joined the group
+            while len(re.findall(r"worker \d+ capturing on", open(db + ".stderr").read())) < 2:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise Failure("workers did not start: %s" % open(db + ".stderr").read())
+                time.sleep(0.1)
             names = ["delivered", "rcpt-unknown", "auth-failed", "multi-message", "pipelining", "relay-denied"]
             for name in names:
                 ns.send(smtp_capture(name))

@@ -12,6 +12,7 @@
 #include "protocols/linereader.h"
 #include "protocols/text.h"
 #include "reassembly/attempts.h"
+#include "cli/attempt_limit.h"
 #include "reassembly/ipv6map.h"
 
 #include <arpa/inet.h>
@@ -335,6 +336,81 @@ static void test_attempts(void **state)
 
 /* --- IPv6 map ------------------------------------------------------------------- */
 
+/* --- attempt limit: a flood becomes one row a minute ----------------------------- */
+
+struct summaries {
+    struct attempt_summary items[8], last;
+    int count;
+};
+
+static void on_summary(void *ctx, const struct attempt_summary *summary)
+{
+    struct summaries *s = ctx;
+    if (s->count < 8)
+        s->items[s->count] = *summary;
+    s->last = *summary;
+    s->count++;
+}
+
+static struct flow attempt_flow(uint32_t client, uint8_t server_last, uint16_t port)
+{
+    struct flow flow;
+    memset(&flow, 0xAA, sizeof flow);   /* unset address bytes must not matter */
+    flow.client.family = flow.server.family = 4;
+    memcpy(flow.client.bytes, &client, 4);
+    const uint8_t server[4] = { 10, 1, 0, server_last };
+    memcpy(flow.server.bytes, server, 4);
+    flow.client_port = 40000;
+    flow.server_port = port;
+    return flow;
+}
+
+static void test_attempt_limit(void **state)
+{
+    (void)state;
+    static struct attempt_limit limit;
+    attempt_limit_init(&limit);
+    struct summaries got = { .count = 0 };
+    int admitted = 0;
+    for (uint32_t i = 0; i < 250; i++) {   /* 250 sources flooding 10.1.0.10:25 */
+        struct flow flow = attempt_flow(0x0A000000u + i * 7919u, 10, 25);
+        flow.client.bytes[4] = (uint8_t)i;   /* garbage past an IPv4 address */
+        admitted += attempt_limit_admit(&limit, &flow, STREAM_UNANSWERED, 1000000 + i * 1000);
+    }
+    assert_int_equal(admitted, ATTEMPT_ROWS_PER_MINUTE);
+    for (uint32_t i = 0; i < 5; i++) {     /* another server, and refusals: their own limits */
+        struct flow other = attempt_flow(i, 11, 25), same = attempt_flow(i, 10, 25);
+        assert_true(attempt_limit_admit(&limit, &other, STREAM_UNANSWERED, 2000000));
+        assert_true(attempt_limit_admit(&limit, &same, STREAM_REFUSED, 2000000));
+    }
+    attempt_limit_flush(&limit, 30000000, false, on_summary, &got);
+    assert_int_equal(got.count, 0);        /* the minute is not over */
+    attempt_limit_flush(&limit, 62000000, false, on_summary, &got);
+    assert_int_equal(got.count, 1);
+    assert_int_equal(got.items[0].counted, 150);
+    assert_int_equal(got.items[0].how, STREAM_UNANSWERED);
+    assert_int_equal(got.items[0].flow.server.bytes[3], 10);
+    assert_false(got.items[0].pooled);
+    assert_true(got.items[0].sources >= 140 && got.items[0].sources <= 160);
+    assert_int_equal(got.items[0].first_us, 1000000 + 100 * 1000);
+    assert_int_equal(got.items[0].last_us, 1000000 + 249 * 1000);
+    struct flow again = attempt_flow(1, 10, 25);   /* a new minute: rows again */
+    assert_true(attempt_limit_admit(&limit, &again, STREAM_UNANSWERED, 63000000));
+    /* more servers than slots: the rest share one pooled window */
+    attempt_limit_init(&limit);
+    got.count = 0;
+    for (int server = 0; server < ATTEMPT_ENDPOINTS + 10; server++)
+        for (int i = 0; i < ATTEMPT_ROWS_PER_MINUTE + 1; i++) {
+            struct flow flow = attempt_flow((uint32_t)i, (uint8_t)server, 25);
+            attempt_limit_admit(&limit, &flow, STREAM_UNANSWERED, 1000000);
+        }
+    attempt_limit_flush(&limit, 0, true, on_summary, &got);
+    /* 63 own windows, one over each; the pooled one: 11 servers x 101 - its 100 rows */
+    assert_int_equal(got.count, ATTEMPT_ENDPOINTS);
+    assert_true(got.last.pooled);
+    assert_int_equal(got.last.counted, 11 * (ATTEMPT_ROWS_PER_MINUTE + 1) - ATTEMPT_ROWS_PER_MINUTE);
+}
+
 static void test_ipv6map_round_trip(void **state)
 {
     (void)state;
@@ -369,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_linklayer_types),
         cmocka_unit_test(test_localnets),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_attempt_limit),
         cmocka_unit_test(test_ipv6map_round_trip),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);

@@ -1641,6 +1641,78 @@ static void test_prune_by_size(void **state)
     assert_true(after < before);
 }
 
+/* The number of levels in the search index's structure record (FTS5's %_data row 10: a
+ * 4-byte cookie, a newer version's 4-byte marker, then nLevel as a varint). */
+static int64_t index_levels(const char *path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t levels = 0;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT block FROM session_search_data WHERE id = 10",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *b = sqlite3_column_blob(st, 0);
+    int n = sqlite3_column_bytes(st, 0), i = 4;
+    if (n >= 8 && b[4] == 0xff && b[5] == 0 && b[6] == 0 && b[7] == 1)
+        i = 8;
+    for (; i < n && i < 13; i++) {
+        levels = levels << 7 | (b[i] & 0x7f);
+        if (!(b[i] & 0x80))
+            break;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return levels;
+}
+
+/* Pruning at every call for a long time (by age, with the merge work that follows the
+ * deleting, and by size): the index's structure keeps a handful of levels (FTS5 of SQLite
+ * 3.40 calls an index of more than 2000 corrupt, and a negative 'merge' adds one each time
+ * the segments are on several levels), and stays consistent. */
+static void test_prune_index_levels(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    long deleted;
+    int next = 0;
+    assert_int_equal(sql_int(f->path, "SELECT v FROM session_search_config"
+                                      " WHERE k = 'usermerge'"), 2);
+    for (int round = 0; round < 200; round++) {
+        for (int batch = 0; batch < 2; batch++) {   /* two segments a round */
+            for (int i = 0; i < 5; i++) {
+                struct mt_session *s = make_aged(next++);
+                assert_int_equal(store_put_session(store, s), STORE_OK);
+                session_free(s);
+            }
+            assert_int_equal(store_flush(store), STORE_OK);
+        }
+        /* keep the newest 50 */
+        assert_int_equal(store_prune(store, T_SMTP + (next - 50) * HOUR_US, 0, 100, &deleted),
+                         STORE_OK);
+        assert_int_equal(deleted, next > 50 ? 10 : 0);
+    }
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 50);
+    int64_t by_age = index_levels(f->path);
+    for (int round = 0; round < 100; round++) {
+        for (int i = 0; i < 3; i++) {
+            struct mt_session *s = make_aged(next++);
+            assert_int_equal(store_put_session(store, s), STORE_OK);
+            session_free(s);
+        }
+        assert_int_equal(store_prune(store, 0, 1, 100, &deleted), STORE_OK);
+        assert_int_equal(deleted, round ? 3 : 52);   /* all but the newest */
+    }
+    assert_int_equal(store_close(store), STORE_OK);
+    int64_t levels = index_levels(f->path);
+    print_message("    search index: %lld levels after 200 calls by age, %lld after 100 more"
+                  " by size\n", (long long)by_age, (long long)levels);
+    assert_true(by_age > 0 && by_age < 20);
+    assert_true(levels > 0 && levels < 20);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 1);
+    assert_no_orphans(f->path);
+}
+
 /* ---- capture statistics ------------------------------------------------------------- */
 
 struct sensor_rows {
@@ -1780,6 +1852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_keeps_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_index_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_stats_older_database, setup, teardown),
     };

@@ -313,7 +313,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "--sensor") == 0) {
         exec_sql(path, "CREATE TABLE IF NOT EXISTS sensor_stats(ts_us INTEGER, packets INTEGER,"
                  " kernel_drops INTEGER, interface_drops INTEGER, sessions INTEGER, source TEXT);"
-                 "INSERT INTO sensor_stats VALUES (1767805000000000, 10000, 0, 0, 10, 'eth0'),"
+                 "INSERT INTO sensor_stats(ts_us, packets, kernel_drops, interface_drops,"
+                 " sessions, source) VALUES (1767805000000000, 10000, 0, 0, 10, 'eth0'),"
                  " (1767805010000000, 12500, 3, 1, 12, 'eth0');");
         return 0;
     }

@@ -118,9 +118,10 @@ FUZZ_JOBS    ?= 1
 FUZZ_CFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer \
                 -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_LIB_SRC := $(sort $(wildcard protocols/*.c reassembly/*.c)) capture/linklayer.c \
-                tests/fuzz/fuzz_check.c tests/fuzz/fuzz_decoder.c
+                capture/source.c cli/localnets.c tests/fuzz/fuzz_check.c tests/fuzz/fuzz_decoder.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
-FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_dns fuzz_tls
+FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_pcapfile \
+                fuzz_dns fuzz_tls
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 .PHONY: fuzz-deps fuzz-build fuzz fuzz-smoke

@@ -53,6 +53,16 @@ static int64_t wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
+/* pcapng time stamps are 64-bit: a corrupt or hostile file can hold any seconds value.
+ * Clamped to [0, 9999-12-31] so that the microsecond count (and the timeouts added to it
+ * downstream) cannot overflow. */
+static int64_t packet_time_us(const struct pcap_pkthdr *header)
+{
+    const int64_t max_s = 253402300799;
+    int64_t s = header->ts.tv_sec < 0 ? 0 : header->ts.tv_sec > max_s ? max_s : header->ts.tv_sec;
+    return s * 1000000 + header->ts.tv_usec;
+}
+
 struct capture_source *capture_open_files(const char *const *paths, int count)
 {
     struct capture_source *source = calloc(1, sizeof *source);
@@ -276,7 +286,7 @@ static int live_next(struct capture_source *source, struct capture_packet *packe
             packet->frame = data;
             packet->caplen = header->caplen;
             packet->wirelen = header->len;
-            packet->ts_us = (int64_t)header->ts.tv_sec * 1000000 + header->ts.tv_usec;
+            packet->ts_us = packet_time_us(header);
             packet->dlt = source->dlt;
             source->stats.packets++;
             source->stats.bytes += header->caplen;
@@ -345,7 +355,7 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
             packet->frame = data;
             packet->caplen = header->caplen;
             packet->wirelen = header->len;
-            packet->ts_us = (int64_t)header->ts.tv_sec * 1000000 + header->ts.tv_usec;
+            packet->ts_us = packet_time_us(header);
             packet->dlt = source->dlt;
             source->stats.packets++;
             source->stats.bytes += header->caplen;

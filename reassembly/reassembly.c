@@ -429,7 +429,10 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
 {
     const uint8_t *ip = frame->ip;
     size_t len = frame->len;
-    active->now_us = ts_us;
+    /* Capture files are not always in time order (merged files, per-CPU clocks): time
+     * never goes back here, so nothing ends before it started. */
+    if (ts_us > active->now_us)
+        active->now_us = ts_us;
     active->stats.ip_packets++;
     if (frame->version == 6) {
         active->stats.ipv6_packets++;

@@ -449,6 +449,192 @@ def test_full_disk(suite):
         subprocess.run(["umount", "-l", mount_point])
 
 
+KILL_CAPTURE_MB = 48        # bench generator, profile sessions: ~19,000 sessions
+KILL_SEED = 20261128        # the kill moments (random, but the same in every run)
+KILL_SNAPSHOT_SQL = (       # what a committed session must still be after the kill
+    "SELECT s.id, s.start_us, s.client_port, s.status, s.transcript_lines,"
+    " (SELECT count(*) FROM messages m WHERE m.session_id = s.id),"
+    " (SELECT count(*) FROM recipients r WHERE r.session_id = s.id),"
+    " (SELECT length(t.text) FROM transcript t WHERE t.session_id = s.id),"
+    " (SELECT length(d.doc) FROM session_text d WHERE d.id = s.id)"
+    " FROM sessions s")
+
+
+def kill_test_capture(suite):
+    """The bench generator's capture (deterministic, seed 1) and its truth sidecar."""
+    gen = os.path.join(ROOT, "build-bench", "bin", "gen_capture")
+    if not os.path.exists(gen):
+        proc = subprocess.run(["make", "-s", "-C", ROOT, "build-bench/bin/gen_capture"],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise Failure("cannot build the capture generator: %s" % proc.stderr[-1000:])
+    path = os.path.join(suite.tmp, "kill.pcap")
+    proc = subprocess.run([gen, "--out", path, "--profile", "sessions", "--size-mb",
+                           str(KILL_CAPTURE_MB), "--seed", "1"],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise Failure("gen_capture failed: %s" % proc.stderr[-1000:])
+    return path, json.load(open(path + ".counts.json"))["sessions_total"]
+
+
+def committed_sessions(db):
+    """Rows of sessions as a reader sees them now (committed transactions only), or None
+    while the database or its schema does not exist yet."""
+    import sqlite3
+    if not os.path.exists(db):
+        return None
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        try:
+            return con.execute(KILL_SNAPSHOT_SQL).fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError:   # no schema yet, or the file is being created
+        return None
+
+
+def committed_count(db):
+    import sqlite3
+    if not os.path.exists(db):
+        return None
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        try:
+            return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return None
+
+
+def check_after_kill(db, snapshot):
+    """The database a SIGKILL left: consistent, searchable, and holding every session a
+    reader saw committed before the kill, unchanged. Returns the session count."""
+    import sqlite3
+    con = sqlite3.connect(db, timeout=10)   # read-write: the first open recovers the WAL
+    try:
+        result = con.execute("PRAGMA integrity_check").fetchall()
+        if result != [("ok",)]:
+            raise Failure("integrity_check after kill -9: %s"
+                          % "; ".join(row[0] for row in result)[:600])
+        broken = con.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise Failure("foreign_key_check after kill -9: %r" % broken[:5])
+        try:
+            con.execute("INSERT INTO session_search(session_search) VALUES('integrity-check')")
+        except sqlite3.DatabaseError as error:
+            raise Failure("search index (FTS5) integrity-check after kill -9: %s" % error)
+        unindexed = con.execute("SELECT count(*) FROM sessions WHERE id NOT IN "
+                                "(SELECT id FROM session_text)").fetchone()[0]
+        if unindexed:
+            raise Failure("%d sessions without their search document after kill -9" % unindexed)
+        rows = {row[0]: row for row in con.execute(KILL_SNAPSHOT_SQL)}
+        con.commit()
+    finally:
+        con.close()
+    missing = [row for row in snapshot if row[0] not in rows]
+    if missing:
+        raise Failure("%d of %d sessions committed before the kill are gone (ids %s...)"
+                      % (len(missing), len(snapshot), [row[0] for row in missing[:5]]))
+    changed = [(row, rows[row[0]]) for row in snapshot if rows[row[0]] != row]
+    if changed:
+        raise Failure("%d sessions committed before the kill changed: %r"
+                      % (len(changed), changed[:2]))
+    if len(rows) < len(snapshot):
+        raise Failure("%d sessions after the kill, %d seen committed before"
+                      % (len(rows), len(snapshot)))
+    return len(rows)
+
+
+def grep_count(suite, db, text):
+    """How many sessions mailtap list --grep finds (through the search index)."""
+    proc = subprocess.run([suite.mailtap, "list", "-d", db, "--json", "--grep", text],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise Failure("list --grep %r failed (rc %d): %s" % (text, proc.returncode,
+                                                            proc.stderr[-500:]))
+    return len(proc.stdout.splitlines())
+
+
+def test_kill_during_read(suite):
+    """kill -9 during mailtap read, three times into one database at seeded random
+    moments: each time the database passes integrity_check, foreign_key_check and the FTS5
+    integrity-check, still holds every session a reader saw committed before the kill
+    (same rows, children and search document), and takes the next mailtap read (a
+    recorded capture: one more session, found by list --grep) and mailtap list."""
+    import signal
+    import time
+    capture, total = kill_test_capture(suite)
+    small = os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")
+    db = os.path.join(suite.tmp, "killed.db")
+    rng = random.Random(KILL_SEED)
+    # Three moments in different parts of the run (share of the capture's sessions
+    # committed in this run), each followed by a short random delay so that the kill
+    # lands anywhere in building or committing the next batch, not just after a commit.
+    spans = [(0.03, 0.12), (0.12, 0.25), (0.25, 0.40)]
+    rng.shuffle(spans)
+    for round_no, (low, high) in enumerate(spans, 1):
+        base = committed_count(db) or 0
+        target = base + max(1, int(total * rng.uniform(low, high)))
+        delay = rng.uniform(0.0, 0.05)
+        log = open(os.path.join(suite.tmp, "kill%d.log" % round_no), "w+")
+        proc = subprocess.Popen([suite.mailtap, "read", "-q", "-d", db, capture],
+                                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.time() + 60
+            while (committed_count(db) or 0) < target:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise Failure("round %d: mailtap read ended (rc %s) before %d sessions "
+                                  "were committed: %s" % (round_no, proc.returncode, target,
+                                                          log.read()[-500:]))
+                if time.time() > deadline:
+                    raise Failure("round %d: %d sessions committed after 60 s, waiting for %d"
+                                  % (round_no, committed_count(db) or 0, target))
+                time.sleep(0.01)
+            time.sleep(delay)
+            snapshot = committed_sessions(db) or []
+            if proc.poll() is not None:
+                raise Failure("round %d: mailtap read ended before the kill: make the "
+                              "capture bigger" % round_no)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+        if proc.returncode != -signal.SIGKILL:
+            raise Failure("round %d: mailtap read exit status %s, expected SIGKILL"
+                          % (round_no, proc.returncode))
+        if len(snapshot) < target:
+            raise Failure("round %d: snapshot of %d sessions, %d were committed"
+                          % (round_no, len(snapshot), target))
+        after = check_after_kill(db, snapshot)
+        if suite.verbose:
+            print("  kill %d: %d sessions seen committed, %d after the kill"
+                  % (round_no, len(snapshot), after))
+        # Still usable: the next read appends, list and the search index find it.
+        found = grep_count(suite, db, "mailtap test: delivered")
+        proc = subprocess.run([suite.mailtap, "read", "-q", "-d", db, small],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0 or "runtime error:" in proc.stderr or "Sanitizer" in proc.stderr:
+            raise Failure("round %d: mailtap read into the killed database failed (rc %d): %s"
+                          % (round_no, proc.returncode, proc.stderr[-500:]))
+        if committed_count(db) != after + 1:
+            raise Failure("round %d: %s sessions after reading one more, expected %d"
+                          % (round_no, committed_count(db), after + 1))
+        if grep_count(suite, db, "mailtap test: delivered") != found + 1:
+            raise Failure("round %d: list --grep does not find the session read after the "
+                          "kill" % round_no)
+        proc = subprocess.run([suite.mailtap, "list", "-d", db, "--limit", "5"],
+                              capture_output=True, text=True, timeout=60)
+        if (proc.returncode != 0 or not proc.stdout.strip() or "runtime error:" in proc.stderr
+                or "Sanitizer" in proc.stderr):
+            raise Failure("round %d: mailtap list after kill -9 (rc %d): %s"
+                          % (round_no, proc.returncode, (proc.stdout + proc.stderr)[-500:]))
+
+
 def test_trace(suite):
     """mailtap trace: by Message-ID (with or without brackets) and by address."""
     captures = [os.path.join(ROOT, "pcaps", "smtp", name + ".pcap") for name in ("delivered", "multi-message")]
@@ -577,7 +763,8 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
-                 test_live_capture, test_full_disk, test_trace, test_trace_retrieval,
+                 test_live_capture, test_full_disk, test_kill_during_read, test_trace,
+                 test_trace_retrieval,
                  test_list_filters):
         suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

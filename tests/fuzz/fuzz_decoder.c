@@ -1,9 +1,17 @@
-/* fuzz_decoder.c — one decoder fed a fuzzed, interleaved client/server byte sequence. */
+/* fuzz_decoder.c — the shared bodies of the fuzz targets: one decoder fed a fuzzed,
+ * interleaved client/server byte sequence; and the packet path from a link-layer frame
+ * through reassembly to the decoders (see fuzz_decoder.h). */
 #include "fuzz_decoder.h"
 
+#include "capture/linklayer.h"
+#include "cli/localnets.h"
 #include "fuzz_check.h"
+#include "protocols/dnswatch.h"
 #include "protocols/tlsfollow.h"
+#include "reassembly/reassembly.h"
 
+#include <nids.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,4 +79,348 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
     session_free(session);
     free(streams);
     return 0;
+}
+
+/* ---- The packet path (fuzz_packet, fuzz_pcapfile) ----------------------------------- */
+
+#define LIVE_MAGIC 0x6c697665u
+
+enum { NO_PROTO = 0xff };
+
+/* A connection being decoded, as cli/pipeline.c's live_session. */
+struct live {
+    uint32_t magic;
+    struct mt_session *session;
+    const struct mt_decoder *decoder;
+    void *state;
+    struct tls_follow *tls;
+    struct dns_watch_stream *dns;   /* DNS over TCP instead of a mail decoder */
+};
+
+static uint8_t port_proto[65536];
+static struct reassembly_config path_config;
+static struct localnets local;
+static bool with_dns;
+static struct dns_watch *watch;   /* this input's, or NULL */
+static long live_streams;         /* opened and not yet closed */
+static bool running;
+/* Per input, printed by fuzz_path_finish when FUZZ_PATH_VERBOSE is set (seed checks). */
+static unsigned long n_sessions, n_attempts, n_dns_rows;
+
+static void fill_endpoints(struct mt_session *s, const struct flow *flow, int64_t start_us)
+{
+    ip_address_format(&flow->client, s->client_ip, sizeof s->client_ip);
+    ip_address_format(&flow->server, s->server_ip, sizeof s->server_ip);
+    s->client_port = flow->client_port;
+    s->server_port = flow->server_port;
+    s->direction = localnets_contains(&local, &flow->server) ? MT_INBOUND : MT_OUTBOUND;
+    s->start_us = s->end_us = start_us;
+}
+
+static void on_dns_row(void *ctx, struct mt_session *row)
+{
+    (void)ctx;
+    switch (row->proto) {
+    case MT_PROTO_DNS:
+        if (row->status != MT_STATUS_RESOLVED && row->status != MT_STATUS_DNS_ERROR &&
+            row->status != MT_STATUS_TIMEOUT)
+            fuzz_fail("dns row with status %d", (int)row->status);
+        break;
+    case MT_PROTO_SMTP:
+        if (row->status != MT_STATUS_DNS_FAILED || row->direction != MT_OUTBOUND)
+            fuzz_fail("smtp row from dnswatch: status %d, direction %d", (int)row->status,
+                      (int)row->direction);
+        break;
+    default:
+        fuzz_fail("dnswatch row of proto %d", (int)row->proto);
+    }
+    fuzz_check_session(row, row->proto);
+    n_dns_rows++;
+}
+
+/* The watch of this input; made on first use if fuzz_path_start was told no DNS could
+ * come (a fallback: inbound sessions closed before it are then not remembered). */
+static struct dns_watch *dns_watch_get(void)
+{
+    if (!watch && with_dns) {
+        watch = dns_watch_new(on_dns_row, NULL);
+        if (!watch)
+            abort();
+    }
+    return watch;
+}
+
+static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
+{
+    (void)ctx;
+    uint8_t proto = port_proto[flow->server_port];
+    if (proto == NO_PROTO)
+        fuzz_fail("opened() for port %u, which is not collected", flow->server_port);
+    if (flow->client.family != 4 && flow->client.family != 6)
+        fuzz_fail("opened(): client address family %d", flow->client.family);
+    struct live *live = calloc(1, sizeof *live);
+    if (!live)
+        return NULL;
+    live->magic = LIVE_MAGIC;
+    live->session = session_new((enum mt_proto)proto);
+    if (!live->session) {
+        free(live);
+        return NULL;
+    }
+    fill_endpoints(live->session, flow, ts_us);
+    live_streams++;
+    if (proto == MT_PROTO_DNS) {
+        live->dns = dns_watch_stream_new(flow);
+        return live;
+    }
+    live->decoder = decoder_for((enum mt_proto)proto);
+    live->state = live->decoder ? live->decoder->open(live->session) : NULL;
+    live->tls = tls_follow_new();
+    return live;
+}
+
+static struct live *live_from(void *stream)
+{
+    struct live *live = stream;
+    if (!live || live->magic != LIVE_MAGIC)
+        fuzz_fail("a stream event for a handle opened() never gave (or closed already)");
+    return live;
+}
+
+static void on_data(void *ctx, void *stream, enum stream_side from, const char *bytes,
+                    size_t len, int64_t ts_us)
+{
+    (void)ctx;
+    struct live *live = live_from(stream);
+    struct mt_session *s = live->session;
+    if (len == 0)
+        fuzz_fail("data() with zero bytes");
+    if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
+        fuzz_fail("data() from side %d", (int)from);
+    if (live->dns) {
+        if (dns_watch_get())
+            dns_watch_stream_data(watch, live->dns, from == STREAM_FROM_CLIENT,
+                                  (const uint8_t *)bytes, len, ts_us);
+        return;
+    }
+    if (from == STREAM_FROM_CLIENT)
+        s->bytes_c2s += len;
+    else
+        s->bytes_s2c += len;
+    s->end_us = ts_us;
+    enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
+    if (live->state)
+        live->decoder->data(live->state, s, side, bytes, len, ts_us);
+    if (live->tls)
+        tls_follow_data(live->tls, s, side, bytes, len, ts_us);
+}
+
+static enum mt_end end_from_stream(enum stream_end how)
+{
+    switch (how) {
+    case STREAM_CLOSED: return MT_END_CLOSE;
+    case STREAM_RESET: return MT_END_RESET;
+    case STREAM_IDLE_TIMEOUT: return MT_END_TIMEOUT;
+    case STREAM_EVICTED: return MT_END_EVICTED;
+    case STREAM_REFUSED: return MT_END_REFUSED;
+    case STREAM_UNANSWERED: return MT_END_UNANSWERED;
+    case STREAM_ONE_SIDED:
+    case STREAM_END_OF_INPUT: return MT_END_EOF;
+    }
+    fuzz_fail("stream end %d out of range", (int)how);
+}
+
+static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
+{
+    (void)ctx;
+    struct live *live = live_from(stream);
+    struct mt_session *s = live->session;
+    if (how == STREAM_REFUSED || how == STREAM_UNANSWERED || how == STREAM_ONE_SIDED)
+        fuzz_fail("closed() with an attempts-only ending %d", (int)how);
+    enum mt_end end = end_from_stream(how);
+    live->magic = 0;
+    live_streams--;
+    if (live->dns) {   /* its lookups were reported as they completed */
+        dns_watch_stream_free(live->dns);
+        session_free(s);
+        free(live);
+        return;
+    }
+    s->end = end;
+    if (ts_us > s->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
+        s->end_us = ts_us;
+    if (live->state) {
+        live->decoder->close(live->state, s);
+        live->decoder->free(live->state);
+    }
+    tls_follow_settle(live->tls, s);
+    tls_follow_free(live->tls);
+    int64_t end_us = s->end_us > ts_us ? s->end_us : ts_us;
+    if (data_lost)
+        session_capture_lost(s, end_us, "a sequence gap (segments missing)");
+    if (s->end_us < s->start_us)
+        fuzz_fail("session ends (%lld) before it starts (%lld)", (long long)s->end_us,
+                  (long long)s->start_us);
+    fuzz_check_session(s, s->proto);
+    n_sessions++;
+    if (watch)
+        dns_watch_inbound(watch, s);
+    session_free(s);
+    free(live);
+}
+
+static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
+                       int64_t syn_us, int64_t end_us)
+{
+    (void)ctx;
+    if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED)
+        fuzz_fail("attempt() with ending %d", (int)how);
+    if (end_us < syn_us)
+        fuzz_fail("attempt ends (%lld) before its SYN (%lld)", (long long)end_us,
+                  (long long)syn_us);
+    uint8_t proto = port_proto[flow->server_port];
+    if (proto == NO_PROTO)
+        fuzz_fail("attempt() for port %u, which is not collected", flow->server_port);
+    struct mt_session *s = session_new((enum mt_proto)proto);
+    if (!s)
+        return;
+    fill_endpoints(s, flow, syn_us);
+    s->end_us = end_us;
+    s->end = end_from_stream(how);
+    static const char *const lines[] = { "refused", "one-sided", "no answer" };
+    const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1 : 2];
+    enum mt_status status = how == STREAM_REFUSED ? MT_STATUS_REFUSED
+                            : how == STREAM_ONE_SIDED ? MT_STATUS_INCOMPLETE
+                                                      : MT_STATUS_NO_RESPONSE;
+    int index = session_transcript_add(s, syn_us, 'I', line, strlen(line));
+    session_decide(s, status, line, strlen(line), index);
+    fuzz_check_session(s, s->proto);
+    n_attempts++;
+    session_free(s);
+}
+
+/* Without DNS every payload byte is read, so ASan sees a datagram pointing past its packet. */
+static volatile uint8_t datagram_sink;
+static void on_datagram(void *ctx, const struct flow *flow, enum stream_side from,
+                        const uint8_t *payload, size_t len, int64_t ts_us)
+{
+    (void)ctx;
+    if (dns_watch_get()) {
+        dns_watch_datagram(watch, flow, from == STREAM_FROM_CLIENT, payload, len, ts_us);
+        return;
+    }
+    uint8_t x = 0;
+    for (size_t i = 0; i < len; i++)
+        x ^= payload[i];
+    datagram_sink = x;
+}
+
+void fuzz_path_init(bool dns)
+{
+    with_dns = dns;
+    localnets_defaults(&local);
+    memset(port_proto, NO_PROTO, sizeof port_proto);
+    static const struct { uint16_t port; enum mt_proto proto; } ports[] = {
+        { 25, MT_PROTO_SMTP }, { 465, MT_PROTO_SMTP }, { 587, MT_PROTO_SMTP },
+        { 2525, MT_PROTO_SMTP }, { 2526, MT_PROTO_SMTP }, { 110, MT_PROTO_POP3 },
+        { 995, MT_PROTO_POP3 }, { 1110, MT_PROTO_POP3 }, { 143, MT_PROTO_IMAP },
+        { 993, MT_PROTO_IMAP }, { 1143, MT_PROTO_IMAP },
+    };
+    reassembly_config_defaults(&path_config);
+    memset(path_config.ports, 0, sizeof path_config.ports);
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        port_proto[ports[i].port] = (uint8_t)ports[i].proto;
+        reassembly_config_add_port(&path_config, ports[i].port);
+    }
+    if (dns) {   /* UDP 53 is in the defaults; DNS over TCP as mailtap collects it */
+        port_proto[53] = MT_PROTO_DNS;
+        reassembly_config_add_port(&path_config, 53);
+    }
+    path_config.max_streams = 64;     /* libnids evicts at 48: reachable */
+    path_config.max_attempts = 16;
+}
+
+void fuzz_path_start(bool dns_possible)
+{
+    static const struct reassembly_events events = {
+        .opened = on_opened, .data = on_data, .closed = on_closed,
+        .attempt = on_attempt, .datagram = on_datagram,
+    };
+    if (running)
+        return;
+    char err[256];
+    if (reassembly_start(&path_config, &events, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz: reassembly_start: %s\n", err);
+        abort();
+    }
+    running = true;
+    if (dns_possible)
+        dns_watch_get();
+}
+
+bool fuzz_path_running(void)
+{
+    return running;
+}
+
+int fuzz_path_frame(int dlt, const uint8_t *bytes, size_t len, int64_t now_us)
+{
+    uint8_t *frame = malloc(len ? len : 1);
+    if (!frame)
+        return -1;
+    memcpy(frame, bytes, len);
+    struct ip_frame ip;
+    int found = link_find_ip(dlt, frame, len, &ip);
+    if (found > 0) {
+        if (ip.version != 4 && ip.version != 6)
+            fuzz_fail("link_find_ip: version %d", ip.version);
+        if (ip.ip < frame || ip.len > len || ip.ip + ip.len > frame + len)
+            fuzz_fail("link_find_ip: IP packet outside the frame");
+        reassembly_ip_packet(&ip, now_us);
+    } else if (found != 0 && found != -1) {
+        fuzz_fail("link_find_ip returned %d", found);
+    }
+    free(frame);
+    return found;
+}
+
+void fuzz_path_tick(int64_t now_us)
+{
+    reassembly_tick(now_us);
+    if (watch)
+        dns_watch_tick(watch, now_us);
+}
+
+/* libnids' callback list (its struct proc_node; tcp_procs is exported by libnids 1.21).
+ * nids_init() drops the previous run's list without freeing it: harmless for mailtap,
+ * which starts reassembly once per process, but here every input would end with a
+ * block more allocated than freed, and libFuzzer answers that with a full LeakSanitizer
+ * scan after each input (~16 ms, most of the run time). So the list is unregistered
+ * through libnids' own call once reassembly has finished. Weak: another libnids may not
+ * export it (the targets' LeakSanitizer suppressions then hide the leak). */
+struct nids_proc_node {
+    void (*item)(void);
+    struct nids_proc_node *next;
+};
+extern struct nids_proc_node *tcp_procs __attribute__((weak));
+
+void fuzz_path_finish(int64_t reassembly_now_us, int64_t dns_now_us)
+{
+    struct reassembly_stats stats;
+    reassembly_finish(reassembly_now_us, &stats);
+    running = false;
+    if (&tcp_procs != NULL)
+        while (tcp_procs)
+            nids_unregister_tcp((void *)tcp_procs->item);
+    if (live_streams != 0)
+        fuzz_fail("%ld streams opened but never closed after reassembly_finish", live_streams);
+    if (watch) {
+        dns_watch_finish(watch, dns_now_us);
+        dns_watch_free(watch);
+        watch = NULL;
+    }
+    if (getenv("FUZZ_PATH_VERBOSE"))
+        fprintf(stderr, "fuzz: %llu packets, %lu sessions, %lu attempts, %lu dns rows\n",
+                (unsigned long long)stats.ip_packets, n_sessions, n_attempts, n_dns_rows);
+    n_sessions = n_attempts = n_dns_rows = 0;
 }

@@ -17,6 +17,10 @@ the reference captures pcaps/**/*.pcap.
                                     the client's first TLS record (after STARTTLS, or from the
                                     start on 465/993/995) on, both sides; from pcaps/**/*.pcap
                                     and the tests/data/tls/*.chunks fixtures, TLS_SEED_MAX each
+  fuzz_pcapfile                     a handful of whole capture files (PCAPFILE_SEEDS): recorded
+                                    captures re-encapsulated (tests/pcaplib.py) in several link
+                                    types, as pcapng and as classic pcap in both byte orders,
+                                    with micro- and nanosecond time stamps
 
 Every seed is capped at SEED_MAX bytes (the start of the dialogue is kept), so the
 whole corpus stays small (about 1 MB). Usage: python3 tests/fuzz/make_seeds.py [ROOT]
@@ -26,6 +30,10 @@ import hashlib
 import os
 import struct
 import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pcaplib  # noqa: E402  (tests/pcaplib.py)
 
 SEED_MAX = 48 * 1024
 TLS_SEED_MAX = 16 * 1024
@@ -301,6 +309,92 @@ def rewrap(ip, etype, how):
     raise ValueError(how)
 
 
+# fuzz_pcapfile: (capture under pcaps/, link type, VLAN tags, file format). Formats: "pcapng"
+# (pcaplib: SHB, one IDB, EPBs, microseconds), "pcap" (little-endian, microseconds),
+# "pcap-be-ns" (big-endian, nanoseconds). Small captures covering SMTP, STARTTLS with a
+# certificate, POP3, IMAP, IPv6, DNS beside SMTP and a refused attempt.
+DLT_IPV4 = 228
+PCAPFILE_SEEDS = [
+    ("smtp/delivered", pcaplib.DLT_EN10MB, 0, "pcap"),
+    ("dns/mx-nxdomain", pcaplib.DLT_EN10MB, 1, "pcapng"),
+    ("tls/starttls-expired", pcaplib.DLT_LINUX_SLL2, 0, "pcapng"),
+    ("pop3/login-ok", pcaplib.DLT_LINUX_SLL, 0, "pcap-be-ns"),
+    ("imap/login-ok", pcaplib.DLT_RAW, 0, "pcap"),
+    ("smtp/ipv6-delivered", pcaplib.DLT_NULL, 0, "pcapng"),
+    ("smtp/refused", pcaplib.DLT_EN10MB, 2, "pcapng"),
+    ("relay/deliver-retrieve", pcaplib.DLT_LOOP, 0, "pcap"),
+    ("imap/starttls", DLT_IPV4, 0, "pcap-be-ns"),
+]   # plus crowded_capture(): more connections and attempts than the target's tables hold
+
+
+def capture_file(linktype, packets, fmt):
+    """The bytes of a capture file: packets are (sec, usec, frame)."""
+    if fmt == "pcap-be-ns":
+        out = bytearray(struct.pack(">IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, linktype))
+        for sec, usec, frame in packets:
+            out += struct.pack(">IIII", sec, usec * 1000, len(frame), len(frame)) + frame
+        return bytes(out)
+    writer = pcaplib.write_pcapng if fmt == "pcapng" else pcaplib.write_pcap
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "seed")
+        writer(path, linktype, packets)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def crowded_capture():
+    """A synthetic capture (raw IPv4) that fills the target's tables: 56 SMTP connections
+    established at once (fuzz_path evicts at 48 of 64 streams), each greeted, one sending
+    EHLO, then all closed; 20 SYNs never answered and 3 answered by RST at once (16 pending
+    attempts)."""
+    convs = []
+    for n in range(56):
+        conv = pcaplib.TcpConversation("10.0.%d.%d" % (n // 200, 1 + n % 200), "192.168.1.20",
+                                       40000 + n, 25)
+        conv.handshake()
+        conv.server_sends(b"220 mx ESMTP\r\n")
+        if n == 0:
+            conv.client_sends(b"EHLO a\r\n")
+            conv.server_sends(b"250 mx\r\n")
+        conv.close()
+        # One handshake after the other (one SYN pending at a time), then packet k of
+        # every connection before packet k + 1 of any: all established at once.
+        base = 1700000000 * 1000000
+        convs += [(base + n * 1000 + k * 10 if k < 3 else base + 100000 + k * 1000 + n * 10, ip)
+                  for k, (_, _, ip) in enumerate(conv.packets)]
+    base = 1700000000 * 1000000 + 50000
+    for n in range(23):
+        client, port = "10.1.0.%d" % (1 + n), 41000 + n
+        convs.append((base + 500 + n, pcaplib.ipv4_tcp(client, "192.168.1.20", port, 25,
+                                                       1, 0, "S")))
+        if n >= 20:
+            convs.append((base + 600 + n, pcaplib.ipv4_tcp("192.168.1.20", client, 25, port,
+                                                           0, 2, "RA")))
+    convs.sort(key=lambda p: p[0])
+    return [(t // 1000000, t % 1000000, ip) for t, ip in convs]
+
+
+def pcapfile_seeds(root):
+    seeds = [("crowded-raw-pcap", capture_file(pcaplib.DLT_RAW, crowded_capture(), "pcap"))]
+    for name, linktype, tags, fmt in PCAPFILE_SEEDS:
+        source_linktype, packets = pcaplib.read_pcap(os.path.join(root, "pcaps", name + ".pcap"))
+        frames = []
+        for sec, usec, frame in packets:
+            ip = pcaplib.ip_payload(source_linktype, frame)
+            if ip is None:
+                continue
+            wrap = pcaplib.DLT_RAW if linktype == DLT_IPV4 else linktype
+            frames.append((sec, usec, pcaplib.encapsulate(wrap, ip, tags)))
+        data = capture_file(linktype, frames, fmt)
+        if len(data) > SEED_MAX:
+            raise SystemExit(f"{name}: {len(data)} bytes as a fuzz_pcapfile seed, over {SEED_MAX}")
+        label = {0: "ether", 1: "vlan", 2: "qinq"}[tags] if linktype == 1 else {
+            pcaplib.DLT_LINUX_SLL: "sll", pcaplib.DLT_LINUX_SLL2: "sll2", pcaplib.DLT_RAW: "raw",
+            pcaplib.DLT_NULL: "null", pcaplib.DLT_LOOP: "loop", DLT_IPV4: "ipv4"}[linktype]
+        seeds.append((f"{name.replace('/', '-')}-{label}-{fmt}", data))
+    return seeds
+
+
 LINEREADER_SEEDS = [
     b"EHLO x\r\nMAIL FROM:<a@b>\r\n#DATA\r\nSubject: hi\r\n\r\nbody\r\n..stuffed\r\n.\r\nQUIT\r\n",
     b"A1 APPEND INBOX {11}\r\n{11\r\nhello\r\nworld\r\nA2 NOOP\r\n",
@@ -376,6 +470,7 @@ def main():
             tls_corpus.append((os.path.basename(path)[:-7], tls_seed(tls)))
     write_corpus(root, "fuzz_dns", dns_corpus)
     write_corpus(root, "fuzz_tls", tls_corpus)
+    write_corpus(root, "fuzz_pcapfile", pcapfile_seeds(root))
 
 
 if __name__ == "__main__":

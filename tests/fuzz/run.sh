@@ -17,7 +17,7 @@ SECONDS_EACH=${2:-600}
 JOBS=${3:-1}
 BIN=${FUZZ_BUILD:-build-fuzz}
 HERE=tests/fuzz
-TARGETS=${FUZZ_TARGETS:-"fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_dns fuzz_tls"}
+TARGETS=${FUZZ_TARGETS:-"fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_pcapfile fuzz_dns fuzz_tls"}
 
 max_len() {
     case $1 in

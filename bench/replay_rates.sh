@@ -273,7 +273,7 @@ for rate in $RATES; do
     # "kernel dropped" lines, or else what it wrote into sensor_stats (per worker).
     seen=$(sed -n 's/^mailtap: .*: \([0-9]*\) packets, .* sessions (.*/\1/p' "$dir/capture.err" |
         awk '{ s += $1 } END { print NR ? s : "?" }')
-    kdrops=$(sed -n 's/.*kernel dropped \([0-9]*\) packets.*/\1/p' "$dir/capture.err" | awk '{ s += $1 } END { print NR ? s : "?" }')
+    kdrops=$(sed -n 's/^mailtap: .*kernel dropped \([0-9]*\) packets, interface dropped.*/\1/p' "$dir/capture.err" | awk '{ s += $1 } END { print NR ? s : "?" }')
     idrops=$(sed -n 's/.*interface dropped \([0-9]*\).*/\1/p' "$dir/capture.err" | awk '{ s += $1 } END { print NR ? s : "?" }')
     read -r _ db_kdrops db_idrops < <(util sensor "$dir/live.db" 2>/dev/null || echo "? ? ?")
     [ "$kdrops" != "?" ] || kdrops=$db_kdrops

@@ -60,7 +60,7 @@ bool attempt_limit_admit(struct attempt_limit *limit, const struct flow *flow,
                          enum stream_end how, int64_t syn_us)
 {
     struct attempt_window *w = NULL, *free_slot = NULL;
-    for (int i = 0; i < ATTEMPT_ENDPOINTS - 1 && !w; i++) {
+    for (int i = 0; i < ATTEMPT_ENDPOINTS - 2 && !w; i++) {
         struct attempt_window *c = &limit->windows[i];
         if (c->used && same_endpoint(c, flow, how))
             w = c;
@@ -71,8 +71,8 @@ bool attempt_limit_admit(struct attempt_limit *limit, const struct flow *flow,
         w = free_slot;
         window_start(w, flow, how, syn_us, false);
     }
-    if (!w) {   /* every slot busy: one pooled window for the rest */
-        w = &limit->windows[ATTEMPT_ENDPOINTS - 1];
+    if (!w) {   /* every slot busy: one pooled window per failure for the rest */
+        w = &limit->windows[ATTEMPT_ENDPOINTS - (how == STREAM_REFUSED ? 1 : 2)];
         if (!w->used)
             window_start(w, flow, how, syn_us, true);
     }

@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #define ATTEMPT_ROWS_PER_MINUTE 100
-#define ATTEMPT_ENDPOINTS 64        /* server endpoints followed; more share the last slot */
+#define ATTEMPT_ENDPOINTS 64        /* server endpoints followed; more share the last two
+                                       slots (one for unanswered, one for refused) */
 #define ATTEMPT_WINDOW_US (60LL * 1000000)
 
 /* One endpoint's minute beyond the limit. */

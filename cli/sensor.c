@@ -108,9 +108,22 @@ static int worker_main(const struct sensor_options *sensor, struct pipeline_opti
     struct pipeline_summary summary;
     int rc = pipeline_run(options, source, &summary);
     sensor_forget_source();
+    struct capture_stats stats;
+    capture_get_stats(source, &stats);
     capture_close(source);
-    fprintf(stderr, "mailtap: %s: ", label);
-    pipeline_print_summary(&summary, stderr);
+    /* One write for the whole report: the workers share stderr. */
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *out = open_memstream(&report, &report_len);
+    if (out) {
+        fprintf(out, "mailtap: %s: ", label);
+        pipeline_print_summary(&summary, out);
+        fprintf(out, "mailtap: %s: kernel dropped %llu packets, interface dropped %llu\n", label,
+                (unsigned long long)stats.kernel_drops, (unsigned long long)stats.interface_drops);
+        fclose(out);
+        fputs(report, stderr);
+        free(report);
+    }
     return rc;
 }
 
@@ -128,7 +141,7 @@ int sensor_run_workers(const struct sensor_options *sensor, struct pipeline_opti
     /* Several writers share the database: each holds its write lock briefly (a short
      * batch) so that no worker waits long on another and stops reading its ring. */
     options->batch_sessions = 100;
-    options->batch_ms = 100;
+    options->batch_ms = 50;
     sensor_handle_signals(NULL, options);
     fflush(NULL);
     for (int i = 0; i < sensor->workers && i < SENSOR_WORKERS_MAX; i++) {

@@ -635,11 +635,24 @@ end:
     return rc;
 }
 
+/* Waiting for another writer (capture workers share the database): look again every
+ * 200 µs, not with SQLite's own back-off (1, 2, 5 ... 100 ms), which almost never lands in
+ * the short gap between one writer's commit and its next batch: a worker waited seconds
+ * and stopped reading its ring. Gives up after STORE_BUSY_TIMEOUT_MS. */
+static int busy_poll(void *ctx, int attempts)
+{
+    (void)ctx;
+    if ((int64_t)attempts * 200 >= (int64_t)STORE_BUSY_TIMEOUT_MS * 1000)
+        return 0;
+    usleep(200);
+    return 1;
+}
+
 static int store_configure(struct mt_store *store, const char *path, bool writable)
 {
     int rc;
     sqlite3_extended_result_codes(store->db, 1);
-    sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(store->db, busy_poll, NULL);
     store->writable = writable;
     if (writable) {
         sqlite3_stmt *st = NULL;

@@ -260,7 +260,7 @@ print(sum(1 for line in sys.stdin
     local summary seen kdrops idrops
     summary=$(grep " packets, .* sessions (" "$dir/capture.err" | tail -1 || true)
     seen=$(echo "$summary" | sed -n 's/.*: \([0-9]*\) packets, .*/\1/p')
-    kdrops=$(sed -n 's/.*kernel dropped \([0-9]*\) packets.*/\1/p' "$dir/capture.err" | tail -1)
+    kdrops=$(sed -n 's/^mailtap: .*kernel dropped \([0-9]*\) packets, interface dropped.*/\1/p' "$dir/capture.err" | tail -1)
     idrops=$(sed -n 's/.*interface dropped \([0-9]*\).*/\1/p' "$dir/capture.err" | tail -1)
     [ "$rc" = 0 ] || problems="${problems}exit status $rc; "
     [ "${kdrops:-x}" = 0 ] || problems="${problems}kernel dropped ${kdrops:-?} packets; "

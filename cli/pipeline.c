@@ -36,7 +36,7 @@ struct pipeline {
     struct capture_health health;
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
-    bool prune_backlog;             /* the last prune deleted something: more may wait */
+    int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
     struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
 };
 
@@ -379,7 +379,8 @@ static void reopen_store(struct pipeline *pipeline)
 static void prune(struct pipeline *pipeline, int64_t now_us)
 {
     const struct pipeline_options *options = pipeline->options;
-    if ((options->keep_days <= 0 && options->max_db_bytes <= 0) || pipeline->store_failed)
+    if ((options->keep_days <= 0 && options->max_db_bytes <= 0) || pipeline->store_failed ||
+        now_us < pipeline->prune_after_us)
         return;
     int64_t older_than = options->keep_days > 0
                              ? now_us - (int64_t)options->keep_days * 86400 * 1000000 : 0;
@@ -387,7 +388,9 @@ static void prune(struct pipeline *pipeline, int64_t now_us)
         long deleted = 0;
         if (store_prune(pipeline->store, older_than, options->max_db_bytes, PRUNE_ROWS,
                         &deleted) != STORE_OK) {
-            fprintf(stderr, "mailtap: retention: %s\n", store_error(pipeline->store));
+            fprintf(stderr, "mailtap: retention: %s (trying again in a minute)\n",
+                    store_error(pipeline->store));
+            pipeline->prune_after_us = now_us + 60LL * 1000000;
             return;
         }
         pipeline->summary->sessions_pruned += (uint64_t)deleted;
@@ -567,7 +570,7 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
         fprintf(out, "; %llu sessions lost packets in the capture (flagged capture_gap)",
                 (unsigned long long)summary->capture_gaps);
     if (summary->sessions_pruned)
-        fprintf(out, "; %llu old sessions pruned", (unsigned long long)summary->sessions_pruned);
+        fprintf(out, "; %llu old rows pruned (sessions, statistics)", (unsigned long long)summary->sessions_pruned);
     if (summary->input_errors)
         fprintf(out, "; %d input error(s)", summary->input_errors);
     fputc('\n', out);

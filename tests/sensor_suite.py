@@ -410,7 +410,7 @@ def test_retention(suite):
     if len(days) != 3:
         raise Failure("--keep-days 2 left %r (want the last 3 days: the window is 2 x 24 h "
                       "before the newest packet)" % days)
-    if "old sessions pruned" not in proc.stdout:
+    if "old rows pruned" not in proc.stdout:
         raise Failure("summary does not say sessions were pruned: %r" % proc.stdout)
     many = []
     _, bp = pcaplib.read_pcap(smtp_capture("multi-message"))

@@ -280,8 +280,8 @@ static int command_capture(int argc, char **argv)
             continue;
         case 'B':
             sensor.live.buffer_mb = (int)strtol(optarg, &end, 10);
-            if (*end || sensor.live.buffer_mb < 1 || sensor.live.buffer_mb > 4096) {
-                usage_error("-B takes the kernel buffer in MiB (1..4096): %s", optarg);
+            if (*end || sensor.live.buffer_mb < 1 || sensor.live.buffer_mb > 2047) {
+                usage_error("-B takes the kernel buffer in MiB (1..2047): %s", optarg);
                 return EXIT_USAGE;
             }
             continue;

@@ -6,6 +6,7 @@
 #include "linklayer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <pcap/pcap.h>
@@ -116,7 +117,8 @@ static int open_live_handle(struct capture_source *source, char *err, size_t err
     pcap_set_promisc(pcap, 1);
     pcap_set_timeout(pcap, LIVE_TIMEOUT_MS);
     pcap_set_immediate_mode(pcap, 0);   /* batches: fewer wake-ups at high rates */
-    pcap_set_buffer_size(pcap, (source->buffer_mb > 0 ? source->buffer_mb : 64) * 1024 * 1024);
+    int64_t buffer = (int64_t)(source->buffer_mb > 0 ? source->buffer_mb : 64) * 1024 * 1024;
+    pcap_set_buffer_size(pcap, buffer > INT_MAX ? INT_MAX : (int)buffer);
     int rc = pcap_activate(pcap);
     if (rc < 0) {
         snprintf(err, errlen, "%s: %s", source->iface, pcap_geterr(pcap));

@@ -226,6 +226,39 @@ static void live_handle_lost(struct capture_source *source)
     source->pcap = NULL;
 }
 
+/* The handle failed: closed, reopened once a second from now on. */
+static int live_failed(struct capture_source *source, int64_t now, const char *why)
+{
+    snprintf(source->error, sizeof source->error,
+             "%s: capture failed: %s; reopening the interface when it is back", source->iface, why);
+    live_handle_lost(source);
+    source->next_reopen_us = now + REOPEN_RETRY_US;
+    return CAPTURE_ERROR;
+}
+
+static int link_changed(struct capture_source *source, int up)
+{
+    source->link_up = up;
+    snprintf(source->error, sizeof source->error,
+             up ? "%s: link is up again" : "%s: link is down (administratively, or no carrier): "
+             "nothing can be captured until it is back", source->iface);
+    return CAPTURE_NOTICE;
+}
+
+/* A packet read from either kind of source. */
+static int packet_read(struct capture_source *source, const struct pcap_pkthdr *header,
+                       const u_char *data, struct capture_packet *packet)
+{
+    packet->frame = data;
+    packet->caplen = header->caplen;
+    packet->wirelen = header->len;
+    packet->ts_us = packet_time_us(header);
+    packet->dlt = source->dlt;
+    source->stats.packets++;
+    source->stats.bytes += header->caplen;
+    return CAPTURE_PACKET;
+}
+
 static int live_idle(struct capture_packet *packet, int64_t now)
 {
     memset(packet, 0, sizeof *packet);
@@ -266,34 +299,16 @@ static int live_next(struct capture_source *source, struct capture_packet *packe
         if (now >= source->next_link_check_us && !source->stop_requested) {
             source->next_link_check_us = now + LINK_CHECK_US;
             int up = link_state(source);
-            if (up == -2) {
-                snprintf(source->error, sizeof source->error, "%s: capture failed: the interface "
-                         "disappeared; reopening it when it is back", source->iface);
-                live_handle_lost(source);
-                source->next_reopen_us = now + REOPEN_RETRY_US;
-                return CAPTURE_ERROR;
-            }
-            if (up >= 0 && up != source->link_up) {
-                source->link_up = up;
-                snprintf(source->error, sizeof source->error,
-                         up ? "%s: link is up again" : "%s: link is down (administratively, or "
-                         "no carrier): nothing can be captured until it is back", source->iface);
-                return CAPTURE_NOTICE;
-            }
+            if (up == -2)
+                return live_failed(source, now, "the interface disappeared");
+            if (up >= 0 && up != source->link_up)
+                return link_changed(source, up);
         }
         struct pcap_pkthdr *header;
         const u_char *data;
         int rc = pcap_next_ex(source->pcap, &header, &data);
-        if (rc == 1) {
-            packet->frame = data;
-            packet->caplen = header->caplen;
-            packet->wirelen = header->len;
-            packet->ts_us = packet_time_us(header);
-            packet->dlt = source->dlt;
-            source->stats.packets++;
-            source->stats.bytes += header->caplen;
-            return CAPTURE_PACKET;
-        }
+        if (rc == 1)
+            return packet_read(source, header, data, packet);
         if (rc == 0) {   /* nothing ready */
             if (source->stop_requested)
                 return CAPTURE_END;   /* the ring is empty */
@@ -312,29 +327,15 @@ static int live_next(struct capture_source *source, struct capture_packet *packe
             if (error == ENETDOWN) {
                 /* Linux reports the link going down this way; the socket works again
                  * when it is back up (as libpcap itself treats it). */
-                source->link_up = 0;
                 source->next_link_check_us = now + LINK_CHECK_US;
-                snprintf(source->error, sizeof source->error, "%s: link is down "
-                         "(administratively, or no carrier): nothing can be captured until "
-                         "it is back", source->iface);
-                return CAPTURE_NOTICE;
+                return link_changed(source, 0);
             }
-            snprintf(source->error, sizeof source->error,
-                     "%s: capture failed: %s; reopening the interface when it is back",
-                     source->iface, error == ENODEV ? "the interface disappeared"
-                                    : error ? strerror(error) : "socket error");
-            live_handle_lost(source);
-            source->next_reopen_us = now + REOPEN_RETRY_US;
-            return CAPTURE_ERROR;
+            return live_failed(source, now, error == ENODEV ? "the interface disappeared"
+                                            : error ? strerror(error) : "socket error");
         }
         if (rc == PCAP_ERROR_BREAK)
             continue;   /* a stray pcap_breakloop(): the stop flag decides */
-        snprintf(source->error, sizeof source->error,
-                 "%s: capture failed: %s; reopening the interface when it is back",
-                 source->iface, pcap_geterr(source->pcap));
-        live_handle_lost(source);
-        source->next_reopen_us = now + REOPEN_RETRY_US;
-        return CAPTURE_ERROR;
+        return live_failed(source, now, pcap_geterr(source->pcap));
     }
 }
 
@@ -353,16 +354,8 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
         struct pcap_pkthdr *header;
         const u_char *data;
         int rc = pcap_next_ex(source->pcap, &header, &data);
-        if (rc == 1) {
-            packet->frame = data;
-            packet->caplen = header->caplen;
-            packet->wirelen = header->len;
-            packet->ts_us = packet_time_us(header);
-            packet->dlt = source->dlt;
-            source->stats.packets++;
-            source->stats.bytes += header->caplen;
-            return 1;
-        }
+        if (rc == 1)
+            return packet_read(source, header, data, packet);
         /* Offline: PCAP_ERROR_BREAK is the end of the file; PCAP_ERROR a cut-short or
          * corrupt file, after which libpcap cannot resynchronise. */
         int result = 0;

@@ -360,3 +360,22 @@ bool fuzz_secret_expected_hidden(enum mt_proto proto, const uint8_t *client, siz
     }
     return true;
 }
+
+void fuzz_check_dns_row(const struct mt_session *row)
+{
+    switch (row->proto) {
+    case MT_PROTO_DNS:
+        if (row->status != MT_STATUS_RESOLVED && row->status != MT_STATUS_DNS_ERROR &&
+            row->status != MT_STATUS_TIMEOUT)
+            fuzz_fail("dns row with status %d", (int)row->status);
+        break;
+    case MT_PROTO_SMTP:
+        if (row->status != MT_STATUS_DNS_FAILED || row->direction != MT_OUTBOUND)
+            fuzz_fail("smtp row from dnswatch: status %d, direction %d", (int)row->status,
+                      (int)row->direction);
+        break;
+    default:
+        fuzz_fail("dnswatch row of proto %d", (int)row->proto);
+    }
+    fuzz_check_session(row, row->proto);
+}

@@ -59,4 +59,7 @@ void fuzz_check_string(const char *what, const char *array, size_t cap);
 /* Aborts with "fuzz invariant: <what>" (printf-style). */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* A row dns_watch produced: a DNS lookup row, or an outbound dns_failed SMTP row. */
+void fuzz_check_dns_row(const struct mt_session *row);
+
 #endif

@@ -120,21 +120,7 @@ static void fill_endpoints(struct mt_session *s, const struct flow *flow, int64_
 static void on_dns_row(void *ctx, struct mt_session *row)
 {
     (void)ctx;
-    switch (row->proto) {
-    case MT_PROTO_DNS:
-        if (row->status != MT_STATUS_RESOLVED && row->status != MT_STATUS_DNS_ERROR &&
-            row->status != MT_STATUS_TIMEOUT)
-            fuzz_fail("dns row with status %d", (int)row->status);
-        break;
-    case MT_PROTO_SMTP:
-        if (row->status != MT_STATUS_DNS_FAILED || row->direction != MT_OUTBOUND)
-            fuzz_fail("smtp row from dnswatch: status %d, direction %d", (int)row->status,
-                      (int)row->direction);
-        break;
-    default:
-        fuzz_fail("dnswatch row of proto %d", (int)row->proto);
-    }
-    fuzz_check_session(row, row->proto);
+    fuzz_check_dns_row(row);
     n_dns_rows++;
 }
 

@@ -4,7 +4,7 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wformat=2 -Wno-format-nonliteral -I.
-LDLIBS  += -lnids -lpcap -lsqlite3 -lncursesw -ltinfo -lm
+LDLIBS  += -lnids -lpcap -lsqlite3 -lncursesw -ltinfo -lm -pthread
 TEST_LDLIBS = -lcmocka
 
 ifeq ($(SAN),1)

@@ -26,7 +26,10 @@ static const char usage_text[] =
     "usage: mailtap COMMAND [options]\n"
     "\n"
     "  read FILE... [-d DB] [--ui] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
-    "        decode pcap/pcapng files (\"-\" = stdin) into the database\n"
+    "       [--attempt-rows N]\n"
+    "        decode pcap/pcapng files (\"-\" = stdin) into the database; past N a minute\n"
+    "        per server (default 100, 0 = no limit), failed connection attempts become\n"
+    "        one summary row (read and capture)\n"
     "  capture -i IFACE [-d DB] [--ui] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
     "          [--workers N] [--stats-interval SEC] [--local CIDR]... [--port [PROTO:]PORT]... [FILTER]\n"
     "        decode live traffic until SIGTERM/Ctrl-C (default filter: mail ports, --port\n"
@@ -60,7 +63,8 @@ static void usage_error(const char *fmt, const char *arg)
  * a bad value. */
 enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
        OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI, OPT_SORT,
-       OPT_FINDING, OPT_KEEP_DAYS, OPT_MAX_DB_MB, OPT_STATS_INTERVAL, OPT_WORKERS };
+       OPT_FINDING, OPT_KEEP_DAYS, OPT_MAX_DB_MB, OPT_STATS_INTERVAL, OPT_WORKERS,
+       OPT_ATTEMPT_ROWS };
 
 static bool local_overridden;
 
@@ -94,6 +98,16 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
             return -1;
         }
         options->max_streams = (uint32_t)n;
+        return 1;
+    }
+    case OPT_ATTEMPT_ROWS: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*end || end == arg || n < 0 || n > 1000000) {
+            usage_error("--attempt-rows takes a number of rows a minute (0 = no limit): %s", arg);
+            return -1;
+        }
+        options->attempt_rows = (uint32_t)n;
         return 1;
     }
     case OPT_IDLE: {
@@ -146,6 +160,7 @@ static const struct option decode_long_options[] = {
     { "port", required_argument, NULL, OPT_PORT },
     { "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
+    { "attempt-rows", required_argument, NULL, OPT_ATTEMPT_ROWS },
     { "interface", required_argument, NULL, 'i' },
     { "buffer", required_argument, NULL, 'B' },
     { "quiet", no_argument, NULL, 'q' },

@@ -375,7 +375,11 @@ def stress(mailtap, bindir, workdir, profile_mb, seed, repeat, targets, correctn
     size = os.path.getsize(pcap)
     bn = best_of(repeat, lambda: timed("bare libnids loop", [os.path.join(bindir, "bare_nids"), pcap],
                                        workdir))
-    mt = best_of(repeat, lambda: mailtap_read(mailtap, workdir, pcap, "sessions"))
+    # The generator packs tens of thousands of refused and unanswered attempts to one server
+    # into a second, a flood by mailtap's default (--attempt-rows 100): the rate measured
+    # here is of rows stored one per session, so the limit is lifted.
+    mt = best_of(repeat, lambda: mailtap_read(mailtap, workdir, pcap, "sessions",
+                                              extra=("--attempt-rows", "0")))
     diffs = compare(truth, mailtap_results(mailtap, mt.db))
     correctness += ["session-heavy capture: " + d for d in diffs]
     print_table("Session-heavy capture", [bn, mt], size, truth["packets"], truth["sessions_total"])

@@ -4,9 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-void attempt_limit_init(struct attempt_limit *limit)
+void attempt_limit_init(struct attempt_limit *limit, uint32_t rows_per_minute)
 {
     memset(limit, 0, sizeof *limit);
+    limit->rows_per_minute = rows_per_minute;
 }
 
 /* IPv4 uses the first 4 bytes only; the rest is not set. */
@@ -59,6 +60,8 @@ static void window_start(struct attempt_window *w, const struct flow *flow, enum
 bool attempt_limit_admit(struct attempt_limit *limit, const struct flow *flow,
                          enum stream_end how, int64_t syn_us)
 {
+    if (limit->rows_per_minute == 0)
+        return true;
     struct attempt_window *w = NULL, *free_slot = NULL;
     for (int i = 0; i < ATTEMPT_ENDPOINTS - 2 && !w; i++) {
         struct attempt_window *c = &limit->windows[i];
@@ -76,7 +79,7 @@ bool attempt_limit_admit(struct attempt_limit *limit, const struct flow *flow,
         if (!w->used)
             window_start(w, flow, how, syn_us, true);
     }
-    if (w->stored < ATTEMPT_ROWS_PER_MINUTE) {
+    if (w->stored < limit->rows_per_minute) {
         w->stored++;
         return true;
     }

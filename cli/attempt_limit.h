@@ -1,7 +1,8 @@
 /* attempt_limit.h — a SYN flood (or a scan) must not become a million rows. Per server
- * endpoint and minute of capture time, the first ATTEMPT_ROWS_PER_MINUTE connection
- * attempts that failed the same way (unanswered, or refused) are stored one by one; the
- * rest are counted and stored as one summary row when the minute ends. */
+ * endpoint and minute of capture time, the first rows_per_minute (default
+ * ATTEMPT_ROWS_PER_MINUTE) connection attempts that failed the same way (unanswered, or
+ * refused) are stored one by one; the rest are counted and stored as one summary row
+ * when the minute ends. */
 #ifndef MAILTAP_ATTEMPT_LIMIT_H
 #define MAILTAP_ATTEMPT_LIMIT_H
 
@@ -37,10 +38,11 @@ struct attempt_window {
 };
 
 struct attempt_limit {
+    uint32_t rows_per_minute;       /* 0: no limit, every attempt is its own row */
     struct attempt_window windows[ATTEMPT_ENDPOINTS];
 };
 
-void attempt_limit_init(struct attempt_limit *limit);
+void attempt_limit_init(struct attempt_limit *limit, uint32_t rows_per_minute);
 /* True: store this attempt as its own row. False: it was counted for a summary. */
 bool attempt_limit_admit(struct attempt_limit *limit, const struct flow *flow,
                          enum stream_end how, int64_t syn_us);

@@ -8,6 +8,7 @@
 #include "protocols/dnswatch.h"
 #include "protocols/tlsfollow.h"
 #include "store/store.h"
+#include "store/writer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct pipeline {
     const struct pipeline_options *options;
     struct pipeline_summary *summary;
     struct mt_store *store;
+    struct store_writer *writer;    /* owns the store's writes while it runs */
     bool store_failed;
     struct dns_watch *dns;
     struct capture_source *source;
@@ -37,6 +39,7 @@ struct pipeline {
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
     int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
+    int64_t last_tick_us;           /* capture time of the last tick */
     struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
 };
 
@@ -64,6 +67,7 @@ void pipeline_options_defaults(struct pipeline_options *options)
     for (size_t i = 0; i < sizeof standard / sizeof standard[0]; i++)
         options->port_proto[standard[i].port] = (uint8_t)standard[i].proto;
     options->max_streams = 32768;
+    options->attempt_rows = ATTEMPT_ROWS_PER_MINUTE;
     options->idle_timeout_us = 31LL * 60 * 1000000;
 }
 
@@ -92,6 +96,7 @@ bool pipeline_options_add_port(struct pipeline_options *options, const char *spe
     return true;
 }
 
+/* Counts the session and hands it to the writer thread, which frees it. */
 static void store_session(struct pipeline *pipeline, struct mt_session *session)
 {
     struct pipeline_summary *summary = pipeline->summary;
@@ -101,11 +106,14 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
         summary->failures++;
     if (pipeline->store_failed) {
         summary->store_errors += pipeline->store == NULL;   /* no database: this one is lost */
+        session_free(session);
         return;
     }
-    if (store_put_session(pipeline->store, session) != STORE_OK) {
+    if (store_writer_put(pipeline->writer, session) != STORE_OK) {
+        char message[512];
+        store_writer_error(pipeline->writer, message, sizeof message);
         summary->store_errors++;
-        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+        fprintf(stderr, "mailtap: %s\n", message);
         /* A full disk stays full: stop writing rather than fail once per session. */
         pipeline->store_failed = true;
     }
@@ -220,11 +228,10 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     }
     if (session->bytes_s2c > 0)
         health_answered(&pipeline->health, session->server_port);
-    store_session(pipeline, session);
     if (pipeline->dns)
         dns_watch_inbound(pipeline->dns, session);
-    session_free(session);
     free(live);
+    store_session(pipeline, session);
 }
 
 static void on_dns_row(void *ctx, struct mt_session *row)
@@ -278,7 +285,6 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     int index = session_transcript_add(session, syn_us, 'I', line, strlen(line));
     session_decide(session, status, line, strlen(line), index);
     store_session(pipeline, session);
-    session_free(session);
 }
 
 /* One row for a minute of failed attempts beyond the per-endpoint limit. */
@@ -304,12 +310,11 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
                      over->pooled ? "several servers" : session->server_ip,
                      (double)(over->last_us - over->first_us) / 1e6,
                      over->sources_saturated ? "at least " : "about ", over->sources,
-                     session->client_ip, ATTEMPT_ROWS_PER_MINUTE);
+                     session->client_ip, pipeline->attempts.rows_per_minute);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     int index = session_transcript_add(session, over->first_us, 'I', line, len);
     session_decide(session, refused ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE, line, len, index);
     store_session(pipeline, session);
-    session_free(session);
 }
 
 static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
@@ -329,8 +334,10 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
         .source = options->stats_label ? options->stats_label : capture_current_name(pipeline->source),
         .health = pipeline->health.text,
     };
-    if (store_put_sensor_stats(pipeline->store, &stats) != STORE_OK)
-        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+    struct mt_store *store = store_writer_lock(pipeline->writer);
+    if (store_put_sensor_stats(store, &stats) != STORE_OK)
+        fprintf(stderr, "mailtap: %s\n", store_error(store));
+    store_writer_unlock(pipeline->writer);
 }
 
 static void configure_store(struct pipeline *pipeline)
@@ -342,6 +349,43 @@ static void configure_store(struct pipeline *pipeline)
                         options->batch_ms > 0 ? options->batch_ms : STORE_BATCH_MS);
 }
 
+/* Opens the database and starts its writer thread. False with a message in err. */
+static bool open_store(struct pipeline *pipeline, char *err, size_t errlen)
+{
+    pipeline->store = store_open(pipeline->options->db_path, true, err, errlen);
+    if (!pipeline->store)
+        return false;
+    configure_store(pipeline);
+    pipeline->writer = store_writer_start(pipeline->store, err, errlen);
+    if (!pipeline->writer) {
+        store_close(pipeline->store);
+        pipeline->store = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Writes what is queued, stops the writer and closes the database (checkpoint: leaving
+ * the write-ahead log empty). False when a write failed that was not reported yet (it is
+ * printed here). */
+static bool close_store(struct pipeline *pipeline, bool checkpoint)
+{
+    if (!pipeline->store)
+        return true;
+    char message[512];
+    bool ok = store_writer_stop(pipeline->writer, message, sizeof message, NULL) == STORE_OK;
+    pipeline->writer = NULL;
+    if (!ok && !pipeline->store_failed)
+        fprintf(stderr, "mailtap: %s\n", message);
+    if (ok && checkpoint && store_checkpoint(pipeline->store) != STORE_OK) {
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+        ok = false;
+    }
+    store_close(pipeline->store);
+    pipeline->store = NULL;
+    return ok || pipeline->store_failed;
+}
+
 /* SIGHUP: the file may have been moved away (rotation). The old store is committed and
  * closed FIRST: its -wal and -shm files are named after the path, and a new database at
  * the same path must not pick them up. Closing checkpoints everything into the moved
@@ -351,9 +395,7 @@ static void reopen_store(struct pipeline *pipeline)
 {
     char err[512];
     const char *path = pipeline->options->db_path;
-    if (pipeline->store && !pipeline->store_failed && store_checkpoint(pipeline->store) != STORE_OK)
-        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
-    store_close(pipeline->store);
+    close_store(pipeline, !pipeline->store_failed);
     struct stat st;
     if (stat(path, &st) < 0 && errno == ENOENT) {
         /* Moved away: its emptied -wal and -shm, still named after the path, must not
@@ -364,10 +406,7 @@ static void reopen_store(struct pipeline *pipeline)
         snprintf(side, sizeof side, "%s-shm", path);
         unlink(side);
     }
-    pipeline->store = store_open(pipeline->options->db_path, true, err, sizeof err);
-    pipeline->store_failed = pipeline->store == NULL;
-    if (pipeline->store)
-        configure_store(pipeline);
+    pipeline->store_failed = !open_store(pipeline, err, sizeof err);
     if (pipeline->store_failed)
         fprintf(stderr, "mailtap: SIGHUP: cannot reopen the database (sessions are not stored "
                 "until the next SIGHUP succeeds): %s\n", err);
@@ -375,8 +414,9 @@ static void reopen_store(struct pipeline *pipeline)
         fprintf(stderr, "mailtap: SIGHUP: database reopened: %s\n", pipeline->options->db_path);
 }
 
-/* Retention: a few small batches per tick. */
-static void prune(struct pipeline *pipeline, int64_t now_us)
+/* Retention: a few small batches per tick (all: until nothing is left to delete). Sessions
+ * still queued for the writer are not seen: the next tick (or the final one) gets them. */
+static void prune(struct pipeline *pipeline, int64_t now_us, bool all)
 {
     const struct pipeline_options *options = pipeline->options;
     if ((options->keep_days <= 0 && options->max_db_bytes <= 0) || pipeline->store_failed ||
@@ -384,12 +424,16 @@ static void prune(struct pipeline *pipeline, int64_t now_us)
         return;
     int64_t older_than = options->keep_days > 0
                              ? now_us - (int64_t)options->keep_days * 86400 * 1000000 : 0;
-    for (int i = 0; i < PRUNE_BUDGET_CALLS; i++) {
+    for (int i = 0; all || i < PRUNE_BUDGET_CALLS; i++) {
         long deleted = 0;
-        if (store_prune(pipeline->store, older_than, options->max_db_bytes, PRUNE_ROWS,
-                        &deleted) != STORE_OK) {
+        struct mt_store *store = store_writer_lock(pipeline->writer);
+        bool pruned = store_prune(store, older_than, options->max_db_bytes, PRUNE_ROWS,
+                                  &deleted) == STORE_OK;
+        if (!pruned)
             fprintf(stderr, "mailtap: retention: %s (trying again in a minute)\n",
-                    store_error(pipeline->store));
+                    store_error(store));
+        store_writer_unlock(pipeline->writer);
+        if (!pruned) {
             pipeline->prune_after_us = now_us + 60LL * 1000000;
             return;
         }
@@ -406,8 +450,6 @@ static void tick(struct pipeline *pipeline, int64_t now_us)
     attempt_limit_flush(&pipeline->attempts, now_us, false, on_attempt_summary, pipeline);
     if (pipeline->dns)
         dns_watch_tick(pipeline->dns, now_us);
-    if (!pipeline->store_failed)
-        store_tick(pipeline->store);
     struct capture_stats capture;
     capture_get_stats(pipeline->source, &capture);
     uint64_t drops = capture.kernel_drops + capture.interface_drops;
@@ -418,7 +460,8 @@ static void tick(struct pipeline *pipeline, int64_t now_us)
     if (health_tick(&pipeline->health, now_us, drops))
         fprintf(stderr, "mailtap: capture health: %s\n",
                 pipeline->health.text[0] ? pipeline->health.text : "ok again");
-    prune(pipeline, now_us);
+    pipeline->last_tick_us = now_us;
+    prune(pipeline, now_us, false);
     volatile sig_atomic_t *reopen = pipeline->options->reopen_requested;
     if (reopen && *reopen) {
         *reopen = 0;
@@ -434,7 +477,6 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
     int stats_s = pipeline->options->stats_interval_s > 0 ? pipeline->options->stats_interval_s
                                                           : STATS_INTERVAL_S;
     int64_t next_tick = 0, next_stats = 0, last_ts = 0;
-    unsigned since_store_tick = 0;
     int rc;
     while ((rc = capture_next(source, &packet)) != CAPTURE_END) {
         if (rc == CAPTURE_ERROR) {
@@ -459,11 +501,6 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
             else
                 summary->bad_frames++;
         }
-        /* Short batches (several writers share the database) are committed on time. */
-        if ((rc == CAPTURE_IDLE || ++since_store_tick >= 256) && !pipeline->store_failed) {
-            since_store_tick = 0;
-            store_tick(pipeline->store);
-        }
         if (packet.ts_us >= next_tick) {
             tick(pipeline, packet.ts_us);
             next_tick = packet.ts_us + TICK_INTERVAL_US;
@@ -483,17 +520,15 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
     memset(summary, 0, sizeof *summary);
     struct pipeline pipeline = { .options = options, .summary = summary, .source = source };
     health_init(&pipeline.health);
-    attempt_limit_init(&pipeline.attempts);
-    pipeline.store = store_open(options->db_path, true, err, sizeof err);
-    if (!pipeline.store) {
+    attempt_limit_init(&pipeline.attempts, options->attempt_rows);
+    if (!open_store(&pipeline, err, sizeof err)) {
         fprintf(stderr, "mailtap: %s\n", err);
         return 3;
     }
-    configure_store(&pipeline);
     if (options->ready) {
         int rc = options->ready(options->ready_ctx);
         if (rc != 0) {
-            store_close(pipeline.store);
+            close_store(&pipeline, false);
             return rc;
         }
     }
@@ -516,7 +551,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
     pipeline.dns = dns_watch_new(on_dns_row, &pipeline);
     if (reassembly_start(&config, &events, err, sizeof err) != 0) {
         fprintf(stderr, "mailtap: %s\n", err);
-        store_close(pipeline.store);
+        close_store(&pipeline, false);
         return 3;
     }
     int64_t last_ts = run_loop(&pipeline, source);
@@ -532,11 +567,14 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         pipeline.health.text[0])
         fprintf(stderr, "mailtap: capture health: %s\n", pipeline.health.text);
     write_sensor_stats(&pipeline, last_ts);
-    if (!pipeline.store_failed && store_flush(pipeline.store) != STORE_OK) {
-        fprintf(stderr, "mailtap: %s\n", store_error(pipeline.store));
-        summary->store_errors++;
+    if (!pipeline.store_failed && store_writer_sync(pipeline.writer) == STORE_OK) {
+        /* The last tick's retention again, now that every session is written: those
+         * still queued then were not seen. */
+        pipeline.prune_after_us = 0;
+        prune(&pipeline, pipeline.last_tick_us, true);
     }
-    store_close(pipeline.store);
+    if (!close_store(&pipeline, false))
+        summary->store_errors++;
     if (summary->store_errors > 0)
         return 3;
     return summary->input_errors > 0 ? 1 : 0;

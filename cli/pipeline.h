@@ -21,6 +21,8 @@ struct pipeline_options {
     uint8_t port_proto[65536];   /* enum mt_proto per server port, or PIPELINE_NO_PROTO */
     uint32_t max_streams;
     int64_t idle_timeout_us;
+    uint32_t attempt_rows;        /* failed attempts stored one by one per server and
+                                     minute; the rest become a summary row. 0: no limit */
     bool quiet;
     /* An unattended sensor: */
     int keep_days;                /* delete sessions older than this; 0: keep all */

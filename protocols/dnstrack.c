@@ -547,7 +547,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 }
 
 void recent_rcpt_add(struct recent_rcpts *r, const char *sender, const char *recipient,
-                     int64_t session_id, int64_t ts_us)
+                     int64_t ts_us)
 {
     const char *at = recipient ? strrchr(recipient, '@') : NULL;
     if (!at || at[1] == '\0')
@@ -556,7 +556,6 @@ void recent_rcpt_add(struct recent_rcpts *r, const char *sender, const char *rec
     domain_normalize(e->domain, sizeof e->domain, at + 1);
     copy_str(e->sender, sizeof e->sender, sender);
     copy_str(e->recipient, sizeof e->recipient, recipient);
-    e->session_id = session_id;
     e->ts_us = ts_us;
     r->next = (r->next + 1) % r->capacity;
     if (r->count < r->capacity)

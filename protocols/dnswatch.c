@@ -59,7 +59,10 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     row->end_us = lookup->response_us >= 0 ? lookup->ts_us + lookup->response_us : lookup->ts_us;
     row->end = lookup->status == DNS_LOOKUP_TIMEOUT ? MT_END_TIMEOUT : MT_END_CLOSE;
     struct mt_dns_info *dns = &row->dns;
-    snprintf(dns->qname, sizeof dns->qname, "%.*s", (int)sizeof dns->qname - 1, lookup->qname);
+    /* lookup->qname is sanitized text up to DNS_NAME_MAX: cut it between characters */
+    size_t qlen = text_utf8_cut(lookup->qname, strlen(lookup->qname), sizeof dns->qname - 1);
+    memcpy(dns->qname, lookup->qname, qlen);
+    dns->qname[qlen] = '\0';
     snprintf(dns->qtype, sizeof dns->qtype, "%s", dns_type_name(lookup->qtype, type));
     if (lookup->rcode >= 0)
         snprintf(dns->rcode, sizeof dns->rcode, "%s", dns_rcode_name((unsigned)lookup->rcode, rcode));
@@ -81,8 +84,7 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     }
     int index = session_transcript_add(row, row->start_us, 'I', line, strlen(line));
     session_decide(row, status, line, strlen(line), index);
-    watch->row(watch->ctx, row);
-    session_free(row);
+    watch->row(watch->ctx, row);   /* the callback owns it now */
 }
 
 /* Fills the sender and recipient of a dns_failed row from the inbound message. */
@@ -99,8 +101,7 @@ static void link_row(struct mt_session *row, const char *sender, const char *rec
 static void release_pending(struct dns_watch *watch, size_t index)
 {
     struct mt_session *row = watch->pending[index].row;
-    watch->row(watch->ctx, row);
-    session_free(row);
+    watch->row(watch->ctx, row);   /* the callback owns it now */
     watch->pending[index] = watch->pending[--watch->pending_count];
 }
 
@@ -138,8 +139,7 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
                                                         LINK_WINDOW_US);
     if (recent) {
         link_row(row, recent->sender, recent->recipient);
-        watch->row(watch->ctx, row);
-        session_free(row);
+        watch->row(watch->ctx, row);   /* the callback owns it now */
         return;
     }
     if (watch->pending_count == PENDING_MAX)
@@ -257,7 +257,7 @@ void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session
             continue;
         const char *sender = r->message >= 0 && (size_t)r->message < session->message_count
                                  ? session->messages[r->message].mail_from : "";
-        recent_rcpt_add(watch->recent, sender, r->addr, session->id, session->end_us);
+        recent_rcpt_add(watch->recent, sender, r->addr, session->end_us);
         for (size_t p = 0; p < watch->pending_count; p++) {
             if (!same_domain(r->addr, watch->pending[p].domain))
                 continue;

@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Receives each finished row; the caller keeps ownership and frees it after the call. */
+/* Receives each finished row and owns it from then on (session_free() it: the pipeline
+ * hands it to the writer thread). */
 typedef void (*dns_watch_row_fn)(void *ctx, struct mt_session *row);
 
 struct dns_watch;

@@ -15,6 +15,12 @@
  * fetches (a client listing a mailbox) are not retrievals and add no message. Nothing
  * is allocated in proportion to what the wire announces.
  *
+ * Memory: thousands of connections stay open at once, so one costs what it uses. A tag
+ * entry is allocated when pipelining first needs that many and reused after; what only
+ * one logical line needs (its literals' notes, a captured literal, a text buffer a long
+ * line grew) is given back when the line is done. An allocation that fails loses only
+ * detail: the command is not followed, the literal is shown as "{n}", never a crash.
+ *
  * Counters, as defined here:
  *   fetch_count      untagged FETCH responses carrying at least one literal (a body, a
  *                    header section), whatever command asked for them;
@@ -40,6 +46,8 @@
 #define IMAP_TAGS_MAX 32        /* outstanding tagged commands remembered */
 #define IMAP_TAG_MAX 64         /* longer tags are matched on this prefix and their length */
 #define IMAP_LINE_KEEP 8192     /* bytes kept of one logical line, all pieces together */
+#define IMAP_TEXT_START 256     /* a side's text buffer between lines */
+#define IMAP_TEXT_KEEP 512      /* a buffer grown past this is given back after its line */
 #define IMAP_LITERALS_KEPT 16   /* literal positions kept per logical line */
 #define IMAP_CAPTURE_MAX 256    /* a first-argument literal this small is read */
 #define IMAP_UNTAGGED_SHOWN 20  /* untagged responses shown in a row before summarising */
@@ -85,6 +93,13 @@ enum lit_role { LIT_OTHER, LIT_FETCH, LIT_UPLOAD };
 struct imap;
 struct imap_tag;
 
+/* A client line as the transcript shows it: built on the stack while the line is handled,
+ * not kept per connection. */
+struct imap_shown {
+    size_t len;
+    char text[MT_TRANSCRIPT_LINE_MAX];
+};
+
 enum {
     CMD_MASKED = 1u << 0,        /* arguments hold a secret: start() renders the line */
     CMD_AUTH = 1u << 1,          /* a login attempt */
@@ -96,21 +111,22 @@ struct imap_command {
     const char *name;
     unsigned flags;
     enum imap_state on_ok;       /* state after a tagged OK; IMAP_GREETING: unchanged */
-    /* The whole command line is imap->client.text, its arguments from client.args. */
-    void (*start)(struct imap *imap, struct imap_tag *tag);
+    /* The whole command line is imap->client.text, its arguments from client.args. A
+     * CMD_MASKED command may render the line into shown (left empty: tag and name only). */
+    void (*start)(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown);
     /* The completion is imap->server.text, at transcript line imap->tline. */
     void (*done)(struct imap *imap, struct imap_tag *tag, enum imap_result result);
 };
 
 struct imap_tag {
-    bool used;
+    bool used, uid;
+    bool deletes;                    /* STORE adding \Deleted */
     char tag[IMAP_TAG_MAX];
     size_t tag_len;                  /* the full length on the wire */
     uint64_t age;                    /* order of issue: the oldest is evicted */
     const struct imap_command *cmd;  /* NULL: a command this decoder does not follow */
-    bool uid;
-    char arg[MT_NAME_MAX];           /* SELECT/EXAMINE mailbox, AUTHENTICATE mechanism */
-    bool deletes;                    /* STORE adding \Deleted */
+    char *arg;                       /* SELECT/EXAMINE mailbox, AUTHENTICATE mechanism:
+                                        sanitized, sized to it; NULL reads as "" */
     uint64_t set_size, deleted_seen; /* STORE: messages named, FETCH responses seen */
 };
 
@@ -128,8 +144,8 @@ struct imap_side {
     size_t len, cap;
     bool assembling, truncated;
     enum line_kind kind;
-    struct imap_lit lits[IMAP_LITERALS_KEPT];
-    size_t nlits;
+    struct imap_lit *lits;           /* this line's, up to IMAP_LITERALS_KEPT; NULL: none */
+    size_t nlits, lits_cap;
     struct imap_tag *tag;            /* client: the command's entry (NULL once completed) */
     const struct imap_command *cmd;
     size_t args;                     /* client: offset of the arguments in text */
@@ -141,7 +157,7 @@ struct imap_side {
     bool capturing;                  /* reading back a small literal (user, mailbox) */
     int capture_lit;                 /* lits[] index whose octets are in capture, or -1 */
     size_t capture_len;
-    char capture[IMAP_CAPTURE_MAX];
+    char *capture;                   /* allocated to the literal's size while capturing */
     /* The chunk being fed and the bytes just before it: a handler reads there the octets
      * of a captured literal, or the end of a line the reader cut. */
     const char *chunk;
@@ -155,20 +171,18 @@ struct imap {
     struct mt_session *session;
     enum imap_state state, resume;   /* resume: where IDLE returns to */
     struct imap_side client, server;
-    struct imap_tag tags[IMAP_TAGS_MAX];
+    struct imap_tag *tags[IMAP_TAGS_MAX];   /* NULL until a slot is first needed */
     uint64_t tag_age;
     struct imap_tag *auth_tag;       /* the AUTHENTICATE running, if any */
     int sasl_step;                   /* client responses so far in this AUTHENTICATE */
     int auth_answered;               /* login attempts the server answered */
     bool cap_logindisabled, cap_starttls;
-    char cap_auth[MT_NAME_MAX];      /* AUTH= mechanisms, each followed by a space */
+    char *cap_auth;                  /* AUTH= mechanisms, each followed by a space; NULL: none */
     bool greeted, logged_in, decided, goodbye;
     uint64_t exists;                 /* last "* n EXISTS" */
     int tline;                       /* transcript index of the server line being handled */
     unsigned untagged_run;
     uint64_t untagged_hidden;
-    char display[MT_TRANSCRIPT_LINE_MAX]; /* a client line as the transcript shows it */
-    size_t display_len;
     /* A FETCH literal holding a message, its header lines being read (NULL otherwise:
      * allocated per message, not per connection, to keep idle connections small). */
     struct header_scan *fetch_scan;
@@ -433,13 +447,13 @@ static size_t render_line(const struct imap_side *s, char *out, size_t cap)
     return n;
 }
 
-static void display_add(struct imap *imap, const char *p, size_t len)
+static void shown_add(struct imap_shown *shown, const char *p, size_t len)
 {
-    size_t room = sizeof imap->display - imap->display_len;
+    size_t room = sizeof shown->text - shown->len;
     len = len < room ? len : room;
     if (len > 0)
-        memcpy(imap->display + imap->display_len, p, len);
-    imap->display_len += len;
+        memcpy(shown->text + shown->len, p, len);
+    shown->len += len;
 }
 
 /* ---- status ---------------------------------------------------------------------------- */
@@ -471,21 +485,56 @@ static int imap_go_opaque(struct imap *imap, int64_t ts, const char *why)
 
 /* ---- tag table ------------------------------------------------------------------------- */
 
+static const char *tag_arg(const struct imap_tag *tag)
+{
+    return tag->arg ? tag->arg : "";
+}
+
+/* Keeps a sanitized copy of p[0..len) with the command. Should it not fit in memory, the
+ * argument stays unknown (""), as when the command line did not show it. */
+static void tag_set_arg(struct imap_tag *tag, const char *p, size_t len)
+{
+    char value[MT_NAME_MAX];
+    size_t n = text_sanitize(value, sizeof value, p, len) + 1;
+    free(tag->arg);
+    tag->arg = malloc(n);
+    if (tag->arg)
+        memcpy(tag->arg, value, n);
+}
+
 static void tag_remove(struct imap *imap, struct imap_tag *tag)
 {
     imap->auth_tag = imap->auth_tag == tag ? NULL : imap->auth_tag;
     imap->client.tag = imap->client.tag == tag ? NULL : imap->client.tag;
     tag->used = false;
+    free(tag->arg);
+    tag->arg = NULL;
 }
 
+/* Entries are allocated as pipelining first needs them and reused after, and they never
+ * move: auth_tag and client.tag point at them. NULL when no entry can be had: the command
+ * is then not followed (its completion matches nothing), but still masked. */
 static struct imap_tag *tag_add(struct imap *imap, const char *tag, size_t len,
                                 const struct imap_command *cmd, bool uid)
 {
-    struct imap_tag *slot = &imap->tags[0];
-    for (size_t i = 0; i < IMAP_TAGS_MAX && slot->used; i++)
-        if (!imap->tags[i].used || imap->tags[i].age < slot->age)
-            slot = &imap->tags[i];
+    struct imap_tag *slot = NULL, *oldest = NULL;
+    size_t empty = IMAP_TAGS_MAX;
+    for (size_t i = 0; i < IMAP_TAGS_MAX && !slot; i++) {
+        struct imap_tag *t = imap->tags[i];
+        if (!t)
+            empty = empty < i ? empty : i;
+        else if (!t->used)
+            slot = t;
+        else if (!oldest || t->age < oldest->age)
+            oldest = t;
+    }
+    if (!slot && empty < IMAP_TAGS_MAX) {
+        slot = imap->tags[empty] = calloc(1, sizeof *slot);
+        if (!slot)
+            return NULL;
+    }
     /* Full: forget the oldest. A server that never answers some tags must not stop us. */
+    slot = slot ? slot : oldest;
     tag_remove(imap, slot);
     memset(slot, 0, sizeof *slot);
     slot->used = true;
@@ -503,8 +552,8 @@ static struct imap_tag *tag_find(struct imap *imap, const char *tag, size_t len)
 {
     struct imap_tag *found = NULL;
     for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
-        struct imap_tag *t = &imap->tags[i];
-        if (t->used && t->tag_len == len && (!found || t->age < found->age) &&
+        struct imap_tag *t = imap->tags[i];
+        if (t && t->used && t->tag_len == len && (!found || t->age < found->age) &&
             memcmp(t->tag, tag, len < IMAP_TAG_MAX ? len : IMAP_TAG_MAX) == 0)
             found = t;
     }
@@ -513,28 +562,47 @@ static struct imap_tag *tag_find(struct imap *imap, const char *tag, size_t len)
 
 /* ---- capabilities ---------------------------------------------------------------------- */
 
+static const char *caps_auth(const struct imap *imap)
+{
+    return imap->cap_auth ? imap->cap_auth : "";
+}
+
+/* Kept sized to the list: a server offers a few mechanisms, not MT_NAME_MAX bytes of
+ * them. Without memory none is known, as before any CAPABILITY. */
+static void caps_set_auth(struct imap *imap, const char *list)
+{
+    size_t n = strlen(list) + 1;
+    free(imap->cap_auth);
+    imap->cap_auth = n > 1 ? malloc(n) : NULL;
+    if (imap->cap_auth)
+        memcpy(imap->cap_auth, list, n);
+}
+
 /* Remembers a capability list (p just after the word CAPABILITY); a response code ends
  * at ']'. */
 static void caps_parse(struct imap *imap, const char *p, size_t len)
 {
     const char *w;
+    char auth[MT_NAME_MAX] = "";
     size_t pos = 0, wl;
     imap->cap_logindisabled = imap->cap_starttls = false;
-    imap->cap_auth[0] = '\0';
     while ((wl = next_word(p, len, &pos, &w)) > 0) {
         bool last = w[wl - 1] == ']';
         wl -= last;
         imap->cap_logindisabled |= word_eq(w, wl, "LOGINDISABLED");
         imap->cap_starttls |= word_eq(w, wl, "STARTTLS");
         imap->session->starttls_offered |= imap->cap_starttls;
-        size_t have = strlen(imap->cap_auth);
-        if (wl > 5 && text_starts_with_ci(w, wl, "AUTH=") && have + wl < sizeof imap->cap_auth) {
-            text_sanitize(imap->cap_auth + have, sizeof imap->cap_auth - have, w + 5, wl - 5);
-            strcat(imap->cap_auth, " ");
+        size_t have = strlen(auth);
+        if (wl > 5 && text_starts_with_ci(w, wl, "AUTH=") && have + wl < sizeof auth) {
+            /* escapes (\xNN) may fill what is left: the space only if it still fits */
+            have += text_sanitize(auth + have, sizeof auth - have, w + 5, wl - 5);
+            if (have + 1 < sizeof auth)
+                memcpy(auth + have, " ", 2);
         }
         if (last)
             break;
     }
+    caps_set_auth(imap, auth);
 }
 
 /* "[CAPABILITY ...]" opening a response text (greeting, login OK). */
@@ -555,7 +623,7 @@ static void sasl_response(struct imap *imap, const char *p, size_t len)
     unsigned char user[IMAP_SASL_B64_MAX / 4 * 3];
     if (!imap->auth_tag || imap->sasl_step++ > 0 || (len == 1 && p[0] == '='))
         return;
-    const char *mech = imap->auth_tag->arg;
+    const char *mech = tag_arg(imap->auth_tag);
     size_t user_len = sasl_response_user(sasl_mech_from_name(mech, strlen(mech)), p,
                                          len < IMAP_SASL_B64_MAX ? len : IMAP_SASL_B64_MAX,
                                          user, sizeof user);
@@ -584,9 +652,9 @@ static bool login_refused_for_privacy(const struct imap *imap, const struct imap
         return true;
     if (imap->session->tls)
         return false;
-    snprintf(mech, sizeof mech, "%s ", tag->arg);
+    snprintf(mech, sizeof mech, "%s ", tag_arg(tag));
     if (imap->cap_logindisabled && (strcmp(tag->cmd->name, "LOGIN") == 0 ||
-                                    strstr(imap->cap_auth, mech) == NULL))
+                                    strstr(caps_auth(imap), mech) == NULL))
         return true;   /* a mechanism the server did not offer before TLS */
     return text_find_ci(line, len, "plaintext") >= 0 ||
            (imap->cap_starttls && (text_find_ci(line, len, "TLS") >= 0 ||
@@ -595,45 +663,46 @@ static bool login_refused_for_privacy(const struct imap *imap, const struct imap
 }
 
 /* LOGIN user password: the user is kept and shown, the password never. */
-static void cmd_login_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_login_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     struct imap_side *c = &imap->client;
     char value[IMAP_CAPTURE_MAX], note[80];
     size_t pos = c->args, vlen;
     struct token user = token_next(c, &pos);
     (void)tag;
-    display_add(imap, c->text, c->args);
+    shown_add(shown, c->text, c->args);
     if (token_value(c, &user, value, sizeof value, &vlen)) {
         imap_set_user(imap, value, vlen);
-        display_add(imap, " ", 1);
-        display_add(imap, user.kind == TOK_LITERAL ? value : user.raw,
-                    user.kind == TOK_LITERAL ? vlen : user.raw_len);
+        shown_add(shown, " ", 1);
+        shown_add(shown, user.kind == TOK_LITERAL ? value : user.raw,
+                  user.kind == TOK_LITERAL ? vlen : user.raw_len);
     } else if (user.kind == TOK_LITERAL) {
         note[0] = ' ';
-        display_add(imap, note, 1 + literal_note(&c->lits[user.lit], note + 1, sizeof note - 1));
+        shown_add(shown, note, 1 + literal_note(&c->lits[user.lit], note + 1, sizeof note - 1));
     }
-    display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+    shown_add(shown, " " IMAP_MASK, strlen(" " IMAP_MASK));
 }
 
 /* AUTHENTICATE mechanism [initial-response]: client lines are SASL until the completion. */
-static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag,
+                                   struct imap_shown *shown)
 {
     struct imap_side *c = &imap->client;
     size_t pos = c->args;
     struct token mech = token_next(c, &pos);
-    size_t shown = pos;
+    size_t upto_mech = pos;
     struct token initial = token_next(c, &pos);
     if (mech.kind == TOK_ATOM)
-        text_sanitize(tag->arg, sizeof tag->arg, mech.raw, mech.raw_len);
-    for (char *p = tag->arg; *p; p++)
+        tag_set_arg(tag, mech.raw, mech.raw_len);
+    for (char *p = tag->arg; p && *p; p++)
         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     imap->auth_tag = tag->used ? tag : NULL;
     imap->sasl_step = 0;
     imap_enter_state(imap, IMAP_AUTHENTICATING);
-    display_add(imap, c->text, shown);
+    shown_add(shown, c->text, upto_mech);
     if (initial.kind != TOK_NONE) {   /* SASL-IR, RFC 4959 */
         sasl_response(imap, initial.raw, initial.raw_len);
-        display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+        shown_add(shown, " " IMAP_MASK, strlen(" " IMAP_MASK));
     }
 }
 
@@ -662,7 +731,7 @@ static void cmd_starttls_done(struct imap *imap, struct imap_tag *tag, enum imap
         return;
     imap->session->tls = true;
     imap->cap_logindisabled = imap->cap_starttls = false;   /* RFC 9051 6.2.1: ask again */
-    imap->cap_auth[0] = '\0';
+    caps_set_auth(imap, "");
     imap_decide(imap, MT_STATUS_ENCRYPTED, imap->server.text, imap->server.len, imap->tline);
 }
 
@@ -673,13 +742,14 @@ static void cmd_compress_done(struct imap *imap, struct imap_tag *tag, enum imap
         imap_go_opaque(imap, imap->server.ts, "[COMPRESS: the rest is compressed, not decoded]");
 }
 
-static void cmd_select_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_select_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     char value[IMAP_CAPTURE_MAX];
     size_t pos = imap->client.args, vlen;
     struct token box = token_next(&imap->client, &pos);
+    (void)shown;
     if (token_value(&imap->client, &box, value, sizeof value, &vlen))
-        text_sanitize(tag->arg, sizeof tag->arg, value, vlen);
+        tag_set_arg(tag, value, vlen);
     imap->exists = 0;
 }
 
@@ -704,9 +774,10 @@ static void cmd_select_done(struct imap *imap, struct imap_tag *tag, enum imap_r
             imap_enter_state(imap, IMAP_AUTH);
         return;
     }
-    mailboxes_add(&imap->session->stats, tag->arg);
+    const char *box = tag_arg(tag);
+    mailboxes_add(&imap->session->stats, box);
     session_transcript_addf(imap->session, imap->server.ts, 'I', "[%s selected: %llu messages]",
-                            tag->arg[0] ? tag->arg : "mailbox", (unsigned long long)imap->exists);
+                            box[0] ? box : "mailbox", (unsigned long long)imap->exists);
 }
 
 /* Messages named by a sequence set ("4", "1:3,7", "5:*"); star is what '*' stands for,
@@ -739,11 +810,12 @@ static uint64_t sequence_set_size(const char *p, size_t len, uint64_t star)
 }
 
 /* STORE set +FLAGS[.SILENT] (... \Deleted ...), or FLAGS which replaces them. */
-static void cmd_store_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_store_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     struct imap_side *c = &imap->client;
     size_t pos = c->args;
     struct token set = token_next(c, &pos), op = token_next(c, &pos);
+    (void)shown;
     if (set.kind != TOK_ATOM || op.kind != TOK_ATOM)
         return;
     tag->deletes = (text_starts_with_ci(op.raw, op.raw_len, "+FLAGS") ||
@@ -758,9 +830,9 @@ static void cmd_store_done(struct imap *imap, struct imap_tag *tag, enum imap_re
         imap->session->stats.deleted_flagged += tag->deleted_seen ? tag->deleted_seen : tag->set_size;
 }
 
-static void cmd_idle_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_idle_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
-    (void)tag;
+    (void)tag, (void)shown;
     imap->session->stats.idled = true;
     imap_enter_state(imap, IMAP_IDLING);
 }
@@ -772,9 +844,9 @@ static void cmd_idle_done(struct imap *imap, struct imap_tag *tag, enum imap_res
         imap_enter_state(imap, imap->resume);
 }
 
-static void cmd_logout_start(struct imap *imap, struct imap_tag *tag)
+static void cmd_logout_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
-    (void)tag;
+    (void)tag, (void)shown;
     imap->goodbye = true;
 }
 
@@ -844,20 +916,23 @@ static void client_line_done(struct imap *imap)
 {
     struct imap_side *c = &imap->client;
     struct imap_tag completed = { 0 };
-    imap->display_len = 0;
-    /* Already completed by the server (a refused literal): decode it, keep no pointer. */
+    struct imap_shown shown;
+    shown.len = 0;
+    /* Already completed by the server (a refused literal), or no entry could be had:
+     * decode it, keep no pointer. */
     if (c->cmd && c->cmd->start)
-        c->cmd->start(imap, c->tag ? c->tag : &completed);
+        c->cmd->start(imap, c->tag ? c->tag : &completed, &shown);
+    free(completed.arg);
     if (c->cmd && (c->cmd->flags & CMD_MASKED)) {
-        if (imap->display_len == 0) {
-            display_add(imap, c->text, c->args);
-            display_add(imap, " " IMAP_MASK, strlen(" " IMAP_MASK));
+        if (shown.len == 0) {
+            shown_add(&shown, c->text, c->args);
+            shown_add(&shown, " " IMAP_MASK, strlen(" " IMAP_MASK));
         }
         explicit_bzero(c->text, c->len);
     } else {
-        imap->display_len = render_line(c, imap->display, sizeof imap->display);
+        shown.len = render_line(c, shown.text, sizeof shown.text);
     }
-    imap_log(imap, 'C', c->ts, imap->display, imap->display_len, false);
+    imap_log(imap, 'C', c->ts, shown.text, shown.len, false);
 }
 
 /* ---- server responses ------------------------------------------------------------------ */
@@ -894,10 +969,11 @@ static void resp_fetch(struct imap *imap, size_t pos)
     struct imap_tag *store = NULL;
     if (text_find_ci(imap->server.text + pos, imap->server.len - pos, "\\Deleted") < 0)
         return;
-    for (size_t i = 0; i < IMAP_TAGS_MAX; i++)
-        if (imap->tags[i].used && imap->tags[i].deletes &&
-            (!store || imap->tags[i].age > store->age))
-            store = &imap->tags[i];
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        struct imap_tag *t = imap->tags[i];
+        if (t && t->used && t->deletes && (!store || t->age > store->age))
+            store = t;
+    }
     if (store)
         store->deleted_seen++;
 }
@@ -989,7 +1065,7 @@ static void client_literal_refused(struct imap *imap)
         lr_cancel_skip(&c->reader);
         c->in_literal = c->capturing = false;
     }
-    if (c->lit_index >= 0)
+    if (c->lit_index >= 0 && (size_t)c->lit_index < c->nlits)
         c->lits[c->lit_index].refused = true;
     line_complete(imap, c);
 }
@@ -1045,6 +1121,49 @@ static void server_line_done(struct imap *imap)
 
 /* ---- logical lines and literals --------------------------------------------------------- */
 
+/* Room for one more literal of the line; false when there is none (past
+ * IMAP_LITERALS_KEPT, or no memory): that literal is then skipped unnoted. */
+static bool side_lits_reserve(struct imap_side *s)
+{
+    if (s->nlits >= IMAP_LITERALS_KEPT)
+        return false;
+    if (s->nlits < s->lits_cap)
+        return true;
+    size_t cap = s->lits_cap ? s->lits_cap * 2 : 2;
+    cap = cap < IMAP_LITERALS_KEPT ? cap : IMAP_LITERALS_KEPT;
+    struct imap_lit *grown = realloc(s->lits, cap * sizeof *grown);
+    if (!grown)
+        return false;
+    s->lits = grown;
+    s->lits_cap = cap;
+    return true;
+}
+
+/* Once its line is handled, what only that line needed goes: an idle connection keeps at
+ * most IMAP_TEXT_KEEP bytes of text per side, not what its longest line grew. */
+static void side_line_release(struct imap_side *s)
+{
+    free(s->lits);
+    s->lits = NULL;
+    s->nlits = s->lits_cap = 0;
+    s->lit_index = -1;
+    free(s->capture);
+    s->capture = NULL;
+    s->capturing = false;
+    s->capture_lit = -1;
+    s->capture_len = 0;
+    if (s->cap > IMAP_TEXT_KEEP) {
+        char *text = malloc(IMAP_TEXT_START);
+        if (!text)
+            return;   /* keeps the large one: still usable */
+        explicit_bzero(s->text, s->cap);   /* the client's may have held a password */
+        free(s->text);
+        s->text = text;
+        s->cap = IMAP_TEXT_START;
+        s->len = 0;
+    }
+}
+
 static void line_complete(struct imap *imap, struct imap_side *s)
 {
     s->assembling = false;   /* first: a handler may flush both sides (imap_go_opaque) */
@@ -1055,6 +1174,7 @@ static void line_complete(struct imap *imap, struct imap_side *s)
         client_line_done(imap);
     else
         server_line_done(imap);
+    side_line_release(s);
 }
 
 /* ---- retrieved messages: header lines of FETCH literals ------------------------------- */
@@ -1147,7 +1267,7 @@ static void literal_end(struct imap *imap, struct imap_side *s, uint64_t receive
     bool counts = complete || received > 0;
     s->in_literal = false;
     s->waiting_plus = s->waiting_plus && s->lit_size == 0;   /* {0}: the rest still waits */
-    if (s->lit_index >= 0)
+    if (s->lit_index >= 0 && (size_t)s->lit_index < s->nlits)
         s->lits[s->lit_index].received = received;
     if (s->capturing) {
         capture_copy(s, s->lit_start + received);
@@ -1173,7 +1293,7 @@ static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size,
     for (size_t i = s->args; first_arg && i < mark; i++)
         first_arg = s->text[i] == ' ';
     s->lit_index = -1;
-    if (s->nlits < IMAP_LITERALS_KEPT) {
+    if (side_lits_reserve(s)) {
         s->lit_index = (int)s->nlits;
         s->lits[s->nlits++] = (struct imap_lit){ .mark = mark, .at = s->len, .size = size };
     }
@@ -1185,8 +1305,12 @@ static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size,
               : s->cmd && (s->cmd->flags & CMD_UPLOAD) && !first_arg ? LIT_UPLOAD : LIT_OTHER;
     s->capturing = s->cmd && (s->cmd->flags & CMD_CAPTURE_FIRST) && first_arg &&
                    size <= IMAP_CAPTURE_MAX && s->lit_index >= 0;
-    if (s->capturing)
+    if (s->capturing) {
+        free(s->capture);
+        s->capture = malloc((size_t)size + 1);   /* + 1: never malloc(0), which may be NULL */
+        s->capturing = s->capture != NULL;   /* else: a value unknown, as a larger literal */
         s->capture_len = 0;
+    }
     if (size == 0)
         literal_end(imap, s, 0, true);
     else if (s->role == LIT_FETCH && fetch_item_is_message(s->text, mark))
@@ -1287,7 +1411,7 @@ static void *imap_open(struct mt_session *session)
     for (int i = 0; i < 2; i++) {
         lr_init(&sides[i]->reader);
         sides[i]->lit_index = sides[i]->capture_lit = -1;
-        sides[i]->cap = 256;   /* never NULL: the parsers need not check */
+        sides[i]->cap = IMAP_TEXT_START;   /* never NULL: the parsers need not check */
         sides[i]->text = malloc(sides[i]->cap);
     }
     if (!imap->client.text || !imap->server.text) {
@@ -1380,6 +1504,17 @@ static void imap_free(void *state)
     lr_free(&imap->client.reader);
     lr_free(&imap->server.reader);
     free(imap->fetch_scan);
+    free(imap->cap_auth);
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        if (imap->tags[i])
+            free(imap->tags[i]->arg);
+        free(imap->tags[i]);
+    }
+    struct imap_side *sides[2] = { &imap->client, &imap->server };
+    for (int i = 0; i < 2; i++) {
+        free(sides[i]->lits);
+        free(sides[i]->capture);
+    }
     explicit_bzero(imap->client.text, imap->client.cap);   /* may hold a password */
     free(imap->client.text);
     free(imap->server.text);

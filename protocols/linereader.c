@@ -5,6 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* A pending-line buffer larger than this is freed once its line is delivered. */
+#define LR_PENDING_KEPT 512
+
 enum dot_state { DOT_AT_LINE_START, DOT_IN_LINE, DOT_SEEN_DOT, DOT_SEEN_DOT_CR };
 
 /* The pending partial line may hold part of a password line: wipe, do not just forget. */
@@ -136,6 +139,15 @@ static void deliver_line(struct line_reader *reader, const char *line, size_t le
     reader->overlong_dropped = 0;
     reader->dropped_ends_cr = false;
     handler(ctx, &event);
+    /* A long line assembled from several segments grew the buffer (up to 8 KiB): give it
+     * back instead of holding it for the rest of a connection that may idle for hours. */
+    if (line == reader->pending && reader->pending_len == 0 &&
+        reader->pending_cap > LR_PENDING_KEPT) {
+        explicit_bzero(reader->pending, reader->pending_cap);
+        free(reader->pending);
+        reader->pending = NULL;
+        reader->pending_cap = 0;
+    }
 }
 
 /* Handles bytes in LR_LINES mode (or LR_BLOCK, given only the block's bytes); returns how

@@ -3,6 +3,10 @@
  * commands waiting for a reply, the SASL exchange and the TLS checks. Fills the caller's
  * session: banner, user, login verdict, mailbox counters and a transcript that never
  * holds a secret (passwords, APOP digests and SASL payloads are written as "*****").
+ * A sensor holds this state for every open connection, so what only some connections
+ * need lives on the heap, sized to use: the queue starts at POP3_PENDING_MIN entries and
+ * doubles up to POP3_PENDING_MAX, a saved line is as long as its text, and the header
+ * scan of a retrieved message exists only while its header lines are read.
  *
  * Status (session->status), strongest first:
  *   server_rejected  the greeting was -ERR
@@ -43,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define POP3_PENDING_MIN 4      /* the queue's first size: most clients wait for each reply */
 #define POP3_PENDING_MAX 64     /* commands sent and not yet answered (PIPELINING) */
 #define POP3_LISTING_SHOWN 20   /* lines of one CAPA/LIST/UIDL listing kept in the transcript */
 #define POP3_MASK "*****"
@@ -101,13 +106,14 @@ static const struct header_field retr_headers[] = {
 /* A RETR/TOP body being read: its header lines as lines, then skipped as a dot body. */
 struct retr_body {
     bool active;                   /* a body began and its "." was not seen yet */
-    bool in_headers;               /* the server reader delivers header lines */
     size_t msg;                    /* index in session->messages, SIZE_MAX: none kept */
     uint64_t start;                /* server stream offset of the first body byte */
     uint64_t line_end;             /* offset past the last header line read */
     uint64_t before_dot;           /* body bytes read as lines before the dot-body skip */
     unsigned header_lines;
-    struct header_scan headers;    /* the fields of retr_headers[] */
+    /* The fields of retr_headers[] being read; non-NULL exactly while the server reader
+     * delivers header lines (1 KiB, so not kept once the headers are over). */
+    struct header_scan *headers;
 };
 
 /* Lines a conforming client sends when it gives no initial response; 0: not known, so
@@ -125,10 +131,12 @@ enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_LOGIN_DISABLED, RANK_ENCRYPTE
 /* Why a side's next two bytes are checked for a TLS record. */
 enum probe_reason { PROBE_OFF, PROBE_START, PROBE_STLS };
 
-/* A server line kept raw (session_decide sanitizes) until it decides the status. */
+/* A server line kept raw (session_decide sanitizes) until it decides the status. Most
+ * connections never keep one, so the text is on the heap, sized to the line; the buffer
+ * has one owner: never copy the struct. */
 struct saved_line {
-    char text[MT_TEXT_MAX];
-    size_t len;
+    char *text;                    /* NULL until a non-empty line is kept */
+    size_t len, cap;               /* len <= cap <= MT_TEXT_MAX */
     int index;
 };
 
@@ -140,8 +148,8 @@ struct pop3 {
     bool stopped[2];               /* a handler stopped the reader at stop_offset */
     uint64_t stop_offset[2];
 
-    struct pending pending[POP3_PENDING_MAX]; /* ring: a reply answers the oldest */
-    size_t head, count;
+    struct pending *pending;       /* ring: a reply answers the oldest; NULL until a command */
+    size_t pending_cap, head, count;
 
     bool greeted, server_spoke, logged_in, protocol_error;
     enum pop3_rank rank;
@@ -192,11 +200,37 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
     session_decide(st->session, status, line, len, index);
 }
 
+/* The buffer is kept when the line fits. Without memory for a longer line the line is
+ * cut to the buffer there is (maybe empty): a shorter status line, never a crash. */
 static void save_line(struct saved_line *saved, const char *line, size_t len, int index)
 {
-    saved->len = len < sizeof saved->text ? len : sizeof saved->text;
-    memcpy(saved->text, line, saved->len);
+    if (len > MT_TEXT_MAX)
+        len = MT_TEXT_MAX;
+    if (len > saved->cap) {
+        char *grown = realloc(saved->text, len);
+        if (grown) {
+            saved->text = grown;
+            saved->cap = len;
+        } else {
+            len = saved->cap;
+        }
+    }
+    if (len > 0)
+        memcpy(saved->text, line, len);
+    saved->len = len;
     saved->index = index;
+}
+
+/* Never NULL: an empty line may have no buffer. */
+static const char *saved_text(const struct saved_line *saved)
+{
+    return saved->text ? saved->text : "";
+}
+
+static void saved_free(struct saved_line *saved)
+{
+    free(saved->text);
+    *saved = (struct saved_line){ 0 };
 }
 
 /* Splits off the next word of s[0..*len) (spaces and tabs separate); advances s. */
@@ -235,7 +269,7 @@ static void go_encrypted(struct pop3 *st, const char *note)
     lr_discard(&st->reader[MT_CLIENT]);
     lr_discard(&st->reader[MT_SERVER]);
     if (st->stls_line.len > 0)
-        decide(st, MT_STATUS_ENCRYPTED, st->stls_line.text, st->stls_line.len,
+        decide(st, MT_STATUS_ENCRYPTED, saved_text(&st->stls_line), st->stls_line.len,
                st->stls_line.index);
     else
         decide(st, MT_STATUS_ENCRYPTED, note, strlen(note), index);
@@ -411,6 +445,53 @@ static bool sasl_judged(const struct pop3 *st, const char *line, size_t len)
            (!st->session->tls && refuses_plaintext(line, len));
 }
 
+/* ---- the queue of commands awaiting a reply ---- */
+
+/* Doubles the ring, its entries moved to the start in order. False at POP3_PENDING_MAX
+ * or without memory: the ring is then unchanged. */
+static bool pending_grow(struct pop3 *st)
+{
+    size_t cap = st->pending_cap ? st->pending_cap * 2 : POP3_PENDING_MIN;
+    if (cap > POP3_PENDING_MAX)
+        cap = POP3_PENDING_MAX;
+    if (cap <= st->pending_cap)
+        return false;
+    struct pending *grown = malloc(cap * sizeof *grown);
+    if (!grown)
+        return false;
+    for (size_t i = 0; i < st->count; i++)
+        grown[i] = st->pending[(st->head + i) % st->pending_cap];
+    free(st->pending);
+    st->pending = grown;
+    st->pending_cap = cap;
+    st->head = 0;
+    return true;
+}
+
+/* A command that finds the queue full (at the cap, or without memory to grow it) is not
+ * queued: replies may pair with the wrong commands from here on, a protocol error. */
+static void pending_push(struct pop3 *st, const struct pending *cmd)
+{
+    if (st->count == st->pending_cap && !pending_grow(st)) {
+        protocol_error(st, st->pending_cap == POP3_PENDING_MAX
+                               ? "too many commands without reply"
+                               : "no memory for a command awaiting its reply");
+        return;
+    }
+    st->pending[(st->head + st->count++) % st->pending_cap] = *cmd;
+}
+
+/* The oldest command, now answered; false when none waits. */
+static bool pending_pop(struct pop3 *st, struct pending *cmd)
+{
+    if (st->count == 0)
+        return false;
+    *cmd = st->pending[st->head];
+    st->head = (st->head + 1) % st->pending_cap;
+    st->count--;
+    return true;
+}
+
 /* ---- client lines ---- */
 
 /* Writes the client line to the transcript, masked after its first `mask_after` words
@@ -505,11 +586,7 @@ static void on_client(void *ctx, const struct lr_event *event)
         }
     }
     on_command(st, &cmd, arg, arg_len);
-    if (st->count == POP3_PENDING_MAX) {
-        protocol_error(st, "too many commands without reply");
-        return;
-    }
-    st->pending[(st->head + st->count++) % POP3_PENDING_MAX] = cmd;
+    pending_push(st, &cmd);
 }
 
 /* ---- server lines ---- */
@@ -538,23 +615,37 @@ static struct mt_message *retr_message(struct pop3 *st)
     return st->retr.msg < session->message_count ? &session->messages[st->retr.msg] : NULL;
 }
 
-static void retr_flush(struct pop3 *st)
+/* The header lines are over (or the body is): the field being read is kept, the scan
+ * freed. Harmless when no scan is open. */
+static void retr_headers_end(struct pop3 *st)
 {
-    header_scan_flush(&st->retr.headers, retr_headers,
-                      sizeof retr_headers / sizeof retr_headers[0], retr_message(st));
+    struct header_scan *scan = st->retr.headers;
+    if (!scan)
+        return;
+    header_scan_flush(scan, retr_headers, sizeof retr_headers / sizeof retr_headers[0],
+                      retr_message(st));
+    free(scan);
+    st->retr.headers = NULL;
 }
 
-/* The +OK to RETR/TOP: a message record, then its header lines are read as lines. */
+/* The +OK to RETR/TOP: a message record, then its header lines are read as lines.
+ * Without memory for the scan the whole body is skipped: no Subject or Message-ID, the
+ * sizes and counters as always. */
 static void retr_begin(struct pop3 *st, const struct pending *cmd)
 {
     struct retr_body *b = &st->retr;
     struct mt_session *session = st->session;
+    retr_headers_end(st); /* none is open here; the memset must not lose one regardless */
     memset(b, 0, sizeof *b);
-    b->active = b->in_headers = true;
-    header_scan_init(&b->headers);
+    b->active = true;
     b->start = b->line_end = st->reader[MT_SERVER].offset;
     b->msg = SIZE_MAX;
     st->body_kind = cmd->kind;
+    b->headers = malloc(sizeof *b->headers);
+    if (b->headers)
+        header_scan_init(b->headers);
+    else
+        lr_expect_dot_body(&st->reader[MT_SERVER]);
     struct mt_message *m = session_add_message(session);
     if (!m)
         return;
@@ -574,8 +665,8 @@ static void retr_done(struct pop3 *st, uint64_t size)
 {
     struct mt_mailbox_stats *stats = &st->session->stats;
     bool top = st->body_kind == CMD_TOP;
-    st->retr.active = st->retr.in_headers = false;
-    retr_flush(st);
+    st->retr.active = false;
+    retr_headers_end(st);
     stats->top_count += top;
     stats->retr_count += !top;
     stats->retr_bytes += top ? 0 : size;
@@ -601,24 +692,20 @@ static void retr_line(struct pop3 *st, const struct lr_event *event)
         retr_done(st, line_start - b->start);
         return;
     }
-    if (++b->header_lines > POP3_HEADER_LINES_MAX ||
-        line_start - b->start > POP3_HEADER_BYTES_MAX) {
-        retr_flush(st); /* headers too long: the rest is body */
-        b->in_headers = false;
-    }
-    if (b->in_headers && len > 0 && line[0] == '.') /* dot-stuffed */
+    /* Past the caps the headers are too long: the rest is body. */
+    bool more = ++b->header_lines <= POP3_HEADER_LINES_MAX &&
+                line_start - b->start <= POP3_HEADER_BYTES_MAX;
+    if (more && len > 0 && line[0] == '.') /* dot-stuffed */
         line++, len--;
-    if (b->in_headers && len == 0) { /* the blank line: headers over */
-        retr_flush(st);
-        b->in_headers = false;
-    } else if (b->in_headers &&
-               !header_scan_line(&b->headers, retr_headers,
-                                 sizeof retr_headers / sizeof retr_headers[0],
-                                 retr_message(st), line, len)) {
-        b->in_headers = false;   /* no header field: the body began without a blank line */
-    }
-    if (!b->in_headers && !event->unterminated) {
-        retr_flush(st);
+    /* The blank line ends the headers; a line that is no header field is the body
+     * beginning without one. */
+    more = more && len > 0 && b->headers &&
+           header_scan_line(b->headers, retr_headers, sizeof retr_headers / sizeof retr_headers[0],
+                            retr_message(st), line, len);
+    if (more)
+        return;
+    retr_headers_end(st);
+    if (!event->unterminated) {
         b->before_dot = reader->offset - b->start;
         lr_expect_dot_body(reader);
     }
@@ -754,7 +841,7 @@ static void on_server(void *ctx, const struct lr_event *event)
         return;
     if (event->truncated)
         st->session->flags |= MT_FLAG_LINE_TRUNCATED;
-    if (st->retr.in_headers) {
+    if (st->retr.headers) {
         retr_line(st, event);
         return;
     }
@@ -777,14 +864,12 @@ static void on_server(void *ctx, const struct lr_event *event)
             protocol_error(st, "reply is neither +OK nor -ERR");
         return;
     }
-    if (st->count == 0) {
+    struct pending cmd;
+    if (!pending_pop(st, &cmd)) {
         if (ok) /* an unsolicited -ERR is a server hanging up (idle timeout): no desync */
             protocol_error(st, "+OK without a command");
         return;
     }
-    struct pending cmd = st->pending[st->head];
-    st->head = (st->head + 1) % POP3_PENDING_MAX;
-    st->count--;
     on_reply(st, &cmd, ok, line, len, index);
 }
 
@@ -824,12 +909,13 @@ static void settle(struct pop3 *st)
         status = session->end == MT_END_REFUSED ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE;
         why = status == MT_STATUS_REFUSED ? "[connection refused]" : "[no reply from the server]";
     } else if (st->state == POP3_TLS_PENDING) { /* STLS accepted, then nothing */
-        decide(st, MT_STATUS_ENCRYPTED, st->stls_line.text, st->stls_line.len, st->stls_line.index);
+        decide(st, MT_STATUS_ENCRYPTED, saved_text(&st->stls_line), st->stls_line.len,
+               st->stls_line.index);
         return;
     } else if (st->rank != RANK_NONE) {
         return;
     } else if (st->quit_answered) {
-        session_decide(session, MT_STATUS_NO_MAIL, st->quit_line.text, st->quit_line.len,
+        session_decide(session, MT_STATUS_NO_MAIL, saved_text(&st->quit_line), st->quit_line.len,
                        st->quit_line.index);
         return;
     } else if (session->end == MT_END_RESET) {
@@ -860,8 +946,8 @@ static void pop3_close(void *state, struct mt_session *session)
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */
         uint64_t cut = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
                                                    : server->offset - st->retr.start;
-        retr_flush(st);
-        st->retr.active = st->retr.in_headers = false;
+        retr_headers_end(st);
+        st->retr.active = false;
         struct mt_message *m = retr_message(st);
         if (m)
             m->size = cut;
@@ -880,6 +966,10 @@ static void pop3_free(void *state)
         return;
     lr_free(&st->reader[MT_CLIENT]);
     lr_free(&st->reader[MT_SERVER]);
+    free(st->pending);
+    saved_free(&st->quit_line);
+    saved_free(&st->stls_line);
+    free(st->retr.headers);
     free(st);
 }
 

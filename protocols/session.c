@@ -72,9 +72,12 @@ static bool transcript_reserve(struct mt_session *session, size_t more)
         return false;
     if (need <= session->transcript_cap)
         return true;
-    size_t cap = session->transcript_cap ? session->transcript_cap : 1024;
+    /* Grows by half (a doubled buffer is a quarter empty on average, for the life of the
+     * connection), in 256-byte steps. */
+    size_t cap = session->transcript_cap ? session->transcript_cap : 512;
     while (cap < need)
-        cap *= 2;
+        cap += cap / 2;
+    cap = (cap + 255) & ~(size_t)255;
     if (cap > MT_TRANSCRIPT_MAX_BYTES)
         cap = MT_TRANSCRIPT_MAX_BYTES;
     char *grown = realloc(session->transcript, cap);
@@ -136,7 +139,9 @@ static void *array_grow(void *items, size_t *count, size_t *cap, size_t size, si
     if (*count >= max)
         return NULL;
     if (*count == *cap) {
-        size_t next = *cap ? *cap * 2 : 1;   /* most sessions hold one message */
+        /* One at a time while small (most sessions hold one message and a few recipients,
+         * and every slot is kilobytes held for the life of the connection), doubling after. */
+        size_t next = *cap < 8 ? *cap + 1 : *cap * 2;
         if (next > max)
             next = max;
         void *grown = realloc(items, next * size);

@@ -11,7 +11,10 @@
  * SASL responses, message data, BDAT chunks); the server stream is a sequence of replies,
  * each one consumed by the oldest pending command. A transaction is followed twice: the
  * client side creates its message record and recipients as commands are seen, the server
- * side (struct smtp_txn) counts the replies and decides the outcome, in reply order. */
+ * side (struct smtp_txn) counts the replies and decides the outcome, in reply order.
+ * A sensor holds tens of thousands of these states at once, most of them idle: what
+ * one holds is sized to what was seen (the pending ring, each saved line) or kept only
+ * while it is read (the header scan), and running out of memory only loses detail. */
 #include "smtp.h"
 
 #include "decoder.h"
@@ -29,6 +32,8 @@
 #define ARRAY_LEN(a) (sizeof (a) / sizeof (a)[0])
 
 #define SMTP_PENDING_MAX 256          /* commands awaiting a reply */
+#define SMTP_PENDING_MIN 8            /* the ring's first size; it doubles up to the max */
+#define SMTP_SAVED_ROUND 64           /* saved line buffers grow in steps of this */
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
 #define SMTP_HEADER_LINES_MAX 1000
@@ -231,12 +236,16 @@ static const char *smtp_state_name(enum smtp_state state)
     return "unknown";
 }
 
-/* One server line (or event text), raw: sanitized once, where it is stored. */
+/* One server line (or event text), raw: sanitized once, where it is stored. The text is
+ * on the heap, sized to the line: most of these stay empty for the whole connection, and
+ * a connection holds them as long as it is open. Copy with saved_copy, never with =, or
+ * two of them would own one buffer. */
 struct smtp_saved {
     int code;                 /* 0 for an event */
     int tline;                /* transcript index, -1 if none */
-    size_t len;
-    char text[MT_TEXT_MAX];
+    size_t len;               /* <= MT_TEXT_MAX */
+    size_t cap;               /* of text; 0: not ours (saved_event) or none yet */
+    char *text;               /* NULL until the first non-empty line */
 };
 
 struct smtp_reply {
@@ -288,9 +297,10 @@ struct smtp_body {
     uint64_t start;           /* client stream offset of the first message byte */
     uint64_t line_end;        /* offset past the last message line read as a line */
     uint64_t before_dot;      /* message bytes before the line reader took over */
-    bool in_body, dot_mode;
+    bool in_body, dot_mode;   /* in_body: the header section is over */
     unsigned header_lines;
-    struct header_scan headers;   /* the fields of smtp_headers[] */
+    struct header_scan *headers;  /* the fields of smtp_headers[]; only until in_body */
+    struct smtp_saved subject;    /* the raw Subject, for the summary line */
 };
 
 struct smtp {
@@ -304,7 +314,9 @@ struct smtp {
     bool quit_seen, greeting_rejected, auth_ok, auth_answered;
     unsigned notes;
 
-    struct { struct smtp_pending items[SMTP_PENDING_MAX]; unsigned head, count; } fifo;
+    /* A ring that doubles as commands pile up, to SMTP_PENDING_MAX: most clients wait for
+     * each reply, so a few entries are all most connections ever need. */
+    struct { struct smtp_pending *items; unsigned head, count, cap; } fifo;
     struct smtp_reply reply;
     struct smtp_txn txn;
 
@@ -326,12 +338,59 @@ static void smtp_enter_state(struct smtp *st, enum smtp_state next)
     st->state = next;
 }
 
+/* The buffer is kept when the line fits, so a line saved on every reply settles at the
+ * longest one's size. Without memory for a longer line the line is cut to the buffer
+ * there is (maybe empty): a shorter status line, never a crash. */
 static void saved_set(struct smtp_saved *s, int code, const char *text, size_t len, int tline)
 {
+    if (len > MT_TEXT_MAX)
+        len = MT_TEXT_MAX;
+    if (len > s->cap) {
+        size_t cap = (len + SMTP_SAVED_ROUND - 1) / SMTP_SAVED_ROUND * SMTP_SAVED_ROUND;
+        if (cap > MT_TEXT_MAX)
+            cap = MT_TEXT_MAX;
+        char *grown = realloc(s->text, cap);
+        if (grown) {
+            s->text = grown;
+            s->cap = cap;
+        } else {
+            len = s->cap;
+        }
+    }
     s->code = code;
     s->tline = tline;
-    s->len = len < sizeof s->text ? len : sizeof s->text;
-    memcpy(s->text, text, s->len);
+    s->len = len;
+    if (len > 0)
+        memcpy(s->text, text, len);
+}
+
+/* Never NULL: an empty line may have no buffer. */
+static const char *saved_text(const struct smtp_saved *s)
+{
+    return s->text ? s->text : "";
+}
+
+static void saved_copy(struct smtp_saved *to, const struct smtp_saved *from)
+{
+    if (to != from)
+        saved_set(to, from->code, from->text, from->len, from->tline);
+}
+
+static void saved_free(struct smtp_saved *s)
+{
+    free(s->text);
+    *s = (struct smtp_saved){ 0 };
+}
+
+/* An event that decides something but is only read, never kept: its text stays the
+ * caller's (buf, at least MT_TEXT_MAX bytes), so no allocation can fail here. */
+static struct smtp_saved saved_event(char *buf, const char *event, int tline)
+{
+    size_t len = strlen(event);
+    if (len > MT_TEXT_MAX)
+        len = MT_TEXT_MAX;
+    memcpy(buf, event, len);
+    return (struct smtp_saved){ 0, tline, len, 0, buf };
 }
 
 /* A transcript note plus the same text as a saved event. */
@@ -355,22 +414,59 @@ static struct mt_message *message_at(struct smtp *st, int msg)
 
 /* ---- Pending commands ------------------------------------------------------------ */
 
+/* i < count, so cap > 0. */
 static struct smtp_pending *fifo_at(struct smtp *st, unsigned i)
 {
-    return &st->fifo.items[(st->fifo.head + i) % SMTP_PENDING_MAX];
+    return &st->fifo.items[(st->fifo.head + i) % st->fifo.cap];
 }
 
 static void fifo_pop(struct smtp *st)
 {
-    st->fifo.head = (st->fifo.head + 1) % SMTP_PENDING_MAX;
+    if (st->fifo.count == 0)
+        return;
+    st->fifo.head = (st->fifo.head + 1) % st->fifo.cap;
     st->fifo.count--;
+}
+
+/* Nothing is pending any more, and (421, TLS) nothing readable is likely to follow. */
+static void fifo_clear(struct smtp *st)
+{
+    free(st->fifo.items);
+    st->fifo.items = NULL;
+    st->fifo.head = st->fifo.count = st->fifo.cap = 0;
+}
+
+/* Doubles the ring, its entries moved to the start in order. False at SMTP_PENDING_MAX
+ * or without memory: the ring is then unchanged. */
+static bool fifo_grow(struct smtp *st)
+{
+    unsigned cap = st->fifo.cap ? st->fifo.cap * 2 : SMTP_PENDING_MIN;
+    if (cap > SMTP_PENDING_MAX)
+        cap = SMTP_PENDING_MAX;
+    if (cap <= st->fifo.cap)
+        return false;
+    struct smtp_pending *items = malloc(cap * sizeof *items);
+    if (!items)
+        return false;
+    for (unsigned i = 0; i < st->fifo.count; i++)
+        items[i] = *fifo_at(st, i);
+    free(st->fifo.items);
+    st->fifo.items = items;
+    st->fifo.head = 0;
+    st->fifo.cap = cap;
+    return true;
 }
 
 static void fifo_push(struct smtp *st, const struct smtp_pending *p)
 {
-    if (st->fifo.count == SMTP_PENDING_MAX) {
-        /* Replies will now pair with the wrong commands; say so rather than grow. */
-        smtp_protocol_error(st, "too many commands without a reply");
+    if (st->fifo.count == st->fifo.cap && !fifo_grow(st)) {
+        /* Full, or no memory to grow: replies will now pair with the wrong commands. */
+        if (st->fifo.cap == SMTP_PENDING_MAX)
+            smtp_protocol_error(st, "too many commands without a reply");
+        else
+            smtp_protocol_error(st, "no memory for a command awaiting its reply");
+        if (st->fifo.count == 0)
+            return;   /* no ring at all: this command's reply will pair with nothing */
         fifo_pop(st);
     }
     *fifo_at(st, st->fifo.count++) = *p;
@@ -393,8 +489,17 @@ static void record_outcome(struct smtp *st, int msg, enum mt_status status,
     }
     if (st->worst == MT_STATUS_UNKNOWN || status_worse(st->worst, status) != st->worst) {
         st->worst = status;
-        st->worst_line = *line;
+        saved_copy(&st->worst_line, line);
     }
+}
+
+/* A new transaction. Refusals are rare: their lines' buffers are given back, not kept. */
+static void txn_clear(struct smtp_txn *t)
+{
+    saved_free(&t->relay_line);
+    saved_free(&t->refused_line);
+    saved_free(&t->deferred_line);
+    memset(t, 0, sizeof *t);
 }
 
 static void txn_decide(struct smtp *st, enum mt_status status, const struct smtp_saved *line)
@@ -422,8 +527,8 @@ static void txn_end_without_data(struct smtp *st, enum mt_status fallback,
 
 static void txn_end_event(struct smtp *st, enum mt_status fallback, const char *event, int tline)
 {
-    struct smtp_saved why;
-    saved_set(&why, 0, event, strlen(event), tline);
+    char buf[MT_TEXT_MAX];
+    struct smtp_saved why = saved_event(buf, event, tline);
     txn_end_without_data(st, fallback, &why);
 }
 
@@ -446,8 +551,8 @@ static bool txn_data_reply(struct smtp *st, const struct smtp_pending *p)
          * line is the refusal, which is what the admin needs to see. */
         txn_decide(st, MT_STATUS_PARTIAL, &r->first);
         if (st->worst == MT_STATUS_PARTIAL)
-            st->worst_line = t->refused ? t->refused_line
-                             : t->relay ? t->relay_line : t->deferred_line;
+            saved_copy(&st->worst_line, t->refused ? &t->refused_line
+                                        : t->relay ? &t->relay_line : &t->deferred_line);
         return true;
     }
     if (status != MT_STATUS_UNKNOWN)
@@ -465,7 +570,7 @@ static void smtp_server_closing(struct smtp *st)
         if (p->opens_txn)
             record_outcome(st, p->msg, MT_STATUS_TEMP_FAILED, &st->reply.first);
     }
-    st->fifo.count = 0;
+    fifo_clear(st);
     if (st->state == SMTP_AUTH)
         smtp_enter_state(st, SMTP_COMMAND);
 }
@@ -478,26 +583,34 @@ static const struct header_field smtp_headers[] = {
     HEADER_FIELD("Message-ID", message_id),
 };
 
-static void header_flush(struct smtp *st)
+/* The header section is over: the scan (1 KiB) goes as soon as the body starts, a big
+ * body being the longest part of a message to wait for. The Subject stays for the
+ * summary line. */
+static void headers_end(struct smtp *st)
 {
-    header_scan_flush(&st->body.headers, smtp_headers, ARRAY_LEN(smtp_headers),
-                      message_at(st, st->body.msg));
+    struct smtp_body *b = &st->body;
+    b->in_body = true;
+    if (!b->headers)
+        return;
+    header_scan_flush(b->headers, smtp_headers, ARRAY_LEN(smtp_headers), message_at(st, b->msg));
+    saved_set(&b->subject, 0, b->headers->subject, b->headers->subject_len, -1);
+    free(b->headers);
+    b->headers = NULL;
 }
 
 static void header_line(struct smtp *st, const char *line, size_t len)
 {
     struct smtp_body *b = &st->body;
-    if (len == 0) {
-        header_flush(st);
-        b->in_body = true;
+    if (len == 0 || !b->headers) {
+        headers_end(st);
         return;
     }
     if (line[0] == '.')   /* dot-stuffed; the lone "." was handled by the caller */
         line++, len--;
     /* A line that is no header field: the body has begun without a blank line. */
-    if (!header_scan_line(&b->headers, smtp_headers, ARRAY_LEN(smtp_headers),
+    if (!header_scan_line(b->headers, smtp_headers, ARRAY_LEN(smtp_headers),
                           message_at(st, b->msg), line, len))
-        b->in_body = true;
+        headers_end(st);
 }
 
 /* "[message 51118 bytes, Subject: Hello]" built from raw bytes: sanitized once, on add. */
@@ -506,34 +619,48 @@ static void message_summary(struct smtp *st, uint64_t size, const char *how)
     char line[64 + MT_TEXT_MAX];
     int n = snprintf(line, sizeof line, "[message %llu bytes%s", (unsigned long long)size, how);
     size_t len = (size_t)n;
-    const struct header_scan *h = &st->body.headers;
-    if (h->subject_len > 0) {
+    const struct smtp_saved *subject = &st->body.subject;   /* set by headers_end() */
+    if (subject->len > 0) {
         memcpy(line + len, ", Subject: ", 11);
         len += 11;
-        memcpy(line + len, h->subject, h->subject_len);
-        len += h->subject_len;
+        memcpy(line + len, subject->text, subject->len);
+        len += subject->len;
     }
     line[len++] = ']';
     session_transcript_add(st->session, st->ts, 'I', line, len);
 }
 
+/* The message is over, or never came: nothing of it is read any more. */
+static void message_release(struct smtp *st)
+{
+    free(st->body.headers);
+    st->body.headers = NULL;
+    saved_free(&st->body.subject);
+}
+
 static void message_begin(struct smtp *st, uint32_t txn, int msg)
 {
     struct smtp_body *b = &st->body;
+    message_release(st);
     memset(b, 0, sizeof *b);
     b->txn = txn;
     b->msg = msg;
-    header_scan_init(&b->headers);
     b->start = b->line_end = st->reader[MT_CLIENT].offset;
+    b->headers = malloc(sizeof *b->headers);
+    if (b->headers)
+        header_scan_init(b->headers);
+    else
+        b->in_body = true;   /* no memory to read headers: the message is all body */
 }
 
 static void message_end(struct smtp *st, uint64_t size, const char *how)
 {
-    header_flush(st);
+    headers_end(st);
     struct mt_message *m = message_at(st, st->body.msg);
     if (m)
         m->size = size;
     message_summary(st, size, how);
+    message_release(st);
     struct smtp_pending p = { &smtp_end_of_data, st->body.txn, st->body.msg, -1, -1, false, false };
     fifo_push(st, &p);
     st->client_in_txn = false;
@@ -579,10 +706,8 @@ static void message_line(struct smtp *st, const struct lr_event *ev, const char 
         return;
     }
     if (!b->in_body && (++b->header_lines > SMTP_HEADER_LINES_MAX ||
-                        line_start - b->start > SMTP_HEADER_BYTES_MAX)) {
-        header_flush(st);   /* headers too long: the rest is body */
-        b->in_body = true;
-    }
+                        line_start - b->start > SMTP_HEADER_BYTES_MAX))
+        headers_end(st);   /* headers too long: the rest is body */
     if (!b->in_body)
         header_line(st, line, len);
     if (b->in_body && st->state == SMTP_MESSAGE)
@@ -673,8 +798,9 @@ static bool reply_auth(struct smtp *st, const struct smtp_pending *p)
     const struct smtp_reply *r = &st->reply;
     if (r->code == 334) {   /* LOGIN prompts say which value comes next */
         unsigned char prompt[64];
-        long n = text_base64_decode(prompt, sizeof prompt, r->first.text + 4,
-                                    r->first.len > 4 ? r->first.len - 4 : 0);
+        long n = r->first.len > 4 ? text_base64_decode(prompt, sizeof prompt, r->first.text + 4,
+                                                       r->first.len - 4)
+                                  : 0;
         if (n > 0) {
             st->sasl.ask_password = text_find_ci((const char *)prompt, (size_t)n, "pass") >= 0;
             st->sasl.ask_user = !st->sasl.ask_password &&
@@ -689,7 +815,7 @@ static bool reply_auth(struct smtp *st, const struct smtp_pending *p)
         st->auth_ok = true;
     } else if (!st->sasl.cancelled) {
         st->session->auth_failures++;
-        st->auth_line = r->first;
+        saved_copy(&st->auth_line, &r->first);
     }
     return true;
 }
@@ -825,11 +951,11 @@ static bool reply_greeting(struct smtp *st, const struct smtp_pending *p)
         smtp_enter_state(st, SMTP_COMMAND);
     if (r->code / 100 != 2) {
         st->greeting_rejected = true;
-        st->greeting = r->first;
+        saved_copy(&st->greeting, &r->first);
         return true;
     }
-    text_sanitize(s->banner, sizeof s->banner, r->first.text, r->first.len);
-    const char *host = r->first.text + 4;
+    text_sanitize(s->banner, sizeof s->banner, saved_text(&r->first), r->first.len);
+    const char *host = r->first.len > 4 ? r->first.text + 4 : "";
     size_t len = word_len(host, r->first.len > 4 ? r->first.len - 4 : 0);
     if (looks_like_host(host, len))
         text_sanitize(s->server_name, sizeof s->server_name, host, len);
@@ -860,7 +986,7 @@ static bool reply_mail(struct smtp *st, const struct smtp_pending *p)
     const struct smtp_reply *r = &st->reply;
     if (st->txn.id)
         txn_end_event(st, MT_STATUS_ABORTED, "MAIL", p->tline);
-    memset(&st->txn, 0, sizeof st->txn);
+    txn_clear(&st->txn);
     st->txn.id = p->txn;
     st->txn.msg = p->msg;
     enum mt_status status = classify(SMTP_PHASE_MAIL, r->code, r->has_enh ? &r->enh : NULL,
@@ -890,11 +1016,11 @@ static bool reply_rcpt(struct smtp *st, const struct smtp_pending *p)
     if (status == MT_STATUS_DELIVERED)
         t->accepted++;
     else if (status == MT_STATUS_TEMP_FAILED && t->deferred++ == 0)
-        t->deferred_line = r->first;
+        saved_copy(&t->deferred_line, &r->first);
     else if (status == MT_STATUS_RELAY_DENIED && t->relay++ == 0)
-        t->relay_line = r->first;
+        saved_copy(&t->relay_line, &r->first);
     else if (status == MT_STATUS_RCPT_REJECTED && t->refused++ == 0)
-        t->refused_line = r->first;
+        saved_copy(&t->refused_line, &r->first);
     else if (status == MT_STATUS_UNKNOWN)
         smtp_protocol_error(st, "unexpected reply to RCPT");
     return true;
@@ -910,8 +1036,10 @@ static bool reply_data(struct smtp *st, const struct smtp_pending *p)
         }
         return true;
     }
-    if (st->state == SMTP_DATA_WAIT)   /* no message follows after all */
+    if (st->state == SMTP_DATA_WAIT) {   /* no message follows after all */
         smtp_enter_state(st, SMTP_COMMAND);
+        message_release(st);
+    }
     return txn_data_reply(st, p);
 }
 
@@ -928,7 +1056,7 @@ static bool reply_starttls(struct smtp *st, const struct smtp_pending *p)
     /* Whether TLS really follows is told by the first bytes of each side (smtp_probe). */
     st->session->tls = true;
     st->starttls_done = true;
-    st->tls_line = st->reply.first;
+    saved_copy(&st->tls_line, &st->reply.first);
     st->probe[MT_CLIENT] = st->probe[MT_SERVER] = true;
     return true;
 }
@@ -976,7 +1104,7 @@ static void tls_begin(struct smtp *st)
     lr_discard(&st->reader[MT_CLIENT]);
     lr_discard(&st->reader[MT_SERVER]);
     st->session->tls = true;
-    st->fifo.count = 0;
+    fifo_clear(st);
     int tline = smtp_note(st, "[TLS handshake: the rest of the connection is encrypted]");
     if (!st->starttls_done)   /* implicit TLS (port 465): this note is what decided */
         saved_set(&st->tls_line, 0, "TLS from the first byte", 23, tline);
@@ -1074,7 +1202,7 @@ static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
 static void smtp_reply_done(struct smtp *st)
 {
     struct smtp_reply *r = &st->reply;
-    st->last_reply = r->first;
+    saved_copy(&st->last_reply, &r->first);
     if (st->fifo.count == 0 && st->state == SMTP_MESSAGE)
         message_end_lost(st);   /* pushes the end of data this reply answers */
     if (st->fifo.count == 0) {
@@ -1116,7 +1244,9 @@ static void smtp_server_line(struct smtp *st, const struct lr_event *ev)
     const char *text = len > 4 ? line + 4 : "";
     size_t text_len = len > 4 ? len - 4 : 0;
     if (!r->open) {
+        struct smtp_saved first = r->first;   /* moved, not copied: its buffer is reused */
         memset(r, 0, sizeof *r);
+        r->first = first;
         r->open = true;
         r->code = code;
         r->has_enh = smtp_enhanced_code(text, text_len, &r->enh);
@@ -1203,7 +1333,7 @@ static void settle_open_transactions(struct smtp *st)
                    st->state == SMTP_BDAT;
     uint32_t sending_txn = st->state == SMTP_BDAT ? st->bdat.txn : st->body.txn;
     if (st->state == SMTP_DATA_WAIT || st->state == SMTP_MESSAGE) {
-        header_flush(st);
+        headers_end(st);
         uint64_t size = st->reader[MT_CLIENT].offset - st->body.start;
         struct mt_message *m = message_at(st, st->body.msg);
         if (m)
@@ -1226,8 +1356,8 @@ static void settle_open_transactions(struct smtp *st)
         else
             txn_end_event(st, MT_STATUS_ABORTED, eof ? "capture ended during the transaction" : event, -1);
     }
-    struct smtp_saved unanswered;
-    saved_set(&unanswered, 0, "no reply to MAIL FROM", 21, -1);
+    char buf[MT_TEXT_MAX];
+    struct smtp_saved unanswered = saved_event(buf, "no reply to MAIL FROM", -1);
     for (unsigned i = 0; i < st->fifo.count; i++)
         if (fifo_at(st, i)->opens_txn)
             record_outcome(st, fifo_at(st, i)->msg, eof ? MT_STATUS_INCOMPLETE : MT_STATUS_ABORTED,
@@ -1236,7 +1366,7 @@ static void settle_open_transactions(struct smtp *st)
 
 static void decide(struct mt_session *s, enum mt_status status, const struct smtp_saved *line)
 {
-    session_decide(s, status, line->text, line->len, line->len ? line->tline : -1);
+    session_decide(s, status, saved_text(line), line->len, line->len ? line->tline : -1);
 }
 
 static void decide_event(struct mt_session *s, enum mt_status status, const char *event)
@@ -1282,6 +1412,15 @@ static void smtp_free(void *state)
         return;
     lr_free(&st->reader[MT_CLIENT]);
     lr_free(&st->reader[MT_SERVER]);
+    fifo_clear(st);
+    message_release(st);
+    txn_clear(&st->txn);
+    saved_free(&st->reply.first);
+    saved_free(&st->worst_line);
+    saved_free(&st->greeting);
+    saved_free(&st->auth_line);
+    saved_free(&st->tls_line);
+    saved_free(&st->last_reply);
     free(st);
 }
 

@@ -5,6 +5,15 @@
 
 static const char hex_digits[] = "0123456789abcdef";
 
+size_t text_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
 size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     unsigned char b = s[0];

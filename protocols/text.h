@@ -14,6 +14,10 @@
  * Returns the number of bytes written (excluding the NUL). */
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len);
 
+/* The longest prefix of UTF-8 text s[0..len) that is at most max bytes and does not end
+ * inside a character: where to cut text that is already sanitized. */
+size_t text_utf8_cut(const char *s, size_t len, size_t max);
+
 /* Decodes one UTF-8 character strictly (no overlongs, surrogates or > U+10FFFF) into *cp;
  * returns its length, or 0 when s[0..avail) does not start with a valid one. */
 size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);

@@ -61,6 +61,8 @@
  */
 #include "store.h"
 
+#include "protocols/text.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -431,21 +433,11 @@ static void bind_int(struct mt_store *store, sqlite3_stmt *st, int i, int64_t v)
     note_bind(store, sqlite3_bind_int64(st, i, v));
 }
 
-/* The largest length <= max that does not split a UTF-8 character of s[0..len). */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return max;
-}
-
 /* Copies a text column into dst (capacity cap), cut at a UTF-8 character boundary. */
 static void column_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const char *text = (const char *)sqlite3_column_text(st, col);
-    size_t len = text ? utf8_cut(text, (size_t)sqlite3_column_bytes(st, col), cap - 1) : 0;
+    size_t len = text ? text_utf8_cut(text, (size_t)sqlite3_column_bytes(st, col), cap - 1) : 0;
     if (len)
         memcpy(dst, text, len);
     dst[len] = '\0';
@@ -848,7 +840,7 @@ static void rcpt_summary(const struct mt_session *s, char *out)
         size_t alen = strlen(addr), sep = shown ? 2 : 0;
         if (shown > 0 && len + sep + alen > RCPT_SUMMARY_MAX)
             break;
-        alen = utf8_cut(addr, alen, RCPT_SUMMARY_MAX);
+        alen = text_utf8_cut(addr, alen, RCPT_SUMMARY_MAX);
         memcpy(out + len, ", ", sep);
         memcpy(out + len + sep, addr, alen);
         len += sep + alen;

@@ -369,7 +369,7 @@ static void test_attempt_limit(void **state)
 {
     (void)state;
     static struct attempt_limit limit;
-    attempt_limit_init(&limit);
+    attempt_limit_init(&limit, ATTEMPT_ROWS_PER_MINUTE);
     struct summaries got = { .count = 0 };
     int admitted = 0;
     for (uint32_t i = 0; i < 250; i++) {   /* 250 sources flooding 10.1.0.10:25 */
@@ -397,7 +397,7 @@ static void test_attempt_limit(void **state)
     struct flow again = attempt_flow(1, 10, 25);   /* a new minute: rows again */
     assert_true(attempt_limit_admit(&limit, &again, STREAM_UNANSWERED, 63000000));
     /* more servers than slots: the rest share one pooled window */
-    attempt_limit_init(&limit);
+    attempt_limit_init(&limit, ATTEMPT_ROWS_PER_MINUTE);
     got.count = 0;
     for (int server = 0; server < ATTEMPT_ENDPOINTS + 10; server++)
         for (int i = 0; i < ATTEMPT_ROWS_PER_MINUTE + 1; i++) {
@@ -411,6 +411,26 @@ static void test_attempt_limit(void **state)
     assert_true(got.last.pooled);
     assert_int_equal(got.last.how, STREAM_UNANSWERED);
     assert_int_equal(got.last.counted, 12 * (ATTEMPT_ROWS_PER_MINUTE + 1) - ATTEMPT_ROWS_PER_MINUTE);
+    /* --attempt-rows: another limit, and 0 = every attempt its own row */
+    attempt_limit_init(&limit, 3);
+    admitted = 0;
+    for (uint32_t i = 0; i < 10; i++) {
+        struct flow flow = attempt_flow(i, 10, 25);
+        admitted += attempt_limit_admit(&limit, &flow, STREAM_REFUSED, 1000000);
+    }
+    assert_int_equal(admitted, 3);
+    got.count = 0;
+    attempt_limit_flush(&limit, 0, true, on_summary, &got);
+    assert_int_equal(got.count, 1);
+    assert_int_equal(got.last.counted, 7);
+    attempt_limit_init(&limit, 0);
+    for (uint32_t i = 0; i < 1000; i++) {
+        struct flow flow = attempt_flow(i, 10, 25);
+        assert_true(attempt_limit_admit(&limit, &flow, STREAM_UNANSWERED, 1000000));
+    }
+    got.count = 0;
+    attempt_limit_flush(&limit, 0, true, on_summary, &got);
+    assert_int_equal(got.count, 0);
 }
 
 static void test_ipv6map_round_trip(void **state)

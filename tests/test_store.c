@@ -6,6 +6,7 @@
 #include "cli/output.h"
 #include "protocols/session.h"
 #include "store/store.h"
+#include "store/writer.h"
 #include "ui/summary_model.h"
 
 #include <setjmp.h>
@@ -790,6 +791,96 @@ static void test_disk_full(void **state)
     session_free(a);
     session_free(b);
     session_free(c);
+}
+
+static int64_t sql_int(const char *path, const char *sql);
+
+/* The writer thread: sessions put from this thread while it writes, a statistics row
+ * written under its lock in between, all there after the stop, in the order put. */
+static void test_writer(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    char err[512] = "";
+    struct store_writer *writer = store_writer_start(store, err, sizeof err);
+    assert_non_null(writer);
+    enum { N = 3 * STORE_WRITER_QUEUE };   /* more than the queue: the put waits */
+    for (int i = 0; i < N; i++) {
+        struct mt_session *s = i % 3 == 0 ? make_refused() : i % 3 == 1 ? make_smtp() : make_pop3();
+        s->client_port = (uint16_t)i;   /* the put order, visible in the rows */
+        assert_int_equal(store_writer_put(writer, s), STORE_OK);
+        if (i == N / 2) {
+            struct store_sensor_stats stats = { .ts_us = 1, .packets = 7, .source = "test" };
+            struct mt_store *locked = store_writer_lock(writer);
+            assert_ptr_equal(locked, store);
+            assert_int_equal(store_put_sensor_stats(locked, &stats), STORE_OK);
+            store_writer_unlock(writer);
+        }
+    }
+    uint64_t dropped = 99;
+    assert_int_equal(store_writer_stop(writer, err, sizeof err, &dropped), STORE_OK);
+    assert_int_equal(dropped, 0);
+    assert_string_equal(err, "");
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), N);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sensor_stats"), 1);
+    /* ids follow the put order */
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions a JOIN sessions b"
+                                      " ON b.id = a.id + 1 WHERE b.client_port <> a.client_port + 1"), 0);
+}
+
+/* A batch commits on time while nothing arrives: the writer's idle check, no put needed. */
+static void test_writer_commits_when_idle(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    store_set_batch(store, 1000, 50);
+    char err[512] = "";
+    struct store_writer *writer = store_writer_start(store, err, sizeof err);
+    assert_non_null(writer);
+    assert_int_equal(store_writer_put(writer, make_smtp()), STORE_OK);
+    int64_t seen = 0;
+    for (int tries = 0; tries < 200 && seen == 0; tries++) {   /* up to 10 s on a busy host */
+        usleep(50000);
+        seen = sql_int(f->path, "SELECT count(*) FROM sessions");
+    }
+    assert_int_equal(seen, 1);
+    assert_int_equal(store_writer_stop(writer, err, sizeof err, NULL), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
+/* A full disk in the writer: the failure comes back from a later put (or the stop) with
+ * its message, later sessions are dropped and counted, nothing committed is lost. */
+static void test_writer_disk_full(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    char err[512] = "";
+    struct store_writer *writer = store_writer_start(store, err, sizeof err);
+    assert_non_null(writer);
+    assert_int_equal(store_writer_put(writer, make_smtp()), STORE_OK);
+    assert_int_equal(store_writer_sync(writer), STORE_OK);   /* the first one committed */
+    struct mt_store *locked = store_writer_lock(writer);
+    assert_int_equal(store_limit_size(locked, 1), STORE_OK);
+    store_writer_unlock(writer);
+    int result = STORE_OK, puts = 0;
+    while (result == STORE_OK && puts < 100000) {
+        struct mt_session *big = make_smtp();
+        while (session_transcript_addf(big, T_SMTP, 'C', "%0900d", puts) >= 0)
+            ;
+        result = store_writer_put(writer, big);
+        puts++;
+    }
+    assert_int_equal(result, STORE_FULL);
+    store_writer_error(writer, err, sizeof err);
+    assert_non_null(strstr(err, "disk full"));
+    uint64_t dropped = 0;
+    assert_int_equal(store_writer_stop(writer, err, sizeof err, &dropped), STORE_FULL);
+    assert_true(dropped >= 1);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 1);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM pragma_integrity_check"
+                                      " WHERE integrity_check <> 'ok'"), 0);
 }
 
 /* A write error that is not ENOSPC: the file size limit makes write() fail with EFBIG,
@@ -1854,6 +1945,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_by_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_index_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_commits_when_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_stats_older_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

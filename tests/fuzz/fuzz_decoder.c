@@ -121,6 +121,7 @@ static void on_dns_row(void *ctx, struct mt_session *row)
 {
     (void)ctx;
     fuzz_check_dns_row(row);
+    session_free(row);
     n_dns_rows++;
 }
 

@@ -284,6 +284,7 @@ static void on_row(void *ctx, struct mt_session *row)
     struct harness *h = ctx;
     h->rows++;
     fuzz_check_dns_row(row);
+    session_free(row);
 }
 
 static void make_flow(struct flow *f, uint16_t id)

@@ -1,0 +1,238 @@
+/* writer.c — the database writer thread (see writer.h). Two locks: queue_lock guards the
+ * queue and the failure state and is held only for pointer moves; store_lock is held by
+ * whoever talks to SQLite (the thread while it writes a handful of sessions, the capture
+ * thread for a statistics row or a prune). Never take queue_lock while holding store_lock
+ * for long work, and never the other way round: the thread releases one before the other. */
+#include "store/writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How often an idle writer checks the open batch's age (store_tick): batches are committed
+ * on time even when no session arrives (a quiet link, a console waiting for rows). */
+#define IDLE_CHECK_MS 25
+/* Sessions written per hold of the store: enough to amortise the locking, few enough that
+ * a statistics row or a prune never waits long. */
+#define TAKE_MAX 64
+
+struct store_writer {
+    struct mt_store *store;
+    pthread_t thread;
+    pthread_mutex_t store_lock;
+    pthread_mutex_t queue_lock;     /* guards everything below */
+    pthread_cond_t not_empty, not_full, idle;
+    struct mt_session *queue[STORE_WRITER_QUEUE];
+    size_t head, count;
+    bool busy;                      /* the thread holds sessions taken off the queue */
+    bool stopping;
+    int failure;                    /* STORE_OK, or the first failed write's result */
+    char error[512];
+    uint64_t dropped;               /* sessions freed unwritten after the failure */
+};
+
+static struct timespec deadline_after_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += ms * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
+/* Called with queue_lock held. */
+static void note_failure(struct store_writer *writer, int result, const char *message)
+{
+    if (writer->failure != STORE_OK)
+        return;
+    writer->failure = result;
+    snprintf(writer->error, sizeof writer->error, "%s", message);
+}
+
+/* The idle check: commits an old batch. Called and returns with queue_lock held. */
+static void idle_tick(struct store_writer *writer)
+{
+    pthread_mutex_unlock(&writer->queue_lock);
+    pthread_mutex_lock(&writer->store_lock);
+    int result = store_tick(writer->store);
+    char message[512] = "";
+    if (result != STORE_OK)
+        snprintf(message, sizeof message, "%s", store_error(writer->store));
+    pthread_mutex_unlock(&writer->store_lock);
+    pthread_mutex_lock(&writer->queue_lock);
+    if (result != STORE_OK)
+        note_failure(writer, result, message);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store_writer *writer = arg;
+    struct mt_session *taken[TAKE_MAX];
+    pthread_mutex_lock(&writer->queue_lock);
+    for (;;) {
+        while (writer->count == 0 && !writer->stopping) {
+            struct timespec deadline = deadline_after_ms(IDLE_CHECK_MS);
+            if (pthread_cond_timedwait(&writer->not_empty, &writer->queue_lock, &deadline) ==
+                    ETIMEDOUT && writer->failure == STORE_OK)
+                idle_tick(writer);
+        }
+        if (writer->count == 0)
+            break;   /* stopping, and everything is written */
+        size_t n = 0;
+        while (n < TAKE_MAX && writer->count > 0) {
+            taken[n++] = writer->queue[writer->head];
+            writer->head = (writer->head + 1) % STORE_WRITER_QUEUE;
+            writer->count--;
+        }
+        bool failed = writer->failure != STORE_OK;
+        writer->busy = true;
+        pthread_cond_broadcast(&writer->not_full);
+        pthread_mutex_unlock(&writer->queue_lock);
+
+        int result = STORE_OK;
+        char message[512] = "";
+        uint64_t dropped = 0;
+        pthread_mutex_lock(&writer->store_lock);
+        for (size_t i = 0; i < n; i++) {
+            if (!failed && result == STORE_OK) {
+                result = store_put_session(writer->store, taken[i]);
+                if (result != STORE_OK)
+                    snprintf(message, sizeof message, "%s", store_error(writer->store));
+            } else {
+                dropped++;
+            }
+            session_free(taken[i]);
+        }
+        pthread_mutex_unlock(&writer->store_lock);
+
+        pthread_mutex_lock(&writer->queue_lock);
+        if (result != STORE_OK)
+            note_failure(writer, result, message);
+        writer->dropped += dropped;
+        writer->busy = false;
+        if (writer->count == 0)
+            pthread_cond_broadcast(&writer->idle);
+    }
+    pthread_mutex_unlock(&writer->queue_lock);
+    return NULL;
+}
+
+struct store_writer *store_writer_start(struct mt_store *store, char *err, size_t errlen)
+{
+    struct store_writer *writer = calloc(1, sizeof *writer);
+    if (!writer) {
+        snprintf(err, errlen, "cannot start the database writer: out of memory");
+        return NULL;
+    }
+    writer->store = store;
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_mutex_init(&writer->store_lock, NULL);
+    pthread_mutex_init(&writer->queue_lock, NULL);
+    pthread_cond_init(&writer->not_empty, &monotonic);
+    pthread_cond_init(&writer->not_full, NULL);
+    pthread_cond_init(&writer->idle, NULL);
+    pthread_condattr_destroy(&monotonic);
+    int rc = pthread_create(&writer->thread, NULL, writer_main, writer);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the database writer thread: %s", strerror(rc));
+        pthread_cond_destroy(&writer->idle);
+        pthread_cond_destroy(&writer->not_full);
+        pthread_cond_destroy(&writer->not_empty);
+        pthread_mutex_destroy(&writer->queue_lock);
+        pthread_mutex_destroy(&writer->store_lock);
+        free(writer);
+        return NULL;
+    }
+    return writer;
+}
+
+int store_writer_put(struct store_writer *writer, struct mt_session *session)
+{
+    pthread_mutex_lock(&writer->queue_lock);
+    while (writer->count == STORE_WRITER_QUEUE && writer->failure == STORE_OK)
+        pthread_cond_wait(&writer->not_full, &writer->queue_lock);
+    int failure = writer->failure;
+    if (failure == STORE_OK) {
+        writer->queue[(writer->head + writer->count) % STORE_WRITER_QUEUE] = session;
+        writer->count++;
+        pthread_cond_signal(&writer->not_empty);
+    } else {
+        writer->dropped++;
+    }
+    pthread_mutex_unlock(&writer->queue_lock);
+    if (failure != STORE_OK)
+        session_free(session);
+    return failure;
+}
+
+struct mt_store *store_writer_lock(struct store_writer *writer)
+{
+    pthread_mutex_lock(&writer->store_lock);
+    return writer->store;
+}
+
+void store_writer_unlock(struct store_writer *writer)
+{
+    pthread_mutex_unlock(&writer->store_lock);
+}
+
+int store_writer_sync(struct store_writer *writer)
+{
+    pthread_mutex_lock(&writer->queue_lock);
+    while ((writer->count > 0 || writer->busy) && writer->failure == STORE_OK)
+        pthread_cond_wait(&writer->idle, &writer->queue_lock);
+    int failure = writer->failure;
+    pthread_mutex_unlock(&writer->queue_lock);
+    if (failure != STORE_OK)
+        return failure;
+    pthread_mutex_lock(&writer->store_lock);
+    int result = store_flush(writer->store);
+    char message[512] = "";
+    if (result != STORE_OK)
+        snprintf(message, sizeof message, "%s", store_error(writer->store));
+    pthread_mutex_unlock(&writer->store_lock);
+    if (result != STORE_OK) {
+        pthread_mutex_lock(&writer->queue_lock);
+        note_failure(writer, result, message);
+        pthread_mutex_unlock(&writer->queue_lock);
+    }
+    return result;
+}
+
+void store_writer_error(struct store_writer *writer, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&writer->queue_lock);
+    snprintf(buf, cap, "%s", writer->error);
+    pthread_mutex_unlock(&writer->queue_lock);
+}
+
+int store_writer_stop(struct store_writer *writer, char *err, size_t errlen, uint64_t *dropped)
+{
+    pthread_mutex_lock(&writer->queue_lock);
+    writer->stopping = true;
+    pthread_cond_signal(&writer->not_empty);
+    pthread_mutex_unlock(&writer->queue_lock);
+    pthread_join(writer->thread, NULL);
+    /* The thread is gone: no lock is needed from here. */
+    int flushed = writer->failure == STORE_OK ? store_flush(writer->store) : STORE_OK;
+    if (flushed != STORE_OK)
+        note_failure(writer, flushed, store_error(writer->store));
+    int result = writer->failure;
+    snprintf(err, errlen, "%s", writer->error);
+    if (dropped)
+        *dropped = writer->dropped;
+    pthread_cond_destroy(&writer->idle);
+    pthread_cond_destroy(&writer->not_full);
+    pthread_cond_destroy(&writer->not_empty);
+    pthread_mutex_destroy(&writer->queue_lock);
+    pthread_mutex_destroy(&writer->store_lock);
+    free(writer);
+    return result;
+}

@@ -13,13 +13,13 @@
 
 #define ATTEMPT_ROWS_PER_MINUTE 100
 #define ATTEMPT_ENDPOINTS 64        /* server endpoints followed; more share the last two
-                                       slots (one for unanswered, one for refused) */
+                                       slots (one for refused, one for the other failures) */
 #define ATTEMPT_WINDOW_US (60LL * 1000000)
 
 /* One endpoint's minute beyond the limit. */
 struct attempt_summary {
     struct flow flow;               /* the server; client = the last source counted */
-    enum stream_end how;            /* STREAM_UNANSWERED or STREAM_REFUSED */
+    enum stream_end how;            /* STREAM_UNANSWERED, _REFUSED or _NOT_ESTABLISHED */
     int64_t first_us, last_us;      /* the counted attempts' SYN times */
     uint64_t counted;               /* attempts not stored one by one */
     uint32_t sources;               /* distinct client addresses among them (estimate) */

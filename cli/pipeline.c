@@ -190,6 +190,7 @@ static enum mt_end end_from_stream(enum stream_end how)
     case STREAM_EVICTED: return MT_END_EVICTED;
     case STREAM_REFUSED: return MT_END_REFUSED;
     case STREAM_UNANSWERED: return MT_END_UNANSWERED;
+    case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;   /* the handshake never finished */
     case STREAM_ONE_SIDED:
     case STREAM_END_OF_INPUT: return MT_END_EOF;
     }
@@ -256,8 +257,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         return;
     if (how == STREAM_ONE_SIDED)
         health_one_sided(&pipeline->health, flow->server_port);
-    if ((how == STREAM_UNANSWERED || how == STREAM_REFUSED) &&
-        !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
+    if (how != STREAM_ONE_SIDED && !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
         return;   /* counted: the minute's summary row tells */
     struct mt_session *session = session_new((enum mt_proto)proto);
     if (!session)
@@ -276,6 +276,12 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         status = MT_STATUS_INCOMPLETE;
         line = "only client-to-server packets were captured: check that the mirror port "
                "copies both directions";
+        break;
+    case STREAM_NOT_ESTABLISHED:
+        status = MT_STATUS_INCOMPLETE;
+        line = "the server answered the SYN but the connection was never established: the "
+               "client did not complete the handshake (a spoofed SYN?), packets were lost, "
+               "or the stream table was full (raise --max-streams)";
         break;
     default:
         status = MT_STATUS_NO_RESPONSE;
@@ -301,19 +307,24 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     session->end_us = over->last_us;
     session->end = end_from_stream(over->how);
     bool refused = over->how == STREAM_REFUSED;
+    bool half_open = over->how == STREAM_NOT_ESTABLISHED;
     char line[MT_TEXT_MAX];
     int n = snprintf(line, sizeof line,
                      "%llu more %s connection attempts to %s in %.0f s from %s%u client "
                      "addresses (last %s): a SYN flood or a scan? Only the first %d a minute "
                      "per server are stored one by one",
-                     (unsigned long long)over->counted, refused ? "refused" : "unanswered",
+                     (unsigned long long)over->counted,
+                     refused ? "refused" : half_open ? "half-open (answered, never established)"
+                                         : "unanswered",
                      over->pooled ? "several servers" : session->server_ip,
                      (double)(over->last_us - over->first_us) / 1e6,
                      over->sources_saturated ? "at least " : "about ", over->sources,
                      session->client_ip, pipeline->attempts.rows_per_minute);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     int index = session_transcript_add(session, over->first_us, 'I', line, len);
-    session_decide(session, refused ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE, line, len, index);
+    session_decide(session, refused ? MT_STATUS_REFUSED
+                            : half_open ? MT_STATUS_INCOMPLETE : MT_STATUS_NO_RESPONSE,
+                   line, len, index);
     store_session(pipeline, session);
 }
 
@@ -597,6 +608,9 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
                 (unsigned long long)r->streams_evicted);
     if (r->streams_open_at_end)
         fprintf(out, "; %llu still open at end", (unsigned long long)r->streams_open_at_end);
+    if (r->attempts_not_established)
+        fprintf(out, "; %llu answered handshakes never established (spoofed SYNs, lost packets "
+                "or a full stream table)", (unsigned long long)r->attempts_not_established);
     if (r->snap_truncated)
         fprintf(out, "; %llu packets cut by the snap length", (unsigned long long)r->snap_truncated);
     if (r->ipv6_table_full)

@@ -107,7 +107,9 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
 {
     struct attempt done = attempts->slots[index].attempt;
     unlink_slot(attempts, index);
-    if (outcome == ATTEMPT_UNANSWERED && done.rst_count > 0)
+    if (outcome == ATTEMPT_UNANSWERED && done.answered)
+        outcome = ATTEMPT_NOT_ESTABLISHED;
+    else if (outcome == ATTEMPT_UNANSWERED && done.rst_count > 0)
         outcome = ATTEMPT_REFUSED;
     else if (outcome == ATTEMPT_UNANSWERED && done.client_acked)
         outcome = ATTEMPT_ONE_SIDED;
@@ -131,6 +133,8 @@ bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
     uint32_t index = find(attempts, key);
     if (index != NIL) {           /* a retransmitted SYN: the newest one is handed over */
         struct attempt *attempt = &attempts->slots[index].attempt;
+        if (attempt->answered)
+            return false;         /* libnids has the stream: it takes the SYN itself */
         attempt->syn_count++;
         attempt->last_us = now_us;
         return hold_syn(attempt, syn, len);
@@ -168,28 +172,55 @@ size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt
     if (index == NIL)
         return 0;
     struct attempt *attempt = &attempts->slots[index].attempt;
+    if (rst && attempt->answered) {
+        unlink_slot(attempts, index);   /* a handshake aborted after the SYN-ACK */
+        return 0;
+    }
     if (rst) {
         attempt->rst_count++;
         attempt->last_us = now_us;
         return 0;
     }
-    size_t held = syn_ack ? attempt->syn_len : 0;
+    if (attempt->answered)
+        return 0;                       /* a retransmitted SYN-ACK, or the server talking */
+    if (!syn_ack) {
+        unlink_slot(attempts, index);   /* answered in a way we did not see */
+        return 0;
+    }
+    size_t held = attempt->syn_len;
     if (held)
         memcpy(syn_out, attempt->syn, held);
-    unlink_slot(attempts, index);  /* answered: libnids takes it from here */
+    attempt->answered = true;
+    attempt->syn_len = 0;
+    attempt->last_us = now_us;
     return held;
 }
 
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               int64_t now_us)
+                               bool rst, int64_t now_us)
 {
     if (attempts->pending == 0)
         return;
     uint32_t index = find(attempts, key);
     if (index == NIL)
         return;
-    attempts->slots[index].attempt.client_acked = true;
-    attempts->slots[index].attempt.last_us = now_us;
+    struct attempt *attempt = &attempts->slots[index].attempt;
+    if (attempt->answered) {
+        if (rst)
+            unlink_slot(attempts, index);   /* the client gave up on the handshake */
+        return;                             /* its ACK: libnids will say "established" */
+    }
+    attempt->client_acked = true;
+    attempt->last_us = now_us;
+}
+
+void attempts_on_established(struct attempts *attempts, const struct attempt_key *key)
+{
+    if (attempts->pending == 0)
+        return;
+    uint32_t index = find(attempts, key);
+    if (index != NIL)
+        unlink_slot(attempts, index);
 }
 
 void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us)

@@ -1,7 +1,10 @@
 /* attempts.h — connection attempts that libnids never reports: a SYN to a mail port
  * that was answered by RST (refused) or never answered (no response). Also notices a
  * "client talks but the server is never seen" attempt (one-sided capture), so that a
- * mirror port missing one direction is not reported as a dead server.
+ * mirror port missing one direction is not reported as a dead server. An answered attempt
+ * stays until libnids reports the connection established: one that never is (the client
+ * never completed the handshake, or libnids dropped the half-open stream from a full
+ * table, which it does without telling anyone) is reported too, never lost silently.
  * Bounded: when the table is full the oldest attempt is settled early. */
 #ifndef MAILTAP_ATTEMPTS_H
 #define MAILTAP_ATTEMPTS_H
@@ -19,6 +22,7 @@ enum attempt_outcome {
     ATTEMPT_REFUSED,      /* RST from the server */
     ATTEMPT_UNANSWERED,   /* nothing from the server before the timeout */
     ATTEMPT_ONE_SIDED,    /* client kept sending as if answered; server side not captured */
+    ATTEMPT_NOT_ESTABLISHED, /* SYN-ACK seen, the connection never established */
 };
 
 /* A SYN's IPv4 and TCP headers with options fit; a SYN carrying data (TFO) is not held. */
@@ -29,6 +33,7 @@ struct attempt {
     int64_t syn_us, last_us;
     uint32_t syn_count, rst_count;
     bool client_acked;
+    bool answered;                   /* SYN-ACK seen: waiting for libnids' "established" */
     uint16_t syn_len;                /* the held SYN packet, 0 if none */
     uint8_t syn[ATTEMPT_SYN_MAX];
 };
@@ -47,16 +52,21 @@ void attempts_free(struct attempts *attempts);
  * table. Returns true when held (the caller must not hand it over now). */
 bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us,
                      const uint8_t *syn, size_t len);
-/* Any packet from the server side: SYN-ACK forgets the attempt; RST marks it refused. A
- * refused attempt is settled only when its SYN times out, so that the client's retries
- * of the same connection (Windows sends the SYN again after a RST) make one record. */
+/* Any packet from the server side: SYN-ACK marks the attempt answered (it waits for
+ * attempts_on_established()); RST marks it refused. A refused attempt is settled only when
+ * its SYN times out, so that the client's retries of the same connection (Windows sends
+ * the SYN again after a RST) make one record. Another server packet without a SYN-ACK
+ * seen (the capture began mid-handshake) forgets it; so does a RST after the SYN-ACK (a
+ * handshake aborted, as libnids silently drops it too). */
 /* For a SYN-ACK answering a held SYN, copies that SYN into syn_out (ATTEMPT_SYN_MAX bytes)
  * and returns its length: hand it to libnids before the SYN-ACK. Else returns 0. */
 size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
                                  bool rst, bool syn_ack, int64_t now_us, uint8_t *syn_out);
-/* A non-SYN packet from the client while the attempt is pending. */
+/* A non-SYN packet from the client while the attempt is pending (rst: it is a RST). */
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               int64_t now_us);
+                               bool rst, int64_t now_us);
+/* libnids reported the connection established: the attempt is over. */
+void attempts_on_established(struct attempts *attempts, const struct attempt_key *key);
 /* Settles attempts whose SYN is older than now - timeout. */
 void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us);
 /* End of input: settles everything still pending. */

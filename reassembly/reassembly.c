@@ -163,6 +163,10 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
     struct stream_slot *slot = *param;
     switch (nids->nids_state) {
     case NIDS_JUST_EST: {
+        struct attempt_key key = { .client = nids->addr.saddr, .server = nids->addr.daddr,
+                                   .client_port = nids->addr.source,
+                                   .server_port = nids->addr.dest };
+        attempts_on_established(active->attempts, &key);
         if (!port_collected(nids->addr.dest))
             return;
         struct flow flow;
@@ -254,6 +258,9 @@ static void on_attempt_settled(void *ctx, const struct attempt *attempt,
     } else if (outcome == ATTEMPT_ONE_SIDED) {
         how = STREAM_ONE_SIDED;
         active->stats.attempts_one_sided++;
+    } else if (outcome == ATTEMPT_NOT_ESTABLISHED) {
+        how = STREAM_NOT_ESTABLISHED;
+        active->stats.attempts_not_established++;
     } else {
         active->stats.attempts_unanswered++;
     }
@@ -393,7 +400,7 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
                                                                                      : TCP_PASS;
         }
         if (!(flags & TCP_SYN))
-            attempts_on_client_packet(active->attempts, &key, active->now_us);
+            attempts_on_client_packet(active->attempts, &key, flags & TCP_RST, active->now_us);
         return TCP_PASS;
     }
     if (port_collected(sport)) {

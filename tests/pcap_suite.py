@@ -339,6 +339,47 @@ def test_refused_and_silent(suite):
           suite.sessions(db))
 
 
+def test_handshakes_never_established(suite):
+    """A SYN-ACK the client never acknowledges, and 100 handshakes in flight with a stream
+    table of 48 (--max-streams 64): libnids drops half-open streams from a full table
+    without a word; every one must still come out as a row, none lost silently."""
+    convs = []
+    for i in range(100):
+        c = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 42000 + i, 25)
+        c.handshake()
+        c.server_sends(b"220 mx.example.test ESMTP\r\n")
+        c.client_sends(b"QUIT\r\n")
+        c.server_sends(b"221 bye\r\n")
+        c.close()
+        convs.append(c.packets)
+    # all SYNs and SYN-ACKs first, then each connection to its end
+    order = [p for c in convs for p in c[:2]] + [p for c in convs for p in c[2:]]
+    spoofed = [pcaplib.ipv4_tcp("198.51.100.7", "192.168.1.20", 43000, 25, 1, 0, "S"),
+               pcaplib.ipv4_tcp("192.168.1.20", "198.51.100.7", 25, 43000, 9, 2, "SA")]
+    t = 1700000000 * 1000000
+    packets = []
+    for ip in spoofed + [p[2] for p in order]:
+        t += 1000
+        packets.append((t // 1000000, t % 1000000, ip))
+    path = os.path.join(suite.tmp, "half-open.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path], extra=["--max-streams", "64"])
+    rows = suite.sessions(db)
+    if len(rows) != 101:
+        raise Failure("%d rows for 101 answered handshakes" % len(rows))
+    half_open = [r for r in rows if "never established" in r.get("status_line", "")]
+    if not any(r["client_ip"] == "198.51.100.7" for r in half_open):
+        raise Failure("the unacknowledged SYN-ACK is not reported: %r" % half_open[:2])
+    if len(half_open) < 2:
+        raise Failure("no handshake dropped by the full table was reported")
+    for r in half_open:
+        if r["status"] != "incomplete":
+            raise Failure("a half-open connection has status %r" % r["status"])
+    decoded = [r for r in rows if r not in half_open]
+    if len(decoded) + len(half_open) - 1 != 100 or any(r["status"] != "no_mail" for r in decoded):
+        raise Failure("statuses: %r" % sorted({r["status"] for r in decoded}))
+
+
 def test_live_capture(suite):
     """mailtap capture on lo: a refused attempt and a real SMTP dialogue with a tiny server
     on a free loopback port, then SIGINT: exit 0 and both sessions stored."""
@@ -763,6 +804,7 @@ def main():
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_refused_and_silent,
+                 test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_list_filters):

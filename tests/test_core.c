@@ -288,7 +288,7 @@ static void test_localnets(void **state)
 /* --- SYN tracker ------------------------------------------------------------------ */
 
 struct settled_log {
-    int refused, unanswered, one_sided;
+    int refused, unanswered, one_sided, not_established;
 };
 
 static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_outcome outcome,
@@ -298,6 +298,7 @@ static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_ou
     struct settled_log *log = ctx;
     if (outcome == ATTEMPT_REFUSED) log->refused++;
     else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
+    else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
     else log->unanswered++;
 }
 
@@ -319,9 +320,11 @@ static void test_attempts(void **state)
     attempts_expire(attempts, 31000000, 30000000);
     assert_int_equal(log.refused, 1);
     attempts_on_syn(attempts, &k[1], 2000000, NULL, 0);
-    attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK: forgotten */
+    attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK */
+    attempts_on_client_packet(attempts, &k[1], false, 2000200);              /* its ACK */
+    attempts_on_established(attempts, &k[1]);                                /* forgotten */
     attempts_on_syn(attempts, &k[2], 3000000, NULL, 0);
-    attempts_on_client_packet(attempts, &k[2], 3100000);
+    attempts_on_client_packet(attempts, &k[2], false, 3100000);
     attempts_expire(attempts, 40000000, 30000000);
     assert_int_equal(log.one_sided, 1);
     for (int i = 0; i < 6; i++)                              /* over capacity */
@@ -330,6 +333,41 @@ static void test_attempts(void **state)
     assert_int_equal(attempts_pending(attempts), 4);
     attempts_flush(attempts, 60000000);
     assert_int_equal(log.unanswered, 6);
+    assert_int_equal(attempts_pending(attempts), 0);
+    assert_int_equal(log.not_established, 0);
+    attempts_free(attempts);
+}
+
+/* A SYN-ACK hands the held SYN over once; the attempt then waits for "established". One
+ * that never comes (libnids dropped the half-open stream, or the client never ACKed) is
+ * reported, not lost; a RST after the SYN-ACK just forgets it. */
+static void test_attempts_handshake(void **state)
+{
+    (void)state;
+    struct settled_log log = { 0 };
+    struct attempts *attempts = attempts_new(8, on_settled, &log);
+    struct attempt_key k[4];
+    for (int i = 0; i < 4; i++)
+        k[i] = (struct attempt_key){ .client = 1, .server = 2, .client_port = (uint16_t)(2000 + i),
+                                     .server_port = 143 };
+    uint8_t syn[ATTEMPT_SYN_MAX] = { 0x45 }, out[ATTEMPT_SYN_MAX];
+    for (int i = 0; i < 4; i++)
+        assert_true(attempts_on_syn(attempts, &k[i], 1000000, syn, 40));
+    assert_int_equal(attempts_on_server_packet(attempts, &k[0], false, true, 1000100, out), 40);
+    assert_int_equal(out[0], 0x45);
+    /* a retransmitted SYN-ACK or SYN: libnids has the stream now, nothing is held */
+    assert_int_equal(attempts_on_server_packet(attempts, &k[0], false, true, 1000200, out), 0);
+    assert_false(attempts_on_syn(attempts, &k[0], 1000300, syn, 40));
+    assert_int_equal(attempts_on_server_packet(attempts, &k[1], false, true, 1000100, out), 40);
+    attempts_on_server_packet(attempts, &k[1], true, false, 1000400, NULL);   /* RST: forgotten */
+    assert_int_equal(attempts_on_server_packet(attempts, &k[2], false, true, 1000100, out), 40);
+    attempts_on_client_packet(attempts, &k[2], true, 1000500);                 /* client RST */
+    assert_int_equal(attempts_on_server_packet(attempts, &k[3], false, true, 1000100, out), 40);
+    attempts_on_established(attempts, &k[3]);
+    assert_int_equal(attempts_pending(attempts), 1);                           /* k[0] waits */
+    attempts_expire(attempts, 40000000, 30000000);
+    assert_int_equal(log.not_established, 1);
+    assert_int_equal(log.refused + log.unanswered + log.one_sided, 0);
     assert_int_equal(attempts_pending(attempts), 0);
     attempts_free(attempts);
 }
@@ -467,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_linklayer_types),
         cmocka_unit_test(test_localnets),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_attempts_handshake),
         cmocka_unit_test(test_attempt_limit),
         cmocka_unit_test(test_ipv6map_round_trip),
     };

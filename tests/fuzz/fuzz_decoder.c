@@ -211,6 +211,7 @@ static enum mt_end end_from_stream(enum stream_end how)
     case STREAM_EVICTED: return MT_END_EVICTED;
     case STREAM_REFUSED: return MT_END_REFUSED;
     case STREAM_UNANSWERED: return MT_END_UNANSWERED;
+    case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;
     case STREAM_ONE_SIDED:
     case STREAM_END_OF_INPUT: return MT_END_EOF;
     }
@@ -222,7 +223,8 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     (void)ctx;
     struct live *live = live_from(stream);
     struct mt_session *s = live->session;
-    if (how == STREAM_REFUSED || how == STREAM_UNANSWERED || how == STREAM_ONE_SIDED)
+    if (how == STREAM_REFUSED || how == STREAM_UNANSWERED || how == STREAM_ONE_SIDED ||
+        how == STREAM_NOT_ESTABLISHED)
         fuzz_fail("closed() with an attempts-only ending %d", (int)how);
     enum mt_end end = end_from_stream(how);
     live->magic = 0;
@@ -260,7 +262,8 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
                        int64_t syn_us, int64_t end_us)
 {
     (void)ctx;
-    if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED)
+    if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED &&
+        how != STREAM_NOT_ESTABLISHED)
         fuzz_fail("attempt() with ending %d", (int)how);
     if (end_us < syn_us)
         fuzz_fail("attempt ends (%lld) before its SYN (%lld)", (long long)end_us,
@@ -274,11 +277,12 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     fill_endpoints(s, flow, syn_us);
     s->end_us = end_us;
     s->end = end_from_stream(how);
-    static const char *const lines[] = { "refused", "one-sided", "no answer" };
-    const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1 : 2];
+    static const char *const lines[] = { "refused", "one-sided", "no answer", "half-open" };
+    const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1
+                             : how == STREAM_UNANSWERED ? 2 : 3];
     enum mt_status status = how == STREAM_REFUSED ? MT_STATUS_REFUSED
-                            : how == STREAM_ONE_SIDED ? MT_STATUS_INCOMPLETE
-                                                      : MT_STATUS_NO_RESPONSE;
+                            : how == STREAM_UNANSWERED ? MT_STATUS_NO_RESPONSE
+                                                       : MT_STATUS_INCOMPLETE;
     int index = session_transcript_add(s, syn_us, 'I', line, strlen(line));
     session_decide(s, status, line, strlen(line), index);
     fuzz_check_session(s, s->proto);

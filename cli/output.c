@@ -266,9 +266,10 @@ void output_table_row(FILE *out, const struct mt_session *s)
     const char *who, *what = "";
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
     if (s->proto == MT_PROTO_DNS) {
-        snprintf(question, sizeof question, "%s %s", s->dns.qtype, s->dns.qname);
+        const struct mt_dns_info *dns = session_dns(s);
+        snprintf(question, sizeof question, "%s %s", dns->qtype, dns->qname);
         who = question;
-        what = s->dns.answers[0] ? s->dns.answers : s->dns.rcode;
+        what = dns->answers[0] ? dns->answers : dns->rcode;
     } else if (s->proto == MT_PROTO_SMTP) {
         uint64_t others = s->recipient_count + s->recipients_dropped;
         who = first_sender(s);
@@ -528,16 +529,17 @@ static void json_extras(FILE *out, const struct mt_session *s)
     fputc('}', out);
     json_bool(out, "starttls_offered", s->starttls_offered);
     if (s->proto == MT_PROTO_DNS) {
+        const struct mt_dns_info *dns = session_dns(s);
         fputs(",\"dns\":{", out);
         fputs("\"qname\":", out);
-        json_text(out, s->dns.qname, strlen(s->dns.qname));
-        json_str(out, "qtype", s->dns.qtype);
-        json_str(out, "rcode", s->dns.rcode);
-        json_str(out, "answers", s->dns.answers);
-        json_i64(out, "response_us", s->dns.response_us);
+        json_text(out, dns->qname, strlen(dns->qname));
+        json_str(out, "qtype", dns->qtype);
+        json_str(out, "rcode", dns->rcode);
+        json_str(out, "answers", dns->answers);
+        json_i64(out, "response_us", dns->response_us);
         fputc('}', out);
     }
-    const struct mt_tls_info *t = &s->tls_info;
+    const struct mt_tls_info *t = session_tls(s);
     if (t->outcome[0]) {
         fputs(",\"tls_details\":{\"outcome\":", out);
         json_text(out, t->outcome, strlen(t->outcome));
@@ -740,14 +742,15 @@ static void show_header(FILE *out, const struct mt_session *s)
     if (s->proto == MT_PROTO_POP3 || s->proto == MT_PROTO_IMAP)
         show_mailbox(out, s);
     if (s->proto == MT_PROTO_DNS) {
-        show_field(out, "Question", s->dns.qname);
-        show_field(out, "Type", s->dns.qtype);
-        show_field(out, "Answer", s->dns.rcode[0] ? s->dns.rcode : "(no response)");
-        show_field(out, "Records", s->dns.answers);
+        const struct mt_dns_info *dns = session_dns(s);
+        show_field(out, "Question", dns->qname);
+        show_field(out, "Type", dns->qtype);
+        show_field(out, "Answer", dns->rcode[0] ? dns->rcode : "(no response)");
+        show_field(out, "Records", dns->answers);
     } else {
         show_field(out, "TLS", s->tls ? "yes" : "no");
     }
-    show_tls(out, &s->tls_info);
+    show_tls(out, session_tls(s));
     show_field(out, "Status", status_name(s->status));
     if (s->status_line[0]) {
         show_label(out, "Decided by");

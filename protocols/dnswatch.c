@@ -50,15 +50,17 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
 {
     struct dns_watch *watch = ctx;
     struct mt_session *row = session_new(MT_PROTO_DNS);
-    if (!row)
+    struct mt_dns_info *dns = row ? session_dns_alloc(row) : NULL;
+    if (!dns) {   /* out of memory: a row without its lookup would say nothing */
+        session_free(row);
         return;
+    }
     char type[16], rcode[16];
     fill_endpoints(row, &lookup->flow);
     row->direction = MT_OUTBOUND;
     row->start_us = lookup->ts_us;
     row->end_us = lookup->response_us >= 0 ? lookup->ts_us + lookup->response_us : lookup->ts_us;
     row->end = lookup->status == DNS_LOOKUP_TIMEOUT ? MT_END_TIMEOUT : MT_END_CLOSE;
-    struct mt_dns_info *dns = &row->dns;
     /* lookup->qname is sanitized text up to DNS_NAME_MAX: cut it between characters */
     size_t qlen = text_utf8_cut(lookup->qname, strlen(lookup->qname), sizeof dns->qname - 1);
     memcpy(dns->qname, lookup->qname, qlen);
@@ -146,7 +148,9 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
         release_pending(watch, 0);
     struct pending_failure *pending = &watch->pending[watch->pending_count++];
     pending->row = row;
-    snprintf(pending->domain, sizeof pending->domain, "%s", mx->qname);
+    size_t dlen = text_utf8_cut(mx->qname, strlen(mx->qname), sizeof pending->domain - 1);
+    memcpy(pending->domain, mx->qname, dlen);   /* for matching only: a cut name matches nothing */
+    pending->domain[dlen] = '\0';
     pending->deadline_us = mx->ts_us + LINK_WINDOW_US;
 }
 

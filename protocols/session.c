@@ -60,8 +60,37 @@ void session_free(struct mt_session *session)
         return;
     free(session->recipients);
     free(session->messages);
+    free(session->tls_info);
+    free(session->dns);
     free(session->transcript);
     free(session);
+}
+
+static const struct mt_tls_info no_tls;
+static const struct mt_dns_info no_dns;
+
+const struct mt_tls_info *session_tls(const struct mt_session *session)
+{
+    return session->tls_info ? session->tls_info : &no_tls;
+}
+
+const struct mt_dns_info *session_dns(const struct mt_session *session)
+{
+    return session->dns ? session->dns : &no_dns;
+}
+
+struct mt_tls_info *session_tls_alloc(struct mt_session *session)
+{
+    if (!session->tls_info)
+        session->tls_info = calloc(1, sizeof *session->tls_info);
+    return session->tls_info;
+}
+
+struct mt_dns_info *session_dns_alloc(struct mt_session *session)
+{
+    if (!session->dns)
+        session->dns = calloc(1, sizeof *session->dns);
+    return session->dns;
 }
 
 /* Room for `more` bytes plus the terminating NUL. */
@@ -205,7 +234,7 @@ bool session_status_is_inconclusive(const struct mt_session *session)
     case MT_STATUS_INCOMPLETE:
         return true;
     case MT_STATUS_TLS_FAILED:   /* an alert is a fact; a handshake cut short is not */
-        return session->tls_info.alert[0] == '\0';
+        return session_tls(session)->alert[0] == '\0';
     default:
         return false;
     }

@@ -121,7 +121,8 @@ struct mt_mailbox_stats {
     char mailboxes[MT_TEXT_MAX];  /* comma-separated, as selected */
 };
 
-/* What a TLS handshake showed (protocols/tls.c fills it; strings sanitized). */
+/* What a TLS handshake showed (protocols/tlsfollow.c fills it from protocols/tls.c's
+ * facts; strings sanitized). Held by the sessions that had a handshake only. */
 struct mt_tls_info {
     bool seen;
     char version[16];          /* negotiated, "TLSv1.2" */
@@ -136,7 +137,7 @@ struct mt_tls_info {
     char outcome[16];          /* "encrypted", "failed", "unknown" */
 };
 
-/* A DNS lookup (proto MT_PROTO_DNS rows only). */
+/* A DNS lookup (proto MT_PROTO_DNS rows only: protocols/dnswatch.c). */
 struct mt_dns_info {
     char qname[MT_NAME_MAX];
     char qtype[16];
@@ -177,8 +178,11 @@ struct mt_session {
     uint64_t messages_dropped;
 
     struct mt_mailbox_stats stats;
-    struct mt_tls_info tls_info;
-    struct mt_dns_info dns;
+    /* Allocated only by the sessions that have them (embedded, they cost every open
+     * connection 2.3 KB). Read through session_tls() / session_dns(), which never return
+     * NULL; write through session_tls_alloc() / session_dns_alloc(). */
+    struct mt_tls_info *tls_info;  /* NULL: no TLS handshake seen */
+    struct mt_dns_info *dns;       /* DNS rows only, else NULL */
 
     /* Transcript: lines "USEC DIR TEXT\n", DIR one of C (client), S (server),
      * I (note from mailtap). TEXT is sanitized and never holds a secret. The buffer is
@@ -191,6 +195,15 @@ struct mt_session {
 
 struct mt_session *session_new(enum mt_proto proto);
 void session_free(struct mt_session *session);
+
+/* The session's TLS / DNS facts, or a shared all-empty record when it has none: never
+ * NULL, so readers need not ask. Valid while the session lives. */
+const struct mt_tls_info *session_tls(const struct mt_session *session);
+const struct mt_dns_info *session_dns(const struct mt_session *session);
+/* For writers: the session's record, allocated zeroed on first use. NULL when out of
+ * memory: the writer then records nothing. */
+struct mt_tls_info *session_tls_alloc(struct mt_session *session);
+struct mt_dns_info *session_dns_alloc(struct mt_session *session);
 
 /* Appends a transcript line (raw bytes: sanitized here) and returns its index, or -1
  * when the transcript is full (the line is then counted in transcript_dropped). */

@@ -102,7 +102,9 @@ static void settle_tls(struct tls_follow *follow, struct mt_session *session)
     const char *name = session->server_name[0] ? session->server_name : NULL;
     enum tls_outcome outcome = tls_finish(follow->parser, session->start_us / 1000000, name,
                                           &facts);
-    copy_facts(&session->tls_info, &facts, outcome);
+    struct mt_tls_info *info = session_tls_alloc(session);
+    if (info)   /* out of memory: the facts are lost, the findings below are not */
+        copy_facts(info, &facts, outcome);
     session->tls = true;
     if (facts.version_weak)
         session->flags |= MT_FLAG_WEAK_TLS;

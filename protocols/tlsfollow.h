@@ -22,9 +22,9 @@ void tls_follow_free(struct tls_follow *follow);
 void tls_follow_data(struct tls_follow *follow, const struct mt_session *session,
                      enum mt_side from, const char *bytes, size_t len, int64_t ts_us);
 
-/* After the decoder's close: fills session->tls_info, may change the status to tls_failed,
- * and sets the MT_FLAG_* security findings. follow may be NULL (no TLS parser: findings
- * only). */
+/* After the decoder's close: fills session->tls_info (allocated only when a handshake was
+ * seen), may change the status to tls_failed, and sets the MT_FLAG_* security findings.
+ * follow may be NULL (no TLS parser: findings only). */
 void tls_follow_settle(struct tls_follow *follow, struct mt_session *session);
 
 #endif

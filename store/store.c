@@ -78,8 +78,11 @@
 #define RCPT_SUMMARY_MAX 200
 #define ERROR_MAX 512
 
-/* Columns and the struct members they hold: (column, kind, member). One list drives the
- * INSERT, the SELECT, binding and reading, so they cannot drift apart. */
+/* Columns and the struct members they hold: (column, kind, member). The same lists drive
+ * the CREATE TABLE, the INSERT, the SELECT, binding and reading, so they cannot drift
+ * apart. A session's TLS and DNS facts are structs of their own, held only by the sessions
+ * that have them (session.h): their columns get lists of their own, of members of those
+ * structs, bound and read at their place among the columns (SESSION_COLUMNS). */
 #define SESSION_FIELDS(X) \
     X(proto, PROTO, proto) X(direction, DIRECTION, direction) \
     X(client_ip, TEXT, client_ip) X(client_port, U16, client_port) \
@@ -100,16 +103,21 @@
     X(append_count, U64, stats.append_count) X(append_bytes, U64, stats.append_bytes) \
     X(expunge_count, U64, stats.expunge_count) X(deleted_flagged, U64, stats.deleted_flagged) \
     X(idled, BOOL, stats.idled) X(mailboxes, TEXT, stats.mailboxes) \
-    X(starttls_offered, BOOL, starttls_offered) \
-    X(tls_version, TEXT, tls_info.version) X(tls_client_versions, TEXT, tls_info.client_versions) \
-    X(tls_cipher, TEXT, tls_info.cipher) X(tls_sni, TEXT, tls_info.sni) \
-    X(tls_subject, TEXT, tls_info.subject) X(tls_issuer, TEXT, tls_info.issuer) \
-    X(tls_sans, TEXT, tls_info.sans) X(tls_not_before, I64, tls_info.not_before) \
-    X(tls_not_after, I64, tls_info.not_after) X(tls_alert, TEXT, tls_info.alert) \
-    X(tls_outcome, TEXT, tls_info.outcome) \
-    X(dns_qname, TEXT, dns.qname) X(dns_qtype, TEXT, dns.qtype) X(dns_rcode, TEXT, dns.rcode) \
-    X(dns_answers, TEXT, dns.answers) X(dns_response_us, I64, dns.response_us) \
-    X(mail_from, DERIVED, id) X(rcpt_summary, DERIVED, id)
+    X(starttls_offered, BOOL, starttls_offered)
+#define TLS_FIELDS(X) \
+    X(tls_version, TEXT, version) X(tls_client_versions, TEXT, client_versions) \
+    X(tls_cipher, TEXT, cipher) X(tls_sni, TEXT, sni) \
+    X(tls_subject, TEXT, subject) X(tls_issuer, TEXT, issuer) \
+    X(tls_sans, TEXT, sans) X(tls_not_before, I64, not_before) \
+    X(tls_not_after, I64, not_after) X(tls_alert, TEXT, alert) \
+    X(tls_outcome, TEXT, outcome)
+#define DNS_FIELDS(X) \
+    X(dns_qname, TEXT, qname) X(dns_qtype, TEXT, qtype) X(dns_rcode, TEXT, rcode) \
+    X(dns_answers, TEXT, answers) X(dns_response_us, I64, response_us)
+/* Computed on write (insert_session()), not read back: no member. */
+#define DERIVED_FIELDS(X) X(mail_from, DERIVED, -) X(rcpt_summary, DERIVED, -)
+/* Every column of sessions but id, in the order of the table (which predates the split). */
+#define SESSION_COLUMNS(X) SESSION_FIELDS(X) TLS_FIELDS(X) DNS_FIELDS(X) DERIVED_FIELDS(X)
 #define MESSAGE_FIELDS(X) \
     X(mail_from, TEXT, mail_from) X(header_from, TEXT, header_from) \
     X(header_to, TEXT, header_to) X(subject, TEXT, subject) X(date, TEXT, date) \
@@ -122,7 +130,6 @@
 enum field_kind {
     F_TEXT, F_I64, F_U64, F_INT, F_U16, F_U32, F_BOOL,
     F_PROTO, F_DIRECTION, F_STATUS, F_END,   /* enums, stored as their names */
-    F_DERIVED,                               /* computed on write, not read back */
 };
 struct field {
     enum field_kind kind;
@@ -131,9 +138,13 @@ struct field {
 #define FIELD(type, col, kind, member) \
     { F_##kind, offsetof(type, member), sizeof(((type *)0)->member) },
 #define SESSION_FIELD(col, kind, member) FIELD(struct mt_session, col, kind, member)
+#define TLS_FIELD(col, kind, member) FIELD(struct mt_tls_info, col, kind, member)
+#define DNS_FIELD(col, kind, member) FIELD(struct mt_dns_info, col, kind, member)
 #define MESSAGE_FIELD(col, kind, member) FIELD(struct mt_message, col, kind, member)
 #define RECIPIENT_FIELD(col, kind, member) FIELD(struct mt_recipient, col, kind, member)
 static const struct field session_fields[] = { SESSION_FIELDS(SESSION_FIELD) };
+static const struct field tls_fields[] = { TLS_FIELDS(TLS_FIELD) };
+static const struct field dns_fields[] = { DNS_FIELDS(DNS_FIELD) };
 static const struct field message_fields[] = { MESSAGE_FIELDS(MESSAGE_FIELD) };
 static const struct field recipient_fields[] = { RECIPIENT_FIELDS(RECIPIENT_FIELD) };
 #define FIELD_COUNT(a) ((int)(sizeof(a) / sizeof(a[0])))
@@ -141,9 +152,9 @@ static const struct field recipient_fields[] = { RECIPIENT_FIELDS(RECIPIENT_FIEL
 #define COLUMN_ENUM(col, kind, member) SC_##col,
 #define COLUMN_LIST(col, kind, member) #col ","
 #define COLUMN_PARAM(col, kind, member) "?,"
-enum session_column { SESSION_FIELDS(COLUMN_ENUM) SC_ID };  /* id is selected last */
+enum session_column { SESSION_COLUMNS(COLUMN_ENUM) SC_ID };  /* id is selected last */
 
-#define SESSION_SELECT "SELECT " SESSION_FIELDS(COLUMN_LIST) "id FROM sessions"
+#define SESSION_SELECT "SELECT " SESSION_COLUMNS(COLUMN_LIST) "id FROM sessions"
 
 /* Column types follow from the field kinds: names and text are TEXT, the rest INTEGER. */
 #define TYPE_TEXT "TEXT"
@@ -163,7 +174,7 @@ enum session_column { SESSION_FIELDS(COLUMN_ENUM) SC_ID };  /* id is selected la
     "idx INTEGER NOT NULL, "
 
 static const char schema_sql[] =
-    "CREATE TABLE sessions (id INTEGER PRIMARY KEY, " SESSION_FIELDS(COLUMN_DDL)
+    "CREATE TABLE sessions (id INTEGER PRIMARY KEY, " SESSION_COLUMNS(COLUMN_DDL)
     " CHECK (direction IN ('in', 'out')));"
     "CREATE TABLE messages (" CHILD_KEY MESSAGE_FIELDS(COLUMN_DDL)
     "PRIMARY KEY (session_id, idx));"
@@ -266,8 +277,8 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INSERT_SESSION] = "INSERT INTO sessions(" SESSION_FIELDS(COLUMN_LIST) "id) VALUES("
-                          SESSION_FIELDS(COLUMN_PARAM) "NULL)",
+    [ST_INSERT_SESSION] = "INSERT INTO sessions(" SESSION_COLUMNS(COLUMN_LIST) "id) VALUES("
+                          SESSION_COLUMNS(COLUMN_PARAM) "NULL)",
     [ST_INSERT_MESSAGE] = "INSERT INTO messages(" MESSAGE_FIELDS(COLUMN_LIST) "session_id, idx)"
                           " VALUES(" MESSAGE_FIELDS(COLUMN_PARAM) "?,?)",
     [ST_INSERT_RECIPIENT] = "INSERT INTO recipients(" RECIPIENT_FIELDS(COLUMN_LIST)
@@ -443,21 +454,22 @@ static void column_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
     dst[len] = '\0';
 }
 
-/* Binds the members of `record` described by fields[0..n) to parameters 1..n. */
-static void bind_fields(struct mt_store *store, sqlite3_stmt *st, const struct field *fields,
-                        int n, const void *record)
+/* Binds the members of `record` described by fields[0..n) to the parameters of columns
+ * first..first + n) (parameter numbers count from 1, columns from 0). */
+static void bind_fields(struct mt_store *store, sqlite3_stmt *st, int first,
+                        const struct field *fields, int n, const void *record)
 {
     for (int i = 0; i < n; i++) {
+        int param = first + i + 1;
         const void *p = (const char *)record + fields[i].offset;
         const char *name = NULL;
         int64_t v = 0;
         switch (fields[i].kind) {
-        case F_TEXT: bind_text(store, st, i + 1, p, strnlen(p, fields[i].size)); continue;
+        case F_TEXT: bind_text(store, st, param, p, strnlen(p, fields[i].size)); continue;
         case F_PROTO: name = proto_name(*(const enum mt_proto *)p); break;
         case F_DIRECTION: name = direction_name(*(const enum mt_direction *)p); break;
         case F_STATUS: name = status_name(*(const enum mt_status *)p); break;
         case F_END: name = end_name(*(const enum mt_end *)p); break;
-        case F_DERIVED: continue;   /* bound by the caller */
         case F_I64: v = *(const int64_t *)p; break;
         case F_U64: v = (int64_t)*(const uint64_t *)p; break;
         case F_INT: v = *(const int *)p; break;
@@ -466,24 +478,26 @@ static void bind_fields(struct mt_store *store, sqlite3_stmt *st, const struct f
         case F_BOOL: v = *(const bool *)p; break;
         }
         if (name)
-            bind_str(store, st, i + 1, name);
+            bind_str(store, st, param, name);
         else
-            bind_int(store, st, i + 1, v);
+            bind_int(store, st, param, v);
     }
 }
 
-/* Reads columns 0..n) of the current row into the members of `record`. */
-static void read_fields(sqlite3_stmt *st, const struct field *fields, int n, void *record)
+/* Reads columns first..first + n) of the current row into the members of `record`. */
+static void read_fields(sqlite3_stmt *st, int first, const struct field *fields, int n,
+                        void *record)
 {
     for (int i = 0; i < n; i++) {
+        int col = first + i;
         void *p = (char *)record + fields[i].offset;
-        const char *text = (const char *)sqlite3_column_text(st, i);
-        int64_t v = sqlite3_column_int64(st, i);
+        const char *text = (const char *)sqlite3_column_text(st, col);
+        int64_t v = sqlite3_column_int64(st, col);
         int proto;
         if (!text)
             text = "";
         switch (fields[i].kind) {
-        case F_TEXT: column_copy(p, fields[i].size, st, i); break;
+        case F_TEXT: column_copy(p, fields[i].size, st, col); break;
         case F_I64: *(int64_t *)p = v; break;
         case F_U64: *(uint64_t *)p = (uint64_t)v; break;
         case F_INT: *(int *)p = (int)v; break;
@@ -499,7 +513,6 @@ static void read_fields(sqlite3_stmt *st, const struct field *fields, int n, voi
             break;
         case F_STATUS: *(enum mt_status *)p = status_from_name(text); break;
         case F_END: *(enum mt_end *)p = end_from_name(text); break;
-        case F_DERIVED: break;
         }
     }
 }
@@ -890,7 +903,9 @@ static int insert_session(struct mt_store *store, struct mt_session *s)
     int64_t id;
     int rc;
     rcpt_summary(s, summary);
-    bind_fields(store, st, session_fields, FIELD_COUNT(session_fields), s);
+    bind_fields(store, st, 0, session_fields, FIELD_COUNT(session_fields), s);
+    bind_fields(store, st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields), session_tls(s));
+    bind_fields(store, st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields), session_dns(s));
     bind_str(store, st, SC_mail_from + 1, s->message_count ? s->messages[0].mail_from : "");
     bind_str(store, st, SC_rcpt_summary + 1, summary);
     if ((rc = step_reset(store, st)) != SQLITE_DONE)
@@ -898,7 +913,8 @@ static int insert_session(struct mt_store *store, struct mt_session *s)
     id = sqlite3_last_insert_rowid(store->db);
     st = store->stmt[ST_INSERT_MESSAGE];
     for (size_t i = 0; i < s->message_count; i++) {
-        bind_fields(store, st, message_fields, FIELD_COUNT(message_fields), &s->messages[i]);
+        bind_fields(store, st, 0, message_fields, FIELD_COUNT(message_fields),
+                    &s->messages[i]);
         bind_int(store, st, FIELD_COUNT(message_fields) + 1, id);
         bind_int(store, st, FIELD_COUNT(message_fields) + 2, (int64_t)i);
         if ((rc = step_reset(store, st)) != SQLITE_DONE)
@@ -906,7 +922,7 @@ static int insert_session(struct mt_store *store, struct mt_session *s)
     }
     st = store->stmt[ST_INSERT_RECIPIENT];
     for (size_t i = 0; i < s->recipient_count; i++) {
-        bind_fields(store, st, recipient_fields, FIELD_COUNT(recipient_fields),
+        bind_fields(store, st, 0, recipient_fields, FIELD_COUNT(recipient_fields),
                     &s->recipients[i]);
         bind_int(store, st, FIELD_COUNT(recipient_fields) + 1, id);
         bind_int(store, st, FIELD_COUNT(recipient_fields) + 2, (int64_t)i);
@@ -1258,7 +1274,7 @@ static int load_children(struct mt_store *store, struct mt_session *s, bool with
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct mt_message *m = session_add_message(s);  /* NULL past MT_MESSAGES_MAX */
         if (m)
-            read_fields(st, message_fields, FIELD_COUNT(message_fields), m);
+            read_fields(st, 0, message_fields, FIELD_COUNT(message_fields), m);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -1268,7 +1284,7 @@ static int load_children(struct mt_store *store, struct mt_session *s, bool with
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct mt_recipient *r = session_add_recipient(s);
         if (r)
-            read_fields(st, recipient_fields, FIELD_COUNT(recipient_fields), r);
+            read_fields(st, 0, recipient_fields, FIELD_COUNT(recipient_fields), r);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE || !with_transcript)
@@ -1294,6 +1310,38 @@ end:
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Columns first..first + n) of the current row hold something: text, or a number not 0. */
+static bool fields_present(sqlite3_stmt *st, int first, const struct field *fields, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int col = first + i;
+        if (fields[i].kind == F_TEXT ? sqlite3_column_bytes(st, col) > 0
+                                     : sqlite3_column_int64(st, col) != 0)
+            return true;
+    }
+    return false;
+}
+
+/* Reads the TLS and DNS facts of the current row into s, allocating each record only when
+ * the row has such facts (a DNS row always has its lookup). SQLite result code. */
+static int read_facts(sqlite3_stmt *st, struct mt_session *s)
+{
+    if (fields_present(st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields))) {
+        struct mt_tls_info *tls = session_tls_alloc(s);
+        if (!tls)
+            return SQLITE_NOMEM;
+        read_fields(st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields), tls);
+    }
+    if (s->proto == MT_PROTO_DNS ||
+        fields_present(st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields))) {
+        struct mt_dns_info *dns = session_dns_alloc(s);
+        if (!dns)
+            return SQLITE_NOMEM;
+        read_fields(st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields), dns);
+    }
+    return SQLITE_OK;
+}
+
 /* Builds a session from the current row of st (SESSION_SELECT columns). */
 static int session_from_row(struct mt_store *store, sqlite3_stmt *st, bool with_transcript,
                             struct mt_session **out)
@@ -1305,9 +1353,10 @@ static int session_from_row(struct mt_store *store, sqlite3_stmt *st, bool with_
     *out = NULL;
     if (!s)
         return store_fail(store, SQLITE_NOMEM, "loading a session");
-    read_fields(st, session_fields, FIELD_COUNT(session_fields), s);
+    read_fields(st, 0, session_fields, FIELD_COUNT(session_fields), s);
     s->id = sqlite3_column_int64(st, SC_ID);
-    if ((rc = load_children(store, s, with_transcript)) != SQLITE_OK) {
+    if ((rc = read_facts(st, s)) != SQLITE_OK ||
+        (rc = load_children(store, s, with_transcript)) != SQLITE_OK) {
         session_free(s);
         return store_fail(store, rc, "loading a session");
     }

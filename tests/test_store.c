@@ -481,6 +481,94 @@ static void test_roundtrip(void **state)
     free_samples(s);
 }
 
+/* TLS and DNS facts are allocated only by the sessions that have them: a session without
+ * reads as empty, and loading gives each record back to the rows that had one. */
+static void test_tls_dns_facts(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[3] = { make_refused(), make_smtp(), session_new(MT_PROTO_DNS) };
+    struct store_filter filter;
+    struct results r = { .n = 0 };
+    assert_null(s[0]->tls_info);
+    assert_null(s[0]->dns);
+    assert_string_equal(session_tls(s[0])->outcome, "");   /* never NULL */
+    assert_string_equal(session_dns(s[0])->qname, "");
+    struct mt_tls_info *tls = session_tls_alloc(s[1]);
+    assert_non_null(tls);
+    assert_ptr_equal(session_tls_alloc(s[1]), tls);        /* the same one after */
+    assert_ptr_equal(session_tls(s[1]), tls);
+    strcpy(tls->version, "TLSv1.2");
+    strcpy(tls->client_versions, "TLSv1.0-1.3");
+    strcpy(tls->cipher, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    strcpy(tls->sni, "mail.nusec.com.tw");
+    strcpy(tls->subject, "nusec.com.tw");
+    strcpy(tls->issuer, "R3");
+    strcpy(tls->sans, "nusec.com.tw, mail.nusec.com.tw");
+    tls->not_before = 1760000000;
+    tls->not_after = 1767800000;
+    strcpy(tls->alert, "certificate_expired from the client");
+    strcpy(tls->outcome, "failed");
+    struct mt_dns_info *dns = session_dns_alloc(s[2]);
+    assert_non_null(dns);
+    s[2]->direction = MT_OUTBOUND;
+    s[2]->start_us = T_POP3 + 1;
+    strcpy(dns->qname, "nusec.com.tw");
+    strcpy(dns->qtype, "MX");
+    strcpy(dns->rcode, "NOERROR");
+    strcpy(dns->answers, "10 mail.nusec.com.tw");
+    dns->response_us = 12345;
+    const char *line = "MX nusec.com.tw: 10 mail.nusec.com.tw";
+    session_decide(s[2], MT_STATUS_RESOLVED, line, strlen(line), -1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_put_session(store, s[i]), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    store_filter_init(&filter);
+    filter.oldest_first = true;
+    assert_int_equal(store_query_sessions(store, &filter, collect, &r), 3);
+    for (int i = 0; i < 3; i++)
+        assert_session_equal(s[i], r.s[i], false);
+    assert_null(r.s[0]->tls_info);
+    assert_null(r.s[0]->dns);
+    assert_null(r.s[1]->dns);
+    const struct mt_tls_info *t = r.s[1]->tls_info;
+    assert_non_null(t);
+    assert_string_equal(t->version, tls->version);
+    assert_string_equal(t->client_versions, tls->client_versions);
+    assert_string_equal(t->cipher, tls->cipher);
+    assert_string_equal(t->sni, tls->sni);
+    assert_string_equal(t->subject, tls->subject);
+    assert_string_equal(t->issuer, tls->issuer);
+    assert_string_equal(t->sans, tls->sans);
+    assert_int_equal(t->not_before, tls->not_before);
+    assert_int_equal(t->not_after, tls->not_after);
+    assert_string_equal(t->alert, tls->alert);
+    assert_string_equal(t->outcome, tls->outcome);
+    assert_null(r.s[2]->tls_info);
+    const struct mt_dns_info *d = r.s[2]->dns;
+    assert_non_null(d);
+    assert_string_equal(d->qname, dns->qname);
+    assert_string_equal(d->qtype, dns->qtype);
+    assert_string_equal(d->rcode, dns->rcode);
+    assert_string_equal(d->answers, dns->answers);
+    assert_int_equal(d->response_us, dns->response_us);
+    results_free(&r);
+    /* A DNS row holds its lookup even when nothing came back. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE sessions SET dns_qname = '', dns_qtype = '',"
+                                  " dns_rcode = '', dns_answers = '', dns_response_us = 0"
+                                  " WHERE proto = 'dns'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    filter.proto = MT_PROTO_DNS;
+    assert_int_equal(store_query_sessions(store, &filter, collect, &r), 1);
+    assert_non_null(r.s[0]->dns);
+    assert_string_equal(r.s[0]->dns->qname, "");
+    results_free(&r);
+    assert_int_equal(store_close(store), STORE_OK);
+    free_samples(s);
+}
+
 static void test_filters(void **state)
 {
     struct fixture *f = *state;
@@ -1923,6 +2011,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_dns_facts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_and_stop, setup, teardown),
         cmocka_unit_test(test_json),

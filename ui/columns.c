@@ -188,6 +188,7 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
                   size_t cap)
 {
     char when[40];
+    const struct mt_dns_info *dns = session_dns(s);
     buf[0] = '\0';
     if (col == COL_WHO)
         col = s->proto == MT_PROTO_SMTP ? COL_SENDER : s->proto == MT_PROTO_DNS ? COL_QUESTION
@@ -211,9 +212,9 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
     case COL_RCPTS: cell_recipients(s, buf, cap); break;
     case COL_USER: snprintf(buf, cap, "%s", s->user); break;
     case COL_COUNTERS: output_counters(buf, cap, s); break;
-    case COL_QUESTION: snprintf(buf, cap, "%s %s", s->dns.qtype, s->dns.qname); break;
+    case COL_QUESTION: snprintf(buf, cap, "%s %s", dns->qtype, dns->qname); break;
     case COL_ANSWER:
-        snprintf(buf, cap, "%s", s->dns.answers[0] ? s->dns.answers : s->dns.rcode);
+        snprintf(buf, cap, "%s", dns->answers[0] ? dns->answers : dns->rcode);
         break;
     case COL_STATUS: snprintf(buf, cap, "%s", status_name(s->status)); break;
     case COL_WHO:

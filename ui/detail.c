@@ -106,14 +106,15 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
     else if (s->user[0])
         FIELD(d, "%s", "User", s->user);
     if (s->proto == MT_PROTO_DNS) {
-        FIELD(d, "%s %s", "Question", s->dns.qtype, s->dns.qname);
-        FIELD(d, "%s%s%s", "Answer", s->dns.rcode[0] ? s->dns.rcode : "(no response)",
-              s->dns.answers[0] ? "  " : "", s->dns.answers);
+        const struct mt_dns_info *dns = session_dns(s);
+        FIELD(d, "%s %s", "Question", dns->qtype, dns->qname);
+        FIELD(d, "%s%s%s", "Answer", dns->rcode[0] ? dns->rcode : "(no response)",
+              dns->answers[0] ? "  " : "", dns->answers);
         return;
     }
     FIELD(d, "%s", "TLS", s->tls ? (s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
                                     : "yes: the rest of the session is encrypted") : "no");
-    add_tls(d, &s->tls_info);
+    add_tls(d, session_tls(s));
 }
 
 static void add_mail(struct ui_detail *d, const struct mt_session *s)

@@ -162,19 +162,26 @@ void fuzz_check_session(const struct mt_session *s, enum mt_proto proto)
     CHECK_FIELD("user", s->user);
     CHECK_FIELD("status_line", s->status_line);
     CHECK_FIELD("stats.mailboxes", s->stats.mailboxes);
-    CHECK_FIELD("tls_info.version", s->tls_info.version);
-    CHECK_FIELD("tls_info.client_versions", s->tls_info.client_versions);
-    CHECK_FIELD("tls_info.cipher", s->tls_info.cipher);
-    CHECK_FIELD("tls_info.sni", s->tls_info.sni);
-    CHECK_FIELD("tls_info.subject", s->tls_info.subject);
-    CHECK_FIELD("tls_info.issuer", s->tls_info.issuer);
-    CHECK_FIELD("tls_info.sans", s->tls_info.sans);
-    CHECK_FIELD("tls_info.alert", s->tls_info.alert);
-    CHECK_FIELD("tls_info.outcome", s->tls_info.outcome);
-    CHECK_FIELD("dns.qname", s->dns.qname);
-    CHECK_FIELD("dns.qtype", s->dns.qtype);
-    CHECK_FIELD("dns.rcode", s->dns.rcode);
-    CHECK_FIELD("dns.answers", s->dns.answers);
+    const struct mt_tls_info *tls = session_tls(s);
+    CHECK_FIELD("tls_info.version", tls->version);
+    CHECK_FIELD("tls_info.client_versions", tls->client_versions);
+    CHECK_FIELD("tls_info.cipher", tls->cipher);
+    CHECK_FIELD("tls_info.sni", tls->sni);
+    CHECK_FIELD("tls_info.subject", tls->subject);
+    CHECK_FIELD("tls_info.issuer", tls->issuer);
+    CHECK_FIELD("tls_info.sans", tls->sans);
+    CHECK_FIELD("tls_info.alert", tls->alert);
+    CHECK_FIELD("tls_info.outcome", tls->outcome);
+    if (s->tls_info && !tls->outcome[0])
+        fuzz_fail("tls_info allocated without an outcome");
+    const struct mt_dns_info *dns = session_dns(s);
+    CHECK_FIELD("dns.qname", dns->qname);
+    CHECK_FIELD("dns.qtype", dns->qtype);
+    CHECK_FIELD("dns.rcode", dns->rcode);
+    CHECK_FIELD("dns.answers", dns->answers);
+    if ((s->proto == MT_PROTO_DNS) != (s->dns != NULL))
+        fuzz_fail("dns info %s on a %s row", s->dns ? "allocated" : "missing",
+                  proto_name(s->proto));
     if (s->auth_attempts < 0 || s->auth_failures < 0)
         fuzz_fail("auth counters negative: %d %d", s->auth_attempts, s->auth_failures);
 

@@ -449,6 +449,22 @@ def stress(mailtap, bindir, workdir, profile_mb, seed, repeat, targets, correctn
     targets.add("100k concurrent: sessions decoded as generated", not diffs,
                 "at most %d of %d with the generated status" % (decoded, truth["sessions_total"]))
     results["concurrent100k"] = {"mailtap": vars_of(mt), "truth": truth, "diffs": diffs}
+    # The same capture with a table that holds them all: what following 100,000 streams
+    # at once costs, and that every one of them is then decoded.
+    big_table = 1 << 18
+    mt = mailtap_read(mailtap, workdir, pcap, "concurrent100k-big",
+                      extra=("--max-streams", str(big_table)))
+    got = mailtap_results(mailtap, mt.db)
+    diffs = compare(truth, got)
+    print_table("%d concurrent streams, --max-streams %d" % (n, big_table), [mt], size,
+                truth["packets"], truth["sessions_total"])
+    print("  mailtap: %s" % mt.summary)
+    targets.add("100k concurrent, --max-streams %d: every session decoded" % big_table,
+                not diffs and evicted_of(mt.summary) == 0,
+                "%.0f MB peak RSS, %.1f KiB per stream; %s" % (
+                    mt.rss_kib / 1024, mt.rss_kib / truth["peak_concurrent_mail"],
+                    "counts match" if not diffs else "; ".join(diffs[:3])))
+    results["concurrent100k_big_table"] = {"mailtap": vars_of(mt), "diffs": diffs}
 
     # SYN flood on top of normal traffic.
     print("\nSYN flood capture (%d MB of mail traffic + 1 flood SYN per packet)..." % profile_mb)

@@ -31,9 +31,10 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "nothing more to see passively; the transcript shows the plaintext part")
     ENTRY(MT_STATUS_PARTIAL, WARN, "the message was accepted, but some recipients were rejected",
           "the rejected recipients' replies below: often 550 5.1.1, a mistyped address")
-    ENTRY(MT_STATUS_INCOMPLETE, INFO, "the connection was still open when the capture ended",
-          "not a server failure: capture longer, or check that the mirror port copies both "
-          "directions")
+    ENTRY(MT_STATUS_INCOMPLETE, INFO, "the capture did not see how the connection ended: still "
+          "open at the end, packets lost, or a handshake that never completed",
+          "not a server failure: capture longer, check that the mirror port copies both "
+          "directions, or raise --max-streams (the status line says which)")
     ENTRY(MT_STATUS_ABORTED, WARN, "a transaction started but was never finished",
           "the client side: timeouts, crashes, or a reply it did not like")
     ENTRY(MT_STATUS_RESET, WARN, "the connection was reset before anything conclusive happened",

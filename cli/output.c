@@ -238,7 +238,8 @@ static const char *first_sender(const struct mt_session *s)
 {
     if (s->message_count == 0 || s->proto != MT_PROTO_SMTP)   /* POP3/IMAP: retrieved mail */
         return NULL;
-    return s->messages[0].mail_from[0] ? s->messages[0].mail_from : "<>";
+    const char *from = mt_str(s->messages[0].mail_from);
+    return from[0] ? from : "<>";
 }
 
 /* ---- table ----------------------------------------------------------------------- */
@@ -274,7 +275,7 @@ void output_table_row(FILE *out, const struct mt_session *s)
         uint64_t others = s->recipient_count + s->recipients_dropped;
         who = first_sender(s);
         if (s->recipient_count > 0) {
-            what = s->recipients[0].addr;
+            what = mt_str(s->recipients[0].addr);
             others--;
         }
         if (others > 0)
@@ -311,7 +312,7 @@ static const struct mt_message *retrieved_message(const struct mt_session *s, co
     if (s->proto == MT_PROTO_SMTP || !key || !key[0])
         return NULL;
     for (size_t i = 0; i < s->message_count; i++)
-        if (same_message_id(s->messages[i].message_id, key))
+        if (same_message_id(mt_str(s->messages[i].message_id), key))
             return &s->messages[i];
     return NULL;
 }
@@ -332,7 +333,7 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const
         fputs("  ", out);
         put_str(out, s->user[0] ? s->user : "?");
         fputs(": ", out);
-        put_str(out, retrieved->reply);
+        put_str(out, mt_str(retrieved->reply));
     } else if (s->status_line[0]) {
         fputs("  ", out);
         put_str(out, s->status_line);
@@ -407,25 +408,27 @@ static void json_message(FILE *out, const struct mt_session *s, size_t idx)
 {
     const struct mt_message *m = &s->messages[idx];
     const char *sep = "";
+    const char *mail_from = mt_str(m->mail_from);
     fputs("{\"mail_from\":", out);
-    json_text(out, m->mail_from, strlen(m->mail_from));
+    json_text(out, mail_from, strlen(mail_from));
     fputs(",\"rcpt_to\":[", out);
     for (size_t i = 0; i < s->recipient_count; i++) {
         if (s->recipients[i].message != (int)idx)
             continue;
+        const char *addr = mt_str(s->recipients[i].addr);
         fputs(sep, out);
-        json_text(out, s->recipients[i].addr, strlen(s->recipients[i].addr));
+        json_text(out, addr, strlen(addr));
         sep = ",";
     }
     fputc(']', out);
     json_u64(out, "size", m->size);
-    json_str(out, "subject", m->subject);
-    json_str(out, "message_id", m->message_id);
-    json_str(out, "from", m->header_from);
-    json_str(out, "to", m->header_to);
-    json_str(out, "date", m->date);
+    json_str(out, "subject", mt_str(m->subject));
+    json_str(out, "message_id", mt_str(m->message_id));
+    json_str(out, "from", mt_str(m->header_from));
+    json_str(out, "to", mt_str(m->header_to));
+    json_str(out, "date", mt_str(m->date));
     json_i64(out, "reply_code", m->reply_code);
-    json_str(out, "reply", m->reply);
+    json_str(out, "reply", mt_str(m->reply));
     json_str(out, "status", status_name(m->status));
     json_seconds(out, "start_ts", m->start_us);
     fputc('}', out);
@@ -474,17 +477,18 @@ static void json_session(FILE *out, const struct mt_session *s)
     json_i64(out, "auth_attempts", s->auth_attempts);
     json_i64(out, "auth_failures", s->auth_failures);
     if (sender)
-        json_str(out, "mail_from", s->messages[0].mail_from);
+        json_str(out, "mail_from", mt_str(s->messages[0].mail_from));
     else
         fputs(",\"mail_from\":null", out);
     fputs(",\"rcpt_to\":[", out);
     for (size_t i = 0; i < s->recipient_count; i++) {
         const struct mt_recipient *r = &s->recipients[i];
+        const char *addr = mt_str(r->addr);
         fprintf(out, "%s{\"addr\":", i ? "," : "");
-        json_text(out, r->addr, strlen(r->addr));
+        json_text(out, addr, strlen(addr));
         json_i64(out, "code", r->code);
         json_bool(out, "accepted", r->accepted);
-        json_str(out, "reply", r->reply);
+        json_str(out, "reply", mt_str(r->reply));
         fputc('}', out);
     }
     fputs("],\"messages\":[", out);
@@ -602,10 +606,11 @@ static void show_field(FILE *out, const char *label, const char *value)
 static void show_recipient(FILE *out, const struct mt_recipient *r, const char *label)
 {
     show_label(out, label);
-    put_str(out, r->addr[0] ? r->addr : "<>");
+    const char *addr = mt_str(r->addr), *reply = mt_str(r->reply);
+    put_str(out, addr[0] ? addr : "<>");
     fputs("  ", out);
-    if (r->reply[0])
-        put_str(out, r->reply);      /* the reply line starts with its code */
+    if (reply[0])
+        put_str(out, reply);      /* the reply line starts with its code */
     else if (r->code)
         fprintf(out, "%d", r->code);
     else
@@ -621,25 +626,25 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     show_label(out, label);
     if (s->proto == MT_PROTO_SMTP) {
         fputs("from <", out);
-        put_str(out, m->mail_from);
+        put_str(out, mt_str(m->mail_from));
         fprintf(out, ">, %" PRIu64 " bytes, %s, at %s\n", m->size, status_name(m->status),
                 output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
     } else {   /* a message the user retrieved */
-        put_str(out, m->reply);
+        put_str(out, mt_str(m->reply));
         fprintf(out, ", %" PRIu64 " bytes, at %s\n", m->size,
                 output_time(when, sizeof when, m->start_us, OUTPUT_TIME_CLOCK));
     }
     for (size_t i = 0; i < s->recipient_count; i++)
         if (s->recipients[i].message == (int)idx)
             show_recipient(out, &s->recipients[i], "  To");
-    show_field(out, "  Subject", m->subject);
-    show_field(out, "  Msg-ID", m->message_id);
-    show_field(out, "  From", m->header_from);
-    show_field(out, "  To (hdr)", m->header_to);
-    show_field(out, "  Date", m->date);
-    if (s->proto == MT_PROTO_SMTP && (m->reply_code || m->reply[0])) {
+    show_field(out, "  Subject", mt_str(m->subject));
+    show_field(out, "  Msg-ID", mt_str(m->message_id));
+    show_field(out, "  From", mt_str(m->header_from));
+    show_field(out, "  To (hdr)", mt_str(m->header_to));
+    show_field(out, "  Date", mt_str(m->date));
+    if (s->proto == MT_PROTO_SMTP && (m->reply_code || mt_str(m->reply)[0])) {
         show_label(out, "  Reply");
-        put_str(out, m->reply);
+        put_str(out, mt_str(m->reply));
         fputc('\n', out);
     }
 }

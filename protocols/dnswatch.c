@@ -92,10 +92,8 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
 /* Fills the sender and recipient of a dns_failed row from the inbound message. */
 static void link_row(struct mt_session *row, const char *sender, const char *recipient)
 {
-    text_sanitize(row->messages[0].mail_from, sizeof row->messages[0].mail_from, sender,
-                  strlen(sender));
-    text_sanitize(row->recipients[0].addr, sizeof row->recipients[0].addr, recipient,
-                  strlen(recipient));
+    session_text_set(&row->messages[0].mail_from, MT_MSG_MAIL_FROM_MAX, sender, strlen(sender));
+    session_text_set(&row->recipients[0].addr, MT_RCPT_ADDR_MAX, recipient, strlen(recipient));
     session_transcript_addf(row, row->start_us, 'I', "[for the message from <%.200s> to <%.200s>]",
                             sender, recipient);
 }
@@ -127,11 +125,11 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
         return;
     }
     recipient->message = 0;
-    text_sanitize(recipient->addr, sizeof recipient->addr, mx->qname, strlen(mx->qname));
-    text_sanitize(recipient->reply, sizeof recipient->reply, detail, strlen(detail));
+    session_text_set(&recipient->addr, MT_RCPT_ADDR_MAX, mx->qname, strlen(mx->qname));
+    session_text_set(&recipient->reply, MT_RCPT_REPLY_MAX, detail, strlen(detail));
     message->status = MT_STATUS_DNS_FAILED;
     message->start_us = mx->ts_us;
-    text_sanitize(message->reply, sizeof message->reply, detail, strlen(detail));
+    session_text_set(&message->reply, MT_MSG_REPLY_MAX, detail, strlen(detail));
     int index = session_transcript_add(row, mx->ts_us, 'I', detail, strlen(detail));
     session_decide(row, MT_STATUS_DNS_FAILED, detail, strlen(detail), index);
     /* The verdict comes now (the response, or a timeout): an inbound session that ended
@@ -260,12 +258,13 @@ void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session
         if (!r->accepted)
             continue;
         const char *sender = r->message >= 0 && (size_t)r->message < session->message_count
-                                 ? session->messages[r->message].mail_from : "";
-        recent_rcpt_add(watch->recent, sender, r->addr, session->end_us);
+                                 ? mt_str(session->messages[r->message].mail_from) : "";
+        const char *addr = mt_str(r->addr);
+        recent_rcpt_add(watch->recent, sender, addr, session->end_us);
         for (size_t p = 0; p < watch->pending_count; p++) {
-            if (!same_domain(r->addr, watch->pending[p].domain))
+            if (!same_domain(addr, watch->pending[p].domain))
                 continue;
-            link_row(watch->pending[p].row, sender, r->addr);
+            link_row(watch->pending[p].row, sender, addr);
             release_pending(watch, p);
             p--;
         }

@@ -31,8 +31,12 @@ void header_scan_flush(struct header_scan *scan, const struct header_field *fiel
     if (scan->field < 0 || (size_t)scan->field >= count)
         return;
     const struct header_field *f = &fields[scan->field];
-    if (message)
-        text_copy_trimmed((char *)message + f->offset, f->size, scan->value, scan->value_len);
+    if (message) {
+        char clean[MT_STR_MAX];
+        size_t max = f->max < sizeof clean ? f->max : sizeof clean;
+        size_t len = text_copy_trimmed(clean, max, scan->value, scan->value_len);
+        session_text_copy((char **)((char *)message + f->offset), max, clean, len);
+    }
     if (f->offset == offsetof(struct mt_message, subject)) {
         const char *v = scan->value;
         size_t n = scan->value_len;

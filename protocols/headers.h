@@ -1,7 +1,8 @@
 /* headers.h — the header section of a message, one line at a time (RFC 5322 §2.2): folded
  * lines joined, the first occurrence of each wanted field copied (trimmed, sanitized) into
- * a struct mt_message. Shared by SMTP (after DATA) and POP3 (RETR/TOP). Callers feed lines
- * with dot-stuffing undone and decide where the section ends (blank line, ".", caps). */
+ * a text member of a struct mt_message. Shared by SMTP (after DATA), POP3 (RETR/TOP) and
+ * IMAP (FETCH). Callers feed lines with dot-stuffing undone and decide where the section
+ * ends (blank line, ".", caps). */
 #ifndef MAILTAP_HEADERS_H
 #define MAILTAP_HEADERS_H
 
@@ -10,14 +11,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A wanted field and where it goes in struct mt_message. */
+/* A wanted field and where it goes in struct mt_message: the offset of a text member
+ * (char *) and its cap (session.h: at most MT_STR_MAX). */
 struct header_field {
     const char *name;
-    size_t offset, size;
+    size_t offset, max;
 };
 
-#define HEADER_FIELD(name, member) \
-    { name, offsetof(struct mt_message, member), sizeof ((struct mt_message *)0)->member }
+#define HEADER_FIELD(name, member, max) { name, offsetof(struct mt_message, member), max }
 
 struct header_scan {
     int field;                 /* index of the field being read, -1 */

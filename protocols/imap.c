@@ -192,7 +192,8 @@ struct imap {
 
 /* Header fields of a retrieved message kept in its session message. */
 static const struct header_field fetch_headers[] = {
-    HEADER_FIELD("Subject", subject), HEADER_FIELD("Message-ID", message_id),
+    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };
 #define FETCH_HEADERS_COUNT (sizeof fetch_headers / sizeof fetch_headers[0])
 
@@ -1231,9 +1232,10 @@ static void fetch_headers_begin(struct imap *imap, uint64_t size)
         m->start_us = s->ts;
         m->size = size;   /* a literal is the message, octet for octet */
         if (parse_u64(w, wl, UINT64_MAX, &number))
-            snprintf(m->reply, sizeof m->reply, "retrieved by FETCH %llu", (unsigned long long)number);
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu",
+                              (unsigned long long)number);
         else
-            snprintf(m->reply, sizeof m->reply, "retrieved by FETCH");
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH");
     }
     lr_read_block(&s->reader, size);
 }

@@ -100,7 +100,8 @@ struct pending {
 
 /* Header fields of a retrieved message kept in its session message. */
 static const struct header_field retr_headers[] = {
-    HEADER_FIELD("Subject", subject), HEADER_FIELD("Message-ID", message_id),
+    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };
 
 /* A RETR/TOP body being read: its header lines as lines, then skipped as a dot body. */
@@ -654,10 +655,10 @@ static void retr_begin(struct pop3 *st, const struct pending *cmd)
     m->start_us = st->now;
     const char *verb = cmd->kind == CMD_TOP ? "TOP" : "RETR";
     if (cmd->has_number)
-        snprintf(m->reply, sizeof m->reply, "retrieved by %s %llu", verb,
-                 (unsigned long long)cmd->number);
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by %s %llu", verb,
+                          (unsigned long long)cmd->number);
     else
-        snprintf(m->reply, sizeof m->reply, "retrieved by %s", verb);
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by %s", verb);
 }
 
 /* The body is over (its "."), size bytes as sent: counters, message size, summary. */

@@ -54,10 +54,31 @@ struct mt_session *session_new(enum mt_proto proto)
     return session;
 }
 
+static void recipient_free_text(struct mt_recipient *r)
+{
+    free(r->addr);
+    free(r->reply);
+}
+
+static void message_free_text(struct mt_message *m)
+{
+    free(m->mail_from);
+    free(m->header_from);
+    free(m->header_to);
+    free(m->subject);
+    free(m->date);
+    free(m->message_id);
+    free(m->reply);
+}
+
 void session_free(struct mt_session *session)
 {
     if (!session)
         return;
+    for (size_t i = 0; i < session->recipient_count; i++)
+        recipient_free_text(&session->recipients[i]);
+    for (size_t i = 0; i < session->message_count; i++)
+        message_free_text(&session->messages[i]);
     free(session->recipients);
     free(session->messages);
     free(session->tls_info);
@@ -213,6 +234,43 @@ struct mt_message *session_add_message(struct mt_session *session)
     struct mt_message *message = &session->messages[session->message_count++];
     memset(message, 0, sizeof *message);
     return message;
+}
+
+bool session_text_copy(char **field, size_t max, const char *text, size_t len)
+{
+    len = max ? text_utf8_cut(text, len, max - 1) : 0;
+    char *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len + 1);
+        if (copy) {
+            memcpy(copy, text, len);
+            copy[len] = '\0';
+        }
+    }
+    free(*field);
+    *field = copy;
+    return copy || len == 0;
+}
+
+bool session_text_set(char **field, size_t max, const char *raw, size_t len)
+{
+    char clean[MT_STR_MAX];
+    size_t clean_len = text_sanitize(clean, max < sizeof clean ? max : sizeof clean, raw, len);
+    return session_text_copy(field, max, clean, clean_len);
+}
+
+bool session_text_setf(char **field, size_t max, const char *fmt, ...)
+{
+    char text[MT_STR_MAX];
+    size_t cap = max < sizeof text ? max : sizeof text;
+    if (cap == 0)
+        return session_text_copy(field, max, "", 0);
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(text, cap, fmt, args);
+    va_end(args);
+    size_t len = n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    return session_text_copy(field, max, text, len);
 }
 
 void session_decide(struct mt_session *session, enum mt_status status,

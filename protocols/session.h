@@ -89,28 +89,51 @@ enum {
     MT_FLAG_CERT_NAME_MISMATCH = 1u << 11, /* certificate does not name the server */
 };
 
+/* The text members of mt_recipient and mt_message are heap strings sized to their content
+ * (char *, NULL meaning ""), owned by the session and freed by session_free(). Read them
+ * through mt_str(); write them through session_text_set() / session_text_copy() /
+ * session_text_setf() with the member's cap below: the most bytes, NUL included, it may
+ * hold (the sizes of the arrays they once were), so long text is cut exactly as before.
+ * An element is never copied by assignment (the copy would share its strings). */
+#define MT_RCPT_ADDR_MAX MT_ADDR_MAX
+#define MT_RCPT_REPLY_MAX MT_TEXT_MAX
+#define MT_MSG_MAIL_FROM_MAX MT_ADDR_MAX
+#define MT_MSG_HEADER_FROM_MAX MT_TEXT_MAX
+#define MT_MSG_HEADER_TO_MAX MT_TEXT_MAX
+#define MT_MSG_SUBJECT_MAX MT_TEXT_MAX
+#define MT_MSG_DATE_MAX MT_NAME_MAX
+#define MT_MSG_MESSAGE_ID_MAX MT_NAME_MAX
+#define MT_MSG_REPLY_MAX MT_TEXT_MAX
+#define MT_STR_MAX MT_TEXT_MAX   /* the largest of these caps */
+
 struct mt_recipient {
-    char addr[MT_ADDR_MAX];
+    char *addr;               /* MT_RCPT_ADDR_MAX */
     int code;                 /* reply code to RCPT, 0 when none was seen */
-    char reply[MT_TEXT_MAX];
+    char *reply;              /* MT_RCPT_REPLY_MAX */
     bool accepted;
     int message;              /* index into messages[] of its transaction */
 };
 
 /* One MAIL FROM .. end-of-data transaction. */
 struct mt_message {
-    char mail_from[MT_ADDR_MAX];
-    char header_from[MT_TEXT_MAX];
-    char header_to[MT_TEXT_MAX];
-    char subject[MT_TEXT_MAX];
-    char date[MT_NAME_MAX];
-    char message_id[MT_NAME_MAX];
+    char *mail_from;          /* MT_MSG_MAIL_FROM_MAX */
+    char *header_from;        /* MT_MSG_HEADER_FROM_MAX */
+    char *header_to;          /* MT_MSG_HEADER_TO_MAX */
+    char *subject;            /* MT_MSG_SUBJECT_MAX */
+    char *date;               /* MT_MSG_DATE_MAX */
+    char *message_id;         /* MT_MSG_MESSAGE_ID_MAX */
     uint64_t size;            /* bytes between 354 and the final dot, or BDAT total */
     int reply_code;           /* reply deciding the transaction (end-of-data, or failure) */
-    char reply[MT_TEXT_MAX];
+    char *reply;              /* MT_MSG_REPLY_MAX */
     enum mt_status status;
     int64_t start_us;
 };
+
+/* A heap text member as a string: "" for NULL. */
+static inline const char *mt_str(const char *s)
+{
+    return s ? s : "";
+}
 
 /* POP3/IMAP counters, like a mail server's own log line. */
 struct mt_mailbox_stats {
@@ -217,6 +240,18 @@ int session_transcript_addf(struct mt_session *session, int64_t ts_us, char dir,
  * drop is counted and flagged). */
 struct mt_recipient *session_add_recipient(struct mt_session *session);
 struct mt_message *session_add_message(struct mt_session *session);
+
+/* Writing a heap text member (see struct mt_recipient): *field becomes the given text cut
+ * to at most max - 1 bytes at a character boundary (max <= MT_STR_MAX), in a string of
+ * exactly its size, or NULL when it is empty; the old string is freed. Out of memory:
+ * *field becomes NULL (empty, like any detail a session could not keep) and false is
+ * returned. session_text_set() sanitizes raw bytes (text_sanitize()), as every string
+ * entering a session must; session_text_copy() takes text already sanitized (or made by
+ * mailtap itself); session_text_setf() formats it (snprintf's cut: ASCII text only). */
+bool session_text_set(char **field, size_t max, const char *raw, size_t len);
+bool session_text_copy(char **field, size_t max, const char *text, size_t len);
+bool session_text_setf(char **field, size_t max, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Records the deciding server line: status, sanitized text and transcript index. */
 void session_decide(struct mt_session *session, enum mt_status status,

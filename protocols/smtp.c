@@ -483,9 +483,10 @@ static void record_outcome(struct smtp *st, int msg, enum mt_status status,
     if (m) {
         m->status = status;
         m->reply_code = line->code;
-        m->reply[0] = '\0';
         if (line->code && line->len > 4)
-            text_sanitize(m->reply, sizeof m->reply, line->text + 4, line->len - 4);
+            session_text_set(&m->reply, MT_MSG_REPLY_MAX, line->text + 4, line->len - 4);
+        else
+            session_text_copy(&m->reply, MT_MSG_REPLY_MAX, "", 0);
     }
     if (st->worst == MT_STATUS_UNKNOWN || status_worse(st->worst, status) != st->worst) {
         st->worst = status;
@@ -578,9 +579,11 @@ static void smtp_server_closing(struct smtp *st)
 /* ---- Message data (DATA) --------------------------------------------------------- */
 
 static const struct header_field smtp_headers[] = {
-    HEADER_FIELD("Subject", subject), HEADER_FIELD("From", header_from),
-    HEADER_FIELD("To", header_to), HEADER_FIELD("Date", date),
-    HEADER_FIELD("Message-ID", message_id),
+    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_FIELD("From", header_from, MT_MSG_HEADER_FROM_MAX),
+    HEADER_FIELD("To", header_to, MT_MSG_HEADER_TO_MAX),
+    HEADER_FIELD("Date", date, MT_MSG_DATE_MAX),
+    HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };
 
 /* The header section is over: the scan (1 KiB) goes as soon as the body starts, a big
@@ -834,7 +837,9 @@ static void cmd_mail(struct smtp *st, struct smtp_pending *p, const char *arg, s
     struct mt_message *m = session_add_message(st->session);
     st->client_msg = m ? (int)(st->session->message_count - 1) : -1;
     if (m) {
-        text_extract_path(m->mail_from, sizeof m->mail_from, arg, len);
+        char path[MT_MSG_MAIL_FROM_MAX];
+        size_t path_len = text_extract_path(path, sizeof path, arg, len);
+        session_text_copy(&m->mail_from, sizeof path, path, path_len);
         m->start_us = st->ts;
     }
     st->client_txn++;
@@ -848,7 +853,9 @@ static void cmd_rcpt(struct smtp *st, struct smtp_pending *p, const char *arg, s
 {
     struct mt_recipient *r = session_add_recipient(st->session);
     if (r) {
-        text_extract_path(r->addr, sizeof r->addr, arg, len);
+        char path[MT_RCPT_ADDR_MAX];
+        size_t path_len = text_extract_path(path, sizeof path, arg, len);
+        session_text_copy(&r->addr, sizeof path, path, path_len);
         r->message = st->client_in_txn ? st->client_msg : -1;
         p->rcpt = (int)(st->session->recipient_count - 1);
     }
@@ -1007,7 +1014,7 @@ static bool reply_rcpt(struct smtp *st, const struct smtp_pending *p)
         rcpt->code = r->code;
         rcpt->accepted = r->code / 100 == 2;
         if (r->first.len > 4)
-            text_sanitize(rcpt->reply, sizeof rcpt->reply, r->first.text + 4, r->first.len - 4);
+            session_text_set(&rcpt->reply, MT_RCPT_REPLY_MAX, r->first.text + 4, r->first.len - 4);
     }
     if (!t->id || p->txn != t->id)
         return true;

@@ -156,7 +156,7 @@ long text_find_ci(const char *s, size_t len, const char *needle)
     return -1;
 }
 
-void text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len)
+size_t text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len)
 {
     while (len > 0 && (*s == ' ' || *s == '\t')) {
         s++;
@@ -164,10 +164,10 @@ void text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len)
     }
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
         len--;
-    text_sanitize(dst, cap, s, len);
+    return text_sanitize(dst, cap, s, len);
 }
 
-void text_extract_path(char *dst, size_t cap, const char *arg, size_t len)
+size_t text_extract_path(char *dst, size_t cap, const char *arg, size_t len)
 {
     const char *colon = memchr(arg, ':', len);
     if (colon) {
@@ -181,11 +181,10 @@ void text_extract_path(char *dst, size_t cap, const char *arg, size_t len)
     if (len > 0 && *arg == '<') {
         const char *close = memchr(arg, '>', len);
         size_t inner = close ? (size_t)(close - arg - 1) : len - 1;
-        text_sanitize(dst, cap, arg + 1, inner);
-        return;
+        return text_sanitize(dst, cap, arg + 1, inner);
     }
     size_t word = 0;
     while (word < len && arg[word] != ' ' && arg[word] != '\t')
         word++;
-    text_sanitize(dst, cap, arg, word);
+    return text_sanitize(dst, cap, arg, word);
 }

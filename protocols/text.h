@@ -33,11 +33,12 @@ bool text_starts_with_ci(const char *s, size_t len, const char *word);
 long text_find_ci(const char *s, size_t len, const char *needle);
 
 /* Copies s[0..len) to dst (capacity cap), sanitized, after removing leading and
- * trailing spaces/tabs. */
-void text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len);
+ * trailing spaces/tabs. Returns the length written, as text_sanitize(). */
+size_t text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len);
 
 /* Extracts the address between '<' and '>' following a "FROM:" / "TO:" argument
- * (e.g. "FROM:<a@b> SIZE=10"); tolerates missing brackets. Result sanitized. */
-void text_extract_path(char *dst, size_t cap, const char *arg, size_t len);
+ * (e.g. "FROM:<a@b> SIZE=10"); tolerates missing brackets. Result sanitized; returns its
+ * length, as text_sanitize(). */
+size_t text_extract_path(char *dst, size_t cap, const char *arg, size_t len);
 
 #endif

@@ -118,17 +118,24 @@
 #define DERIVED_FIELDS(X) X(mail_from, DERIVED, -) X(rcpt_summary, DERIVED, -)
 /* Every column of sessions but id, in the order of the table (which predates the split). */
 #define SESSION_COLUMNS(X) SESSION_FIELDS(X) TLS_FIELDS(X) DNS_FIELDS(X) DERIVED_FIELDS(X)
+/* A message's and a recipient's text members are heap strings (STR: char *, NULL for "",
+ * session.h): their columns carry a fourth value, the member's cap; 0 for the others. */
 #define MESSAGE_FIELDS(X) \
-    X(mail_from, TEXT, mail_from) X(header_from, TEXT, header_from) \
-    X(header_to, TEXT, header_to) X(subject, TEXT, subject) X(date, TEXT, date) \
-    X(message_id, TEXT, message_id) X(size, U64, size) X(reply_code, INT, reply_code) \
-    X(reply, TEXT, reply) X(status, STATUS, status) X(start_us, I64, start_us)
+    X(mail_from, STR, mail_from, MT_MSG_MAIL_FROM_MAX) \
+    X(header_from, STR, header_from, MT_MSG_HEADER_FROM_MAX) \
+    X(header_to, STR, header_to, MT_MSG_HEADER_TO_MAX) \
+    X(subject, STR, subject, MT_MSG_SUBJECT_MAX) X(date, STR, date, MT_MSG_DATE_MAX) \
+    X(message_id, STR, message_id, MT_MSG_MESSAGE_ID_MAX) X(size, U64, size, 0) \
+    X(reply_code, INT, reply_code, 0) X(reply, STR, reply, MT_MSG_REPLY_MAX) \
+    X(status, STATUS, status, 0) X(start_us, I64, start_us, 0)
 #define RECIPIENT_FIELDS(X) \
-    X(message_idx, INT, message) X(addr, TEXT, addr) X(code, INT, code) \
-    X(reply, TEXT, reply) X(accepted, BOOL, accepted)
+    X(message_idx, INT, message, 0) X(addr, STR, addr, MT_RCPT_ADDR_MAX) X(code, INT, code, 0) \
+    X(reply, STR, reply, MT_RCPT_REPLY_MAX) X(accepted, BOOL, accepted, 0)
 
 enum field_kind {
-    F_TEXT, F_I64, F_U64, F_INT, F_U16, F_U32, F_BOOL,
+    F_TEXT,    /* a char array of `size` bytes */
+    F_STR,     /* a heap string (char *), at most `size` bytes with the NUL */
+    F_I64, F_U64, F_INT, F_U16, F_U32, F_BOOL,
     F_PROTO, F_DIRECTION, F_STATUS, F_END,   /* enums, stored as their names */
 };
 struct field {
@@ -137,11 +144,15 @@ struct field {
 };
 #define FIELD(type, col, kind, member) \
     { F_##kind, offsetof(type, member), sizeof(((type *)0)->member) },
+#define CHILD_FIELD(type, col, kind, member, max) \
+    { F_##kind, offsetof(type, member), (max) ? (max) : sizeof(((type *)0)->member) },
 #define SESSION_FIELD(col, kind, member) FIELD(struct mt_session, col, kind, member)
 #define TLS_FIELD(col, kind, member) FIELD(struct mt_tls_info, col, kind, member)
 #define DNS_FIELD(col, kind, member) FIELD(struct mt_dns_info, col, kind, member)
-#define MESSAGE_FIELD(col, kind, member) FIELD(struct mt_message, col, kind, member)
-#define RECIPIENT_FIELD(col, kind, member) FIELD(struct mt_recipient, col, kind, member)
+#define MESSAGE_FIELD(col, kind, member, max) \
+    CHILD_FIELD(struct mt_message, col, kind, member, max)
+#define RECIPIENT_FIELD(col, kind, member, max) \
+    CHILD_FIELD(struct mt_recipient, col, kind, member, max)
 static const struct field session_fields[] = { SESSION_FIELDS(SESSION_FIELD) };
 static const struct field tls_fields[] = { TLS_FIELDS(TLS_FIELD) };
 static const struct field dns_fields[] = { DNS_FIELDS(DNS_FIELD) };
@@ -150,14 +161,15 @@ static const struct field recipient_fields[] = { RECIPIENT_FIELDS(RECIPIENT_FIEL
 #define FIELD_COUNT(a) ((int)(sizeof(a) / sizeof(a[0])))
 
 #define COLUMN_ENUM(col, kind, member) SC_##col,
-#define COLUMN_LIST(col, kind, member) #col ","
-#define COLUMN_PARAM(col, kind, member) "?,"
+#define COLUMN_LIST(col, ...) #col ","
+#define COLUMN_PARAM(col, ...) "?,"
 enum session_column { SESSION_COLUMNS(COLUMN_ENUM) SC_ID };  /* id is selected last */
 
 #define SESSION_SELECT "SELECT " SESSION_COLUMNS(COLUMN_LIST) "id FROM sessions"
 
 /* Column types follow from the field kinds: names and text are TEXT, the rest INTEGER. */
 #define TYPE_TEXT "TEXT"
+#define TYPE_STR "TEXT"
 #define TYPE_PROTO "TEXT NOT NULL"
 #define TYPE_DIRECTION "TEXT NOT NULL"
 #define TYPE_STATUS "TEXT NOT NULL"
@@ -169,7 +181,7 @@ enum session_column { SESSION_COLUMNS(COLUMN_ENUM) SC_ID };  /* id is selected l
 #define TYPE_U16 "INTEGER"
 #define TYPE_U32 "INTEGER"
 #define TYPE_BOOL "INTEGER"
-#define COLUMN_DDL(col, kind, member) #col " " TYPE_##kind ", "
+#define COLUMN_DDL(col, kind, ...) #col " " TYPE_##kind ", "
 #define CHILD_KEY "session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, " \
     "idx INTEGER NOT NULL, "
 
@@ -454,6 +466,15 @@ static void column_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
     dst[len] = '\0';
 }
 
+/* Copies a text column into the heap string *field, cut to at most max - 1 bytes as
+ * column_copy() cuts. False when out of memory (*field is then NULL). */
+static bool column_str(char **field, size_t max, sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    size_t len = text ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    return session_text_copy(field, max, text ? text : "", len);
+}
+
 /* Binds the members of `record` described by fields[0..n) to the parameters of columns
  * first..first + n) (parameter numbers count from 1, columns from 0). */
 static void bind_fields(struct mt_store *store, sqlite3_stmt *st, int first,
@@ -466,6 +487,7 @@ static void bind_fields(struct mt_store *store, sqlite3_stmt *st, int first,
         int64_t v = 0;
         switch (fields[i].kind) {
         case F_TEXT: bind_text(store, st, param, p, strnlen(p, fields[i].size)); continue;
+        case F_STR: bind_str(store, st, param, mt_str(*(char *const *)p)); continue;
         case F_PROTO: name = proto_name(*(const enum mt_proto *)p); break;
         case F_DIRECTION: name = direction_name(*(const enum mt_direction *)p); break;
         case F_STATUS: name = status_name(*(const enum mt_status *)p); break;
@@ -484,10 +506,12 @@ static void bind_fields(struct mt_store *store, sqlite3_stmt *st, int first,
     }
 }
 
-/* Reads columns first..first + n) of the current row into the members of `record`. */
-static void read_fields(sqlite3_stmt *st, int first, const struct field *fields, int n,
+/* Reads columns first..first + n) of the current row into the members of `record`. False
+ * when a heap string could not be allocated (the record's strings are the caller's to free). */
+static bool read_fields(sqlite3_stmt *st, int first, const struct field *fields, int n,
                         void *record)
 {
+    bool ok = true;
     for (int i = 0; i < n; i++) {
         int col = first + i;
         void *p = (char *)record + fields[i].offset;
@@ -498,6 +522,7 @@ static void read_fields(sqlite3_stmt *st, int first, const struct field *fields,
             text = "";
         switch (fields[i].kind) {
         case F_TEXT: column_copy(p, fields[i].size, st, col); break;
+        case F_STR: ok &= column_str(p, fields[i].size, st, col); break;
         case F_I64: *(int64_t *)p = v; break;
         case F_U64: *(uint64_t *)p = (uint64_t)v; break;
         case F_INT: *(int *)p = (int)v; break;
@@ -515,6 +540,7 @@ static void read_fields(sqlite3_stmt *st, int first, const struct field *fields,
         case F_END: *(enum mt_end *)p = end_from_name(text); break;
         }
     }
+    return ok;
 }
 
 /* ---- opening ---------------------------------------------------------------------- */
@@ -849,7 +875,7 @@ static void rcpt_summary(const struct mt_session *s, char *out)
     size_t len = 0, shown = 0;
     uint64_t total = s->recipient_count + s->recipients_dropped;
     for (; shown < s->recipient_count; shown++) {
-        const char *addr = s->recipients[shown].addr;
+        const char *addr = mt_str(s->recipients[shown].addr);
         size_t alen = strlen(addr), sep = shown ? 2 : 0;
         if (shown > 0 && len + sep + alen > RCPT_SUMMARY_MAX)
             break;
@@ -906,7 +932,7 @@ static int insert_session(struct mt_store *store, struct mt_session *s)
     bind_fields(store, st, 0, session_fields, FIELD_COUNT(session_fields), s);
     bind_fields(store, st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields), session_tls(s));
     bind_fields(store, st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields), session_dns(s));
-    bind_str(store, st, SC_mail_from + 1, s->message_count ? s->messages[0].mail_from : "");
+    bind_str(store, st, SC_mail_from + 1, s->message_count ? mt_str(s->messages[0].mail_from) : "");
     bind_str(store, st, SC_rcpt_summary + 1, summary);
     if ((rc = step_reset(store, st)) != SQLITE_DONE)
         goto end;
@@ -1273,8 +1299,10 @@ static int load_children(struct mt_store *store, struct mt_session *s, bool with
     sqlite3_bind_int64(st, 1, s->id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct mt_message *m = session_add_message(s);  /* NULL past MT_MESSAGES_MAX */
-        if (m)
-            read_fields(st, 0, message_fields, FIELD_COUNT(message_fields), m);
+        if (m && !read_fields(st, 0, message_fields, FIELD_COUNT(message_fields), m)) {
+            rc = SQLITE_NOMEM;   /* its strings are freed with s */
+            break;
+        }
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -1283,8 +1311,10 @@ static int load_children(struct mt_store *store, struct mt_session *s, bool with
     sqlite3_bind_int64(st, 1, s->id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct mt_recipient *r = session_add_recipient(s);
-        if (r)
-            read_fields(st, 0, recipient_fields, FIELD_COUNT(recipient_fields), r);
+        if (r && !read_fields(st, 0, recipient_fields, FIELD_COUNT(recipient_fields), r)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE || !with_transcript)
@@ -1315,7 +1345,7 @@ static bool fields_present(sqlite3_stmt *st, int first, const struct field *fiel
 {
     for (int i = 0; i < n; i++) {
         int col = first + i;
-        if (fields[i].kind == F_TEXT ? sqlite3_column_bytes(st, col) > 0
+        if (fields[i].kind == F_TEXT || fields[i].kind == F_STR ? sqlite3_column_bytes(st, col) > 0
                                      : sqlite3_column_int64(st, col) != 0)
             return true;
     }
@@ -1330,14 +1360,16 @@ static int read_facts(sqlite3_stmt *st, struct mt_session *s)
         struct mt_tls_info *tls = session_tls_alloc(s);
         if (!tls)
             return SQLITE_NOMEM;
-        read_fields(st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields), tls);
+        if (!read_fields(st, SC_tls_version, tls_fields, FIELD_COUNT(tls_fields), tls))
+            return SQLITE_NOMEM;
     }
     if (s->proto == MT_PROTO_DNS ||
         fields_present(st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields))) {
         struct mt_dns_info *dns = session_dns_alloc(s);
         if (!dns)
             return SQLITE_NOMEM;
-        read_fields(st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields), dns);
+        if (!read_fields(st, SC_dns_qname, dns_fields, FIELD_COUNT(dns_fields), dns))
+            return SQLITE_NOMEM;
     }
     return SQLITE_OK;
 }
@@ -1353,9 +1385,10 @@ static int session_from_row(struct mt_store *store, sqlite3_stmt *st, bool with_
     *out = NULL;
     if (!s)
         return store_fail(store, SQLITE_NOMEM, "loading a session");
-    read_fields(st, 0, session_fields, FIELD_COUNT(session_fields), s);
+    rc = read_fields(st, 0, session_fields, FIELD_COUNT(session_fields), s) ? SQLITE_OK
+                                                                           : SQLITE_NOMEM;
     s->id = sqlite3_column_int64(st, SC_ID);
-    if ((rc = read_facts(st, s)) != SQLITE_OK ||
+    if (rc != SQLITE_OK || (rc = read_facts(st, s)) != SQLITE_OK ||
         (rc = load_children(store, s, with_transcript)) != SQLITE_OK) {
         session_free(s);
         return store_fail(store, rc, "loading a session");

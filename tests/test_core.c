@@ -1,6 +1,6 @@
-/* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing,
- * base64, the line reader (every split point), link-layer decoding, local networks,
- * the SYN tracker and the IPv6 address map. */
+/* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing and
+ * the sessions' heap text, base64, the line reader (every split point), link-layer
+ * decoding, local networks, the SYN tracker and the IPv6 address map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include "capture/linklayer.h"
 #include "cli/localnets.h"
 #include "protocols/linereader.h"
+#include "protocols/session.h"
 #include "protocols/text.h"
 #include "reassembly/attempts.h"
 #include "cli/attempt_limit.h"
@@ -52,6 +53,52 @@ static void test_sanitize_never_overflows(void **state)
     assert_string_equal(out, "\\x01");   /* cut at an escape boundary */
     n = text_sanitize(out, sizeof out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8);
     assert_int_equal(n, 6);
+}
+
+/* A heap text member holds exactly what a char array of its cap held: the same sanitizing,
+ * the same cut at a character boundary, for every length around the caps; NULL for "". */
+static void test_session_text(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = { "a", "\xe5\xa0\xb1", "\\", "\x1b", "\xc3\xa9",
+                                          "\xf0\x9f\x93\xa7", "\xff", " " };
+    static const size_t caps[] = { 1, 2, 5, MT_NAME_MAX, MT_ADDR_MAX, MT_TEXT_MAX };
+    char raw[1400], array[MT_STR_MAX];
+    unsigned seed = 7;
+    for (int round = 0; round < 400; round++) {
+        size_t len = 0, want = (size_t)round * 3 % 1300;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % (sizeof pieces / sizeof pieces[0])];
+            memcpy(raw + len, p, strlen(p));
+            len += strlen(p);
+        }
+        for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+            char *field = NULL;
+            size_t n = text_sanitize(array, caps[c], raw, len);
+            assert_true(session_text_set(&field, caps[c], raw, len));
+            if (n == 0) {
+                assert_null(field);
+            } else {
+                assert_non_null(field);
+                assert_string_equal(field, array);
+            }
+            /* text already sanitized, longer than the cap: cut between characters */
+            char clean[4 * sizeof raw];
+            size_t clean_len = text_sanitize(clean, sizeof clean, raw, len);
+            assert_true(session_text_copy(&field, caps[c], clean, clean_len));
+            size_t cut = text_utf8_cut(clean, clean_len, caps[c] - 1);
+            assert_int_equal(strlen(mt_str(field)), cut);
+            assert_memory_equal(mt_str(field), clean, cut);
+            free(field);
+        }
+    }
+    char *field = NULL;
+    assert_true(session_text_setf(&field, 16, "retrieved by %s %d", "RETR", 12345));
+    assert_string_equal(field, "retrieved by RE");   /* snprintf's cut */
+    assert_true(session_text_setf(&field, MT_TEXT_MAX, "%s", ""));
+    assert_null(field);
+    assert_string_equal(mt_str(field), "");
 }
 
 static void test_base64(void **state)
@@ -496,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_sanitize_escapes_controls),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),
+        cmocka_unit_test(test_session_text),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_linereader_every_split),

@@ -792,21 +792,21 @@ static void assert_retr_messages(const struct mt_session *s)
 {
     assert_int_equal(s->message_count, 3);
     const struct mt_message *m = &s->messages[0];
-    assert_string_equal(m->message_id, "<20240101.42@mail.example.com>");
-    assert_string_equal(m->subject, "quarterly report");
-    assert_string_equal(m->mail_from, "");
-    assert_string_equal(m->reply, "retrieved by RETR 7");
+    assert_string_equal(mt_str(m->message_id), "<20240101.42@mail.example.com>");
+    assert_string_equal(mt_str(m->subject), "quarterly report");
+    assert_string_equal(mt_str(m->mail_from), "");
+    assert_string_equal(mt_str(m->reply), "retrieved by RETR 7");
     assert_int_equal(m->status, MT_STATUS_UNKNOWN);
     assert_int_equal(m->size, RETR_BODY_BYTES);
     m = &s->messages[1];
-    assert_string_equal(m->message_id, "<top@x>");
-    assert_string_equal(m->subject, "only headers");
-    assert_string_equal(m->reply, "retrieved by TOP 2");
+    assert_string_equal(mt_str(m->message_id), "<top@x>");
+    assert_string_equal(mt_str(m->subject), "only headers");
+    assert_string_equal(mt_str(m->reply), "retrieved by TOP 2");
     assert_int_equal(m->size, sizeof("Subject: only headers\r\nMessage-Id: <top@x>\r\n") - 1);
     m = &s->messages[2];
-    assert_string_equal(m->message_id, "");
-    assert_string_equal(m->subject, "");
-    assert_string_equal(m->reply, "retrieved by RETR 3");
+    assert_string_equal(mt_str(m->message_id), "");
+    assert_string_equal(mt_str(m->subject), "");
+    assert_string_equal(mt_str(m->reply), "retrieved by RETR 3");
 }
 
 static void test_retr_headers(void **unused)
@@ -854,8 +854,8 @@ static void test_retr_cut(void **unused)
     struct mt_session *s = check(dialogue_retr_cut_headers, COUNT(dialogue_retr_cut_headers),
                                  MT_END_EOF);
     assert_int_equal(s->message_count, 1);
-    assert_string_equal(s->messages[0].subject, "cut");
-    assert_string_equal(s->messages[0].message_id, "<cut@x");
+    assert_string_equal(mt_str(s->messages[0].subject), "cut");
+    assert_string_equal(mt_str(s->messages[0].message_id), "<cut@x");
     assert_int_equal(s->messages[0].size, sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
     assert_int_equal(s->stats.retr_count, 0);
     char note[64];

@@ -45,9 +45,9 @@ static struct mt_recipient *add_rcpt(struct mt_session *s, const char *addr, int
 {
     struct mt_recipient *r = session_add_recipient(s);
     assert_non_null(r);
-    snprintf(r->addr, sizeof r->addr, "%s", addr);
+    session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "%s", addr);
     r->code = code;
-    snprintf(r->reply, sizeof r->reply, "%s", reply);
+    session_text_setf(&r->reply, MT_RCPT_REPLY_MAX, "%s", reply);
     r->accepted = accepted;
     r->message = message;
     return r;
@@ -84,25 +84,26 @@ static struct mt_session *make_smtp(void)
     add_line(s, t + 7000, 'I', "[message 2678 bytes]");
     add_line(s, t + 8000, 'S', "250 2.0.0 Ok: queued as ABC\x1b[2J");   /* sanitized */
     m = session_add_message(s);
-    strcpy(m->mail_from, "alex@nusoft.com.tw");
-    strcpy(m->header_from, "Alex <alex@nusoft.com.tw>");
-    strcpy(m->header_to, "ajx@nusec.com.tw, bob@nusec.com.tw");
-    strcpy(m->subject, "Quarterly report \xe5\xa0\xb1\xe5\x91\x8a");   /* 報告 */
-    strcpy(m->date, "Wed, 07 Jan 2026 16:54:14 +0800");
-    strcpy(m->message_id, "<abc@nusoft.com.tw>");
+    session_text_setf(&m->mail_from, MT_MSG_MAIL_FROM_MAX, "alex@nusoft.com.tw");
+    session_text_setf(&m->header_from, MT_MSG_HEADER_FROM_MAX, "Alex <alex@nusoft.com.tw>");
+    session_text_setf(&m->header_to, MT_MSG_HEADER_TO_MAX, "ajx@nusec.com.tw, bob@nusec.com.tw");
+    session_text_setf(&m->subject, MT_MSG_SUBJECT_MAX,
+                      "Quarterly report \xe5\xa0\xb1\xe5\x91\x8a");   /* 報告 */
+    session_text_setf(&m->date, MT_MSG_DATE_MAX, "Wed, 07 Jan 2026 16:54:14 +0800");
+    session_text_setf(&m->message_id, MT_MSG_MESSAGE_ID_MAX, "<abc@nusoft.com.tw>");
     m->size = 2678;
     m->reply_code = 250;
-    strcpy(m->reply, "250 2.0.0 Ok: queued as ABC");
+    session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "250 2.0.0 Ok: queued as ABC");
     m->status = MT_STATUS_PARTIAL;
     m->start_us = t + 3000;
     add_rcpt(s, "ajx@nusec.com.tw", 250, "250 2.1.5 Ok", true, 0);
     add_rcpt(s, "bob@nusec.com.tw", 550, "550 5.1.1 User unknown", false, 0);
     m = session_add_message(s);
-    m->mail_from[0] = '\0';   /* null sender: a bounce */
-    strcpy(m->subject, "Undelivered Mail");
+    /* mail_from stays NULL, "": the null sender, a bounce */
+    session_text_setf(&m->subject, MT_MSG_SUBJECT_MAX, "Undelivered Mail");
     m->size = 100;
     m->reply_code = 250;
-    strcpy(m->reply, "250 Ok");
+    session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "250 Ok");
     m->status = MT_STATUS_DELIVERED;
     m->start_us = t + 9000;
     add_rcpt(s, "carol@nusec.com.tw", 250, "250 2.1.5 Ok", true, 1);
@@ -191,24 +192,24 @@ static void assert_session_equal(const struct mt_session *a, const struct mt_ses
     assert_int_equal(a->recipient_count, b->recipient_count);
     for (size_t i = 0; i < a->recipient_count; i++) {
         const struct mt_recipient *x = &a->recipients[i], *y = &b->recipients[i];
-        assert_string_equal(x->addr, y->addr);
+        assert_string_equal(mt_str(x->addr), mt_str(y->addr));
         assert_int_equal(x->code, y->code);
-        assert_string_equal(x->reply, y->reply);
+        assert_string_equal(mt_str(x->reply), mt_str(y->reply));
         assert_int_equal(x->accepted, y->accepted);
         assert_int_equal(x->message, y->message);
     }
     assert_int_equal(a->message_count, b->message_count);
     for (size_t i = 0; i < a->message_count; i++) {
         const struct mt_message *x = &a->messages[i], *y = &b->messages[i];
-        assert_string_equal(x->mail_from, y->mail_from);
-        assert_string_equal(x->header_from, y->header_from);
-        assert_string_equal(x->header_to, y->header_to);
-        assert_string_equal(x->subject, y->subject);
-        assert_string_equal(x->date, y->date);
-        assert_string_equal(x->message_id, y->message_id);
+        assert_string_equal(mt_str(x->mail_from), mt_str(y->mail_from));
+        assert_string_equal(mt_str(x->header_from), mt_str(y->header_from));
+        assert_string_equal(mt_str(x->header_to), mt_str(y->header_to));
+        assert_string_equal(mt_str(x->subject), mt_str(y->subject));
+        assert_string_equal(mt_str(x->date), mt_str(y->date));
+        assert_string_equal(mt_str(x->message_id), mt_str(y->message_id));
         assert_int_equal(x->size, y->size);
         assert_int_equal(x->reply_code, y->reply_code);
-        assert_string_equal(x->reply, y->reply);
+        assert_string_equal(mt_str(x->reply), mt_str(y->reply));
         assert_int_equal(x->status, y->status);
         assert_int_equal(x->start_us, y->start_us);
     }
@@ -1148,10 +1149,10 @@ static struct mt_session *make_varied(int i)
     if (s->proto == MT_PROTO_SMTP) {
         for (int m = 0; m < 1 + i % 3; m++) {
             struct mt_message *msg = session_add_message(s);
-            snprintf(msg->mail_from, sizeof msg->mail_from, "%s@sender.example",
-                     varied_users[(size_t)(i + m + 5) % COUNT_OF(varied_users)]);
-            snprintf(msg->subject, sizeof msg->subject, "%s",
-                     varied_subjects[(size_t)(i + m) % COUNT_OF(varied_subjects)]);
+            session_text_setf(&msg->mail_from, MT_MSG_MAIL_FROM_MAX, "%s@sender.example",
+                              varied_users[(size_t)(i + m + 5) % COUNT_OF(varied_users)]);
+            session_text_setf(&msg->subject, MT_MSG_SUBJECT_MAX, "%s",
+                              varied_subjects[(size_t)(i + m) % COUNT_OF(varied_subjects)]);
         }
         int rcpts = i == 12 ? 30 : 1 + i % 4;   /* one long list: "... +N" in the summary */
         for (int r = 0; r < rcpts; r++)
@@ -1478,6 +1479,40 @@ static void test_search_kept_in_step(void **state)
     session_free(s);
 }
 
+/* Text longer than a member's cap in the database (written by another tool, or before a
+ * cap shrank) is read back cut between characters, as the char arrays once cut it; an
+ * empty column reads back as NULL. */
+static void test_long_text_read_back(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s = make_smtp(), *loaded;
+    char sql[2048], subject[700], addr[400];
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    /* 509 ASCII bytes, then a 3-byte character across the cut at 511 bytes */
+    memset(subject, 'a', 509);
+    strcpy(subject + 509, "\xe5\xa0\xb1tail and more of it");
+    memset(addr, 'b', 318);
+    strcpy(addr + 318, "\xc3\xa9@example.org");   /* a 2-byte character across 319 */
+    snprintf(sql, sizeof sql, "UPDATE messages SET subject = '%s', message_id = '' WHERE"
+             " session_id = %lld AND idx = 0; UPDATE recipients SET addr = '%s' WHERE"
+             " session_id = %lld AND idx = 1;", subject, (long long)s->id, addr,
+             (long long)s->id);
+    exec_ok(f->path, sql);
+    store = open_store(f, false);
+    assert_int_equal(store_load_session(store, s->id, &loaded), STORE_OK);
+    assert_int_equal(strlen(mt_str(loaded->messages[0].subject)), 509);
+    assert_memory_equal(loaded->messages[0].subject, subject, 509);
+    assert_null(loaded->messages[0].message_id);
+    assert_int_equal(strlen(mt_str(loaded->recipients[1].addr)), 318);
+    assert_string_equal(mt_str(loaded->recipients[0].addr), "ajx@nusec.com.tw");
+    assert_null(loaded->messages[1].mail_from);   /* the null sender */
+    session_free(loaded);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(s);
+}
+
 /* A database of the first, unreleased schema 1 (no search index, user index without time,
  * no per-protocol order indexes): read-only, grep falls back to LIKE; writable, the indexes
  * are added and the search index filled. */
@@ -1541,7 +1576,7 @@ static struct mt_session *make_aged(int i)
     struct mt_session *s = make_smtp();
     s->start_us = T_SMTP + i * HOUR_US;
     s->end_us = s->start_us + 1000;
-    snprintf(s->messages[0].subject, sizeof s->messages[0].subject, "prune-subject-%d", i);
+    session_text_setf(&s->messages[0].subject, MT_MSG_SUBJECT_MAX, "prune-subject-%d", i);
     return s;
 }
 
@@ -2038,6 +2073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_commits_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensor_stats_older_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_text_read_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,23 +460,23 @@ static void test_trace_key(void **state)
 
     /* the sender is the last resort */
     struct mt_message *msg = session_add_message(s);
-    snprintf(msg->mail_from, sizeof msg->mail_from, "sender@client.example");
+    session_text_setf(&msg->mail_from, MT_MSG_MAIL_FROM_MAX, "sender@client.example");
     assert_string_equal(model_trace_key(s, key, sizeof key), "sender");
     assert_string_equal(key, "sender@client.example");
 
     /* a recipient comes before it */
     struct mt_recipient *rc = session_add_recipient(s);
-    snprintf(rc->addr, sizeof rc->addr, "first@relay.example");
+    session_text_setf(&rc->addr, MT_RCPT_ADDR_MAX, "first@relay.example");
     rc = session_add_recipient(s);
-    snprintf(rc->addr, sizeof rc->addr, "second@relay.example");
+    session_text_setf(&rc->addr, MT_RCPT_ADDR_MAX, "second@relay.example");
     assert_string_equal(model_trace_key(s, key, sizeof key), "recipient");
     assert_string_equal(key, "first@relay.example");
 
     /* and the first message that has a Message-ID before everything */
     msg = session_add_message(s);
-    snprintf(msg->message_id, sizeof msg->message_id, "<two@client.example>");
+    session_text_setf(&msg->message_id, MT_MSG_MESSAGE_ID_MAX, "<two@client.example>");
     msg = session_add_message(s);
-    snprintf(msg->message_id, sizeof msg->message_id, "<three@client.example>");
+    session_text_setf(&msg->message_id, MT_MSG_MESSAGE_ID_MAX, "<three@client.example>");
     assert_string_equal(model_trace_key(s, key, sizeof key), "Message-ID");
     assert_string_equal(key, "<two@client.example>");
     session_free(s);
@@ -841,7 +841,7 @@ static void test_count_matches_store(void **state)
         snprintf(s->user, sizeof s->user, i % 6 ? "u%d" : "carol_%d%%", i);
         if (i % 5 == 0) {
             struct mt_message *m = session_add_message(s);
-            snprintf(m->subject, sizeof m->subject, "Invoice %d", i);
+            session_text_setf(&m->subject, MT_MSG_SUBJECT_MAX, "Invoice %d", i);
         }
         assert_int_equal(store_put_session(store, s), STORE_OK);
         session_free(s);

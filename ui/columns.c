@@ -160,7 +160,7 @@ static const char *row_ip(const struct mt_session *s)
 static void cell_sender(const struct mt_session *s, char *buf, size_t cap)
 {
     for (size_t i = 0; i < s->message_count; i++)
-        if (s->messages[i].mail_from[0]) {
+        if (mt_str(s->messages[i].mail_from)[0]) {
             snprintf(buf, cap, "%s", s->messages[i].mail_from);
             return;
         }
@@ -173,7 +173,8 @@ static void cell_recipients(const struct mt_session *s, char *buf, size_t cap)
     size_t len = 0;
     size_t shown = 0;
     for (size_t i = 0; i < s->recipient_count && len + 1 < cap; i++) {
-        int n = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", s->recipients[i].addr);
+        int n = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "",
+                         mt_str(s->recipients[i].addr));
         if (n < 0 || (size_t)n >= cap - len)
             break;
         len += (size_t)n;

@@ -121,26 +121,28 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
 {
     for (size_t m = 0; m < s->message_count; m++) {
         const struct mt_message *msg = &s->messages[m];
+        const char *subject = mt_str(msg->subject), *header_from = mt_str(msg->header_from);
+        const char *header_to = mt_str(msg->header_to), *id = mt_str(msg->message_id);
+        const char *reply = mt_str(msg->reply);
         char label[32] = "Mail";
         if (s->message_count > 1)
             snprintf(label, sizeof label, "Mail %zu", m + 1);
         add_line(d, DL_FIELD, LABEL_WIDTH, "%-*sfrom <%s>  %s", LABEL_WIDTH, label,
-                 msg->mail_from, status_name(msg->status));
-        if (msg->subject[0])
-            FIELD(d, "%s", "  Subject", msg->subject);
-        if (msg->header_from[0] || msg->header_to[0])
-            FIELD(d, "From: %s  To: %s", "  Header", msg->header_from, msg->header_to);
-        if (msg->message_id[0] || msg->size)
-            FIELD(d, "%s  %llu bytes", "  Msg-Id", msg->message_id[0] ? msg->message_id : "-",
+                 mt_str(msg->mail_from), status_name(msg->status));
+        if (subject[0])
+            FIELD(d, "%s", "  Subject", subject);
+        if (header_from[0] || header_to[0])
+            FIELD(d, "From: %s  To: %s", "  Header", header_from, header_to);
+        if (id[0] || msg->size)
+            FIELD(d, "%s  %llu bytes", "  Msg-Id", id[0] ? id : "-",
                   (unsigned long long)msg->size);
-        if (msg->reply_code || msg->reply[0])
-            FIELD(d, "%s", "  Reply", msg->reply);
+        if (msg->reply_code || reply[0])
+            FIELD(d, "%s", "  Reply", reply);
     }
     for (size_t r = 0; r < s->recipient_count; r++) {
         const struct mt_recipient *rc = &s->recipients[r];
-        FIELD(d, "<%s>  %s  %s", r == 0 ? "Rcpt" : "", rc->addr,
-              rc->accepted ? "accepted" : rc->code ? "REJECTED" : "no reply",
-              rc->reply[0] ? rc->reply : "");
+        FIELD(d, "<%s>  %s  %s", r == 0 ? "Rcpt" : "", mt_str(rc->addr),
+              rc->accepted ? "accepted" : rc->code ? "REJECTED" : "no reply", mt_str(rc->reply));
     }
     if (s->recipients_dropped)
         FIELD(d, "%llu more recipients not kept", "", (unsigned long long)s->recipients_dropped);

@@ -622,12 +622,12 @@ const char *model_trace_key(const struct mt_session *s, char *buf, size_t cap)
 {
     const char *key = NULL, *what = NULL;
     for (size_t i = 0; !key && i < s->message_count; i++)
-        if (s->messages[i].message_id[0]) {
+        if (mt_str(s->messages[i].message_id)[0]) {
             key = s->messages[i].message_id;
             what = "Message-ID";
         }
     for (size_t i = 0; !key && i < s->recipient_count; i++)
-        if (s->recipients[i].addr[0]) {
+        if (mt_str(s->recipients[i].addr)[0]) {
             key = s->recipients[i].addr;
             what = "recipient";
         }
@@ -636,7 +636,7 @@ const char *model_trace_key(const struct mt_session *s, char *buf, size_t cap)
         what = "user";
     }
     for (size_t i = 0; !key && i < s->message_count; i++)
-        if (s->messages[i].mail_from[0]) {
+        if (mt_str(s->messages[i].mail_from)[0]) {
             key = s->messages[i].mail_from;
             what = "sender";
         }

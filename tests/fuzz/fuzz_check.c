@@ -100,6 +100,19 @@ static void check_field(const char *what, const char *array, size_t cap)
 
 #define CHECK_FIELD(name, array) check_field(name, array, sizeof(array))
 
+/* A heap text member (session.h): NULL, or a non-empty string shorter than its cap. */
+static void check_str(const char *what, const char *text, size_t max)
+{
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    if (len == 0)
+        fuzz_fail("%s: an empty string kept instead of NULL", what);
+    if (len >= max)
+        fuzz_fail("%s: %zu bytes, over its cap of %zu with the NUL", what, len, max);
+    check_text(what, text, len, "");
+}
+
 void fuzz_check_string(const char *what, const char *array, size_t cap)
 {
     check_field(what, array, cap);
@@ -198,20 +211,20 @@ void fuzz_check_session(const struct mt_session *s, enum mt_proto proto)
         fuzz_fail("recipients/messages counted but not allocated");
     for (size_t i = 0; i < s->recipient_count; i++) {
         const struct mt_recipient *r = &s->recipients[i];
-        CHECK_FIELD("recipient.addr", r->addr);
-        CHECK_FIELD("recipient.reply", r->reply);
+        check_str("recipient.addr", r->addr, MT_RCPT_ADDR_MAX);
+        check_str("recipient.reply", r->reply, MT_RCPT_REPLY_MAX);
         if (r->message < -1 || (r->message >= 0 && (size_t)r->message >= s->message_count))
             fuzz_fail("recipient %zu: message index %d of %zu", i, r->message, s->message_count);
     }
     for (size_t i = 0; i < s->message_count; i++) {
         const struct mt_message *m = &s->messages[i];
-        CHECK_FIELD("message.mail_from", m->mail_from);
-        CHECK_FIELD("message.header_from", m->header_from);
-        CHECK_FIELD("message.header_to", m->header_to);
-        CHECK_FIELD("message.subject", m->subject);
-        CHECK_FIELD("message.date", m->date);
-        CHECK_FIELD("message.message_id", m->message_id);
-        CHECK_FIELD("message.reply", m->reply);
+        check_str("message.mail_from", m->mail_from, MT_MSG_MAIL_FROM_MAX);
+        check_str("message.header_from", m->header_from, MT_MSG_HEADER_FROM_MAX);
+        check_str("message.header_to", m->header_to, MT_MSG_HEADER_TO_MAX);
+        check_str("message.subject", m->subject, MT_MSG_SUBJECT_MAX);
+        check_str("message.date", m->date, MT_MSG_DATE_MAX);
+        check_str("message.message_id", m->message_id, MT_MSG_MESSAGE_ID_MAX);
+        check_str("message.reply", m->reply, MT_MSG_REPLY_MAX);
         if ((int)m->status < 0 || m->status >= MT_STATUS_COUNT)
             fuzz_fail("message %zu: status %d out of range", i, (int)m->status);
     }
@@ -243,6 +256,7 @@ static bool field_has_secret(const char *array, size_t cap)
 }
 
 #define FIELD_SECRET(array) field_has_secret(array, sizeof(array))
+#define STR_SECRET(text) field_has_secret(mt_str(text), MT_STR_MAX)
 
 void fuzz_check_no_secret(const struct mt_session *s)
 {
@@ -258,13 +272,13 @@ void fuzz_check_no_secret(const struct mt_session *s)
     else if (FIELD_SECRET(s->stats.mailboxes))
         where = "stats.mailboxes";
     for (size_t i = 0; !where && i < s->recipient_count; i++)
-        if (FIELD_SECRET(s->recipients[i].addr) || FIELD_SECRET(s->recipients[i].reply))
+        if (STR_SECRET(s->recipients[i].addr) || STR_SECRET(s->recipients[i].reply))
             where = "a recipient";
     for (size_t i = 0; !where && i < s->message_count; i++) {
         const struct mt_message *m = &s->messages[i];
-        if (FIELD_SECRET(m->mail_from) || FIELD_SECRET(m->header_from) ||
-            FIELD_SECRET(m->header_to) || FIELD_SECRET(m->subject) || FIELD_SECRET(m->date) ||
-            FIELD_SECRET(m->message_id) || FIELD_SECRET(m->reply))
+        if (STR_SECRET(m->mail_from) || STR_SECRET(m->header_from) ||
+            STR_SECRET(m->header_to) || STR_SECRET(m->subject) || STR_SECRET(m->date) ||
+            STR_SECRET(m->message_id) || STR_SECRET(m->reply))
             where = "a message";
     }
     if (where)

@@ -314,8 +314,8 @@ static void inbound_at(struct harness *h, const char *domain)
     struct mt_message *m = session_add_message(s);
     struct mt_recipient *r = session_add_recipient(s);
     if (m && r) {
-        snprintf(m->mail_from, sizeof m->mail_from, "sender@example.org");
-        snprintf(r->addr, sizeof r->addr, "user@%.300s", domain);
+        session_text_setf(&m->mail_from, MT_MSG_MAIL_FROM_MAX, "sender@example.org");
+        session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "user@%.300s", domain);
         r->accepted = true;
         r->message = 0;
         dns_watch_inbound(h->watch, s);

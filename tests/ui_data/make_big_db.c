@@ -114,11 +114,11 @@ static struct mt_session *make_smtp(int64_t start)
     snprintf(from, sizeof from, "%s%u@%s", rnd(2) ? "news" : "person", rnd(50000),
              domains[rnd(5)]);
     struct mt_message *m = session_add_message(s);
-    snprintf(m->mail_from, sizeof m->mail_from, "%s", from);
+    session_text_setf(&m->mail_from, MT_MSG_MAIL_FROM_MAX, "%s", from);
     subject(buf, sizeof buf);
-    text_sanitize(m->subject, sizeof m->subject, buf, strlen(buf));
-    snprintf(m->message_id, sizeof m->message_id, "<%u.%u@%s>", rnd(1000000), rnd(1000000),
-             domains[rnd(5)]);
+    session_text_set(&m->subject, MT_MSG_SUBJECT_MAX, buf, strlen(buf));
+    session_text_setf(&m->message_id, MT_MSG_MESSAGE_ID_MAX, "<%u.%u@%s>", rnd(1000000),
+                      rnd(1000000), domains[rnd(5)]);
     m->start_us = t;
     snprintf(buf, sizeof buf, "MAIL FROM:<%s>", from);
     add(s, &t, 'C', buf);
@@ -128,18 +128,18 @@ static struct mt_session *make_smtp(int64_t start)
         struct mt_recipient *r = session_add_recipient(s);
         char to[64];
         user_name(to, sizeof to);
-        snprintf(r->addr, sizeof r->addr, "%s@%s", to, domains[rnd(5)]);
+        session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "%s@%s", to, domains[rnd(5)]);
         r->message = 0;
         bool ok = st == MT_STATUS_DELIVERED || (st == MT_STATUS_TEMP_FAILED && i);
         r->code = ok ? 250 : st == MT_STATUS_TEMP_FAILED ? 450 : st == MT_STATUS_RELAY_DENIED
                   ? 554 : 550;
         r->accepted = ok;
-        snprintf(r->reply, sizeof r->reply, "%d %s", r->code, ok ? "2.1.5 Ok" :
-                 r->code == 450 ? "4.7.1 Greylisted" : r->code == 554 ?
-                 "5.7.1 Relay access denied" : "5.1.1 User unknown");
-        snprintf(buf, sizeof buf, "RCPT TO:<%s>", r->addr);
+        session_text_setf(&r->reply, MT_RCPT_REPLY_MAX, "%d %s", r->code, ok ? "2.1.5 Ok" :
+                          r->code == 450 ? "4.7.1 Greylisted" : r->code == 554 ?
+                          "5.7.1 Relay access denied" : "5.1.1 User unknown");
+        snprintf(buf, sizeof buf, "RCPT TO:<%s>", mt_str(r->addr));
         add(s, &t, 'C', buf);
-        add(s, &t, 'S', r->reply);
+        add(s, &t, 'S', mt_str(r->reply));
     }
     const char *line;
     if (st == MT_STATUS_DELIVERED) {
@@ -148,11 +148,12 @@ static struct mt_session *make_smtp(int64_t start)
         m->size = 1000 + rnd(200000);
         snprintf(buf, sizeof buf, "[message %llu bytes]", (unsigned long long)m->size);
         add(s, &t, 'I', buf);
-        snprintf(m->reply, sizeof m->reply, "250 2.0.0 Ok: queued as %X", rnd(0x7fffffff));
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "250 2.0.0 Ok: queued as %X",
+                          rnd(0x7fffffff));
         m->reply_code = 250;
-        line = m->reply;
+        line = mt_str(m->reply);
     } else {
-        line = s->recipients[s->recipient_count - 1].reply;
+        line = mt_str(s->recipients[s->recipient_count - 1].reply);
     }
     m->status = st;
     session_decide(s, st, line, strlen(line), session_transcript_add(s, t, 'S', line,

@@ -65,8 +65,8 @@ static struct mt_message *mail(struct mt_session *s, const char *from, const cha
 {
     struct mt_message *m = session_add_message(s);
     char cmd[400];
-    snprintf(m->mail_from, sizeof m->mail_from, "%s", from);
-    text_sanitize(m->subject, sizeof m->subject, subject, strlen(subject));
+    session_text_setf(&m->mail_from, MT_MSG_MAIL_FROM_MAX, "%s", from);
+    session_text_set(&m->subject, MT_MSG_SUBJECT_MAX, subject, strlen(subject));
     m->start_us = clock_us;
     snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>", from);
     line(s, 'C', cmd);
@@ -78,10 +78,10 @@ static void rcpt(struct mt_session *s, const char *addr, int code, const char *r
 {
     struct mt_recipient *r = session_add_recipient(s);
     char cmd[400];
-    snprintf(r->addr, sizeof r->addr, "%s", addr);
+    session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "%s", addr);
     r->code = code;
     r->accepted = code / 100 == 2;
-    snprintf(r->reply, sizeof r->reply, "%s", reply);
+    session_text_setf(&r->reply, MT_RCPT_REPLY_MAX, "%s", reply);
     r->message = (int)s->message_count - 1;
     snprintf(cmd, sizeof cmd, "RCPT TO:<%s>", addr);
     line(s, 'C', cmd);
@@ -138,8 +138,8 @@ static void demo(struct mt_store *store)
     line(s, 'I', "[message 51118 bytes, Subject: Quarterly report]");
     m->size = 51118;
     m->reply_code = 250;
-    snprintf(m->message_id, sizeof m->message_id, "<q4-2025@example.com>");
-    snprintf(m->reply, sizeof m->reply, "250 2.0.0 Ok: queued as 4F2A1");
+    session_text_setf(&m->message_id, MT_MSG_MESSAGE_ID_MAX, "<q4-2025@example.com>");
+    session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "250 2.0.0 Ok: queued as 4F2A1");
     m->status = MT_STATUS_DELIVERED;
     decide_line(s, 'S', "250 2.0.0 Ok: queued as 4F2A1", MT_STATUS_DELIVERED);
     line(s, 'C', "QUIT");

@@ -550,6 +550,10 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         if (options->port_proto[port] != PIPELINE_NO_PROTO)
             reassembly_config_add_port(&config, (uint16_t)port);
     config.max_streams = options->max_streams;
+    /* Handshakes in flight scale with the streams followed (a bigger table is asked for
+     * when many connections start at once); ~180 bytes each. */
+    if (options->max_streams / 2 > config.max_attempts)
+        config.max_attempts = options->max_streams / 2;
     config.idle_timeout_us = options->idle_timeout_us;
     struct reassembly_events events = {
         .ctx = &pipeline,

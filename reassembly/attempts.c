@@ -116,6 +116,22 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
     attempts->settled(attempts->ctx, &done, outcome, now_us);
 }
 
+/* The table is full. An answered attempt among the oldest few goes first, silently: libnids
+ * has its stream and will report it (reporting it "never established" now would count
+ * it twice). Otherwise the oldest pending SYN is settled early. */
+static void make_room(struct attempts *attempts, int64_t now_us)
+{
+    uint32_t index = attempts->oldest;
+    for (int looked = 0; index != NIL && looked < 16; looked++) {
+        if (attempts->slots[index].attempt.answered) {
+            unlink_slot(attempts, index);
+            return;
+        }
+        index = attempts->slots[index].newer;
+    }
+    settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+}
+
 static bool hold_syn(struct attempt *attempt, const uint8_t *syn, size_t len)
 {
     if (!syn || len == 0 || len > ATTEMPT_SYN_MAX)
@@ -140,7 +156,7 @@ bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
         return hold_syn(attempt, syn, len);
     }
     if (attempts->free_head == NIL)
-        settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+        make_room(attempts, now_us);
     index = attempts->free_head;
     struct slot *slot = &attempts->slots[index];
     attempts->free_head = slot->newer;

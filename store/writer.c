@@ -28,12 +28,21 @@ struct store_writer {
     pthread_cond_t not_empty, not_full, idle;
     struct mt_session *queue[STORE_WRITER_QUEUE];
     size_t head, count;
+    size_t bytes;                   /* queued sessions' size (session_bytes()) */
     bool busy;                      /* the thread holds sessions taken off the queue */
     bool stopping;
     int failure;                    /* STORE_OK, or the first failed write's result */
     char error[512];
     uint64_t dropped;               /* sessions freed unwritten after the failure */
 };
+
+/* What a queued session holds, near enough: the record, its transcript and children. */
+static size_t session_bytes(const struct mt_session *session)
+{
+    return sizeof *session + session->transcript_cap +
+           session->message_count * (sizeof *session->messages + 256) +
+           session->recipient_count * (sizeof *session->recipients + 64);
+}
 
 static struct timespec deadline_after_ms(long ms)
 {
@@ -85,7 +94,8 @@ static void *writer_main(void *arg)
             break;   /* stopping, and everything is written */
         size_t n = 0;
         while (n < TAKE_MAX && writer->count > 0) {
-            taken[n++] = writer->queue[writer->head];
+            taken[n] = writer->queue[writer->head];
+            writer->bytes -= session_bytes(taken[n++]);
             writer->head = (writer->head + 1) % STORE_WRITER_QUEUE;
             writer->count--;
         }
@@ -156,12 +166,17 @@ struct store_writer *store_writer_start(struct mt_store *store, char *err, size_
 int store_writer_put(struct store_writer *writer, struct mt_session *session)
 {
     pthread_mutex_lock(&writer->queue_lock);
-    while (writer->count == STORE_WRITER_QUEUE && writer->failure == STORE_OK)
+    size_t size = session_bytes(session);
+    /* Full by count, or by bytes unless empty (one huge session always gets in). */
+    while ((writer->count == STORE_WRITER_QUEUE ||
+            (writer->count > 0 && writer->bytes + size > STORE_WRITER_QUEUE_BYTES)) &&
+           writer->failure == STORE_OK)
         pthread_cond_wait(&writer->not_full, &writer->queue_lock);
     int failure = writer->failure;
     if (failure == STORE_OK) {
         writer->queue[(writer->head + writer->count) % STORE_WRITER_QUEUE] = session;
         writer->count++;
+        writer->bytes += size;
         pthread_cond_signal(&writer->not_empty);
     } else {
         writer->dropped++;

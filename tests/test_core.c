@@ -417,6 +417,19 @@ static void test_attempts_handshake(void **state)
     assert_int_equal(log.refused + log.unanswered + log.one_sided, 0);
     assert_int_equal(attempts_pending(attempts), 0);
     attempts_free(attempts);
+    /* A full table gives up an answered attempt first, silently (libnids has its stream
+     * and reports it), before settling a pending SYN early. */
+    struct settled_log full = { 0 };
+    attempts = attempts_new(2, on_settled, &full);
+    attempts_on_syn(attempts, &k[0], 1000000, syn, 40);
+    attempts_on_server_packet(attempts, &k[0], false, true, 1000100, out);
+    attempts_on_syn(attempts, &k[1], 1000200, syn, 40);
+    attempts_on_syn(attempts, &k[2], 1000300, syn, 40);
+    assert_int_equal(full.not_established + full.unanswered, 0);
+    attempts_on_syn(attempts, &k[3], 1000400, syn, 40);   /* now a pending SYN must go */
+    assert_int_equal(full.unanswered, 1);
+    assert_int_equal(attempts_pending(attempts), 2);
+    attempts_free(attempts);
 }
 
 /* --- IPv6 map ------------------------------------------------------------------- */

@@ -582,8 +582,9 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
         active->now_us = now_us;
     attempts_flush(active->attempts, active->now_us);
     nids_exit();   /* raises NIDS_EXITING for every open stream */
-    while (active->oldest) {   /* streams libnids did not report: should not happen */
+    while (active->oldest) {   /* streams libnids did not report (fuzz_pcapfile found some) */
         active->stats.streams_open_at_end++;
+        active->oldest->nids = NULL;   /* nids_exit() freed libnids' streams */
         slot_close(active->oldest, STREAM_END_OF_INPUT);
     }
     *final_stats = active->stats;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,7 +150,13 @@ struct store_writer *store_writer_start(struct mt_store *store, char *err, size_
     pthread_cond_init(&writer->not_full, NULL);
     pthread_cond_init(&writer->idle, NULL);
     pthread_condattr_destroy(&monotonic);
+    /* Signals (SIGTERM, SIGHUP) belong to the capture thread, whose poll() they should
+     * wake: the writer starts with every signal blocked (a new thread inherits the mask). */
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
     int rc = pthread_create(&writer->thread, NULL, writer_main, writer);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the database writer thread: %s", strerror(rc));
         pthread_cond_destroy(&writer->idle);

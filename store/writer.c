@@ -64,19 +64,40 @@ static void note_failure(struct store_writer *writer, int result, const char *me
     snprintf(writer->error, sizeof writer->error, "%s", message);
 }
 
-/* The idle check: commits an old batch. Called and returns with queue_lock held. */
-static void idle_tick(struct store_writer *writer)
+/* A commit (store_tick or store_flush) under the store lock; a failure is recorded.
+ * Called without queue_lock. */
+static int commit(struct store_writer *writer, int (*how)(struct mt_store *))
 {
-    pthread_mutex_unlock(&writer->queue_lock);
     pthread_mutex_lock(&writer->store_lock);
-    int result = store_tick(writer->store);
+    int result = how(writer->store);
     char message[512] = "";
     if (result != STORE_OK)
         snprintf(message, sizeof message, "%s", store_error(writer->store));
     pthread_mutex_unlock(&writer->store_lock);
-    pthread_mutex_lock(&writer->queue_lock);
-    if (result != STORE_OK)
+    if (result != STORE_OK) {
+        pthread_mutex_lock(&writer->queue_lock);
         note_failure(writer, result, message);
+        pthread_mutex_unlock(&writer->queue_lock);
+    }
+    return result;
+}
+
+/* The idle check: commits an old batch. Called and returns with queue_lock held. */
+static void idle_tick(struct store_writer *writer)
+{
+    pthread_mutex_unlock(&writer->queue_lock);
+    commit(writer, store_tick);
+    pthread_mutex_lock(&writer->queue_lock);
+}
+
+static void writer_free(struct store_writer *writer)
+{
+    pthread_cond_destroy(&writer->idle);
+    pthread_cond_destroy(&writer->not_full);
+    pthread_cond_destroy(&writer->not_empty);
+    pthread_mutex_destroy(&writer->queue_lock);
+    pthread_mutex_destroy(&writer->store_lock);
+    free(writer);
 }
 
 static void *writer_main(void *arg)
@@ -159,12 +180,7 @@ struct store_writer *store_writer_start(struct mt_store *store, char *err, size_
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the database writer thread: %s", strerror(rc));
-        pthread_cond_destroy(&writer->idle);
-        pthread_cond_destroy(&writer->not_full);
-        pthread_cond_destroy(&writer->not_empty);
-        pthread_mutex_destroy(&writer->queue_lock);
-        pthread_mutex_destroy(&writer->store_lock);
-        free(writer);
+        writer_free(writer);
         return NULL;
     }
     return writer;
@@ -214,18 +230,7 @@ int store_writer_sync(struct store_writer *writer)
     pthread_mutex_unlock(&writer->queue_lock);
     if (failure != STORE_OK)
         return failure;
-    pthread_mutex_lock(&writer->store_lock);
-    int result = store_flush(writer->store);
-    char message[512] = "";
-    if (result != STORE_OK)
-        snprintf(message, sizeof message, "%s", store_error(writer->store));
-    pthread_mutex_unlock(&writer->store_lock);
-    if (result != STORE_OK) {
-        pthread_mutex_lock(&writer->queue_lock);
-        note_failure(writer, result, message);
-        pthread_mutex_unlock(&writer->queue_lock);
-    }
-    return result;
+    return commit(writer, store_flush);
 }
 
 void store_writer_error(struct store_writer *writer, char *buf, size_t cap)
@@ -250,11 +255,6 @@ int store_writer_stop(struct store_writer *writer, char *err, size_t errlen, uin
     snprintf(err, errlen, "%s", writer->error);
     if (dropped)
         *dropped = writer->dropped;
-    pthread_cond_destroy(&writer->idle);
-    pthread_cond_destroy(&writer->not_full);
-    pthread_cond_destroy(&writer->not_empty);
-    pthread_mutex_destroy(&writer->queue_lock);
-    pthread_mutex_destroy(&writer->store_lock);
-    free(writer);
+    writer_free(writer);
     return result;
 }

@@ -230,6 +230,7 @@ static int command_read(int argc, char **argv)
 {
     static struct pipeline_options options;
     pipeline_options_defaults(&options);
+    options.bulk_load = true;
     bool with_console = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "d:q", decode_long_options, NULL)) != -1) {

@@ -2,7 +2,8 @@
  * IPv4 found by hand, mail-port packets only handed to libnids through
  * nids_pcap_handler() on a DLT_RAW descriptor, with mailtap's settings (TCP checksums
  * off, port-scan detection off, the same stream table size). Streams to mail ports are
- * collected in both directions and their data discarded. Prints one JSON line.
+ * collected in both directions and their data discarded; the file is read with the
+ * buffer mailtap gives it. Prints one JSON line.
  *   bare_nids [--max-streams N] FILE */
 #include <nids.h>
 #include <pcap/pcap.h>
@@ -77,7 +78,14 @@ int main(int argc, char **argv)
         collected[mail_ports[i] >> 3] |= (uint8_t)(1u << (mail_ports[i] & 7));
 
     char errbuf[PCAP_ERRBUF_SIZE];
-    pcap_t *file = pcap_open_offline(path, errbuf);
+    /* read as mailtap reads it: a 256 KiB stdio buffer (capture/source.c) */
+    static char buffer[256 * 1024];
+    FILE *input = fopen(path, "rb");
+    if (input)
+        setvbuf(input, buffer, _IOFBF, sizeof buffer);
+    pcap_t *file = input ? pcap_fopen_offline(input, errbuf) : NULL;
+    if (!input)
+        snprintf(errbuf, sizeof errbuf, "cannot open");
     if (!file) {
         fprintf(stderr, "%s: %s\n", path, errbuf);
         return 1;

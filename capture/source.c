@@ -24,6 +24,9 @@ enum { LIVE_SNAPLEN = 262144, LIVE_TIMEOUT_MS = 250 };
 #define LINK_CHECK_US 1000000    /* link state looked at once a second */
 #define REOPEN_RETRY_US 1000000  /* a vanished interface is tried again once a second */
 #define DRAIN_US 2000000         /* on stop, packets already in the ring are read this long */
+/* libpcap reads a file with two fread()s per packet through a stdio buffer of st_blksize
+ * (4 KiB): 280,000 read() calls per GB, a fifth of the time of a bare libnids loop. */
+#define FILE_BUFFER_BYTES (256 * 1024)
 
 struct capture_source {
     pcap_t *pcap;
@@ -33,6 +36,7 @@ struct capture_source {
     int path_count;
     int next_path;
     const char *current;
+    char *file_buffer;             /* FILE_BUFFER_BYTES, the open file's stdio buffer */
     volatile sig_atomic_t stop_requested;
     struct capture_stats stats;
     char error[PCAP_ERRBUF_SIZE + 256];
@@ -87,8 +91,24 @@ static int open_next_file(struct capture_source *source)
     if (source->next_path >= source->path_count)
         return 0;
     source->current = source->paths[source->next_path++];
-    source->pcap = pcap_open_offline_with_tstamp_precision(
-        source->current, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    if (strcmp(source->current, "-") == 0) {
+        /* stdin outlives the source (pcap_close() leaves it open): libpcap's own buffer */
+        source->pcap = pcap_open_offline_with_tstamp_precision(
+            source->current, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    } else {
+        FILE *file = fopen(source->current, "rb");
+        if (!file)
+            return set_error(source, "%s: cannot read capture: %s", source->current,
+                             strerror(errno));
+        if (!source->file_buffer)
+            source->file_buffer = malloc(FILE_BUFFER_BYTES);   /* without: stdio's own */
+        if (source->file_buffer)
+            setvbuf(file, source->file_buffer, _IOFBF, FILE_BUFFER_BYTES);
+        source->pcap = pcap_fopen_offline_with_tstamp_precision(
+            file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+        if (!source->pcap)
+            fclose(file);   /* only a handle that opened takes the file (pcap_close()) */
+    }
     if (!source->pcap)
         return set_error(source, "%s: cannot read capture: %s", source->current, errbuf);
     source->dlt = pcap_datalink(source->pcap);
@@ -420,5 +440,6 @@ void capture_close(struct capture_source *source)
         close(source->link_socket);
     free(source->iface);
     free(source->filter);
+    free(source->file_buffer);   /* after pcap_close(): the file used it until then */
     free(source);
 }

@@ -351,13 +351,19 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
     store_writer_unlock(pipeline->writer);
 }
 
-static void configure_store(struct pipeline *pipeline)
+/* False with a message in err. */
+static bool configure_store(struct pipeline *pipeline, char *err, size_t errlen)
 {
     const struct pipeline_options *options = pipeline->options;
+    if (options->bulk_load && store_set_bulk_load(pipeline->store) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_error(pipeline->store));
+        return false;
+    }
     if (options->batch_sessions > 0 || options->batch_ms > 0)
         store_set_batch(pipeline->store,
                         options->batch_sessions > 0 ? options->batch_sessions : STORE_BATCH_SESSIONS,
                         options->batch_ms > 0 ? options->batch_ms : STORE_BATCH_MS);
+    return true;
 }
 
 /* Opens the database and starts its writer thread. False with a message in err. */
@@ -366,8 +372,8 @@ static bool open_store(struct pipeline *pipeline, char *err, size_t errlen)
     pipeline->store = store_open(pipeline->options->db_path, true, err, errlen);
     if (!pipeline->store)
         return false;
-    configure_store(pipeline);
-    pipeline->writer = store_writer_start(pipeline->store, err, errlen);
+    if (configure_store(pipeline, err, errlen))
+        pipeline->writer = store_writer_start(pipeline->store, err, errlen);
     if (!pipeline->writer) {
         store_close(pipeline->store);
         pipeline->store = NULL;

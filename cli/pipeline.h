@@ -30,6 +30,7 @@ struct pipeline_options {
     int stats_interval_s;         /* a sensor_stats row this often (capture time) */
     const char *stats_label;      /* sensor_stats.source; NULL: the interface or file */
     int batch_sessions, batch_ms; /* store batches (store_set_batch); 0: the store's default */
+    bool bulk_load;               /* files read once (read): store_set_bulk_load() */
     volatile sig_atomic_t *reopen_requested;   /* set (by SIGHUP): reopen the database */
     /* Called once the database is open, before the first packet (capture drops its
      * privileges there); non-zero stops the run with that exit status. */

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* A pending-line buffer larger than this is freed once its line is delivered. */
 #define LR_PENDING_KEPT 512
@@ -207,6 +210,36 @@ static size_t feed_block(struct line_reader *reader, const char *data, size_t le
     return used;
 }
 
+/* Offset of the first "\n." in s[0..n), or n when there is none. A body is up to megabytes
+ * of 76-byte lines, and only a line that starts with a dot can end it: one pass, 16 bytes
+ * at a time (SSE2 is in every x86-64), instead of a memchr() call and a state change per
+ * line. Elsewhere, a memchr() per line start. */
+static size_t find_lf_dot(const char *s, size_t n)
+{
+    size_t p = 0;
+#if defined(__SSE2__)
+    const __m128i lf = _mm_set1_epi8('\n'), dot = _mm_set1_epi8('.');
+    for (; p + 17 <= n; p += 16) {
+        __m128i here = _mm_loadu_si128((const __m128i *)(const void *)(s + p));
+        __m128i next = _mm_loadu_si128((const __m128i *)(const void *)(s + p + 1));
+        unsigned hits = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(here, lf), _mm_cmpeq_epi8(next, dot)));
+        if (hits)
+            return p + (size_t)__builtin_ctz(hits);
+    }
+#endif
+    while (p + 1 < n) {
+        const char *lf_at = memchr(s + p, '\n', n - 1 - p);
+        if (!lf_at)
+            break;
+        p = (size_t)(lf_at - s);
+        if (s[p + 1] == '.')
+            return p;
+        p++;
+    }
+    return n;
+}
+
 static size_t feed_dot_body(struct line_reader *reader, const char *data, size_t len,
                             lr_handler handler, void *ctx)
 {
@@ -214,16 +247,14 @@ static size_t feed_dot_body(struct line_reader *reader, const char *data, size_t
     while (i < len) {
         switch (reader->dot_state) {
         case DOT_IN_LINE: {
-            const char *lf = memchr(data + i, '\n', len - i);
-            if (!lf) {
-                reader->body_bytes += len - i;
-                i = len;
-                break;
-            }
-            size_t step = (size_t)(lf - (data + i)) + 1;
+            /* Straight to the next line that starts with a dot; without one, to the end,
+             * where a last "\n" leaves the next segment at a line start. */
+            size_t found = find_lf_dot(data + i, len - i);
+            size_t step = found < len - i ? found + 1 : len - i;
             reader->body_bytes += step;
             i += step;
-            reader->dot_state = DOT_AT_LINE_START;
+            if (data[i - 1] == '\n')
+                reader->dot_state = DOT_AT_LINE_START;
             break;
         }
         case DOT_AT_LINE_START:

@@ -147,7 +147,6 @@ struct mt_mailbox_stats {
 /* What a TLS handshake showed (protocols/tlsfollow.c fills it from protocols/tls.c's
  * facts; strings sanitized). Held by the sessions that had a handshake only. */
 struct mt_tls_info {
-    bool seen;
     char version[16];          /* negotiated, "TLSv1.2" */
     char client_versions[64];  /* offered */
     char cipher[64];

@@ -69,7 +69,6 @@ void tls_follow_data(struct tls_follow *follow, const struct mt_session *session
 static void copy_facts(struct mt_tls_info *info, const struct tls_facts *facts,
                        enum tls_outcome outcome)
 {
-    info->seen = true;
     snprintf(info->version, sizeof info->version, "%s", facts->version_name);
     snprintf(info->client_versions, sizeof info->client_versions, "%s",
              facts->client_versions_text);

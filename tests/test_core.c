@@ -202,6 +202,48 @@ static void test_linereader_every_split(void **state)
         }
 }
 
+/* Dot bodies of random lines (dots, stuffed dots, ".\r" that is no terminator, bare LFs)
+ * put "\n." at every offset of the decoder's 16-byte scan: the body ends exactly where a
+ * byte-by-byte reading of RFC 5321's rule says, however the stream is cut. */
+static void test_linereader_dot_body_scan(void **state)
+{
+    (void)state;
+    static const char *const starts[] = { "", "x", ".", "..", ".x", ".\ry", "\n" };
+    uint32_t seed = 12345;
+    for (int round = 0; round < 60; round++) {
+        char input[2048];
+        size_t len = (size_t)snprintf(input, sizeof input, "DATA\r\n");
+        size_t body_start = len;
+        while (len < 1200) {
+            seed = seed * 1103515245u + 12345u;
+            const char *start = starts[(seed >> 16) % 7];
+            size_t fill = (seed >> 8) % 40 + (strcmp(start, ".") == 0);   /* not ".\r\n" */
+            len += (size_t)snprintf(input + len, sizeof input - len, "%s%.*s\r\n", start,
+                                    (int)fill, "abcdefghijklmnopqrstuvwxyz.0123456789.abcdef");
+        }
+        len += (size_t)snprintf(input + len, sizeof input - len, ".\r\nQUIT\r\n");
+        /* the reference: the first line start holding "." then CR LF or LF */
+        size_t end = body_start;
+        for (size_t p = body_start; p < len; p++) {
+            bool line_start = p == body_start || input[p - 1] == '\n';
+            if (line_start && input[p] == '.' &&
+                (input[p + 1] == '\n' || (input[p + 1] == '\r' && input[p + 2] == '\n'))) {
+                end = p;
+                break;
+            }
+        }
+        char want[64];
+        snprintf(want, sizeof want, "L[DATA]|B%zu|L[QUIT]|", end - body_start);
+        struct recorder rec;
+        for (size_t cut = 0; cut <= len; cut += 1 + (size_t)round % 3) {
+            run_split(input, len, cut, cut + (cut * 7) % 37 > len ? len : cut + (cut * 7) % 37,
+                      &rec);
+            if (strcmp(rec.log, want) != 0)
+                fail_msg("round %d, cut at %zu: %s != %s", round, cut, rec.log, want);
+        }
+    }
+}
+
 /* Counted blocks read as lines: lines never run past the block, a last line without LF
  * ends with it, lr_skip_rest() skips the remainder, and the same events come whatever
  * the segmentation. */
@@ -560,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_linereader_every_split),
+        cmocka_unit_test(test_linereader_dot_body_scan),
         cmocka_unit_test(test_linereader_blocks_every_split),
         cmocka_unit_test(test_linereader_overlong_line),
         cmocka_unit_test(test_linereader_bare_lf_terminator),

@@ -1404,6 +1404,40 @@ static void test_search_is_like(void **state)
     assert_int_equal(store_close(store), STORE_OK);
 }
 
+/* The writer builds each search document itself; the view session_text_source, which
+ * rebuilds one when a field changes, must give the same bytes. */
+static void test_search_document_is_the_views(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    /* and the corners of group_concat and instr: empty subjects, an empty address past the
+     * summary (instr() finds "" anywhere), one in capitals beside the summary's lower case */
+    struct mt_session *s = make_varied(12);
+    for (int m = 0; m < 2; m++)
+        session_add_message(s);
+    add_rcpt(s, "", 250, "250 ok", true, 0);
+    add_rcpt(s, "BOB@EXAMPLE.ORG", 550, "550 no", false, 0);
+    add_rcpt(s, "", 250, "250 ok", true, 0);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    session_free(s);
+    assert_int_equal(store_close(store), STORE_OK);
+
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), sum(t.doc IS NOT v.doc),"
+                                        " (SELECT count(*) FROM sessions) FROM session_text t"
+                                        " JOIN session_text_source v USING (id)", -1, &st,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), VARIED_COUNT + 1);
+    assert_int_equal(sqlite3_column_int(st, 1), 0);
+    assert_int_equal(sqlite3_column_int(st, 2), VARIED_COUNT + 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void exec_ok(const char *path, const char *sql)
 {
     sqlite3 *db;
@@ -2059,6 +2093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_is_like, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_document_is_the_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),

@@ -4,9 +4,8 @@
 #include "capture/linklayer.h"
 #include "cli/attempt_limit.h"
 #include "cli/health.h"
-#include "protocols/decoder.h"
+#include "protocols/connection.h"
 #include "protocols/dnswatch.h"
-#include "protocols/tlsfollow.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -43,13 +42,9 @@ struct pipeline {
     struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
 };
 
-/* A connection being decoded: the session record and its decoder's state. */
+/* A connection being decoded, and what the capture's health needs of it. */
 struct live_session {
-    struct mt_session *session;
-    const struct mt_decoder *decoder;
-    void *state;
-    struct tls_follow *tls;
-    struct dns_watch_stream *dns;   /* DNS over TCP instead of a mail decoder */
+    struct mt_connection conn;
     uint64_t drop_epoch;            /* the pipeline's drop_epoch when it opened */
 };
 
@@ -119,16 +114,9 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
     }
 }
 
-static void fill_endpoints(struct pipeline *pipeline, struct mt_session *session,
-                           const struct flow *flow, int64_t start_us)
+static bool server_is_local(const struct pipeline *pipeline, const struct flow *flow)
 {
-    ip_address_format(&flow->client, session->client_ip, sizeof session->client_ip);
-    ip_address_format(&flow->server, session->server_ip, sizeof session->server_ip);
-    session->client_port = flow->client_port;
-    session->server_port = flow->server_port;
-    session->direction = localnets_contains(&pipeline->options->local, &flow->server)
-                             ? MT_INBOUND : MT_OUTBOUND;
-    session->start_us = session->end_us = start_us;
+    return localnets_contains(&pipeline->options->local, &flow->server);
 }
 
 static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
@@ -140,20 +128,12 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     struct live_session *live = calloc(1, sizeof *live);
     if (!live)
         return NULL;
-    live->session = session_new((enum mt_proto)proto);
-    if (!live->session) {
+    if (!connection_open(&live->conn, (enum mt_proto)proto, flow,
+                         server_is_local(pipeline, flow), ts_us)) {
         free(live);
         return NULL;
     }
-    fill_endpoints(pipeline, live->session, flow, ts_us);
     live->drop_epoch = pipeline->drop_epoch;
-    if (proto == MT_PROTO_DNS) {
-        live->dns = dns_watch_stream_new(flow);
-        return live;
-    }
-    live->decoder = decoder_for((enum mt_proto)proto);
-    live->state = live->decoder ? live->decoder->open(live->session) : NULL;
-    live->tls = tls_follow_new();
     return live;
 }
 
@@ -162,67 +142,20 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
 {
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
-    struct mt_session *session = live->session;
-    if (live->dns) {
-        if (pipeline->dns)
-            dns_watch_stream_data(pipeline->dns, live->dns, from == STREAM_FROM_CLIENT,
-                                  (const uint8_t *)bytes, len, ts_us);
-        return;
-    }
-    if (from == STREAM_FROM_CLIENT)
-        session->bytes_c2s += len;
-    else
-        session->bytes_s2c += len;
-    session->end_us = ts_us;
-    enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
-    if (live->state)
-        live->decoder->data(live->state, session, side, bytes, len, ts_us);
-    if (live->tls)
-        tls_follow_data(live->tls, session, side, bytes, len, ts_us);
-}
-
-static enum mt_end end_from_stream(enum stream_end how)
-{
-    switch (how) {
-    case STREAM_CLOSED: return MT_END_CLOSE;
-    case STREAM_RESET: return MT_END_RESET;
-    case STREAM_IDLE_TIMEOUT: return MT_END_TIMEOUT;
-    case STREAM_EVICTED: return MT_END_EVICTED;
-    case STREAM_REFUSED: return MT_END_REFUSED;
-    case STREAM_UNANSWERED: return MT_END_UNANSWERED;
-    case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;   /* the handshake never finished */
-    case STREAM_ONE_SIDED:
-    case STREAM_END_OF_INPUT: return MT_END_EOF;
-    }
-    return MT_END_EOF;
+    connection_data(&live->conn, pipeline->dns, from, bytes, len, ts_us);
 }
 
 static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
 {
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
-    struct mt_session *session = live->session;
-    if (live->dns) {   /* its lookups were reported as they completed */
-        dns_watch_stream_free(live->dns);
-        session_free(session);
-        free(live);
-        return;
-    }
-    session->end = end_from_stream(how);
-    if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
-        session->end_us = ts_us;
-    if (live->state) {
-        live->decoder->close(live->state, session);
-        live->decoder->free(live->state);
-    }
-    tls_follow_settle(live->tls, session);
-    tls_follow_free(live->tls);
-    /* Capture loss is the sensor's failure, not the server's: said so, never blamed. */
-    int64_t end_us = session->end_us > ts_us ? session->end_us : ts_us;
-    if (data_lost)
-        session_capture_lost(session, end_us, "a sequence gap (segments missing)");
-    else if (live->drop_epoch != pipeline->drop_epoch && session_status_is_inconclusive(session))
-        session_capture_lost(session, end_us, "the kernel dropped packets while it was open");
+    struct mt_session *session = connection_close(&live->conn, how, data_lost, ts_us);
+    bool dropped = live->drop_epoch != pipeline->drop_epoch;
+    free(live);
+    if (!session)
+        return;   /* DNS over TCP: its lookups were reported as they completed */
+    if (!data_lost && dropped && session_status_is_inconclusive(session))
+        connection_capture_lost(session, ts_us, "the kernel dropped packets while it was open");
     if (session->flags & MT_FLAG_CAPTURE_GAP) {
         pipeline->summary->capture_gaps++;
         health_gap(&pipeline->health);
@@ -231,7 +164,6 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
         health_answered(&pipeline->health, session->server_port);
     if (pipeline->dns)
         dns_watch_inbound(pipeline->dns, session);
-    free(live);
     store_session(pipeline, session);
 }
 
@@ -262,9 +194,9 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     struct mt_session *session = session_new((enum mt_proto)proto);
     if (!session)
         return;
-    fill_endpoints(pipeline, session, flow, syn_us);
+    connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
     session->end_us = end_us;
-    session->end = end_from_stream(how);
+    session->end = connection_end(how);
     const char *line;
     enum mt_status status;
     switch (how) {
@@ -303,9 +235,10 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     struct mt_session *session = session_new((enum mt_proto)proto);
     if (!session)
         return;
-    fill_endpoints(pipeline, session, &over->flow, over->first_us);
+    connection_fill_endpoints(session, &over->flow, server_is_local(pipeline, &over->flow),
+                              over->first_us);
     session->end_us = over->last_us;
-    session->end = end_from_stream(over->how);
+    session->end = connection_end(over->how);
     bool refused = over->how == STREAM_REFUSED;
     bool half_open = over->how == STREAM_NOT_ESTABLISHED;
     char line[MT_TEXT_MAX];

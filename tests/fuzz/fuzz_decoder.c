@@ -6,6 +6,7 @@
 #include "capture/linklayer.h"
 #include "cli/localnets.h"
 #include "fuzz_check.h"
+#include "protocols/connection.h"
 #include "protocols/dnswatch.h"
 #include "protocols/tlsfollow.h"
 #include "reassembly/reassembly.h"
@@ -87,14 +88,10 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
 
 enum { NO_PROTO = 0xff };
 
-/* A connection being decoded, as cli/pipeline.c's live_session. */
+/* A connection being decoded by the pipeline's own code (protocols/connection.c). */
 struct live {
     uint32_t magic;
-    struct mt_session *session;
-    const struct mt_decoder *decoder;
-    void *state;
-    struct tls_follow *tls;
-    struct dns_watch_stream *dns;   /* DNS over TCP instead of a mail decoder */
+    struct mt_connection conn;
 };
 
 static uint8_t port_proto[65536];
@@ -106,16 +103,6 @@ static long live_streams;         /* opened and not yet closed */
 static bool running;
 /* Per input, printed by fuzz_path_finish when FUZZ_PATH_VERBOSE is set (seed checks). */
 static unsigned long n_sessions, n_attempts, n_dns_rows;
-
-static void fill_endpoints(struct mt_session *s, const struct flow *flow, int64_t start_us)
-{
-    ip_address_format(&flow->client, s->client_ip, sizeof s->client_ip);
-    ip_address_format(&flow->server, s->server_ip, sizeof s->server_ip);
-    s->client_port = flow->client_port;
-    s->server_port = flow->server_port;
-    s->direction = localnets_contains(&local, &flow->server) ? MT_INBOUND : MT_OUTBOUND;
-    s->start_us = s->end_us = start_us;
-}
 
 static void on_dns_row(void *ctx, struct mt_session *row)
 {
@@ -148,21 +135,13 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     struct live *live = calloc(1, sizeof *live);
     if (!live)
         return NULL;
-    live->magic = LIVE_MAGIC;
-    live->session = session_new((enum mt_proto)proto);
-    if (!live->session) {
+    if (!connection_open(&live->conn, (enum mt_proto)proto, flow,
+                         localnets_contains(&local, &flow->server), ts_us)) {
         free(live);
         return NULL;
     }
-    fill_endpoints(live->session, flow, ts_us);
+    live->magic = LIVE_MAGIC;
     live_streams++;
-    if (proto == MT_PROTO_DNS) {
-        live->dns = dns_watch_stream_new(flow);
-        return live;
-    }
-    live->decoder = decoder_for((enum mt_proto)proto);
-    live->state = live->decoder ? live->decoder->open(live->session) : NULL;
-    live->tls = tls_follow_new();
     return live;
 }
 
@@ -179,41 +158,31 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
 {
     (void)ctx;
     struct live *live = live_from(stream);
-    struct mt_session *s = live->session;
     if (len == 0)
         fuzz_fail("data() with zero bytes");
     if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
         fuzz_fail("data() from side %d", (int)from);
-    if (live->dns) {
-        if (dns_watch_get())
-            dns_watch_stream_data(watch, live->dns, from == STREAM_FROM_CLIENT,
-                                  (const uint8_t *)bytes, len, ts_us);
-        return;
-    }
-    if (from == STREAM_FROM_CLIENT)
-        s->bytes_c2s += len;
-    else
-        s->bytes_s2c += len;
-    s->end_us = ts_us;
-    enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
-    if (live->state)
-        live->decoder->data(live->state, s, side, bytes, len, ts_us);
-    if (live->tls)
-        tls_follow_data(live->tls, s, side, bytes, len, ts_us);
+    /* The watch is made on first use: only for a DNS stream's bytes. */
+    connection_data(&live->conn, live->conn.dns ? dns_watch_get() : NULL, from, bytes, len,
+                    ts_us);
 }
 
-static enum mt_end end_from_stream(enum stream_end how)
+/* A stream's ending as closed() may report it (connection_end() would map anything else
+ * quietly; here it is a reassembly bug). */
+static void check_stream_end(enum stream_end how)
 {
     switch (how) {
-    case STREAM_CLOSED: return MT_END_CLOSE;
-    case STREAM_RESET: return MT_END_RESET;
-    case STREAM_IDLE_TIMEOUT: return MT_END_TIMEOUT;
-    case STREAM_EVICTED: return MT_END_EVICTED;
-    case STREAM_REFUSED: return MT_END_REFUSED;
-    case STREAM_UNANSWERED: return MT_END_UNANSWERED;
-    case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;
+    case STREAM_CLOSED:
+    case STREAM_RESET:
+    case STREAM_IDLE_TIMEOUT:
+    case STREAM_EVICTED:
+    case STREAM_END_OF_INPUT:
+        return;
+    case STREAM_REFUSED:
+    case STREAM_UNANSWERED:
     case STREAM_ONE_SIDED:
-    case STREAM_END_OF_INPUT: return MT_END_EOF;
+    case STREAM_NOT_ESTABLISHED:
+        fuzz_fail("closed() with an attempts-only ending %d", (int)how);
     }
     fuzz_fail("stream end %d out of range", (int)how);
 }
@@ -222,31 +191,13 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
 {
     (void)ctx;
     struct live *live = live_from(stream);
-    struct mt_session *s = live->session;
-    if (how == STREAM_REFUSED || how == STREAM_UNANSWERED || how == STREAM_ONE_SIDED ||
-        how == STREAM_NOT_ESTABLISHED)
-        fuzz_fail("closed() with an attempts-only ending %d", (int)how);
-    enum mt_end end = end_from_stream(how);
+    check_stream_end(how);
     live->magic = 0;
     live_streams--;
-    if (live->dns) {   /* its lookups were reported as they completed */
-        dns_watch_stream_free(live->dns);
-        session_free(s);
-        free(live);
-        return;
-    }
-    s->end = end;
-    if (ts_us > s->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
-        s->end_us = ts_us;
-    if (live->state) {
-        live->decoder->close(live->state, s);
-        live->decoder->free(live->state);
-    }
-    tls_follow_settle(live->tls, s);
-    tls_follow_free(live->tls);
-    int64_t end_us = s->end_us > ts_us ? s->end_us : ts_us;
-    if (data_lost)
-        session_capture_lost(s, end_us, "a sequence gap (segments missing)");
+    struct mt_session *s = connection_close(&live->conn, how, data_lost, ts_us);
+    free(live);
+    if (!s)
+        return;   /* DNS over TCP: its lookups were checked as rows */
     if (s->end_us < s->start_us)
         fuzz_fail("session ends (%lld) before it starts (%lld)", (long long)s->end_us,
                   (long long)s->start_us);
@@ -255,7 +206,6 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     if (watch)
         dns_watch_inbound(watch, s);
     session_free(s);
-    free(live);
 }
 
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
@@ -274,9 +224,9 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     struct mt_session *s = session_new((enum mt_proto)proto);
     if (!s)
         return;
-    fill_endpoints(s, flow, syn_us);
+    connection_fill_endpoints(s, flow, localnets_contains(&local, &flow->server), syn_us);
     s->end_us = end_us;
-    s->end = end_from_stream(how);
+    s->end = connection_end(how);
     static const char *const lines[] = { "refused", "one-sided", "no answer", "half-open" };
     const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1
                              : how == STREAM_UNANSWERED ? 2 : 3];

@@ -15,9 +15,9 @@
 int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size_t size);
 
 /* ---- The packet path ---------------------------------------------------------------
- * link_find_ip → reassembly_ip_packet (libnids) → the real decoders and tls_follow_*
- * (and, with DNS, dnswatch: UDP and TCP port 53), wired as cli/pipeline.c does but with
- * no store: every finished session, attempt and DNS row is checked against the
+ * link_find_ip → reassembly_ip_packet (libnids) → protocols/connection.c, the pipeline's
+ * own per-connection code (decoders, tls_follow_*; with DNS, dnswatch: UDP and TCP port
+ * 53), with no store: every finished session, attempt and DNS row is checked against the
  * invariants of fuzz_check.h and freed, and every stream opened() must be closed()
  * exactly once. libnids is process-global: one path per process.
  *

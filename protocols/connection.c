@@ -1,0 +1,106 @@
+/* connection.c — one TCP connection's decoding: session, decoder, TLS follower, DNS stream. */
+#include "protocols/connection.h"
+
+void connection_fill_endpoints(struct mt_session *session, const struct flow *flow,
+                               bool inbound, int64_t start_us)
+{
+    ip_address_format(&flow->client, session->client_ip, sizeof session->client_ip);
+    ip_address_format(&flow->server, session->server_ip, sizeof session->server_ip);
+    session->client_port = flow->client_port;
+    session->server_port = flow->server_port;
+    session->direction = inbound ? MT_INBOUND : MT_OUTBOUND;
+    session->start_us = session->end_us = start_us;
+}
+
+bool connection_open(struct mt_connection *conn, enum mt_proto proto, const struct flow *flow,
+                     bool inbound, int64_t ts_us)
+{
+    *conn = (struct mt_connection){ .session = session_new(proto) };
+    if (!conn->session)
+        return false;
+    connection_fill_endpoints(conn->session, flow, inbound, ts_us);
+    if (proto == MT_PROTO_DNS) {
+        conn->dns = dns_watch_stream_new(flow);
+        if (!conn->dns) {
+            session_free(conn->session);
+            conn->session = NULL;
+            return false;
+        }
+        return true;
+    }
+    conn->decoder = decoder_for(proto);
+    conn->state = conn->decoder ? conn->decoder->open(conn->session) : NULL;
+    conn->tls = tls_follow_new();
+    return true;
+}
+
+void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum stream_side from,
+                     const char *bytes, size_t len, int64_t ts_us)
+{
+    if (conn->dns) {
+        if (dns)
+            dns_watch_stream_data(dns, conn->dns, from == STREAM_FROM_CLIENT,
+                                  (const uint8_t *)bytes, len, ts_us);
+        return;
+    }
+    struct mt_session *session = conn->session;
+    if (from == STREAM_FROM_CLIENT)
+        session->bytes_c2s += len;
+    else
+        session->bytes_s2c += len;
+    session->end_us = ts_us;
+    enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
+    if (conn->state)
+        conn->decoder->data(conn->state, session, side, bytes, len, ts_us);
+    if (conn->tls)
+        tls_follow_data(conn->tls, session, side, bytes, len, ts_us);
+}
+
+enum mt_end connection_end(enum stream_end how)
+{
+    switch (how) {
+    case STREAM_CLOSED: return MT_END_CLOSE;
+    case STREAM_RESET: return MT_END_RESET;
+    case STREAM_IDLE_TIMEOUT: return MT_END_TIMEOUT;
+    case STREAM_EVICTED: return MT_END_EVICTED;
+    case STREAM_REFUSED: return MT_END_REFUSED;
+    case STREAM_UNANSWERED: return MT_END_UNANSWERED;
+    case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;   /* the handshake never finished */
+    case STREAM_ONE_SIDED:
+    case STREAM_END_OF_INPUT: return MT_END_EOF;
+    }
+    return MT_END_EOF;
+}
+
+void connection_capture_lost(struct mt_session *session, int64_t ts_us, const char *why)
+{
+    /* Capture loss is the sensor's failure, not the server's: said so, never blamed. */
+    session_capture_lost(session, session->end_us > ts_us ? session->end_us : ts_us, why);
+}
+
+struct mt_session *connection_close(struct mt_connection *conn, enum stream_end how,
+                                    bool data_lost, int64_t ts_us)
+{
+    struct mt_session *session = conn->session;
+    if (conn->dns) {
+        dns_watch_stream_free(conn->dns);
+        session_free(session);
+        *conn = (struct mt_connection){ 0 };
+        return NULL;
+    }
+    session->end = connection_end(how);
+    /* The end of input and the idle timer are not the connection's doing: its last
+     * bytes stay its end. */
+    if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
+        session->end_us = ts_us;
+    if (conn->state) {
+        conn->decoder->close(conn->state, session);
+        conn->decoder->free(conn->state);
+    }
+    tls_follow_settle(conn->tls, session);
+    tls_follow_free(conn->tls);
+    if (data_lost)
+        connection_capture_lost(session, ts_us, "a sequence gap (segments missing)");
+    *conn = (struct mt_connection){ 0 };
+    return session;
+}

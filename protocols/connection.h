@@ -1,0 +1,63 @@
+/* connection.h — one TCP connection's decoding, wired once for the pipeline and the fuzz
+ * harness: the session record of a flow, its protocol decoder and the TLS follower beside
+ * it (or, for DNS over TCP, a dns_watch stream), fed each side's bytes and settled when
+ * reassembly says how the connection ended. No store and no capture health: what happens
+ * to a finished session is the caller's business. */
+#ifndef MAILTAP_CONNECTION_H
+#define MAILTAP_CONNECTION_H
+
+#include "protocols/decoder.h"
+#include "protocols/dnswatch.h"
+#include "protocols/session.h"
+#include "protocols/tlsfollow.h"
+#include "reassembly/flow.h"
+#include "reassembly/reassembly.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Public so that a caller can embed it beside its own per-stream fields. Everything it
+ * points to is owned by it from connection_open() to connection_close(). */
+struct mt_connection {
+    struct mt_session *session;
+    const struct mt_decoder *decoder;   /* NULL: none for this protocol (or DNS) */
+    void *state;                        /* the decoder's; NULL: recorded without decoding */
+    struct tls_follow *tls;             /* NULL: no TLS parser (findings only) */
+    struct dns_watch_stream *dns;       /* DNS over TCP instead of a mail decoder */
+};
+
+/* A session's endpoints from a flow: addresses as text, ports, direction (inbound: the
+ * server is on a local network), start and end at start_us. Attempt rows use it too. */
+void connection_fill_endpoints(struct mt_session *session, const struct flow *flow,
+                               bool inbound, int64_t start_us);
+
+/* A connection of proto to flow, established at ts_us: the session with its endpoints,
+ * then the protocol's decoder and a TLS follower, or for MT_PROTO_DNS a DNS-over-TCP
+ * stream. A decoder state or follower that cannot be allocated is done without (the
+ * connection is still recorded). False when there is no memory for the session or the
+ * DNS stream; nothing is left allocated then. */
+bool connection_open(struct mt_connection *conn, enum mt_proto proto, const struct flow *flow,
+                     bool inbound, int64_t ts_us);
+
+/* Bytes sent by one side, captured at ts_us (valid only during the call). A mail
+ * connection counts them, moves end_us and feeds decoder and follower; a DNS stream
+ * hands them to dns (NULL: dropped). */
+void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum stream_side from,
+                     const char *bytes, size_t len, int64_t ts_us);
+
+/* How reassembly's ending is recorded; MT_END_EOF for a value out of range. */
+enum mt_end connection_end(enum stream_end how);
+
+/* Packets of the session were not captured (why: in what way): flagged capture_gap, and an
+ * inconclusive status becomes incomplete, at the later of end_us and ts_us (its close). */
+void connection_capture_lost(struct mt_session *session, int64_t ts_us, const char *why);
+
+/* The connection ended (how, at ts_us; data_lost: reassembly was left with a sequence
+ * gap). Sets end and end_us, closes and frees the decoder, settles and frees the follower,
+ * notes a gap, and returns the session: the caller owns it. A DNS stream returns NULL with
+ * everything freed (its lookups were reported as they completed). conn is left empty. */
+struct mt_session *connection_close(struct mt_connection *conn, enum stream_end how,
+                                    bool data_lost, int64_t ts_us);
+
+#endif

@@ -5,8 +5,9 @@
  * holds a secret (passwords, APOP digests and SASL payloads are written as "*****").
  * A sensor holds this state for every open connection, so what only some connections
  * need lives on the heap, sized to use: the queue starts at POP3_PENDING_MIN entries and
- * doubles up to POP3_PENDING_MAX, a saved line is as long as its text, and the header
- * scan of a retrieved message exists only while its header lines are read.
+ * doubles up to POP3_PENDING_MAX, a saved line's buffer is its text rounded up to
+ * MT_LINE_BUF_ROUND bytes, and the header scan of a retrieved message exists only while
+ * its header lines are read.
  *
  * Status (session->status), strongest first:
  *   server_rejected  the greeting was -ERR
@@ -133,12 +134,11 @@ enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_LOGIN_DISABLED, RANK_ENCRYPTE
 enum probe_reason { PROBE_OFF, PROBE_START, PROBE_STLS };
 
 /* A server line kept raw (session_decide sanitizes) until it decides the status. Most
- * connections never keep one, so the text is on the heap, sized to the line; the buffer
+ * connections never keep one, so the text is on the heap (struct mt_line_buf); the buffer
  * has one owner: never copy the struct. */
 struct saved_line {
-    char *text;                    /* NULL until a non-empty line is kept */
-    size_t len, cap;               /* len <= cap <= MT_TEXT_MAX */
-    int index;
+    struct mt_line_buf buf;
+    int index;                     /* transcript index */
 };
 
 struct pop3 {
@@ -201,36 +201,15 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
     session_decide(st->session, status, line, len, index);
 }
 
-/* The buffer is kept when the line fits. Without memory for a longer line the line is
- * cut to the buffer there is (maybe empty): a shorter status line, never a crash. */
 static void save_line(struct saved_line *saved, const char *line, size_t len, int index)
 {
-    if (len > MT_TEXT_MAX)
-        len = MT_TEXT_MAX;
-    if (len > saved->cap) {
-        char *grown = realloc(saved->text, len);
-        if (grown) {
-            saved->text = grown;
-            saved->cap = len;
-        } else {
-            len = saved->cap;
-        }
-    }
-    if (len > 0)
-        memcpy(saved->text, line, len);
-    saved->len = len;
+    line_buf_set(&saved->buf, line, len);
     saved->index = index;
-}
-
-/* Never NULL: an empty line may have no buffer. */
-static const char *saved_text(const struct saved_line *saved)
-{
-    return saved->text ? saved->text : "";
 }
 
 static void saved_free(struct saved_line *saved)
 {
-    free(saved->text);
+    line_buf_free(&saved->buf);
     *saved = (struct saved_line){ 0 };
 }
 
@@ -269,9 +248,9 @@ static void go_encrypted(struct pop3 *st, const char *note)
     st->session->tls = true;
     lr_discard(&st->reader[MT_CLIENT]);
     lr_discard(&st->reader[MT_SERVER]);
-    if (st->stls_line.len > 0)
-        decide(st, MT_STATUS_ENCRYPTED, saved_text(&st->stls_line), st->stls_line.len,
-               st->stls_line.index);
+    if (st->stls_line.buf.len > 0)
+        decide(st, MT_STATUS_ENCRYPTED, line_buf_text(&st->stls_line.buf),
+               st->stls_line.buf.len, st->stls_line.index);
     else
         decide(st, MT_STATUS_ENCRYPTED, note, strlen(note), index);
 }
@@ -910,14 +889,14 @@ static void settle(struct pop3 *st)
         status = session->end == MT_END_REFUSED ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE;
         why = status == MT_STATUS_REFUSED ? "[connection refused]" : "[no reply from the server]";
     } else if (st->state == POP3_TLS_PENDING) { /* STLS accepted, then nothing */
-        decide(st, MT_STATUS_ENCRYPTED, saved_text(&st->stls_line), st->stls_line.len,
-               st->stls_line.index);
+        decide(st, MT_STATUS_ENCRYPTED, line_buf_text(&st->stls_line.buf),
+               st->stls_line.buf.len, st->stls_line.index);
         return;
     } else if (st->rank != RANK_NONE) {
         return;
     } else if (st->quit_answered) {
-        session_decide(session, MT_STATUS_NO_MAIL, saved_text(&st->quit_line), st->quit_line.len,
-                       st->quit_line.index);
+        session_decide(session, MT_STATUS_NO_MAIL, line_buf_text(&st->quit_line.buf),
+                       st->quit_line.buf.len, st->quit_line.index);
         return;
     } else if (session->end == MT_END_RESET) {
         status = MT_STATUS_RESET, why = "[connection reset before login]";

@@ -281,6 +281,44 @@ void session_decide(struct mt_session *session, enum mt_status status,
     session->status_transcript_line = transcript_line;
 }
 
+_Static_assert(MT_TEXT_MAX <= UINT16_MAX, "struct mt_line_buf counts in uint16_t");
+
+void line_buf_set(struct mt_line_buf *b, const char *text, size_t len)
+{
+    if (len > MT_TEXT_MAX)
+        len = MT_TEXT_MAX;
+    if (b->cap == 0)
+        b->text = NULL;   /* a borrowed view (cap 0) is never reallocated */
+    if (len > b->cap) {
+        size_t cap = (len + MT_LINE_BUF_ROUND - 1) / MT_LINE_BUF_ROUND * MT_LINE_BUF_ROUND;
+        if (cap > MT_TEXT_MAX)
+            cap = MT_TEXT_MAX;
+        char *grown = realloc(b->text, cap);
+        if (grown) {
+            b->text = grown;
+            b->cap = (uint16_t)cap;
+        } else {
+            len = b->cap;
+        }
+    }
+    b->len = (uint16_t)len;
+    if (len > 0)
+        memcpy(b->text, text, len);
+}
+
+void line_buf_copy(struct mt_line_buf *to, const struct mt_line_buf *from)
+{
+    if (to != from)
+        line_buf_set(to, from->text, from->len);
+}
+
+void line_buf_free(struct mt_line_buf *b)
+{
+    if (b->cap > 0)   /* else no buffer, or a borrowed view */
+        free(b->text);
+    *b = (struct mt_line_buf){ 0 };
+}
+
 bool session_status_is_inconclusive(const struct mt_session *session)
 {
     switch (session->status) {

@@ -256,6 +256,33 @@ bool session_text_setf(char **field, size_t max, const char *fmt, ...)
 void session_decide(struct mt_session *session, enum mt_status status,
                     const char *line, size_t len, int transcript_line);
 
+/* A raw line a decoder keeps until it decides something (a server reply, a Subject); it
+ * is sanitized once, where it is stored. Most stay empty for the whole connection, so the
+ * text is on the heap: NULL until the first non-empty line, grown in steps of
+ * MT_LINE_BUF_ROUND (cut at MT_TEXT_MAX) and kept when the next line fits, so a line saved
+ * on every reply settles at the longest one's size. Without memory for a longer line the
+ * line is cut to the buffer there is (maybe empty): a shorter status line, never a crash.
+ * One owner: copy with line_buf_copy(), never with =. Zeroed is empty. */
+#define MT_LINE_BUF_ROUND 64
+struct mt_line_buf {
+    char *text;               /* not NUL-terminated; NULL: no buffer yet */
+    uint16_t len, cap;        /* len <= cap <= MT_TEXT_MAX; cap 0 with text: a borrowed
+                                 view, which set() replaces and free() leaves alone */
+};
+
+/* The line becomes text[0..len), cut to MT_TEXT_MAX bytes. text may not point into *b. */
+void line_buf_set(struct mt_line_buf *b, const char *text, size_t len);
+/* to becomes a copy of from's line; nothing when they are the same. */
+void line_buf_copy(struct mt_line_buf *to, const struct mt_line_buf *from);
+/* Frees the buffer; *b is empty again. */
+void line_buf_free(struct mt_line_buf *b);
+
+/* The line's bytes (len of them): never NULL, an empty line may have no buffer. */
+static inline const char *line_buf_text(const struct mt_line_buf *b)
+{
+    return b->text ? b->text : "";
+}
+
 /* Packets of the session are missing from the capture (a sequence hole libnids never saw
  * filled, or kernel drops while it was open): flags MT_FLAG_CAPTURE_GAP, notes why in the
  * transcript, and turns a status that only says something did NOT happen (no greeting, no

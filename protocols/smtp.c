@@ -33,7 +33,6 @@
 
 #define SMTP_PENDING_MAX 256          /* commands awaiting a reply */
 #define SMTP_PENDING_MIN 8            /* the ring's first size; it doubles up to the max */
-#define SMTP_SAVED_ROUND 64           /* saved line buffers grow in steps of this */
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
 #define SMTP_HEADER_LINES_MAX 1000
@@ -236,16 +235,14 @@ static const char *smtp_state_name(enum smtp_state state)
     return "unknown";
 }
 
-/* One server line (or event text), raw: sanitized once, where it is stored. The text is
- * on the heap, sized to the line: most of these stay empty for the whole connection, and
- * a connection holds them as long as it is open. Copy with saved_copy, never with =, or
+/* One server line (or event text), raw: sanitized once, where it is stored. Its text is a
+ * struct mt_line_buf (session.h): on the heap, grown to fit, reused for the next line. A
+ * connection holds these as long as it is open. Copy with saved_copy, never with =, or
  * two of them would own one buffer. */
 struct smtp_saved {
+    struct mt_line_buf buf;   /* cap 0 with text: not ours (saved_event) */
     int code;                 /* 0 for an event */
     int tline;                /* transcript index, -1 if none */
-    size_t len;               /* <= MT_TEXT_MAX */
-    size_t cap;               /* of text; 0: not ours (saved_event) or none yet */
-    char *text;               /* NULL until the first non-empty line */
 };
 
 struct smtp_reply {
@@ -338,47 +335,22 @@ static void smtp_enter_state(struct smtp *st, enum smtp_state next)
     st->state = next;
 }
 
-/* The buffer is kept when the line fits, so a line saved on every reply settles at the
- * longest one's size. Without memory for a longer line the line is cut to the buffer
- * there is (maybe empty): a shorter status line, never a crash. */
 static void saved_set(struct smtp_saved *s, int code, const char *text, size_t len, int tline)
 {
-    if (len > MT_TEXT_MAX)
-        len = MT_TEXT_MAX;
-    if (len > s->cap) {
-        size_t cap = (len + SMTP_SAVED_ROUND - 1) / SMTP_SAVED_ROUND * SMTP_SAVED_ROUND;
-        if (cap > MT_TEXT_MAX)
-            cap = MT_TEXT_MAX;
-        char *grown = realloc(s->text, cap);
-        if (grown) {
-            s->text = grown;
-            s->cap = cap;
-        } else {
-            len = s->cap;
-        }
-    }
     s->code = code;
     s->tline = tline;
-    s->len = len;
-    if (len > 0)
-        memcpy(s->text, text, len);
-}
-
-/* Never NULL: an empty line may have no buffer. */
-static const char *saved_text(const struct smtp_saved *s)
-{
-    return s->text ? s->text : "";
+    line_buf_set(&s->buf, text, len);
 }
 
 static void saved_copy(struct smtp_saved *to, const struct smtp_saved *from)
 {
     if (to != from)
-        saved_set(to, from->code, from->text, from->len, from->tline);
+        saved_set(to, from->code, from->buf.text, from->buf.len, from->tline);
 }
 
 static void saved_free(struct smtp_saved *s)
 {
-    free(s->text);
+    line_buf_free(&s->buf);
     *s = (struct smtp_saved){ 0 };
 }
 
@@ -390,7 +362,7 @@ static struct smtp_saved saved_event(char *buf, const char *event, int tline)
     if (len > MT_TEXT_MAX)
         len = MT_TEXT_MAX;
     memcpy(buf, event, len);
-    return (struct smtp_saved){ 0, tline, len, 0, buf };
+    return (struct smtp_saved){ { buf, (uint16_t)len, 0 }, 0, tline };
 }
 
 /* A transcript note plus the same text as a saved event. */
@@ -483,8 +455,9 @@ static void record_outcome(struct smtp *st, int msg, enum mt_status status,
     if (m) {
         m->status = status;
         m->reply_code = line->code;
-        if (line->code && line->len > 4)
-            session_text_set(&m->reply, MT_MSG_REPLY_MAX, line->text + 4, line->len - 4);
+        if (line->code && line->buf.len > 4)
+            session_text_set(&m->reply, MT_MSG_REPLY_MAX, line->buf.text + 4,
+                             line->buf.len - 4);
         else
             session_text_copy(&m->reply, MT_MSG_REPLY_MAX, "", 0);
     }
@@ -623,11 +596,11 @@ static void message_summary(struct smtp *st, uint64_t size, const char *how)
     int n = snprintf(line, sizeof line, "[message %llu bytes%s", (unsigned long long)size, how);
     size_t len = (size_t)n;
     const struct smtp_saved *subject = &st->body.subject;   /* set by headers_end() */
-    if (subject->len > 0) {
+    if (subject->buf.len > 0) {
         memcpy(line + len, ", Subject: ", 11);
         len += 11;
-        memcpy(line + len, subject->text, subject->len);
-        len += subject->len;
+        memcpy(line + len, subject->buf.text, subject->buf.len);
+        len += subject->buf.len;
     }
     line[len++] = ']';
     session_transcript_add(st->session, st->ts, 'I', line, len);
@@ -801,9 +774,9 @@ static bool reply_auth(struct smtp *st, const struct smtp_pending *p)
     const struct smtp_reply *r = &st->reply;
     if (r->code == 334) {   /* LOGIN prompts say which value comes next */
         unsigned char prompt[64];
-        long n = r->first.len > 4 ? text_base64_decode(prompt, sizeof prompt, r->first.text + 4,
-                                                       r->first.len - 4)
-                                  : 0;
+        const struct mt_line_buf *b = &r->first.buf;
+        long n = b->len > 4 ? text_base64_decode(prompt, sizeof prompt, b->text + 4, b->len - 4)
+                            : 0;
         if (n > 0) {
             st->sasl.ask_password = text_find_ci((const char *)prompt, (size_t)n, "pass") >= 0;
             st->sasl.ask_user = !st->sasl.ask_password &&
@@ -961,9 +934,9 @@ static bool reply_greeting(struct smtp *st, const struct smtp_pending *p)
         saved_copy(&st->greeting, &r->first);
         return true;
     }
-    text_sanitize(s->banner, sizeof s->banner, saved_text(&r->first), r->first.len);
-    const char *host = r->first.len > 4 ? r->first.text + 4 : "";
-    size_t len = word_len(host, r->first.len > 4 ? r->first.len - 4 : 0);
+    text_sanitize(s->banner, sizeof s->banner, line_buf_text(&r->first.buf), r->first.buf.len);
+    const char *host = r->first.buf.len > 4 ? r->first.buf.text + 4 : "";
+    size_t len = word_len(host, r->first.buf.len > 4 ? r->first.buf.len - 4 : 0);
     if (looks_like_host(host, len))
         text_sanitize(s->server_name, sizeof s->server_name, host, len);
     return true;
@@ -1013,8 +986,9 @@ static bool reply_rcpt(struct smtp *st, const struct smtp_pending *p)
     if (rcpt) {
         rcpt->code = r->code;
         rcpt->accepted = r->code / 100 == 2;
-        if (r->first.len > 4)
-            session_text_set(&rcpt->reply, MT_RCPT_REPLY_MAX, r->first.text + 4, r->first.len - 4);
+        if (r->first.buf.len > 4)
+            session_text_set(&rcpt->reply, MT_RCPT_REPLY_MAX, r->first.buf.text + 4,
+                             r->first.buf.len - 4);
     }
     if (!t->id || p->txn != t->id)
         return true;
@@ -1373,7 +1347,8 @@ static void settle_open_transactions(struct smtp *st)
 
 static void decide(struct mt_session *s, enum mt_status status, const struct smtp_saved *line)
 {
-    session_decide(s, status, saved_text(line), line->len, line->len ? line->tline : -1);
+    session_decide(s, status, line_buf_text(&line->buf), line->buf.len,
+                   line->buf.len ? line->tline : -1);
 }
 
 static void decide_event(struct mt_session *s, enum mt_status status, const char *event)
@@ -1397,7 +1372,7 @@ static void smtp_close(void *state, struct mt_session *s)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
     else if (st->worst != MT_STATUS_UNKNOWN)
         decide(s, st->worst, &st->worst_line);
-    else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok && st->auth_line.len)
+    else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok && st->auth_line.buf.len)
         decide(s, MT_STATUS_AUTH_FAILED, &st->auth_line);
     else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok)
         decide_event(s, MT_STATUS_AUTH_FAILED, "authentication cancelled");

@@ -1,6 +1,6 @@
-/* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing and
- * the sessions' heap text, base64, the line reader (every split point), link-layer
- * decoding, local networks, the SYN tracker and the IPv6 address map. */
+/* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing, the
+ * sessions' heap text and the decoders' saved lines, base64, the line reader (every split
+ * point), link-layer decoding, local networks, the SYN tracker and the IPv6 address map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +99,66 @@ static void test_session_text(void **state)
     assert_true(session_text_setf(&field, MT_TEXT_MAX, "%s", ""));
     assert_null(field);
     assert_string_equal(mt_str(field), "");
+}
+
+/* A saved line: grown in steps of MT_LINE_BUF_ROUND, cut at MT_TEXT_MAX, its buffer kept
+ * for a shorter line; an empty line needs no buffer; copying onto itself changes nothing. */
+static void test_line_buf(void **state)
+{
+    (void)state;
+    char raw[MT_TEXT_MAX + 100];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (char)('a' + i % 26);
+    struct mt_line_buf b = { 0 };
+    assert_string_equal(line_buf_text(&b), "");
+    line_buf_set(&b, raw, 0);   /* empty: nothing allocated */
+    assert_null(b.text);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(line_buf_text(&b), "");
+
+    static const size_t lens[] = { 1, 63, 64, 65, 128, 129, MT_TEXT_MAX - 1, MT_TEXT_MAX,
+                                   MT_TEXT_MAX + 1, sizeof raw };
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t want = lens[i] < MT_TEXT_MAX ? lens[i] : MT_TEXT_MAX;
+        size_t cap = (want + MT_LINE_BUF_ROUND - 1) / MT_LINE_BUF_ROUND * MT_LINE_BUF_ROUND;
+        line_buf_set(&b, raw + 1, lens[i] < sizeof raw - 1 ? lens[i] : sizeof raw - 1);
+        assert_int_equal(b.len, want);
+        assert_int_equal(b.cap, cap < MT_TEXT_MAX ? cap : MT_TEXT_MAX);
+        assert_memory_equal(line_buf_text(&b), raw + 1, want);
+    }
+    /* a shorter line reuses the buffer; so does an empty one */
+    const char *kept = b.text;
+    line_buf_set(&b, "250 ok", 6);
+    assert_ptr_equal(b.text, kept);
+    assert_int_equal(b.cap, MT_TEXT_MAX);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(line_buf_text(&b), "250 ok", 6);
+    line_buf_set(&b, "", 0);
+    assert_ptr_equal(b.text, kept);
+    assert_int_equal(b.len, 0);
+
+    /* copies own their buffer; a copy onto itself is a no-op */
+    line_buf_set(&b, "221 bye", 7);
+    struct mt_line_buf c = { 0 };
+    line_buf_copy(&c, &b);
+    assert_ptr_not_equal(c.text, b.text);
+    assert_int_equal(c.len, 7);
+    assert_int_equal(c.cap, MT_LINE_BUF_ROUND);
+    assert_memory_equal(c.text, "221 bye", 7);
+    line_buf_copy(&c, &c);
+    assert_int_equal(c.len, 7);
+    assert_memory_equal(c.text, "221 bye", 7);
+    struct mt_line_buf empty = { 0 };
+    line_buf_copy(&c, &empty);   /* from no buffer at all */
+    assert_int_equal(c.len, 0);
+    assert_int_equal(c.cap, MT_LINE_BUF_ROUND);
+
+    line_buf_free(&b);
+    line_buf_free(&c);
+    assert_null(b.text);
+    assert_int_equal(b.len + b.cap, 0);
+    assert_string_equal(line_buf_text(&b), "");
+    line_buf_free(&b);   /* freeing an empty one is harmless */
 }
 
 static void test_base64(void **state)
@@ -599,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),
         cmocka_unit_test(test_session_text),
+        cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_linereader_every_split),

@@ -78,8 +78,8 @@ int main(int argc, char **argv)
         collected[mail_ports[i] >> 3] |= (uint8_t)(1u << (mail_ports[i] & 7));
 
     char errbuf[PCAP_ERRBUF_SIZE];
-    /* read as mailtap reads it: a 256 KiB stdio buffer (capture/source.c) */
-    static char buffer[256 * 1024];
+    /* read as mailtap reads it: a 256 KiB page-aligned stdio buffer (capture/source.c) */
+    static _Alignas(4096) char buffer[256 * 1024];
     FILE *input = fopen(path, "rb");
     if (input)
         setvbuf(input, buffer, _IOFBF, sizeof buffer);

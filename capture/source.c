@@ -25,8 +25,11 @@ enum { LIVE_SNAPLEN = 262144, LIVE_TIMEOUT_MS = 250 };
 #define REOPEN_RETRY_US 1000000  /* a vanished interface is tried again once a second */
 #define DRAIN_US 2000000         /* on stop, packets already in the ring are read this long */
 /* libpcap reads a file with two fread()s per packet through a stdio buffer of st_blksize
- * (4 KiB): 280,000 read() calls per GB, a fifth of the time of a bare libnids loop. */
+ * (4 KiB): 265,000 read() calls per GB. Ours is 256 KiB and page-aligned: from malloc() it
+ * starts 16 bytes past a page boundary, and the kernel's copy into it took 0.6 s of system
+ * time per GB here instead of 0.17 s (AMD EPYC guest). */
 #define FILE_BUFFER_BYTES (256 * 1024)
+#define FILE_BUFFER_ALIGN 4096
 
 struct capture_source {
     pcap_t *pcap;
@@ -101,8 +104,8 @@ static int open_next_file(struct capture_source *source)
             return set_error(source, "%s: cannot read capture: %s", source->current,
                              strerror(errno));
         if (!source->file_buffer)
-            source->file_buffer = malloc(FILE_BUFFER_BYTES);   /* without: stdio's own */
-        if (source->file_buffer)
+            source->file_buffer = aligned_alloc(FILE_BUFFER_ALIGN, FILE_BUFFER_BYTES);
+        if (source->file_buffer)   /* else stdio's own */
             setvbuf(file, source->file_buffer, _IOFBF, FILE_BUFFER_BYTES);
         source->pcap = pcap_fopen_offline_with_tstamp_precision(
             file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);

@@ -156,11 +156,11 @@ $(BENCH_DIR)/bin/gen_capture: bench/gen_capture.c
 	@mkdir -p $(dir $@); echo '*' > $(BENCH_DIR)/.gitignore
 	$(CC) $(CFLAGS) -o $@ $< -lm
 
-$(BENCH_DIR)/bin/bare_pcap: bench/bare_pcap.c
+$(BENCH_DIR)/bin/bare_pcap: bench/bare_pcap.c bench/capture_file.h
 	@mkdir -p $(dir $@); echo '*' > $(BENCH_DIR)/.gitignore
 	$(CC) $(CFLAGS) -o $@ $< -lpcap
 
-$(BENCH_DIR)/bin/bare_nids: bench/bare_nids.c
+$(BENCH_DIR)/bin/bare_nids: bench/bare_nids.c bench/capture_file.h
 	@mkdir -p $(dir $@); echo '*' > $(BENCH_DIR)/.gitignore
 	$(CC) $(CFLAGS) -o $@ $< -lnids -lpcap
 

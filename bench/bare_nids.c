@@ -5,6 +5,8 @@
  * collected in both directions and their data discarded; the file is read with the
  * buffer mailtap gives it. Prints one JSON line.
  *   bare_nids [--max-streams N] FILE */
+#include "capture_file.h"
+
 #include <nids.h>
 #include <pcap/pcap.h>
 #include <stdbool.h>
@@ -77,19 +79,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof mail_ports / sizeof mail_ports[0]; i++)
         collected[mail_ports[i] >> 3] |= (uint8_t)(1u << (mail_ports[i] & 7));
 
-    char errbuf[PCAP_ERRBUF_SIZE];
-    /* read as mailtap reads it: a 256 KiB page-aligned stdio buffer (capture/source.c) */
-    static _Alignas(4096) char buffer[256 * 1024];
-    FILE *input = fopen(path, "rb");
-    if (input)
-        setvbuf(input, buffer, _IOFBF, sizeof buffer);
-    pcap_t *file = input ? pcap_fopen_offline(input, errbuf) : NULL;
-    if (!input)
-        snprintf(errbuf, sizeof errbuf, "cannot open");
-    if (!file) {
-        fprintf(stderr, "%s: %s\n", path, errbuf);
+    pcap_t *file = open_capture_file(path);
+    if (!file)
         return 1;
-    }
     nids_params.pcap_desc = pcap_open_dead(DLT_RAW, 65535);
     nids_params.filename = NULL;
     nids_params.device = NULL;

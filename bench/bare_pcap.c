@@ -1,6 +1,8 @@
 /* bare_pcap.c — baselines below any decoding: "read FILE" reads the file with read(2)
  * in 1 MiB blocks (the page-cache floor); "pcap FILE" runs a bare libpcap loop that
  * touches each packet's length and first byte. Prints one JSON line of what it saw. */
+#include "capture_file.h"
+
 #include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
@@ -39,19 +41,9 @@ static int read_file(const char *path)
 
 static int pcap_loop_file(const char *path)
 {
-    char errbuf[PCAP_ERRBUF_SIZE];
-    /* read as mailtap reads it: a 256 KiB page-aligned stdio buffer (capture/source.c) */
-    static _Alignas(4096) char buffer[256 * 1024];
-    FILE *input = fopen(path, "rb");
-    if (input)
-        setvbuf(input, buffer, _IOFBF, sizeof buffer);
-    pcap_t *p = input ? pcap_fopen_offline(input, errbuf) : NULL;
-    if (!input)
-        snprintf(errbuf, sizeof errbuf, "cannot open");
-    if (!p) {
-        fprintf(stderr, "%s: %s\n", path, errbuf);
+    pcap_t *p = open_capture_file(path);
+    if (!p)
         return 1;
-    }
     struct pcap_pkthdr *h;
     const u_char *data;
     uint64_t packets = 0, bytes = 0, check = 0;

@@ -68,7 +68,7 @@ void pipeline_options_defaults(struct pipeline_options *options)
 
 bool pipeline_options_add_port(struct pipeline_options *options, const char *spec)
 {
-    int proto = MT_PROTO_SMTP;
+    int proto = PIPELINE_GUESS_PROTO;
     const char *number = spec;
     const char *colon = strchr(spec, ':');
     if (colon) {
@@ -114,6 +114,12 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
     }
 }
 
+/* The protocol of a row for a connection to this port before anything was heard from it. */
+static enum mt_proto row_proto(uint8_t port_proto)
+{
+    return port_proto == PIPELINE_GUESS_PROTO ? MT_PROTO_SMTP : (enum mt_proto)port_proto;
+}
+
 static bool server_is_local(const struct pipeline *pipeline, const struct flow *flow)
 {
     return localnets_contains(&pipeline->options->local, &flow->server);
@@ -128,7 +134,7 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     struct live_session *live = calloc(1, sizeof *live);
     if (!live)
         return NULL;
-    if (!connection_open(&live->conn, (enum mt_proto)proto, flow,
+    if (!connection_open(&live->conn, row_proto(proto), proto == PIPELINE_GUESS_PROTO, flow,
                          server_is_local(pipeline, flow), ts_us)) {
         free(live);
         return NULL;
@@ -191,7 +197,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         health_one_sided(&pipeline->health, flow->server_port);
     if (how != STREAM_ONE_SIDED && !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
         return;   /* counted: the minute's summary row tells */
-    struct mt_session *session = session_new((enum mt_proto)proto);
+    struct mt_session *session = session_new(row_proto(proto));
     if (!session)
         return;
     connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
@@ -232,7 +238,7 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     uint8_t proto = pipeline->options->port_proto[over->flow.server_port];
     if (proto == PIPELINE_NO_PROTO)
         return;
-    struct mt_session *session = session_new((enum mt_proto)proto);
+    struct mt_session *session = session_new(row_proto(proto));
     if (!session)
         return;
     connection_fill_endpoints(session, &over->flow, server_is_local(pipeline, &over->flow),

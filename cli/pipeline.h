@@ -14,6 +14,9 @@
 #include <stdio.h>
 
 #define PIPELINE_NO_PROTO 0xff
+/* A port given without a protocol: the server's first byte tells (connection_open()'s
+ * guess); rows with nothing from the server (refused, unanswered) say SMTP. */
+#define PIPELINE_GUESS_PROTO 0xfe
 
 struct pipeline_options {
     const char *db_path;
@@ -49,7 +52,7 @@ struct pipeline_summary {
 
 /* Defaults: db ./mailtap.db, RFC 1918 etc. local, the standard mail ports. */
 void pipeline_options_defaults(struct pipeline_options *options);
-/* "smtp:2526" / "2526" (protocol guessed as smtp). False on bad text. */
+/* "smtp:2526", or "2526": the protocol read from each server's greeting. False on bad text. */
 bool pipeline_options_add_port(struct pipeline_options *options, const char *spec);
 
 /* Runs until the source ends (or capture_stop()); fills summary. Returns 0 when all

@@ -1,6 +1,9 @@
 /* connection.c — one TCP connection's decoding: session, decoder, TLS follower, DNS stream. */
 #include "protocols/connection.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 void connection_fill_endpoints(struct mt_session *session, const struct flow *flow,
                                bool inbound, int64_t start_us)
 {
@@ -12,8 +15,53 @@ void connection_fill_endpoints(struct mt_session *session, const struct flow *fl
     session->start_us = session->end_us = start_us;
 }
 
-bool connection_open(struct mt_connection *conn, enum mt_proto proto, const struct flow *flow,
-                     bool inbound, int64_t ts_us)
+/* The decoder of proto, from here on. */
+static void start_decoder(struct mt_connection *conn, enum mt_proto proto)
+{
+    conn->session->proto = proto;
+    conn->decoder = decoder_for(proto);
+    conn->state = conn->decoder ? conn->decoder->open(conn->session) : NULL;
+}
+
+/* The guess is over: the decoder of proto gets the client's held bytes first, as they
+ * came before anything from the server. */
+static void guessed(struct mt_connection *conn, enum mt_proto proto)
+{
+    conn->guessing = false;
+    start_decoder(conn, proto);
+    if (conn->state && conn->held_len > 0)
+        conn->decoder->data(conn->state, conn->session, MT_CLIENT, conn->held, conn->held_len,
+                            conn->held_us);
+    if (conn->held)   /* may hold a password line */
+        explicit_bzero(conn->held, conn->held_len);
+    free(conn->held);
+    conn->held = NULL;
+    conn->held_len = 0;
+}
+
+/* What a server that speaks first said first. */
+static enum mt_proto proto_of_greeting(char first)
+{
+    return first == '+' || first == '-' ? MT_PROTO_POP3 : first == '*' ? MT_PROTO_IMAP
+                                                                       : MT_PROTO_SMTP;
+}
+
+/* Holds client bytes sent before the server's first; false when they do not fit. */
+static bool hold(struct mt_connection *conn, const char *bytes, size_t len, int64_t ts_us)
+{
+    if (len > CONNECTION_GUESS_HOLD - conn->held_len)
+        return false;
+    if (!conn->held && !(conn->held = malloc(CONNECTION_GUESS_HOLD)))
+        return false;
+    memcpy(conn->held + conn->held_len, bytes, len);
+    if (conn->held_len == 0)
+        conn->held_us = ts_us;
+    conn->held_len += len;
+    return true;
+}
+
+bool connection_open(struct mt_connection *conn, enum mt_proto proto, bool guess,
+                     const struct flow *flow, bool inbound, int64_t ts_us)
 {
     *conn = (struct mt_connection){ .session = session_new(proto) };
     if (!conn->session)
@@ -28,8 +76,10 @@ bool connection_open(struct mt_connection *conn, enum mt_proto proto, const stru
         }
         return true;
     }
-    conn->decoder = decoder_for(proto);
-    conn->state = conn->decoder ? conn->decoder->open(conn->session) : NULL;
+    if (guess && proto != MT_PROTO_DNS)
+        conn->guessing = true;
+    else
+        start_decoder(conn, proto);
     conn->tls = tls_follow_new();
     return true;
 }
@@ -50,7 +100,13 @@ void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum str
         session->bytes_s2c += len;
     session->end_us = ts_us;
     enum mt_side side = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
-    if (conn->state)
+    if (conn->guessing) {
+        if (side == MT_SERVER)
+            guessed(conn, proto_of_greeting(len > 0 ? bytes[0] : 0));
+        else if (!hold(conn, bytes, len, ts_us))
+            guessed(conn, session->proto);   /* a client that talks on: not one of those */
+    }
+    if (conn->state && !conn->guessing)
         conn->decoder->data(conn->state, session, side, bytes, len, ts_us);
     if (conn->tls)
         tls_follow_data(conn->tls, session, side, bytes, len, ts_us);
@@ -88,6 +144,8 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
         *conn = (struct mt_connection){ 0 };
         return NULL;
     }
+    if (conn->guessing)   /* the server never spoke: what it was taken for */
+        guessed(conn, session->proto);
     session->end = connection_end(how);
     /* The end of input and the idle timer are not the connection's doing: its last
      * bytes stay its end. */

@@ -25,7 +25,16 @@ struct mt_connection {
     void *state;                        /* the decoder's; NULL: recorded without decoding */
     struct tls_follow *tls;             /* NULL: no TLS parser (findings only) */
     struct dns_watch_stream *dns;       /* DNS over TCP instead of a mail decoder */
+    /* A port given without a protocol: SMTP, POP3 and IMAP servers all speak first, so the
+     * server's first byte tells ('+' or '-': POP3, '*': IMAP, else SMTP). Until then the
+     * client's bytes wait here (at most CONNECTION_GUESS_HOLD; past that it is SMTP). */
+    bool guessing;
+    char *held;
+    size_t held_len;
+    int64_t held_us;
 };
+
+#define CONNECTION_GUESS_HOLD 4096
 
 /* A session's endpoints from a flow: addresses as text, ports, direction (inbound: the
  * server is on a local network), start and end at start_us. Attempt rows use it too. */
@@ -34,11 +43,14 @@ void connection_fill_endpoints(struct mt_session *session, const struct flow *fl
 
 /* A connection of proto to flow, established at ts_us: the session with its endpoints,
  * then the protocol's decoder and a TLS follower, or for MT_PROTO_DNS a DNS-over-TCP
- * stream. A decoder state or follower that cannot be allocated is done without (the
- * connection is still recorded). False when there is no memory for the session or the
- * DNS stream; nothing is left allocated then. */
-bool connection_open(struct mt_connection *conn, enum mt_proto proto, const struct flow *flow,
-                     bool inbound, int64_t ts_us);
+ * stream. With guess, proto (a mail protocol) is only what the connection is taken for
+ * until the server's first byte says which one it speaks (see struct mt_connection): a
+ * bare --port must not decode POP3 as SMTP, which knows no PASS to mask. A decoder state
+ * or follower that cannot be allocated is done without (the connection is still
+ * recorded). False when there is no memory for the session or the DNS stream; nothing is
+ * left allocated then. */
+bool connection_open(struct mt_connection *conn, enum mt_proto proto, bool guess,
+                     const struct flow *flow, bool inbound, int64_t ts_us);
 
 /* Bytes sent by one side, captured at ts_us (valid only during the call). A mail
  * connection counts them, moves end_us and feeds decoder and follower; a DNS stream

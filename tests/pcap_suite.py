@@ -10,6 +10,7 @@ import json
 import os
 import random
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -340,6 +341,55 @@ def test_escape_sequences(suite):
             raise Failure("raw escape byte in output")
     if "\\x1b" not in text:
         raise Failure("escape not shown visibly in show output")
+
+
+def moved_to_port(src, dst, old_port, new_port):
+    """A copy of the IPv4 capture src with TCP port old_port renumbered new_port, written
+    as raw IP (mailtap checks no checksums)."""
+    linktype, packets = pcaplib.read_pcap(src)
+    out = []
+    for sec, usec, frame in packets:
+        ip = bytearray(pcaplib.ip_payload(linktype, frame))
+        if ip[0] >> 4 == 4 and ip[9] == 6:
+            tcp = (ip[0] & 15) * 4
+            for field in (tcp, tcp + 2):
+                if struct.unpack(">H", ip[field:field + 2])[0] == old_port:
+                    ip[field:field + 2] = struct.pack(">H", new_port)
+        out.append((sec, usec, bytes(ip)))
+    pcaplib.write_pcap(dst, pcaplib.DLT_RAW, out)
+
+
+def test_bare_port_reads_the_greeting(suite):
+    """`--port N` without a protocol: the server's first byte tells which one it speaks, so
+    POP3 and IMAP on an unusual port are decoded as what they are and their passwords are
+    masked (decoded as SMTP, `PASS secret` was stored as it was sent)."""
+    cases = (("pop3/login-ok.pcap", 110, 1110, "pop3", "carolpw"),
+             ("imap/login-ok.pcap", 143, 1143, "imap", "davepw"),
+             ("smtp/delivered.pcap", 25, 2600, "smtp", None))
+    files, args = [], []
+    for name, old, new, _, _ in cases:
+        moved = os.path.join(suite.tmp, "moved-%d.pcap" % new)
+        moved_to_port(os.path.join(ROOT, "pcaps", name), moved, old, new)
+        files.append(moved)
+        args += ["--port", str(new)]
+    db, _ = suite.mailtap_read(files, args, expect_rc=0)
+    sessions = suite.sessions(db)
+    for _, _, port, proto, secret in cases:
+        got = [s for s in sessions if s["server_port"] == port]
+        if len(got) != 1 or got[0]["proto"] != proto:
+            raise Failure("port %d: expected one %s session, got %r"
+                          % (port, proto, [(s["proto"], s["status"]) for s in got]))
+        shown = suite.show(db, got[0]["id"], "--json")
+        if secret and secret in shown:
+            raise Failure("port %d: the password %r is stored in clear" % (port, secret))
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        stored = "\n".join(row[0] for row in con.execute("SELECT text FROM transcript"))
+    finally:
+        con.close()
+    for _, _, port, _, secret in cases:
+        if secret and secret in stored:
+            raise Failure("the password %r is in the transcript table" % secret)
 
 
 def test_refused_and_silent(suite):
@@ -828,7 +878,8 @@ def main():
         test_link_types(suite)
     for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_refused_and_silent,
+                 test_long_lines, test_escape_sequences, test_bare_port_reads_the_greeting,
+                 test_refused_and_silent,
                  test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,

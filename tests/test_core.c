@@ -9,6 +9,7 @@
 
 #include "capture/linklayer.h"
 #include "cli/localnets.h"
+#include "protocols/connection.h"
 #include "protocols/linereader.h"
 #include "protocols/session.h"
 #include "protocols/text.h"
@@ -185,6 +186,63 @@ static void test_extract_path(void **state)
     arg = "FROM:<>";
     text_extract_path(out, sizeof out, arg, strlen(arg));
     assert_string_equal(out, "");
+}
+
+/* --- connection: the protocol of a bare --port --------------------------------------- */
+
+/* Runs one connection on a guessed port: client bytes (maybe before the greeting, split
+ * anywhere), then the server's, then more of the client's; returns the closed session. */
+static struct mt_session *guessed_connection(const char *early, const char *greeting,
+                                             const char *late)
+{
+    struct flow flow = { .client = { .family = 4, .bytes = { 10, 0, 0, 1 } },
+                         .server = { .family = 4, .bytes = { 10, 0, 0, 2 } },
+                         .client_port = 40000, .server_port = 1110 };
+    struct mt_connection conn;
+    assert_true(connection_open(&conn, MT_PROTO_SMTP, true, &flow, true, 1000000));
+    for (size_t i = 0; early[i]; i++)   /* a byte at a time: held, in order */
+        connection_data(&conn, NULL, STREAM_FROM_CLIENT, early + i, 1, 1000001);
+    if (greeting[0])
+        connection_data(&conn, NULL, STREAM_FROM_SERVER, greeting, strlen(greeting), 1000002);
+    if (late[0])
+        connection_data(&conn, NULL, STREAM_FROM_CLIENT, late, strlen(late), 1000003);
+    struct mt_session *s = connection_close(&conn, STREAM_CLOSED, false, 1000004);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_connection_guesses_from_greeting(void **state)
+{
+    (void)state;
+    struct mt_session *s = guessed_connection("", "+OK ready\r\n", "USER carol\r\nPASS pw1\r\n");
+    assert_int_equal(s->proto, MT_PROTO_POP3);
+    assert_string_equal(s->user, "carol");
+    assert_null(strstr(s->transcript, "pw1"));
+    session_free(s);
+    s = guessed_connection("", "* OK IMAP ready\r\n", "a1 LOGIN dave pw2\r\n");
+    assert_int_equal(s->proto, MT_PROTO_IMAP);
+    assert_null(strstr(s->transcript, "pw2"));
+    session_free(s);
+    s = guessed_connection("", "220 mx ESMTP\r\n", "EHLO x\r\n");
+    assert_int_equal(s->proto, MT_PROTO_SMTP);
+    assert_string_equal(s->helo, "x");
+    session_free(s);
+    /* a client that speaks first: its bytes reach the decoder, before the greeting */
+    s = guessed_connection("USER eve\r\nPASS pw3\r\n", "-ERR no\r\n", "");
+    assert_int_equal(s->proto, MT_PROTO_POP3);
+    assert_string_equal(s->user, "eve");
+    assert_null(strstr(s->transcript, "pw3"));
+    const char *user_line = strstr(s->transcript, " C USER eve");
+    const char *reply_line = strstr(s->transcript, " S -ERR");
+    assert_non_null(user_line);
+    assert_non_null(reply_line);
+    assert_true(user_line < reply_line);
+    session_free(s);
+    /* a server that never speaks: what the port was taken for */
+    s = guessed_connection("EHLO y\r\n", "", "");
+    assert_int_equal(s->proto, MT_PROTO_SMTP);
+    assert_string_equal(s->helo, "y");
+    session_free(s);
 }
 
 /* --- line reader ---------------------------------------------------------------- */
@@ -662,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
+        cmocka_unit_test(test_connection_guesses_from_greeting),
         cmocka_unit_test(test_linereader_every_split),
         cmocka_unit_test(test_linereader_dot_body_scan),
         cmocka_unit_test(test_linereader_blocks_every_split),

@@ -86,7 +86,7 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
 
 #define LIVE_MAGIC 0x6c697665u
 
-enum { NO_PROTO = 0xff };
+enum { NO_PROTO = 0xff, GUESS_PROTO = 0xfe };   /* as PIPELINE_*_PROTO */
 
 /* A connection being decoded by the pipeline's own code (protocols/connection.c). */
 struct live {
@@ -135,7 +135,8 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
     struct live *live = calloc(1, sizeof *live);
     if (!live)
         return NULL;
-    if (!connection_open(&live->conn, (enum mt_proto)proto, flow,
+    bool guess = proto == GUESS_PROTO;
+    if (!connection_open(&live->conn, guess ? MT_PROTO_SMTP : (enum mt_proto)proto, guess, flow,
                          localnets_contains(&local, &flow->server), ts_us)) {
         free(live);
         return NULL;
@@ -221,7 +222,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     uint8_t proto = port_proto[flow->server_port];
     if (proto == NO_PROTO)
         fuzz_fail("attempt() for port %u, which is not collected", flow->server_port);
-    struct mt_session *s = session_new((enum mt_proto)proto);
+    struct mt_session *s = session_new(proto == GUESS_PROTO ? MT_PROTO_SMTP : (enum mt_proto)proto);
     if (!s)
         return;
     connection_fill_endpoints(s, flow, localnets_contains(&local, &flow->server), syn_us);
@@ -261,11 +262,12 @@ void fuzz_path_init(bool dns)
     with_dns = dns;
     localnets_defaults(&local);
     memset(port_proto, NO_PROTO, sizeof port_proto);
-    static const struct { uint16_t port; enum mt_proto proto; } ports[] = {
+    static const struct { uint16_t port; uint8_t proto; } ports[] = {
         { 25, MT_PROTO_SMTP }, { 465, MT_PROTO_SMTP }, { 587, MT_PROTO_SMTP },
-        { 2525, MT_PROTO_SMTP }, { 2526, MT_PROTO_SMTP }, { 110, MT_PROTO_POP3 },
-        { 995, MT_PROTO_POP3 }, { 1110, MT_PROTO_POP3 }, { 143, MT_PROTO_IMAP },
-        { 993, MT_PROTO_IMAP }, { 1143, MT_PROTO_IMAP },
+        { 2525, MT_PROTO_SMTP }, { 110, MT_PROTO_POP3 }, { 995, MT_PROTO_POP3 },
+        { 143, MT_PROTO_IMAP }, { 993, MT_PROTO_IMAP },
+        /* as a bare --port: the protocol read from the greeting (seeds use these ports) */
+        { 2526, GUESS_PROTO }, { 1110, GUESS_PROTO }, { 1143, GUESS_PROTO },
     };
     reassembly_config_defaults(&path_config);
     memset(path_config.ports, 0, sizeof path_config.ports);

@@ -21,8 +21,9 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
  * invariants of fuzz_check.h and freed, and every stream opened() must be closed()
  * exactly once. libnids is process-global: one path per process.
  *
- * Collected: SMTP 25 465 587 2525 2526, POP3 110 995 1110, IMAP 143 993 1143 (the
- * recorded captures' ports), DNS 53 when enabled; a small stream table (64: libnids
+ * Collected: SMTP 25 465 587 2525, POP3 110 995, IMAP 143 993, and 2526 1110 1143 as a
+ * bare --port (protocol read from the greeting; the recorded captures use them), DNS 53
+ * when enabled; a small stream table (64: libnids
  * evicts at 48) and 16 pending attempts, so that eviction and attempt overflow are
  * reachable. Directions come from the default local networks, as in mailtap. */
 void fuzz_path_init(bool dns);

@@ -1111,18 +1111,40 @@ static bool smtp_probe(struct smtp *st, enum mt_side side, const char *line, siz
     return true;
 }
 
+/* Where the words that follow are secret when another protocol's client talks to what was
+ * declared an SMTP port (--port smtp:110): POP3's "PASS secret", IMAP's "tag LOGIN user
+ * secret". len when there is no such command. */
+static size_t foreign_secret_start(const char *line, size_t len)
+{
+    size_t first = word_len(line, len), i = first;
+    while (i < len && is_space(line[i]))
+        i++;
+    if (word_is(line, first, "PASS"))
+        return i;
+    size_t second = word_len(line + i, len - i);
+    if (!word_is(line + i, second, "LOGIN"))
+        return len;
+    for (i += second; i < len && is_space(line[i]); i++)
+        ;
+    for (i += word_len(line + i, len - i); i < len && is_space(line[i]); i++)
+        ;
+    return i;   /* past the user name */
+}
+
 /* A client that goes on after a refused or mistyped AUTH sends credentials as unknown
  * commands. Masked: a first token opening with base64 that is not an upper-case verb,
- * and any later token of 12 or more base64 characters. */
+ * any later token of 12 or more base64 characters, and the secrets of POP3's and IMAP's
+ * login commands (foreign_secret_start). */
 static int transcript_unknown(struct smtp *st, const char *line, size_t len)
 {
     char out[MT_TRANSCRIPT_LINE_MAX];
-    size_t n = 0, i = 0;
+    size_t n = 0, i = 0, foreign = foreign_secret_start(line, len);
     while (i < len && n + sizeof SMTP_MASK < sizeof out) {
         size_t word = word_len(line + i, len - i);
         bool verb_like;
         size_t run = base64_run(line + i, word, &verb_like);
-        bool secret = !verb_like && (i == 0 ? run >= 8 : run == word && run >= 12);
+        bool secret = i >= foreign ||
+                      (!verb_like && (i == 0 ? run >= 8 : run == word && run >= 12));
         size_t take = secret ? strlen(SMTP_MASK) : word;
         if (take > sizeof out - sizeof SMTP_MASK - n)
             take = sizeof out - sizeof SMTP_MASK - n;

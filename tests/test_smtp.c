@@ -476,6 +476,14 @@ static const struct chunk auth_refused_sent_anyway[] = {
     C("XCLIENT NAME=spike.example.org ADDR=192.0.2.1\r\n"), S("550 5.7.0 Error: insufficient authorization\r\n"),
     QUIT,
 };
+/* A POP3 or IMAP client on a port declared SMTP (--port smtp:110): their login commands
+ * are unknown to SMTP, and their secrets are masked all the same. */
+static const struct chunk foreign_logins[] = {
+    GREETING, C("USER alice\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
+    C("PASS " PASSWORD "\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
+    C("a1 LOGIN alice \"" PASSWORD "\"\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
+    QUIT,
+};
 static const struct chunk auth_cram_ok[] = {
     GREETING, EHLO, C("AUTH CRAM-MD5\r\n"), S("334 PDE4OTYuNjk3MTcwOTUyQG14LmV4YW1wbGUuY29tPg==\r\n"),
     C(CRAM_B64 "\r\n"), AUTH_OK, QUIT,
@@ -544,6 +552,7 @@ static const struct expectation {
     { DIALOGUE(auth_login_ok, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(auth_login_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535 5.7.8" },
     { DIALOGUE(auth_refused_sent_anyway, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "504 5.5.4" },
+    { DIALOGUE(foreign_logins, MT_END_CLOSE), MT_STATUS_NO_MAIL, "" },
     { DIALOGUE(auth_cram_ok, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(auth_cram_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535 5.7.8" },
     { DIALOGUE(auth_xoauth2_ok, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },

@@ -770,6 +770,28 @@ static struct mt_session *pop3_failure(void)
     return s;
 }
 
+/* Every flag is named, the security findings too (the view once knew the first six). */
+static void test_detail_flags(void **state)
+{
+    (void)state;
+    struct mt_session *s = pop3_failure();
+    s->flags = MT_FLAG_LINE_TRUNCATED | MT_FLAG_CAPTURE_GAP | MT_FLAG_CLEARTEXT_AUTH |
+               MT_FLAG_CERT_EXPIRED | MT_FLAG_CERT_NAME_MISMATCH;
+    struct ui_detail *d = detail_new(s);
+    assert_non_null(d);
+    bool found = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *t = detail_line(d, i)->text;
+        if (strstr(t, "Flags")) {
+            found = true;
+            assert_non_null(strstr(t, "line truncated, capture gap, cleartext auth, "
+                                      "cert expired, cert name mismatch"));
+        }
+    }
+    assert_true(found);
+    detail_free(d);
+}
+
 static void test_detail_view(void **state)
 {
     (void)state;
@@ -906,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_columns_fit_every_width),
         cmocka_unit_test(test_keys_table),
         cmocka_unit_test(test_detail_view),
+        cmocka_unit_test(test_detail_flags),
         cmocka_unit_test(test_count_matches_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

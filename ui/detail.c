@@ -170,16 +170,19 @@ static void add_status(struct ui_detail *d, const struct mt_session *s)
     FIELD(d, "%s", "Check", e->check);
     if (s->status_line[0])
         FIELD(d, "%s", "Decided", s->status_line);
-    if (s->flags) {
-        static const char *const names[] = { "line truncated", "transcript capped",
-                                             "recipients capped", "messages capped",
-                                             "protocol errors", "decrypted" };
-        char buf[160] = "";
+    if (s->flags) {   /* every flag by its stored name, "cert_expired" as "cert expired" */
+        char buf[320] = "";
         size_t len = 0;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (s->flags & (1u << i) && len < sizeof buf)
-                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", len ? ", " : "",
-                                        names[i]);
+        for (unsigned bit = 0; bit < 32; bit++) {
+            const char *name = flag_name(bit);
+            if (!(s->flags & (1u << bit)) || !name || len >= sizeof buf)
+                continue;
+            size_t start = len + (len ? 2 : 0);
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", len ? ", " : "", name);
+            for (size_t i = start; i < len && i < sizeof buf; i++)
+                if (buf[i] == '_')
+                    buf[i] = ' ';
+        }
         FIELD(d, "%s", "Flags", buf);
     }
 }

@@ -71,6 +71,55 @@ static int64_t packet_time_us(const struct pcap_pkthdr *header)
     return s * 1000000 + header->ts.tv_usec;
 }
 
+/* The time of a capture file's first packet; INT64_MAX when there is none to read. */
+static int64_t first_packet_us(const char *path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *pcap = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO,
+                                                           errbuf);
+    if (!pcap)
+        return INT64_MAX;
+    struct pcap_pkthdr *header;
+    const u_char *data;
+    int64_t first = pcap_next_ex(pcap, &header, &data) == 1 ? packet_time_us(header) : INT64_MAX;
+    pcap_close(pcap);
+    return first;
+}
+
+struct timed_path {
+    int64_t first_us;
+    int given;          /* position on the command line: ties keep it */
+    const char *path;
+};
+
+static int by_first_packet(const void *a, const void *b)
+{
+    const struct timed_path *x = a, *y = b;
+    if (x->first_us != y->first_us)
+        return x->first_us < y->first_us ? -1 : 1;
+    return (x->given > y->given) - (x->given < y->given);
+}
+
+bool capture_sort_files_by_time(const char **paths, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(paths[i], "-") == 0)
+            return false;
+    struct timed_path *files = malloc((size_t)count * sizeof *files);
+    if (!files)
+        return false;
+    for (int i = 0; i < count; i++)
+        files[i] = (struct timed_path){ first_packet_us(paths[i]), i, paths[i] };
+    qsort(files, (size_t)count, sizeof *files, by_first_packet);
+    bool moved = false;
+    for (int i = 0; i < count; i++) {
+        moved = moved || files[i].given != i;
+        paths[i] = files[i].path;
+    }
+    free(files);
+    return moved;
+}
+
 struct capture_source *capture_open_files(const char *const *paths, int count)
 {
     struct capture_source *source = calloc(1, sizeof *source);

@@ -37,6 +37,13 @@ struct capture_stats {
  * stdin. The paths array must outlive the source. */
 struct capture_source *capture_open_files(const char *const *paths, int count);
 
+/* Puts capture files in the order of their first packets' times (stable; a file whose
+ * first packet cannot be read goes last, where reading it reports why). The files are one
+ * timeline, and reassembly's clock never goes back: a file given after a later one had
+ * every time stamp clamped to the later one's. Nothing moves when "-" (stdin, which
+ * cannot be read twice) is among them. True when the order changed. */
+bool capture_sort_files_by_time(const char **paths, int count);
+
 /* Live capture settings. */
 struct capture_live_options {
     const char *filter;   /* BPF; NULL: CAPTURE_DEFAULT_FILTER */

@@ -248,6 +248,24 @@ def test_several_files_one_timeline(suite):
     match(SYNTHETIC_EXPECTED, suite.sessions(db))
 
 
+def test_files_out_of_order(suite):
+    """Files given later-first are read in the order of their first packets: each session
+    keeps its own times (reassembly's clock never goes back, so before, the earlier file's
+    sessions all took the later file's last time)."""
+    early = os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")
+    late = os.path.join(ROOT, "pcaps", "relay", "deliver-retrieve.pcap")
+    alone = {}
+    for path in (early, late):
+        db, _ = suite.mailtap_read([path], expect_rc=0)
+        for s in suite.sessions(db):
+            alone[(s["client_port"], s["server_port"])] = (s["start_ts"], s["end_ts"])
+    db, _ = suite.mailtap_read([late, early], expect_rc=0)
+    together = {(s["client_port"], s["server_port"]): (s["start_ts"], s["end_ts"])
+                for s in suite.sessions(db)}
+    if together != alone:
+        raise Failure("times differ from reading each file alone: %r != %r" % (together, alone))
+
+
 def test_truncated_file(suite):
     conv = smtp_conversation()
     other = smtp_conversation(sport=40001)
@@ -876,7 +894,7 @@ def main():
         recorded_cases(suite)
         public_cases(suite)
         test_link_types(suite)
-    for test in (test_several_files_one_timeline, test_truncated_file, test_random_bytes,
+    for test in (test_several_files_one_timeline, test_files_out_of_order, test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -92,8 +92,9 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         }
         return 1;
     case OPT_MAX_STREAMS: {
-        long n = strtol(arg, NULL, 10);
-        if (n < 64 || n > 4000000) {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*end || end == arg || n < 64 || n > 4000000) {
             usage_error("--max-streams must be 64..4000000: %s", arg);
             return -1;
         }
@@ -506,7 +507,15 @@ static int command_list(int argc, char **argv)
                 filter.until_us = us;
             break;
         }
-        case OPT_LIMIT: filter.limit = strtol(optarg, NULL, 10); break;
+        case OPT_LIMIT: {
+            char *end;
+            filter.limit = strtol(optarg, &end, 10);
+            if (*end || end == optarg || filter.limit < 0) {
+                usage_error("--limit takes a number of sessions (0 = no limit): %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        }
         case OPT_OLDEST: filter.oldest_first = true; break;
         case OPT_SORT:
             if (strcmp(optarg, "time") == 0)

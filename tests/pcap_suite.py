@@ -881,6 +881,13 @@ def test_list_filters(suite):
     by_status = [r["status"] for r in ids("--sort", "status", "--oldest-first")]
     if by_status != sorted(by_status):
         raise Failure("--sort status: %r" % by_status)
+    if len(ids("--limit", "2")) != 2:
+        raise Failure("--limit 2 did not give 2 rows")
+    for bad in ("abc", "-1", "2x"):   # a usage error, not "no limit"
+        proc = subprocess.run([suite.mailtap, "list", "-d", db, "--limit", bad],
+                              capture_output=True, text=True)
+        if proc.returncode != 2:
+            raise Failure("--limit %s: exit status %d, expected 2" % (bad, proc.returncode))
 
 
 def main():

@@ -744,6 +744,41 @@ static void store_free(struct mt_store *store)
     free(store);
 }
 
+/* Closes the connection and whatever it prepared, leaving the handle to open again. */
+static void store_disconnect(struct mt_store *store)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(store->stmt[i]);
+        store->stmt[i] = NULL;
+    }
+    for (size_t i = 0; i < sizeof store->query / sizeof store->query[0]; i++) {
+        sqlite3_finalize(store->query[i]);
+        store->query[i] = NULL;
+    }
+    sqlite3_close(store->db);
+    store->db = NULL;
+}
+
+/* A reader without write access to the database's directory cannot make the -shm file
+ * that WAL mode needs ("attempt to write a readonly database"): it reads the file as it
+ * is instead (SQLite's immutable URI: no locks, no WAL; what a writer still holds in its
+ * -wal is not seen). SQLite result code. */
+static int open_immutable(struct mt_store *store, const char *path)
+{
+    size_t len = strlen(path);
+    char *uri = malloc(len * 3 + 32);
+    if (!uri)
+        return SQLITE_NOMEM;
+    size_t n = (size_t)sprintf(uri, "file:");
+    for (size_t i = 0; i < len; i++)
+        n += (size_t)(strchr("%?#", path[i]) ? sprintf(uri + n, "%%%02X", (unsigned char)path[i])
+                                             : sprintf(uri + n, "%c", path[i]));
+    strcpy(uri + n, "?immutable=1");
+    int rc = sqlite3_open_v2(uri, &store->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc;
+}
+
 struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen)
 {
     bool special = path[0] == '\0' || strcmp(path, ":memory:") == 0;
@@ -779,7 +814,17 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
                  store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
         goto fail;
     }
-    if (store_configure(store, path, writable) != STORE_OK)
+    int result = store_configure(store, path, writable);
+    if (result == STORE_READONLY && !writable && !special) {
+        store_disconnect(store);
+        if ((rc = open_immutable(store, path)) != SQLITE_OK) {
+            snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
+                     store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
+            goto fail;
+        }
+        result = store_configure(store, path, writable);
+    }
+    if (result != STORE_OK)
         goto fail;
     return store;
 fail:

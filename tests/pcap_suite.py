@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import sqlite3
 import struct
 import subprocess
@@ -859,6 +860,33 @@ def test_trace_retrieval(suite):
     trace_retrieval_check(suite, os.path.join(ROOT, "pcaps", "relay", "deliver-retrieve.pcap"))
 
 
+def test_read_only_reader(suite):
+    """A user who may read the database but not write its directory (no -shm file can be
+    made for WAL mode) can still list and show: it was 'attempt to write a readonly
+    database'."""
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        raise Skip("needs root and runuser to act as another user")
+    db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")],
+                               expect_rc=0)
+    place = tempfile.mkdtemp(prefix="mailtap-ro-")
+    try:
+        os.chmod(place, 0o755)
+        binary, copy = os.path.join(place, "mailtap"), os.path.join(place, "sessions.db")
+        shutil.copy(suite.mailtap, binary)
+        shutil.copy(db, copy)
+        os.chmod(copy, 0o444)
+        os.chmod(place, 0o555)
+        for args in (["list", "-d", copy], ["show", "1", "-d", copy]):
+            proc = subprocess.run(["runuser", "-u", "nobody", "--", binary] + args,
+                                  capture_output=True, text=True, timeout=60)
+            if proc.returncode != 0 or "delivered" not in proc.stdout:
+                raise Failure("%s as nobody: exit %d, %s" % (args[0], proc.returncode,
+                                                            proc.stderr.strip()[-300:]))
+    finally:
+        os.chmod(place, 0o755)
+        shutil.rmtree(place)
+
+
 def test_list_filters(suite):
     """list --finding and --sort on recorded TLS and SMTP captures."""
     captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
@@ -908,7 +936,7 @@ def main():
                  test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
-                 test_list_filters):
+                 test_read_only_reader, test_list_filters):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

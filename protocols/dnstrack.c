@@ -547,7 +547,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 }
 
 void recent_rcpt_add(struct recent_rcpts *r, const char *sender, const char *recipient,
-                     int64_t ts_us)
+                     const char *message_id, int64_t ts_us)
 {
     const char *at = recipient ? strrchr(recipient, '@') : NULL;
     if (!at || at[1] == '\0')
@@ -556,6 +556,7 @@ void recent_rcpt_add(struct recent_rcpts *r, const char *sender, const char *rec
     domain_normalize(e->domain, sizeof e->domain, at + 1);
     copy_str(e->sender, sizeof e->sender, sender);
     copy_str(e->recipient, sizeof e->recipient, recipient);
+    copy_str(e->message_id, sizeof e->message_id, message_id);
     e->ts_us = ts_us;
     r->next = (r->next + 1) % r->capacity;
     if (r->count < r->capacity)

@@ -135,6 +135,7 @@ struct recent_rcpt {
     char domain[RECENT_ADDR_MAX];    /* lower-cased, no final dot */
     char sender[RECENT_ADDR_MAX];
     char recipient[RECENT_ADDR_MAX];
+    char message_id[RECENT_ADDR_MAX];   /* of the message it was accepted for; "" if none */
     int64_t ts_us;
 };
 
@@ -147,7 +148,7 @@ void recent_rcpt_free(struct recent_rcpts *r);
  * one is ignored). Call it when the recipient is accepted (RCPT 250 or end of data),
  * not at session close: the MX lookup usually happens before the session ends. */
 void recent_rcpt_add(struct recent_rcpts *r, const char *sender, const char *recipient,
-                     int64_t ts_us);
+                     const char *message_id, int64_t ts_us);
 /* The newest recipient at `domain` (case-insensitive, final dot ignored) recorded in
  * [now_us - window_us, now_us]; NULL if none. Valid until the next recent_rcpt_add. */
 const struct recent_rcpt *recent_rcpt_find(const struct recent_rcpts *r, const char *domain,

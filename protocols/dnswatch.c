@@ -89,10 +89,14 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     watch->row(watch->ctx, row);   /* the callback owns it now */
 }
 
-/* Fills the sender and recipient of a dns_failed row from the inbound message. */
-static void link_row(struct mt_session *row, const char *sender, const char *recipient)
+/* Fills the sender, recipient and Message-ID (so that `trace` by Message-ID shows the
+ * failure) of a dns_failed row from the inbound message. */
+static void link_row(struct mt_session *row, const char *sender, const char *recipient,
+                     const char *message_id)
 {
     session_text_set(&row->messages[0].mail_from, MT_MSG_MAIL_FROM_MAX, sender, strlen(sender));
+    session_text_set(&row->messages[0].message_id, MT_MSG_MESSAGE_ID_MAX, message_id,
+                     strlen(message_id));
     session_text_set(&row->recipients[0].addr, MT_RCPT_ADDR_MAX, recipient, strlen(recipient));
     session_transcript_addf(row, row->start_us, 'I', "[for the message from <%.200s> to <%.200s>]",
                             sender, recipient);
@@ -138,7 +142,7 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
     const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, now,
                                                         LINK_WINDOW_US);
     if (recent) {
-        link_row(row, recent->sender, recent->recipient);
+        link_row(row, recent->sender, recent->recipient, recent->message_id);
         watch->row(watch->ctx, row);   /* the callback owns it now */
         return;
     }
@@ -257,14 +261,16 @@ void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session
         const struct mt_recipient *r = &session->recipients[i];
         if (!r->accepted)
             continue;
-        const char *sender = r->message >= 0 && (size_t)r->message < session->message_count
-                                 ? mt_str(session->messages[r->message].mail_from) : "";
+        const struct mt_message *m = r->message >= 0 && (size_t)r->message < session->message_count
+                                         ? &session->messages[r->message] : NULL;
+        const char *sender = m ? mt_str(m->mail_from) : "";
+        const char *message_id = m ? mt_str(m->message_id) : "";
         const char *addr = mt_str(r->addr);
-        recent_rcpt_add(watch->recent, sender, addr, session->end_us);
+        recent_rcpt_add(watch->recent, sender, addr, message_id, session->end_us);
         for (size_t p = 0; p < watch->pending_count; p++) {
             if (!same_domain(addr, watch->pending[p].domain))
                 continue;
-            link_row(watch->pending[p].row, sender, addr);
+            link_row(watch->pending[p].row, sender, addr, message_id);
             release_pending(watch, p);
             p--;
         }

@@ -785,6 +785,12 @@ def test_trace(suite):
     hops = trace("alice@example.test")
     if len(hops) != 2 or "delivered" not in hops[0]:
         raise Failure("trace by address: %r" % hops)
+    # A relay that could not find the recipient's MX: the failure is a hop of the message
+    capture = os.path.join(ROOT, "pcaps", "dns", "mx-nxdomain.pcap")
+    db, _ = suite.mailtap_read([capture], extra_args(capture), expect_rc=0)
+    hops = trace("<dns-mx-nxdomain.1@client.example.test>")
+    if not any("delivered" in h for h in hops) or not any("dns_failed" in h for h in hops):
+        raise Failure("trace by Message-ID without the MX failure: %r" % hops)
 
 
 def trace_retrieval_check(suite, capture, message_id="<trace.1@client.example.test>"):

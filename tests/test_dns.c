@@ -1145,14 +1145,15 @@ static void test_recent_recipients(void **state)
     struct recent_rcpts *r = recent_rcpt_new(3);
     assert_non_null(r);
     assert_null(recent_rcpt_find(r, "example.com", 0, 1000));
-    recent_rcpt_add(r, "alice@local.test", "bob@Example.COM", 1000000);
-    recent_rcpt_add(r, "carol@local.test", "dave@example.com", 2000000);
-    recent_rcpt_add(r, "x@local.test", "no-at-sign", 2100000);     /* ignored */
-    recent_rcpt_add(r, "erin@local.test", "frank@other.org", 2500000);
+    recent_rcpt_add(r, "alice@local.test", "bob@Example.COM", "", 1000000);
+    recent_rcpt_add(r, "carol@local.test", "dave@example.com", "<m2@local.test>", 2000000);
+    recent_rcpt_add(r, "x@local.test", "no-at-sign", "", 2100000);     /* ignored */
+    recent_rcpt_add(r, "erin@local.test", "frank@other.org", "", 2500000);
     const struct recent_rcpt *e = recent_rcpt_find(r, "EXAMPLE.com.", 2600000, 5000000);
     assert_non_null(e);                              /* the newest one at that domain */
     assert_string_equal(e->sender, "carol@local.test");
     assert_string_equal(e->recipient, "dave@example.com");
+    assert_string_equal(e->message_id, "<m2@local.test>");
     assert_string_equal(e->domain, "example.com");
     /* Outside the window, or recorded after `now`: no link. */
     assert_null(recent_rcpt_find(r, "example.com", 9000000, 5000000));
@@ -1161,8 +1162,8 @@ static void test_recent_recipients(void **state)
     assert_non_null(e);
     assert_string_equal(e->recipient, "bob@Example.COM");
     /* The ring keeps the last 3: adding two more pushes the example.com ones out. */
-    recent_rcpt_add(r, "g@local.test", "h@third.net", 2700000);
-    recent_rcpt_add(r, "i@local.test", "j@third.net", 2800000);
+    recent_rcpt_add(r, "g@local.test", "h@third.net", "", 2700000);
+    recent_rcpt_add(r, "i@local.test", "j@third.net", "", 2800000);
     assert_null(recent_rcpt_find(r, "example.com", 2900000, 5000000));
     assert_string_equal(recent_rcpt_find(r, "third.net", 2900000, 5000000)->recipient, "j@third.net");
     assert_string_equal(recent_rcpt_find(r, "other.org", 2900000, 5000000)->recipient, "frank@other.org");
@@ -1177,7 +1178,7 @@ static void test_failed_mx_linked(void **state)
     struct dnstrack *t = tracker(&s, 0);
     struct recent_rcpts *r = recent_rcpt_new(0);
     struct flow f = flow4("10.0.0.25", 33000, "10.0.0.53");
-    recent_rcpt_add(r, "alice@corp.test", "bob@typo-domain.example", 10000000);
+    recent_rcpt_add(r, "alice@corp.test", "bob@typo-domain.example", "", 10000000);
     dnstrack_query(t, query(9, "typo-domain.example", DNS_TYPE_MX), &f, 10200000);
     dnstrack_response(t, response(9, "typo-domain.example", DNS_TYPE_MX, DNS_RCODE_NXDOMAIN,
                                   false, NULL, 0), &f, 10230000);

@@ -275,7 +275,8 @@ static int command_read(int argc, char **argv)
     int rc = pipeline_run(&options, source, &summary);
     sensor_forget_source();
     capture_close(source);
-    if (!options.quiet || rc != 0) {
+    bool never_opened = rc == EXIT_DATABASE && summary.packets == 0;   /* said why already */
+    if ((!options.quiet || rc != 0) && !never_opened) {
         fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options.db_path);
         pipeline_print_summary(&summary, rc == 0 ? stdout : stderr);
     }

@@ -653,9 +653,12 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
 static void show_endpoint(FILE *out, const char *label, const char *ip, unsigned port,
                           const char *prefix, const char *name)
 {
+    bool v6 = strchr(ip, ':') != NULL;   /* [2001:db8::1]:25, as in a URL */
     show_label(out, label);
+    if (v6)
+        fputc('[', out);
     put_str(out, ip);
-    fprintf(out, ":%u", port);
+    fprintf(out, "%s:%u", v6 ? "]" : "", port);
     if (name[0]) {
         fprintf(out, "  (%s", prefix);
         put_str(out, name);

@@ -866,6 +866,15 @@ def test_trace_retrieval(suite):
     trace_retrieval_check(suite, os.path.join(ROOT, "pcaps", "relay", "deliver-retrieve.pcap"))
 
 
+def test_ipv6_endpoints_shown(suite):
+    """`show` writes an IPv6 endpoint as [address]:port (::1:25 would be ambiguous)."""
+    db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "smtp", "ipv6-delivered.pcap")],
+                               expect_rc=0)
+    shown = suite.show(db, 1)
+    if "[::1]:25" not in shown:
+        raise Failure("no [::1]:25 in: %r" % shown[:400])
+
+
 def test_read_only_reader(suite):
     """A user who may read the database but not write its directory (no -shm file can be
     made for WAL mode) can still list and show: it was 'attempt to write a readonly
@@ -942,7 +951,7 @@ def main():
                  test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
-                 test_read_only_reader, test_list_filters):
+                 test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

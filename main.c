@@ -467,6 +467,12 @@ static int command_list(int argc, char **argv)
     struct list_context list = { 0 };
     int opt;
     while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
+        /* one value each: a second one silently replaced the first */
+        if ((opt == OPT_PROTO && filter.proto >= 0) || (opt == OPT_DIR && filter.direction >= 0) ||
+            (opt == OPT_STATUS && filter.status >= 0)) {
+            usage_error("--proto, --dir and --status are given once each (again: %s)", optarg);
+            return EXIT_USAGE;
+        }
         switch (opt) {
         case 'd': db_path = optarg; break;
         case OPT_PROTO:

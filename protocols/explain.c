@@ -42,7 +42,7 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
     ENTRY(MT_STATUS_TEMP_FAILED, WARN,
           "the server said 'try again later' (4xx): greylisting, deferral, rate limit, busy",
           "usually harmless, the sender retries; if it persists, read the reply text")
-    ENTRY(MT_STATUS_RCPT_REJECTED, FAIL, "the server rejected every recipient",
+    ENTRY(MT_STATUS_RCPT_REJECTED, FAIL, "the server rejected every recipient of a message",
           "the address: 5.1.1 no such mailbox, 5.2.2 mailbox full, 5.7.x policy")
     ENTRY(MT_STATUS_RELAY_DENIED, FAIL, "the server refused to relay mail to that domain",
           "the client must authenticate (SMTP AUTH) or send through its own server")

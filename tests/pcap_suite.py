@@ -926,11 +926,12 @@ def test_list_filters(suite):
         raise Failure("--sort status: %r" % by_status)
     if len(ids("--limit", "2")) != 2:
         raise Failure("--limit 2 did not give 2 rows")
-    for bad in ("abc", "-1", "2x"):   # a usage error, not "no limit"
-        proc = subprocess.run([suite.mailtap, "list", "-d", db, "--limit", bad],
+    for bad in (["--limit", "abc"], ["--limit", "-1"], ["--limit", "2x"],   # not "no limit"
+                ["--proto", "smtp", "--proto", "pop3"]):                  # not the last one
+        proc = subprocess.run([suite.mailtap, "list", "-d", db] + bad,
                               capture_output=True, text=True)
         if proc.returncode != 2:
-            raise Failure("--limit %s: exit status %d, expected 2" % (bad, proc.returncode))
+            raise Failure("list %s: exit status %d, expected 2" % (bad, proc.returncode))
 
 
 def main():

@@ -76,7 +76,7 @@ bool connection_open(struct mt_connection *conn, enum mt_proto proto, bool guess
         }
         return true;
     }
-    if (guess && proto != MT_PROTO_DNS)
+    if (guess)   /* DNS has returned above */
         conn->guessing = true;
     else
         start_decoder(conn, proto);
@@ -106,7 +106,7 @@ void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum str
         else if (!hold(conn, bytes, len, ts_us))
             guessed(conn, session->proto);   /* a client that talks on: not one of those */
     }
-    if (conn->state && !conn->guessing)
+    if (conn->state)   /* none while guessing: guessed() starts it */
         conn->decoder->data(conn->state, session, side, bytes, len, ts_us);
     if (conn->tls)
         tls_follow_data(conn->tls, session, side, bytes, len, ts_us);

@@ -251,6 +251,7 @@ static int command_read(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    options.defer_indexes = !with_console;   /* the console's queries need them */
     if (optind >= argc) {
         usage_error("%s", "read needs at least one capture file");
         return EXIT_USAGE;

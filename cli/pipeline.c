@@ -294,7 +294,8 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
 static bool configure_store(struct pipeline *pipeline, char *err, size_t errlen)
 {
     const struct pipeline_options *options = pipeline->options;
-    if (options->bulk_load && store_set_bulk_load(pipeline->store) != STORE_OK) {
+    if (options->bulk_load &&
+        store_set_bulk_load(pipeline->store, options->defer_indexes) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(pipeline->store));
         return false;
     }
@@ -333,6 +334,10 @@ static bool close_store(struct pipeline *pipeline, bool checkpoint)
     pipeline->writer = NULL;
     if (!ok && !pipeline->store_failed)
         fprintf(stderr, "mailtap: %s\n", message);
+    if (ok && store_finish_bulk_load(pipeline->store) != STORE_OK) {
+        fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
+        ok = false;
+    }
     if (ok && checkpoint && store_checkpoint(pipeline->store) != STORE_OK) {
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
         ok = false;

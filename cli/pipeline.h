@@ -34,6 +34,7 @@ struct pipeline_options {
     const char *stats_label;      /* sensor_stats.source; NULL: the interface or file */
     int batch_sessions, batch_ms; /* store batches (store_set_batch); 0: the store's default */
     bool bulk_load;               /* files read once (read): store_set_bulk_load() */
+    bool defer_indexes;           /* ... into an empty database, with no console reading it */
     volatile sig_atomic_t *reopen_requested;   /* set (by SIGHUP): reopen the database */
     /* Called once the database is open, before the first packet (capture drops its
      * privileges there); non-zero stops the run with that exit status. */

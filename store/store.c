@@ -55,7 +55,7 @@
  *     case-sensitive), rowid = session id
  *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us),
  *     sessions(proto, start_us), sessions(proto, status, start_us), sessions(proto, user,
- *     start_us) (the orders, see order_index_sql), sessions(proto, direction, start_us),
+ *     start_us) (the orders, see SECONDARY_INDEXES), sessions(proto, direction, start_us),
  *     sessions(client_ip), sessions(mail_from), recipients(addr), messages(message_id),
  *     sensor_stats(ts_us).
  */
@@ -194,13 +194,6 @@ static const char schema_sql[] =
     "PRIMARY KEY (session_id, idx));"
     "CREATE TABLE transcript (session_id INTEGER PRIMARY KEY REFERENCES sessions(id)"
     " ON DELETE CASCADE, text TEXT NOT NULL);"
-    "CREATE INDEX sessions_start ON sessions(start_us);"
-    "CREATE INDEX sessions_status ON sessions(status, start_us);"
-    "CREATE INDEX sessions_proto ON sessions(proto, direction, start_us);"
-    "CREATE INDEX sessions_client_ip ON sessions(client_ip);"
-    "CREATE INDEX sessions_mail_from ON sessions(mail_from);"
-    "CREATE INDEX recipients_addr ON recipients(addr);"
-    "CREATE INDEX messages_message_id ON messages(message_id);"
     "CREATE TABLE sensor_stats (ts_us INTEGER, packets INTEGER, kernel_drops INTEGER,"
     " interface_drops INTEGER, sessions INTEGER, source TEXT, streams INTEGER, run INTEGER,"
     " health TEXT);"
@@ -209,11 +202,14 @@ static const char schema_sql[] =
 /* The search index. Each session's searchable fields are one document (session_text.doc),
  * built by the view session_text_source: one field per line, ASCII letters lowered
  * (SQLite's built-in lower() folds ASCII only). session_search indexes it by trigrams,
- * case-sensitively, so a grep pattern of 3 characters or more, lowered the same way, is one
- * FTS5 phrase that matches exactly where LIKE's ASCII case-insensitive '%text%' would: no
- * re-check needed. A pattern that the index answers never holds a newline (grep_phrase()),
- * so no match can span two fields; shorter patterns are LIKE-scanned on session_text, a
- * fraction of what sessions + messages + recipients hold. A recipient address already
+ * case-sensitively, and keeps no positions (detail=none: half the size of a positional
+ * index and 40% less work per session written; databases made before keep theirs, which
+ * answer the same queries). A grep pattern of 3 characters or more, lowered the same way,
+ * becomes its trigrams (grep_trigrams()): the documents holding all of them are a superset
+ * of the matches, which LIKE's ASCII case-insensitive '%text%' on those documents alone
+ * narrows to exactly what LIKE on each field would find (SEARCH_CHECK). Such a pattern never
+ * holds a newline, so no match can span two fields; shorter patterns are LIKE-scanned on
+ * session_text, a fraction of what sessions + messages + recipients hold. A recipient address already
  * inside rcpt_summary is left out: whatever matches in it matches in the summary.
  * Writing: store_put_session() inserts the document after the children, and the batch's
  * documents enter session_search in one INSERT ... SELECT just before COMMIT (SQLite 3.40's
@@ -232,7 +228,8 @@ static const char schema_sql[] =
 static const char search_schema_sql[] =
     "CREATE TABLE session_text (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);"
     "CREATE VIRTUAL TABLE session_search USING fts5(doc, content = 'session_text',"
-    " content_rowid = 'id', tokenize = 'trigram case_sensitive 1', columnsize = 0);"
+    " content_rowid = 'id', tokenize = 'trigram case_sensitive 1', columnsize = 0,"
+    " detail = none);"
     "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower("
     TEXT_FIELD("user") TEXT_FIELD("helo") TEXT_FIELD("client_ip") TEXT_FIELD("server_ip")
     TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line")
@@ -256,18 +253,31 @@ static const char search_schema_sql[] =
     "CREATE TRIGGER recipients_text_update AFTER UPDATE OF addr ON recipients BEGIN "
     TEXT_REFRESH("new.session_id") " END;";
 
-/* The indexes behind the list orders (enum store_order): each gives its key, then start
- * time, then id (the rowid), for every session (the All tab) and within one protocol (the
- * other tabs; within one direction too, for time). A list sorted by status or user reads
- * the direction of each row instead ("+direction" in query_statement()): two more indexes
- * for that are not worth their writes. Idempotent: run at every writable open, as schema
- * version 1 changed before its release (sessions_user was on user alone). */
-static const char order_index_sql[] =
-    "DROP INDEX IF EXISTS sessions_user;"
-    "CREATE INDEX IF NOT EXISTS sessions_user_time ON sessions(user, start_us);"
-    "CREATE INDEX IF NOT EXISTS sessions_proto_time ON sessions(proto, start_us);"
-    "CREATE INDEX IF NOT EXISTS sessions_proto_status ON sessions(proto, status, start_us);"
-    "CREATE INDEX IF NOT EXISTS sessions_proto_user ON sessions(proto, user, start_us);";
+/* The indexes on sessions and their children: the orders of the lists (enum store_order)
+ * give their key, then start time, then id (the rowid), for every session (the All tab)
+ * and within one protocol (the other tabs; within one direction too, for time); a list
+ * sorted by status or user reads the direction of each row instead ("+direction" in
+ * query_statement()): two more indexes for that are not worth their writes. The rest serve
+ * lookups (trace: addresses, Message-ID; filters: client, sender). All are made at every
+ * writable open if missing: schema version 1 changed before its release (sessions_user was
+ * on user alone), and a bulk load that was killed leaves them dropped (INDEX_DROP_SQL). */
+#define SECONDARY_INDEXES(X) \
+    X(sessions_start, "sessions(start_us)") \
+    X(sessions_status, "sessions(status, start_us)") \
+    X(sessions_proto, "sessions(proto, direction, start_us)") \
+    X(sessions_client_ip, "sessions(client_ip)") \
+    X(sessions_mail_from, "sessions(mail_from)") \
+    X(recipients_addr, "recipients(addr)") \
+    X(messages_message_id, "messages(message_id)") \
+    X(sessions_user_time, "sessions(user, start_us)") \
+    X(sessions_proto_time, "sessions(proto, start_us)") \
+    X(sessions_proto_status, "sessions(proto, status, start_us)") \
+    X(sessions_proto_user, "sessions(proto, user, start_us)")
+#define INDEX_CREATE(name, on) "CREATE INDEX IF NOT EXISTS " #name " ON " on ";"
+#define INDEX_DROP(name, on) "DROP INDEX IF EXISTS " #name ";"
+static const char index_sql[] =
+    "DROP INDEX IF EXISTS sessions_user;" SECONDARY_INDEXES(INDEX_CREATE);
+#define INDEX_DROP_SQL SECONDARY_INDEXES(INDEX_DROP)
 
 /* Fills the search index of a database made before it existed (see search_check()). */
 static const char search_fill_sql[] =
@@ -329,12 +339,14 @@ static const char *const statement_sql[ST_COUNT] = {
 };
 
 /* store_query_sessions() clauses; a query's shape is the set it uses, and each shape's
- * statement is prepared once, on first use, into query[shape]. grep is one of three:
- * QC_MATCH (the index), QC_TEXT (a LIKE scan of the documents, for 1 or 2 characters) or
- * QC_GREP (LIKE on each field: a database without the index, or a control byte or invalid
- * UTF-8 in the pattern). */
+ * statement is prepared once, on first use, into query[shape]. grep is one of four:
+ * QC_MATCH (the index, then the documents), QC_MATCH_EXACT (the index alone: 3 characters),
+ * QC_TEXT (a LIKE scan of the documents, for 1 or 2 characters) or QC_GREP (LIKE on each
+ * field: a database without the index, or a control byte or invalid UTF-8 in the
+ * pattern). */
 enum query_clause {
-    QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_MATCH, QC_TEXT, QC_SINCE,
+    QC_PROTO, QC_DIRECTION, QC_STATUS, QC_FAILED, QC_GREP, QC_MATCH, QC_MATCH_EXACT, QC_TEXT,
+    QC_SINCE,
     QC_UNTIL, QC_FLAGS,
     QC_OLDEST_FIRST, QC_COUNT_ONLY,
     QC_ORDER, QC_ORDER_HIGH,   /* two bits: enum store_order */
@@ -342,6 +354,11 @@ enum query_clause {
 };
 
 #define GREP_LIKE(col) col " LIKE :grep ESCAPE '\\'"
+/* The sessions whose document holds :grep: the index names the documents that hold each
+ * of the pattern's trigrams in :match (detail=none keeps no positions, so they need not be
+ * next to each other there), and LIKE on those documents keeps the exact matches. */
+#define SEARCH_CANDIDATES "SELECT rowid FROM session_search WHERE session_search MATCH :match"
+#define SEARCH_CHECK "doc LIKE :grep ESCAPE '\\'"
 static const char *const clause_sql[QC_COUNT] = {
     [QC_PROTO] = "proto = :proto",
     [QC_DIRECTION] = "direction = :direction",
@@ -354,10 +371,13 @@ static const char *const clause_sql[QC_COUNT] = {
         GREP_LIKE("m.subject") ")"
         " OR EXISTS (SELECT 1 FROM recipients r WHERE r.session_id = sessions.id AND "
         GREP_LIKE("r.addr") "))",
-    /* The list of matching ids is built once. Counting looks each one up; a list reads an
-     * order's index and checks each row against it ("+id": not a rowid lookup), so it stops
-     * at the LIMIT and never sorts, however many sessions match: the whole index at worst. */
-    [QC_MATCH] = "id IN (SELECT rowid FROM session_search WHERE session_search MATCH :match)",
+    /* The list of candidate ids is built once. Counting looks each one up; a list reads an
+     * order's index and checks each row against it ("+id": not a rowid lookup), then its
+     * document, so it stops at the LIMIT and never sorts, however many sessions match: the
+     * whole index at worst. */
+    [QC_MATCH] = "id IN (" SEARCH_CANDIDATES ") AND (SELECT " SEARCH_CHECK " FROM session_text"
+                 " WHERE session_text.id = sessions.id)",
+    [QC_MATCH_EXACT] = "id IN (" SEARCH_CANDIDATES ")",   /* one trigram: nothing to check */
     [QC_TEXT] = "id IN (SELECT id FROM session_text WHERE doc LIKE :grep ESCAPE '\\')",
     [QC_SINCE] = "start_us >= :since",
     [QC_UNTIL] = "start_us < :until",
@@ -380,6 +400,7 @@ struct mt_store {
     sqlite3_stmt *query[1u << QC_COUNT];
     bool writable;
     bool search;              /* the database has the search index (session_search) */
+    bool indexes_deferred;    /* a bulk load dropped SECONDARY_INDEXES: made again at its end */
     bool sensor_columns;      /* sensor_stats has streams and run (see sensor_check()) */
     int64_t run;              /* this handle's capture run (sensor_stats.run); 0: no row yet */
     bool pruning_size;        /* store_prune() went past the size limit and has not yet
@@ -602,7 +623,7 @@ static int search_check(struct mt_store *store, bool writable)
     if (rc == SQLITE_OK)
         rc = sensor_check(store, writable);
     if (rc == SQLITE_OK && writable) {
-        rc = sqlite3_exec(store->db, order_index_sql, NULL, NULL, NULL);
+        rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && found)
             rc = sqlite3_exec(store->db, SEARCH_CONFIG_SQL, NULL, NULL, NULL);
         if (rc == SQLITE_OK && !found)
@@ -651,7 +672,7 @@ static int schema_check(struct mt_store *store, const char *path, bool writable)
                  STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
         rc = sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(store->db, order_index_sql, NULL, NULL, NULL);
+            rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
@@ -886,13 +907,47 @@ void store_set_batch(struct mt_store *store, int max_sessions, int max_ms)
     store->batch_ms = max_ms > 0 ? max_ms : 0;
 }
 
-int store_set_bulk_load(struct mt_store *store)
+int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
 {
     char sql[48];
+    int64_t rows = 1;
     store->batch_max = STORE_BULK_BATCH_SESSIONS;
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d", STORE_BULK_WAL_PAGES);
     int rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && defer_indexes && !store->in_batch) {
+        /* Only into an empty database: made again, they would be sorted from every row. */
+        rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = pragma_int(store, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)",
+                            &rows);
+        if (rc == SQLITE_OK && rows == 0)
+            rc = sqlite3_exec(store->db, INDEX_DROP_SQL, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK && !sqlite3_get_autocommit(store->db))
+            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        store->indexes_deferred = rc == SQLITE_OK && rows == 0;
+    }
     return rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "setting up a bulk load");
+}
+
+int store_finish_bulk_load(struct mt_store *store)
+{
+    int rc = store_flush(store);
+    if (rc != STORE_OK || !store->indexes_deferred)
+        return rc;
+    store->indexes_deferred = false;
+    rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return STORE_OK;
+    rc = store_fail(store, rc, "making the indexes");
+    if (!sqlite3_get_autocommit(store->db))
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 int store_limit_size(struct mt_store *store, int64_t max_bytes)
@@ -912,7 +967,7 @@ int store_close(struct mt_store *store)
 {
     if (!store)
         return STORE_OK;
-    int rc = store_flush(store);
+    int rc = store_finish_bulk_load(store);
     store_free(store);
     return rc;
 }
@@ -1529,6 +1584,11 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
         return store->query[shape];
     /* Counting a search and nothing else: the index (or the documents) alone. */
     if (shape == ((1u << QC_COUNT_ONLY) | (1u << QC_MATCH))) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM session_text WHERE id IN ("
+                 SEARCH_CANDIDATES ") AND " SEARCH_CHECK);
+        goto prepare;
+    }
+    if (shape == ((1u << QC_COUNT_ONLY) | (1u << QC_MATCH_EXACT))) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM session_search"
                  " WHERE session_search MATCH :match");
         goto prepare;
@@ -1543,7 +1603,7 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
     for (int c = 0; c < QC_OLDEST_FIRST; c++) {   /* the WHERE clauses */
         if (!(shape & (1u << c)))
             continue;
-        bool not_index = !count_only && (c == QC_MATCH || c == QC_TEXT ||
+        bool not_index = !count_only && (c == QC_MATCH || c == QC_MATCH_EXACT || c == QC_TEXT ||
                                          (c == QC_DIRECTION && shape >> QC_ORDER));
         len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", glue,
                                 not_index ? "+" : "");
@@ -1626,15 +1686,17 @@ static bool text_like_exact(const char *text)
     return true;
 }
 
-/* The FTS5 query for grep text: one phrase, the text with its ASCII letters lowered and
- * its double quotes doubled, in double quotes. NULL when the index cannot answer exactly
- * what LIKE would: fewer than 3 characters (trigrams), a control byte (the document's field
+/* The FTS5 query for grep text: its trigrams, each a quoted string (ASCII letters lowered,
+ * double quotes doubled), joined by AND: every third one and the last, which cover the
+ * text (one_trigram: the text is one, so the documents that hold it are the answer);
+ * SEARCH_CHECK does the rest. NULL when the index cannot name every document LIKE
+ * would find: fewer than 3 characters (trigrams), a control byte (the document's field
  * separator is one), or text that is not valid UTF-8. *nomem is set when malloc failed. */
-static char *grep_phrase(const char *text, bool *nomem)
+static char *grep_trigrams(const char *text, bool *one_trigram, bool *nomem)
 {
     const unsigned char *p = (const unsigned char *)text;
     size_t chars = 0, len = strlen(text), n = 0;
-    char *phrase;
+    char *query;
     *nomem = false;
     if (!text_like_exact(text))
         return NULL;
@@ -1642,20 +1704,32 @@ static char *grep_phrase(const char *text, bool *nomem)
         chars++;
     if (chars < 3)
         return NULL;
-    if (!(phrase = malloc(2 * len + 3))) {
+    *one_trigram = chars == 3;
+    /* A byte is in two trigrams at most (its stride's and the last), doubled if a quote;
+     * each trigram adds two quotes and " AND ". */
+    if (!(query = malloc(4 * len + 7 * chars + 1))) {
         *nomem = true;
         return NULL;
     }
-    phrase[n++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
-        if (c == '"')
-            phrase[n++] = '"';
-        phrase[n++] = c;
+    for (size_t c = 0, at = 0; c + 3 <= chars; at += utf8_char(p + at), c++) {
+        if (c % 3 != 0 && c + 3 != chars)
+            continue;
+        size_t end = at;
+        for (int k = 0; k < 3; k++)
+            end += utf8_char(p + end);
+        if (n)
+            n += (size_t)sprintf(query + n, " AND ");
+        query[n++] = '"';
+        for (size_t i = at; i < end; i++) {
+            char ch = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
+            if (ch == '"')
+                query[n++] = '"';
+            query[n++] = ch;
+        }
+        query[n++] = '"';
     }
-    phrase[n++] = '"';
-    phrase[n] = '\0';
-    return phrase;
+    query[n] = '\0';
+    return query;
 }
 
 static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
@@ -1669,26 +1743,33 @@ static void bind_named_text(sqlite3_stmt *st, const char *name, const char *text
 }
 
 /* The statement for filter f (count_only: its count(*)), with every value bound. The
- * caller resets it, clears its bindings and frees *pattern. NULL on failure. */
+ * caller resets it, clears its bindings and frees both patterns (bound strings: the LIKE
+ * pattern and the index query). NULL on failure. */
 static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store_filter *f,
-                                      bool count_only, char **pattern)
+                                      bool count_only, char *patterns[2])
 {
     bool grep = f->grep && f->grep[0], nomem = false;
     unsigned order = (unsigned)f->order < STORE_ORDER_COUNT ? (unsigned)f->order : 0;
     int rc;
-    *pattern = NULL;
+    char **like = &patterns[0], **match = &patterns[1];
+    *like = *match = NULL;
     if (grep && (rc = index_texts(store)) != SQLITE_DONE) {   /* this batch's, for us */
         store_fail(store, rc, "indexing sessions");
         return NULL;
     }
     enum query_clause how = QC_GREP;
     if (grep && store->search) {
-        *pattern = grep_phrase(f->grep, &nomem);
-        how = *pattern ? QC_MATCH : text_like_exact(f->grep) ? QC_TEXT : QC_GREP;
+        bool one_trigram = false;
+        *match = grep_trigrams(f->grep, &one_trigram, &nomem);
+        how = *match ? (one_trigram ? QC_MATCH_EXACT : QC_MATCH)
+                     : text_like_exact(f->grep) ? QC_TEXT : QC_GREP;
     }
-    if (grep && how != QC_MATCH && !nomem)
-        nomem = !(*pattern = like_pattern(f->grep));
+    if (grep && !nomem)
+        nomem = !(*like = like_pattern(f->grep));
     if (nomem) {
+        free(*match);
+        free(*like);
+        *like = *match = NULL;
         store_fail(store, SQLITE_NOMEM, "querying sessions");
         return NULL;
     }
@@ -1702,8 +1783,9 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
         (count_only ? 1u << QC_COUNT_ONLY : order << QC_ORDER);
     sqlite3_stmt *st = query_statement(store, shape);
     if (!st) {
-        free(*pattern);
-        *pattern = NULL;
+        free(*match);
+        free(*like);
+        *like = *match = NULL;
         return NULL;
     }
     if (f->proto >= 0)
@@ -1713,7 +1795,9 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
     if (f->status >= 0)
         bind_named_text(st, ":status", status_name((enum mt_status)f->status));
     if (grep)
-        bind_named_text(st, how == QC_MATCH ? ":match" : ":grep", *pattern);
+        bind_named_text(st, ":grep", *like);
+    if (how == QC_MATCH || how == QC_MATCH_EXACT)
+        bind_named_text(st, ":match", *match);
     if (f->since_us)
         bind_named_int(st, ":since", f->since_us);
     if (f->until_us)
@@ -1731,13 +1815,13 @@ int store_query_sessions(struct mt_store *store, const struct store_filter *filt
                          store_session_fn callback, void *ctx)
 {
     struct store_filter all;
-    char *pattern;
+    char *patterns[2];
     int rc, count = 0, result = STORE_OK;
     if (!filter) {
         store_filter_init(&all);
         filter = &all;
     }
-    sqlite3_stmt *st = filter_statement(store, filter, false, &pattern);
+    sqlite3_stmt *st = filter_statement(store, filter, false, patterns);
     if (!st)
         return STORE_ERROR;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1754,21 +1838,22 @@ int store_query_sessions(struct mt_store *store, const struct store_filter *filt
         result = store_fail(store, rc, "querying sessions");
 end:
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);   /* :grep points into pattern */
-    free(pattern);
+    sqlite3_clear_bindings(st);   /* :grep and :match point into patterns */
+    free(patterns[0]);
+    free(patterns[1]);
     return result == STORE_OK ? count : result;
 }
 
 long store_count_sessions(struct mt_store *store, const struct store_filter *filter)
 {
     struct store_filter all;
-    char *pattern;
+    char *patterns[2];
     long result;
     if (!filter) {
         store_filter_init(&all);
         filter = &all;
     }
-    sqlite3_stmt *st = filter_statement(store, filter, true, &pattern);
+    sqlite3_stmt *st = filter_statement(store, filter, true, patterns);
     if (!st)
         return STORE_ERROR;
     int rc = sqlite3_step(st);
@@ -1776,7 +1861,8 @@ long store_count_sessions(struct mt_store *store, const struct store_filter *fil
                               : store_fail(store, rc, "counting sessions");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    free(pattern);
+    free(patterns[0]);
+    free(patterns[1]);
     return result;
 }
 

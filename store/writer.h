@@ -14,7 +14,7 @@
 /* Sessions waiting to be written, and their bytes (a transcript alone may be 128 KiB);
  * the capture thread waits when either is reached, so memory stays bounded when the disk
  * is slower than the wire. */
-#define STORE_WRITER_QUEUE 256
+#define STORE_WRITER_QUEUE 4096
 #define STORE_WRITER_QUEUE_BYTES (8u << 20)
 
 struct store_writer;

@@ -1282,6 +1282,10 @@ static void assert_search_like_reference(const char *path, struct mt_store *stor
         "ice\nmx", "ice mx", "alicemx", "e\x1b[2J", "\x1b", "ab", "x", "e", "é", "ß", "ſ",
         "\xff", "\xc3", "ko\xcc\x88ln", "carol", "CAROL", "smith", "r.s", "unknown\n",
         "a1 ok logged", "UGFzc3dvcmQ6", "ugfzc3dvcmq6", "zzzz-none", "    ",
+        /* every trigram is in some document, never side by side: the index names
+         * candidates, LIKE must turn them all down */
+        "alicarol", "carolalice", "alice.carol", "smithcarol", "köln日本語", "日本語köln",
+        "5.1.1carol", "2001:db8carol", "carol\"quoted\"",
     };
     static char patterns[PATTERNS_MAX][64];
     struct id_list got, want;
@@ -1583,6 +1587,90 @@ static void test_search_added_to_older_database(void **state)
     session_free(s);
 }
 
+/* A database made before the index dropped positions (detail=full, SQLite's default):
+ * the same queries give the same answers, and writing keeps it consistent. */
+static void test_search_positional_index(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, "DROP TABLE session_search; CREATE VIRTUAL TABLE session_search USING"
+                     " fts5(doc, content = 'session_text', content_rowid = 'id',"
+                     " tokenize = 'trigram case_sensitive 1', columnsize = 0);"
+                     "INSERT INTO session_search(session_search) VALUES('rebuild');");
+    store = open_store(f, true);
+    struct mt_session *s = make_varied(3);
+    assert_int_equal(store_put_session(store, s), STORE_OK);
+    session_free(s);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_search_like_reference(f->path, store, 2);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_index_consistent(f->path);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name ="
+                                      " 'session_search' AND sql LIKE '%detail%'"), 0);
+}
+
+/* The secondary indexes present (names, space-separated, sorted). */
+#define ALL_INDEXES "messages_message_id recipients_addr sessions_client_ip sessions_mail_from" \
+    " sessions_proto sessions_proto_status sessions_proto_time sessions_proto_user" \
+    " sessions_start sessions_status sessions_user_time"
+static void assert_indexes(const char *path, const char *want)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT ifnull(group_concat(name, ' '), '') FROM"
+                                        " (SELECT name FROM sqlite_master WHERE type = 'index'"
+                                        " AND tbl_name IN ('sessions', 'messages', 'recipients')"
+                                        " AND sql IS NOT NULL ORDER BY name)", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A bulk load into an empty database drops the secondary indexes and makes them at its end;
+ * into one with sessions it keeps them; a load that never finished (killed) leaves them
+ * missing only until the next writable open. Queries answer the same meanwhile. */
+static void test_bulk_load_defers_indexes(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    assert_indexes(f->path, "");
+    put_varied(store);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_search_like_reference(f->path, store, 7);   /* without the indexes */
+    assert_int_equal(store_finish_bulk_load(store), STORE_OK);
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_search_like_reference(f->path, store, 7);
+    /* sessions there: nothing dropped */
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, "DELETE FROM messages; DELETE FROM recipients; DELETE FROM transcript;"
+                     " DELETE FROM sessions;");
+
+    /* killed before its end: a reader copes, the next writer makes them */
+    store = open_store(f, true);
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    put_varied(store);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_indexes(f->path, "");
+    struct mt_store *reader = open_store(f, false);
+    assert_search_like_reference(f->path, reader, 11);
+    assert_int_equal(store_close(reader), STORE_OK);
+    struct mt_store *next = open_store(f, true);
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(store_close(next), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);   /* its own finish: nothing left to do */
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_index_consistent(f->path);
+}
+
 /* ---- retention ---------------------------------------------------------------------- */
 
 /* The one integer a query returns, with plain SQL on its own connection. */
@@ -1633,7 +1721,7 @@ static long grep_count(struct mt_store *store, const char *text)
 {
     struct store_filter q;
     store_filter_init(&q);
-    q.grep = text;   /* 3+ characters: the count comes straight from the FTS5 index */
+    q.grep = text;   /* 3+ characters: the FTS5 index names the documents to check */
     return store_count_sessions(store, &q);
 }
 
@@ -2096,6 +2184,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_document_is_the_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_positional_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_max_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_nothing_to_do, setup, teardown),

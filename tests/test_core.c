@@ -56,6 +56,84 @@ static void test_sanitize_never_overflows(void **state)
     assert_int_equal(n, 6);
 }
 
+/* The definition, a byte (or a valid non-C1 UTF-8 character) at a time, as text_sanitize()
+ * was before its ASCII runs were copied whole: the two agree on every input and cap. */
+static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t out = 0, i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t seq = text_utf8_decode(s + i, len - i, &cp);
+        if (seq > 1 && cp <= 0x9f)
+            seq = 0;
+        const char *piece;
+        char buf[5];
+        size_t n;
+        if (seq == 1 && s[i] >= 0x20 && s[i] != 0x7f && s[i] != '\\') {
+            buf[0] = (char)s[i], n = 1, piece = buf;
+        } else if (seq == 1 && s[i] == '\\') {
+            piece = "\\\\", n = 2;
+        } else if (seq > 1) {
+            piece = (const char *)s + i, n = seq;
+        } else {
+            buf[0] = '\\', buf[1] = 'x', buf[2] = hex[s[i] >> 4], buf[3] = hex[s[i] & 0xf];
+            piece = buf, n = 4, seq = 1;
+        }
+        if (out + n >= cap)
+            break;
+        memcpy(dst + out, piece, n);
+        out += n;
+        i += seq;
+    }
+    dst[out] = '\0';
+    return out;
+}
+
+static void test_sanitize_matches_reference(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = { "abc", "x", "\\", "\x1b[2J", "\xc3\xa9", "\x7f",
+                                          "\xe5\xa0\xb1", "\xc2\x9b", "\xff", " ", "\0",
+                                          "\xf0\x9f\x93\xa7", "~", "\xe5\xa0" };
+    unsigned char raw[200];
+    char got[1000], want[1000];
+    unsigned seed = 11;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = 0, target = (size_t)round % 150;
+        while (len < target) {
+            seed = seed * 1103515245u + 12345u;
+            size_t k = (seed >> 16) % (sizeof pieces / sizeof pieces[0]);
+            size_t plen = k == 10 ? 1 : strlen(pieces[k]);   /* "\0": one NUL byte */
+            memcpy(raw + len, pieces[k], plen);
+            len += plen;
+        }
+        for (size_t cap = 1; cap < 4 * len + 8; cap += 1 + (size_t)round % 3) {
+            size_t n = text_sanitize(got, cap, (const char *)raw, len);
+            size_t m = sanitize_reference(want, cap, raw, len);
+            assert_int_equal(n, m);
+            assert_memory_equal(got, want, n + 1);
+        }
+    }
+}
+
+/* Each transcript line starts "USEC DIR " (as "%lld %c " would write it). */
+static void test_transcript_prefix(void **state)
+{
+    (void)state;
+    static const int64_t stamps[] = { 0, 7, 1780000000020185LL, -1, -1234567,
+                                      INT64_MAX, INT64_MIN };
+    for (size_t i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+        struct mt_session *s = session_new(MT_PROTO_SMTP);
+        char want[64];
+        assert_non_null(s);
+        assert_int_equal(session_transcript_add(s, stamps[i], 'C', "EHLO x", 6), 0);
+        snprintf(want, sizeof want, "%lld C EHLO x\n", (long long)stamps[i]);
+        assert_string_equal(s->transcript, want);
+        session_free(s);
+    }
+}
+
 /* A heap text member holds exactly what a char array of its cap held: the same sanitizing,
  * the same cut at a character boundary, for every length around the caps; NULL for "". */
 static void test_session_text(void **state)
@@ -716,6 +794,8 @@ int main(void)
         cmocka_unit_test(test_sanitize_escapes_controls),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),
+        cmocka_unit_test(test_sanitize_matches_reference),
+        cmocka_unit_test(test_transcript_prefix),
         cmocka_unit_test(test_session_text),
         cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),

@@ -121,7 +121,7 @@ FUZZ_LIB_SRC := $(sort $(wildcard protocols/*.c reassembly/*.c)) capture/linklay
                 capture/source.c cli/localnets.c tests/fuzz/fuzz_check.c tests/fuzz/fuzz_decoder.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TARGETS := fuzz_smtp fuzz_pop3 fuzz_imap fuzz_linereader fuzz_packet fuzz_pcapfile \
-                fuzz_dns fuzz_tls
+                fuzz_dns fuzz_tls fuzz_words
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 .PHONY: fuzz-deps fuzz-build fuzz fuzz-smoke

@@ -1,6 +1,7 @@
 /* headers.c — reading the wanted fields of a message's header section. */
 #include "protocols/headers.h"
 
+#include "protocols/encoded_words.h"
 #include "protocols/text.h"
 
 #include <string.h>
@@ -31,19 +32,29 @@ void header_scan_flush(struct header_scan *scan, const struct header_field *fiel
     if (scan->field < 0 || (size_t)scan->field >= count)
         return;
     const struct header_field *f = &fields[scan->field];
+    /* Decoded text is at most a third longer than its encoded-words (base64 of a two-byte
+     * charset, three bytes in UTF-8), and is cut to the field's cap below anyway. */
+    char decoded[2 * sizeof scan->value];
+    const char *value = scan->value;
+    size_t value_len = scan->value_len;
+    if (f->encoded_words) {
+        value_len = encoded_words_decode(decoded, sizeof decoded, value, value_len);
+        value = decoded;
+    }
     if (message) {
         char clean[MT_STR_MAX];
         size_t max = f->max < sizeof clean ? f->max : sizeof clean;
-        size_t len = text_copy_trimmed(clean, max, scan->value, scan->value_len);
+        size_t len = text_copy_trimmed(clean, max, value, value_len);
         session_text_copy((char **)((char *)message + f->offset), max, clean, len);
     }
     if (f->offset == offsetof(struct mt_message, subject)) {
-        const char *v = scan->value;
-        size_t n = scan->value_len;
+        const char *v = value;
+        size_t n = value_len;
         while (n > 0 && is_blank(*v))
             v++, n--;
         while (n > 0 && is_blank(v[n - 1]))
             n--;
+        n = text_utf8_cut(v, n, sizeof scan->subject);
         memcpy(scan->subject, v, n);
         scan->subject_len = n;
     }

@@ -1,6 +1,6 @@
 /* headers.h — the header section of a message, one line at a time (RFC 5322 §2.2): folded
- * lines joined, the first occurrence of each wanted field copied (trimmed, sanitized) into
- * a text member of a struct mt_message. Shared by SMTP (after DATA), POP3 (RETR/TOP) and
+ * lines joined, the first occurrence of each wanted field copied (encoded-words decoded
+ * where the field is text, trimmed, sanitized) into a text member of a struct mt_message. Shared by SMTP (after DATA), POP3 (RETR/TOP) and
  * IMAP (FETCH). Callers feed lines with dot-stuffing undone and decide where the section
  * ends (blank line, ".", caps). */
 #ifndef MAILTAP_HEADERS_H
@@ -16,16 +16,20 @@
 struct header_field {
     const char *name;
     size_t offset, max;
+    bool encoded_words;   /* unstructured text: RFC 2047 encoded-words are decoded */
 };
 
-#define HEADER_FIELD(name, member, max) { name, offsetof(struct mt_message, member), max }
+#define HEADER_FIELD(name, member, max) { name, offsetof(struct mt_message, member), max, false }
+#define HEADER_TEXT_FIELD(name, member, max) \
+    { name, offsetof(struct mt_message, member), max, true }
 
 struct header_scan {
     int field;                 /* index of the field being read, -1 */
     unsigned fields_seen;
     size_t value_len, subject_len;
     char value[MT_TEXT_MAX];   /* raw, capped */
-    char subject[MT_TEXT_MAX]; /* the raw, trimmed Subject, for summary lines */
+    char subject[MT_TEXT_MAX]; /* the trimmed Subject (encoded-words decoded, not
+                                * sanitized), for summary lines */
 };
 
 void header_scan_init(struct header_scan *scan);

@@ -192,7 +192,7 @@ struct imap {
 
 /* Header fields of a retrieved message kept in its session message. */
 static const struct header_field fetch_headers[] = {
-    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_TEXT_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
     HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };
 #define FETCH_HEADERS_COUNT (sizeof fetch_headers / sizeof fetch_headers[0])

@@ -101,7 +101,7 @@ struct pending {
 
 /* Header fields of a retrieved message kept in its session message. */
 static const struct header_field retr_headers[] = {
-    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_TEXT_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
     HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };
 

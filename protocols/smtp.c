@@ -552,9 +552,9 @@ static void smtp_server_closing(struct smtp *st)
 /* ---- Message data (DATA) --------------------------------------------------------- */
 
 static const struct header_field smtp_headers[] = {
-    HEADER_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
-    HEADER_FIELD("From", header_from, MT_MSG_HEADER_FROM_MAX),
-    HEADER_FIELD("To", header_to, MT_MSG_HEADER_TO_MAX),
+    HEADER_TEXT_FIELD("Subject", subject, MT_MSG_SUBJECT_MAX),
+    HEADER_TEXT_FIELD("From", header_from, MT_MSG_HEADER_FROM_MAX),
+    HEADER_TEXT_FIELD("To", header_to, MT_MSG_HEADER_TO_MAX),
     HEADER_FIELD("Date", date, MT_MSG_DATE_MAX),
     HEADER_FIELD("Message-ID", message_id, MT_MSG_MESSAGE_ID_MAX),
 };

@@ -902,6 +902,25 @@ def test_read_only_reader(suite):
         shutil.rmtree(place)
 
 
+def test_encoded_subject_public(suite):
+    """A real Subject in RFC 2047 (suricata_pop3: "=?gb2312?B?xeTQ...?=", GB2312 with pinyin
+    letters) is stored decoded, and found by searching its decoded text."""
+    capture = os.path.join(PUBLIC_DIR, "suricata_pop3.pcap")
+    if not os.path.exists(capture):
+        raise Skip("%s not found" % capture)
+    db, _ = suite.mailtap_read([capture], expect_rc=0)
+    want = "\u914d\u4fe1\u4e0d\u80fd: Informaci\u00f3n Ingenier\u00eda NUMAR"
+    for pattern in ("\u914d\u4fe1\u4e0d\u80fd", "ingenier\u00eda numar"):
+        proc = subprocess.run([suite.mailtap, "list", "-d", db, "--json", "--grep", pattern],
+                              capture_output=True, text=True)
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        if proc.returncode != 0 or len(rows) != 1:
+            raise Failure("--grep %r: exit %d, %d rows" % (pattern, proc.returncode, len(rows)))
+        subjects = [m["subject"] for m in rows[0]["messages"]]
+        if want not in subjects:
+            raise Failure("no subject %r among %r" % (want, subjects[14:17]))
+
+
 def test_list_filters(suite):
     """list --finding and --sort on recorded TLS and SMTP captures."""
     captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
@@ -952,7 +971,8 @@ def main():
                  test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
-                 test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters):
+                 test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
+                 test_encoded_subject_public):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

@@ -10,6 +10,7 @@
 #include "capture/linklayer.h"
 #include "cli/localnets.h"
 #include "protocols/connection.h"
+#include "protocols/encoded_words.h"
 #include "protocols/linereader.h"
 #include "protocols/session.h"
 #include "protocols/text.h"
@@ -131,6 +132,67 @@ static void test_transcript_prefix(void **state)
         snprintf(want, sizeof want, "%lld C EHLO x\n", (long long)stamps[i]);
         assert_string_equal(s->transcript, want);
         session_free(s);
+    }
+}
+
+/* RFC 2047: what is decoded, what is left as it is. */
+static void test_encoded_words(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *want; } cases[] = {
+        { "plain text, no words", "plain text, no words" },
+        { "=?utf-8?B?w6lt?=", "\xc3\xa9m" },
+        { "=?UTF-8?q?a_b=3Fc=3d?=", "a b?c=" },
+        { "=?iso-8859-1?Q?caf=E9?= au lait", "caf\xc3\xa9 au lait" },
+        { "=?GB2312?B?xOO6ww==?=", "\xe4\xbd\xa0\xe5\xa5\xbd" },
+        { "=?ISO-2022-JP?B?GyRCJEskWyRzGyhC?=", "\xe3\x81\xab\xe3\x81\xbb\xe3\x82\x93" },
+        { "=?utf-8*en?q?hi?=", "hi" },                       /* RFC 2231 language */
+        /* blanks between two words go, around text they stay */
+        { "=?utf-8?q?a?= \t =?utf-8?q?b?=", "ab" },
+        { "x =?utf-8?q?a?= y", "x a y" },
+        { "=?utf-8?q?a?=  =?x-unknown?q?b?=", "a  =?x-unknown?q?b?=" },
+        /* not decoded: malformed, unknown charset, bytes invalid in the charset */
+        { "=?utf-8?q?a b?=", "=?utf-8?q?a b?=" },
+        { "=?utf-8?x?abc?=", "=?utf-8?x?abc?=" },
+        { "=?utf-8?q?=4?=", "=?utf-8?q?=4?=" },
+        { "=?utf-8?b?!!!!?=", "=?utf-8?b?!!!!?=" },
+        { "=?utf-8?q?open", "=?utf-8?q?open" },
+        { "=??q?x?=", "=??q?x?=" },
+        { "=?x-no-such-charset?q?abc?=", "=?x-no-such-charset?q?abc?=" },
+        { "=?GB2312?B?xOP//w==?=", "=?GB2312?B?xOP//w==?=" },
+        { "=?utf-8?q?" "?=", "" },   /* (split: "??=" is a trigraph) */
+        { "a=?b", "a=?b" },
+        { "==?utf-8?q?x?==", "=x=" },
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = encoded_words_decode(out, sizeof out, cases[i].in, strlen(cases[i].in));
+        if (strcmp(out, cases[i].want) != 0 || n != strlen(cases[i].want))
+            fail_msg("\"%s\": got \"%s\", want \"%s\"", cases[i].in, out, cases[i].want);
+    }
+    /* a control character inside a word is only decoded: the caller sanitizes */
+    assert_int_equal(encoded_words_decode(out, sizeof out, "=?utf-8?B?G1sySg==?=", 20), 4);
+    assert_memory_equal(out, "\x1b[2J", 4);
+}
+
+/* Every cap: a prefix of the whole result cut between UTF-8 characters, NUL-terminated,
+ * nothing written past the cap. */
+static void test_encoded_words_caps(void **state)
+{
+    (void)state;
+    const char *in = "Re: =?GB2312?B?xOO6ww==?= =?UTF-8?Q?Fran=C3=A7ois?= and =?utf-8?q?more?=";
+    char whole[256], out[256];
+    size_t total = encoded_words_decode(whole, sizeof whole, in, strlen(in));
+    for (size_t cap = 1; cap <= total + 2; cap++) {
+        memset(out, 'Z', sizeof out);
+        size_t n = encoded_words_decode(out, cap, in, strlen(in));
+        assert_true(n < cap);
+        assert_int_equal(out[n], '\0');
+        assert_int_equal(out[cap], 'Z');
+        assert_memory_equal(out, whole, n);
+        assert_int_equal(text_utf8_cut(whole, total, n), n);   /* a character boundary */
+        if (cap > total)
+            assert_int_equal(n, total);
     }
 }
 
@@ -796,6 +858,8 @@ int main(void)
         cmocka_unit_test(test_sanitize_never_overflows),
         cmocka_unit_test(test_sanitize_matches_reference),
         cmocka_unit_test(test_transcript_prefix),
+        cmocka_unit_test(test_encoded_words),
+        cmocka_unit_test(test_encoded_words_caps),
         cmocka_unit_test(test_session_text),
         cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),

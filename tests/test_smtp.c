@@ -411,6 +411,16 @@ static const struct chunk hostile_subject[] = {
     S("250 queued\x1b[0m\r\n"), QUIT,
 };
 
+/* RFC 2047 Subject (GB2312, base64, folded into two words), From display name (UTF-8,
+ * Q), To name hiding an escape sequence: decoded, then sanitized. */
+static const struct chunk encoded_words[] = {
+    GREETING, EHLO, MAIL_OK, RCPT_OK, DATA_354,
+    C("From: =?UTF-8?Q?Fran=C3=A7ois_M=C3=BCller?= <f@example.org>\r\n"
+      "To: =?utf-8?B?G1sySmV2aWw=?= <b@example.com>\r\n"
+      "Subject: =?GB2312?B?xOO6ww==?=\r\n =?GB2312?B?o6zKwL3n?= report\r\n\r\nbody\r\n.\r\n"),
+    QUEUED, QUIT,
+};
+
 /* An idle timeout after the message: the 421 answers nothing and must not desync. */
 static const struct chunk unsolicited_421[] = {
     GREETING, EHLO, MAIL_OK, RCPT_OK, DATA_354, C("Subject: a\r\n\r\nb\r\n.\r\n"), QUEUED,
@@ -542,6 +552,7 @@ static const struct expectation {
     { DIALOGUE(eof_awaiting_reply, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended" },
     { DIALOGUE(eof_mid_body, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended" },
     { DIALOGUE(hostile_subject, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 queued" },
+    { DIALOGUE(encoded_words, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(unsolicited_421, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(closing_421, MT_END_CLOSE), MT_STATUS_TEMP_FAILED, "421 4.7.0" },
     { DIALOGUE(gap_before_dot, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.6.0 <gap@" },
@@ -814,6 +825,20 @@ static void test_unfinished(void **state)
     session_free(s);
 }
 
+static void test_encoded_words_decoded(void **state)
+{
+    (void)state;
+    struct mt_session *s = decode_named("encoded_words");
+    const struct mt_message *m = message(s, 0);
+    assert_string_equal(mt_str(m->subject), "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c"
+                                            "\xe4\xb8\x96\xe7\x95\x8c report");
+    assert_string_equal(mt_str(m->header_from), "Fran\xc3\xa7ois M\xc3\xbcller <f@example.org>");
+    assert_string_equal(mt_str(m->header_to), "\\x1b[2Jevil <b@example.com>");
+    assert_non_null(strstr(s->transcript, "Subject: \xe4\xbd\xa0\xe5\xa5\xbd"));
+    assert_null(memchr(s->transcript, 0x1b, s->transcript_len));
+    session_free(s);
+}
+
 static void test_hostile_text_sanitized(void **state)
 {
     (void)state;
@@ -1027,6 +1052,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_data_and_chunks),
         cmocka_unit_test(test_unfinished),
         cmocka_unit_test(test_hostile_text_sanitized),
+        cmocka_unit_test(test_encoded_words_decoded),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_endless_reply),
         cmocka_unit_test(test_many_recipients),

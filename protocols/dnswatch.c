@@ -79,10 +79,15 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     } else if (lookup->rcode == 0 && lookup->ancount > 0) {
         status = MT_STATUS_RESOLVED;
         snprintf(line, sizeof line, "%s %.200s: %.250s", dns->qtype, dns->qname, dns->answers);
+    } else if (lookup->rcode == 0) {
+        /* NODATA is an answer, not a failure: an IPv4-only host's AAAA looks like this, and
+         * counting it as one put a false failure beside every delivery. dnstrack decides
+         * separately whether an MX lookup left mail undeliverable. */
+        status = MT_STATUS_NO_DATA;
+        snprintf(line, sizeof line, "%s %.200s: no data", dns->qtype, dns->qname);
     } else {
         status = MT_STATUS_DNS_ERROR;
-        snprintf(line, sizeof line, "%s %.200s: %s", dns->qtype, dns->qname,
-                 lookup->rcode == 0 ? "no data" : dns->rcode);
+        snprintf(line, sizeof line, "%s %.200s: %s", dns->qtype, dns->qname, dns->rcode);
     }
     int index = session_transcript_add(row, row->start_us, 'I', line, strlen(line));
     session_decide(row, status, line, strlen(line), index);

@@ -70,8 +70,12 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the recipient's mail server could not be found: its MX lookup failed",
           "the domain's DNS (MX records), a typo in the recipient's domain, or our resolver")
     ENTRY(MT_STATUS_RESOLVED, OK, "the DNS lookup was answered", "the answers below")
+    ENTRY(MT_STATUS_NO_DATA, INFO,
+          "the name exists but has no record of the type asked for (NODATA)",
+          "usually nothing: a host without IPv6 has no AAAA record, and a domain without MX "
+          "takes mail at its A record (RFC 5321 5.1); a problem only if that record should exist")
     ENTRY(MT_STATUS_DNS_ERROR, FAIL,
-          "the DNS lookup failed (no such domain, server failure, refused or no data)",
+          "the DNS lookup failed (no such domain, server failure or refused)",
           "the name queried, the domain's DNS servers, or the resolver's configuration")
     ENTRY(MT_STATUS_TIMEOUT, FAIL, "the DNS server never answered the lookup",
           "the resolver's reachability (firewall, port 53) and the name server's health")

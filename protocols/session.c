@@ -32,6 +32,7 @@ static const char *const status_names[MT_STATUS_COUNT] = {
     [MT_STATUS_TLS_FAILED] = "tls_failed",
     [MT_STATUS_DNS_FAILED] = "dns_failed",
     [MT_STATUS_RESOLVED] = "resolved",
+    [MT_STATUS_NO_DATA] = "no_data",
     [MT_STATUS_DNS_ERROR] = "dns_error",
     [MT_STATUS_TIMEOUT] = "timeout",
 };
@@ -447,6 +448,7 @@ bool status_is_failure(enum mt_status status)
     case MT_STATUS_ENCRYPTED:
     case MT_STATUS_INCOMPLETE:
     case MT_STATUS_RESOLVED:
+    case MT_STATUS_NO_DATA:
     case MT_STATUS_COUNT:
         return false;
     default:

@@ -67,7 +67,8 @@ enum mt_status {
     MT_STATUS_TLS_FAILED,       /* the TLS handshake died (alert, or cut before completing) */
     MT_STATUS_DNS_FAILED,       /* outbound: the recipient domain's MX lookup failed */
     MT_STATUS_RESOLVED,         /* DNS row: answered with data */
-    MT_STATUS_DNS_ERROR,        /* DNS row: NXDOMAIN, SERVFAIL, REFUSED, no data... */
+    MT_STATUS_NO_DATA,          /* DNS row: the name exists, with no record of that type */
+    MT_STATUS_DNS_ERROR,        /* DNS row: NXDOMAIN, SERVFAIL, REFUSED... */
     MT_STATUS_TIMEOUT,          /* DNS row: no response in time */
     MT_STATUS_COUNT
 };

@@ -1394,8 +1394,8 @@ def dns_rows(pcap, queries):
             row["status"] = "timeout"
             row["dns"] = {"qname": q["qname"], "qtype": q["qtype"]}
         else:
-            row["status"] = ("resolved" if q["rcode"] == "NOERROR" and q["answers"]
-                             else "dns_error")
+            row["status"] = ("dns_error" if q["rcode"] != "NOERROR" else
+                             "resolved" if q["answers"] else "no_data")
             row["dns"] = {"qname": q["qname"], "qtype": q["qtype"], "rcode": q["rcode"],
                           "answers": q["answers"]}
         rows.append((hit[0][0], row, q, resp[0][0] if resp else None))

@@ -209,11 +209,17 @@ static int run_with_console(struct pipeline_options *options,
         fflush(stderr);
         _exit(rc);
     }
-    struct ui_live live = { .label = label, .poll_ms = 1000 };
+    struct ui_live live = { .label = label, .poll_ms = 1000, .source = child };
     int ui_rc = ui_run(options->db_path, &live);
     kill(child, SIGTERM);
     int status = 0;
     waitpid(child, &status, 0);
+    /* The console's connection kept the write-ahead log from being checkpointed when the
+     * decoder closed; the last connection out empties and removes it. */
+    if ((store = store_open(options->db_path, true, err, sizeof err))) {
+        store_checkpoint(store);
+        store_close(store);
+    }
     FILE *log = fopen(log_path, "r");
     if (log) {
         char line[1024];

@@ -603,7 +603,8 @@ static void show_field(FILE *out, const char *label, const char *value)
     fputc('\n', out);
 }
 
-static void show_recipient(FILE *out, const struct mt_recipient *r, const char *label)
+static void show_recipient(FILE *out, const struct mt_recipient *r, const char *label,
+                           const char *not_accepted)
 {
     show_label(out, label);
     const char *addr = mt_str(r->addr), *reply = mt_str(r->reply);
@@ -615,7 +616,9 @@ static void show_recipient(FILE *out, const struct mt_recipient *r, const char *
         fprintf(out, "%d", r->code);
     else
         fputs("(no reply)", out);
-    fputs(r->accepted ? "\n" : "  [rejected]\n", out);
+    if (!r->accepted)
+        fprintf(out, "  [%s]", not_accepted);
+    fputc('\n', out);
 }
 
 static void show_message(FILE *out, const struct mt_session *s, size_t idx)
@@ -636,7 +639,8 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     }
     for (size_t i = 0; i < s->recipient_count; i++)
         if (s->recipients[i].message == (int)idx)
-            show_recipient(out, &s->recipients[i], "  To");
+            show_recipient(out, &s->recipients[i], "  To",
+                           m->status == MT_STATUS_DNS_FAILED ? "never sent" : "rejected");
     show_field(out, "  Subject", mt_str(m->subject));
     show_field(out, "  Msg-ID", mt_str(m->message_id));
     show_field(out, "  From", mt_str(m->header_from));
@@ -649,16 +653,22 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     }
 }
 
-/* "ip:port  (name)" */
+/* "ip:port  (name)"; a row that stands for no connection (dns_failed: the mail server
+ * that looked the domain up, no server found) has no port, or no address at all. */
 static void show_endpoint(FILE *out, const char *label, const char *ip, unsigned port,
                           const char *prefix, const char *name)
 {
     bool v6 = strchr(ip, ':') != NULL;   /* [2001:db8::1]:25, as in a URL */
     show_label(out, label);
-    if (v6)
+    if (!ip[0]) {
+        fputs("none: no connection was made\n", out);
+        return;
+    }
+    if (v6 && port)
         fputc('[', out);
     put_str(out, ip);
-    fprintf(out, "%s:%u", v6 ? "]" : "", port);
+    if (port)
+        fprintf(out, "%s:%u", v6 ? "]" : "", port);
     if (name[0]) {
         fprintf(out, "  (%s", prefix);
         put_str(out, name);
@@ -746,7 +756,7 @@ static void show_header(FILE *out, const struct mt_session *s)
         show_message(out, s, i);
     for (size_t i = 0; i < s->recipient_count; i++)   /* recipients of no transaction */
         if (s->recipients[i].message < 0 || (size_t)s->recipients[i].message >= s->message_count)
-            show_recipient(out, &s->recipients[i], "Recipient");
+            show_recipient(out, &s->recipients[i], "Recipient", "rejected");
     if (s->proto == MT_PROTO_POP3 || s->proto == MT_PROTO_IMAP)
         show_mailbox(out, s);
     if (s->proto == MT_PROTO_DNS) {

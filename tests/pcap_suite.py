@@ -902,6 +902,22 @@ def test_read_only_reader(suite):
         shutil.rmtree(place)
 
 
+def test_dns_failed_shown(suite):
+    """A dns_failed row stands for a delivery that never connected: `show` names the mail
+    server that looked the domain up without a port, no server, and its recipient as never
+    sent (it said 'Client 127.0.0.1:0', 'Server :25' and '[rejected]')."""
+    db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "dns", "mx-nodata.pcap")],
+                               expect_rc=0)
+    rows = [s for s in suite.sessions(db) if s["status"] == "dns_failed"]
+    if len(rows) != 1:
+        raise Failure("%d dns_failed rows" % len(rows))
+    shown = suite.show(db, rows[0]["id"])
+    for want in ("Client     127.0.0.1\n", "Server     none: no connection was made\n",
+                 "[never sent]"):
+        if want not in shown:
+            raise Failure("no %r in: %r" % (want, shown[:600]))
+
+
 def test_encoded_subject_public(suite):
     """A real Subject in RFC 2047 (suricata_pop3: "=?gb2312?B?xeTQ...?=", GB2312 with pinyin
     letters) is stored decoded, and found by searching its decoded text."""
@@ -972,7 +988,7 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public):
+                 test_encoded_subject_public, test_dns_failed_shown):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

@@ -363,6 +363,23 @@ if [ -n "$MAILTAP" ]; then
     expect "real: status bar names the source" "eth9"
     keys q
     wait_exit && ok "real: q quits with status 0" || not_ok "real: q quits with status 0"
+    # read --ui: LIVE while the decoder writes, DONE once the read has finished (it said
+    # LIVE to the end); quitting leaves no write-ahead log behind (it left one).
+    UIDB="$TMP/read-ui.db"
+    CMD="$MAILTAP read --ui -d $UIDB $ROOT/pcaps/demo.pcap"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "read --ui: the read's sessions appear" "dns_failed"
+    expect "read --ui: DONE once the read has finished" "7 Summary" && \
+        expect "read --ui: DONE at the top right" " DONE"
+    expect_not "read --ui: no longer LIVE" " LIVE"
+    expect "read --ui: the status bar says it is done" "✓ $ROOT/pcaps/demo.pcap │ packets 825"
+    keys q
+    wait_exit && ok "read --ui: q quits with status 0" || not_ok "read --ui: q quits with status 0"
+    if [ ! -s "$UIDB-wal" ] && [ "$(sqlite3 "$UIDB" 'SELECT count(*) FROM sessions')" -gt 30 ]; then
+        ok "read --ui: every session written, no write-ahead log left"
+    else
+        not_ok "read --ui: every session written, no write-ahead log left ($(ls -l "$UIDB"*))"
+    fi
 else
     SKIP=$((SKIP + 1))
     echo "skip real captures: needs MAILTAP_BINARY (tests/ui_tmux.sh MAILTAP_BINARY DB)"

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ enum { UI_REDRAW = 1, UI_QUIT = 2, UI_CLEAR = 4 };
 
 struct console {
     const struct ui_live *live;
+    bool live_ended;             /* live->source has exited: everything is written */
     const char *db_path;
     struct mt_store *store;
     struct ui_db *db;
@@ -133,6 +135,13 @@ static int poll_database(struct console *c)
     c->last_poll_ms = now;
     if (c->live)
         flags |= UI_REDRAW;   /* the sensor row changes even when no session is new */
+    if (c->live && c->live->source > 0 && !c->live_ended) {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        /* WNOWAIT: the caller reaps it and reads its exit status. */
+        c->live_ended = waitid(P_PID, (id_t)c->live->source, &info,
+                               WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->live->source;
+    }
     uidb_sensor(c->db, &c->sensor);
     if (!uidb_changed(c->db))
         return flags;
@@ -639,7 +648,8 @@ static void draw(struct console *c)
 {
     struct draw_state st = {
         .screen = c->screen, .color = c->color, .utf8 = c->utf8, .db_label = c->db_path,
-        .live = c->live, .sensor = &c->sensor, .db_sessions = c->db_sessions,
+        .live = c->live, .live_ended = c->live_ended, .sensor = &c->sensor,
+        .db_sessions = c->db_sessions,
         .message = c->message, .model = c->model, .detail = c->detail,
         .find = c->find[0] ? c->find : NULL,
         .summary = c->summary_valid ? &c->summary : NULL, .summary_top = c->summary_top,

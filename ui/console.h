@@ -2,11 +2,15 @@
 #ifndef MAILTAP_UI_CONSOLE_H
 #define MAILTAP_UI_CONSOLE_H
 
+#include <sys/types.h>
+
 /* A live source writing the database while the console reads it (another process, same
  * SQLite file in WAL mode). The console polls for new sessions every poll_ms. */
 struct ui_live {
     const char *label;   /* shown in the status bar: "eth0", "capture.pcap" */
     int poll_ms;         /* 0: 1000 */
+    pid_t source;        /* > 0: the writing process; once it has exited the console stops
+                          * saying LIVE (it is left for the caller to wait for) */
 };
 
 /* Runs the console on the database at db_path until the user quits. live may be NULL

@@ -82,6 +82,19 @@ static void add_tls(struct ui_detail *d, const struct mt_tls_info *t)
     }
 }
 
+/* "ip port N  name"; a row that stands for no connection (dns_failed) has no port, or no
+ * address at all. */
+static void add_endpoint(struct ui_detail *d, const char *label, const char *ip,
+                         unsigned port, const char *prefix, const char *name)
+{
+    if (!ip[0])
+        FIELD(d, "%s", label, "none: no connection was made");
+    else if (!port)
+        FIELD(d, "%s%s%s", label, ip, prefix, name);
+    else
+        FIELD(d, "%s port %u%s%s", label, ip, port, prefix, name);
+}
+
 static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
 {
     char when[40], until[40];
@@ -94,10 +107,10 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
              (long long)s->id);
     FIELD(d, "%s UTC, %.3f s (until %s), ended: %s", "Time", when, duration, until,
           end_name(s->end));
-    FIELD(d, "%s port %u%s%s", "Client", s->client_ip, s->client_port,
-          s->helo[0] ? "  HELO/EHLO " : "", s->helo);
-    FIELD(d, "%s port %u%s%s", "Server", s->server_ip, s->server_port,
-          s->server_name[0] ? "  " : "", s->server_name);
+    add_endpoint(d, "Client", s->client_ip, s->client_port, s->helo[0] ? "  HELO/EHLO " : "",
+                 s->helo);
+    add_endpoint(d, "Server", s->server_ip, s->server_port, s->server_name[0] ? "  " : "",
+                 s->server_name);
     if (s->banner[0])
         FIELD(d, "%s", "Banner", s->banner);
     if (s->auth_attempts)

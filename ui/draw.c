@@ -56,6 +56,7 @@ static size_t ascii_typography(char *out, size_t cap, const char *s, size_t len)
 {
     static const struct { const char *utf8, *ascii; } map[] = {
         { "·", "-" }, { "│", "|" }, { "●", "*" }, { "—", "-" }, { "→", ">" }, { "…", "~" },
+        { "✓", "+" },
     };
     size_t o = 0;
     for (size_t i = 0; i < len && o + 1 < cap;) {
@@ -146,11 +147,12 @@ static void draw_tabs(const struct draw_state *st)
         attr_t attr = v == (int)current ? pair_attr(P_TAB, A_REVERSE) | A_BOLD : A_NORMAL;
         x += put_run(0, x, COLS - x, label, strlen(label), attr, false) + 1;
     }
-    const char *brand = st->live ? " LIVE " : " mailtap ";
+    bool live = st->live && !st->live_ended;
+    const char *brand = live ? " LIVE " : st->live ? " DONE " : " mailtap ";
     int w = (int)strlen(brand);
     if (x + w < COLS)
-        put_run(0, COLS - w, w, brand, (size_t)w, st->live ? severity_attr(MT_SEV_OK) | A_BOLD
-                                                           : A_DIM, false);
+        put_run(0, COLS - w, w, brand, (size_t)w, live ? severity_attr(MT_SEV_OK) | A_BOLD
+                                                       : A_DIM, false);
 }
 
 static void draw_filter_line(int y, const struct draw_state *st)
@@ -171,14 +173,16 @@ static void draw_status_bar(const struct draw_state *st)
     const struct ui_sensor *s = st->sensor;
     const char *source = st->live && st->live->label ? st->live->label :
                          s && s->present && s->source[0] ? s->source : st->db_label;
+    /* "●" while the source is writing, "✓" once a read has finished */
+    const char *marker = !st->live ? "" : !st->live_ended ? "● " : "✓ ";
     if (s && s->present)
         snprintf(left, sizeof left, " %s%s │ packets %lld │ drops %lld (kernel %lld, if %lld) │ "
-                 "sessions %lld │ %.0f pkt/s", st->live ? "● " : "", source,
+                 "sessions %lld │ %.0f pkt/s", marker, source,
                  (long long)s->packets, (long long)(s->kernel_drops + s->interface_drops),
                  (long long)s->kernel_drops, (long long)s->interface_drops,
                  (long long)s->sessions, s->packets_per_s);
     else
-        snprintf(left, sizeof left, " %s%s │ %ld sessions", st->live ? "● " : "", source,
+        snprintf(left, sizeof left, " %s%s │ %ld sessions", marker, source,
                  st->db_sessions);
     if (st->screen == SCREEN_LIST && model_total(st->model) > 0)
         snprintf(right, sizeof right, " %ld/%ld ", model_selected_index(st->model) + 1,

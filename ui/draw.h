@@ -29,6 +29,7 @@ struct draw_state {
     bool color, utf8;
     const char *db_label;
     const struct ui_live *live;
+    bool live_ended;                /* the live source has finished (a read is done) */
     const struct ui_sensor *sensor;
     long db_sessions;               /* every session in the database */
     const char *message;            /* bottom line; NULL or "" for the key hint */

@@ -272,8 +272,16 @@ static int command_read(int argc, char **argv)
         fprintf(stderr, "mailtap: out of memory\n");
         return EXIT_INPUT;
     }
+    /* One run, one timeline: its statistics rows carry one name (running totals under each
+     * file's name read as that file's own). */
+    static char label[4200];
+    if (file_count > 1) {
+        snprintf(label, sizeof label, "%s (+%d more file%s)", files[0], file_count - 1,
+                 file_count == 2 ? "" : "s");
+        options.stats_label = label;
+    }
     if (with_console) {
-        int rc = run_with_console(&options, source, argv[optind]);
+        int rc = run_with_console(&options, source, file_count > 1 ? label : files[0]);
         capture_close(source);
         return rc;
     }

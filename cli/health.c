@@ -73,12 +73,26 @@ bool health_finish(struct capture_health *health, int64_t now_us, uint64_t drops
     return health->drops_known && counted && window_close(health, now_us, drops_total);
 }
 
+/* "45 s", "12 min", "28 h": a window is a minute on a live link, but in a capture file
+ * read later it spans whatever quiet time the file holds ("in the last 101195 s"). */
+static const char *span_text(char *buf, size_t cap, unsigned long long seconds)
+{
+    if (seconds < 120)
+        snprintf(buf, cap, "%llu s", seconds);
+    else if (seconds < 120 * 60)
+        snprintf(buf, cap, "%llu min", seconds / 60);
+    else
+        snprintf(buf, cap, "%llu h", seconds / 3600);
+    return buf;
+}
+
 static bool window_close(struct capture_health *health, int64_t now_us, uint64_t drops_total)
 {
-    char text[HEALTH_TEXT_MAX] = "", piece[256];
+    char text[HEALTH_TEXT_MAX] = "", piece[256], span[32];
     size_t len = 0;
     unsigned long long seconds = now_us > health->window_start_us
                                      ? (unsigned long long)((now_us - health->window_start_us) / 1000000) : 0;
+    span_text(span, sizeof span, seconds);
     for (int i = 0; i < HEALTH_PORTS; i++) {
         const struct health_port *p = &health->ports[i];
         /* Some one-sided connections are normal (a client giving up on a dead server is
@@ -87,23 +101,23 @@ static bool window_close(struct capture_health *health, int64_t now_us, uint64_t
             continue;
         if (i == HEALTH_PORTS - 1)
             snprintf(piece, sizeof piece, "only client-to-server traffic on other ports for "
-                     "%llu s (%u connections): check that the mirror port copies both "
-                     "directions", seconds, p->one_sided);
+                     "%s (%u connections): check that the mirror port copies both "
+                     "directions", span, p->one_sided);
         else
-            snprintf(piece, sizeof piece, "only client-to-server traffic on port %u for %llu s "
+            snprintf(piece, sizeof piece, "only client-to-server traffic on port %u for %s "
                      "(%u connections): check that the mirror port copies both directions",
-                     p->port, seconds, p->one_sided);
+                     p->port, span, p->one_sided);
         text_add(text, &len, piece);
     }
     if (health->gaps > 0) {
-        snprintf(piece, sizeof piece, "%llu sessions lost packets in the last %llu s",
-                 (unsigned long long)health->gaps, seconds);
+        snprintf(piece, sizeof piece, "%llu sessions lost packets in the last %s",
+                 (unsigned long long)health->gaps, span);
         text_add(text, &len, piece);
     }
     if (drops_total > health->drops_at_start) {
-        snprintf(piece, sizeof piece, "the kernel dropped %llu packets in the last %llu s: "
+        snprintf(piece, sizeof piece, "the kernel dropped %llu packets in the last %s: "
                  "raise -B or use --workers",
-                 (unsigned long long)(drops_total - health->drops_at_start), seconds);
+                 (unsigned long long)(drops_total - health->drops_at_start), span);
         text_add(text, &len, piece);
     }
     bool changed = strcmp(text, health->text) != 0;

@@ -826,7 +826,7 @@ void output_show(FILE *out, const struct mt_session *s)
 static void rate_text(char *buf, size_t cap, double rate)
 {
     if (rate < 0)
-        snprintf(buf, cap, "?");
+        snprintf(buf, cap, "n/a");
     else
         snprintf(buf, cap, "%.1f", rate);
 }

@@ -452,7 +452,8 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
         if (rc == CAPTURE_PACKET) {
             summary->packets++;
             summary->bytes += packet.caplen;
-            last_ts = packet.ts_us;
+            if (packet.ts_us > last_ts)   /* the end is the latest time seen, as for reassembly */
+                last_ts = packet.ts_us;
             struct ip_frame frame;
             int found = link_find_ip(packet.dlt, packet.frame, packet.caplen, &frame);
             if (found > 0)

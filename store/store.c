@@ -1246,8 +1246,8 @@ int store_query_sensor_stats(struct mt_store *store, int64_t since_us, int max_r
 double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
                                         const struct store_sensor_stats *older)
 {
-    if (newer->run == 0 || newer->run != older->run || newer->ts_us <= older->ts_us ||
-        newer->sessions < older->sessions)
+    if (newer->run == 0 || newer->run != older->run ||
+        newer->ts_us - older->ts_us < STORE_RATE_MIN_SPAN_US || newer->sessions < older->sessions)
         return -1;
     return (double)(newer->sessions - older->sessions) * 60e6 /
            (double)(newer->ts_us - older->ts_us);

@@ -139,8 +139,10 @@ int store_query_sensor_stats(struct mt_store *store, int64_t since_us, int max_r
                              store_sensor_stats_fn cb, void *ctx);
 
 /* Sessions stored per minute between two rows, from the running `sessions` count. -1 when
- * the rows cannot be compared: another capture run (or a run of 0, unknown), not later in
- * time, or a count that went back. */
+ * the rows cannot be compared: another capture run (or a run of 0, unknown), less than
+ * STORE_RATE_MIN_SPAN_US later (a second of a short capture file read as 6,000 a minute),
+ * or a count that went back. */
+#define STORE_RATE_MIN_SPAN_US (60LL * 1000000)
 double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
                                         const struct store_sensor_stats *older);
 

@@ -918,6 +918,27 @@ def test_dns_failed_shown(suite):
             raise Failure("no %r in: %r" % (want, shown[:600]))
 
 
+def test_stats_after_read(suite):
+    """`stats` after reading two files: one block for the run, under one name, with the
+    run's totals (it showed a block per file, each with the running totals under that
+    file's name), and no per-minute rate made of a few seconds of capture."""
+    files = [os.path.join(ROOT, "pcaps", "demo.pcap"),
+             os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")]
+    db, _ = suite.mailtap_read(files, expect_rc=0)
+    proc = subprocess.run([suite.mailtap, "stats", "-d", db, "--json"], capture_output=True,
+                          text=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    if proc.returncode != 0 or len(rows) != 1:
+        raise Failure("stats: exit %d, %d rows: %r" % (proc.returncode, len(rows), rows))
+    if not rows[0]["source"].endswith("(+1 more file)") or rows[0]["packets"] != 846:
+        raise Failure("stats row: %r" % rows[0])
+    db, _ = suite.mailtap_read([files[1]], expect_rc=0)   # 21 packets in under a second
+    shown = subprocess.run([suite.mailtap, "stats", "-d", db], capture_output=True,
+                           text=True).stdout
+    if "per minute: n/a (last 5 min), n/a (whole run)" not in shown:
+        raise Failure("a rate from under a minute of capture: %r" % shown)
+
+
 def test_encoded_subject_public(suite):
     """A real Subject in RFC 2047 (suricata_pop3: "=?gb2312?B?xeTQ...?=", GB2312 with pinyin
     letters) is stored decoded, and found by searching its decoded text."""
@@ -988,7 +1009,7 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public, test_dns_failed_shown):
+                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

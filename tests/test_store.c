@@ -2107,6 +2107,11 @@ static void test_sensor_stats(void **state)
     assert_true(rate > 29.999 && rate < 30.001);
     assert_true(store_sensor_sessions_per_minute(&r.row[0], &r.row[1]) < 0);
     assert_true(store_sensor_sessions_per_minute(&r.row[3], &r.row[1]) < 0);   /* reversed */
+    struct store_sensor_stats soon = r.row[2];   /* under a minute: no rate */
+    soon.ts_us = r.row[3].ts_us + 59 * 1000000LL;
+    assert_true(store_sensor_sessions_per_minute(&soon, &r.row[3]) < 0);
+    soon.ts_us = r.row[3].ts_us + 60 * 1000000LL;
+    assert_true(store_sensor_sessions_per_minute(&soon, &r.row[3]) >= 0);
     /* since, limit, stopping */
     r.n = 0;
     assert_int_equal(store_query_sensor_stats(store, T_SMTP + 60000000LL, 0, collect_sensor,

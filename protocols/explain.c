@@ -147,6 +147,9 @@ static const struct {
     { -1, "blocklist", "the client IP is on a blocklist" },
     { -1, "blacklist", "the client IP is on a blocklist" },
     { -1, "5.7.1", "rejected by the server's policy (blocklist, SPF/DMARC, not allowed)" },
+    /* Dovecot answers a plaintext USER with "-ERR [AUTH] Plaintext authentication
+     * disallowed": the code that usually means a wrong password. */
+    { MT_STATUS_LOGIN_DISABLED, "", "plaintext login refused: use TLS" },
     { -1, "[AUTH]", "the server rejected the password (POP3 [AUTH])" },
     { -1, "[IN-USE]", "the mailbox is locked by another session (POP3 [IN-USE])" },
     { -1, "[SYS/TEMP]", "a temporary problem on the server (POP3 [SYS/TEMP])" },

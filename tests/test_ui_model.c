@@ -624,6 +624,13 @@ static void test_every_status_is_explained(void **state)
     r = explain_reason(MT_STATUS_AUTH_FAILED, "-ERR [AUTH] Authentication failed.");
     assert_non_null(r);
     assert_non_null(strstr(r, "password"));
+    /* Dovecot's plaintext refusal carries the wrong-password code: not a password problem */
+    r = explain_reason(MT_STATUS_LOGIN_DISABLED, "-ERR [AUTH] Plaintext authentication "
+                       "disallowed on non-secure (SSL/TLS) connections.");
+    assert_non_null(r);
+    assert_null(strstr(r, "password"));
+    assert_non_null(strstr(r, "TLS"));
+    assert_int_equal(explain_status(MT_STATUS_NO_DATA)->severity, MT_SEV_INFO);
     assert_non_null(explain_reason(MT_STATUS_RELAY_DENIED, "554 Relay access denied"));
     assert_null(explain_reason(MT_STATUS_DELIVERED, "250 2.0.0 Ok"));
     assert_null(explain_reason(MT_STATUS_AUTH_FAILED, NULL));

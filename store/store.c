@@ -203,14 +203,15 @@ static const char schema_sql[] =
  * built by the view session_text_source: one field per line, ASCII letters lowered
  * (SQLite's built-in lower() folds ASCII only). session_search indexes it by trigrams,
  * case-sensitively, and keeps no positions (detail=none: half the size of a positional
- * index and 40% less work per session written; databases made before keep theirs, which
- * answer the same queries). A grep pattern of 3 characters or more, lowered the same way,
- * becomes its trigrams (grep_trigrams()): the documents holding all of them are a superset
- * of the matches, which LIKE's ASCII case-insensitive '%text%' on those documents alone
- * narrows to exactly what LIKE on each field would find (SEARCH_CHECK). Such a pattern never
- * holds a newline, so no match can span two fields; shorter patterns are LIKE-scanned on
- * session_text, a fraction of what sessions + messages + recipients hold. A recipient address already
- * inside rcpt_summary is left out: whatever matches in it matches in the summary.
+ * index and half the work to fill it; databases made before keep theirs, which answer the
+ * same queries). A grep pattern of 3 characters or more, lowered the same way, becomes its
+ * trigrams (grep_trigrams()): the documents holding all of them are a superset of the
+ * matches, which LIKE's ASCII case-insensitive '%text%' on those documents alone narrows to
+ * exactly what LIKE on each field would find (SEARCH_CHECK). Such a pattern never holds a
+ * newline, so no match can span two fields; shorter patterns are LIKE-scanned on
+ * session_text, a fraction of what sessions + messages + recipients hold. A recipient
+ * address already inside rcpt_summary is left out: whatever matches in it matches in the
+ * summary.
  * Writing: store_put_session() inserts the document after the children, and the batch's
  * documents enter session_search in one INSERT ... SELECT just before COMMIT (SQLite 3.40's
  * FTS5 flushes its pending terms at every statement savepoint: a row at a time it costs

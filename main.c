@@ -257,7 +257,9 @@ static int command_read(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    options.defer_indexes = !with_console;   /* the console's queries need them */
+    /* The console's queries need the indexes while the read goes on, and so does retention
+     * (it looks for the oldest sessions at every tick). */
+    options.defer_indexes = !with_console && !options.keep_days && !options.max_db_bytes;
     if (optind >= argc) {
         usage_error("%s", "read needs at least one capture file");
         return EXIT_USAGE;

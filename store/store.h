@@ -103,8 +103,8 @@ void store_set_batch(struct mt_store *store, int max_sessions, int max_ms);
  * defer_indexes, into a database without sessions: the secondary indexes are dropped and
  * made again by store_finish_bulk_load(): sorting 101,021 sessions' keys once took 1.1 s
  * where keeping 11 indexes up to date row by row took 2.1 s. Meanwhile a reader's queries
- * scan the tables (so `read --ui` keeps them); a load that is killed leaves them missing
- * until the next writable open makes them. */
+ * scan the tables (so `read --ui`, and a read with retention, keeps them); a load that is
+ * killed leaves them missing until the next writable open makes them. */
 int store_set_bulk_load(struct mt_store *store, bool defer_indexes);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */
 int store_finish_bulk_load(struct mt_store *store);

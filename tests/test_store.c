@@ -1551,21 +1551,29 @@ static void test_long_text_read_back(void **state)
     session_free(s);
 }
 
+/* The varied sessions written and closed, then sql run on the file (an older schema). */
+static void put_varied_then(const struct fixture *f, const char *sql)
+{
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, sql);
+}
+
 /* A database of the first, unreleased schema 1 (no search index, user index without time,
  * no per-protocol order indexes): read-only, grep falls back to LIKE; writable, the indexes
  * are added and the search index filled. */
 static void test_search_added_to_older_database(void **state)
 {
     struct fixture *f = *state;
-    struct mt_store *store = open_store(f, true);
-    put_varied(store);
-    assert_int_equal(store_close(store), STORE_OK);
-    exec_ok(f->path, "DROP TRIGGER sessions_text_delete; DROP TRIGGER sessions_text_update;"
-                     "DROP TRIGGER messages_text_update; DROP TRIGGER recipients_text_update;"
-                     "DROP VIEW session_text_source; DROP TABLE session_search;"
-                     "DROP TABLE session_text; DROP INDEX sessions_user_time;"
-                     "DROP INDEX sessions_proto_time; DROP INDEX sessions_proto_status;"
-                     "DROP INDEX sessions_proto_user; CREATE INDEX sessions_user ON sessions(user);");
+    struct mt_store *store;
+    put_varied_then(f, "DROP TRIGGER sessions_text_delete; DROP TRIGGER sessions_text_update;"
+                       "DROP TRIGGER messages_text_update; DROP TRIGGER recipients_text_update;"
+                       "DROP VIEW session_text_source; DROP TABLE session_search;"
+                       "DROP TABLE session_text; DROP INDEX sessions_user_time;"
+                       "DROP INDEX sessions_proto_time; DROP INDEX sessions_proto_status;"
+                       "DROP INDEX sessions_proto_user;"
+                       "CREATE INDEX sessions_user ON sessions(user);");
     store = open_store(f, false);
     assert_search_like_reference(f->path, store, 3);
     assert_int_equal(store_close(store), STORE_OK);
@@ -1592,13 +1600,11 @@ static void test_search_added_to_older_database(void **state)
 static void test_search_positional_index(void **state)
 {
     struct fixture *f = *state;
-    struct mt_store *store = open_store(f, true);
-    put_varied(store);
-    assert_int_equal(store_close(store), STORE_OK);
-    exec_ok(f->path, "DROP TABLE session_search; CREATE VIRTUAL TABLE session_search USING"
-                     " fts5(doc, content = 'session_text', content_rowid = 'id',"
-                     " tokenize = 'trigram case_sensitive 1', columnsize = 0);"
-                     "INSERT INTO session_search(session_search) VALUES('rebuild');");
+    struct mt_store *store;
+    put_varied_then(f, "DROP TABLE session_search; CREATE VIRTUAL TABLE session_search USING"
+                       " fts5(doc, content = 'session_text', content_rowid = 'id',"
+                       " tokenize = 'trigram case_sensitive 1', columnsize = 0);"
+                       "INSERT INTO session_search(session_search) VALUES('rebuild');");
     store = open_store(f, true);
     struct mt_session *s = make_varied(3);
     assert_int_equal(store_put_session(store, s), STORE_OK);

@@ -32,8 +32,9 @@ void header_scan_flush(struct header_scan *scan, const struct header_field *fiel
     if (scan->field < 0 || (size_t)scan->field >= count)
         return;
     const struct header_field *f = &fields[scan->field];
-    /* Decoded text is at most a third longer than its encoded-words (base64 of a two-byte
-     * charset, three bytes in UTF-8), and is cut to the field's cap below anyway. */
+    /* Decoded text is mostly shorter than its encoded-words; it can be longer (base64 of a
+     * one-byte charset whose letters take three bytes in UTF-8), is cut between characters
+     * where it does not fit, and is cut to the field's smaller cap below anyway. */
     char decoded[2 * sizeof scan->value];
     const char *value = scan->value;
     size_t value_len = scan->value_len;

@@ -1637,21 +1637,28 @@ static void assert_indexes(const char *path, const char *want)
     sqlite3_close(db);
 }
 
+#define AUTOMERGE "SELECT v FROM session_search_config WHERE k = 'automerge'"
+
 /* A bulk load into an empty database drops the secondary indexes and makes them at its end;
  * into one with sessions it keeps them; a load that never finished (killed) leaves them
- * missing only until the next writable open. Queries answer the same meanwhile. */
+ * missing only until the next writable open. Queries answer the same meanwhile. The search
+ * index's automatic merges are off during any bulk load and back on after it, or at the
+ * next writable open. */
 static void test_bulk_load_defers_indexes(void **state)
 {
     struct fixture *f = *state;
     struct mt_store *store = open_store(f, true);
     assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, AUTOMERGE), 4);
     assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
     assert_indexes(f->path, "");
+    assert_int_equal(sql_int(f->path, AUTOMERGE), 0);
     put_varied(store);
     assert_int_equal(store_flush(store), STORE_OK);
     assert_search_like_reference(f->path, store, 7);   /* without the indexes */
     assert_int_equal(store_finish_bulk_load(store), STORE_OK);
     assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, AUTOMERGE), 4);
     assert_search_like_reference(f->path, store, 7);
     /* sessions there: nothing dropped */
     assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
@@ -1666,11 +1673,13 @@ static void test_bulk_load_defers_indexes(void **state)
     put_varied(store);
     assert_int_equal(store_flush(store), STORE_OK);
     assert_indexes(f->path, "");
+    assert_int_equal(sql_int(f->path, AUTOMERGE), 0);
     struct mt_store *reader = open_store(f, false);
     assert_search_like_reference(f->path, reader, 11);
     assert_int_equal(store_close(reader), STORE_OK);
     struct mt_store *next = open_store(f, true);
     assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, AUTOMERGE), 4);
     assert_int_equal(store_close(next), STORE_OK);
     assert_int_equal(store_close(store), STORE_OK);   /* its own finish: nothing left to do */
     assert_indexes(f->path, ALL_INDEXES);

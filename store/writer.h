@@ -1,6 +1,8 @@
 /* writer.h — puts the database on the second core. The capture thread hands finished
- * sessions to a bounded queue; one thread writes them (store_put_session) and frees them,
- * and commits a batch that has grown old while nothing new arrived. Anything else done
+ * sessions to a bounded queue; one thread writes them (store_put_session) and gives them
+ * back to be freed by the capture thread at its next put (or frees them itself when the
+ * capture thread is quiet), and commits a batch that has grown old while nothing new
+ * arrived. Anything else done
  * with the store while the writer runs goes through store_writer_lock(), so SQLite only
  * ever sees one thread at a time. */
 #ifndef MAILTAP_STORE_WRITER_H

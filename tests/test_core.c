@@ -1,6 +1,7 @@
 /* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing, the
  * sessions' heap text and the decoders' saved lines, base64, the line reader (every split
- * point), link-layer decoding, local networks, the SYN tracker and the IPv6 address map. */
+ * point), link-layer decoding, local networks, the SYN tracker, the IPv6 address map and
+ * idle streams. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "reassembly/attempts.h"
 #include "cli/attempt_limit.h"
 #include "reassembly/ipv6map.h"
+#include "reassembly/reassembly.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -850,6 +852,125 @@ static void test_ipv6map_round_trip(void **state)
     ipv6map_free(map);
 }
 
+/* --- idle streams ---------------------------------------------------------------- */
+
+struct closed_log {
+    int count;
+    uint16_t port[8];
+    enum stream_end how[8];
+    int64_t ts_us[8];
+};
+
+static void *on_stream_opened(void *ctx, const struct flow *flow, int64_t ts_us)
+{
+    (void)ctx; (void)ts_us;
+    return (void *)(uintptr_t)flow->client_port;
+}
+
+static void on_stream_data(void *ctx, void *stream, enum stream_side from, const char *bytes,
+                           size_t len, int64_t ts_us)
+{
+    (void)ctx; (void)stream; (void)from; (void)bytes; (void)len; (void)ts_us;
+}
+
+static void on_stream_closed(void *ctx, void *stream, enum stream_end how, bool data_lost,
+                             int64_t ts_us)
+{
+    struct closed_log *log = ctx;
+    (void)data_lost;
+    assert_true(log->count < 8);
+    log->port[log->count] = (uint16_t)(uintptr_t)stream;
+    log->how[log->count] = how;
+    log->ts_us[log->count++] = ts_us;
+}
+
+static void on_stream_attempt(void *ctx, const struct flow *flow, enum stream_end how,
+                              int64_t syn_us, int64_t end_us)
+{
+    (void)ctx; (void)flow; (void)how; (void)syn_us; (void)end_us;
+}
+
+/* One IPv4 TCP segment between 10.0.0.1:port and 10.0.0.2:25 into reassembly at ts_us. */
+static void tcp_segment(bool from_client, uint16_t port, uint32_t seq, uint32_t ack,
+                        uint8_t flags, const char *payload, int64_t ts_us)
+{
+    uint8_t packet[128] = { 0 };
+    size_t len = 40 + strlen(payload);
+    assert_true(len <= sizeof packet);
+    packet[0] = 0x45;
+    packet[2] = (uint8_t)(len >> 8), packet[3] = (uint8_t)len;
+    packet[8] = 64, packet[9] = 6;
+    uint8_t client[4] = { 10, 0, 0, 1 }, server[4] = { 10, 0, 0, 2 };
+    memcpy(packet + 12, from_client ? client : server, 4);
+    memcpy(packet + 16, from_client ? server : client, 4);
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2)
+        sum += (uint32_t)(packet[i] << 8 | packet[i + 1]);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    packet[10] = (uint8_t)(~sum >> 8), packet[11] = (uint8_t)~sum;
+    uint8_t *tcp = packet + 20;
+    uint16_t sport = from_client ? port : 25, dport = from_client ? 25 : port;
+    tcp[0] = (uint8_t)(sport >> 8), tcp[1] = (uint8_t)sport;
+    tcp[2] = (uint8_t)(dport >> 8), tcp[3] = (uint8_t)dport;
+    for (int i = 0; i < 4; i++) {
+        tcp[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+        tcp[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+    }
+    tcp[12] = 5 << 4, tcp[13] = flags;
+    tcp[14] = 0xff, tcp[15] = 0xff;
+    memcpy(tcp + 20, payload, strlen(payload));
+    struct ip_frame frame = { .version = 4, .ip = packet, .len = len };
+    reassembly_ip_packet(&frame, ts_us);
+}
+
+enum { SYN = 0x02, ACK = 0x10, PSH = 0x08 };
+
+static void handshake(uint16_t port, int64_t ts_us)
+{
+    tcp_segment(true, port, 1000, 0, SYN, "", ts_us);
+    tcp_segment(false, port, 5000, 1001, SYN | ACK, "", ts_us);
+    tcp_segment(true, port, 1001, 5001, ACK, "", ts_us);
+}
+
+#define SEC 1000000LL
+
+/* Idle streams time out never early and at most a second late (the idle list is kept in
+ * order only to the second: IDLE_LIST_MOVE_US); a stream that had data is not idle. */
+static void test_idle_streams(void **state)
+{
+    (void)state;
+    struct closed_log log = { 0 };
+    struct reassembly_config config;
+    reassembly_config_defaults(&config);
+    memset(config.ports, 0, sizeof config.ports);
+    reassembly_config_add_port(&config, 25);
+    config.idle_timeout_us = 10 * SEC;
+    struct reassembly_events events = {
+        .ctx = &log, .opened = on_stream_opened, .data = on_stream_data,
+        .closed = on_stream_closed, .attempt = on_stream_attempt,
+    };
+    char err[256];
+    assert_int_equal(reassembly_start(&config, &events, err, sizeof err), 0);
+    handshake(1111, 0);
+    handshake(2222, SEC / 5);
+    tcp_segment(true, 1111, 1001, 5001, ACK | PSH, "NOOP\r\n", SEC * 9 / 10);
+    reassembly_tick(10 * SEC + SEC / 10);   /* 2222 is idle from 10.2 s, 1111 from 10.9 s */
+    assert_int_equal(log.count, 0);
+    reassembly_tick(10 * SEC + SEC / 2);
+    for (int i = 0; i < log.count; i++)
+        assert_int_equal(log.port[i], 2222);
+    reassembly_tick(11 * SEC + SEC / 4);
+    assert_int_equal(log.count, 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(log.how[i], STREAM_IDLE_TIMEOUT);
+    assert_int_not_equal(log.port[0], log.port[1]);
+    struct reassembly_stats stats;
+    reassembly_finish(12 * SEC, &stats);
+    assert_int_equal(stats.streams_idle, 2);
+    assert_int_equal(stats.streams_opened, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_attempts_handshake),
         cmocka_unit_test(test_attempt_limit),
         cmocka_unit_test(test_ipv6map_round_trip),
+        cmocka_unit_test(test_idle_streams),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -49,7 +49,10 @@
 #include <string.h>
 
 #define POP3_PENDING_MIN 4      /* the queue's first size: most clients wait for each reply */
-#define POP3_PENDING_MAX 64     /* commands sent and not yet answered (PIPELINING) */
+/* Commands sent and not yet answered (PIPELINING, RFC 2449): emptying a mailbox pipelines
+ * a DELE per message. 24 bytes each, allocated as a connection needs them; past this the
+ * connection is read unpaired (desync). */
+#define POP3_PENDING_MAX 2048
 #define POP3_LISTING_SHOWN 20   /* lines of one CAPA/LIST/UIDL listing kept in the transcript */
 #define POP3_MASK "*****"
 #define SASL_DECODED_MAX (LR_LINE_MAX / 4 * 3 + 3) /* a SASL line is <= LR_LINE_MAX base64 */
@@ -151,6 +154,11 @@ struct pop3 {
 
     struct pending *pending;       /* ring: a reply answers the oldest; NULL until a command */
     size_t pending_cap, head, count;
+    /* The ring overflowed: no reply can be paired with its command, so none is known to
+     * start a message or a listing. From here only +OK / -ERR lines are kept; any other
+     * server line may be a message's and is only counted. */
+    bool desync;
+    uint64_t desync_hidden;
 
     bool greeted, server_spoke, logged_in, protocol_error;
     enum pop3_rank rank;
@@ -452,10 +460,17 @@ static bool pending_grow(struct pop3 *st)
  * queued: replies may pair with the wrong commands from here on, a protocol error. */
 static void pending_push(struct pop3 *st, const struct pending *cmd)
 {
+    if (st->desync)
+        return;
     if (st->count == st->pending_cap && !pending_grow(st)) {
-        protocol_error(st, st->pending_cap == POP3_PENDING_MAX
-                               ? "too many commands without reply"
-                               : "no memory for a command awaiting its reply");
+        st->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+        session_transcript_addf(st->session, st->now, 'I', "[protocol error in state %s: %s,"
+                                " replies no longer paired with commands]", state_names[st->state],
+                                st->pending_cap == POP3_PENDING_MAX
+                                    ? "too many commands without reply"
+                                    : "no memory for a command awaiting its reply");
+        st->desync = true;
+        st->count = st->head = 0;
         return;
     }
     st->pending[(st->head + st->count++) % st->pending_cap] = *cmd;
@@ -831,6 +846,13 @@ static void on_server(void *ctx, const struct lr_event *event)
         listing_line(st, line, len);
         return;
     }
+    if (st->desync) {
+        if (text_starts_with_ci(line, len, "+OK") || text_starts_with_ci(line, len, "-ERR"))
+            session_transcript_add(st->session, st->now, 'S', line, len);
+        else
+            st->desync_hidden++;
+        return;
+    }
     int index = session_transcript_add(st->session, st->now, 'S', line, len);
     if (!st->greeted) {
         greeting(st, line, len, index);
@@ -936,6 +958,10 @@ static void pop3_close(void *state, struct mt_session *session)
     } else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
         session_transcript_addf(session, st->now, 'I', "[... %llu more lines, listing cut]",
                                 (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
+    if (st->desync_hidden > 0)
+        session_transcript_addf(session, st->now, 'I', "[%llu server lines not kept: neither +OK"
+                                " nor -ERR, and no reply paired with a command]",
+                                (unsigned long long)st->desync_hidden);
     settle(st);
 }
 

@@ -31,7 +31,12 @@
 
 #define ARRAY_LEN(a) (sizeof (a) / sizeof (a)[0])
 
-#define SMTP_PENDING_MAX 256          /* commands awaiting a reply */
+/* Commands awaiting a reply. Clients pipeline a whole transaction (RFC 2920), and one
+ * MAIL with 1,000 RCPTs is Postfix's default recipient limit: 32 bytes each, allocated
+ * only as a connection needs them. Past this the connection is read unpaired (desync). */
+#define SMTP_PENDING_MAX 4096
+#define STR(x) #x
+#define XSTR(x) STR(x)
 #define SMTP_PENDING_MIN 8            /* the ring's first size; it doubles up to the max */
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
@@ -309,6 +314,11 @@ struct smtp {
     bool probe[2];                  /* the next line of that side may start TLS */
     bool starttls_done, has_starttls, has_pipelining, has_chunking;
     bool quit_seen, greeting_rejected, auth_ok, auth_answered;
+    /* More commands awaited replies than the ring holds: replies can no longer be paired
+     * with commands. Only what reading the client stream needs is still followed (a 354
+     * starts the message data, which stays data whatever else the server says), so message
+     * data is never read as commands and transactions keep the outcome they had. */
+    bool desync;
     unsigned notes;
 
     /* A ring that doubles as commands pile up, to SMTP_PENDING_MAX: most clients wait for
@@ -431,15 +441,18 @@ static bool fifo_grow(struct smtp *st)
 
 static void fifo_push(struct smtp *st, const struct smtp_pending *p)
 {
+    if (st->desync)
+        return;
     if (st->fifo.count == st->fifo.cap && !fifo_grow(st)) {
-        /* Full, or no memory to grow: replies will now pair with the wrong commands. */
-        if (st->fifo.cap == SMTP_PENDING_MAX)
-            smtp_protocol_error(st, "too many commands without a reply");
-        else
-            smtp_protocol_error(st, "no memory for a command awaiting its reply");
-        if (st->fifo.count == 0)
-            return;   /* no ring at all: this command's reply will pair with nothing */
-        fifo_pop(st);
+        /* Full, or no memory to grow: no reply can be paired with its command any more. */
+        smtp_protocol_error(st, st->fifo.cap == SMTP_PENDING_MAX
+                                    ? "too many commands without a reply, replies no longer"
+                                      " paired with commands"
+                                    : "no memory for a command awaiting its reply, replies"
+                                      " no longer paired with commands");
+        st->desync = true;
+        fifo_clear(st);
+        return;
     }
     *fifo_at(st, st->fifo.count++) = *p;
 }
@@ -1206,6 +1219,14 @@ static void smtp_reply_done(struct smtp *st)
 {
     struct smtp_reply *r = &st->reply;
     saved_copy(&st->last_reply, &r->first);
+    if (st->desync) {
+        if (r->code == 354 && st->state == SMTP_DATA_WAIT) {
+            smtp_enter_state(st, SMTP_MESSAGE);
+            if (st->body.in_body)
+                message_skip_body(st);
+        }
+        return;
+    }
     if (st->fifo.count == 0 && st->state == SMTP_MESSAGE)
         message_end_lost(st);   /* pushes the end of data this reply answers */
     if (st->fifo.count == 0) {
@@ -1405,6 +1426,10 @@ static void smtp_close(void *state, struct mt_session *s)
     else if ((s->end == MT_END_EOF || s->end == MT_END_TIMEOUT || s->end == MT_END_EVICTED) &&
              !st->quit_seen)
         decide_event(s, MT_STATUS_INCOMPLETE, "capture ended before QUIT");
+    else if (st->desync && s->message_count > 0)
+        decide_event(s, MT_STATUS_INCOMPLETE, "outcome unknown: replies could not be paired"
+                                              " with commands (over " XSTR(SMTP_PENDING_MAX)
+                                              " awaited at once)");
     else
         decide(s, MT_STATUS_NO_MAIL, &st->last_reply);
 }

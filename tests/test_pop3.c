@@ -1141,19 +1141,64 @@ static void test_desync_flags_protocol_error(void **unused)
     assert_int_equal(count_lines(s, 'I'), 1); /* noted once */
     session_free(s);
 
-    /* more pipelined commands than the queue holds */
+    /* more pipelined commands than the queue holds: replies are no longer paired, and
+     * a message's lines (which no reply is known to start) are not kept */
     s = session_new(MT_PROTO_POP3);
     void *st = pop3_decoder.open(s);
     feed_text(st, s, MT_SERVER, "+OK ready\r\n");
-    for (int i = 0; i < 300; i++)
+    for (int i = 0; i < 3000; i++)
         feed_text(st, s, MT_CLIENT, "NOOP\r\n");
-    for (int i = 0; i < 300; i++)
+    feed_text(st, s, MT_CLIENT, "RETR 1\r\n");
+    for (int i = 0; i < 3000; i++)
         feed_text(st, s, MT_SERVER, "+OK\r\n");
+    feed_text(st, s, MT_SERVER, "+OK 40 octets\r\nSubject: x\r\n\r\nSECRET-BODY-LINE\r\n.\r\n");
     s->end = MT_END_CLOSE;
     pop3_decoder.close(st, s);
     pop3_decoder.free(st);
     assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
     assert_int_equal(s->status, MT_STATUS_NO_MAIL);
+    assert_false(contains(s->transcript, s->transcript_len, "SECRET-BODY-LINE"));
+    assert_true(has_line(s, 'I', "[4 server lines not kept: neither +OK nor -ERR, and no reply"
+                                 " paired with a command]"));
+    session_free(s);
+}
+
+/* Emptying a mailbox pipelined (RFC 2449): 600 DELEs, then 300 RETRs, each batch's replies
+ * in one go. Every reply pairs with its command (the queue once held 64). */
+static void test_pipelined_mailbox(void **unused)
+{
+    (void)unused;
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    void *st = pop3_decoder.open(s);
+    feed_text(st, s, MT_SERVER, "+OK ready\r\n");
+    feed_text(st, s, MT_CLIENT, "USER u\r\n");
+    feed_text(st, s, MT_SERVER, "+OK\r\n");
+    feed_text(st, s, MT_CLIENT, "PASS p\r\n");
+    feed_text(st, s, MT_SERVER, "+OK logged in\r\n");
+    for (int i = 1; i <= 600; i++) {
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "DELE %d\r\n", i);
+        feed_text(st, s, MT_CLIENT, cmd);
+    }
+    for (int i = 1; i <= 600; i++)
+        feed_text(st, s, MT_SERVER, "+OK deleted\r\n");
+    for (int i = 601; i <= 900; i++) {
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "RETR %d\r\n", i);
+        feed_text(st, s, MT_CLIENT, cmd);
+    }
+    for (int i = 601; i <= 900; i++)
+        feed_text(st, s, MT_SERVER, "+OK 30 octets\r\nSubject: m\r\n\r\nSECRET-BODY-LINE\r\n.\r\n");
+    feed_text(st, s, MT_CLIENT, "QUIT\r\n");
+    feed_text(st, s, MT_SERVER, "+OK bye\r\n");
+    s->end = MT_END_CLOSE;
+    pop3_decoder.close(st, s);
+    pop3_decoder.free(st);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->stats.dele_count, 600);
+    assert_int_equal(s->stats.retr_count, 300);
+    assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_false(contains(s->transcript, s->transcript_len, "SECRET-BODY-LINE"));
     session_free(s);
 }
 
@@ -1401,6 +1446,7 @@ int main(void)
         cmocka_unit_test(test_listing_capped),
         cmocka_unit_test(test_never_ending_responses),
         cmocka_unit_test(test_desync_flags_protocol_error),
+        cmocka_unit_test(test_pipelined_mailbox),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_zeek_pop3_capture),
         cmocka_unit_test(test_suricata_pop3_capture),

@@ -941,6 +941,82 @@ static void test_many_recipients(void **state)
     free(replies);
 }
 
+/* A whole transaction pipelined (RFC 2920): MAIL, 1,000 RCPTs (every other one refused)
+ * and DATA in one go, their replies in one go. Every reply pairs with its command, and
+ * the message data after the 354 stays data (it once became client commands in the
+ * transcript when the pending ring held 256). */
+static void test_pipelined_transaction(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    size_t clen = 0, slen = 0;
+    char *cmds = malloc(N * 40 + 64), *replies = malloc(N * 32 + 64);
+    assert_true(cmds && replies);
+    clen += (size_t)sprintf(cmds, "MAIL FROM:<alice@example.org>\r\n");
+    slen += (size_t)sprintf(replies, "250 2.1.0 Ok\r\n");
+    for (int i = 0; i < N; i++) {
+        clen += (size_t)sprintf(cmds + clen, "RCPT TO:<user%d@example.com>\r\n", i);
+        slen += (size_t)sprintf(replies + slen, i % 2 ? "550 5.1.1 No such user\r\n"
+                                                      : "250 2.1.5 Ok\r\n");
+    }
+    clen += (size_t)sprintf(cmds + clen, "DATA\r\n");
+    slen += (size_t)sprintf(replies + slen, "354 go ahead\r\n");
+    struct chunk chunks[] = {
+        GREETING, EHLO, { MT_CLIENT, cmds, clen }, { MT_SERVER, replies, slen },
+        C("Subject: pipelined\r\n\r\nSECRET-BODY-LINE\r\nRCPT TO:<not@a.command>\r\n.\r\n"),
+        QUEUED, QUIT,
+    };
+    struct dialogue d = { "pipelined", chunks, sizeof chunks / sizeof chunks[0], MT_END_CLOSE };
+    struct mt_session *s = decode_whole(&d);
+    assert_status(s, MT_STATUS_PARTIAL);
+    assert_int_equal(message(s, 0)->status, MT_STATUS_PARTIAL);
+    assert_string_equal(mt_str(message(s, 0)->subject), "pipelined");
+    size_t accepted = 0;
+    for (size_t i = 0; i < s->recipient_count; i++)
+        accepted += rcpt(s, i)->accepted && rcpt(s, i)->code == 250 && i % 2 == 0;
+    assert_int_equal(accepted, (s->recipient_count + 1) / 2);
+    assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_false(transcript_has(s, "SECRET-BODY-LINE"));
+    assert_false(transcript_has(s, "not@a.command"));
+    session_free(s);
+    free(cmds);
+    free(replies);
+}
+
+/* More commands without a reply than the decoder pairs (hostile: 5,000 NOOPs first): the
+ * replies are no longer paired, but a 354 still starts the message data and the data is
+ * never read as commands nor kept. */
+static void test_pipelined_past_pairing(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    size_t clen = 0, slen = 0;
+    char *cmds = malloc(N * 8 + 256), *replies = malloc(N * 16 + 256);
+    assert_true(cmds && replies);
+    for (int i = 0; i < N; i++) {
+        clen += (size_t)sprintf(cmds + clen, "NOOP\r\n");
+        slen += (size_t)sprintf(replies + slen, "250 2.0.0 Ok\r\n");
+    }
+    clen += (size_t)sprintf(cmds + clen, "MAIL FROM:<mallory@example.org>\r\n"
+                                         "RCPT TO:<bob@example.com>\r\nDATA\r\n");
+    slen += (size_t)sprintf(replies + slen, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+    struct chunk chunks[] = {
+        GREETING, EHLO, { MT_CLIENT, cmds, clen }, { MT_SERVER, replies, slen },
+        C("Subject: invoice\r\n\r\nSECRET-BODY-LINE\r\nQUIT\r\n.\r\n"), QUEUED, QUIT,
+    };
+    struct dialogue d = { "past pairing", chunks, sizeof chunks / sizeof chunks[0], MT_END_CLOSE };
+    struct mt_session *s = decode_whole(&d);
+    assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_status(s, MT_STATUS_INCOMPLETE);
+    assert_non_null(strstr(s->status_line, "could not be paired"));
+    assert_string_equal(mt_str(message(s, 0)->subject), "invoice");
+    assert_false(transcript_has(s, "SECRET-BODY-LINE"));
+    assert_true(transcript_has(s, "replies no longer paired with commands"));
+    session_free(s);
+    free(cmds);
+    free(replies);
+}
+
 static uint64_t xorshift(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -1056,6 +1132,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_endless_reply),
         cmocka_unit_test(test_many_recipients),
+        cmocka_unit_test(test_pipelined_transaction),
+        cmocka_unit_test(test_pipelined_past_pairing),
         cmocka_unit_test(test_garbage),
     };
     if (argc > 1)   /* run only the tests whose names match, e.g. "*auth*" */

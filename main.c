@@ -267,8 +267,8 @@ static int command_read(int argc, char **argv)
     const char **files = (const char **)argv + optind;
     int file_count = argc - optind;
     if (capture_sort_files_by_time(files, file_count) && !options.quiet)
-        fprintf(stderr, "mailtap: note: reading the files in the order of their first packets"
-                " (one timeline), starting with %s\n", files[0]);
+        fprintf(stderr, "mailtap: note: the files are merged in time order (one timeline),"
+                " starting with %s\n", files[0]);
     struct capture_source *source = capture_open_files(files, file_count);
     if (!source) {
         fprintf(stderr, "mailtap: out of memory\n");

@@ -1,6 +1,13 @@
-/* source.c — libpcap input: files in order, or a live interface that is watched (link
- * down/up is logged) and reopened when it disappears and comes back, so that an
- * unattended sensor survives a NIC reset or a driver reload. */
+/* source.c — libpcap input: capture files merged into one timeline, or a live interface
+ * that is watched (link down/up is logged) and reopened when it disappears and comes back,
+ * so that an unattended sensor survives a NIC reset or a driver reload.
+ *
+ * Files are read as mergecap would join them: the next packet is always the earliest of
+ * the open files' next packets. A file is opened only once the timeline may need it (the
+ * files come sorted by their first packets, capture_sort_files_by_time()), so rotated
+ * files are read one after the other and only files that overlap in time are open
+ * together. Read one after the other, a file that overlapped the one before had every
+ * time stamp clamped to that file's end (reassembly's clock never goes back). */
 #include "source.h"
 
 #include "linklayer.h"
@@ -31,15 +38,37 @@ enum { LIVE_SNAPLEN = 262144, LIVE_TIMEOUT_MS = 250 };
 #define FILE_BUFFER_BYTES (256 * 1024)
 #define FILE_BUFFER_ALIGN 4096
 
-struct capture_source {
+/* Files open at once at most (each holds a FILE_BUFFER_BYTES buffer): past this many files
+ * overlapping in time, the next one waits until one is done, and its packets come late. */
+#define MERGE_FILES_MAX 64
+
+/* An open capture file and the packet it is at: read, not handed out yet. */
+struct file_reader {
     pcap_t *pcap;
+    char *buffer;                  /* its stdio buffer; NULL for stdin (libpcap's own) */
+    const char *path;
+    int dlt;
+    int order;                     /* in paths: the earlier file wins a tie */
+    uint64_t packets;              /* read from it so far */
+    struct pcap_pkthdr *header;    /* valid until its next pcap_next_ex() */
+    const u_char *data;
+    int64_t ts_us;
+};
+
+struct capture_source {
+    pcap_t *pcap;                  /* live only */
     int dlt;
     bool live;
     const char *const *paths;
     int path_count;
     int next_path;
     const char *current;
-    char *file_buffer;             /* FILE_BUFFER_BYTES, the open file's stdio buffer */
+    /* offline only */
+    struct file_reader *readers[MERGE_FILES_MAX];
+    int reader_count;
+    struct file_reader *handed;    /* its packet was handed out: it reads on next time */
+    int64_t last_opened_first_us;  /* the first packet of the file opened last */
+    bool merge_full_noted;
     volatile sig_atomic_t stop_requested;
     struct capture_stats stats;
     char error[PCAP_ERRBUF_SIZE + 256];
@@ -136,43 +165,105 @@ static int set_error(struct capture_source *source, const char *fmt, const char 
     return -1;
 }
 
-/* Opens the next file; returns 1 when one is open, 0 when none is left, -1 on error. */
+static void reader_close(struct capture_source *source, struct file_reader *reader)
+{
+    for (int i = 0; i < source->reader_count; i++)
+        if (source->readers[i] == reader) {
+            source->readers[i] = source->readers[--source->reader_count];
+            break;
+        }
+    if (source->handed == reader)
+        source->handed = NULL;
+    if (reader->pcap)
+        pcap_close(reader->pcap);
+    free(reader->buffer);   /* after pcap_close(): the file used it until then */
+    free(reader);
+}
+
+/* Reads the reader's next packet: 1, or 0 at the end of the file and -1 when it is cut
+ * short or corrupt (libpcap cannot resynchronise), the reader being closed then. */
+static int reader_next(struct capture_source *source, struct file_reader *reader)
+{
+    int rc = pcap_next_ex(reader->pcap, &reader->header, &reader->data);
+    if (rc == 1) {
+        reader->ts_us = packet_time_us(reader->header);
+        reader->packets++;
+        return 1;
+    }
+    int result = 0;
+    if (rc == PCAP_ERROR) {   /* PCAP_ERROR_BREAK is the end of the file */
+        snprintf(source->error, sizeof source->error,
+                 "%s: capture is truncated or corrupt after %llu packets (%s); "
+                 "everything before that point was processed",
+                 reader->path, (unsigned long long)reader->packets, pcap_geterr(reader->pcap));
+        result = -1;
+    }
+    reader_close(source, reader);
+    return result;
+}
+
+/* Opens the next file and reads its first packet: 1 when it has one, 0 when it is empty,
+ * -1 when it cannot be read (source->error says why). */
 static int open_next_file(struct capture_source *source)
 {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
-    if (source->next_path >= source->path_count)
-        return 0;
-    source->current = source->paths[source->next_path++];
-    if (strcmp(source->current, "-") == 0) {
+    struct file_reader *reader = calloc(1, sizeof *reader);
+    if (!reader)
+        return set_error(source, "%s: cannot read capture: %s", source->paths[source->next_path],
+                         strerror(ENOMEM));
+    reader->order = source->next_path;
+    reader->path = source->current = source->paths[source->next_path++];
+    if (strcmp(reader->path, "-") == 0) {
         /* stdin outlives the source (pcap_close() leaves it open): libpcap's own buffer */
-        source->pcap = pcap_open_offline_with_tstamp_precision(
-            source->current, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+        reader->pcap = pcap_open_offline_with_tstamp_precision(
+            reader->path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
     } else {
-        FILE *file = fopen(source->current, "rb");
-        if (!file)
-            return set_error(source, "%s: cannot read capture: %s", source->current,
-                             strerror(errno));
-        if (!source->file_buffer)
-            source->file_buffer = aligned_alloc(FILE_BUFFER_ALIGN, FILE_BUFFER_BYTES);
-        if (source->file_buffer)   /* else stdio's own */
-            setvbuf(file, source->file_buffer, _IOFBF, FILE_BUFFER_BYTES);
-        source->pcap = pcap_fopen_offline_with_tstamp_precision(
+        FILE *file = fopen(reader->path, "rb");
+        if (!file) {
+            set_error(source, "%s: cannot read capture: %s", reader->path, strerror(errno));
+            free(reader);
+            return -1;
+        }
+        reader->buffer = aligned_alloc(FILE_BUFFER_ALIGN, FILE_BUFFER_BYTES);
+        if (reader->buffer)   /* else stdio's own */
+            setvbuf(file, reader->buffer, _IOFBF, FILE_BUFFER_BYTES);
+        reader->pcap = pcap_fopen_offline_with_tstamp_precision(
             file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
-        if (!source->pcap)
+        if (!reader->pcap)
             fclose(file);   /* only a handle that opened takes the file (pcap_close()) */
     }
-    if (!source->pcap)
-        return set_error(source, "%s: cannot read capture: %s", source->current, errbuf);
-    source->dlt = pcap_datalink(source->pcap);
-    if (!link_type_supported(source->dlt)) {
-        const char *name = pcap_datalink_val_to_name(source->dlt);
-        char number[32];
-        snprintf(number, sizeof number, "%d%s%s", source->dlt, name ? " " : "", name ? name : "");
-        pcap_close(source->pcap);
-        source->pcap = NULL;
-        return set_error(source, "%s: unsupported link type %s; skipped", source->current, number);
+    if (!reader->pcap) {
+        set_error(source, "%s: cannot read capture: %s", reader->path, errbuf);
+        free(reader->buffer);
+        free(reader);
+        return -1;
     }
-    return 1;
+    reader->dlt = pcap_datalink(reader->pcap);
+    source->readers[source->reader_count++] = reader;
+    if (!link_type_supported(reader->dlt)) {
+        const char *name = pcap_datalink_val_to_name(reader->dlt);
+        char number[32];
+        snprintf(number, sizeof number, "%d%s%s", reader->dlt, name ? " " : "", name ? name : "");
+        set_error(source, "%s: unsupported link type %s; skipped", reader->path, number);
+        reader_close(source, reader);
+        return -1;
+    }
+    int first = reader_next(source, reader);
+    if (first == 1)
+        source->last_opened_first_us = reader->ts_us;
+    return first;
+}
+
+/* The open file whose packet is the earliest (the earlier file on a tie); NULL if none. */
+static struct file_reader *earliest_reader(const struct capture_source *source)
+{
+    struct file_reader *best = NULL;
+    for (int i = 0; i < source->reader_count; i++) {
+        struct file_reader *r = source->readers[i];
+        if (!best || r->ts_us < best->ts_us || (r->ts_us == best->ts_us && r->order < best->order))
+            best = r;
+    }
+    return best;
 }
 
 /* Opens the interface with the source's settings into source->pcap; 0 or -1 (err). */
@@ -415,34 +506,39 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
 {
     if (source->live)
         return live_next(source, packet);
+    if (source->stop_requested)
+        return CAPTURE_END;
+    struct file_reader *handed = source->handed;
+    source->handed = NULL;
+    if (handed && reader_next(source, handed) < 0)
+        return CAPTURE_ERROR;   /* it is closed: the next call goes on with the rest */
     for (;;) {
-        if (source->stop_requested)
-            return 0;
-        if (!source->pcap) {
-            int opened = open_next_file(source);
-            if (opened <= 0)
-                return opened;
+        struct file_reader *next = earliest_reader(source);
+        /* The files are sorted by first packet: a file not yet open can only come first
+         * when the one opened last starts no later than the packet that would. */
+        bool may_need_more = source->next_path < source->path_count &&
+                             (!next || source->last_opened_first_us <= next->ts_us);
+        if (may_need_more && source->reader_count == MERGE_FILES_MAX) {
+            if (!source->merge_full_noted) {
+                source->merge_full_noted = true;
+                snprintf(source->error, sizeof source->error,
+                         "more than %d capture files overlap in time: %s and those after it "
+                         "are read as others end (their packets may come late)",
+                         MERGE_FILES_MAX, source->paths[source->next_path]);
+                return CAPTURE_ERROR;
+            }
+            may_need_more = !next;
         }
-        struct pcap_pkthdr *header;
-        const u_char *data;
-        int rc = pcap_next_ex(source->pcap, &header, &data);
-        if (rc == 1)
-            return packet_read(source, header, data, packet);
-        /* Offline: PCAP_ERROR_BREAK is the end of the file; PCAP_ERROR a cut-short or
-         * corrupt file, after which libpcap cannot resynchronise. */
-        int result = 0;
-        if (rc == PCAP_ERROR) {
-            snprintf(source->error, sizeof source->error,
-                     "%s: capture is truncated or corrupt after %llu packets (%s); "
-                     "everything before that point was processed",
-                     source->current, (unsigned long long)source->stats.packets,
-                     pcap_geterr(source->pcap));
-            result = -1;
+        if (!may_need_more) {
+            if (!next)
+                return CAPTURE_END;
+            source->handed = next;
+            source->current = next->path;
+            source->dlt = next->dlt;
+            return packet_read(source, next->header, next->data, packet);
         }
-        pcap_close(source->pcap);
-        source->pcap = NULL;
-        if (result < 0)
-            return result;
+        if (open_next_file(source) < 0)
+            return CAPTURE_ERROR;
     }
 }
 
@@ -488,10 +584,11 @@ void capture_close(struct capture_source *source)
         return;
     if (source->pcap)
         pcap_close(source->pcap);
+    while (source->reader_count > 0)
+        reader_close(source, source->readers[0]);
     if (source->live && source->link_socket >= 0)
         close(source->link_socket);
     free(source->iface);
     free(source->filter);
-    free(source->file_buffer);   /* after pcap_close(): the file used it until then */
     free(source);
 }

@@ -1,4 +1,4 @@
-/* source.h — where packets come from: pcap/pcapng files (or stdin) read in order as one
+/* source.h — where packets come from: pcap/pcapng files (or stdin) merged by time into one
  * timeline, or a live interface. Hands out link-layer frames with their capture time. */
 #ifndef MAILTAP_SOURCE_H
 #define MAILTAP_SOURCE_H
@@ -33,15 +33,15 @@ struct capture_stats {
     uint64_t reopens;          /* live only: times the interface was opened again */
 };
 
-/* Offline: opens nothing yet; each file is opened in turn by capture_next(). "-" is
- * stdin. The paths array must outlive the source. */
+/* Offline: opens nothing yet; capture_next() merges the files by time, opening each when
+ * the timeline reaches it. "-" is stdin. The paths array must outlive the source. */
 struct capture_source *capture_open_files(const char *const *paths, int count);
 
 /* Puts capture files in the order of their first packets' times (stable; a file whose
- * first packet cannot be read goes last, where reading it reports why). The files are one
- * timeline, and reassembly's clock never goes back: a file given after a later one had
- * every time stamp clamped to the later one's. Nothing moves when "-" (stdin, which
- * cannot be read twice) is among them. True when the order changed. */
+ * first packet cannot be read goes last, where reading it reports why), the order
+ * capture_next() merges them in: it opens a file only once the timeline reaches the file's
+ * first packet. Nothing moves when "-" (stdin, which cannot be read twice) is among them.
+ * True when the order changed. */
 bool capture_sort_files_by_time(const char **paths, int count);
 
 /* Live capture settings. */

@@ -184,8 +184,8 @@ def public_cases(suite):
 
 # --- synthetic captures ------------------------------------------------------------
 
-def smtp_conversation(sport=40000, lines_before_data=()):
-    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
+def smtp_conversation(sport=40000, lines_before_data=(), start=1700000000):
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25, start=start)
     conv.handshake()
     conv.server_sends(b"220 mx.example.test ESMTP\r\n")
     conv.client_sends(b"EHLO client.example.test\r\n")
@@ -265,6 +265,24 @@ def test_files_out_of_order(suite):
                 for s in suite.sessions(db)}
     if together != alone:
         raise Failure("times differ from reading each file alone: %r != %r" % (together, alone))
+
+
+def test_files_overlapping(suite):
+    """Files whose times overlap (two sensors, or a merge gone wrong) are merged packet by
+    packet: read one after the other, the second file's session took the first file's
+    last time."""
+    t0 = 1700000000
+    first = os.path.join(suite.tmp, "overlap-a.pcap")
+    second = os.path.join(suite.tmp, "overlap-b.pcap")
+    a1, a2 = smtp_conversation(sport=41000, start=t0), smtp_conversation(sport=41002, start=t0 + 7200)
+    b1 = smtp_conversation(sport=41001, start=t0 + 3600)
+    pcaplib.write_pcap(first, pcaplib.DLT_RAW, a1.packets + a2.packets)
+    pcaplib.write_pcap(second, pcaplib.DLT_RAW, b1.packets)
+    db, _ = suite.mailtap_read([first, second], expect_rc=0)
+    got = {s["client_port"]: s["start_ts"] for s in suite.sessions(db)}
+    want = {41000: t0, 41001: t0 + 3600, 41002: t0 + 7200}
+    if sorted(got) != sorted(want) or any(int(got[p]) != want[p] for p in want):
+        raise Failure("start times %r, want %r" % (got, want))
 
 
 def test_truncated_file(suite):
@@ -1001,7 +1019,8 @@ def main():
         recorded_cases(suite)
         public_cases(suite)
         test_link_types(suite)
-    for test in (test_several_files_one_timeline, test_files_out_of_order, test_truncated_file, test_random_bytes,
+    for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
+                 test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

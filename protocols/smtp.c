@@ -332,7 +332,14 @@ struct smtp {
     bool client_in_txn;
     struct smtp_body body;
     struct { uint32_t txn; uint64_t chunk, total, chunk_start; unsigned chunks; bool last; } bdat;
-    struct { enum sasl_mech mech; unsigned responses; bool cancelled, ask_user, ask_password; } sasl;
+    /* ir_complete: AUTH carried a whole one-round initial response (PLAIN, EXTERNAL,
+     * XOAUTH2, OAUTHBEARER): a client line is a SASL response only after a 334 challenge;
+     * before one, it is a command pipelined behind the AUTH (RFC 4954 section 4). */
+    struct {
+        enum sasl_mech mech;
+        unsigned responses;
+        bool cancelled, ask_user, ask_password, ir_complete;
+    } sasl;
 
     enum mt_status worst;
     struct smtp_saved worst_line, greeting, auth_line, tls_line, last_reply;
@@ -771,6 +778,10 @@ static void cmd_auth(struct smtp *st, struct smtp_pending *p, const char *arg, s
         n += sasl_response(st, ir, ir_len, line + n, sizeof line - n);
     }
     p->tline = session_transcript_add(st->session, st->ts, 'C', line, n);
+    enum sasl_mech m = st->sasl.mech;
+    st->sasl.ir_complete = ir_len > 0 && !(ir_len == 1 && ir[0] == '=') &&
+                           (m == SASL_MECH_PLAIN || m == SASL_MECH_EXTERNAL ||
+                            m == SASL_MECH_XOAUTH2 || m == SASL_MECH_OAUTHBEARER);
     smtp_enter_state(st, SMTP_AUTH);
 }
 
@@ -786,6 +797,7 @@ static bool reply_auth(struct smtp *st, const struct smtp_pending *p)
     (void)p;
     const struct smtp_reply *r = &st->reply;
     if (r->code == 334) {   /* LOGIN prompts say which value comes next */
+        st->sasl.ir_complete = false;   /* a challenge: the next client line answers it */
         unsigned char prompt[64];
         const struct mt_line_buf *b = &r->first.buf;
         long n = b->len > 4 ? text_base64_decode(prompt, sizeof prompt, b->text + 4, b->len - 4)
@@ -1203,7 +1215,10 @@ static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
         message_line(st, ev, ev->line, len);
         break;
     case SMTP_AUTH:
-        auth_continuation(st, ev->line, len);
+        if (st->sasl.ir_complete)
+            command_line(st, ev->line, len);
+        else
+            auth_continuation(st, ev->line, len);
         break;
     case SMTP_TLS:
     case SMTP_BDAT:   /* the reader delivers no line while skipping */

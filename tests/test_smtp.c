@@ -505,6 +505,20 @@ static const struct chunk auth_cram_fail[] = {
 static const struct chunk auth_xoauth2_ok[] = {
     GREETING, EHLO, C("AUTH XOAUTH2 " XOAUTH2_B64 "\r\n"), AUTH_OK, QUIT,
 };
+/* A one-round initial response with the transaction pipelined behind it (RFC 4954 4):
+ * the line after the AUTH is a command, not a SASL response. */
+static const struct chunk auth_plain_pipelined[] = {
+    GREETING, EHLO,
+    C("AUTH PLAIN " PLAIN_B64 "\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n"),
+    S("235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+    DATA_354, C(MESSAGE_TEXT), QUEUED, QUIT,
+};
+/* A LOGIN user name as initial response and the password sent before its prompt: LOGIN
+ * takes two rounds, so the line is a SASL response (masked) whatever the order. */
+static const struct chunk auth_login_password_ahead[] = {
+    GREETING, EHLO, C("AUTH LOGIN YWxpY2VAZXhhbXBsZS5vcmc=\r\n" PASSWORD_B64 "\r\n"),
+    S("334 UGFzc3dvcmQ6\r\n"), AUTH_OK, QUIT,
+};
 static const struct chunk auth_xoauth2_fail[] = {   /* Gmail: an error challenge, then 535 */
     GREETING, EHLO, C("AUTH XOAUTH2 " XOAUTH2_B64 "\r\n"),
     S("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n"),
@@ -568,6 +582,8 @@ static const struct expectation {
     { DIALOGUE(auth_cram_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535 5.7.8" },
     { DIALOGUE(auth_xoauth2_ok, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(auth_xoauth2_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535-5.7.8 Username" },
+    { DIALOGUE(auth_plain_pipelined, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
+    { DIALOGUE(auth_login_password_ahead, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
 };
 
 static struct mt_session *decode_named(const char *name)
@@ -715,6 +731,8 @@ static void test_auth(void **state)
         { "auth_cram_fail", "alice", 1, 1 },
         { "auth_xoauth2_ok", "alice@example.org", 1, 0 },
         { "auth_xoauth2_fail", "alice@example.org", 1, 1 },
+        { "auth_plain_pipelined", "alice@example.org", 1, 0 },
+        { "auth_login_password_ahead", "alice@example.org", 1, 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct mt_session *s = decode_named(cases[i].name);
@@ -735,6 +753,13 @@ static void test_auth(void **state)
     s = decode_named("auth_refused_sent_anyway");
     assert_true(transcript_has(s, " C AUHT PLAIN *****\n"));
     assert_true(transcript_has(s, " C XCLIENT NAME=spike.example.org ADDR=192.0.2.1\n"));
+    session_free(s);
+    s = decode_named("auth_plain_pipelined");
+    assert_true(transcript_has(s, " C MAIL FROM:<alice@example.org>\n"));
+    assert_string_equal(mt_str(message(s, 0)->mail_from), "alice@example.org");
+    session_free(s);
+    s = decode_named("auth_login_password_ahead");
+    assert_true(transcript_has(s, " C *****\n"));
     session_free(s);
     s = decode_named("auth_login_fail");
     assert_true(transcript_has(s, " C AUTH LOGIN [user: alice@example.org]\n"));

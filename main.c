@@ -59,6 +59,19 @@ static void usage_error(const char *fmt, const char *arg)
     fprintf(stderr, "\n\n%s", usage_text);
 }
 
+/* A word left after the options of a command that takes none: an error, not ignored (a
+ * "--since 2026-11-28 12:14" filtered from midnight and said nothing of the "12:14"). */
+static bool no_arguments_left(const char *command, int argc, char **argv)
+{
+    if (optind >= argc)
+        return true;
+    char what[160];
+    snprintf(what, sizeof what, "%s takes no argument but options: %%s (a date and a time are one"
+             " word: 2026-11-28T12:14:00)", command);
+    usage_error(what, argv[optind]);
+    return false;
+}
+
 /* Options shared by read and capture. Returns 1 when handled, 0 when not ours, -1 on
  * a bad value. */
 enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
@@ -570,6 +583,8 @@ static int command_list(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (!no_arguments_left("list", argc, argv))
+        return EXIT_USAGE;
     struct mt_store *store = open_for_reading(db_path);
     if (!store)
         return EXIT_DATABASE;
@@ -718,6 +733,8 @@ static int command_stats(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (!no_arguments_left("stats", argc, argv))
+        return EXIT_USAGE;
     struct mt_store *store = open_for_reading(db_path);
     if (!store)
         return EXIT_DATABASE;
@@ -787,6 +804,8 @@ static int command_ui(int argc, char **argv)
         }
         db_path = optarg;
     }
+    if (!no_arguments_left("ui", argc, argv))
+        return EXIT_USAGE;
     if (access(db_path, R_OK) != 0) {
         fprintf(stderr, "mailtap: %s: no such database (create one with mailtap read)\n", db_path);
         return EXIT_DATABASE;

@@ -863,7 +863,7 @@ void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double r
             s->kernel_drops, s->interface_drops,
             s->kernel_drops + s->interface_drops ? "  (raise -B, or --workers)" : "");
     fprintf(out, "Streams       %" PRIu64 " tracked\n", s->streams);
-    fprintf(out, "Sessions      %" PRIu64 " stored; per minute: %s (last 5 min), %s (whole run)\n",
+    fprintf(out, "Sessions      %" PRIu64 " decoded; per minute: %s (last 5 min), %s (whole run)\n",
             s->sessions, recent, run);
     fputs("Health        ", out);
     if (health[0])

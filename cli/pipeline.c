@@ -342,6 +342,7 @@ static bool close_store(struct pipeline *pipeline, bool checkpoint)
         fprintf(stderr, "mailtap: %s\n", store_error(pipeline->store));
         ok = false;
     }
+    pipeline->summary->sessions_stored += store_sessions_committed(pipeline->store);
     store_close(pipeline->store);
     pipeline->store = NULL;
     return ok || pipeline->store_failed;
@@ -580,6 +581,10 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
         fprintf(out, "; %llu old rows pruned (sessions, statistics)", (unsigned long long)summary->sessions_pruned);
     if (summary->input_errors)
         fprintf(out, "; %d input error(s)", summary->input_errors);
+    if (summary->store_errors && summary->sessions_stored < summary->sessions_total)
+        fprintf(out, "; only %llu of these %llu rows (DNS included) STORED: database error above",
+                (unsigned long long)summary->sessions_stored,
+                (unsigned long long)summary->sessions_total);
     fputc('\n', out);
 }
 

@@ -46,6 +46,7 @@ struct pipeline_summary {
     uint64_t packets, bytes, non_ip_frames, bad_frames;
     uint64_t sessions[MT_PROTO_COUNT];
     uint64_t sessions_total, failures, store_errors;
+    uint64_t sessions_stored;     /* committed to the database (DNS rows included) */
     uint64_t sessions_pruned, capture_gaps;   /* sessions_pruned: with statistics rows */
     int input_errors;
     struct reassembly_stats reassembly;

@@ -411,6 +411,7 @@ struct mt_store {
     bool search;              /* the database has the search index (session_search) */
     bool indexes_deferred;    /* a bulk load dropped SECONDARY_INDEXES: made again at its end */
     bool search_bulk;         /* a bulk load turned the search index's automerge off */
+    uint64_t sessions_committed;   /* by this handle: what a summary can say was stored */
     bool sensor_columns;      /* sensor_stats has streams and run (see sensor_check()) */
     int64_t run;              /* this handle's capture run (sensor_stats.run); 0: no row yet */
     bool pruning_size;        /* store_prune() went past the size limit and has not yet
@@ -899,9 +900,15 @@ int store_flush(struct mt_store *store)
         batch_abort(store);
         return rc;
     }
+    store->sessions_committed += (uint64_t)store->pending;
     store->in_batch = false;
     store->pending = 0;
     return STORE_OK;
+}
+
+uint64_t store_sessions_committed(const struct mt_store *store)
+{
+    return store->sessions_committed;
 }
 
 int store_tick(struct mt_store *store)

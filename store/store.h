@@ -106,6 +106,8 @@ void store_set_batch(struct mt_store *store, int max_sessions, int max_ms);
  * scan the tables (so `read --ui`, and a read with retention, keeps them); a load that is
  * killed leaves them missing until the next writable open makes them. */
 int store_set_bulk_load(struct mt_store *store, bool defer_indexes);
+/* Sessions (DNS rows included) this handle has committed so far. */
+uint64_t store_sessions_committed(const struct mt_store *store);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */
 int store_finish_bulk_load(struct mt_store *store);
 /* Caps the database file at about max_bytes (never below its current size): writes past

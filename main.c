@@ -540,8 +540,8 @@ static int command_list(int argc, char **argv)
             }
             if (opt == OPT_SINCE)
                 filter.since_us = us;
-            else
-                filter.until_us = us;
+            else   /* 0 means no bound there: before the epoch is before 1 µs after it */
+                filter.until_us = us > 0 ? us : 1;
             break;
         }
         case OPT_LIMIT: {
@@ -590,6 +590,7 @@ static int command_list(int argc, char **argv)
         return EXIT_DATABASE;
     if (!list.json)
         output_table_header(stdout, filter.proto == MT_PROTO_SMTP ? OUTPUT_VIEW_SMTP
+                                    : filter.proto == MT_PROTO_DNS ? OUTPUT_VIEW_DNS
                                     : filter.proto >= 0   ? OUTPUT_VIEW_MAILBOX
                                                           : OUTPUT_VIEW_MIXED);
     int rc = store_query_sessions(store, &filter, print_listed_session, &list);

@@ -110,8 +110,8 @@ static bool window_close(struct capture_health *health, int64_t now_us, uint64_t
         text_add(text, &len, piece);
     }
     if (health->gaps > 0) {
-        snprintf(piece, sizeof piece, "%llu sessions lost packets in the last %s",
-                 (unsigned long long)health->gaps, span);
+        snprintf(piece, sizeof piece, "%llu session%s lost packets in the last %s",
+                 (unsigned long long)health->gaps, health->gaps == 1 ? "" : "s", span);
         text_add(text, &len, piece);
     }
     if (drops_total > health->drops_at_start) {

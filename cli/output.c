@@ -250,8 +250,9 @@ void output_table_header(FILE *out, enum output_view view)
         [OUTPUT_VIEW_MIXED] = { "Type", "Sender/User", "Rcpt/Counters" },
         [OUTPUT_VIEW_SMTP] = { "Dir", "Sender", "Recipient(s)" },
         [OUTPUT_VIEW_MAILBOX] = { "Prot", "User", "Counters" },
+        [OUTPUT_VIEW_DNS] = { "Prot", "Query", "Answer" },
     };
-    const char *const *l = labels[view <= OUTPUT_VIEW_MAILBOX ? view : OUTPUT_VIEW_MIXED];
+    const char *const *l = labels[view <= OUTPUT_VIEW_DNS ? view : OUTPUT_VIEW_MIXED];
     fprintf(out, "%*s ", W_ID, "ID");
     put_cell(out, "Date/Time (UTC)", "", W_DATE, false);
     put_cell(out, l[0], "", W_TYPE, false);
@@ -274,6 +275,10 @@ void output_table_row(FILE *out, const struct mt_session *s)
     } else if (s->proto == MT_PROTO_SMTP) {
         uint64_t others = s->recipient_count + s->recipients_dropped;
         who = first_sender(s);
+        if (!who && s->user[0]) {   /* no transaction, a login: whose (as the console) */
+            snprintf(question, sizeof question, "user %s", s->user);
+            who = question;
+        }
         if (s->recipient_count > 0) {
             what = mt_str(s->recipients[0].addr);
             others--;

@@ -19,6 +19,7 @@ enum output_view {
     OUTPUT_VIEW_MIXED,    /* any protocol */
     OUTPUT_VIEW_SMTP,     /* SMTP only */
     OUTPUT_VIEW_MAILBOX,  /* POP3 and IMAP only */
+    OUTPUT_VIEW_DNS,      /* DNS rows only: the query and its answer */
 };
 
 void output_table_header(FILE *out, enum output_view view);

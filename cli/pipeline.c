@@ -575,8 +575,8 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
     if (summary->bad_frames)
         fprintf(out, "; %llu malformed frames", (unsigned long long)summary->bad_frames);
     if (summary->capture_gaps)
-        fprintf(out, "; %llu sessions lost packets in the capture (flagged capture_gap)",
-                (unsigned long long)summary->capture_gaps);
+        fprintf(out, "; %llu session%s lost packets in the capture (flagged capture_gap)",
+                (unsigned long long)summary->capture_gaps, summary->capture_gaps == 1 ? "" : "s");
     if (summary->sessions_pruned)
         fprintf(out, "; %llu old rows pruned (sessions, statistics)", (unsigned long long)summary->sessions_pruned);
     if (summary->input_errors)

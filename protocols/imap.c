@@ -44,6 +44,8 @@
 #include <string.h>
 
 #define IMAP_TAGS_MAX 32        /* outstanding tagged commands remembered */
+#define STR(x) #x
+#define XSTR(x) STR(x)
 #define IMAP_TAG_MAX 64         /* longer tags are matched on this prefix and their length */
 #define IMAP_LINE_KEEP 8192     /* bytes kept of one logical line, all pieces together */
 #define IMAP_TEXT_START 256     /* a side's text buffer between lines */
@@ -179,6 +181,7 @@ struct imap {
     bool cap_logindisabled, cap_starttls;
     char *cap_auth;                  /* AUTH= mechanisms, each followed by a space; NULL: none */
     bool greeted, logged_in, decided, goodbye;
+    bool unknown_tag_noted;          /* the transcript said why once */
     uint64_t exists;                 /* last "* n EXISTS" */
     int tline;                       /* transcript index of the server line being handled */
     unsigned untagged_run;
@@ -1080,6 +1083,12 @@ static void server_tagged(struct imap *imap)
     enum imap_result result = word_eq(w, wl, "OK") ? IMAP_OK
                               : word_eq(w, wl, "NO") ? IMAP_NO : IMAP_BAD;
     struct imap_tag *tag = tag_find(imap, tagw, tl);
+    if (!tag && !imap->unknown_tag_noted) {
+        imap->unknown_tag_noted = true;
+        session_transcript_addf(imap->session, s->ts, 'I', "[protocol error: a completion for a"
+                                " tag no command awaits (over " XSTR(IMAP_TAGS_MAX) " commands"
+                                " pipelined, or the capture began mid-session)]");
+    }
     if (!tag)
         imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
     else if (result != IMAP_OK && c->assembling && c->tag == tag && c->waiting_plus &&

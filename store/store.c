@@ -838,6 +838,11 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
                  strerror(errno));
         goto fail;
     }
+    if (!special && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {   /* SQLite: "disk I/O error" */
+        snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
+                 strerror(EISDIR));
+        goto fail;
+    }
     rc = sqlite3_open_v2(path, &store->db,
                          writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                   : SQLITE_OPEN_READONLY, NULL);

@@ -515,6 +515,27 @@ static void test_authenticate_continuations(void **unused)
 
 #define MESSAGE "From: a@b\r\nSubject: up\r\n\r\na9 OK fake\r\n* BYE fake\r\n"
 
+/* More tagged commands pipelined than are followed: the completions of those forgotten
+ * say so once in the transcript, not only in the flags. */
+static void test_pipelined_past_tags(void **unused)
+{
+    (void)unused;
+    static char cmds[64 * 40], done[64 * 40];
+    size_t cl = 0, dl = 0;
+    for (int i = 0; i < 64; i++) {
+        cl += (size_t)sprintf(cmds + cl, "a%d NOOP\r\n", i);
+        dl += (size_t)sprintf(done + dl, "a%d OK NOOP completed\r\n", i);
+    }
+    const struct chunk chunks[] = {
+        SV("* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"),
+        { MT_CLIENT, cmds, cl }, { MT_SERVER, done, dl },
+    };
+    struct mt_session *s = feed(chunks, COUNT(chunks), MT_END_CLOSE, FEED_WHOLE, 0);
+    assert_true(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_transcript_has(s, "a completion for a tag no command awaits");
+    session_free(s);
+}
+
 static void test_append(void **unused)
 {
     (void)unused;
@@ -1084,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_authenticate_plain_sasl_ir),
         cmocka_unit_test(test_authenticate_continuations),
         cmocka_unit_test(test_append),
+        cmocka_unit_test(test_pipelined_past_tags),
         cmocka_unit_test(test_idle_done),
         cmocka_unit_test(test_starttls_then_tls),
         cmocka_unit_test(test_starttls_then_plaintext),

@@ -868,6 +868,8 @@ static void test_count_matches_store(void **state)
         s->start_us = 1767804840000000LL + i * 1000000LL;
         s->status = i % 4 ? MT_STATUS_DELIVERED : MT_STATUS_RELAY_DENIED;
         snprintf(s->user, sizeof s->user, i % 6 ? "u%d" : "carol_%d%%", i);
+        snprintf(s->client_ip, sizeof s->client_ip, "10.0.0.%d", i % 7);
+        snprintf(s->server_ip, sizeof s->server_ip, "192.0.2.%d", i % 5);
         if (i % 5 == 0) {
             struct mt_message *m = session_add_message(s);
             session_text_setf(&m->subject, MT_MSG_SUBJECT_MAX, "Invoice %d", i);
@@ -875,6 +877,12 @@ static void test_count_matches_store(void **state)
         assert_int_equal(store_put_session(store, s), STORE_OK);
         session_free(s);
     }
+    struct mt_session *no_connection = session_new(MT_PROTO_SMTP);   /* a failed MX lookup */
+    no_connection->direction = MT_OUTBOUND;
+    no_connection->start_us = 1767804840000000LL + 60 * 1000000LL;
+    no_connection->status = MT_STATUS_DNS_FAILED;
+    assert_int_equal(store_put_session(store, no_connection), STORE_OK);
+    session_free(no_connection);
     assert_int_equal(store_flush(store), STORE_OK);
     struct ui_db *db = uidb_open(db_path, err, sizeof err);
     assert_non_null(db);
@@ -897,14 +905,18 @@ static void test_count_matches_store(void **state)
     }
     struct ui_summary *sm = malloc(sizeof *sm);
     assert_int_equal(uidb_summary(db, 0, 0, 60, sm), 0);
-    assert_int_equal(sm->total, 60);
-    assert_int_equal(sm->failures, 15);
-    assert_int_equal(sm->reason_count, 1);
+    assert_int_equal(sm->total, 61);
+    assert_int_equal(sm->failures, 16);
+    assert_int_equal(sm->reason_count, 2);
     assert_int_equal(sm->reasons[0].status, MT_STATUS_RELAY_DENIED);
+    assert_int_equal(sm->reasons[1].status, MT_STATUS_DNS_FAILED);
+    assert_true(sm->ip_count > 0);
+    for (int i = 0; i < sm->ip_count; i++)   /* the failed MX lookup has no IP to list */
+        assert_true(sm->ips[i].text[0] != '\0');
     long per_minute = 0;
     for (int i = 0; i < sm->minutes; i++)
         per_minute += sm->per_minute[i];
-    assert_int_equal(per_minute, 60);
+    assert_int_equal(per_minute, 61);
     struct ui_sensor sensor;
     uidb_sensor(db, &sensor);
     assert_false(sensor.present);

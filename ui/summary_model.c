@@ -36,8 +36,9 @@ static const char *const stmt_sql[Q_COUNT_STMTS] = {
                   "AND status IN (%s) GROUP BY 1, 2 ORDER BY n DESC LIMIT 8",
     [Q_USERS] = "SELECT user, count(*) AS n FROM sessions WHERE" RANGE
                 "AND status IN (%s) AND user <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
-    [Q_IPS] = "SELECT " ROW_IP ", count(*) AS n FROM sessions WHERE" RANGE
-              "AND status IN (%s) GROUP BY 1 ORDER BY n DESC LIMIT 8",
+    /* A dns_failed row made no connection: it has no IP (its reason is listed). */
+    [Q_IPS] = "SELECT " ROW_IP " AS ip, count(*) AS n FROM sessions WHERE" RANGE
+              "AND status IN (%s) AND ip <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
     [Q_NEWEST] = "SELECT max(start_us) FROM sessions WHERE" RANGE,
     [Q_PER_MINUTE] = "SELECT start_us / 60000000, count(*), sum(status IN (%s)) FROM sessions"
                      " WHERE" RANGE "GROUP BY 1",

@@ -445,6 +445,16 @@ static int64_t parse_time(const char *text)
     return -1;
 }
 
+/* A read into the database that was killed leaves it without its indexes: every answer is
+ * still right, only slow on a big one, and the user should know why and what mends it. */
+static void note_missing_indexes(struct mt_store *store, const char *db_path)
+{
+    if (store_indexes_missing(store))
+        fprintf(stderr, "mailtap: note: %s lacks its indexes (a read into it was interrupted, "
+                "or is still going on): queries scan every row until the next read or capture "
+                "into it makes them\n", db_path);
+}
+
 /* The database a reading command works on; NULL (message printed) when it cannot be read. */
 static struct mt_store *open_for_reading(const char *db_path)
 {
@@ -452,6 +462,8 @@ static struct mt_store *open_for_reading(const char *db_path)
     struct mt_store *store = store_open(db_path, false, err, sizeof err);
     if (!store)
         fprintf(stderr, "mailtap: %s\n", err);
+    else
+        note_missing_indexes(store, db_path);
     return store;
 }
 
@@ -810,6 +822,12 @@ static int command_ui(int argc, char **argv)
     if (access(db_path, R_OK) != 0) {
         fprintf(stderr, "mailtap: %s: no such database (create one with mailtap read)\n", db_path);
         return EXIT_DATABASE;
+    }
+    char err[512];
+    struct mt_store *store = store_open(db_path, false, err, sizeof err);
+    if (store) {   /* said before the console takes the screen: seen again when it ends */
+        note_missing_indexes(store, db_path);
+        store_close(store);
     }
     int rc = ui_run(db_path, NULL);
     return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_DATABASE : EXIT_USAGE;

@@ -287,6 +287,10 @@ static const char search_schema_sql[] =
 static const char index_sql[] =
     "DROP INDEX IF EXISTS sessions_user;" SECONDARY_INDEXES(INDEX_CREATE);
 #define INDEX_DROP_SQL SECONDARY_INDEXES(INDEX_DROP)
+#define INDEX_NAME(name, on) "'" #name "',"
+#define INDEX_COUNT(name, on) + 1
+static const char index_count_sql[] = "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+    " AND name IN (" SECONDARY_INDEXES(INDEX_NAME) "'')";
 
 /* Fills the search index of a database made before it existed (see search_check()). */
 static const char search_fill_sql[] =
@@ -909,6 +913,13 @@ int store_flush(struct mt_store *store)
     store->in_batch = false;
     store->pending = 0;
     return STORE_OK;
+}
+
+bool store_indexes_missing(struct mt_store *store)
+{
+    int64_t found = 0;
+    return pragma_int(store, index_count_sql, &found) == SQLITE_OK &&
+           found < 0 SECONDARY_INDEXES(INDEX_COUNT);
 }
 
 uint64_t store_sessions_committed(const struct mt_store *store)

@@ -106,6 +106,9 @@ void store_set_batch(struct mt_store *store, int max_sessions, int max_ms);
  * scan the tables (so `read --ui`, and a read with retention, keeps them); a load that is
  * killed leaves them missing until the next writable open makes them. */
 int store_set_bulk_load(struct mt_store *store, bool defer_indexes);
+/* True when some of the secondary indexes are missing: a bulk load into the database was
+ * killed, or is still going on (queries scan the tables until a writable open makes them). */
+bool store_indexes_missing(struct mt_store *store);
 /* Sessions (DNS rows included) this handle has committed so far. */
 uint64_t store_sessions_committed(const struct mt_store *store);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */

@@ -980,6 +980,28 @@ def test_encoded_subject_public(suite):
             raise Failure("no subject %r among %r" % (want, subjects[14:17]))
 
 
+def test_missing_indexes_noted(suite):
+    """A read killed before its end leaves the database without its indexes: list says so
+    (queries are right but scan every row), and the next read makes them again."""
+    db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")],
+                               expect_rc=0)
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX sessions_start")
+    con.close()
+    proc = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True, text=True)
+    if proc.returncode != 0 or "lacks its indexes" not in proc.stderr or "delivered" not in proc.stdout:
+        raise Failure("list on a database without its indexes: rc %d, %r" % (proc.returncode,
+                                                                           proc.stderr))
+    proc = subprocess.run([suite.mailtap, "read", "-q", "-d", db,
+                           os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise Failure("second read failed: %r" % proc.stderr)
+    proc = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True, text=True)
+    if "lacks its indexes" in proc.stderr:
+        raise Failure("the next read did not make the indexes again: %r" % proc.stderr)
+
+
 def test_list_filters(suite):
     """list --finding and --sort on recorded TLS and SMTP captures."""
     captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
@@ -1033,7 +1055,8 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read):
+                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read,
+                 test_missing_indexes_noted):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

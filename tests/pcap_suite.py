@@ -499,6 +499,12 @@ def test_live_capture(suite):
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     port = listener.getsockname()[1]
+    # A port nothing listens on, for the refused attempt (2525 once was: a test server of
+    # someone else's on this machine turned "refused" into "reset").
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed_port = probe.getsockname()[1]
+    probe.close()
 
     def serve():
         conn, _ = listener.accept()
@@ -528,12 +534,13 @@ def test_live_capture(suite):
     server = threading.Thread(target=serve, daemon=True)
     server.start()
     db = os.path.join(suite.tmp, "live.db")
-    proc = subprocess.Popen([suite.mailtap, "capture", "-q", "-i", "lo", "-d", db, "--port",
-                             "smtp:%d" % port, "tcp port 2525 or tcp port %d" % port],
+    proc = subprocess.Popen([suite.mailtap, "capture", "-q", "-i", "lo", "-d", db,
+                             "--port", "smtp:%d" % port, "--port", "smtp:%d" % closed_port,
+                             "tcp port %d or tcp port %d" % (closed_port, port)],
                             stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)   # the capture must be running before the traffic starts
     try:
-        socket.create_connection(("127.0.0.1", 2525), timeout=2).close()
+        socket.create_connection(("127.0.0.1", closed_port), timeout=2).close()
     except OSError:
         pass
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -554,7 +561,7 @@ def test_live_capture(suite):
     _, stderr = proc.communicate(timeout=20)
     if proc.returncode != 0:
         raise Failure("capture exited %d after SIGINT: %s" % (proc.returncode, stderr[-1000:]))
-    match([{"status": "refused", "server_port": 2525},
+    match([{"status": "refused", "server_port": closed_port},
            {"status": "delivered", "server_port": port, "mail_from": "a@example.test",
             "messages": [{"subject": "live"}]}], suite.sessions(db))
 

@@ -338,7 +338,7 @@ struct smtp {
     struct {
         enum sasl_mech mech;
         unsigned responses;
-        bool cancelled, ask_user, ask_password, ir_complete;
+        bool cancelled, ask_password, ir_complete;
     } sasl;
 
     enum mt_status worst;
@@ -722,12 +722,12 @@ static size_t sasl_response(struct smtp *st, const char *data, size_t len, char 
         memcpy(shown, data, len);   /* no secret in an empty response or a cancel */
         return len;
     }
-    /* The first response names the user (EXTERNAL's is any value: never take a later
-     * one); LOGIN sends one value per prompt, "Username:" then "Password:". */
+    /* Only the first response names the user (EXTERNAL's is any value: never take a
+     * later one). LOGIN sends one value per prompt, "Username:" then "Password:", but a
+     * server that prompts "Username:" after the user came as the initial response gets
+     * the password: a later response is never taken for a name, whatever the prompt. */
     bool first = st->sasl.responses == 0;
-    bool names_user = st->sasl.mech != SASL_MECH_LOGIN
-                          ? first
-                          : !st->sasl.ask_password && (st->sasl.ask_user || first);
+    bool names_user = first && !(st->sasl.mech == SASL_MECH_LOGIN && st->sasl.ask_password);
     unsigned char user[SMTP_SASL_MAX];
     size_t user_len = 0;
     if (names_user)
@@ -745,7 +745,7 @@ static size_t sasl_response(struct smtp *st, const char *data, size_t len, char 
         }
     }
     st->sasl.responses++;
-    st->sasl.ask_user = st->sasl.ask_password = false;
+    st->sasl.ask_password = false;
     return out;
 }
 
@@ -802,11 +802,8 @@ static bool reply_auth(struct smtp *st, const struct smtp_pending *p)
         const struct mt_line_buf *b = &r->first.buf;
         long n = b->len > 4 ? text_base64_decode(prompt, sizeof prompt, b->text + 4, b->len - 4)
                             : 0;
-        if (n > 0) {
+        if (n > 0)
             st->sasl.ask_password = text_find_ci((const char *)prompt, (size_t)n, "pass") >= 0;
-            st->sasl.ask_user = !st->sasl.ask_password &&
-                                text_find_ci((const char *)prompt, (size_t)n, "user") >= 0;
-        }
         return false;
     }
     if (st->state == SMTP_AUTH)

@@ -519,6 +519,12 @@ static const struct chunk auth_login_password_ahead[] = {
     GREETING, EHLO, C("AUTH LOGIN YWxpY2VAZXhhbXBsZS5vcmc=\r\n" PASSWORD_B64 "\r\n"),
     S("334 UGFzc3dvcmQ6\r\n"), AUTH_OK, QUIT,
 };
+/* The user name as initial response, and a server that prompts "Username:" anyway: the
+ * client (Python's smtplib) answers with the password, which is no user name. */
+static const struct chunk auth_login_prompted_again[] = {
+    GREETING, EHLO, C("AUTH LOGIN YWxpY2VAZXhhbXBsZS5vcmc=\r\n"), S("334 VXNlcm5hbWU6\r\n"),
+    C(PASSWORD_B64 "\r\n"), AUTH_FAIL, QUIT,
+};
 static const struct chunk auth_xoauth2_fail[] = {   /* Gmail: an error challenge, then 535 */
     GREETING, EHLO, C("AUTH XOAUTH2 " XOAUTH2_B64 "\r\n"),
     S("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n"),
@@ -584,6 +590,7 @@ static const struct expectation {
     { DIALOGUE(auth_xoauth2_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535-5.7.8 Username" },
     { DIALOGUE(auth_plain_pipelined, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(auth_login_password_ahead, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
+    { DIALOGUE(auth_login_prompted_again, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535 5.7.8" },
 };
 
 static struct mt_session *decode_named(const char *name)
@@ -733,6 +740,7 @@ static void test_auth(void **state)
         { "auth_xoauth2_fail", "alice@example.org", 1, 1 },
         { "auth_plain_pipelined", "alice@example.org", 1, 0 },
         { "auth_login_password_ahead", "alice@example.org", 1, 0 },
+        { "auth_login_prompted_again", "alice@example.org", 1, 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct mt_session *s = decode_named(cases[i].name);

@@ -46,6 +46,7 @@ struct pipeline {
 struct live_session {
     struct mt_connection conn;
     uint64_t drop_epoch;            /* the pipeline's drop_epoch when it opened */
+    size_t messages_announced;      /* to the DNS watch (dns_watch_inbound()) */
 };
 
 void pipeline_options_defaults(struct pipeline_options *options)
@@ -149,6 +150,9 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
     connection_data(&live->conn, pipeline->dns, from, bytes, len, ts_us);
+    const struct mt_session *session = live->conn.session;
+    if (pipeline->dns && session && session->message_count > live->messages_announced)
+        dns_watch_inbound(pipeline->dns, session, &live->messages_announced, false, ts_us);
 }
 
 static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
@@ -157,6 +161,7 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     struct live_session *live = stream;
     struct mt_session *session = connection_close(&live->conn, how, data_lost, ts_us);
     bool dropped = live->drop_epoch != pipeline->drop_epoch;
+    size_t announced = live->messages_announced;
     free(live);
     if (!session)
         return;   /* DNS over TCP: its lookups were reported as they completed */
@@ -169,7 +174,7 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     if (session->bytes_s2c > 0)
         health_answered(&pipeline->health, session->server_port);
     if (pipeline->dns)
-        dns_watch_inbound(pipeline->dns, session);
+        dns_watch_inbound(pipeline->dns, session, &announced, true, session->end_us);
     store_session(pipeline, session);
 }
 

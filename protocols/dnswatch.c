@@ -141,11 +141,13 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
     session_text_set(&message->reply, MT_MSG_REPLY_MAX, detail, strlen(detail));
     int index = session_transcript_add(row, mx->ts_us, 'I', detail, strlen(detail));
     session_decide(row, MT_STATUS_DNS_FAILED, detail, strlen(detail), index);
-    /* The verdict comes now (the response, or a timeout): an inbound session that ended
-     * between the query and now explains it as well as one that ended before. */
+    /* The verdict comes now (the response, or a timeout: maybe long after the query when
+     * the capture went quiet). A message accepted within a minute of the query explains
+     * it: before it, or just after (the relay may ask before its 250 reaches the client). */
     int64_t now = watch->now_us > mx->ts_us ? watch->now_us : mx->ts_us;
-    const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, now,
-                                                        LINK_WINDOW_US);
+    int64_t until = now < mx->ts_us + LINK_WINDOW_US ? now : mx->ts_us + LINK_WINDOW_US;
+    const struct recent_rcpt *recent = recent_rcpt_find(watch->recent, mx->qname, until,
+                                                        until - (mx->ts_us - LINK_WINDOW_US));
     if (recent) {
         link_row(row, recent->sender, recent->recipient, recent->message_id);
         watch->row(watch->ctx, row);   /* the callback owns it now */
@@ -258,27 +260,43 @@ static bool same_domain(const char *address, const char *domain)
     return dl == nl && strncasecmp(d, domain, dl) == 0;
 }
 
-void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session)
+/* Recipient r of session, accepted, may explain a failed MX lookup. */
+static void announce_recipient(struct dns_watch *watch, const struct mt_session *session,
+                               const struct mt_recipient *r, int64_t now_us)
+{
+    const struct mt_message *m = r->message >= 0 && (size_t)r->message < session->message_count
+                                     ? &session->messages[r->message] : NULL;
+    const char *sender = m ? mt_str(m->mail_from) : "";
+    const char *message_id = m ? mt_str(m->message_id) : "";
+    const char *addr = mt_str(r->addr);
+    recent_rcpt_add(watch->recent, sender, addr, message_id, now_us);
+    for (size_t p = 0; p < watch->pending_count; p++) {
+        if (!same_domain(addr, watch->pending[p].domain))
+            continue;
+        link_row(watch->pending[p].row, sender, addr, message_id);
+        release_pending(watch, p);
+        p--;
+    }
+}
+
+void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
+                       size_t *announced, bool closing, int64_t now_us)
 {
     if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND)
         return;
+    size_t first = *announced, end = first;
+    while (end < session->message_count &&
+           (closing || session->messages[end].status != MT_STATUS_UNKNOWN))
+        end++;
+    if (end == first && !closing)
+        return;
+    *announced = end;
     for (size_t i = 0; i < session->recipient_count; i++) {
         const struct mt_recipient *r = &session->recipients[i];
-        if (!r->accepted)
-            continue;
-        const struct mt_message *m = r->message >= 0 && (size_t)r->message < session->message_count
-                                         ? &session->messages[r->message] : NULL;
-        const char *sender = m ? mt_str(m->mail_from) : "";
-        const char *message_id = m ? mt_str(m->message_id) : "";
-        const char *addr = mt_str(r->addr);
-        recent_rcpt_add(watch->recent, sender, addr, message_id, session->end_us);
-        for (size_t p = 0; p < watch->pending_count; p++) {
-            if (!same_domain(addr, watch->pending[p].domain))
-                continue;
-            link_row(watch->pending[p].row, sender, addr, message_id);
-            release_pending(watch, p);
-            p--;
-        }
+        bool in_range = r->message >= 0 ? (size_t)r->message >= first && (size_t)r->message < end
+                                        : closing;   /* of no message kept (over the cap) */
+        if (r->accepted && in_range)
+            announce_recipient(watch, session, r, now_us);
     }
 }
 

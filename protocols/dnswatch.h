@@ -32,9 +32,14 @@ void dns_watch_stream_data(struct dns_watch *watch, struct dns_watch_stream *str
                            bool from_client, const uint8_t *bytes, size_t len, int64_t ts_us);
 void dns_watch_stream_free(struct dns_watch_stream *stream);
 
-/* A finished inbound SMTP session: its accepted recipients may explain a later (or a
- * pending) failed MX lookup. */
-void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session);
+/* An inbound SMTP session's messages, from *announced on: the accepted recipients of each
+ * message whose outcome is decided (all of them when closing, and recipients of no
+ * message) may explain a failed MX lookup, pending or to come within a minute of now_us.
+ * Called as the session goes (a relay looks the domain up as soon as it has queued the
+ * message, and the client may keep the connection open long after) and when it ends;
+ * *announced (0 at first) keeps what was announced. */
+void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
+                       size_t *announced, bool closing, int64_t now_us);
 
 /* Times out unanswered queries and releases failed-MX rows whose linking window passed. */
 void dns_watch_tick(struct dns_watch *watch, int64_t now_us);

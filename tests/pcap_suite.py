@@ -1009,6 +1009,21 @@ def test_missing_indexes_noted(suite):
         raise Failure("the next read did not make the indexes again: %r" % proc.stderr)
 
 
+def test_dns_failed_linked_across_quiet(suite):
+    """A failed MX lookup is linked to the inbound message that caused it even when the
+    capture goes quiet for an hour before the next packet (another file read in the same
+    run): the verdict then comes an hour late, and the inbound connection's close was
+    never seen. It once lost its sender and recipient this way."""
+    nodata = os.path.join(ROOT, "pcaps", "dns", "mx-nodata.pcap")
+    later = os.path.join(ROOT, "pcaps", "relay", "deliver-retrieve.pcap")
+    db, _ = suite.mailtap_read([nodata, later], expect_rc=0)
+    rows = [s for s in suite.sessions(db) if s["status"] == "dns_failed"]
+    if len(rows) != 1 or rows[0].get("mail_from") != "sender@client.example.test" or \
+            [r["addr"] for r in rows[0].get("rcpt_to", [])] != ["user@nodata.example"]:
+        raise Failure("dns_failed rows: %r" % [(r.get("mail_from"), r.get("rcpt_to"))
+                                               for r in rows])
+
+
 def test_list_filters(suite):
     """list --finding and --sort on recorded TLS and SMTP captures."""
     captures = [os.path.join(ROOT, "pcaps", "tls", "starttls-expired.pcap"),
@@ -1063,7 +1078,7 @@ def main():
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
                  test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read,
-                 test_missing_indexes_noted):
+                 test_missing_indexes_noted, test_dns_failed_linked_across_quiet):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

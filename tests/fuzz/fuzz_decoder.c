@@ -92,6 +92,7 @@ enum { NO_PROTO = 0xff, GUESS_PROTO = 0xfe };   /* as PIPELINE_*_PROTO */
 struct live {
     uint32_t magic;
     struct mt_connection conn;
+    size_t messages_announced;   /* to the DNS watch, as cli/pipeline.c does */
 };
 
 static uint8_t port_proto[65536];
@@ -166,6 +167,9 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
     /* The watch is made on first use: only for a DNS stream's bytes. */
     connection_data(&live->conn, live->conn.dns ? dns_watch_get() : NULL, from, bytes, len,
                     ts_us);
+    const struct mt_session *s = live->conn.session;
+    if (watch && s && s->message_count > live->messages_announced)
+        dns_watch_inbound(watch, s, &live->messages_announced, false, ts_us);
 }
 
 /* A stream's ending as closed() may report it (connection_end() would map anything else
@@ -196,6 +200,7 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     live->magic = 0;
     live_streams--;
     struct mt_session *s = connection_close(&live->conn, how, data_lost, ts_us);
+    size_t announced = live->messages_announced;
     free(live);
     if (!s)
         return;   /* DNS over TCP: its lookups were checked as rows */
@@ -205,7 +210,7 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     fuzz_check_session(s, s->proto);
     n_sessions++;
     if (watch)
-        dns_watch_inbound(watch, s);
+        dns_watch_inbound(watch, s, &announced, true, s->end_us);
     session_free(s);
 }
 

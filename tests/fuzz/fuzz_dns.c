@@ -318,7 +318,8 @@ static void inbound_at(struct harness *h, const char *domain)
         session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "user@%.300s", domain);
         r->accepted = true;
         r->message = 0;
-        dns_watch_inbound(h->watch, s);
+        size_t announced = 0;
+        dns_watch_inbound(h->watch, s, &announced, true, s->end_us);
     }
     session_free(s);
 }

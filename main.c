@@ -25,13 +25,14 @@ enum exit_code { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_DATABASE = 3 
 static const char usage_text[] =
     "usage: mailtap COMMAND [options]\n"
     "\n"
-    "  read FILE... [-d DB] [--ui] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
-    "       [--attempt-rows N]\n"
+    "  read FILE... [-d DB] [--ui] [-q] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
+    "       [--attempt-rows N] [--idle-timeout SEC] [--keep-days N] [--max-db-mb N]\n"
     "        decode pcap/pcapng files (\"-\" = stdin) into the database; past N a minute\n"
     "        per server (default 100, 0 = no limit), failed connection attempts become\n"
-    "        one summary row (read and capture)\n"
-    "  capture -i IFACE [-d DB] [--ui] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
-    "          [--workers N] [--stats-interval SEC] [--local CIDR]... [--port [PROTO:]PORT]... [FILTER]\n"
+    "        one summary row (read and capture); -q: silent unless something went wrong\n"
+    "  capture -i IFACE [-d DB] [--ui] [-q] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
+    "          [--workers N] [--stats-interval SEC] [--idle-timeout SEC] [--local CIDR]...\n"
+    "          [--port [PROTO:]PORT]... [FILTER]\n"
     "        decode live traffic until SIGTERM/Ctrl-C (default filter: mail ports, --port\n"
     "        ports and DNS); SIGHUP reopens the database; root drops to -Z USER (default\n"
     "        mailtap, else nobody) once the interface and database are open\n"
@@ -390,6 +391,11 @@ static int command_capture(int argc, char **argv)
     sensor.live.filter = filter;
     /* Like tcpdump: root gives up root once the interface and the database are open. */
     sensor.user = user ? user : geteuid() == 0 ? privileges_default_user() : NULL;
+    if (sensor.user && geteuid() == 0 && strcmp(sensor.user, "root") != 0 &&
+        !getpwnam(sensor.user)) {   /* before a database is made that nobody could use */
+        usage_error("-Z %s: no such user", sensor.user);
+        return EXIT_USAGE;
+    }
     sensor_drop_privileges_when_ready(&options, sensor.user);
     if (sensor.workers > 1) {
         if (!options.quiet)
@@ -835,6 +841,7 @@ static int command_ui(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    store_global_init();
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;

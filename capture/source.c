@@ -284,7 +284,9 @@ static int open_live_handle(struct capture_source *source, char *err, size_t err
     pcap_set_buffer_size(pcap, buffer > INT_MAX ? INT_MAX : (int)buffer);
     int rc = pcap_activate(pcap);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", source->iface, pcap_geterr(pcap));
+        snprintf(err, errlen, "%s: %s%s", source->iface, pcap_geterr(pcap),
+                 rc == PCAP_ERROR_PERM_DENIED ? " (live capture needs root, or CAP_NET_RAW:"
+                                                " setcap cap_net_raw+ep on the binary)" : "");
         goto fail;
     }
     /* Non-blocking, waited for with poll(): with TPACKET_V3 a blocking read never times

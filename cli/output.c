@@ -851,8 +851,17 @@ void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double r
         json_u64(out, "interface_drops", s->interface_drops);
         json_u64(out, "streams", s->streams);
         json_u64(out, "sessions", s->sessions);
-        fprintf(out, ",\"sessions_per_minute\":%.2f,\"sessions_per_minute_run\":%.2f",
-                recent_rate < 0 ? 0.0 : recent_rate, run_rate < 0 ? 0.0 : run_rate);
+        /* null where the text says n/a: under a minute of samples is no rate, not 0 */
+        fputs(",\"sessions_per_minute\":", out);
+        if (recent_rate < 0)
+            fputs("null", out);
+        else
+            fprintf(out, "%.2f", recent_rate);
+        fputs(",\"sessions_per_minute_run\":", out);
+        if (run_rate < 0)
+            fputs("null", out);
+        else
+            fprintf(out, "%.2f", run_rate);
         json_str(out, "health", health);
         fputs("}\n", out);
         return;

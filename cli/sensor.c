@@ -75,6 +75,19 @@ static int drop_when_ready(void *ctx)
         fprintf(stderr, "mailtap: warning: %s\n", err);
     else if (drop->user && strcmp(drop->user, "root") != 0)
         fprintf(stderr, "mailtap: running as %s from here on\n", drop->user);
+    /* Rotation (move the file away, SIGHUP) creates the database anew in its directory:
+     * said now, not when the first rotation loses the sessions of its gap. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", drop->db_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0';   /* "/x.db": the directory is "/" */
+    if (access(dir, W_OK | X_OK) != 0)
+        fprintf(stderr, "mailtap: warning: %s is not writable%s%s: after the database is moved "
+                "away (rotation), SIGHUP cannot create a new one, and sessions are not stored "
+                "until it can\n", dir, drop->user ? " by " : "", drop->user ? drop->user : "");
     return 0;
 }
 

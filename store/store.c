@@ -847,9 +847,11 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
                  strerror(EISDIR));
         goto fail;
     }
+    /* NOMUTEX: one thread at a time uses a connection (store/writer.c's store lock), so
+     * SQLite's own per-call locking of it is only cost. */
     rc = sqlite3_open_v2(path, &store->db,
-                         writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                                  : SQLITE_OPEN_READONLY, NULL);
+                         (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                   : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
                  store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
@@ -913,6 +915,13 @@ int store_flush(struct mt_store *store)
     store->in_batch = false;
     store->pending = 0;
     return STORE_OK;
+}
+
+void store_global_init(void)
+{
+    /* Memory statistics (sqlite3_memory_used()), which mailtap never reads, take a global
+     * mutex at every allocation SQLite makes. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 bool store_indexes_missing(struct mt_store *store)

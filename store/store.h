@@ -109,6 +109,8 @@ int store_set_bulk_load(struct mt_store *store, bool defer_indexes);
 /* True when some of the secondary indexes are missing: a bulk load into the database was
  * killed, or is still going on (queries scan the tables until a writable open makes them). */
 bool store_indexes_missing(struct mt_store *store);
+/* Process-wide SQLite settings, before any store is opened (a no-op after). */
+void store_global_init(void);
 /* Sessions (DNS rows included) this handle has committed so far. */
 uint64_t store_sessions_committed(const struct mt_store *store);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */

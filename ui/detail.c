@@ -205,8 +205,8 @@ static void add_transcript(struct ui_detail *d, const struct mt_session *s)
     struct output_line tl;
     size_t pos = 0;
     int index = 0;
-    add_line(d, DL_SECTION, 0, "Transcript (%d lines%s)", s->transcript_lines,
-             s->transcript_dropped ? ", some dropped" : "");
+    add_line(d, DL_SECTION, 0, "Transcript (%d line%s%s)", s->transcript_lines,
+             s->transcript_lines == 1 ? "" : "s", s->transcript_dropped ? ", some dropped" : "");
     while (s->transcript && output_transcript_next(s, &pos, &tl)) {
         char clock[40];
         if (tl.dir == '?') {   /* not "USEC DIR TEXT": shown whole, as a note */

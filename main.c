@@ -10,6 +10,7 @@
 #include "ui/console.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -39,6 +39,11 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the client side: timeouts, crashes, or a reply it did not like")
     ENTRY(MT_STATUS_RESET, WARN, "the connection was reset before anything conclusive happened",
           "a network device or either side killing the connection")
+    ENTRY(MT_STATUS_INTERRUPTED, FAIL, "the connection was closed in the middle of a command: "
+          "its reply never came (or came only in part)",
+          "the server's log at that moment: a crash, a timeout or a limit dropping the "
+          "connection; else a device between, or a client that gave up (the status line names "
+          "the command)")
     ENTRY(MT_STATUS_TEMP_FAILED, WARN,
           "the server said 'try again later' (4xx): greylisting, deferral, rate limit, busy",
           "usually harmless, the sender retries; if it persists, read the reply text")

@@ -1494,6 +1494,32 @@ static void imap_decide_at_end(struct imap *imap)
     session_decide(session, status, why, strlen(why), -1);
 }
 
+/* Closed (FIN, not the end of the capture: that is incomplete) while a command awaited
+ * its completion (not IDLE, which a server may end, nor after LOGOUT): the server dropped
+ * the connection, or something between did. It decides unless a failure already did. */
+static void imap_decide_interrupted(struct imap *imap, struct mt_session *session, int64_t ts)
+{
+    if (session->end != MT_END_CLOSE || imap->goodbye || imap->server.chunk_off == 0 ||
+        status_is_failure(session->status) ||
+        (session->tls && !(session->flags & MT_FLAG_DECRYPTED)))   /* commands unseen */
+        return;
+    const struct imap_tag *oldest = NULL;
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        const struct imap_tag *t = imap->tags[i];
+        if (t && t->used && (!oldest || t->age < oldest->age))
+            oldest = t;
+    }
+    if (!oldest || (oldest->cmd && (strcmp(oldest->cmd->name, "IDLE") == 0 ||
+                                    strcmp(oldest->cmd->name, "LOGOUT") == 0)))
+        return;
+    char line[128];
+    int n = snprintf(line, sizeof line, "(connection closed while %s awaited its completion)",
+                     oldest->cmd ? oldest->cmd->name : "a command");
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    session_decide(session, MT_STATUS_INTERRUPTED, line, len,
+                   session_transcript_add(session, ts, 'I', line, len));
+}
+
 static void imap_close(void *state, struct mt_session *session)
 {
     struct imap *imap = state;
@@ -1502,9 +1528,11 @@ static void imap_close(void *state, struct mt_session *session)
     side_flush(imap, &imap->client);
     lr_finish(&imap->server.reader, server_event, imap);
     side_flush(imap, &imap->server);
-    log_flush_hidden(imap, imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts);
+    int64_t end_ts = imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts;
+    log_flush_hidden(imap, end_ts);
     if (!imap->decided)
         imap_decide_at_end(imap);
+    imap_decide_interrupted(imap, session, end_ts);
 }
 
 static void imap_free(void *state)

@@ -179,6 +179,15 @@ struct pop3 {
     bool stls_plain;               /* the client spoke plaintext right after STLS */
 };
 
+/* A command's name for a status line ("a command" for those counted as CMD_OTHER). */
+static const char *command_name(enum cmd_kind kind)
+{
+    for (size_t i = 0; kind != CMD_OTHER && i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].kind == kind)
+            return commands[i].name;
+    return "a command";
+}
+
 /* Every state change goes through here (one place to trace or check transitions). */
 static void set_state(struct pop3 *st, enum pop3_state next)
 {
@@ -945,6 +954,16 @@ static void pop3_close(void *state, struct mt_session *session)
     }
     lr_finish(&st->reader[MT_CLIENT], on_client, st);
     lr_finish(server, on_server, st);
+    /* Closed (FIN, not the end of the capture: that is incomplete) while a command awaited
+     * its reply, or inside a message: the server dropped the connection, or something
+     * between did. Said so, and it decides unless a failure already did. */
+    char interrupted[128] = "";
+    bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);   /* else unseen */
+    bool closed_early = session->end == MT_END_CLOSE && !st->quit_sent && st->server_spoke &&
+                        readable;
+    if (closed_early && st->count > 0)
+        snprintf(interrupted, sizeof interrupted, "[connection closed while %s awaited its reply]",
+                 command_name(st->pending[st->head].kind));
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */
         uint64_t cut = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
                                                    : server->offset - st->retr.start;
@@ -955,6 +974,10 @@ static void pop3_close(void *state, struct mt_session *session)
             m->size = cut;
         session_transcript_addf(session, st->now, 'I', "[message cut after %llu bytes]",
                                 (unsigned long long)cut);
+        if (closed_early)
+            snprintf(interrupted, sizeof interrupted, "[connection closed during %s: the "
+                     "message cut after %llu bytes]", command_name(st->body_kind),
+                     (unsigned long long)cut);
     } else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
         session_transcript_addf(session, st->now, 'I', "[... %llu more lines, listing cut]",
                                 (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
@@ -963,6 +986,11 @@ static void pop3_close(void *state, struct mt_session *session)
                                 " nor -ERR, and no reply paired with a command]",
                                 (unsigned long long)st->desync_hidden);
     settle(st);
+    if (interrupted[0] && !status_is_failure(session->status)) {
+        size_t n = strlen(interrupted);
+        session_decide(session, MT_STATUS_INTERRUPTED, interrupted, n,
+                       session_transcript_add(session, st->now, 'I', interrupted, n));
+    }
 }
 
 static void pop3_free(void *state)

@@ -18,6 +18,7 @@ static const char *const status_names[MT_STATUS_COUNT] = {
     [MT_STATUS_INCOMPLETE] = "incomplete",
     [MT_STATUS_ABORTED] = "aborted",
     [MT_STATUS_RESET] = "reset",
+    [MT_STATUS_INTERRUPTED] = "interrupted",
     [MT_STATUS_TEMP_FAILED] = "temp_failed",
     [MT_STATUS_RCPT_REJECTED] = "rcpt_rejected",
     [MT_STATUS_RELAY_DENIED] = "relay_denied",
@@ -347,6 +348,7 @@ bool session_status_is_inconclusive(const struct mt_session *session)
     case MT_STATUS_NO_MAIL:
     case MT_STATUS_ABORTED:
     case MT_STATUS_RESET:
+    case MT_STATUS_INTERRUPTED:   /* lost packets could be the reply it did not see */
     case MT_STATUS_NO_RESPONSE:
     case MT_STATUS_INCOMPLETE:
         return true;

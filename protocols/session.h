@@ -52,6 +52,7 @@ enum mt_status {
     MT_STATUS_INCOMPLETE,       /* still open when the capture ended */
     MT_STATUS_ABORTED,          /* transaction started, never finished */
     MT_STATUS_RESET,            /* connection reset before anything conclusive */
+    MT_STATUS_INTERRUPTED,      /* POP3/IMAP: closed while a command awaited its reply */
     MT_STATUS_TEMP_FAILED,      /* 4xx: greylisting, deferral, try again later */
     MT_STATUS_RCPT_REJECTED,    /* every recipient rejected (5xx) */
     MT_STATUS_RELAY_DENIED,     /* recipient rejected because relaying is not allowed */

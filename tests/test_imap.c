@@ -749,9 +749,39 @@ static void test_end_statuses(void **unused)
     struct mt_session *s = run(logout, COUNT(logout), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_NO_MAIL);
     session_free(s);
+    /* closed while LOGIN awaited its completion: the server (or something between)
+     * dropped it, which the capture did see (it was incomplete once) */
     const struct chunk unanswered[] = { SV("* OK ready\r\n"), CL("a1 LOGIN a b\r\n") };
     s = run(unanswered, COUNT(unanswered), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "(connection closed while LOGIN awaited its completion)");
+    session_free(s);
+    s = run(unanswered, COUNT(unanswered), MT_END_EOF);   /* the capture ended: not seen */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    session_free(s);
+    /* logged in, then closed in the middle of a message */
+    const struct chunk cut[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 FETCH 1 BODY[]\r\n"), SV("* 1 FETCH (BODY[] {500}\r\nSubject: x\r\n"),
+    };
+    s = run(cut, COUNT(cut), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "(connection closed while FETCH awaited its completion)");
+    session_free(s);
+    /* a server ending IDLE by closing, and a LOGIN refused, are not interruptions */
+    const struct chunk idle[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 IDLE\r\n"), SV("+ idling\r\n"),
+    };
+    s = run(idle, COUNT(idle), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    const struct chunk refused[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 NO [AUTHENTICATIONFAILED] no\r\n"),
+        CL("a2 LOGIN alice pw2\r\n"),
+    };
+    s = run(refused, COUNT(refused), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
     session_free(s);
 }
 

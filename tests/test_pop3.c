@@ -711,6 +711,32 @@ static void test_reset_and_incomplete(void **unused)
     s = check(dialogue_plain_ok, 3, MT_END_RESET);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
+
+    /* closed (a FIN seen, not the capture's end) while a command awaited its reply, or in
+     * the middle of a message: interrupted, whatever was decided before, but a failure */
+    const struct step after_user[] = { GREETING, C("USER dropme\r\n") };
+    s = check(after_user, COUNT(after_user), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "[connection closed while USER awaited its reply]");
+    session_free(s);
+    s = check(after_user, COUNT(after_user), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    session_free(s);
+    const struct step mid_message[] = {
+        dialogue_plain_ok[0], dialogue_plain_ok[1], dialogue_plain_ok[2],
+        C("RETR 1\r\n"), S("+OK 500 octets\r\nSubject: cut\r\n\r\nfirst line\r\n"),
+    };
+    s = check(mid_message, COUNT(mid_message), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_non_null(strstr(s->status_line, "[connection closed during RETR: the message cut"));
+    session_free(s);
+    const struct step failed_then_closed[] = {
+        GREETING, C("USER x\r\n"), S("+OK\r\n"), C("PASS y\r\n"),
+        S("-ERR [AUTH] Authentication failed.\r\n"), C("USER x\r\n"),
+    };
+    s = check(failed_then_closed, COUNT(failed_then_closed), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    session_free(s);
 }
 
 /* CAPA and QUIT pipelined, as in the zeek capture: a probe, never a login. */

@@ -799,6 +799,65 @@ static void test_detail_flags(void **state)
     detail_free(d);
 }
 
+/* A failed handshake is not "the rest of the session is encrypted", and the versions the
+ * client offered are shown beside a protocol_version alert. */
+static void test_detail_tls_failed(void **state)
+{
+    (void)state;
+    struct mt_session *s = pop3_failure();
+    s->tls = true;
+    s->status = MT_STATUS_TLS_FAILED;
+    struct mt_tls_info *t = session_tls_alloc(s);
+    assert_non_null(t);
+    snprintf(t->outcome, sizeof t->outcome, "failed");
+    snprintf(t->alert, sizeof t->alert, "protocol_version");
+    snprintf(t->client_versions, sizeof t->client_versions, "TLSv1.0");
+    struct ui_detail *d = detail_new(s);
+    assert_non_null(d);
+    bool attempted = false, offered = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *text = detail_line(d, i)->text;
+        assert_null(strstr(text, "the rest of the session is encrypted"));
+        attempted = attempted || strstr(text, "attempted: the handshake failed");
+        offered = offered || (strstr(text, "Offered") && strstr(text, "TLSv1.0"));
+    }
+    assert_true(attempted);
+    assert_true(offered);
+    detail_free(d);
+}
+
+/* A retrieved message is not drawn as a sent one, and a DNS row is a lookup. */
+static void test_detail_retrieval_and_dns(void **state)
+{
+    (void)state;
+    struct mt_session *s = pop3_failure();
+    struct mt_message *m = session_add_message(s);
+    assert_non_null(m);
+    session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by RETR 1");
+    m->size = 500;
+    struct ui_detail *d = detail_new(s);
+    bool retrieved = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *text = detail_line(d, i)->text;
+        assert_null(strstr(text, "from <>"));
+        retrieved = retrieved || (strstr(text, "Message") && strstr(text, "retrieved by RETR 1, 500"));
+    }
+    assert_true(retrieved);
+    detail_free(d);
+    s = session_new(MT_PROTO_DNS);
+    s->direction = MT_OUTBOUND;
+    d = detail_new(s);
+    bool lookup = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *text = detail_line(d, i)->text;
+        assert_null(strstr(text, "mailbox access"));
+        assert_null(strstr(text, "Counters"));
+        lookup = lookup || strstr(text, "dns lookup");
+    }
+    assert_true(lookup);
+    detail_free(d);
+}
+
 static void test_detail_view(void **state)
 {
     (void)state;
@@ -948,6 +1007,8 @@ int main(void)
         cmocka_unit_test(test_keys_table),
         cmocka_unit_test(test_detail_view),
         cmocka_unit_test(test_detail_flags),
+        cmocka_unit_test(test_detail_tls_failed),
+        cmocka_unit_test(test_detail_retrieval_and_dns),
         cmocka_unit_test(test_count_matches_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

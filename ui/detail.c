@@ -69,6 +69,8 @@ static void add_tls(struct ui_detail *d, const struct mt_tls_info *t)
         return;
     FIELD(d, "%s%s%s%s%s", "Handshake", t->outcome, t->version[0] ? ", " : "", t->version,
           t->alert[0] ? ", alert " : "", t->alert);
+    if (t->client_versions[0])   /* with a protocol_version alert, what to compare */
+        FIELD(d, "%s", "Offered", t->client_versions);
     if (t->cipher[0])
         FIELD(d, "%s", "Cipher", t->cipher);
     if (t->sni[0])
@@ -103,7 +105,8 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
     output_time(until, sizeof until, s->end_us, OUTPUT_TIME_CLOCK);
     add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s%s %s  #%lld", LABEL_WIDTH, "Session",
              proto_name(s->proto) , s->proto == MT_PROTO_SMTP ?
-             (s->direction == MT_OUTBOUND ? "outbound" : "inbound") : "mailbox access",
+             (s->direction == MT_OUTBOUND ? "outbound" : "inbound")
+             : s->proto == MT_PROTO_DNS ? "lookup" : "mailbox access",
              (long long)s->id);
     FIELD(d, "%s UTC, %.3f s (until %s), ended: %s", "Time", when, duration, until,
           end_name(s->end));
@@ -125,13 +128,17 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
               dns->answers[0] ? "  " : "", dns->answers);
         return;
     }
-    FIELD(d, "%s", "TLS", s->tls ? (s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
-                                    : "yes: the rest of the session is encrypted") : "no");
+    FIELD(d, "%s", "TLS", !s->tls ? "no"
+                          : s->status == MT_STATUS_TLS_FAILED ? "attempted: the handshake failed"
+                          : s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
+                          : "yes: the rest of the session is encrypted");
     add_tls(d, session_tls(s));
 }
 
 static void add_mail(struct ui_detail *d, const struct mt_session *s)
 {
+    if (s->proto == MT_PROTO_DNS)   /* its question and answer are all there is */
+        return;
     for (size_t m = 0; m < s->message_count; m++) {
         const struct mt_message *msg = &s->messages[m];
         const char *subject = mt_str(msg->subject), *header_from = mt_str(msg->header_from);
@@ -139,7 +146,21 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
         const char *reply = mt_str(msg->reply);
         char label[32] = "Mail";
         if (s->message_count > 1)
-            snprintf(label, sizeof label, "Mail %zu", m + 1);
+            snprintf(label, sizeof label, "%s %zu", s->proto == MT_PROTO_SMTP ? "Mail" : "Message",
+                     m + 1);
+        else if (s->proto != MT_PROTO_SMTP)
+            snprintf(label, sizeof label, "Message");
+        if (s->proto != MT_PROTO_SMTP) {   /* retrieved, not sent: "retrieved by RETR 7" */
+            add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s%s, %llu bytes", LABEL_WIDTH, label,
+                     reply[0] ? reply : "retrieved", (unsigned long long)msg->size);
+            if (subject[0])
+                FIELD(d, "%s", "  Subject", subject);
+            if (header_from[0] || header_to[0])
+                FIELD(d, "From: %s  To: %s", "  Header", header_from, header_to);
+            if (id[0])
+                FIELD(d, "%s", "  Msg-Id", id);
+            continue;
+        }
         add_line(d, DL_FIELD, LABEL_WIDTH, "%-*sfrom <%s>  %s", LABEL_WIDTH, label,
                  mt_str(msg->mail_from), status_name(msg->status));
         if (subject[0])

@@ -196,7 +196,10 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
 {
     struct pipeline *pipeline = ctx;
     uint8_t proto = pipeline->options->port_proto[flow->server_port];
-    if (proto == PIPELINE_NO_PROTO)
+    /* DNS over TCP (a resolver's retry of a truncated answer) failing to connect is no
+     * lookup: the lookup's own row says how it ended (fuzz_pcapfile found a DNS row without
+     * a question made so). */
+    if (proto == PIPELINE_NO_PROTO || proto == MT_PROTO_DNS)
         return;
     if (how == STREAM_ONE_SIDED)
         health_one_sided(&pipeline->health, flow->server_port);

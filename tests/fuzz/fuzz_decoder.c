@@ -227,6 +227,8 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     uint8_t proto = port_proto[flow->server_port];
     if (proto == NO_PROTO)
         fuzz_fail("attempt() for port %u, which is not collected", flow->server_port);
+    if (proto == MT_PROTO_DNS)
+        return;   /* as cli/pipeline.c: a DNS-over-TCP attempt is no row */
     struct mt_session *s = session_new(proto == GUESS_PROTO ? MT_PROTO_SMTP : (enum mt_proto)proto);
     if (!s)
         return;

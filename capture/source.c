@@ -208,9 +208,10 @@ static int open_next_file(struct capture_source *source)
 {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     struct file_reader *reader = calloc(1, sizeof *reader);
-    if (!reader)
-        return set_error(source, "%s: cannot read capture: %s", source->paths[source->next_path],
-                         strerror(ENOMEM));
+    if (!reader) {   /* this file is skipped, as one that cannot be opened */
+        const char *path = source->paths[source->next_path++];
+        return set_error(source, "%s: cannot read capture: %s", path, strerror(ENOMEM));
+    }
     reader->order = source->next_path;
     reader->path = source->current = source->paths[source->next_path++];
     if (strcmp(reader->path, "-") == 0) {

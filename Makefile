@@ -1,6 +1,9 @@
 # mailtap — build, test, demo. `make test` and `make demo` install what they need first.
 CC      ?= cc
 BUILD   ?= build
+# Benchmark scratch (generated captures, bare loops): set before any rule names it (a rule's
+# prerequisites are expanded as it is read: bench-replay's once named /bin/gen_capture).
+BENCH_DIR ?= build-bench
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Wformat=2 -Wno-format-nonliteral -I.
@@ -148,8 +151,7 @@ fuzz-smoke: fuzz-build
 # ---- end of fuzzing ---------------------------------------------------------------------
 
 # --- bench (bench/): generated captures, floors, mailtap and tshark timed in one run -----
-# `make bench` (BENCH_MB=64 for a quick try); the scratch directory is build-bench/.
-BENCH_DIR ?= build-bench
+# `make bench` (BENCH_MB=64 for a quick try); the scratch directory is $(BENCH_DIR).
 BENCH_BIN := $(BENCH_DIR)/bin/gen_capture $(BENCH_DIR)/bin/bare_pcap $(BENCH_DIR)/bin/bare_nids
 
 $(BENCH_DIR)/bin/gen_capture: bench/gen_capture.c

@@ -702,7 +702,7 @@ static void show_mailbox(FILE *out, const struct mt_session *s)
     show_field(out, "Selected", m->mailboxes);
 }
 
-static void show_tls(FILE *out, const struct mt_tls_info *t)
+static void show_tls(FILE *out, const struct mt_tls_info *t, uint32_t flags)
 {
     char a[32], b[32];
     if (!t->outcome[0])
@@ -717,8 +717,9 @@ static void show_tls(FILE *out, const struct mt_tls_info *t)
     show_field(out, "Issuer", t->issuer);
     if (t->not_after) {
         show_label(out, "Valid");
-        fprintf(out, "%.10s to %.10s\n", output_time(a, sizeof a, t->not_before * 1000000, OUTPUT_TIME_DATE),
-                output_time(b, sizeof b, t->not_after * 1000000, OUTPUT_TIME_DATE));
+        fprintf(out, "%.10s to %.10s%s\n", output_time(a, sizeof a, t->not_before * 1000000, OUTPUT_TIME_DATE),
+                output_time(b, sizeof b, t->not_after * 1000000, OUTPUT_TIME_DATE),
+                flags & MT_FLAG_CERT_EXPIRED ? "  EXPIRED (or not yet valid) at the time" : "");
     }
     show_field(out, "TLS alert", t->alert);
 }
@@ -773,7 +774,7 @@ static void show_header(FILE *out, const struct mt_session *s)
     } else {
         show_field(out, "TLS", s->tls ? "yes" : "no");
     }
-    show_tls(out, session_tls(s));
+    show_tls(out, session_tls(s), s->flags);
     show_field(out, "Status", status_name(s->status));
     if (s->status_line[0]) {
         show_label(out, "Decided by");

@@ -812,17 +812,22 @@ static void test_detail_tls_failed(void **state)
     snprintf(t->outcome, sizeof t->outcome, "failed");
     snprintf(t->alert, sizeof t->alert, "protocol_version");
     snprintf(t->client_versions, sizeof t->client_versions, "TLSv1.0");
+    t->not_before = 1577836800;   /* 2020-01-01 */
+    t->not_after = 1609459200;    /* 2021-01-01 */
+    s->flags |= MT_FLAG_CERT_EXPIRED;
     struct ui_detail *d = detail_new(s);
     assert_non_null(d);
-    bool attempted = false, offered = false;
+    bool attempted = false, offered = false, expired = false;
     for (int i = 0; i < detail_line_count(d); i++) {
         const char *text = detail_line(d, i)->text;
         assert_null(strstr(text, "the rest of the session is encrypted"));
         attempted = attempted || strstr(text, "attempted: the handshake failed");
         offered = offered || (strstr(text, "Offered") && strstr(text, "TLSv1.0"));
+        expired = expired || (strstr(text, "Valid") && strstr(text, "EXPIRED"));
     }
     assert_true(attempted);
     assert_true(offered);
+    assert_true(expired);
     detail_free(d);
 }
 

@@ -62,7 +62,7 @@ static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, 
 #define FIELD(d, fmt, ...) add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s" fmt, LABEL_WIDTH, __VA_ARGS__)
 
 /* What the TLS handshake showed, when it was read. */
-static void add_tls(struct ui_detail *d, const struct mt_tls_info *t)
+static void add_tls(struct ui_detail *d, const struct mt_tls_info *t, uint32_t flags)
 {
     char from[40], until[40];
     if (!t->outcome[0])
@@ -80,7 +80,8 @@ static void add_tls(struct ui_detail *d, const struct mt_tls_info *t)
     if (t->not_after) {
         output_time(from, sizeof from, t->not_before * 1000000, OUTPUT_TIME_DATE);
         output_time(until, sizeof until, t->not_after * 1000000, OUTPUT_TIME_DATE);
-        FIELD(d, "%.10s to %.10s", "Valid", from, until);
+        FIELD(d, "%.10s to %.10s%s", "Valid", from, until,
+              flags & MT_FLAG_CERT_EXPIRED ? "  EXPIRED (or not yet valid) at the time" : "");
     }
 }
 
@@ -132,7 +133,7 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
                           : s->status == MT_STATUS_TLS_FAILED ? "attempted: the handshake failed"
                           : s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
                           : "yes: the rest of the session is encrypted");
-    add_tls(d, session_tls(s));
+    add_tls(d, session_tls(s), s->flags);
 }
 
 static void add_mail(struct ui_detail *d, const struct mt_session *s)

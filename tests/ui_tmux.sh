@@ -318,6 +318,10 @@ if [ -n "$MAILTAP" ]; then
     keys Escape
     keys c
     expect "real: c clears the finding" "Filter: no filter"
+    # a time range no session is in: the filter, not an empty database, empties the list
+    keys f Down Down C-u 2 0 9 9 - 0 1 - 0 1 Enter
+    expect "real: an empty list under a status filter says so" "No session matches the filter"
+    keys c
 
     keys 1
     keys c

@@ -249,10 +249,15 @@ static void draw_list(const struct draw_state *st)
             put_cell(first + r, cols[c].x, cols[c].width, text, attr);
         }
     }
-    if (model_total(st->model) == 0)
-        put_line(first + 1, model_grep(st->model)[0] || model_failures(st->model) ||
-                 model_finding(st->model) ? "  No session matches the filter (c clears it)."
-                                          : "  No sessions yet.", A_DIM);
+    if (model_total(st->model) == 0) {
+        int status;
+        int64_t since, until;
+        model_get_filter(st->model, &status, &since, &until);
+        bool filtered = model_grep(st->model)[0] || model_failures(st->model) ||
+                        model_finding(st->model) || status >= 0 || since || until;
+        put_line(first + 1, filtered ? "  No session matches the filter (c clears it)."
+                                     : "  No sessions yet.", A_DIM);
+    }
 }
 
 /* ---- detail -------------------------------------------------------------------------- */

@@ -13,11 +13,21 @@ struct slot {
     bool used;
 };
 
+/* An attempt answered by a RST, in the order of those first RSTs: refused attempts are
+ * settled a few seconds after it (attempts_expire()), not after the SYN timeout. */
+struct refusal {
+    uint32_t index;
+    struct attempt_key key;        /* with syn_us: still the same attempt in that slot? */
+    int64_t syn_us, rst_us;
+};
+
 struct attempts {
     struct slot *slots;
     uint32_t *buckets;
     uint32_t capacity, bucket_mask, pending;
     uint32_t oldest, newest, free_head;
+    struct refusal *refusals;      /* ring of capacity entries: an attempt enters it once */
+    uint32_t refusal_head, refusal_count;
     attempt_settled_fn settled;
     void *ctx;
 };
@@ -46,7 +56,8 @@ struct attempts *attempts_new(uint32_t capacity, attempt_settled_fn settled, voi
         buckets <<= 1;
     attempts->slots = calloc(capacity, sizeof *attempts->slots);
     attempts->buckets = malloc(buckets * sizeof *attempts->buckets);
-    if (!attempts->slots || !attempts->buckets) {
+    attempts->refusals = malloc((capacity ? capacity : 1) * sizeof *attempts->refusals);
+    if (!attempts->slots || !attempts->buckets || !attempts->refusals) {
         attempts_free(attempts);
         return NULL;
     }
@@ -68,6 +79,7 @@ void attempts_free(struct attempts *attempts)
         return;
     free(attempts->slots);
     free(attempts->buckets);
+    free(attempts->refusals);
     free(attempts);
 }
 
@@ -193,7 +205,10 @@ size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt
         return 0;
     }
     if (rst) {
-        attempt->rst_count++;
+        if (attempt->rst_count++ == 0 && attempts->refusal_count < attempts->capacity) {
+            uint32_t at = (attempts->refusal_head + attempts->refusal_count++) % attempts->capacity;
+            attempts->refusals[at] = (struct refusal){ index, *key, attempt->syn_us, now_us };
+        }
         attempt->last_us = now_us;
         return 0;
     }
@@ -239,11 +254,31 @@ void attempts_on_established(struct attempts *attempts, const struct attempt_key
         unlink_slot(attempts, index);
 }
 
-void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us)
+void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us,
+                     int64_t refused_quiet_us)
 {
     while (attempts->oldest != NIL &&
            attempts->slots[attempts->oldest].attempt.syn_us + timeout_us < now_us)
         settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+    while (attempts->refusal_count > 0) {
+        struct refusal r = attempts->refusals[attempts->refusal_head];
+        if (r.rst_us + refused_quiet_us >= now_us)
+            break;
+        attempts->refusal_head = (attempts->refusal_head + 1) % attempts->capacity;
+        attempts->refusal_count--;
+        const struct slot *slot = &attempts->slots[r.index];
+        /* still that attempt, and not answered since (a retried SYN may be) */
+        if (!slot->used || slot->attempt.syn_us != r.syn_us || slot->attempt.answered ||
+            !key_equal(&slot->attempt.key, &r.key))
+            continue;
+        if (slot->attempt.last_us + refused_quiet_us < now_us) {
+            settle(attempts, r.index, ATTEMPT_UNANSWERED, now_us);   /* with its RST: refused */
+        } else {   /* retried since: looked at again once that has been quiet */
+            r.rst_us = slot->attempt.last_us;
+            attempts->refusals[(attempts->refusal_head + attempts->refusal_count++) %
+                               attempts->capacity] = r;
+        }
+    }
 }
 
 void attempts_flush(struct attempts *attempts, int64_t now_us)

@@ -67,8 +67,11 @@ void attempts_on_client_packet(struct attempts *attempts, const struct attempt_k
                                bool rst, int64_t now_us);
 /* libnids reported the connection established: the attempt is over. */
 void attempts_on_established(struct attempts *attempts, const struct attempt_key *key);
-/* Settles attempts whose SYN is older than now - timeout. */
-void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us);
+/* Settles attempts whose SYN is older than now - timeout, and refused ones (answered by a
+ * RST) with nothing for refused_quiet_us: an admin checking "is port 25 closed?" should
+ * not wait for the SYN timeout, and clients retry a refused SYN within a second or two. */
+void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us,
+                     int64_t refused_quiet_us);
 /* End of input: settles everything still pending. */
 void attempts_flush(struct attempts *attempts, int64_t now_us);
 uint32_t attempts_pending(const struct attempts *attempts);

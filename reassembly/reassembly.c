@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A refused connection attempt (SYN answered by a RST) is reported once it has been quiet
+ * this long: clients retry a refused SYN within about a second (Windows twice, 0.5 s
+ * apart), and those retries belong to the same row; the SYN timeout (30 s) made a live
+ * "is port 25 closed?" test wait half a minute for its row. */
+#define REFUSED_QUIET_US (3LL * 1000000)
+
 enum {
     IPV4_HEADER_MIN = 20,
     IPV6_HEADER = 40,
@@ -518,7 +524,8 @@ void reassembly_tick(int64_t now_us)
 {
     if (now_us > active->now_us)
         active->now_us = now_us;
-    attempts_expire(active->attempts, active->now_us, active->config.syn_timeout_us);
+    attempts_expire(active->attempts, active->now_us, active->config.syn_timeout_us,
+                    REFUSED_QUIET_US);
     if (active->config.idle_timeout_us <= 0)
         return;
     while (active->oldest && active->oldest->last_us + active->config.idle_timeout_us < active->now_us) {

@@ -665,8 +665,13 @@ static void test_attempts(void **state)
     attempts_on_server_packet(attempts, &k[0], true, false, 1500000, NULL);
     attempts_on_syn(attempts, &k[0], 2000000, NULL, 0);              /* retry after the RST */
     attempts_on_server_packet(attempts, &k[0], true, false, 2000500, NULL);
-    assert_int_equal(log.refused, 0);                        /* settled when the SYN expires */
-    attempts_expire(attempts, 31000000, 30000000);
+    assert_int_equal(log.refused, 0);
+    attempts_expire(attempts, 4000000, 30000000, 3000000);   /* retried at 2.0 s: not quiet */
+    assert_int_equal(log.refused, 0);
+    attempts_expire(attempts, 5100000, 30000000, 3000000);   /* 3 s quiet: one refused row */
+    assert_int_equal(log.refused, 1);
+    assert_int_equal(attempts_pending(attempts), 0);
+    attempts_expire(attempts, 31000000, 30000000, 3000000);
     assert_int_equal(log.refused, 1);
     attempts_on_syn(attempts, &k[1], 2000000, NULL, 0);
     attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK */
@@ -674,7 +679,7 @@ static void test_attempts(void **state)
     attempts_on_established(attempts, &k[1]);                                /* forgotten */
     attempts_on_syn(attempts, &k[2], 3000000, NULL, 0);
     attempts_on_client_packet(attempts, &k[2], false, 3100000);
-    attempts_expire(attempts, 40000000, 30000000);
+    attempts_expire(attempts, 40000000, 30000000, 3000000);
     assert_int_equal(log.one_sided, 1);
     for (int i = 0; i < 6; i++)                              /* over capacity */
         attempts_on_syn(attempts, &k[i], 50000000 + i, NULL, 0);
@@ -714,7 +719,7 @@ static void test_attempts_handshake(void **state)
     assert_int_equal(attempts_on_server_packet(attempts, &k[3], false, true, 1000100, out), 40);
     attempts_on_established(attempts, &k[3]);
     assert_int_equal(attempts_pending(attempts), 1);                           /* k[0] waits */
-    attempts_expire(attempts, 40000000, 30000000);
+    attempts_expire(attempts, 40000000, 30000000, 3000000);
     assert_int_equal(log.not_established, 1);
     assert_int_equal(log.refused + log.unanswered + log.one_sided, 0);
     assert_int_equal(attempts_pending(attempts), 0);

@@ -493,7 +493,7 @@ static void draw_help(const struct draw_state *st)
         [MT_SEV_OK] = "  success: delivered, login_ok",
         [MT_SEV_INFO] = "  nothing to report: no_mail, encrypted, incomplete, unknown",
         [MT_SEV_WARN] = "  transient or partial: temp_failed, partial, aborted, reset",
-        [MT_SEV_FAIL] = "  failure: rejected, refused, auth_failed, no_response, ...",
+        [MT_SEV_FAIL] = "  failure: rcpt_rejected, refused, auth_failed, interrupted, ...",
     };
     for (int s = 0; s < 4; s++)
         sink_text(&k, sev_text[s], severity_attr((enum mt_severity)s));

@@ -530,7 +530,7 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
                          MERGE_FILES_MAX, source->paths[source->next_path]);
                 return CAPTURE_ERROR;
             }
-            may_need_more = !next;
+            may_need_more = false;   /* full: the earliest open file goes on */
         }
         if (!may_need_more) {
             if (!next)

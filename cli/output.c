@@ -386,6 +386,15 @@ static void json_u64(FILE *out, const char *key, uint64_t v)
     fprintf(out, ",\"%s\":%" PRIu64, key, v);
 }
 
+/* A rate, or null where there is none (negative: under a minute of samples, "n/a"). */
+static void json_rate(FILE *out, const char *key, double rate)
+{
+    if (rate < 0)
+        fprintf(out, ",\"%s\":null", key);
+    else
+        fprintf(out, ",\"%s\":%.2f", key, rate);
+}
+
 static void json_i64(FILE *out, const char *key, int64_t v)
 {
     fprintf(out, ",\"%s\":%" PRId64, key, v);
@@ -852,17 +861,8 @@ void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double r
         json_u64(out, "interface_drops", s->interface_drops);
         json_u64(out, "streams", s->streams);
         json_u64(out, "sessions", s->sessions);
-        /* null where the text says n/a: under a minute of samples is no rate, not 0 */
-        fputs(",\"sessions_per_minute\":", out);
-        if (recent_rate < 0)
-            fputs("null", out);
-        else
-            fprintf(out, "%.2f", recent_rate);
-        fputs(",\"sessions_per_minute_run\":", out);
-        if (run_rate < 0)
-            fputs("null", out);
-        else
-            fprintf(out, "%.2f", run_rate);
+        json_rate(out, "sessions_per_minute", recent_rate);
+        json_rate(out, "sessions_per_minute_run", run_rate);
         json_str(out, "health", health);
         fputs("}\n", out);
         return;

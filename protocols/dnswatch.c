@@ -282,8 +282,11 @@ static void announce_recipient(struct dns_watch *watch, const struct mt_session 
 void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
                        size_t *announced, bool closing, int64_t now_us)
 {
-    if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND)
+    if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND) {
+        /* nothing of it to announce: counted as done, so the caller stops asking */
+        *announced = session->message_count;
         return;
+    }
     size_t first = *announced, end = first;
     while (end < session->message_count &&
            (closing || session->messages[end].status != MT_STATUS_UNKNOWN))

@@ -44,8 +44,6 @@
 #include <string.h>
 
 #define IMAP_TAGS_MAX 32        /* outstanding tagged commands remembered */
-#define STR(x) #x
-#define XSTR(x) STR(x)
 #define IMAP_TAG_MAX 64         /* longer tags are matched on this prefix and their length */
 #define IMAP_LINE_KEEP 8192     /* bytes kept of one logical line, all pieces together */
 #define IMAP_TEXT_START 256     /* a side's text buffer between lines */
@@ -1086,7 +1084,7 @@ static void server_tagged(struct imap *imap)
     if (!tag && !imap->unknown_tag_noted) {
         imap->unknown_tag_noted = true;
         session_transcript_addf(imap->session, s->ts, 'I', "[protocol error: a completion for a"
-                                " tag no command awaits (over " XSTR(IMAP_TAGS_MAX) " commands"
+                                " tag no command awaits (over " TEXT_XSTR(IMAP_TAGS_MAX) " commands"
                                 " pipelined, or the capture began mid-session)]");
     }
     if (!tag)

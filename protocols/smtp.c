@@ -35,8 +35,6 @@
  * MAIL with 1,000 RCPTs is Postfix's default recipient limit: 32 bytes each, allocated
  * only as a connection needs them. Past this the connection is read unpaired (desync). */
 #define SMTP_PENDING_MAX 4096
-#define STR(x) #x
-#define XSTR(x) STR(x)
 #define SMTP_PENDING_MIN 8            /* the ring's first size; it doubles up to the max */
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
@@ -1440,7 +1438,7 @@ static void smtp_close(void *state, struct mt_session *s)
         decide_event(s, MT_STATUS_INCOMPLETE, "capture ended before QUIT");
     else if (st->desync && s->message_count > 0)
         decide_event(s, MT_STATUS_INCOMPLETE, "outcome unknown: replies could not be paired"
-                                              " with commands (over " XSTR(SMTP_PENDING_MAX)
+                                              " with commands (over " TEXT_XSTR(SMTP_PENDING_MAX)
                                               " awaited at once)");
     else
         decide(s, MT_STATUS_NO_MAIL, &st->last_reply);

@@ -3,6 +3,10 @@
 #ifndef MAILTAP_TEXT_H
 #define MAILTAP_TEXT_H
 
+/* A numeric macro's value as a string literal: " (over " TEXT_XSTR(LIMIT) ")". */
+#define TEXT_STR(x) #x
+#define TEXT_XSTR(x) TEXT_STR(x)
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1311,10 +1311,8 @@ double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
  * Never a negative count nor 'optimize': each adds a level to the index's structure, and
  * SQLite 3.40 (no FTS5_MAX_LEVEL cap yet) reports an index of more than 2000 levels as
  * corrupt; run at every pruning call, a negative merge reached 1964 levels in a test. */
-#define STR(x) #x
-#define XSTR(x) STR(x)
 static const char search_merge_sql[] = "INSERT INTO session_search(session_search, rank)"
-    " VALUES('merge', " XSTR(STORE_PRUNE_MERGE_PAGES) ")";
+    " VALUES('merge', " TEXT_XSTR(STORE_PRUNE_MERGE_PAGES) ")";
 
 /* The live size (pages not on the freelist, in bytes) and the freelist's page count, as
  * the open transaction sees them. SQLite result code. */

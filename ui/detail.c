@@ -145,12 +145,12 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
         const char *subject = mt_str(msg->subject), *header_from = mt_str(msg->header_from);
         const char *header_to = mt_str(msg->header_to), *id = mt_str(msg->message_id);
         const char *reply = mt_str(msg->reply);
-        char label[32] = "Mail";
+        const char *noun = s->proto == MT_PROTO_SMTP ? "Mail" : "Message";
+        char label[32];
         if (s->message_count > 1)
-            snprintf(label, sizeof label, "%s %zu", s->proto == MT_PROTO_SMTP ? "Mail" : "Message",
-                     m + 1);
-        else if (s->proto != MT_PROTO_SMTP)
-            snprintf(label, sizeof label, "Message");
+            snprintf(label, sizeof label, "%s %zu", noun, m + 1);
+        else
+            snprintf(label, sizeof label, "%s", noun);
         if (s->proto != MT_PROTO_SMTP) {   /* retrieved, not sent: "retrieved by RETR 7" */
             add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s%s, %llu bytes", LABEL_WIDTH, label,
                      reply[0] ? reply : "retrieved", (unsigned long long)msg->size);

@@ -151,6 +151,9 @@ static void *writer_main(void *arg)
 {
     struct store_writer *writer = arg;
     struct mt_session *taken[TAKE_MAX];
+    /* Named for `top -H` and perf: which of the two threads is busy is the first question
+     * when a capture is read slower than expected. */
+    pthread_setname_np(pthread_self(), "mailtap-writer");
     pthread_mutex_lock(&writer->queue_lock);
     for (;;) {
         while (writer->count == 0 && !writer->stopping) {

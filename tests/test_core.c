@@ -1,6 +1,6 @@
 /* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing, the
  * sessions' heap text and the decoders' saved lines, base64, the line reader (every split
- * point), link-layer decoding, local networks, the SYN tracker, the IPv6 address map and
+ * point), link-layer decoding, address formatting, local networks, the SYN tracker, the IPv6 address map and
  * idle streams. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include "protocols/session.h"
 #include "protocols/text.h"
 #include "reassembly/attempts.h"
+#include "reassembly/flow.h"
 #include "cli/attempt_limit.h"
 #include "reassembly/ipv6map.h"
 #include "reassembly/reassembly.h"
@@ -976,9 +977,33 @@ static void test_idle_streams(void **state)
     assert_int_equal(stats.streams_opened, 2);
 }
 
+/* The hand-written IPv4 form is inet_ntop()'s, for every value of each byte. */
+static void test_address_format(void **state)
+{
+    (void)state;
+    char got[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+    struct ip_address a = { .family = 4 };
+    for (unsigned v = 0; v < 256; v++) {
+        for (int pos = 0; pos < 4; pos++) {
+            uint8_t bytes[4] = { 10, 0, 200, 9 };
+            bytes[pos] = (uint8_t)v;
+            memcpy(a.bytes, bytes, 4);
+            inet_ntop(AF_INET, bytes, want, sizeof want);
+            assert_string_equal(ip_address_format(&a, got, sizeof got), want);
+        }
+    }
+    memset(a.bytes, 0xff, 4);
+    ip_address_format(&a, got, INET_ADDRSTRLEN);   /* the longest form fits exactly */
+    assert_string_equal(got, "255.255.255.255");
+    assert_string_equal(ip_address_format(&a, got, 4), "");   /* too small: empty */
+    struct ip_address v6 = { .family = 6, .bytes = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } };
+    assert_string_equal(ip_address_format(&v6, got, sizeof got), "2001:db8::1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_address_format),
         cmocka_unit_test(test_sanitize_escapes_controls),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),

@@ -155,6 +155,13 @@ static void on_data(void *ctx, void *stream, enum stream_side from, const char *
         dns_watch_inbound(pipeline->dns, session, &live->messages_announced, false, ts_us);
 }
 
+static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    (void)ctx;
+    struct live_session *live = stream;
+    connection_overlap_conflict(&live->conn, from, ts_us);
+}
+
 static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
 {
     struct pipeline *pipeline = ctx;
@@ -522,6 +529,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         .closed = on_closed,
         .attempt = on_attempt,
         .datagram = on_datagram,
+        .conflict = on_conflict,
     };
     pipeline.dns = dns_watch_new(on_dns_row, &pipeline);
     if (reassembly_start(&config, &events, err, sizeof err) != 0) {
@@ -582,6 +590,10 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
                 (unsigned long long)r->ipv6_table_full);
     if (summary->bad_frames)
         fprintf(out, "; %llu malformed frames", (unsigned long long)summary->bad_frames);
+    if (r->overlap_conflicts)
+        fprintf(out, "; %llu resent TCP segment%s contradicted the first copy (flagged "
+                "overlap_conflict)", (unsigned long long)r->overlap_conflicts,
+                r->overlap_conflicts == 1 ? "" : "s");
     if (summary->capture_gaps)
         fprintf(out, "; %llu session%s lost packets in the capture (flagged capture_gap)",
                 (unsigned long long)summary->capture_gaps, summary->capture_gaps == 1 ? "" : "s");

@@ -128,6 +128,24 @@ enum mt_end connection_end(enum stream_end how)
     return MT_END_EOF;
 }
 
+void connection_overlap_conflict(struct mt_connection *conn, enum stream_side from,
+                                 int64_t ts_us)
+{
+    struct mt_session *session = conn->session;
+    bool client = from == STREAM_FROM_CLIENT;
+    if (!session || conn->dns)
+        return;
+    unsigned seen = client ? 1u : 2u;
+    session->flags |= MT_FLAG_OVERLAP_CONFLICT;
+    if (conn->conflicts_noted & seen)
+        return;
+    conn->conflicts_noted |= seen;
+    session_transcript_addf(session, ts_us, 'I',
+                            "[the %s resent bytes with different content (overlapping TCP "
+                            "segments): what was first received is shown]",
+                            client ? "client" : "server");
+}
+
 void connection_capture_lost(struct mt_session *session, int64_t ts_us, const char *why)
 {
     /* Capture loss is the sensor's failure, not the server's: said so, never blamed. */

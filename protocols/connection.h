@@ -32,6 +32,7 @@ struct mt_connection {
     char *held;
     size_t held_len;
     int64_t held_us;
+    uint8_t conflicts_noted;   /* connection_overlap_conflict(): 1 client, 2 server */
 };
 
 #define CONNECTION_GUESS_HOLD 4096
@@ -60,6 +61,12 @@ void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum str
 
 /* How reassembly's ending is recorded; MT_END_EOF for a value out of range. */
 enum mt_end connection_end(enum stream_end how);
+
+/* A segment from side `from` overlapped bytes seen before with different ones (the first
+ * copy was decoded): flags the session MT_FLAG_OVERLAP_CONFLICT, with a transcript note
+ * the first time for each side. */
+void connection_overlap_conflict(struct mt_connection *conn, enum stream_side from,
+                                 int64_t ts_us);
 
 /* Packets of the session were not captured (why: in what way): flagged capture_gap, and an
  * inconclusive status becomes incomplete, at the later of end_us and ts_us (its close). */

@@ -435,7 +435,7 @@ const char *flag_name(unsigned bit)
     static const char *const names[] = {
         "line_truncated", "transcript_capped", "recipients_capped", "messages_capped",
         "protocol_error", "decrypted", "capture_gap", "cleartext_auth", "starttls_unused",
-        "weak_tls", "cert_expired", "cert_name_mismatch",
+        "weak_tls", "cert_expired", "cert_name_mismatch", "overlap_conflict",
     };
     return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
 }

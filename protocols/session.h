@@ -89,6 +89,7 @@ enum {
     MT_FLAG_WEAK_TLS = 1u << 9,            /* SSLv3 / TLS 1.0 / TLS 1.1 negotiated */
     MT_FLAG_CERT_EXPIRED = 1u << 10,       /* certificate expired or not yet valid */
     MT_FLAG_CERT_NAME_MISMATCH = 1u << 11, /* certificate does not name the server */
+    MT_FLAG_OVERLAP_CONFLICT = 1u << 12,   /* resent TCP bytes differed from the first copy */
 };
 
 /* The text members of mt_recipient and mt_message are heap strings sized to their content

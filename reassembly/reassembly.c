@@ -3,6 +3,7 @@
 
 #include "reassembly/attempts.h"
 #include "reassembly/ipv6map.h"
+#include "reassembly/overlap.h"
 
 #include <arpa/inet.h>
 #include <nids.h>
@@ -50,6 +51,7 @@ struct reassembler {
     struct reassembly_stats stats;
     struct ipv6map *ipv6;
     struct attempts *attempts;
+    struct overlap_table *overlaps;
     struct stream_slot *newest, *oldest;
     int64_t now_us;
     pcap_t *raw_dead;   /* a DLT_RAW descriptor: libnids then takes IP with no link header */
@@ -137,6 +139,8 @@ static void slot_push_newest(struct stream_slot *slot)
 static void slot_close(struct stream_slot *slot, enum stream_end how)
 {
     slot_unlink(slot);
+    if (slot->nids)
+        slot->nids->user = NULL;
     active->stats.concurrent--;
     /* Out-of-order segments still queued: a hole that was never filled. */
     bool data_lost = slot->nids && (slot->nids->client.list || slot->nids->server.list);
@@ -197,6 +201,7 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
             return;
         }
         slot->nids = nids;
+        nids->user = slot;   /* for conflict_found(): libnids zeroes it in a new stream */
         slot->user = user;
         slot->last_us = active->now_us;
         slot_push_newest(slot);
@@ -433,6 +438,47 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
     return TCP_NOT_COLLECTED;
 }
 
+/* A segment contradicted data seen before (overlap.h): counted, and reported on its
+ * stream when libnids follows one for us (a stream is found by its client-to-server
+ * tuple, and which way the packet went is not known here). */
+static void conflict_found(const struct overlap_flow *flow)
+{
+    active->stats.overlap_conflicts++;
+    if (!active->events.conflict)
+        return;
+    struct tuple4 tuple = { .source = flow->sport, .dest = flow->dport,
+                            .saddr = flow->src, .daddr = flow->dst };
+    enum stream_side from = STREAM_FROM_CLIENT;
+    struct tcp_stream *nids = nids_find_tcp_stream(&tuple);
+    if (!nids) {
+        tuple = (struct tuple4){ .source = flow->dport, .dest = flow->sport,
+                                 .saddr = flow->dst, .daddr = flow->src };
+        from = STREAM_FROM_SERVER;
+        nids = nids_find_tcp_stream(&tuple);
+    }
+    struct stream_slot *slot = nids ? nids->user : NULL;
+    if (slot)
+        active->events.conflict(active->events.ctx, slot->user, from, active->now_us);
+}
+
+/* The data of a TCP segment (not a SYN, not a RST: libnids takes neither's data) against
+ * the recent segments of its direction. */
+static void check_overlap(const uint8_t *ip, size_t len, size_t header_len)
+{
+    const uint8_t *tcp = ip + header_len;
+    size_t tcp_header = (size_t)(tcp[12] >> 4) * 4;
+    if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
+        (tcp[13] & (TCP_SYN | TCP_RST)))
+        return;
+    struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
+    memcpy(&flow.src, ip + 12, 4);
+    memcpy(&flow.dst, ip + 16, 4);
+    uint32_t seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
+    if (overlap_conflicts(active->overlaps, &flow, seq, tcp + tcp_header,
+                          len - header_len - tcp_header))
+        conflict_found(&flow);
+}
+
 static void hand_to_nids(const uint8_t *ip, size_t len)
 {
     struct pcap_pkthdr header;
@@ -512,6 +558,8 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     active->stats.tcp_collected++;
     if (verdict == TCP_HELD)
         return;
+    if (!fragment)   /* tcp_wanted() checked that the TCP header is there */
+        check_overlap(ip, len, header_len);
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
 }
 
@@ -553,8 +601,9 @@ int reassembly_start(const struct reassembly_config *config,
     r->events = *events;
     r->ipv6 = ipv6map_new();
     r->attempts = attempts_new(config->max_attempts, on_attempt_settled, NULL);
+    r->overlaps = overlap_new();
     r->raw_dead = pcap_open_dead(DLT_RAW, 65535);
-    if (!r->ipv6 || !r->attempts || !r->raw_dead) {
+    if (!r->ipv6 || !r->attempts || !r->overlaps || !r->raw_dead) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -583,6 +632,7 @@ fail:
         pcap_close(r->raw_dead);
     ipv6map_free(r->ipv6);
     attempts_free(r->attempts);
+    overlap_free(r->overlaps);
     free(r);
     return -1;
 }
@@ -606,6 +656,7 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
     pcap_close(active->raw_dead);
     ipv6map_free(active->ipv6);
     attempts_free(active->attempts);
+    overlap_free(active->overlaps);
     free(active);
     active = NULL;
 }

@@ -48,6 +48,9 @@ struct reassembly_events {
      * the side that is not on the collected port. */
     void (*datagram)(void *ctx, const struct flow *flow, enum stream_side from,
                      const uint8_t *payload, size_t len, int64_t ts_us);
+    /* A segment of the stream (from that side) overlapped data seen before with different
+     * bytes; libnids delivered the first copy (reassembly/overlap.h). May be NULL. */
+    void (*conflict)(void *ctx, void *stream, enum stream_side from, int64_t ts_us);
 };
 
 struct reassembly_config {
@@ -64,6 +67,7 @@ struct reassembly_stats {
     uint64_t malformed, ipv6_unsupported, ipv6_table_full, reserved_v4_dropped, snap_truncated;
     uint64_t streams_opened, streams_closed, streams_reset, streams_idle, streams_evicted,
              streams_open_at_end, streams_with_gaps;
+    uint64_t overlap_conflicts;   /* segments that contradicted data seen before */
     uint64_t attempts_refused, attempts_unanswered, attempts_one_sided, attempts_not_established;
     uint64_t nids_warnings;
     uint32_t concurrent, peak_concurrent;

@@ -380,6 +380,46 @@ def test_escape_sequences(suite):
         raise Failure("escape not shown visibly in show output")
 
 
+def test_overlap_conflict(suite):
+    """A client resends a RCPT with another address at the same sequence numbers: the first
+    copy is decoded (as libnids delivers it), the session is flagged, the transcript says
+    so, the summary counts it and --finding selects it."""
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40003, 25)
+    conv.handshake()
+    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+    conv.client_sends(b"HELO client.example.test\r\n")
+    conv.server_sends(b"250 mx.example.test\r\n")
+    conv.client_sends(b"MAIL FROM:<alice@example.test>\r\n")
+    conv.server_sends(b"250 2.1.0 Ok\r\n")
+    first, forged = b"RCPT TO:<bob@example.test>\r\n", b"RCPT TO:<eve@example.test>\r\n"
+    conv.client_sends(first)
+    conv._emit(pcaplib.ipv4_tcp(conv.client, conv.server, conv.sport, conv.dport,
+                                conv.cseq - len(first), conv.sseq, "PA", forged))
+    conv.server_sends(b"250 2.1.5 Ok\r\n")
+    conv.client_sends(b"QUIT\r\n")
+    conv.server_sends(b"221 2.0.0 Bye\r\n")
+    conv.close()
+    path = os.path.join(suite.tmp, "overlap-conflict.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    summary = subprocess.run([suite.mailtap, "read", "-d", db + "2", path], capture_output=True,
+                             text=True)
+    if "1 resent TCP segment contradicted the first copy" not in summary.stdout + summary.stderr:
+        raise Failure("summary does not count the conflict: %r" % summary.stdout)
+    rows = suite.sessions(db)
+    if len(rows) != 1 or "overlap_conflict" not in rows[0].get("flags", []):
+        raise Failure("session not flagged overlap_conflict: %r" % rows)
+    if [r["addr"] for r in rows[0]["rcpt_to"]] != ["bob@example.test"]:
+        raise Failure("not the first copy decoded: %r" % rows[0]["rcpt_to"])
+    text = suite.show(db, rows[0]["id"])
+    if "resent bytes with different content" not in text:
+        raise Failure("no transcript note: %s" % text)
+    found = subprocess.run([suite.mailtap, "list", "-d", db, "--finding", "overlap_conflict",
+                            "--json"], capture_output=True, text=True)
+    if found.returncode != 0 or len(found.stdout.splitlines()) != 1:
+        raise Failure("--finding overlap_conflict: rc %d, %r" % (found.returncode, found.stdout))
+
+
 def moved_to_port(src, dst, old_port, new_port):
     """A copy of the IPv4 capture src with TCP port old_port renumbered new_port, written
     as raw IP (mailtap checks no checksums)."""
@@ -1071,7 +1111,8 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_bare_port_reads_the_greeting,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict,
+                 test_bare_port_reads_the_greeting,
                  test_refused_and_silent,
                  test_handshakes_never_established,
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,

@@ -1,7 +1,7 @@
 /* test_core.c — unit tests for the shared pieces under the decoders: text sanitizing, the
  * sessions' heap text and the decoders' saved lines, base64, the line reader (every split
- * point), link-layer decoding, address formatting, local networks, the SYN tracker, the IPv6 address map and
- * idle streams. */
+ * point), link-layer decoding, address formatting, overlapping segments, local networks,
+ * the SYN tracker, the IPv6 address map and idle streams. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 #include "reassembly/flow.h"
 #include "cli/attempt_limit.h"
 #include "reassembly/ipv6map.h"
+#include "reassembly/overlap.h"
 #include "reassembly/reassembly.h"
 
 #include <arpa/inet.h>
@@ -1000,10 +1001,124 @@ static void test_address_format(void **state)
     assert_string_equal(ip_address_format(&v6, got, sizeof got), "2001:db8::1");
 }
 
+/* --- overlapping segments ------------------------------------------------------------ */
+
+static void test_overlap_table(void **state)
+{
+    (void)state;
+    struct overlap_table *t = overlap_new();
+    assert_non_null(t);
+    struct overlap_flow ab = { .src = 1, .dst = 2, .sport = 40000, .dport = 25 };
+    struct overlap_flow ba = { .src = 2, .dst = 1, .sport = 25, .dport = 40000 };
+    struct overlap_flow other = { .src = 1, .dst = 3, .sport = 40000, .dport = 25 };
+    const uint8_t first[] = "MAIL FROM:<alice@example.com> SIZE=1000\r\n";
+    uint8_t forged[sizeof first];
+    memcpy(forged, first, sizeof first);
+    forged[sizeof first - 8] ^= 1;   /* a byte past the first 32: the lanes' tail */
+    assert_false(overlap_conflicts(t, &ab, 7, first, sizeof first - 1));
+    assert_false(overlap_conflicts(t, &ab, 7, first, sizeof first - 1));    /* same again */
+    assert_true(overlap_conflicts(t, &ab, 7, forged, sizeof first - 1));
+    assert_false(overlap_conflicts(t, &ba, 7, forged, sizeof first - 1));   /* other way */
+    assert_false(overlap_conflicts(t, &other, 7, forged, sizeof first - 1));
+    assert_false(overlap_conflicts(t, &ab, 7, forged, 10));   /* shorter: not compared */
+    /* A longer resend that agrees replaces the record: its new part is compared next. */
+    uint8_t longer[64];
+    memcpy(longer, first, sizeof first - 1);
+    memcpy(longer + sizeof first - 1, "RCPT TO:<b@x>\r\n", 16);
+    size_t longer_len = sizeof first - 1 + 16;
+    assert_false(overlap_conflicts(t, &ab, 7, longer, longer_len));
+    longer[longer_len - 3] = 'y';
+    assert_true(overlap_conflicts(t, &ab, 7, longer, longer_len));
+    assert_false(overlap_conflicts(t, &ab, 7, first, 0));   /* no data: nothing */
+    /* A body segment: sampled, its first 64 bytes and its last word always. */
+    uint8_t body[1400], edited[1400];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (uint8_t)('a' + i % 26);
+    assert_false(overlap_conflicts(t, &ab, 90000, body, sizeof body));
+    memcpy(edited, body, sizeof body);
+    edited[40] = '!';
+    assert_true(overlap_conflicts(t, &ab, 90000, edited, sizeof body));
+    memcpy(edited, body, sizeof body);
+    edited[sizeof body - 1] = '!';
+    assert_true(overlap_conflicts(t, &ab, 90000, edited, sizeof body));
+    assert_false(overlap_conflicts(t, &ab, 90000, body, sizeof body));
+    overlap_free(t);
+}
+
+struct conflict_log {
+    int conflicts;
+    enum stream_side from[4];
+    char client_data[256];
+    size_t client_len;
+};
+
+static void on_conflict_data(void *ctx, void *stream, enum stream_side from, const char *bytes,
+                             size_t len, int64_t ts_us)
+{
+    struct conflict_log *log = ctx;
+    (void)stream; (void)ts_us;
+    if (from == STREAM_FROM_CLIENT && log->client_len + len < sizeof log->client_data) {
+        memcpy(log->client_data + log->client_len, bytes, len);
+        log->client_len += len;
+    }
+}
+
+static void on_conflict_closed(void *ctx, void *stream, enum stream_end how, bool data_lost,
+                               int64_t ts_us)
+{
+    (void)ctx; (void)stream; (void)how; (void)data_lost; (void)ts_us;
+}
+
+static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    struct conflict_log *log = ctx;
+    (void)ts_us;
+    assert_int_equal((uintptr_t)stream, 1111);
+    assert_true(log->conflicts < 4);
+    log->from[log->conflicts++] = from;
+}
+
+/* A resend with other bytes is reported on its stream and side; libnids decodes the first
+ * copy; an identical resend is nothing. */
+static void test_overlap_conflicts_reported(void **state)
+{
+    (void)state;
+    struct conflict_log log = { 0 };
+    struct reassembly_config config;
+    reassembly_config_defaults(&config);
+    memset(config.ports, 0, sizeof config.ports);
+    reassembly_config_add_port(&config, 25);
+    struct reassembly_events events = {
+        .ctx = &log, .opened = on_stream_opened, .data = on_conflict_data,
+        .closed = on_conflict_closed, .attempt = on_stream_attempt, .conflict = on_conflict,
+    };
+    char err[256];
+    assert_int_equal(reassembly_start(&config, &events, err, sizeof err), 0);
+    handshake(1111, 0);
+    tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
+    tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<a@x>\r\n", SEC / 5);
+    tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<a@x>\r\n", SEC / 4);
+    assert_int_equal(log.conflicts, 0);
+    tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<b@x>\r\n", SEC / 3);
+    assert_int_equal(log.conflicts, 1);
+    assert_int_equal(log.from[0], STREAM_FROM_CLIENT);
+    tcp_segment(false, 1111, 5001, 1016, ACK | PSH, "554 no\r\n", SEC / 2);
+    assert_int_equal(log.conflicts, 2);
+    assert_int_equal(log.from[1], STREAM_FROM_SERVER);
+    tcp_segment(true, 1111, 1016, 5009, ACK | PSH, "QUIT\r\n", SEC);
+    struct reassembly_stats stats;
+    reassembly_finish(2 * SEC, &stats);
+    assert_int_equal(stats.overlap_conflicts, 2);
+    log.client_data[log.client_len] = '\0';
+    assert_string_equal(log.client_data, "RCPT TO:<a@x>\r\nQUIT\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_address_format),
+        cmocka_unit_test(test_overlap_table),
+        cmocka_unit_test(test_overlap_conflicts_reported),
         cmocka_unit_test(test_sanitize_escapes_controls),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),

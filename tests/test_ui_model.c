@@ -395,7 +395,7 @@ static void test_finding_filter(void **state)
         assert_true(flag >= MT_FLAG_CLEARTEXT_AUTH);
         assert_string_equal(flag_name((unsigned)__builtin_ctz(flag)), model_finding_word(words));
     }
-    assert_int_equal(words, 5);
+    assert_int_equal(words, 6);
     assert_true(model_parse_finding("cert_expired", &flag));
     assert_int_equal(flag, MT_FLAG_CERT_EXPIRED);
     assert_true(model_parse_finding(" cleartext_auth ", &flag));

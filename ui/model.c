@@ -404,7 +404,8 @@ int model_clear_filters(struct ui_model *m)
 /* The security findings are the flag bits from MT_FLAG_CLEARTEXT_AUTH up. */
 #define FINDING_FIRST_BIT 7u
 #define FINDING_MASK (MT_FLAG_CLEARTEXT_AUTH | MT_FLAG_STARTTLS_UNUSED | MT_FLAG_WEAK_TLS | \
-                      MT_FLAG_CERT_EXPIRED | MT_FLAG_CERT_NAME_MISMATCH)
+                      MT_FLAG_CERT_EXPIRED | MT_FLAG_CERT_NAME_MISMATCH | \
+                      MT_FLAG_OVERLAP_CONFLICT)
 
 const char *model_finding_word(int index)
 {

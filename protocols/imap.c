@@ -50,6 +50,7 @@
 #define IMAP_TEXT_KEEP 512      /* a buffer grown past this is given back after its line */
 #define IMAP_LITERALS_KEPT 16   /* literal positions kept per logical line */
 #define IMAP_CAPTURE_MAX 256    /* a first-argument literal this small is read */
+#define IMAP_PLUS_HELD 4        /* go-aheads held back for a command line (see hold_plus) */
 #define IMAP_UNTAGGED_SHOWN 20  /* untagged responses shown in a row before summarising */
 #define IMAP_TAIL 32            /* bytes kept to find "{n}" at the end of a cut line */
 #define IMAP_SASL_B64_MAX 2048  /* base64 characters of a SASL response decoded */
@@ -189,6 +190,8 @@ struct imap {
     struct header_scan *fetch_scan;
     size_t fetch_msg;                /* its index in session->messages, SIZE_MAX: none */
     unsigned fetch_lines;
+    struct { int64_t ts; char *text; size_t len; } plus_held[IMAP_PLUS_HELD];
+    unsigned plus_count;             /* held go-aheads (hold_plus()) */
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -914,6 +917,34 @@ static void client_classify(struct imap *imap)
         imap->session->auth_attempts++;
 }
 
+/* A "+" go-ahead for a synchronizing literal comes while the client's command line is
+ * still open (it is logged whole when its last literal ends): held back and logged right
+ * after it, so the transcript shows the command before the server's answer to it, in
+ * time order. False when it cannot be held (past IMAP_PLUS_HELD, no memory): logged now. */
+static bool hold_plus(struct imap *imap, const struct imap_side *s)
+{
+    if (imap->plus_count == IMAP_PLUS_HELD)
+        return false;
+    char *text = malloc(s->len + 1);   /* + 1: never malloc(0) */
+    if (!text)
+        return false;
+    memcpy(text, s->text, s->len);
+    imap->plus_held[imap->plus_count].ts = s->ts;
+    imap->plus_held[imap->plus_count].text = text;
+    imap->plus_held[imap->plus_count++].len = s->len;
+    return true;
+}
+
+static void log_held_plus(struct imap *imap)
+{
+    for (unsigned i = 0; i < imap->plus_count; i++) {
+        imap_log(imap, 'S', imap->plus_held[i].ts, imap->plus_held[i].text,
+                 imap->plus_held[i].len, false);
+        free(imap->plus_held[i].text);
+    }
+    imap->plus_count = 0;
+}
+
 static void client_line_done(struct imap *imap)
 {
     struct imap_side *c = &imap->client;
@@ -935,6 +966,7 @@ static void client_line_done(struct imap *imap)
         shown.len = render_line(c, shown.text, sizeof shown.text);
     }
     imap_log(imap, 'C', c->ts, shown.text, shown.len, false);
+    log_held_plus(imap);
 }
 
 /* ---- server responses ------------------------------------------------------------------ */
@@ -1120,10 +1152,13 @@ static void server_line_done(struct imap *imap)
         server_tagged(imap);
         return;
     }
-    if (s->kind == LK_CONTINUE)
+    if (s->kind == LK_CONTINUE) {
         imap->client.waiting_plus = false;   /* go-ahead for a literal, or a SASL/IDLE step */
-    else
+        if (imap->client.assembling && hold_plus(imap, s))
+            return;
+    } else {
         imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+    }
     imap_log(imap, 'S', s->ts, s->text, s->len, false);
 }
 
@@ -1542,6 +1577,8 @@ static void imap_free(void *state)
     lr_free(&imap->server.reader);
     free(imap->fetch_scan);
     free(imap->cap_auth);
+    for (unsigned i = 0; i < imap->plus_count; i++)
+        free(imap->plus_held[i].text);
     for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
         if (imap->tags[i])
             free(imap->tags[i]->arg);

@@ -573,6 +573,12 @@ static void test_append(void **unused)
     assert_transcript_has(s, "C a5 APPEND Nowhere [literal 5000 bytes, not sent]\n");
     assert_transcript_has(s, "C a6 LOGOUT\n");
     assert_false(transcript_has(s, "fake"));
+    /* The command before the server's go-ahead for its literal, as they happened. */
+    const char *command = strstr(s->transcript, "C a2 APPEND"),
+               *plus = strstr(s->transcript, "S + Ready for literal data");
+    assert_non_null(command);
+    assert_non_null(plus);
+    assert_true(command < plus);
     session_free(s);
 }
 

@@ -250,6 +250,16 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
 
 /* Without DNS every payload byte is read, so ASan sees a datagram pointing past its packet. */
 static volatile uint8_t datagram_sink;
+/* A resend that contradicted the first copy: reported on a stream opened() gave. */
+static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    (void)ctx;
+    struct live *live = live_from(stream);
+    if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
+        fuzz_fail("conflict() from side %d", (int)from);
+    connection_overlap_conflict(&live->conn, from, ts_us);
+}
+
 static void on_datagram(void *ctx, const struct flow *flow, enum stream_side from,
                         const uint8_t *payload, size_t len, int64_t ts_us)
 {
@@ -294,7 +304,7 @@ void fuzz_path_start(bool dns_possible)
 {
     static const struct reassembly_events events = {
         .opened = on_opened, .data = on_data, .closed = on_closed,
-        .attempt = on_attempt, .datagram = on_datagram,
+        .attempt = on_attempt, .datagram = on_datagram, .conflict = on_conflict,
     };
     if (running)
         return;

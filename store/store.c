@@ -48,8 +48,9 @@
  *                                 first row's rowid; running totals restart with each run
  *   session_text — what `grep` searches, one row per session (see "The search index")
  *     id INTEGER PRIMARY KEY (= sessions.id), doc TEXT: user, helo, client_ip, server_ip,
- *     mail_from, rcpt_summary, status_line, every subject, every recipient address not in
- *     rcpt_summary, one per line, ASCII letters lowered. Built by the view
+ *     mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, dns_qname,
+ *     dns_answers, every subject, every recipient address not in rcpt_summary, one per
+ *     line, ASCII letters lowered. Built by the view
  *     session_text_source(id, doc); deleted and rewritten with its session by triggers.
  *   session_search — FTS5 over session_text.doc (external content, trigram tokenizer,
  *     case-sensitive), rowid = session id
@@ -234,29 +235,52 @@ static const char schema_sql[] =
     "INSERT INTO session_search(session_search, rank) VALUES('automerge', 0);"
 #define TEXT_REFRESH(id) "UPDATE session_text SET doc = (SELECT doc FROM session_text_source" \
     " WHERE id = " id ") WHERE id = " id ";"
+/* Separate: search_document_check() makes it again for the newer fields. */
+#define SESSIONS_TEXT_UPDATE_SQL \
+    "CREATE TRIGGER sessions_text_update AFTER UPDATE OF user, helo, client_ip, server_ip," \
+    " mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, dns_qname," \
+    " dns_answers ON sessions BEGIN " TEXT_REFRESH("new.id") " END;"
+/* The document's definition: search_doc() builds the same text in C. */
+#define SEARCH_VIEW_SQL \
+    "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower(" \
+    TEXT_FIELD("user") TEXT_FIELD("helo") TEXT_FIELD("client_ip") TEXT_FIELD("server_ip") \
+    TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line") \
+    TEXT_FIELD("tls_sni") TEXT_FIELD("tls_subject") TEXT_FIELD("tls_sans") \
+    TEXT_FIELD("dns_qname") TEXT_FIELD("dns_answers") \
+    TEXT_FIELD("(SELECT group_concat(subject, char(10)) FROM messages" \
+               " WHERE session_id = sessions.id)") \
+    "ifnull((SELECT group_concat(addr, char(10)) FROM recipients WHERE session_id =" \
+    " sessions.id AND instr(sessions.rcpt_summary, addr) = 0), '')) FROM sessions;"
+
+#define SESSION_TEXT_DELETE_SQL \
+    "CREATE TRIGGER session_text_delete AFTER DELETE ON session_text BEGIN" \
+    " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);" \
+    " END;"
+/* Databases whose documents predate the TLS and DNS fields (the view without tls_sni):
+ * the view and its trigger are made again and every document rewritten, once, at the
+ * first writable open; the index is rebuilt from the documents in one pass. */
+static const char search_document_upgrade_sql[] =
+    "DROP VIEW session_text_source;" SEARCH_VIEW_SQL
+    "DROP TRIGGER IF EXISTS sessions_text_update;" SESSIONS_TEXT_UPDATE_SQL
+    "DROP TRIGGER session_text_delete;"
+    "DELETE FROM session_text;"
+    "INSERT INTO session_text(id, doc) SELECT id, doc FROM session_text_source;"
+    SESSION_TEXT_DELETE_SQL
+    "INSERT INTO session_search(session_search) VALUES('rebuild');";
 static const char search_schema_sql[] =
     "CREATE TABLE session_text (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);"
     "CREATE VIRTUAL TABLE session_search USING fts5(doc, content = 'session_text',"
     " content_rowid = 'id', tokenize = 'trigram case_sensitive 1', columnsize = 0,"
     " detail = none);"
-    "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower("
-    TEXT_FIELD("user") TEXT_FIELD("helo") TEXT_FIELD("client_ip") TEXT_FIELD("server_ip")
-    TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line")
-    TEXT_FIELD("(SELECT group_concat(subject, char(10)) FROM messages"
-               " WHERE session_id = sessions.id)")
-    "ifnull((SELECT group_concat(addr, char(10)) FROM recipients WHERE session_id ="
-    " sessions.id AND instr(sessions.rcpt_summary, addr) = 0), '')) FROM sessions;"
+    SEARCH_VIEW_SQL
     SEARCH_CONFIG_SQL
-    "CREATE TRIGGER session_text_delete AFTER DELETE ON session_text BEGIN"
-    " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);"
-    " END;"
+    SESSION_TEXT_DELETE_SQL
     "CREATE TRIGGER session_text_update AFTER UPDATE OF doc ON session_text BEGIN"
     " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);"
     " INSERT INTO session_search(rowid, doc) VALUES(new.id, new.doc); END;"
     "CREATE TRIGGER sessions_text_delete AFTER DELETE ON sessions BEGIN"
     " DELETE FROM session_text WHERE id = old.id; END;"
-    "CREATE TRIGGER sessions_text_update AFTER UPDATE OF user, helo, client_ip, server_ip,"
-    " mail_from, rcpt_summary, status_line ON sessions BEGIN " TEXT_REFRESH("new.id") " END;"
+    SESSIONS_TEXT_UPDATE_SQL
     "CREATE TRIGGER messages_text_update AFTER UPDATE OF subject ON messages BEGIN "
     TEXT_REFRESH("new.session_id") " END;"
     "CREATE TRIGGER recipients_text_update AFTER UPDATE OF addr ON recipients BEGIN "
@@ -379,7 +403,9 @@ static const char *const clause_sql[QC_COUNT] = {
     [QC_FAILED] = NULL,   /* built from status_is_failure() */
     [QC_GREP] = "(" GREP_LIKE("user") " OR " GREP_LIKE("helo") " OR " GREP_LIKE("client_ip")
         " OR " GREP_LIKE("server_ip") " OR " GREP_LIKE("mail_from") " OR "
-        GREP_LIKE("rcpt_summary") " OR " GREP_LIKE("status_line")
+        GREP_LIKE("rcpt_summary") " OR " GREP_LIKE("status_line") " OR " GREP_LIKE("tls_sni")
+        " OR " GREP_LIKE("tls_subject") " OR " GREP_LIKE("tls_sans") " OR "
+        GREP_LIKE("dns_qname") " OR " GREP_LIKE("dns_answers")
         " OR EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND "
         GREP_LIKE("m.subject") ")"
         " OR EXISTS (SELECT 1 FROM recipients r WHERE r.session_id = sessions.id AND "
@@ -630,6 +656,18 @@ static int sensor_check(struct mt_store *store, bool writable)
  * Runs inside schema_check()'s transaction (commits it when writable). A database created
  * before auto_vacuum was set keeps auto_vacuum = NONE (changing it takes a VACUUM, far too
  * long at open): pruning frees its pages for reuse but cannot shrink the file. */
+/* Rewrites the search documents of a database made before they held the TLS and DNS
+ * fields (search_document_upgrade_sql). SQLite result code. */
+static int search_document_check(struct mt_store *store)
+{
+    int64_t current = 0;
+    int rc = pragma_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND"
+                        " name = 'session_text_source' AND sql LIKE '%tls_sni%'", &current);
+    if (rc != SQLITE_OK || current)
+        return rc;
+    return sqlite3_exec(store->db, search_document_upgrade_sql, NULL, NULL, NULL);
+}
+
 static int search_check(struct mt_store *store, bool writable)
 {
     int64_t found = 0;
@@ -641,6 +679,8 @@ static int search_check(struct mt_store *store, bool writable)
         rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && found)
             rc = sqlite3_exec(store->db, SEARCH_CONFIG_SQL, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && found)
+            rc = search_document_check(store);
         if (rc == SQLITE_OK && !found)
             rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && !found)
@@ -1071,10 +1111,15 @@ static size_t search_doc(struct mt_store *store, const struct mt_session *s,
                          const char *mail_from, const char *summary)
 {
 #define DOC_FIELD(array) { array, strnlen(array, sizeof array) }   /* as bind_fields() */
+    static const struct mt_tls_info no_tls;
+    static const struct mt_dns_info no_dns;
+    const struct mt_tls_info *tls = session_tls(s) ? session_tls(s) : &no_tls;
+    const struct mt_dns_info *dns = session_dns(s) ? session_dns(s) : &no_dns;
     const struct { const char *text; size_t len; } fields[] = {
         DOC_FIELD(s->user), DOC_FIELD(s->helo), DOC_FIELD(s->client_ip),
         DOC_FIELD(s->server_ip), { mail_from, strlen(mail_from) }, { summary, strlen(summary) },
-        DOC_FIELD(s->status_line),
+        DOC_FIELD(s->status_line), DOC_FIELD(tls->sni), DOC_FIELD(tls->subject),
+        DOC_FIELD(tls->sans), DOC_FIELD(dns->qname), DOC_FIELD(dns->answers),
     };
 #undef DOC_FIELD
     size_t field_count = sizeof fields / sizeof fields[0], need = 1;

@@ -1119,6 +1119,11 @@ static const char *const varied_subjects[] = {
     "back\\\\slash", "日本語のテキスト", "emoji \xf0\x9f\x93\xa7 mail", "KELVIN \xe2\x84\xaa",
     "\"\"", "AND OR NOT", "",
 };
+/* TLS names (SNI, certificate subject, SANs) and DNS names (query, answers). */
+static const char *const varied_names[] = {
+    "mail.Expired.example", "mx1.köln.example", "DNS:a.example, DNS:B.example",
+    "example.org", "10 mx.example.org", "192.0.2.7", "_25._tcp.mx.example",
+};
 static const char *const varied_rcpts[] = {
     "bob@example.org", "Carol@Example.Org", "o'brien@example.net", "100%@example.net",
     "x_y@example.net", "köln@example.de", "user@日本.jp",
@@ -1146,6 +1151,20 @@ static struct mt_session *make_varied(int i)
     /* a few share a start time: ties are broken by id */
     s->start_us = T_SMTP + (int64_t)((i * 37) % 50) * 1000000;
     session_decide(s, statuses[i % 6], line, strlen(line), -1);
+    const char *name = varied_names[(size_t)i % COUNT_OF(varied_names)];
+    if (i % 4 == 1) {
+        struct mt_tls_info *tls = session_tls_alloc(s);
+        snprintf(tls->sni, sizeof tls->sni, "%s", name);
+        snprintf(tls->subject, sizeof tls->subject, "%s",
+                 varied_names[(size_t)(i + 1) % COUNT_OF(varied_names)]);
+        snprintf(tls->sans, sizeof tls->sans, "%s",
+                 varied_names[(size_t)(i + 2) % COUNT_OF(varied_names)]);
+    } else if (i % 4 == 2) {
+        struct mt_dns_info *dns = session_dns_alloc(s);
+        snprintf(dns->qname, sizeof dns->qname, "%s", name);
+        snprintf(dns->answers, sizeof dns->answers, "%s",
+                 varied_names[(size_t)(i + 3) % COUNT_OF(varied_names)]);
+    }
     if (s->proto == MT_PROTO_SMTP) {
         for (int m = 0; m < 1 + i % 3; m++) {
             struct mt_message *msg = session_add_message(s);
@@ -1216,7 +1235,9 @@ static const char *oracle_ids(sqlite3 *db, const char *grep, const char *extra,
 #define L(col) col " LIKE ?1 ESCAPE '\\'"
     snprintf(sql, sizeof sql, "SELECT id FROM sessions WHERE (" L("user") " OR " L("helo")
              " OR " L("client_ip") " OR " L("server_ip") " OR " L("mail_from") " OR "
-             L("rcpt_summary") " OR " L("status_line") " OR EXISTS (SELECT 1 FROM messages m"
+             L("rcpt_summary") " OR " L("status_line") " OR " L("tls_sni") " OR "
+             L("tls_subject") " OR " L("tls_sans") " OR " L("dns_qname") " OR "
+             L("dns_answers") " OR EXISTS (SELECT 1 FROM messages m"
              " WHERE m.session_id = sessions.id AND " L("m.subject") ") OR EXISTS (SELECT 1"
              " FROM recipients r WHERE r.session_id = sessions.id AND " L("r.addr") ")) %s",
              extra);
@@ -1297,10 +1318,11 @@ static void assert_search_like_reference(const char *path, struct mt_store *stor
     for (size_t i = 0; i < COUNT_OF(fixed); i++)
         snprintf(patterns[n++], sizeof patterns[0], "%s", fixed[i]);
     const char *const *lists[] = { varied_users, varied_helos, varied_ips, varied_lines,
-                                   varied_subjects, varied_rcpts };
+                                   varied_subjects, varied_rcpts, varied_names };
     const size_t sizes[] = { COUNT_OF(varied_users), COUNT_OF(varied_helos),
                              COUNT_OF(varied_ips), COUNT_OF(varied_lines),
-                             COUNT_OF(varied_subjects), COUNT_OF(varied_rcpts) };
+                             COUNT_OF(varied_subjects), COUNT_OF(varied_rcpts),
+                             COUNT_OF(varied_names) };
     for (size_t l = 0; l < COUNT_OF(lists); l++)
         for (size_t i = 0; i < sizes[l]; i++)
             n = add_substrings(patterns, n, PATTERNS_MAX, lists[l][i], &rnd);
@@ -1593,6 +1615,39 @@ static void test_search_added_to_older_database(void **state)
     assert_int_equal(store_close(store), STORE_OK);
     assert_index_consistent(f->path);
     session_free(s);
+}
+
+/* A database whose documents predate the TLS and DNS names (its view without them): the
+ * first writable open rewrites every document and rebuilds the index, once. */
+static void test_search_documents_upgraded(void **state)
+{
+    struct fixture *f = *state;
+    put_varied_then(f, "DROP TRIGGER sessions_text_update; DROP VIEW session_text_source;"
+                       "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower("
+                       "ifnull(user, '') || char(10) || ifnull(helo, '')) FROM sessions;"
+                       "CREATE TRIGGER sessions_text_update AFTER UPDATE OF user, helo ON"
+                       " sessions BEGIN UPDATE session_text SET doc = (SELECT doc FROM"
+                       " session_text_source WHERE id = new.id) WHERE id = new.id; END;"
+                       "UPDATE session_text SET doc = (SELECT doc FROM session_text_source"
+                       " WHERE id = session_text.id);");
+    struct store_filter q;
+    struct id_list got;
+    struct mt_store *store = open_store(f, false);   /* read-only: left as it is */
+    store_filter_init(&q);
+    q.grep = "köln.example";
+    assert_string_equal(store_ids(store, &q, &got), "");
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_index_consistent(f->path);
+    exec_ok(f->path, "SELECT CASE WHEN (SELECT count(*) FROM session_text t JOIN"
+                     " session_text_source v USING (id) WHERE t.doc IS v.doc) ="
+                     " (SELECT count(*) FROM sessions) THEN 1 ELSE abs(-9223372036854775807 - 1)"
+                     " END;");
+    store = open_store(f, false);
+    assert_string_not_equal(store_ids(store, &q, &got), "");
+    assert_search_like_reference(f->path, store, 3);
+    assert_int_equal(store_close(store), STORE_OK);
 }
 
 /* A database made before the index dropped positions (detail=full, SQLite's default):
@@ -2204,6 +2259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_document_is_the_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_documents_upgraded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_positional_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),

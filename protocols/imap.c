@@ -1483,7 +1483,8 @@ static void imap_data(void *state, struct mt_session *session, enum mt_side from
         imap->session->tls = true;
         imap_decide(imap, MT_STATUS_ENCRYPTED, why, sizeof why - 1, imap_go_opaque(imap, ts_us, why));
     } else if (imap->state == IMAP_TLS_STARTING && from == MT_CLIENT && tls) {
-        imap_go_opaque(imap, ts_us, "[TLS handshake: the rest is encrypted]");
+        imap_go_opaque(imap, ts_us, "[TLS from here on: the handshake and what follows are"
+                                    " not shown]");
     } else if (imap->state == IMAP_TLS_STARTING && from == MT_CLIENT) {
         /* A decrypted capture: keep decoding, and let what follows decide the status. */
         static const char why[] = "[plaintext after STARTTLS: decrypted capture]";

@@ -313,7 +313,7 @@ static size_t probe_bytes(struct pop3 *st, enum mt_side side, const char *bytes,
     st->probe[side] = PROBE_OFF;
     st->held[side] = false;
     if (tls && why == PROBE_STLS) {
-        go_encrypted(st, "[TLS handshake: the rest is encrypted]");
+        go_encrypted(st, "[TLS from here on: the handshake and what follows are not shown]");
     } else if (tls && !(side == MT_CLIENT && st->greeted)) {
         go_encrypted(st, "[TLS from the first byte: nothing decodable]");
     } else if (why == PROBE_STLS && side == MT_CLIENT) {

@@ -1106,7 +1106,8 @@ static void tls_begin(struct smtp *st)
     lr_discard(&st->reader[MT_SERVER]);
     st->session->tls = true;
     fifo_clear(st);
-    int tline = smtp_note(st, "[TLS handshake: the rest of the connection is encrypted]");
+    int tline = smtp_note(st, "[TLS from here on: the handshake and what follows are not"
+                                  " shown]");
     if (!st->starttls_done)   /* implicit TLS (port 465): this note is what decided */
         saved_set(&st->tls_line, 0, "TLS from the first byte", 23, tline);
     smtp_enter_state(st, SMTP_TLS);

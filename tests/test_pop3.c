@@ -531,7 +531,7 @@ static void test_stls_client_ahead(void **unused)
                                  MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
     assert_true(s->tls);
-    assert_true(has_line(s, 'I', "[TLS handshake: the rest is encrypted]"));
+    assert_true(has_line(s, 'I', "[TLS from here on: the handshake and what follows are not shown]"));
     session_free(s);
 
     s = check(dialogue_disabled_then_stls, COUNT(dialogue_disabled_then_stls), MT_END_RESET);

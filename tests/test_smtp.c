@@ -782,7 +782,7 @@ static void test_tls(void **state)
     assert_true(s->tls);
     assert_false(s->flags & MT_FLAG_DECRYPTED);
     assert_int_equal(s->message_count, 0);   /* the "MAIL FROM" inside TLS bytes */
-    assert_true(transcript_has(s, "[TLS handshake"));
+    assert_true(transcript_has(s, "[TLS from here on"));
     assert_false(transcript_has(s, "fake"));
     session_free(s);
 

@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "ui/console.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
@@ -54,11 +55,19 @@ static const char usage_text[] =
     "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
     "  (the rest was processed), 2 usage error, 3 database error.\n";
 
+/* After a usage error, a pointer to the help rather than all of it: forty lines of usage
+ * scrolled the one line that said what was wrong off the screen. */
+static void usage_hint(void)
+{
+    fputs("Try 'mailtap --help' for the commands and their options.\n", stderr);
+}
+
 static void usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "mailtap: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", usage_text);
+    fputc('\n', stderr);
+    usage_hint();
 }
 
 /* A word left after the options of a command that takes none: an error, not ignored (a
@@ -268,7 +277,7 @@ static int command_read(int argc, char **argv)
         if (handled < 0)
             return EXIT_USAGE;
         if (handled == 0) {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -359,7 +368,7 @@ static int command_capture(int argc, char **argv)
         if (handled < 0)
             return EXIT_USAGE;
         if (handled == 0) {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -522,6 +531,11 @@ static int command_list(int argc, char **argv)
             usage_error("--proto, --dir and --status are given once each (again: %s)", optarg);
             return EXIT_USAGE;
         }
+        /* Words are matched in any case: "--status AUTH_FAILED" as "auth_failed". */
+        if (opt == OPT_PROTO || opt == OPT_DIR || opt == OPT_STATUS || opt == OPT_SORT ||
+            opt == OPT_FINDING)
+            for (char *p = optarg; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
         switch (opt) {
         case 'd': db_path = optarg; break;
         case OPT_PROTO:
@@ -598,7 +612,7 @@ static int command_list(int argc, char **argv)
         }
         case OPT_JSON: list.json = true; break;
         default:
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -633,7 +647,7 @@ static int command_show(int argc, char **argv)
         else if (opt == OPT_JSON)
             json = true;
         else {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -749,7 +763,7 @@ static int command_stats(int argc, char **argv)
         } else if (opt == OPT_JSON) {
             json = true;
         } else {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -792,7 +806,7 @@ static int command_trace(int argc, char **argv)
         else if (opt == OPT_JSON)
             trace.json = true;
         else {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
     }
@@ -819,7 +833,7 @@ static int command_ui(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "d:", list_long_options, NULL)) != -1) {
         if (opt != 'd') {
-            fprintf(stderr, "\n%s", usage_text);
+            usage_hint();
             return EXIT_USAGE;
         }
         db_path = optarg;

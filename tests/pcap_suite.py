@@ -1095,6 +1095,13 @@ def test_list_filters(suite):
                               capture_output=True, text=True)
         if proc.returncode != 2:
             raise Failure("list %s: exit status %d, expected 2" % (bad, proc.returncode))
+        if len(proc.stderr.splitlines()) > 3:   # the error, then a pointer to --help
+            raise Failure("list %s: the error is lost in %d lines" % (bad, len(proc.stderr.splitlines())))
+    # Words in any case.
+    if ids("--status", "AUTH_FAILED", "--proto", "SMTP") != ids("--status", "auth_failed"):
+        raise Failure("--status/--proto in capitals differ from lower case")
+    if ids("--finding", "Cert_Expired") != expired:
+        raise Failure("--finding in capitals differs from lower case")
 
 
 def main():

@@ -4,6 +4,7 @@
 #include "cli/output.h"
 #include "cli/pipeline.h"
 #include "cli/privileges.h"
+#include "cli/readlog.h"
 #include "cli/sensor.h"
 #include "protocols/session.h"
 #include "store/store.h"
@@ -28,8 +29,9 @@ static const char usage_text[] =
     "usage: mailtap COMMAND [options]\n"
     "\n"
     "  read FILE... [-d DB] [--ui] [-q] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
-    "       [--attempt-rows N] [--idle-timeout SEC] [--keep-days N] [--max-db-mb N]\n"
-    "        decode pcap/pcapng files (\"-\" = stdin) into the database; past N a minute\n"
+    "       [--attempt-rows N] [--idle-timeout SEC] [--keep-days N] [--max-db-mb N] [--again]\n"
+    "        decode pcap/pcapng files (\"-\" = stdin) into the database (a file read into it\n"
+    "        before is skipped unless --again); past N a minute\n"
     "        per server (default 100, 0 = no limit), failed connection attempts become\n"
     "        one summary row (read and capture); -q: silent unless something went wrong\n"
     "  capture -i IFACE [-d DB] [--ui] [-q] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
@@ -87,6 +89,7 @@ static bool no_arguments_left(const char *command, int argc, char **argv)
  * a bad value. */
 enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STATUS, OPT_FAILED,
        OPT_GREP, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_JSON, OPT_OLDEST, OPT_IDLE, OPT_UI, OPT_SORT,
+       OPT_AGAIN,
        OPT_FINDING, OPT_KEEP_DAYS, OPT_MAX_DB_MB, OPT_STATS_INTERVAL, OPT_WORKERS,
        OPT_ATTEMPT_ROWS };
 
@@ -195,6 +198,7 @@ static const struct option decode_long_options[] = {
     { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
     { "workers", required_argument, NULL, OPT_WORKERS },
     { "user", required_argument, NULL, 'Z' },
+    { "again", no_argument, NULL, OPT_AGAIN },
     { NULL, 0, NULL, 0 },
 };
 
@@ -202,8 +206,8 @@ static const struct option decode_long_options[] = {
  * read while it writes); the console runs here and shows sessions as they are stored.
  * The child's messages go to DB.log so they do not scribble over the console; they are
  * printed once the console closes. Returns the decoder's exit status. */
-static int run_with_console(struct pipeline_options *options,
-                            struct capture_source *source, const char *label)
+static int run_with_console(struct pipeline_options *options, struct capture_source *source,
+                            const char *label, struct readlog *readlog)
 {
     char log_path[4096];
     snprintf(log_path, sizeof log_path, "%s.log", options->db_path);
@@ -228,6 +232,9 @@ static int run_with_console(struct pipeline_options *options,
         signal(SIGINT, SIG_IGN);   /* Ctrl-C belongs to the console; it ends us with SIGTERM */
         struct pipeline_summary summary;
         int rc = pipeline_run(options, source, &summary);
+        if (readlog)   /* the console may end the read (SIGTERM) before the files do */
+            readlog_finish(readlog, options->db_path,
+                           (rc == EXIT_OK || rc == EXIT_INPUT) && !capture_stopped(source));
         fprintf(stderr, "mailtap: %s: ", options->db_path);
         pipeline_print_summary(&summary, stderr);
         fflush(stderr);
@@ -262,11 +269,15 @@ static int command_read(int argc, char **argv)
     static struct pipeline_options options;
     pipeline_options_defaults(&options);
     options.bulk_load = true;
-    bool with_console = false;
+    bool with_console = false, again = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "d:q", decode_long_options, NULL)) != -1) {
         if (opt == 'q') {
             options.quiet = true;
+            continue;
+        }
+        if (opt == OPT_AGAIN) {
+            again = true;
             continue;
         }
         if (opt == OPT_UI) {
@@ -290,12 +301,22 @@ static int command_read(int argc, char **argv)
     }
     const char **files = (const char **)argv + optind;
     int file_count = argc - optind;
+    struct readlog readlog;
+    if (!readlog_begin(&readlog, options.db_path, files, &file_count, again, options.quiet))
+        return EXIT_DATABASE;
+    if (file_count == 0) {
+        if (!options.quiet)
+            fprintf(stderr, "mailtap: nothing new to read\n");
+        readlog_finish(&readlog, options.db_path, false);
+        return EXIT_OK;
+    }
     if (capture_sort_files_by_time(files, file_count) && !options.quiet)
         fprintf(stderr, "mailtap: note: the files are merged in time order (one timeline),"
                 " starting with %s\n", files[0]);
     struct capture_source *source = capture_open_files(files, file_count);
     if (!source) {
         fprintf(stderr, "mailtap: out of memory\n");
+        readlog_finish(&readlog, options.db_path, false);
         return EXIT_INPUT;
     }
     /* One run, one timeline: its statistics rows carry one name (running totals under each
@@ -306,8 +327,13 @@ static int command_read(int argc, char **argv)
                  file_count == 2 ? "" : "s");
         options.stats_label = label;
     }
+    /* A file is taken in completely when the read was not stopped (a signal, the console
+     * closed) and the database took its sessions: a file that was cut short or held
+     * garbage was still read to its end. */
     if (with_console) {
-        int rc = run_with_console(&options, source, file_count > 1 ? label : files[0]);
+        int rc = run_with_console(&options, source, file_count > 1 ? label : files[0],
+                                  &readlog);
+        readlog_finish(&readlog, options.db_path, false);   /* the decoder's process did */
         capture_close(source);
         return rc;
     }
@@ -315,6 +341,8 @@ static int command_read(int argc, char **argv)
     struct pipeline_summary summary;
     int rc = pipeline_run(&options, source, &summary);
     sensor_forget_source();
+    readlog_finish(&readlog, options.db_path,
+                   (rc == EXIT_OK || rc == EXIT_INPUT) && !capture_stopped(source));
     capture_close(source);
     bool never_opened = rc == EXIT_DATABASE && summary.packets == 0;   /* said why already */
     if ((!options.quiet || rc != 0) && !never_opened) {
@@ -420,7 +448,7 @@ static int command_capture(int argc, char **argv)
         return EXIT_INPUT;
     }
     if (with_console) {
-        int rc = run_with_console(&options, source, sensor.iface);
+        int rc = run_with_console(&options, source, sensor.iface, NULL);
         capture_close(source);
         return rc;
     }

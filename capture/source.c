@@ -545,6 +545,11 @@ int capture_next(struct capture_source *source, struct capture_packet *packet)
     }
 }
 
+bool capture_stopped(const struct capture_source *source)
+{
+    return source->stop_requested != 0;
+}
+
 void capture_stop(struct capture_source *source)
 {
     /* Live capture polls with a timeout and drains the ring before it ends: no

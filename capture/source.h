@@ -74,6 +74,9 @@ int capture_next(struct capture_source *source, struct capture_packet *packet);
 /* Safe to call from a signal handler: makes capture_next() return 0 soon. */
 void capture_stop(struct capture_source *source);
 
+/* capture_stop() was called: the input was not read to its end. */
+bool capture_stopped(const struct capture_source *source);
+
 const char *capture_error(const struct capture_source *source);
 bool capture_is_live(const struct capture_source *source);
 const char *capture_current_name(const struct capture_source *source);

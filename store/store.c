@@ -46,6 +46,9 @@
  *     health TEXT                 the capture-health warning in force ("" when all is well)
  *     run INTEGER                 the capture run (store handle) that wrote the row: its
  *                                 first row's rowid; running totals restart with each run
+ *   capture_files — the files `read` has taken in (cli/readlog.c), made at any writable
+ *     open if missing: identity TEXT PRIMARY KEY ("SIZE-DIGEST" of the first 64 KiB),
+ *     path, size, read_at_us, complete (0 while the read goes on, or after it was killed)
  *   session_text — what `grep` searches, one row per session (see "The search index")
  *     id INTEGER PRIMARY KEY (= sessions.id), doc TEXT: user, helo, client_ip, server_ip,
  *     mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, dns_qname,
@@ -186,6 +189,11 @@ enum session_column { SESSION_COLUMNS(COLUMN_ENUM) SC_ID };  /* id is selected l
 #define CHILD_KEY "session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, " \
     "idx INTEGER NOT NULL, "
 
+/* The capture files `read` has taken in (store_capture_file_*): made at every writable
+ * open if missing (databases made before it have none). */
+#define CAPTURE_FILES_SQL \
+    "CREATE TABLE IF NOT EXISTS capture_files (identity TEXT PRIMARY KEY, path TEXT," \
+    " size INTEGER, read_at_us INTEGER, complete INTEGER);"
 static const char schema_sql[] =
     "CREATE TABLE sessions (id INTEGER PRIMARY KEY, " SESSION_COLUMNS(COLUMN_DDL)
     " CHECK (direction IN ('in', 'out')));"
@@ -198,7 +206,7 @@ static const char schema_sql[] =
     "CREATE TABLE sensor_stats (ts_us INTEGER, packets INTEGER, kernel_drops INTEGER,"
     " interface_drops INTEGER, sessions INTEGER, source TEXT, streams INTEGER, run INTEGER,"
     " health TEXT);"
-    "CREATE INDEX sensor_stats_time ON sensor_stats(ts_us);";
+    "CREATE INDEX sensor_stats_time ON sensor_stats(ts_us);" CAPTURE_FILES_SQL;
 
 /* The search index. Each session's searchable fields are one document (session_text.doc),
  * built by the view session_text_source: one field per line, ASCII letters lowered
@@ -646,7 +654,7 @@ static int sensor_check(struct mt_store *store, bool writable)
     }
     if (rc == SQLITE_OK && writable)
         rc = sqlite3_exec(store->db, "CREATE INDEX IF NOT EXISTS sensor_stats_time"
-                          " ON sensor_stats(ts_us)", NULL, NULL, NULL);
+                          " ON sensor_stats(ts_us);" CAPTURE_FILES_SQL, NULL, NULL, NULL);
     return rc;
 }
 
@@ -1061,6 +1069,51 @@ int store_close(struct mt_store *store)
     int rc = store_finish_bulk_load(store);
     store_free(store);
     return rc;
+}
+
+int store_capture_file_state(struct mt_store *store, const char *identity,
+                             int64_t *read_at_us, bool *complete)
+{
+    sqlite3_stmt *st;
+    *read_at_us = 0;
+    *complete = false;
+    int rc = sqlite3_prepare_v2(store->db, "SELECT read_at_us, complete FROM capture_files"
+                                " WHERE identity = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK && !store->writable)
+        return 0;   /* a database older than the record, opened read-only */
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "looking up a capture file"), -1;
+    sqlite3_bind_text(st, 1, identity, -1, SQLITE_STATIC);
+    int found = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *read_at_us = sqlite3_column_int64(st, 0);
+        *complete = sqlite3_column_int(st, 1) != 0;
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = -1;
+        store_fail(store, rc, "looking up a capture file");
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
+                            int64_t size, int64_t read_at_us, bool complete)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(store->db, "INSERT OR REPLACE INTO capture_files(identity, path,"
+                                " size, read_at_us, complete) VALUES(?,?,?,?,?)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, identity, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, size);
+        sqlite3_bind_int64(st, 4, read_at_us);
+        sqlite3_bind_int(st, 5, complete);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    return rc == SQLITE_DONE ? STORE_OK : store_fail(store, rc, "recording a capture file");
 }
 
 const char *store_error(const struct mt_store *store)

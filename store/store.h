@@ -113,6 +113,14 @@ bool store_indexes_missing(struct mt_store *store);
 void store_global_init(void);
 /* Sessions (DNS rows included) this handle has committed so far. */
 uint64_t store_sessions_committed(const struct mt_store *store);
+/* The capture files `read` took in, by identity (cli/readlog.c): 1 with when and whether
+ * the read finished, 0 when unknown (also on a database older than the record), -1 on a
+ * database error. */
+int store_capture_file_state(struct mt_store *store, const char *identity,
+                             int64_t *read_at_us, bool *complete);
+/* Records a file (again): STORE_OK or a failure. Outside any batch: its own statement. */
+int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
+                            int64_t size, int64_t read_at_us, bool complete);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */
 int store_finish_bulk_load(struct mt_store *store);
 /* Caps the database file at about max_bytes (never below its current size): writes past

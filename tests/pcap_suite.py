@@ -818,7 +818,12 @@ def test_kill_during_read(suite):
                   % (round_no, len(snapshot), after))
         # Still usable: the next read appends, list and the search index find it.
         found = grep_count(suite, db, "mailtap test: delivered")
-        proc = subprocess.run([suite.mailtap, "read", "-q", "-d", db, small],
+        if round_no > 1:   # the killed read left its file recorded as not complete
+            log = open(os.path.join(suite.tmp, "kill%d.log" % round_no)).read()
+            if "was partly read into" not in log:
+                raise Failure("round %d: reading a file again after a kill gives no warning"
+                              " of sessions stored twice: %r" % (round_no, log[-300:]))
+        proc = subprocess.run([suite.mailtap, "read", "-q", "--again", "-d", db, small],
                               capture_output=True, text=True, timeout=60)
         if proc.returncode != 0 or "runtime error:" in proc.stderr or "Sanitizer" in proc.stderr:
             raise Failure("round %d: mailtap read into the killed database failed (rc %d): %s"
@@ -835,6 +840,41 @@ def test_kill_during_read(suite):
                 or "Sanitizer" in proc.stderr):
             raise Failure("round %d: mailtap list after kill -9 (rc %d): %s"
                           % (round_no, proc.returncode, (proc.stdout + proc.stderr)[-500:]))
+
+
+def test_read_twice(suite):
+    """A file read into a database is not read into it again (a copy neither): skipped with
+    a message, quietly with -q; --again reads it anyway; standard input is always read."""
+    small = os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap")
+    other = os.path.join(ROOT, "pcaps", "smtp", "auth-failed.pcap")
+    copy = os.path.join(suite.tmp, "copy-of-delivered.pcap")
+    shutil.copyfile(small, copy)
+    db, _ = suite.mailtap_read([small], expect_rc=0)
+    before = committed_count(db)
+
+    def read(*args, stdin=None):
+        with open(stdin, "rb") if stdin else open(os.devnull, "rb") as feed:
+            return subprocess.run([suite.mailtap, "read", "-d", db] + list(args),
+                                  capture_output=True, text=True, timeout=60, stdin=feed)
+    again = read(small, copy)
+    if again.returncode != 0 or "read into %s already" % db not in again.stderr:
+        raise Failure("second read: rc %d, %r" % (again.returncode, again.stderr))
+    if "nothing new to read" not in again.stderr or committed_count(db) != before:
+        raise Failure("second read stored sessions again: %d, was %d; %r"
+                      % (committed_count(db), before, again.stderr))
+    quiet = read("-q", small)
+    if quiet.returncode != 0 or quiet.stderr or quiet.stdout:
+        raise Failure("-q: rc %d, %r" % (quiet.returncode, quiet.stdout + quiet.stderr))
+    mixed = read(small, other)   # the new file is read, the old one skipped
+    if mixed.returncode != 0 or committed_count(db) != before + 1:
+        raise Failure("a new file beside an old one: rc %d, %d sessions (expected %d)"
+                      % (mixed.returncode, committed_count(db), before + 1))
+    forced = read("--again", small)
+    if forced.returncode != 0 or committed_count(db) != before + 2:
+        raise Failure("--again: rc %d, %d sessions" % (forced.returncode, committed_count(db)))
+    piped = read("-", stdin=small)
+    if piped.returncode != 0 or committed_count(db) != before + 3:
+        raise Failure("stdin: rc %d, %d sessions" % (piped.returncode, committed_count(db)))
 
 
 def test_trace(suite):
@@ -1118,7 +1158,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,
                  test_handshakes_never_established,

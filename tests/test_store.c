@@ -1650,6 +1650,33 @@ static void test_search_documents_upgraded(void **state)
     assert_int_equal(store_close(store), STORE_OK);
 }
 
+/* The capture files a read took in: unknown, then being read, then complete; a database
+ * made before the record (no table) answers unknown read-only and gets the table
+ * writable. */
+static void test_capture_files(void **state)
+{
+    struct fixture *f = *state;
+    int64_t at;
+    bool complete;
+    struct mt_store *store = open_store(f, true);
+    assert_int_equal(store_capture_file_state(store, "10-ab", &at, &complete), 0);
+    assert_int_equal(store_capture_file_mark(store, "10-ab", "/x.pcap", 10, 77, false), STORE_OK);
+    assert_int_equal(store_capture_file_state(store, "10-ab", &at, &complete), 1);
+    assert_int_equal(at, 77);
+    assert_false(complete);
+    assert_int_equal(store_capture_file_mark(store, "10-ab", "/x.pcap", 10, 78, true), STORE_OK);
+    assert_int_equal(store_capture_file_state(store, "10-ab", &at, &complete), 1);
+    assert_true(complete);
+    assert_int_equal(store_close(store), STORE_OK);
+    exec_ok(f->path, "DROP TABLE capture_files;");
+    store = open_store(f, false);
+    assert_int_equal(store_capture_file_state(store, "10-ab", &at, &complete), 0);
+    assert_int_equal(store_close(store), STORE_OK);
+    store = open_store(f, true);
+    assert_int_equal(store_capture_file_state(store, "10-ab", &at, &complete), 0);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
 /* A database made before the index dropped positions (detail=full, SQLite's default):
  * the same queries give the same answers, and writing keeps it consistent. */
 static void test_search_positional_index(void **state)
@@ -2260,6 +2287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_kept_in_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_added_to_older_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_documents_upgraded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_positional_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),

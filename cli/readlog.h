@@ -1,0 +1,36 @@
+/* readlog.h — the capture files a database has taken in, so that reading one again (a
+ * daily `read` of a capture directory, a command run twice) does not store its sessions
+ * twice.
+ * A file is known by its size and a digest of its first 64 KiB: a copy elsewhere is the
+ * same file, a file that grew is another one. Standard input is never recorded. */
+#ifndef MAILTAP_READLOG_H
+#define MAILTAP_READLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct readlog_entry {
+    const char *path;
+    char identity[40];
+    int64_t size;
+};
+
+struct readlog {
+    struct readlog_entry *entries;   /* the files being read, recorded as not complete */
+    int count;
+    int64_t started_us;
+};
+
+/* Drops from files[0..*count) the ones read completely into db_path before (said on
+ * stderr unless quiet), warns of those read only partly (an interrupted read: their
+ * sessions stored then will be there twice), and records the others as being read.
+ * again: none is dropped. False on a database or memory error (message printed); *log is
+ * then empty and nothing was recorded. */
+bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
+                   bool again, bool quiet);
+
+/* The read of the recorded files ended (not interrupted): they are complete. A database
+ * error is printed; the sessions are stored anyway. Frees what log holds. */
+void readlog_finish(struct readlog *log, const char *db_path, bool complete);
+
+#endif

@@ -947,6 +947,12 @@ static void test_count_matches_store(void **state)
     no_connection->status = MT_STATUS_DNS_FAILED;
     assert_int_equal(store_put_session(store, no_connection), STORE_OK);
     session_free(no_connection);
+    struct mt_session *lookup = session_new(MT_PROTO_DNS);   /* three hours later */
+    lookup->start_us = 1767804840000000LL + 3 * 3600 * 1000000LL;
+    lookup->status = MT_STATUS_RESOLVED;
+    snprintf(session_dns_alloc(lookup)->qname, MT_NAME_MAX, "example.org");
+    assert_int_equal(store_put_session(store, lookup), STORE_OK);
+    session_free(lookup);
     assert_int_equal(store_flush(store), STORE_OK);
     struct ui_db *db = uidb_open(db_path, err, sizeof err);
     assert_non_null(db);
@@ -969,7 +975,9 @@ static void test_count_matches_store(void **state)
     }
     struct ui_summary *sm = malloc(sizeof *sm);
     assert_int_equal(uidb_summary(db, 0, 0, 60, sm), 0);
-    assert_int_equal(sm->total, 61);
+    assert_int_equal(sm->total, 62);
+    assert_int_equal(sm->category_total[UI_CAT_DNS], 1);
+    assert_int_equal(sm->counts[UI_CAT_DNS][MT_STATUS_RESOLVED], 1);
     assert_int_equal(sm->failures, 16);
     assert_int_equal(sm->reason_count, 2);
     assert_int_equal(sm->reasons[0].status, MT_STATUS_RELAY_DENIED);
@@ -977,10 +985,19 @@ static void test_count_matches_store(void **state)
     assert_true(sm->ip_count > 0);
     for (int i = 0; i < sm->ip_count; i++)   /* the failed MX lookup has no IP to list */
         assert_true(sm->ips[i].text[0] != '\0');
-    long per_minute = 0;
-    for (int i = 0; i < sm->minutes; i++)
-        per_minute += sm->per_minute[i];
-    assert_int_equal(per_minute, 61);
+    /* the whole range, 181 minutes, in at most 60 columns: 4 minutes each, made 5 */
+    long charted = 0;
+    for (int i = 0; i < sm->buckets; i++)
+        charted += sm->per_bucket[i];
+    assert_int_equal(charted, 62);
+    assert_int_equal(sm->bucket_minutes, 5);
+    assert_int_equal(sm->buckets, 37);
+    assert_int_equal(sm->per_bucket[36], 1);
+    assert_int_equal(sm->first_bucket_us, 1767804840000000LL);
+    assert_int_equal(sm->end_us, 1767804840000000LL + 181 * 60000000LL);
+    assert_int_equal(uidb_summary(db, 0, 1767804900000000LL + 1, 60, sm), 0);   /* 2 minutes */
+    assert_int_equal(sm->bucket_minutes, 1);
+    assert_int_equal(sm->buckets, 2);
     struct ui_sensor sensor;
     uidb_sensor(db, &sensor);
     assert_false(sensor.present);

@@ -230,6 +230,9 @@ if [ -n "$MAILTAP" ]; then
     keys S
     expect "real: summary" "Top failure reasons"
     expect "real: summary names the escape user harmlessly" 'mallory\x1b[2J\x1b]0;pwned\x07'
+    expect "real: summary counts the DNS lookups" " resolved "
+    keys G
+    expect "real: summary chart from the first session to the last" "Sessions per minute from"
     keys 1
 
     keys / c a

@@ -108,7 +108,7 @@ static void load_summary(struct console *c)
     int status;
     int64_t since, until;
     model_get_filter(c->model, &status, &since, &until);
-    c->summary_valid = uidb_summary(c->db, since, until, draw_summary_minutes(),
+    c->summary_valid = uidb_summary(c->db, since, until, draw_summary_columns(),
                                     &c->summary) == 0;
     if (!c->summary_valid)
         say(c, uidb_error(c->db));
@@ -407,19 +407,9 @@ static int trace_request(struct console *c, enum ui_request req, int key)
     return UI_REDRAW;
 }
 
-/* Rows the summary takes (draw.c's layout: title, categories, three top lists with a blank
- * line and a heading each, the chart's blank, title and two rows). */
-static int summary_height(const struct console *c)
-{
-    const struct ui_summary *s = &c->summary;
-    int lists = (s->reason_count ? s->reason_count : 1) + (s->user_count ? s->user_count : 1) +
-                (s->ip_count ? s->ip_count : 1);
-    return 1 + UI_CAT_COUNT + 3 * 2 + lists + 4;
-}
-
 static int summary_request(struct console *c, enum ui_request req, int key)
 {
-    int max_top = summary_height(c) - (LINES - 4);
+    int max_top = draw_summary_height(&c->summary) - (LINES - 4);
     switch (req) {
     case REQ_LAST: c->summary_top = max_top; break;
     case REQ_DOWN: c->summary_top++; break;

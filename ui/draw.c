@@ -115,7 +115,7 @@ int draw_list_first_row(void) { return 3; }
 int draw_list_rows(void) { return LINES - 5 > 1 ? LINES - 5 : 1; }
 int draw_detail_rows(void) { return LINES - 3 > 1 ? LINES - 3 : 1; }
 int draw_trace_rows(void) { return LINES - 4 > 1 ? LINES - 4 : 1; }
-int draw_summary_minutes(void) { return COLS - 14 > 10 ? COLS - 14 : 10; }
+int draw_summary_columns(void) { return COLS - 10 > 10 ? COLS - 10 : 10; }
 
 static void tab_label(int view, char *buf, size_t cap)
 {
@@ -379,21 +379,43 @@ static void sink_text(struct sink *k, const char *text, attr_t attr)
         put_line(y, text, attr);
 }
 
+/* A category's label, then its status counts, wrapped under the label where the screen
+ * ends (a count cut at the edge read as another number). */
 static void draw_status_counts(struct sink *k, const char *label, const long *counts)
 {
-    int y = sink_row(k), x;
-    if (y < 0)
-        return;
-    put_line(y, "", A_NORMAL);
-    x = put_run(y, 0, COLS, label, strlen(label), A_BOLD, false);
-    for (int s = 0; s < MT_STATUS_COUNT && x < COLS; s++) {
+    int y = sink_row(k), indent = (int)strlen(label), x = indent;
+    if (y >= 0) {
+        put_line(y, "", A_NORMAL);
+        put_run(y, 0, COLS, label, strlen(label), A_BOLD, false);
+    }
+    for (int s = 0; s < MT_STATUS_COUNT; s++) {
         char item[64];
         if (!counts[s])
             continue;
-        snprintf(item, sizeof item, " %s %ld", status_name((enum mt_status)s), counts[s]);
-        x += put_run(y, x, COLS - x, item, strlen(item),
-                     severity_attr(explain_status((enum mt_status)s)->severity), false);
+        int len = snprintf(item, sizeof item, " %s %ld", status_name((enum mt_status)s),
+                           counts[s]);
+        if (x + len > COLS && x > indent) {
+            y = sink_row(k);
+            x = indent;
+            if (y >= 0)
+                put_line(y, "", A_NORMAL);
+        }
+        if (y >= 0)
+            put_run(y, x, COLS - x, item, (size_t)len,
+                    severity_attr(explain_status((enum mt_status)s)->severity), false);
+        x += len;
     }
+}
+
+/* "minute", "15 minutes", "2 hours", "day". */
+static void bucket_name(int minutes, char *out, size_t cap)
+{
+    if (minutes % 1440 == 0)
+        snprintf(out, cap, minutes == 1440 ? "day" : "%d days", minutes / 1440);
+    else if (minutes % 60 == 0)
+        snprintf(out, cap, minutes == 60 ? "hour" : "%d hours", minutes / 60);
+    else
+        snprintf(out, cap, minutes == 1 ? "minute" : "%d minutes", minutes);
 }
 
 static void draw_chart(struct sink *k, const struct ui_summary *sm)
@@ -401,27 +423,31 @@ static void draw_chart(struct sink *k, const struct ui_summary *sm)
     static const char *const bars_utf8[] = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
     static const char *const bars_ascii[] = { " ", ".", ".", ":", ":", "+", "+", "#", "#" };
     const char *const *bars = use_utf8 ? bars_utf8 : bars_ascii;
-    char when[40], line[128];
+    char from[40], to[40], per[32], line[160];
     long max = 0;
-    for (int m = 0; m < sm->minutes; m++)
-        if (sm->per_minute[m] > max)
-            max = sm->per_minute[m];
-    output_time(when, sizeof when, sm->first_minute_us, OUTPUT_TIME_DATE);
-    snprintf(line, sizeof line, "Sessions per minute from %.16s (%d min; peak %ld/min):", when,
-             sm->minutes, max);
+    for (int b = 0; b < sm->buckets; b++)
+        if (sm->per_bucket[b] > max)
+            max = sm->per_bucket[b];
+    output_time(from, sizeof from, sm->first_bucket_us, OUTPUT_TIME_DATE);
+    output_time(to, sizeof to, sm->end_us, OUTPUT_TIME_DATE);
+    bucket_name(sm->bucket_minutes, per, sizeof per);
+    /* the end's date only when it is another day */
+    bool same_day = strncmp(from, to, 10) == 0;
+    snprintf(line, sizeof line, "Sessions per %s from %.16s to %.*s (peak %ld):", per, from,
+             same_day ? 5 : 16, same_day ? to + 11 : to, max);
     sink_text(k, "", A_NORMAL);
     sink_text(k, line, A_BOLD);
     for (int series = 0; series < 2; series++) {
-        const long *values = series ? sm->failed_per_minute : sm->per_minute;
+        const long *values = series ? sm->failed_per_bucket : sm->per_bucket;
         int y = sink_row(k);
         if (y < 0)
             continue;
         put_line(y, series ? "  failed " : "  all    ", series ? severity_attr(MT_SEV_FAIL)
                                                               : A_NORMAL);
-        for (int m = 0; m < sm->minutes && 9 + m < COLS; m++) {
-            int level = values[m] && max ? (int)((values[m] * 8 + max - 1) / max) : 0;
+        for (int b = 0; b < sm->buckets && 9 + b < COLS; b++) {
+            int level = values[b] && max ? (int)((values[b] * 8 + max - 1) / max) : 0;
             const char *bar = bars[level > 8 ? 8 : level];
-            put_run(y, 9 + m, 1, bar, strlen(bar),
+            put_run(y, 9 + b, 1, bar, strlen(bar),
                     series ? severity_attr(MT_SEV_FAIL) : severity_attr(MT_SEV_OK), false);
         }
     }
@@ -446,30 +472,41 @@ static void draw_top(struct sink *k, const char *title, const struct ui_summary_
     }
 }
 
-static void draw_summary(const struct draw_state *st)
+/* The summary into k; returns the rows it takes. */
+static int summary_layout(struct sink *k, const struct ui_summary *sm)
 {
-    const struct ui_summary *sm = st->summary;
-    struct sink k = { 0, st->summary_top, LINES - 2, 2 };
     char line[256];
-    draw_filter_line(1, st);
-    for (int y = 2; y < LINES - 2; y++)
-        put_line(y, "", A_NORMAL);
-    if (!sm) {
-        sink_text(&k, "  (summary unavailable)", A_DIM);
-        return;
-    }
     snprintf(line, sizeof line, "%ld sessions, %ld failed (%.1f%%)", sm->total, sm->failures,
              sm->total ? 100.0 * (double)sm->failures / (double)sm->total : 0.0);
-    sink_text(&k, line, A_BOLD);
+    sink_text(k, line, A_BOLD);
     for (int c = 0; c < UI_CAT_COUNT; c++) {
         snprintf(line, sizeof line, "%-9s%7ld ", uidb_category_name((enum ui_category)c),
                  sm->category_total[c]);
-        draw_status_counts(&k, line, sm->counts[c]);
+        draw_status_counts(k, line, sm->counts[c]);
     }
-    draw_top(&k, "Top failure reasons (deciding line):", sm->reasons, sm->reason_count);
-    draw_top(&k, "Users with the most failures:", sm->users, sm->user_count);
-    draw_top(&k, "IPs with the most failures:", sm->ips, sm->ip_count);
-    draw_chart(&k, sm);
+    draw_top(k, "Top failure reasons (deciding line):", sm->reasons, sm->reason_count);
+    draw_top(k, "Users with the most failures:", sm->users, sm->user_count);
+    draw_top(k, "IPs with the most failures:", sm->ips, sm->ip_count);
+    draw_chart(k, sm);
+    return k->y;
+}
+
+int draw_summary_height(const struct ui_summary *summary)
+{
+    struct sink measure = { 0, 0, 0, 0 };   /* shows no row: counts them */
+    return summary_layout(&measure, summary);
+}
+
+static void draw_summary(const struct draw_state *st)
+{
+    struct sink k = { 0, st->summary_top, LINES - 2, 2 };
+    draw_filter_line(1, st);
+    for (int y = 2; y < LINES - 2; y++)
+        put_line(y, "", A_NORMAL);
+    if (!st->summary)
+        sink_text(&k, "  (summary unavailable)", A_DIM);
+    else
+        summary_layout(&k, st->summary);
 }
 
 /* ---- help and form -------------------------------------------------------------------- */

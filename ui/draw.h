@@ -52,6 +52,8 @@ int draw_list_first_row(void); /* screen row of the first session */
 int draw_detail_rows(void);    /* rows of text in the detail view */
 int draw_trace_rows(void);     /* hops the trace view shows at once */
 int draw_tab_at(int x);        /* the tab under column x of the top line, -1 if none */
-int draw_summary_minutes(void);/* how many minutes the chart has room for */
+int draw_summary_columns(void);/* how many buckets the chart has room for */
+/* Rows the summary takes at this width (its category lines wrap). */
+int draw_summary_height(const struct ui_summary *summary);
 
 #endif

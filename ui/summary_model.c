@@ -10,8 +10,8 @@
 #include <string.h>
 
 enum uidb_stmt {
-    Q_DATA_VERSION, Q_SENSOR_TABLE, Q_SENSOR, Q_COUNTS, Q_REASONS, Q_USERS, Q_IPS, Q_NEWEST,
-    Q_PER_MINUTE, Q_COUNT_STMTS
+    Q_DATA_VERSION, Q_SENSOR_TABLE, Q_SENSOR, Q_COUNTS, Q_REASONS, Q_USERS, Q_IPS, Q_SPAN,
+    Q_PER_BUCKET, Q_COUNT_STMTS
 };
 
 struct ui_db {
@@ -39,14 +39,15 @@ static const char *const stmt_sql[Q_COUNT_STMTS] = {
     /* A dns_failed row made no connection: it has no IP (its reason is listed). */
     [Q_IPS] = "SELECT " ROW_IP " AS ip, count(*) AS n FROM sessions WHERE" RANGE
               "AND status IN (%s) AND ip <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
-    [Q_NEWEST] = "SELECT max(start_us) FROM sessions WHERE" RANGE,
-    [Q_PER_MINUTE] = "SELECT start_us / 60000000, count(*), sum(status IN (%s)) FROM sessions"
-                     " WHERE" RANGE "GROUP BY 1",
+    [Q_SPAN] = "SELECT min(start_us), max(start_us) FROM sessions WHERE" RANGE,
+    /* ?3: the first minute, ?4: minutes per bucket */
+    [Q_PER_BUCKET] = "SELECT (start_us / 60000000 - ?3) / ?4, count(*), sum(status IN (%s))"
+                     " FROM sessions WHERE" RANGE "GROUP BY 1",
 };
 
 static const char *const category_names[UI_CAT_COUNT] = {
     [UI_CAT_SMTP_OUT] = "SMTP out", [UI_CAT_SMTP_IN] = "SMTP in",
-    [UI_CAT_POP3] = "POP3", [UI_CAT_IMAP] = "IMAP",
+    [UI_CAT_POP3] = "POP3", [UI_CAT_IMAP] = "IMAP", [UI_CAT_DNS] = "DNS",
 };
 
 const char *uidb_category_name(enum ui_category category)
@@ -213,19 +214,21 @@ static int category_of(const char *proto, const char *direction)
         return UI_CAT_POP3;
     if (strcmp(proto, "imap") == 0)
         return UI_CAT_IMAP;
+    if (strcmp(proto, "dns") == 0)
+        return UI_CAT_DNS;
     return -1;
 }
 
-int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int minutes,
+int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int columns,
                  struct ui_summary *out)
 {
     sqlite3_stmt *st;
     int rc;
     memset(out, 0, sizeof *out);
-    if (minutes > UI_SUMMARY_MINUTES_MAX)
-        minutes = UI_SUMMARY_MINUTES_MAX;
-    if (minutes < 1)
-        minutes = 1;
+    if (columns > UI_SUMMARY_BUCKETS_MAX)
+        columns = UI_SUMMARY_BUCKETS_MAX;
+    if (columns < 1)
+        columns = 1;
     st = ranged(db, Q_COUNTS, since, until);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *proto = (const char *)sqlite3_column_text(st, 0);
@@ -251,23 +254,33 @@ int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int minutes,
         top_list(db, Q_IPS, since, until, out->ips, &out->ip_count) < 0)
         return -1;
 
-    st = ranged(db, Q_NEWEST, since, until);
-    int64_t newest = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
-                         ? sqlite3_column_int64(st, 0) : -1;
+    st = ranged(db, Q_SPAN, since, until);
+    bool any = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    int64_t first_minute = any ? sqlite3_column_int64(st, 0) / 60000000 : 0;
+    int64_t last_minute = any ? sqlite3_column_int64(st, 1) / 60000000 : 0;
     sqlite3_reset(st);
-    out->minutes = minutes;
-    if (newest < 0)
+    int64_t span = last_minute - first_minute + 1;   /* minutes, >= 1 */
+    int64_t per = (span + columns - 1) / columns;
+    /* A width a reader can use: "per 15 minutes", "per 6 hours", "per 9 days". */
+    static const int64_t ladder[] = { 1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440 };
+    size_t step = 0;
+    while (step < sizeof ladder / sizeof ladder[0] && ladder[step] < per)
+        step++;
+    per = step < sizeof ladder / sizeof ladder[0] ? ladder[step] : (per + 1439) / 1440 * 1440;
+    out->bucket_minutes = per > INT32_MAX / 2 ? INT32_MAX / 2 / 1440 * 1440 : (int)per;
+    out->buckets = (int)((span + out->bucket_minutes - 1) / out->bucket_minutes);
+    out->first_bucket_us = first_minute * 60000000;
+    out->end_us = (last_minute + 1) * 60000000;
+    if (!any)
         return 0;
-    int64_t last_minute = newest / 60000000;
-    int64_t first_minute = last_minute - minutes + 1;
-    out->first_minute_us = first_minute * 60000000;
-    int64_t from = out->first_minute_us > since ? out->first_minute_us : since;
-    st = ranged(db, Q_PER_MINUTE, from, until);
+    st = ranged(db, Q_PER_BUCKET, since, until);
+    sqlite3_bind_int64(st, 3, first_minute);
+    sqlite3_bind_int64(st, 4, out->bucket_minutes);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t minute = sqlite3_column_int64(st, 0) - first_minute;
-        if (minute >= 0 && minute < minutes) {
-            out->per_minute[minute] = (long)sqlite3_column_int64(st, 1);
-            out->failed_per_minute[minute] = (long)sqlite3_column_int64(st, 2);
+        int64_t bucket = sqlite3_column_int64(st, 0);
+        if (bucket >= 0 && bucket < out->buckets) {
+            out->per_bucket[bucket] = (long)sqlite3_column_int64(st, 1);
+            out->failed_per_bucket[bucket] = (long)sqlite3_column_int64(st, 2);
         }
     }
     sqlite3_reset(st);

@@ -32,11 +32,12 @@ struct ui_sensor {
 };
 void uidb_sensor(struct ui_db *db, struct ui_sensor *out);
 
-enum ui_category { UI_CAT_SMTP_OUT, UI_CAT_SMTP_IN, UI_CAT_POP3, UI_CAT_IMAP, UI_CAT_COUNT };
+enum ui_category { UI_CAT_SMTP_OUT, UI_CAT_SMTP_IN, UI_CAT_POP3, UI_CAT_IMAP, UI_CAT_DNS,
+                   UI_CAT_COUNT };
 const char *uidb_category_name(enum ui_category category);
 
 #define UI_SUMMARY_TOP 8
-#define UI_SUMMARY_MINUTES_MAX 512
+#define UI_SUMMARY_BUCKETS_MAX 512
 
 struct ui_summary_item {
     char text[MT_TEXT_MAX];
@@ -50,16 +51,17 @@ struct ui_summary {
     long total, failures;
     struct ui_summary_item reasons[UI_SUMMARY_TOP], users[UI_SUMMARY_TOP], ips[UI_SUMMARY_TOP];
     int reason_count, user_count, ip_count;
-    /* Sessions per minute for the `minutes` minutes ending with the newest session in
-     * range (a pcap can be old: "now" would show nothing). */
-    int64_t first_minute_us;
-    int minutes;
-    long per_minute[UI_SUMMARY_MINUTES_MAX], failed_per_minute[UI_SUMMARY_MINUTES_MAX];
+    /* Sessions per bucket of bucket_minutes minutes, from the minute of the oldest session
+     * in range to that of the newest (a pcap can be old: "now" would show nothing): the
+     * whole range, in at most the columns asked for. */
+    int64_t first_bucket_us, end_us;   /* end_us: the end of the newest session's minute */
+    int buckets, bucket_minutes;
+    long per_bucket[UI_SUMMARY_BUCKETS_MAX], failed_per_bucket[UI_SUMMARY_BUCKETS_MAX];
 };
 
-/* Fills out for sessions with since_us <= start < until_us (0: no bound). Returns 0, or -1
- * (uidb_error() says why). */
-int uidb_summary(struct ui_db *db, int64_t since_us, int64_t until_us, int minutes,
+/* Fills out for sessions with since_us <= start < until_us (0: no bound), the chart in at
+ * most `columns` buckets. Returns 0, or -1 (uidb_error() says why). */
+int uidb_summary(struct ui_db *db, int64_t since_us, int64_t until_us, int columns,
                  struct ui_summary *out);
 
 #endif

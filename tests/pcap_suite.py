@@ -357,6 +357,14 @@ def test_long_lines(suite):
             raise Failure("over-long line not flagged: %r" % rows[0].get("flags"))
 
 
+def read_conversation(suite, conv, name):
+    """Writes a synthetic conversation as a capture and reads it (status 0): (db, path)."""
+    path = os.path.join(suite.tmp, name)
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    return db, path
+
+
 def test_escape_sequences(suite):
     """Escape sequences in wire text never reach the output raw."""
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40002, 25)
@@ -367,9 +375,7 @@ def test_escape_sequences(suite):
     conv.client_sends(b"QUIT\r\n")
     conv.server_sends(b"221 bye\r\n")
     conv.close()
-    path = os.path.join(suite.tmp, "escapes.pcap")
-    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
-    db, _ = suite.mailtap_read([path], expect_rc=0)
+    db, _ = read_conversation(suite, conv, "escapes.pcap")
     rows = suite.sessions(db)
     text = suite.show(db, rows[0]["id"])
     listing = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True).stdout
@@ -399,9 +405,7 @@ def test_overlap_conflict(suite):
     conv.client_sends(b"QUIT\r\n")
     conv.server_sends(b"221 2.0.0 Bye\r\n")
     conv.close()
-    path = os.path.join(suite.tmp, "overlap-conflict.pcap")
-    pcaplib.write_pcap(path, pcaplib.DLT_RAW, conv.packets)
-    db, _ = suite.mailtap_read([path], expect_rc=0)
+    db, path = read_conversation(suite, conv, "overlap-conflict.pcap")
     summary = subprocess.run([suite.mailtap, "read", "-d", db + "2", path], capture_output=True,
                              text=True)
     if "1 resent TCP segment contradicted the first copy" not in summary.stdout + summary.stderr:

@@ -942,23 +942,29 @@ static void handshake(uint16_t port, int64_t ts_us)
 
 #define SEC 1000000LL
 
+/* Reassembly of port 25 alone, streams idle after idle_timeout_us (0: never). */
+static void start_port25(const struct reassembly_events *events, int64_t idle_timeout_us)
+{
+    struct reassembly_config config;
+    char err[256];
+    reassembly_config_defaults(&config);
+    memset(config.ports, 0, sizeof config.ports);
+    reassembly_config_add_port(&config, 25);
+    config.idle_timeout_us = idle_timeout_us;
+    assert_int_equal(reassembly_start(&config, events, err, sizeof err), 0);
+}
+
 /* Idle streams time out never early and at most a second late (the idle list is kept in
  * order only to the second: IDLE_LIST_MOVE_US); a stream that had data is not idle. */
 static void test_idle_streams(void **state)
 {
     (void)state;
     struct closed_log log = { 0 };
-    struct reassembly_config config;
-    reassembly_config_defaults(&config);
-    memset(config.ports, 0, sizeof config.ports);
-    reassembly_config_add_port(&config, 25);
-    config.idle_timeout_us = 10 * SEC;
     struct reassembly_events events = {
         .ctx = &log, .opened = on_stream_opened, .data = on_stream_data,
         .closed = on_stream_closed, .attempt = on_stream_attempt,
     };
-    char err[256];
-    assert_int_equal(reassembly_start(&config, &events, err, sizeof err), 0);
+    start_port25(&events, 10 * SEC);
     handshake(1111, 0);
     handshake(2222, SEC / 5);
     tcp_segment(true, 1111, 1001, 5001, ACK | PSH, "NOOP\r\n", SEC * 9 / 10);
@@ -1084,16 +1090,11 @@ static void test_overlap_conflicts_reported(void **state)
 {
     (void)state;
     struct conflict_log log = { 0 };
-    struct reassembly_config config;
-    reassembly_config_defaults(&config);
-    memset(config.ports, 0, sizeof config.ports);
-    reassembly_config_add_port(&config, 25);
     struct reassembly_events events = {
         .ctx = &log, .opened = on_stream_opened, .data = on_conflict_data,
         .closed = on_conflict_closed, .attempt = on_stream_attempt, .conflict = on_conflict,
     };
-    char err[256];
-    assert_int_equal(reassembly_start(&config, &events, err, sizeof err), 0);
+    start_port25(&events, 0);
     handshake(1111, 0);
     tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
     tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<a@x>\r\n", SEC / 5);

@@ -1474,13 +1474,24 @@ static void exec_ok(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* SQL condition must hold in the database at path (abs() of the smallest integer is an
+ * error: the statement fails, and exec_ok() with it, when the condition is false). */
+#define assert_sql_true(path, condition) \
+    exec_ok(path, "SELECT CASE WHEN " condition " THEN 1 ELSE abs(-9223372036854775807 - 1) END;")
+
 /* FTS5's own check that the index holds exactly the documents' trigrams. */
 static void assert_index_consistent(const char *path)
 {
-    exec_ok(path, "INSERT INTO session_search(session_search, rank) VALUES('integrity-check', 1);"
-                  "SELECT CASE WHEN (SELECT count(*) FROM session_text) ="
-                  " (SELECT count(*) FROM sessions) THEN 1 ELSE abs(-9223372036854775807 - 1)"
-                  " END;");
+    exec_ok(path, "INSERT INTO session_search(session_search, rank) VALUES('integrity-check', 1);");
+    assert_sql_true(path, "(SELECT count(*) FROM session_text) = (SELECT count(*) FROM sessions)");
+}
+
+/* A writable open brings the database up to date; the index is still consistent after. */
+static void reopen_writable(const struct fixture *f)
+{
+    struct mt_store *store = open_store(f, true);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_index_consistent(f->path);
 }
 
 static void test_search_kept_in_step(void **state)
@@ -1599,13 +1610,10 @@ static void test_search_added_to_older_database(void **state)
     store = open_store(f, false);
     assert_search_like_reference(f->path, store, 3);
     assert_int_equal(store_close(store), STORE_OK);
-    store = open_store(f, true);   /* adds the indexes */
-    assert_int_equal(store_close(store), STORE_OK);
-    assert_index_consistent(f->path);
-    exec_ok(f->path, "SELECT CASE WHEN (SELECT group_concat(name, ' ') FROM (SELECT name"
-                     " FROM sqlite_master WHERE type = 'index' AND name LIKE 'sessions_%user%'"
-                     " ORDER BY name)) = 'sessions_proto_user sessions_user_time' THEN 1"
-                     " ELSE abs(-9223372036854775807 - 1) END;");
+    reopen_writable(f);   /* adds the indexes */
+    assert_sql_true(f->path, "(SELECT group_concat(name, ' ') FROM (SELECT name FROM"
+                    " sqlite_master WHERE type = 'index' AND name LIKE 'sessions_%user%' ORDER"
+                    " BY name)) = 'sessions_proto_user sessions_user_time'");
     store = open_store(f, false);
     assert_search_like_reference(f->path, store, 3);
     struct mt_session *s = make_varied(3);
@@ -1637,13 +1645,9 @@ static void test_search_documents_upgraded(void **state)
     q.grep = "köln.example";
     assert_string_equal(store_ids(store, &q, &got), "");
     assert_int_equal(store_close(store), STORE_OK);
-    store = open_store(f, true);
-    assert_int_equal(store_close(store), STORE_OK);
-    assert_index_consistent(f->path);
-    exec_ok(f->path, "SELECT CASE WHEN (SELECT count(*) FROM session_text t JOIN"
-                     " session_text_source v USING (id) WHERE t.doc IS v.doc) ="
-                     " (SELECT count(*) FROM sessions) THEN 1 ELSE abs(-9223372036854775807 - 1)"
-                     " END;");
+    reopen_writable(f);
+    assert_sql_true(f->path, "(SELECT count(*) FROM session_text t JOIN session_text_source v"
+                    " USING (id) WHERE t.doc IS v.doc) = (SELECT count(*) FROM sessions)");
     store = open_store(f, false);
     assert_string_not_equal(store_ids(store, &q, &got), "");
     assert_search_like_reference(f->path, store, 3);

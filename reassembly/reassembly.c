@@ -647,6 +647,9 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
         active->now_us = now_us;
     attempts_flush(active->attempts, active->now_us);
     nids_exit();   /* raises NIDS_EXITING for every open stream */
+    /* The callback's list node: the next nids_init() (another run in this process) would
+     * forget it unfreed. */
+    nids_unregister_tcp((void *)on_nids_tcp);
     while (active->oldest) {   /* streams libnids did not report (fuzz_pcapfile found some) */
         active->stats.streams_open_at_end++;
         active->oldest->nids = NULL;   /* nids_exit() freed libnids' streams */

@@ -322,9 +322,54 @@ static const struct mt_message *retrieved_message(const struct mt_session *s, co
     return NULL;
 }
 
+/* What an SMTP hop says of the traced message or address: the status and reply of its
+ * own transaction or recipient, not of the whole session (a session delivering one
+ * message and refused another is rcpt_rejected; the delivered message's hop is not). A
+ * recipient refused at RCPT is that refusal (temp_failed for a 4xx); one accepted is its
+ * transaction's end; a key matching nothing (a HELO, a user) leaves the session's. The
+ * reply goes to buf as "CODE text". */
+static bool smtp_hop_outcome(const struct mt_session *s, const char *key,
+                             enum mt_status *status, char *buf, size_t cap)
+{
+    if (s->proto != MT_PROTO_SMTP || !key || !key[0])
+        return false;
+    const struct mt_message *m = NULL;
+    for (size_t i = 0; i < s->message_count && !m; i++)
+        if (same_message_id(mt_str(s->messages[i].message_id), key))
+            m = &s->messages[i];
+    for (size_t i = 0; i < s->recipient_count && !m; i++) {
+        const struct mt_recipient *r = &s->recipients[i];
+        if (strcasecmp(mt_str(r->addr), key) != 0)
+            continue;
+        if (!r->accepted) {
+            *status = r->code >= 400 && r->code < 500 ? MT_STATUS_TEMP_FAILED
+                                                       : MT_STATUS_RCPT_REJECTED;
+            snprintf(buf, cap, "%d %s", r->code, mt_str(r->reply));
+            return true;
+        }
+        if (r->message < 0 || (size_t)r->message >= s->message_count)
+            return false;   /* accepted, its transaction not kept: the session's */
+        m = &s->messages[r->message];
+    }
+    for (size_t i = 0; i < s->message_count && !m; i++)
+        if (strcasecmp(mt_str(s->messages[i].mail_from), key) == 0 && s->message_count > 1)
+            m = &s->messages[i];
+    if (!m || m->status == MT_STATUS_UNKNOWN)
+        return false;
+    *status = m->status;
+    if (m->reply_code > 0)
+        snprintf(buf, cap, "%d %s", m->reply_code, mt_str(m->reply));
+    else
+        snprintf(buf, cap, "%s", mt_str(m->reply));
+    return true;
+}
+
 void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
 {
     const struct mt_message *retrieved = retrieved_message(s, key);
+    enum mt_status status = s->status;
+    char own[MT_TEXT_MAX + 16];
+    const char *line = smtp_hop_outcome(s, key, &status, own, sizeof own) ? own : s->status_line;
     char when[32];
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
     fprintf(out, "%s  #%" PRId64 " %s %-3s ", when, s->id, proto_name(s->proto),
@@ -333,15 +378,15 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const
     fputs(" -> ", out);
     put_str(out, s->server_ip[0] ? s->server_ip : "?");
     fprintf(out, ":%u  ", s->server_port);
-    put_str(out, status_name(s->status));
+    put_str(out, status_name(status));
     if (retrieved) {   /* who fetched it, and how: the hop's point */
         fputs("  ", out);
         put_str(out, s->user[0] ? s->user : "?");
         fputs(": ", out);
         put_str(out, mt_str(retrieved->reply));
-    } else if (s->status_line[0]) {
+    } else if (line[0]) {
         fputs("  ", out);
-        put_str(out, s->status_line);
+        put_str(out, line);
     }
     if (by_size)
         fputs("  (matched by size and time: no Message-ID)", out);

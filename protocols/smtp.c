@@ -83,6 +83,10 @@ static const struct smtp_rule {
     enum mt_status status;
 } smtp_rules[] = {
     { PH_ALL, '2', {0}, NULL, NULL, MT_STATUS_DELIVERED },
+    /* A relay refusal is one whatever its class: a 454 (Postfix's defer_unauth_destination,
+     * soft_bounce) will not pass on a retry either. */
+    { PH_RCPT, '4', {0}, NULL, "relay access denied", MT_STATUS_RELAY_DENIED },
+    { PH_RCPT, '4', {0}, NULL, "relaying denied", MT_STATUS_RELAY_DENIED },
     { PH_ALL, '4', {0}, NULL, NULL, MT_STATUS_TEMP_FAILED },   /* greylisting, deferral, 421 */
     { PH_MAIL | PH_DATA, '5', {552}, NULL, NULL, MT_STATUS_TOO_BIG },
     { PH_MAIL | PH_DATA, '5', {0}, "x.3.4", NULL, MT_STATUS_TOO_BIG },  /* too big for system */
@@ -94,6 +98,10 @@ static const struct smtp_rule {
     { PH_RCPT, '5', {0}, NULL, "not permitted to relay", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, "unable to relay", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, NULL, MT_STATUS_RCPT_REJECTED },
+    /* The DATA command refused for want of recipients (Postfix after a recipient refused
+     * later, Exim): no message was sent, so nothing about its content. */
+    { PH_DATA, '5', {0}, NULL, "no valid recipients", MT_STATUS_RCPT_REJECTED },
+    { PH_DATA, '5', {0}, NULL, "valid rcpt command must precede", MT_STATUS_RCPT_REJECTED },
     { PH_DATA, '5', {0}, NULL, NULL, MT_STATUS_CONTENT_REJECTED },
 };
 
@@ -1289,7 +1297,7 @@ static void smtp_server_line(struct smtp *st, const struct lr_event *ev)
     } else if (code != r->code) {
         smtp_protocol_error(st, "reply code changed inside a reply");
     }
-    if (code / 100 == 5 && tline >= 0)   /* only 5xx rules look at text; bound the search */
+    if (code / 100 >= 4 && tline >= 0)   /* only 4xx/5xx rules look at text; bound the search */
         r->text_hits |= rule_text_hits(text, text_len < MT_TEXT_MAX ? text_len : MT_TEXT_MAX);
     if (st->fifo.count > 0 && fifo_at(st, 0)->cmd->on_line)
         fifo_at(st, 0)->cmd->on_line(st, line, len);

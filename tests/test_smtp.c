@@ -246,6 +246,24 @@ static const struct chunk relay[] = {
     QUIT,
 };
 
+/* Postfix's defer_unauth_destination: a 4xx that no retry will get past. */
+static const struct chunk relay_deferred[] = {
+    GREETING, C("HELO laptop\r\n"), S("250 mx.example.com\r\n"),
+    C("MAIL FROM:<a@example.com>\r\n"), S("250 2.1.0 Ok\r\n"),
+    C("RCPT TO:<u@gmail.example>\r\n"),
+    S("454 4.7.1 <u@gmail.example>: Relay access denied\r\n"),
+    QUIT,
+};
+
+/* DATA refused because no recipient is left valid: no message data was sent. */
+static const struct chunk data_no_recipients[] = {
+    GREETING, EHLO,
+    C("MAIL FROM:<a@example.com>\r\n"), S("250 2.1.0 Ok\r\n"),
+    C("RCPT TO:<u@example.com>\r\n"), S("250 2.1.5 Ok\r\n"),
+    C("DATA\r\n"), S("554 5.5.1 Error: no valid recipients\r\n"),
+    QUIT,
+};
+
 static const struct chunk sender_rejected[] = {
     GREETING, EHLO,
     C("MAIL FROM:<ceo@example.com>\r\n"),
@@ -550,6 +568,9 @@ static const struct expectation {
     { DIALOGUE(rcpt_unknown, MT_END_CLOSE), MT_STATUS_RCPT_REJECTED, "550 5.1.1 <nobody@" },
     { DIALOGUE(partial, MT_END_CLOSE), MT_STATUS_PARTIAL, "550 5.1.1" },
     { DIALOGUE(relay, MT_END_CLOSE), MT_STATUS_RELAY_DENIED, "554 5.7.1 <victim@elsewhere" },
+    { DIALOGUE(relay_deferred, MT_END_CLOSE), MT_STATUS_RELAY_DENIED, "454 4.7.1 <u@gmail" },
+    { DIALOGUE(data_no_recipients, MT_END_CLOSE), MT_STATUS_RCPT_REJECTED,
+      "554 5.5.1 Error: no valid" },
     { DIALOGUE(sender_rejected, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED, "553 5.7.1 <ceo@" },
     { DIALOGUE(too_big, MT_END_CLOSE), MT_STATUS_TOO_BIG, "552 5.3.4 Message size" },
     { DIALOGUE(too_big_after_data, MT_END_CLOSE), MT_STATUS_TOO_BIG, "552-5.2.3 Your message" },
@@ -1132,6 +1153,9 @@ static void test_classify(void **state)
         { SMTP_PHASE_MAIL, "553 5.7.1 Sender rejected", MT_STATUS_SENDER_REJECTED },
         { SMTP_PHASE_MAIL, "421 4.7.0 closing", MT_STATUS_TEMP_FAILED },
         { SMTP_PHASE_DATA, "554 5.7.1 spam", MT_STATUS_CONTENT_REJECTED },
+        { SMTP_PHASE_RCPT, "454 4.7.1 <x>: Relay access denied", MT_STATUS_RELAY_DENIED },
+        { SMTP_PHASE_DATA, "554 5.5.1 Error: no valid recipients", MT_STATUS_RCPT_REJECTED },
+        { SMTP_PHASE_DATA, "503 5.5.1 valid RCPT command must precede DATA", MT_STATUS_RCPT_REJECTED },
         { SMTP_PHASE_DATA, "552 too much mail data", MT_STATUS_TOO_BIG },
         { SMTP_PHASE_DATA, "451 4.3.0 try later", MT_STATUS_TEMP_FAILED },
         { SMTP_PHASE_DATA, "25 short", MT_STATUS_UNKNOWN },

@@ -55,7 +55,7 @@ static const char usage_text[] =
     "        capture-health warnings\n"
     "\n"
     "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
-    "  (the rest was processed), 2 usage error, 3 database error.\n";
+    "  (the rest was processed) or a read was interrupted, 2 usage error, 3 database error.\n";
 
 /* After a usage error, a pointer to the help rather than all of it: forty lines of usage
  * scrolled the one line that said what was wrong off the screen. */
@@ -301,6 +301,13 @@ static int command_read(int argc, char **argv)
     }
     const char **files = (const char **)argv + optind;
     int file_count = argc - optind;
+    int stdin_count = 0;
+    for (int i = 0; i < file_count; i++)
+        stdin_count += strcmp(files[i], "-") == 0;
+    if (stdin_count > 1) {
+        usage_error("%s", "standard input (-) can be read once only");
+        return EXIT_USAGE;
+    }
     struct readlog readlog;
     if (!readlog_begin(&readlog, options.db_path, files, &file_count, again, options.quiet))
         return EXIT_DATABASE;
@@ -341,14 +348,21 @@ static int command_read(int argc, char **argv)
     struct pipeline_summary summary;
     int rc = pipeline_run(&options, source, &summary);
     sensor_forget_source();
-    readlog_finish(&readlog, options.db_path,
-                   (rc == EXIT_OK || rc == EXIT_INPUT) && !capture_stopped(source));
+    bool interrupted = capture_stopped(source);
+    readlog_finish(&readlog, options.db_path, (rc == EXIT_OK || rc == EXIT_INPUT) && !interrupted);
     capture_close(source);
     bool never_opened = rc == EXIT_DATABASE && summary.packets == 0;   /* said why already */
+    /* Stopped by a signal: what was read is stored, but not all of the input was: a
+     * script must be able to tell (1, as for bad input). */
+    if (interrupted && rc == EXIT_OK)
+        rc = EXIT_INPUT;
     if ((!options.quiet || rc != 0) && !never_opened) {
         fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options.db_path);
         pipeline_print_summary(&summary, rc == 0 ? stdout : stderr);
     }
+    if (interrupted)
+        fprintf(stderr, "mailtap: interrupted: the rest of the input was not read (sessions"
+                " still open were stored as they were)\n");
     return rc;
 }
 

@@ -20,31 +20,58 @@ static int64_t now_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* "SIZE-DIGEST" of a regular file; false when it cannot be read (the read itself will
- * say why) or is not a regular file (a pipe cannot be read twice the same way). */
-static bool file_identity(const char *path, struct readlog_entry *entry)
+/* FNV-1a of the first n bytes of path (n <= HEAD_BYTES) into *digest, and the file's size;
+ * false when it cannot be read or is not a regular file (a pipe cannot be read twice the
+ * same way; the read itself will say what is wrong). */
+static bool head_digest(const char *path, int64_t n, uint64_t *digest, int64_t *size)
 {
     unsigned char *head = malloc(HEAD_BYTES);
     int fd = head ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     struct stat st;
-    ssize_t got = 0, n = -1;
+    ssize_t got = 0, r = -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        while (got < HEAD_BYTES && (n = read(fd, head + got, (size_t)(HEAD_BYTES - got))) > 0)
-            got += n;
+        r = 0;
+        while (got < n && (r = read(fd, head + got, (size_t)(n - got))) > 0)
+            got += r;
     }
     if (fd >= 0)
         close(fd);
-    uint64_t digest = 0xcbf29ce484222325ULL;   /* FNV-1a */
-    for (ssize_t i = 0; n >= 0 && i < got; i++)
-        digest = (digest ^ head[i]) * 0x100000001b3ULL;
+    *digest = 0xcbf29ce484222325ULL;
+    for (ssize_t i = 0; r >= 0 && i < got; i++)
+        *digest = (*digest ^ head[i]) * 0x100000001b3ULL;
     free(head);
-    if (n < 0)
+    if (r < 0)
+        return false;
+    *size = (int64_t)st.st_size;
+    return true;
+}
+
+/* "SIZE-DIGEST": the size and the digest of the first 64 KiB. */
+static bool file_identity(const char *path, struct readlog_entry *entry)
+{
+    uint64_t digest;
+    if (!head_digest(path, HEAD_BYTES, &digest, &entry->size))
         return false;
     entry->path = path;
-    entry->size = (int64_t)st.st_size;
-    snprintf(entry->identity, sizeof entry->identity, "%lld-%016llx", (long long)st.st_size,
+    snprintf(entry->identity, sizeof entry->identity, "%lld-%016llx", (long long)entry->size,
              (unsigned long long)digest);
     return true;
+}
+
+/* The size this path had when it was read, if it has grown since: what it was then is
+ * still its beginning (the digest of that many bytes, up to 64 KiB, matches). 0: not so. */
+static int64_t grown_from(struct mt_store *store, const struct readlog_entry *entry)
+{
+    char then[40], now[40];
+    int64_t before = store_capture_file_smaller(store, entry->path, entry->size, then,
+                                                sizeof then);
+    uint64_t digest;
+    int64_t size;
+    if (before <= 0 || !head_digest(entry->path, before < HEAD_BYTES ? before : HEAD_BYTES,
+                                    &digest, &size))
+        return 0;
+    snprintf(now, sizeof now, "%lld-%016llx", (long long)before, (unsigned long long)digest);
+    return strcmp(then, now) == 0 ? before : 0;
 }
 
 static void format_time(int64_t us, char *out, size_t cap)
@@ -75,6 +102,17 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         files[kept++] = files[i];
         if (strcmp(files[i], "-") == 0 || !file_identity(files[i], &entry))
             continue;
+        const struct readlog_entry *twin = NULL;
+        for (int j = 0; j < log->count && !twin; j++)
+            if (strcmp(log->entries[j].identity, entry.identity) == 0)
+                twin = &log->entries[j];
+        if (twin) {   /* the same file twice, or a copy, in one command: read once */
+            kept--;
+            if (!quiet)
+                fprintf(stderr, "mailtap: %s: the same capture as %s: read once\n", files[i],
+                        twin->path);
+            continue;
+        }
         int64_t read_at = 0;
         bool complete = false;
         int known = store_capture_file_state(store, entry.identity, &read_at, &complete);
@@ -88,6 +126,12 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
                         " reads it anyway)\n", files[i], db_path, when);
             continue;
         }
+        int64_t before = known == 0 ? grown_from(store, &entry) : 0;
+        if (before > 0)
+            fprintf(stderr, "mailtap: note: %s grew since it was read into %s (%lld bytes then,"
+                    " %lld now): it is read again whole, so the sessions of its first part are"
+                    " there twice\n", files[i], db_path, (long long)before,
+                    (long long)entry.size);
         if (known == 1 && !complete)
             fprintf(stderr, "mailtap: note: %s was partly read into %s before (%s, interrupted):"
                     " the sessions stored then are there twice now\n", files[i], db_path, when);

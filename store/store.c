@@ -1098,6 +1098,26 @@ int store_capture_file_state(struct mt_store *store, const char *identity,
     return found;
 }
 
+int64_t store_capture_file_smaller(struct mt_store *store, const char *path, int64_t size,
+                                   char *identity, size_t cap)
+{
+    sqlite3_stmt *st;
+    int64_t before = 0;
+    identity[0] = '\0';
+    if (sqlite3_prepare_v2(store->db, "SELECT identity, size FROM capture_files WHERE path = ?"
+                           " AND size < ? ORDER BY size DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return 0;   /* a database older than the record, opened read-only */
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, size);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        snprintf(identity, cap, "%s", text ? text : "");
+        before = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return before;
+}
+
 int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
                             int64_t size, int64_t read_at_us, bool complete)
 {

@@ -118,6 +118,10 @@ uint64_t store_sessions_committed(const struct mt_store *store);
  * database error. */
 int store_capture_file_state(struct mt_store *store, const char *identity,
                              int64_t *read_at_us, bool *complete);
+/* The largest size below `size` recorded for a file read at `path` (its identity into
+ * identity[cap]): the same file may have grown since. 0 when there is none. */
+int64_t store_capture_file_smaller(struct mt_store *store, const char *path, int64_t size,
+                                   char *identity, size_t cap);
 /* Records a file (again): STORE_OK or a failure. Outside any batch: its own statement. */
 int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
                             int64_t size, int64_t read_at_us, bool complete);

@@ -879,6 +879,55 @@ def test_read_twice(suite):
     piped = read("-", stdin=small)
     if piped.returncode != 0 or committed_count(db) != before + 3:
         raise Failure("stdin: rc %d, %d sessions" % (piped.returncode, committed_count(db)))
+    if read("-", "-", stdin=small).returncode != 2:
+        raise Failure("standard input twice is not a usage error")
+    # The same capture twice in one command (itself and a copy): read once, no false note.
+    fresh = os.path.join(suite.tmp, "twice.db")
+    twice = subprocess.run([suite.mailtap, "read", "-d", fresh, small, copy],
+                           capture_output=True, text=True, timeout=60)
+    if (twice.returncode != 0 or committed_count(fresh) != before or "read once" not in
+            twice.stderr or "twice" in twice.stderr.replace("twice.db", "")):
+        raise Failure("a file and its copy in one read: rc %d, %d sessions, %r"
+                      % (twice.returncode, committed_count(fresh), twice.stderr))
+    # A capture that grew (same beginning, more packets): read again whole, with a note.
+    with open(os.path.join(ROOT, "pcaps", "pop3", "login-ok.pcap"), "rb") as f:
+        data = f.read()
+    grown = os.path.join(suite.tmp, "growing.pcap")
+    with open(grown, "wb") as f:
+        f.write(data)
+    read(grown)
+    with open(other, "rb") as f:
+        more = f.read()[24:]   # the other capture's packets after its file header
+    with open(grown, "ab") as f:
+        f.write(more)
+    after = read(grown)
+    if after.returncode != 0 or "grew since it was read" not in after.stderr:
+        raise Failure("a grown capture: rc %d, %r" % (after.returncode, after.stderr))
+
+
+def test_interrupted_read(suite):
+    """SIGINT during read: what was read is stored, the exit status is 1 and it says so; the
+    file is not recorded as read (the next read warns that it was partly read)."""
+    import signal
+    import time
+    capture, total = kill_test_capture(suite)
+    db = os.path.join(suite.tmp, "interrupted.db")
+    proc = subprocess.Popen([suite.mailtap, "read", "-d", db, capture],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while (committed_count(db) or 0) < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode != 1 or "interrupted: the rest of the input was not read" not in err:
+        raise Failure("interrupted read: rc %s, %r" % (proc.returncode, err[-500:]))
+    if not committed_count(db) or committed_count(db) >= total:
+        raise Failure("interrupted read stored %s of %d sessions" % (committed_count(db), total))
+    again = subprocess.run([suite.mailtap, "read", "-q", "-d", db, capture],
+                           capture_output=True, text=True, timeout=120)
+    if again.returncode != 0 or "was partly read into" not in again.stderr:
+        raise Failure("read after an interrupted one: rc %d, %r" % (again.returncode,
+                                                                    again.stderr[-300:]))
 
 
 def test_trace(suite):
@@ -1168,6 +1217,7 @@ def main():
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
                  test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice,
+                 test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,
                  test_handshakes_never_established,

@@ -44,9 +44,15 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the server's log at that moment: a crash, a timeout or a limit dropping the "
           "connection; else a device between, or a client that gave up (the status line names "
           "the command)")
+    ENTRY(MT_STATUS_MAILBOX_FAILED, FAIL,
+          "logged in, but the server failed a mailbox command: the mail could not be read, "
+          "listed, deleted or saved (the status line is the failing reply)",
+          "the server's log for that user: a locked, corrupt or missing mailbox, permissions, "
+          "quota, or a server bug; a message another client deleted meanwhile")
     ENTRY(MT_STATUS_TEMP_FAILED, WARN,
-          "the server said 'try again later' (4xx): greylisting, deferral, rate limit, busy",
-          "usually harmless, the sender retries; if it persists, read the reply text")
+          "the server said 'try again later': SMTP 4xx (greylisting, deferral, rate limit), "
+          "or a POP3/IMAP login refused for now (mailbox in use, login delay, backend down)",
+          "usually harmless, the client retries; if it persists, read the reply text")
     ENTRY(MT_STATUS_RCPT_REJECTED, FAIL, "the server rejected every recipient of a message",
           "the address: 5.1.1 no such mailbox, 5.2.2 mailbox full, 5.7.x policy")
     ENTRY(MT_STATUS_RELAY_DENIED, FAIL, "the server refused to relay mail to that domain",

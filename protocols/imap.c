@@ -470,6 +470,53 @@ static void imap_decide(struct imap *imap, enum mt_status status, const char *li
     imap->decided = true;
 }
 
+/* The oldest command awaiting its completion, unless it is IDLE (a server may end it) or
+ * LOGOUT (the end asked for); NULL when none. */
+static const struct imap_tag *oldest_pending(const struct imap *imap)
+{
+    const struct imap_tag *oldest = NULL;
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        const struct imap_tag *t = imap->tags[i];
+        if (t && t->used && (!oldest || t->age < oldest->age))
+            oldest = t;
+    }
+    if (oldest && oldest->cmd && (strcmp(oldest->cmd->name, "IDLE") == 0 ||
+                                  strcmp(oldest->cmd->name, "LOGOUT") == 0))
+        return NULL;
+    return oldest;
+}
+
+static bool has_code(const struct imap_side *s, const char *code)
+{
+    return text_find_ci(s->text, s->len, code) >= 0;
+}
+
+/* The server's own trouble in a NO (RFC 5530 response codes), not the user's request:
+ * temp_failed for what passes ([UNAVAILABLE], [INUSE]), mailbox_failed for what does not
+ * ([SERVERBUG], [CORRUPTION], [CONTACTADMIN]); MT_STATUS_UNKNOWN otherwise. */
+static enum mt_status server_trouble(const struct imap_side *s)
+{
+    if (has_code(s, "[UNAVAILABLE]") || has_code(s, "[INUSE]"))
+        return MT_STATUS_TEMP_FAILED;
+    if (has_code(s, "[SERVERBUG]") || has_code(s, "[CORRUPTION]") || has_code(s, "[CONTACTADMIN]"))
+        return MT_STATUS_MAILBOX_FAILED;
+    return MT_STATUS_UNKNOWN;
+}
+
+/* A mailbox command the server failed after the login: the mail could not be read or
+ * saved. Not the client's own mistakes: BAD (syntax), a folder that does not exist (or an
+ * APPEND to one: [TRYCREATE], the client creates it), a message expunged meanwhile. */
+static void mailbox_command_failed(struct imap *imap, enum imap_result result)
+{
+    const struct imap_side *s = &imap->server;
+    if (result != IMAP_NO || !imap->logged_in || has_code(s, "[NONEXISTENT]") ||
+        has_code(s, "[TRYCREATE]") || has_code(s, "[EXPUNGEISSUED]"))
+        return;
+    enum mt_status trouble = server_trouble(s);
+    imap_decide(imap, trouble == MT_STATUS_TEMP_FAILED ? trouble : MT_STATUS_MAILBOX_FAILED,
+                s->text, s->len, imap->tline);
+}
+
 static void imap_set_user(struct imap *imap, const char *p, size_t len)
 {
     if (!imap->logged_in && len > 0)
@@ -720,12 +767,15 @@ static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_res
         imap_decide(imap, MT_STATUS_LOGIN_OK, s->text, s->len, imap->tline);
         return;
     }
-    imap->session->auth_failures++;
+    enum mt_status trouble = result == IMAP_NO ? server_trouble(s) : MT_STATUS_UNKNOWN;
+    if (trouble == MT_STATUS_UNKNOWN)   /* the credentials (or TLS first), not the server */
+        imap->session->auth_failures++;
     if (imap->state == IMAP_AUTHENTICATING)
         imap_enter_state(imap, IMAP_NOT_AUTH);
     if (!imap->logged_in)   /* a late BAD ("already logged in") does not undo a login */
-        imap_decide(imap, login_refused_for_privacy(imap, tag) ? MT_STATUS_LOGIN_DISABLED
-                                                               : MT_STATUS_AUTH_FAILED,
+        imap_decide(imap, trouble != MT_STATUS_UNKNOWN ? trouble
+                          : login_refused_for_privacy(imap, tag) ? MT_STATUS_LOGIN_DISABLED
+                                                                 : MT_STATUS_AUTH_FAILED,
                     s->text, s->len, imap->tline);
 }
 
@@ -777,6 +827,10 @@ static void cmd_select_done(struct imap *imap, struct imap_tag *tag, enum imap_r
     if (result != IMAP_OK) {   /* a failed SELECT leaves no mailbox selected */
         if (imap->state == IMAP_SELECTED)
             imap_enter_state(imap, IMAP_AUTH);
+        /* Another folder may simply not exist; INBOX always does. */
+        if (strcasecmp(tag_arg(tag), "INBOX") == 0 ||
+            server_trouble(&imap->server) != MT_STATUS_UNKNOWN)
+            mailbox_command_failed(imap, result);
         return;
     }
     const char *box = tag_arg(tag);
@@ -855,9 +909,15 @@ static void cmd_logout_start(struct imap *imap, struct imap_tag *tag, struct ima
     imap->goodbye = true;
 }
 
+static void cmd_mailbox_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    (void)tag;
+    mailbox_command_failed(imap, result);
+}
+
 /* Commands followed. Others are still matched to their completions, just not decoded. */
 static const struct imap_command imap_commands[] = {
-    { "APPEND", CMD_UPLOAD, 0, NULL, NULL },
+    { "APPEND", CMD_UPLOAD, 0, NULL, cmd_mailbox_done },
     { "AUTHENTICATE", CMD_MASKED | CMD_AUTH, IMAP_AUTH, cmd_authenticate_start, cmd_auth_done },
     { "CAPABILITY", 0, 0, NULL, NULL },
     { "CLOSE", 0, IMAP_AUTH, NULL, NULL },
@@ -865,7 +925,7 @@ static const struct imap_command imap_commands[] = {
     { "COPY", 0, 0, NULL, NULL },
     { "EXAMINE", CMD_CAPTURE_FIRST, IMAP_SELECTED, cmd_select_start, cmd_select_done },
     { "EXPUNGE", 0, 0, NULL, NULL },
-    { "FETCH", 0, 0, NULL, NULL },
+    { "FETCH", 0, 0, NULL, cmd_mailbox_done },
     { "ID", 0, 0, NULL, NULL },
     { "IDLE", 0, 0, cmd_idle_start, cmd_idle_done },
     { "LIST", 0, 0, NULL, NULL },
@@ -1074,6 +1134,12 @@ static void server_untagged(struct imap *imap)
     bool bye = !numbered && word_eq(w, wl, "BYE");
     imap->tline = imap_log(imap, 'S', s->ts, out, render_line(s, out, sizeof out), !bye);
     if (bye) {
+        /* A goodbye while a command (not LOGOUT, not IDLE) awaits its completion: the server
+         * ends the session in the middle of it, and says why ("Disconnected for
+         * inactivity", "Server shutting down"): that command never completes. */
+        const struct imap_tag *waiting = oldest_pending(imap);
+        if (!imap->goodbye && waiting && !status_is_failure(imap->session->status))
+            imap_decide(imap, MT_STATUS_INTERRUPTED, s->text, s->len, imap->tline);
         imap->goodbye = true;
         imap_enter_state(imap, IMAP_LOGOUT);
     } else if (!numbered && word_eq(w, wl, "CAPABILITY")) {
@@ -1537,14 +1603,8 @@ static void imap_decide_interrupted(struct imap *imap, struct mt_session *sessio
         status_is_failure(session->status) ||
         (session->tls && !(session->flags & MT_FLAG_DECRYPTED)))   /* commands unseen */
         return;
-    const struct imap_tag *oldest = NULL;
-    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
-        const struct imap_tag *t = imap->tags[i];
-        if (t && t->used && (!oldest || t->age < oldest->age))
-            oldest = t;
-    }
-    if (!oldest || (oldest->cmd && (strcmp(oldest->cmd->name, "IDLE") == 0 ||
-                                    strcmp(oldest->cmd->name, "LOGOUT") == 0)))
+    const struct imap_tag *oldest = oldest_pending(imap);
+    if (!oldest)
         return;
     char line[128];
     int n = snprintf(line, sizeof line, "(connection closed while %s awaited its completion)",

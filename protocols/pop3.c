@@ -130,8 +130,8 @@ static const int sasl_answers_unasked[SASL_MECH_COUNT] = {
 
 /* How strongly a status decided by the dialogue holds: a later event replaces it only
  * with a rank at least as high. */
-enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_LOGIN_DISABLED, RANK_ENCRYPTED,
-                 RANK_LOGIN_OK, RANK_SERVER_REJECTED };
+enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_TEMP_FAILED, RANK_LOGIN_DISABLED,
+                 RANK_ENCRYPTED, RANK_LOGIN_OK, RANK_MAILBOX_FAILED, RANK_SERVER_REJECTED };
 
 /* Why a side's next two bytes are checked for a TLS record. */
 enum probe_reason { PROBE_OFF, PROBE_START, PROBE_STLS };
@@ -208,9 +208,11 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
                    int index)
 {
     enum pop3_rank rank = status == MT_STATUS_SERVER_REJECTED ? RANK_SERVER_REJECTED
+                        : status == MT_STATUS_MAILBOX_FAILED  ? RANK_MAILBOX_FAILED
                         : status == MT_STATUS_LOGIN_OK        ? RANK_LOGIN_OK
                         : status == MT_STATUS_ENCRYPTED       ? RANK_ENCRYPTED
                         : status == MT_STATUS_LOGIN_DISABLED  ? RANK_LOGIN_DISABLED
+                        : status == MT_STATUS_TEMP_FAILED     ? RANK_TEMP_FAILED
                                                               : RANK_AUTH_FAILED;
     if (rank < st->rank)
         return;
@@ -413,6 +415,18 @@ static bool refuses_plaintext(const char *line, size_t len)
     return false;
 }
 
+/* A -ERR to a login that is the server's own trouble, by its RFC 3206 response code: not
+ * the credentials. MT_STATUS_UNKNOWN when it is not one of those. */
+static enum mt_status login_error_status(const char *line, size_t len)
+{
+    if (text_find_ci(line, len, "[SYS/TEMP]") >= 0 || text_find_ci(line, len, "[IN-USE]") >= 0 ||
+        text_find_ci(line, len, "[LOGIN-DELAY]") >= 0)
+        return MT_STATUS_TEMP_FAILED;   /* a locked maildrop, a login too soon, a backend down */
+    if (text_find_ci(line, len, "[SYS/PERM]") >= 0)
+        return MT_STATUS_MAILBOX_FAILED;
+    return MT_STATUS_UNKNOWN;
+}
+
 static void login_verdict(struct pop3 *st, bool ok, const char *line, size_t len, int index)
 {
     struct mt_session *session = st->session;
@@ -423,11 +437,13 @@ static void login_verdict(struct pop3 *st, bool ok, const char *line, size_t len
         set_state(st, POP3_TRANSACTION);
         return;
     }
-    session->auth_failures += session->auth_failures < INT_MAX;
-    if (!session->tls && refuses_plaintext(line, len))
-        decide(st, MT_STATUS_LOGIN_DISABLED, line, len, index);
-    else
-        decide(st, MT_STATUS_AUTH_FAILED, line, len, index);
+    enum mt_status status = login_error_status(line, len);
+    if (status == MT_STATUS_UNKNOWN) {   /* the credentials, or TLS first */
+        session->auth_failures += session->auth_failures < INT_MAX;
+        status = !session->tls && refuses_plaintext(line, len) ? MT_STATUS_LOGIN_DISABLED
+                                                              : MT_STATUS_AUTH_FAILED;
+    }
+    decide(st, status, line, len, index);
     if (st->state == POP3_SASL)
         set_state(st, POP3_AUTHORIZATION);
 }
@@ -715,10 +731,32 @@ static void retr_line(struct pop3 *st, const struct lr_event *event)
     }
 }
 
+/* After a login, a -ERR to a command that reads or changes the maildrop: the mail could
+ * not be fetched (or deleted), whatever the password said. Not when it says the message
+ * asked for is not there ("-ERR There's no message 2.", "-ERR no such message": a number
+ * out of range, or deleted already): the client's request, not the mailbox failing. */
+static bool mailbox_failure(enum cmd_kind kind, const char *line, size_t len)
+{
+    static const char *const absent[] = {
+        "no such message", "no message", "message not found", "invalid message", "deleted",
+    };
+    if (kind != CMD_RETR && kind != CMD_TOP && kind != CMD_STAT && kind != CMD_LIST &&
+        kind != CMD_UIDL && kind != CMD_DELE)
+        return false;
+    if (login_error_status(line, len) != MT_STATUS_UNKNOWN)
+        return true;   /* [SYS/TEMP], [SYS/PERM], [IN-USE]: the server says it is its own */
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        if (text_find_ci(line, len, absent[i]) >= 0)
+            return false;
+    return true;
+}
+
 static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const char *line,
                      size_t len, int index)
 {
     struct mt_mailbox_stats *stats = &st->session->stats;
+    if (!ok && st->logged_in && mailbox_failure(cmd->kind, line, len))
+        decide(st, MT_STATUS_MAILBOX_FAILED, line, len, index);
     const char *rest = line + 3;
     size_t rest_len = len - 3;
     uint64_t messages, bytes;

@@ -19,6 +19,7 @@ static const char *const status_names[MT_STATUS_COUNT] = {
     [MT_STATUS_ABORTED] = "aborted",
     [MT_STATUS_RESET] = "reset",
     [MT_STATUS_INTERRUPTED] = "interrupted",
+    [MT_STATUS_MAILBOX_FAILED] = "mailbox_failed",
     [MT_STATUS_TEMP_FAILED] = "temp_failed",
     [MT_STATUS_RCPT_REJECTED] = "rcpt_rejected",
     [MT_STATUS_RELAY_DENIED] = "relay_denied",

@@ -53,6 +53,7 @@ enum mt_status {
     MT_STATUS_ABORTED,          /* transaction started, never finished */
     MT_STATUS_RESET,            /* connection reset before anything conclusive */
     MT_STATUS_INTERRUPTED,      /* POP3/IMAP: closed while a command awaited its reply */
+    MT_STATUS_MAILBOX_FAILED,   /* POP3/IMAP: the server failed a mailbox command (RETR, SELECT) */
     MT_STATUS_TEMP_FAILED,      /* 4xx: greylisting, deferral, try again later */
     MT_STATUS_RCPT_REJECTED,    /* every recipient rejected (5xx) */
     MT_STATUS_RELAY_DENIED,     /* recipient rejected because relaying is not allowed */

@@ -582,6 +582,61 @@ static void test_append(void **unused)
     session_free(s);
 }
 
+/* The server's own trouble is not a wrong password; after the login, a mailbox command it
+ * fails (or a goodbye in the middle of one) is the session's failure; a folder that does
+ * not exist, or an APPEND to be retried after CREATE, is the client's business. */
+static void test_server_trouble(void **unused)
+{
+    (void)unused;
+    const struct chunk unavailable[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw-unavail\r\n"),
+        SV("a1 NO [UNAVAILABLE] Temporary authentication failure\r\n"),
+        CL("a2 LOGOUT\r\n"), SV("* BYE\r\na2 OK\r\n"),
+    };
+    struct mt_session *s = run(unavailable, COUNT(unavailable), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
+    assert_int_equal(s->auth_failures, 0);
+    assert_no_secret(s, "pw-unavail");
+    session_free(s);
+    const struct chunk serverbug[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 SELECT Archive\r\n"), SV("a2 NO Mailbox doesn't exist: Archive\r\n"),
+        CL("a3 APPEND Sent {3}\r\n"), SV("a3 NO [TRYCREATE] Mailbox doesn't exist: Sent\r\n"),
+        CL("a4 SELECT INBOX\r\n"), SV("a4 NO [SERVERBUG] Internal error occurred\r\n"),
+        CL("a5 LOGOUT\r\n"), SV("* BYE\r\na5 OK\r\n"),
+    };
+    s = run(serverbug, COUNT(serverbug), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    assert_string_equal(s->status_line, "a4 NO [SERVERBUG] Internal error occurred");
+    session_free(s);
+    const struct chunk benign[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 SELECT Archive\r\n"), SV("a2 NO Mailbox doesn't exist: Archive\r\n"),
+        CL("a3 FETCH 9 BODY[]\r\n"), SV("a3 NO [EXPUNGEISSUED] Some messages were expunged\r\n"),
+        CL("a4 LOGOUT\r\n"), SV("* BYE\r\na4 OK\r\n"),
+    };
+    s = run(benign, COUNT(benign), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    const struct chunk fetch_fails[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 SELECT INBOX\r\n"), SV("* 1 EXISTS\r\na2 OK [READ-WRITE] Select completed\r\n"),
+        CL("a3 FETCH 1 BODY[]\r\n"), SV("a3 NO Error reading message body\r\n"),
+        CL("a4 LOGOUT\r\n"), SV("* BYE\r\na4 OK\r\n"),
+    };
+    s = run(fetch_fails, COUNT(fetch_fails), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    session_free(s);
+    const struct chunk bye[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+        CL("a2 SELECT INBOX\r\n"), SV("* BYE Disconnected for inactivity.\r\n"),
+    };
+    s = run(bye, COUNT(bye), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "* BYE Disconnected for inactivity.");
+    session_free(s);
+}
+
 static void test_idle_done(void **unused)
 {
     (void)unused;
@@ -1141,6 +1196,7 @@ int main(void)
         cmocka_unit_test(test_authenticate_plain_sasl_ir),
         cmocka_unit_test(test_authenticate_continuations),
         cmocka_unit_test(test_append),
+        cmocka_unit_test(test_server_trouble),
         cmocka_unit_test(test_pipelined_past_tags),
         cmocka_unit_test(test_idle_done),
         cmocka_unit_test(test_starttls_then_tls),

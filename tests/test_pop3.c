@@ -637,6 +637,52 @@ static void test_err_greeting(void **unused)
     session_free(s);
 }
 
+/* The server's own trouble at login (RFC 3206 codes) is not a wrong password; after a
+ * login, a mailbox command it fails is the session's failure. */
+static const struct step dialogue_locked[] = {
+    GREETING,
+    C("USER carol\r\n"), S("+OK\r\n"),
+    C("PASS locked-pw\r\n"), S("-ERR [IN-USE] Unable to lock maildrop\r\n"),
+    C("QUIT\r\n"), S("+OK bye\r\n"),
+};
+
+static const struct step dialogue_sys_perm[] = {
+    GREETING,
+    C("USER carol\r\n"), S("+OK\r\n"),
+    C("PASS perm-pw\r\n"), S("-ERR [SYS/PERM] Mailbox is corrupted\r\n"),
+    C("QUIT\r\n"), S("+OK bye\r\n"),
+};
+
+static const struct step dialogue_retr_fails[] = {
+    GREETING,
+    C("USER carol\r\n"), S("+OK\r\n"),
+    C("PASS retr-pw\r\n"), S("+OK Logged in.\r\n"),
+    C("STAT\r\n"), S("+OK 1 300\r\n"),
+    C("RETR 1\r\n"), S("-ERR Error reading message from disk\r\n"),
+    C("RETR 2\r\n"), S("-ERR There's no message 2.\r\n"),
+    C("QUIT\r\n"), S("+OK bye\r\n"),
+};
+
+static void test_server_trouble(void **unused)
+{
+    (void)unused;
+    struct mt_session *s = check(dialogue_locked, COUNT(dialogue_locked), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
+    assert_string_equal(s->status_line, "-ERR [IN-USE] Unable to lock maildrop");
+    assert_int_equal(s->auth_attempts, 1);
+    assert_int_equal(s->auth_failures, 0);   /* not a rejected password */
+    assert_no_secret(s, "locked-pw");
+    session_free(s);
+    s = check(dialogue_sys_perm, COUNT(dialogue_sys_perm), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    session_free(s);
+    s = check(dialogue_retr_fails, COUNT(dialogue_retr_fails), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    assert_string_equal(s->status_line, "-ERR Error reading message from disk");
+    assert_true(s->status_transcript_line >= 0);
+    session_free(s);
+}
+
 static const struct step dialogue_client_only[] = {
     C("CAPA\r\n"),
     C("USER x\r\n"),
@@ -1458,6 +1504,7 @@ int main(void)
         cmocka_unit_test(test_stls_refused),
         cmocka_unit_test(test_login_disabled),
         cmocka_unit_test(test_err_greeting),
+        cmocka_unit_test(test_server_trouble),
         cmocka_unit_test(test_no_server_bytes_and_implicit_tls),
         cmocka_unit_test(test_reset_and_incomplete),
         cmocka_unit_test(test_capa_quit_probe),

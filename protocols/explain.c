@@ -36,7 +36,10 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "not a server failure: capture longer, check that the mirror port copies both "
           "directions, or raise --max-streams (the status line says which)")
     ENTRY(MT_STATUS_ABORTED, WARN, "a transaction started but was never finished",
-          "the client side: timeouts, crashes, or a reply it did not like")
+          "the side that ended it (the status line says, when its RST was seen): a client "
+          "timeout, crash or a reply it did not like, or a server dropping the connection; "
+          "when only the reply to the whole message is missing, the server's log says "
+          "whether it was queued (a client retry may duplicate it)")
     ENTRY(MT_STATUS_RESET, WARN, "the connection was reset before anything conclusive happened",
           "a network device or either side killing the connection")
     ENTRY(MT_STATUS_INTERRUPTED, FAIL, "the connection was closed in the middle of a command: "

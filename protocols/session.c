@@ -54,6 +54,7 @@ struct mt_session *session_new(enum mt_proto proto)
     session->proto = proto;
     session->status_transcript_line = -1;
     session->end = MT_END_EOF;
+    session->reset_by = -1;
     return session;
 }
 

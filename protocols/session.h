@@ -194,6 +194,7 @@ struct mt_session {
     char status_line[MT_TEXT_MAX]; /* the server line (or event) that decided status */
     int status_transcript_line;    /* index of that line in the transcript, -1 if none */
     enum mt_end end;
+    int8_t reset_by;          /* end RESET: MT_CLIENT or MT_SERVER sent the RST; -1 unknown */
     uint32_t flags;
 
     struct mt_recipient *recipients;

@@ -1388,8 +1388,23 @@ static void settle_open_transactions(struct smtp *st)
             m->size = st->bdat.total + (st->reader[MT_CLIENT].offset - st->bdat.chunk_start);
     }
 
-    const char *event = s->end == MT_END_RESET ? "connection reset during the transaction"
-                                               : "connection closed during the transaction";
+    /* Who ended it, when the RST's sender was seen (session->reset_by); and whether the
+     * whole message had gone and only its verdict was missing: then the message may well
+     * have been delivered (the server queues it before it answers), and a client that
+     * sends it again makes a duplicate. */
+    bool verdict_missing = false;
+    for (unsigned i = 0; i < st->fifo.count; i++)
+        verdict_missing |= fifo_at(st, i)->cmd == &smtp_end_of_data &&
+                           fifo_at(st, i)->txn == st->txn.id;
+    const char *by = s->end != MT_END_RESET ? "closed" : s->reset_by == MT_SERVER
+                     ? "reset by the server" : s->reset_by == MT_CLIENT ? "reset by the client"
+                     : "reset";
+    char event[160];
+    if (verdict_missing)
+        snprintf(event, sizeof event, "no reply to the end of the message: the connection was %s;"
+                 " delivered or not is unknown", by);
+    else
+        snprintf(event, sizeof event, "connection %s during the transaction", by);
     if (st->txn.id && !st->txn.decided) {
         bool waiting = sending && sending_txn == st->txn.id;
         for (unsigned i = 0; i < st->fifo.count && !waiting; i++)

@@ -441,38 +441,54 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
 /* A segment contradicted data seen before (overlap.h): counted, and reported on its
  * stream when libnids follows one for us (a stream is found by its client-to-server
  * tuple, and which way the packet went is not known here). */
-static void conflict_found(const struct overlap_flow *flow)
+/* Our slot of the stream a packet of `flow` belongs to, and which side sent it; NULL when
+ * libnids follows no such stream for us. A stream is found by its client-to-server tuple,
+ * and which way the packet went is not known here: both are tried. For rare packets only
+ * (a conflict, a RST): it costs a second hash lookup. */
+static struct stream_slot *slot_of(const struct overlap_flow *flow, enum stream_side *from)
 {
-    active->stats.overlap_conflicts++;
-    if (!active->events.conflict)
-        return;
     struct tuple4 tuple = { .source = flow->sport, .dest = flow->dport,
                             .saddr = flow->src, .daddr = flow->dst };
-    enum stream_side from = STREAM_FROM_CLIENT;
+    *from = STREAM_FROM_CLIENT;
     struct tcp_stream *nids = nids_find_tcp_stream(&tuple);
     if (!nids) {
         tuple = (struct tuple4){ .source = flow->dport, .dest = flow->sport,
                                  .saddr = flow->dst, .daddr = flow->src };
-        from = STREAM_FROM_SERVER;
+        *from = STREAM_FROM_SERVER;
         nids = nids_find_tcp_stream(&tuple);
     }
-    struct stream_slot *slot = nids ? nids->user : NULL;
+    return nids ? nids->user : NULL;
+}
+
+/* A segment contradicted data seen before (overlap.h): counted, and reported on its
+ * stream when libnids follows one for us. */
+static void conflict_found(const struct overlap_flow *flow)
+{
+    active->stats.overlap_conflicts++;
+    enum stream_side from;
+    struct stream_slot *slot = active->events.conflict ? slot_of(flow, &from) : NULL;
     if (slot)
         active->events.conflict(active->events.ctx, slot->user, from, active->now_us);
 }
 
-/* The data of a TCP segment (not a SYN, not a RST: libnids takes neither's data) against
- * the recent segments of its direction. */
-static void check_overlap(const uint8_t *ip, size_t len, size_t header_len)
+/* What libnids will not tell of a segment: who sent a RST, and data (not a SYN's, not a
+ * RST's: libnids takes neither) that contradicts the recent segments of its direction. */
+static void segment_checks(const uint8_t *ip, size_t len, size_t header_len)
 {
     const uint8_t *tcp = ip + header_len;
     size_t tcp_header = (size_t)(tcp[12] >> 4) * 4;
-    if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
-        (tcp[13] & (TCP_SYN | TCP_RST)))
-        return;
     struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
     memcpy(&flow.src, ip + 12, 4);
     memcpy(&flow.dst, ip + 16, 4);
+    if ((tcp[13] & TCP_RST) && active->events.reset) {   /* who reset: libnids never says */
+        enum stream_side from;
+        struct stream_slot *slot = slot_of(&flow, &from);
+        if (slot)
+            active->events.reset(active->events.ctx, slot->user, from, active->now_us);
+    }
+    if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
+        (tcp[13] & (TCP_SYN | TCP_RST)))
+        return;
     uint32_t seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
     if (overlap_conflicts(active->overlaps, &flow, seq, tcp + tcp_header,
                           len - header_len - tcp_header))
@@ -559,7 +575,7 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     if (verdict == TCP_HELD)
         return;
     if (!fragment)   /* tcp_wanted() checked that the TCP header is there */
-        check_overlap(ip, len, header_len);
+        segment_checks(ip, len, header_len);
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
 }
 

@@ -51,6 +51,9 @@ struct reassembly_events {
     /* A segment of the stream (from that side) overlapped data seen before with different
      * bytes; libnids delivered the first copy (reassembly/overlap.h). May be NULL. */
     void (*conflict)(void *ctx, void *stream, enum stream_side from, int64_t ts_us);
+    /* A RST from that side reached the stream (libnids reports the reset, never its
+     * sender); called before closed(). May be NULL. */
+    void (*reset)(void *ctx, void *stream, enum stream_side from, int64_t ts_us);
 };
 
 struct reassembly_config {

@@ -424,6 +424,35 @@ def test_overlap_conflict(suite):
         raise Failure("--finding overlap_conflict: rc %d, %r" % (found.returncode, found.stdout))
 
 
+def test_reset_after_message(suite):
+    """The whole message sent, then the server resets instead of answering: aborted, with
+    who reset it and that delivery is unknown (it was blamed on the client)."""
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40004, 25)
+    conv.handshake()
+    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+    conv.client_sends(b"HELO client.example.test\r\n")
+    conv.server_sends(b"250 mx.example.test\r\n")
+    conv.client_sends(b"MAIL FROM:<alice@example.test>\r\n")
+    conv.server_sends(b"250 2.1.0 Ok\r\n")
+    conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
+    conv.server_sends(b"250 2.1.5 Ok\r\n")
+    conv.client_sends(b"DATA\r\n")
+    conv.server_sends(b"354 go ahead\r\n")
+    conv.client_sends(b"Subject: lost\r\n\r\nbody\r\n.\r\n")
+    conv._emit(pcaplib.ipv4_tcp(conv.server, conv.client, conv.dport, conv.sport, conv.sseq,
+                                conv.cseq, "R"))
+    db, _ = read_conversation(suite, conv, "reset-after-message.pcap")
+    rows = suite.sessions(db)
+    if len(rows) != 1 or rows[0]["status"] != "aborted":
+        raise Failure("status: %r" % [(r["status"], r.get("status_line")) for r in rows])
+    line = rows[0].get("status_line", "")
+    if "reset by the server" not in line or "unknown" not in line:
+        raise Failure("the deciding line does not say who reset and that delivery is unknown: %r"
+                      % line)
+    if "[connection reset by the server]" not in suite.show(db, rows[0]["id"]):
+        raise Failure("no transcript note of who reset")
+
+
 def moved_to_port(src, dst, old_port, new_port):
     """A copy of the IPv4 capture src with TCP port old_port renumbered new_port, written
     as raw IP (mailtap checks no checksums)."""
@@ -1216,7 +1245,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -931,7 +931,7 @@ static void tcp_segment(bool from_client, uint16_t port, uint32_t seq, uint32_t 
     reassembly_ip_packet(&frame, ts_us);
 }
 
-enum { SYN = 0x02, ACK = 0x10, PSH = 0x08 };
+enum { SYN = 0x02, RST = 0x04, ACK = 0x10, PSH = 0x08 };
 
 static void handshake(uint16_t port, int64_t ts_us)
 {
@@ -1114,12 +1114,63 @@ static void test_overlap_conflicts_reported(void **state)
     assert_string_equal(log.client_data, "RCPT TO:<a@x>\r\nQUIT\r\n");
 }
 
+struct reset_log {
+    int resets, closes;
+    enum stream_side from;
+    enum stream_end how;
+};
+
+static void on_reset_seen(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    struct reset_log *log = ctx;
+    (void)stream; (void)ts_us;
+    assert_int_equal(log->closes, 0);   /* before the stream closes */
+    log->resets++;
+    log->from = from;
+}
+
+static void on_reset_closed(void *ctx, void *stream, enum stream_end how, bool data_lost,
+                            int64_t ts_us)
+{
+    struct reset_log *log = ctx;
+    (void)stream; (void)data_lost; (void)ts_us;
+    log->closes++;
+    log->how = how;
+}
+
+/* libnids reports a reset, never its sender: the RST's side is told before the close. */
+static void test_reset_side_reported(void **state)
+{
+    (void)state;
+    for (int server = 0; server < 2; server++) {
+        struct reset_log log = { 0 };
+        struct reassembly_events events = {
+            .ctx = &log, .opened = on_stream_opened, .data = on_stream_data,
+            .closed = on_reset_closed, .attempt = on_stream_attempt, .reset = on_reset_seen,
+        };
+        start_port25(&events, 0);
+        handshake(1111, 0);
+        tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
+        if (server)
+            tcp_segment(false, 1111, 5009, 1001, RST | ACK, "", SEC / 5);
+        else
+            tcp_segment(true, 1111, 1001, 5009, RST | ACK, "", SEC / 5);
+        struct reassembly_stats stats;
+        reassembly_finish(SEC, &stats);
+        assert_int_equal(log.resets, 1);
+        assert_int_equal(log.from, server ? STREAM_FROM_SERVER : STREAM_FROM_CLIENT);
+        assert_int_equal(log.closes, 1);
+        assert_int_equal(log.how, STREAM_RESET);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_address_format),
         cmocka_unit_test(test_overlap_table),
         cmocka_unit_test(test_overlap_conflicts_reported),
+        cmocka_unit_test(test_reset_side_reported),
         cmocka_unit_test(test_sanitize_escapes_controls),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),

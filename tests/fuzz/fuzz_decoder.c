@@ -260,6 +260,15 @@ static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t 
     connection_overlap_conflict(&live->conn, from, ts_us);
 }
 
+static void on_reset(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    (void)ctx, (void)ts_us;
+    struct live *live = live_from(stream);
+    if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
+        fuzz_fail("reset() from side %d", (int)from);
+    connection_reset_by(&live->conn, from);
+}
+
 static void on_datagram(void *ctx, const struct flow *flow, enum stream_side from,
                         const uint8_t *payload, size_t len, int64_t ts_us)
 {
@@ -305,6 +314,7 @@ void fuzz_path_start(bool dns_possible)
     static const struct reassembly_events events = {
         .opened = on_opened, .data = on_data, .closed = on_closed,
         .attempt = on_attempt, .datagram = on_datagram, .conflict = on_conflict,
+        .reset = on_reset,
     };
     if (running)
         return;

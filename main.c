@@ -912,6 +912,12 @@ int main(int argc, char **argv)
         printf("mailtap %s\n", MAILTAP_VERSION);
         return EXIT_OK;
     }
+    for (int i = 2; i < argc; i++) {   /* "mailtap read --help": the help, not an error */
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        }
+    }
     /* Subcommand options are parsed from argv[1] on, as if the subcommand were the
      * program. */
     argc--;

@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "store/writer.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,8 @@ bool pipeline_options_add_port(struct pipeline_options *options, const char *spe
         size_t len = (size_t)(colon - spec);
         if (len == 0 || len >= sizeof name)
             return false;
-        memcpy(name, spec, len);
+        for (size_t i = 0; i < len; i++)   /* "SMTP:2526" as "smtp:2526" */
+            name[i] = (char)tolower((unsigned char)spec[i]);
         name[len] = '\0';
         proto = proto_from_name(name);
         if (proto < 0)
@@ -98,8 +100,12 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
     struct pipeline_summary *summary = pipeline->summary;
     summary->sessions[session->proto]++;
     summary->sessions_total++;
-    if (status_is_failure(session->status))
-        summary->failures++;
+    if (status_is_failure(session->status)) {   /* a failed lookup is not a failed session */
+        if (session->proto == MT_PROTO_DNS)
+            summary->dns_failures++;
+        else
+            summary->failures++;
+    }
     if (pipeline->store_failed) {
         summary->store_errors += pipeline->store == NULL;   /* no database: this one is lost */
         session_free(session);
@@ -573,23 +579,26 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
 void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
 {
     const struct reassembly_stats *r = &summary->reassembly;
-    fprintf(out, "%llu packets, %llu sessions (smtp %llu, pop3 %llu, imap %llu), "
-            "%llu DNS lookups, %llu failed",
-            (unsigned long long)summary->packets,
-            (unsigned long long)(summary->sessions_total - summary->sessions[MT_PROTO_DNS]),
+    uint64_t mail = summary->sessions_total - summary->sessions[MT_PROTO_DNS];
+    fprintf(out, "%llu packets, %llu session%s (smtp %llu, pop3 %llu, imap %llu), %llu failed, "
+            "%llu DNS lookup%s (%llu failed)",
+            (unsigned long long)summary->packets, (unsigned long long)mail, mail == 1 ? "" : "s",
             (unsigned long long)summary->sessions[MT_PROTO_SMTP],
             (unsigned long long)summary->sessions[MT_PROTO_POP3],
             (unsigned long long)summary->sessions[MT_PROTO_IMAP],
+            (unsigned long long)summary->failures,
             (unsigned long long)summary->sessions[MT_PROTO_DNS],
-            (unsigned long long)summary->failures);
+            summary->sessions[MT_PROTO_DNS] == 1 ? "" : "s",
+            (unsigned long long)summary->dns_failures);
     if (r->streams_evicted)
         fprintf(out, "; %llu streams EVICTED (table full: raise --max-streams)",
                 (unsigned long long)r->streams_evicted);
     if (r->streams_open_at_end)
         fprintf(out, "; %llu still open at end", (unsigned long long)r->streams_open_at_end);
     if (r->attempts_not_established)
-        fprintf(out, "; %llu answered handshakes never established (spoofed SYNs, lost packets "
-                "or a full stream table)", (unsigned long long)r->attempts_not_established);
+        fprintf(out, "; %llu answered handshake%s never established (spoofed SYNs, lost packets "
+                "or a full stream table)", (unsigned long long)r->attempts_not_established,
+                r->attempts_not_established == 1 ? "" : "s");
     if (r->snap_truncated)
         fprintf(out, "; %llu packets cut by the snap length", (unsigned long long)r->snap_truncated);
     if (r->ipv6_table_full)

@@ -45,7 +45,8 @@ struct pipeline_options {
 struct pipeline_summary {
     uint64_t packets, bytes, non_ip_frames, bad_frames;
     uint64_t sessions[MT_PROTO_COUNT];
-    uint64_t sessions_total, failures, store_errors;
+    uint64_t sessions_total, failures, store_errors;   /* failures: mail sessions only */
+    uint64_t dns_failures;        /* DNS lookups that failed (dns_error, timeout) */
     uint64_t sessions_stored;     /* committed to the database (DNS rows included) */
     uint64_t sessions_pruned, capture_gaps;   /* sessions_pruned: with statistics rows */
     int input_errors;

@@ -141,6 +141,7 @@ struct imap_lit {
 struct imap_side {
     struct line_reader reader;
     int64_t ts;
+    int64_t line_ts;                 /* when the logical line being assembled began */
     char *text;                      /* the line's pieces, literals left out */
     size_t len, cap;
     bool assembling, truncated;
@@ -1025,7 +1026,8 @@ static void client_line_done(struct imap *imap)
     } else {
         shown.len = render_line(c, shown.text, sizeof shown.text);
     }
-    imap_log(imap, 'C', c->ts, shown.text, shown.len, false);
+    /* stamped when it began: a literal's go-ahead came after it, and so did its end */
+    imap_log(imap, 'C', c->line_ts, shown.text, shown.len, false);
     log_held_plus(imap);
 }
 
@@ -1435,6 +1437,7 @@ static void side_piece(struct imap *imap, struct imap_side *s, const struct lr_e
 {
     size_t base = s->assembling ? s->len : 0, mark;
     if (!s->assembling) {
+        s->line_ts = s->ts;
         s->len = s->nlits = 0;
         s->truncated = s->fetch_counted = false;
         s->capture_lit = -1;

@@ -579,6 +579,13 @@ static void test_append(void **unused)
     assert_non_null(command);
     assert_non_null(plus);
     assert_true(command < plus);
+    /* and stamped when it began, before the go-ahead ("USEC DIR TEXT" lines) */
+    const char *command_line = command, *plus_line = plus;
+    while (command_line > s->transcript && command_line[-1] != '\n')
+        command_line--;
+    while (plus_line > s->transcript && plus_line[-1] != '\n')
+        plus_line--;
+    assert_true(strtoll(command_line, NULL, 10) < strtoll(plus_line, NULL, 10));
     session_free(s);
 }
 

@@ -476,8 +476,10 @@ static void draw_top(struct sink *k, const char *title, const struct ui_summary_
 static int summary_layout(struct sink *k, const struct ui_summary *sm)
 {
     char line[256];
-    snprintf(line, sizeof line, "%ld sessions, %ld failed (%.1f%%)", sm->total, sm->failures,
-             sm->total ? 100.0 * (double)sm->failures / (double)sm->total : 0.0);
+    snprintf(line, sizeof line, "%ld session%s, %ld failed (%.1f%%); %ld DNS lookup%s, %ld failed",
+             sm->total, sm->total == 1 ? "" : "s", sm->failures,
+             sm->total ? 100.0 * (double)sm->failures / (double)sm->total : 0.0, sm->dns_total,
+             sm->dns_total == 1 ? "" : "s", sm->dns_failures);
     sink_text(k, line, A_BOLD);
     for (int c = 0; c < UI_CAT_COUNT; c++) {
         snprintf(line, sizeof line, "%-9s%7ld ", uidb_category_name((enum ui_category)c),

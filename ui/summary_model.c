@@ -32,13 +32,17 @@ static const char *const stmt_sql[Q_COUNT_STMTS] = {
     [Q_SENSOR] = NULL,   /* prepared once the table exists */
     [Q_COUNTS] = "SELECT proto, direction, status, count(*) FROM sessions WHERE" RANGE
                  "GROUP BY 1, 2, 3",
+    /* The top lists are of mail sessions: failed lookups have the DNS line (a name that
+     * does not exist filled the reasons with its A, AAAA and MX lookups). */
     [Q_REASONS] = "SELECT status, status_line, count(*) AS n FROM sessions WHERE" RANGE
-                  "AND status IN (%s) GROUP BY 1, 2 ORDER BY n DESC LIMIT 8",
+                  "AND status IN (%s) AND proto <> 'dns' GROUP BY 1, 2 ORDER BY n DESC LIMIT 8",
     [Q_USERS] = "SELECT user, count(*) AS n FROM sessions WHERE" RANGE
-                "AND status IN (%s) AND user <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
+                "AND status IN (%s) AND user <> '' AND proto <> 'dns' GROUP BY 1 ORDER BY n DESC"
+                " LIMIT 8",
     /* A dns_failed row made no connection: it has no IP (its reason is listed). */
     [Q_IPS] = "SELECT " ROW_IP " AS ip, count(*) AS n FROM sessions WHERE" RANGE
-              "AND status IN (%s) AND ip <> '' GROUP BY 1 ORDER BY n DESC LIMIT 8",
+              "AND status IN (%s) AND ip <> '' AND proto <> 'dns' GROUP BY 1 ORDER BY n DESC"
+              " LIMIT 8",
     [Q_SPAN] = "SELECT min(start_us), max(start_us) FROM sessions WHERE" RANGE,
     /* ?3: the first minute, ?4: minutes per bucket */
     [Q_PER_BUCKET] = "SELECT (start_us / 60000000 - ?3) / ?4, count(*), sum(status IN (%s))"
@@ -237,10 +241,11 @@ int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int columns,
         long n = (long)sqlite3_column_int64(st, 3);
         int cat = category_of(proto ? proto : "", dir ? dir : "");
         enum mt_status status = status_from_name(word ? word : "");
-        out->total += n;
+        bool lookup = cat == UI_CAT_DNS;
+        *(lookup ? &out->dns_total : &out->total) += n;
         out->status_total[status] += n;
         if (status_is_failure(status))
-            out->failures += n;
+            *(lookup ? &out->dns_failures : &out->failures) += n;
         if (cat >= 0) {
             out->counts[cat][status] += n;
             out->category_total[cat] += n;

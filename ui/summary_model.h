@@ -48,7 +48,8 @@ struct ui_summary_item {
 struct ui_summary {
     long counts[UI_CAT_COUNT][MT_STATUS_COUNT];
     long category_total[UI_CAT_COUNT], status_total[MT_STATUS_COUNT];
-    long total, failures;
+    long total, failures;            /* mail sessions (DNS lookups have their own) */
+    long dns_total, dns_failures;
     struct ui_summary_item reasons[UI_SUMMARY_TOP], users[UI_SUMMARY_TOP], ips[UI_SUMMARY_TOP];
     int reason_count, user_count, ip_count;
     /* Sessions per bucket of bucket_minutes minutes, from the minute of the oldest session

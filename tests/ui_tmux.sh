@@ -151,6 +151,7 @@ if [ "$(screen | LC_ALL=C.UTF-8 wc -L)" -le 80 ] && \
 else
     not_ok "80x24 screen is clean"
 fi
+expect "narrow: every tab named, Summary included" "7 Sum"
 
 keys / m a l l o r y Enter
 keys Enter

@@ -117,9 +117,24 @@ int draw_detail_rows(void) { return LINES - 3 > 1 ? LINES - 3 : 1; }
 int draw_trace_rows(void) { return LINES - 4 > 1 ? LINES - 4 : 1; }
 int draw_summary_columns(void) { return COLS - 10 > 10 ? COLS - 10 : 10; }
 
+/* On a screen too narrow for the tabs' names (about 85 columns), short ones: every tab
+ * stays reachable by sight, the Summary one included. */
+static const char *const short_labels[] = { "All", "Out", "In", "POP3", "IMAP", "DNS", "Sum" };
+_Static_assert(sizeof short_labels / sizeof short_labels[0] == UI_VIEW_COUNT,
+               "a short label per tab");
+
+static bool tabs_short(void)
+{
+    int width = 0;
+    for (int v = 0; v < UI_VIEW_COUNT; v++)
+        width += (int)strlen(model_view_def((enum ui_view)v)->label) + 5;
+    return width + 9 > COLS;   /* 9: the brand at the right */
+}
+
 static void tab_label(int view, char *buf, size_t cap)
 {
-    snprintf(buf, cap, " %d %s ", view + 1, model_view_def((enum ui_view)view)->label);
+    snprintf(buf, cap, " %d %s ", view + 1, tabs_short() ? short_labels[view]
+                                                        : model_view_def((enum ui_view)view)->label);
 }
 
 int draw_tab_at(int x)

@@ -493,7 +493,12 @@ static int store_fail(struct mt_store *store, int rc, const char *doing)
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: what = "database is corrupt or not a database"; break;
     }
-    snprintf(store->error, sizeof store->error, "%s while %s: %s", what, doing, detail);
+    const char *path = store->db ? sqlite3_db_filename(store->db, "main") : NULL;
+    if ((rc & 0xff) == SQLITE_NOTADB && path && path[0])   /* which file: -d may be a typo */
+        snprintf(store->error, sizeof store->error, "%s is not a mailtap database (or is corrupt):"
+                 " %s while %s", path, detail, doing);
+    else
+        snprintf(store->error, sizeof store->error, "%s while %s: %s", what, doing, detail);
     return code;
 }
 

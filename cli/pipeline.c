@@ -212,7 +212,7 @@ static void on_datagram(void *ctx, const struct flow *flow, enum stream_side fro
 }
 
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                       int64_t syn_us, int64_t end_us)
+                       int64_t syn_us, int64_t end_us, uint64_t client_bytes)
 {
     struct pipeline *pipeline = ctx;
     uint8_t proto = pipeline->options->port_proto[flow->server_port];
@@ -231,6 +231,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
     session->end_us = end_us;
     session->end = connection_end(how);
+    session->bytes_c2s = client_bytes;   /* a one-sided capture: what the client sent */
     const char *line;
     enum mt_status status;
     switch (how) {

@@ -228,7 +228,7 @@ size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt
 }
 
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, int64_t now_us)
+                               bool rst, size_t payload, int64_t now_us)
 {
     if (attempts->pending == 0)
         return;
@@ -242,6 +242,7 @@ void attempts_on_client_packet(struct attempts *attempts, const struct attempt_k
         return;                             /* its ACK: libnids will say "established" */
     }
     attempt->client_acked = true;
+    attempt->client_bytes += payload;
     attempt->last_us = now_us;
 }
 

@@ -33,6 +33,7 @@ struct attempt {
     int64_t syn_us, last_us;
     uint32_t syn_count, rst_count;
     bool client_acked;
+    uint64_t client_bytes;           /* TCP payload the client sent (one-sided capture) */
     bool answered;                   /* SYN-ACK seen: waiting for libnids' "established" */
     uint16_t syn_len;                /* the held SYN packet, 0 if none */
     uint8_t syn[ATTEMPT_SYN_MAX];
@@ -62,9 +63,10 @@ bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
  * and returns its length: hand it to libnids before the SYN-ACK. Else returns 0. */
 size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
                                  bool rst, bool syn_ack, int64_t now_us, uint8_t *syn_out);
-/* A non-SYN packet from the client while the attempt is pending (rst: it is a RST). */
+/* A non-SYN packet from the client while the attempt is pending (rst: it is a RST), with
+ * payload bytes of data. */
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, int64_t now_us);
+                               bool rst, size_t payload, int64_t now_us);
 /* libnids reported the connection established: the attempt is over. */
 void attempts_on_established(struct attempts *attempts, const struct attempt_key *key);
 /* Settles attempts whose SYN is older than now - timeout, and refused ones (answered by a

@@ -284,7 +284,8 @@ static void on_attempt_settled(void *ctx, const struct attempt *attempt,
         active->stats.attempts_unanswered++;
     }
     (void)now_us;
-    active->events.attempt(active->events.ctx, &flow, how, attempt->syn_us, attempt->last_us);
+    active->events.attempt(active->events.ctx, &flow, how, attempt->syn_us, attempt->last_us,
+                          attempt->client_bytes);
 }
 
 /* --- packets in ---------------------------------------------------------------- */
@@ -418,8 +419,11 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
             return attempts_on_syn(active->attempts, &key, active->now_us, held, len) ? TCP_HELD
                                                                                      : TCP_PASS;
         }
-        if (!(flags & TCP_SYN))
-            attempts_on_client_packet(active->attempts, &key, flags & TCP_RST, active->now_us);
+        if (!(flags & TCP_SYN)) {
+            size_t tcp_header = (size_t)(tcp[12] >> 4) * 4, at = header_len + tcp_header;
+            attempts_on_client_packet(active->attempts, &key, flags & TCP_RST,
+                                      at < len ? len - at : 0, active->now_us);
+        }
         return TCP_PASS;
     }
     if (port_collected(sport)) {

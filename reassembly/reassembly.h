@@ -43,7 +43,7 @@ struct reassembly_events {
     void (*closed)(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us);
     /* A connection attempt that never became a stream. */
     void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,
-                    int64_t syn_us, int64_t end_us);
+                    int64_t syn_us, int64_t end_us, uint64_t client_bytes);
     /* A UDP datagram to or from a collected UDP port (DNS); may be NULL. flow->client is
      * the side that is not on the collected port. */
     void (*datagram)(void *ctx, const struct flow *flow, enum stream_side from,

@@ -640,15 +640,16 @@ static void test_localnets(void **state)
 
 struct settled_log {
     int refused, unanswered, one_sided, not_established;
+    uint64_t one_sided_bytes;
 };
 
 static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_outcome outcome,
                        int64_t now)
 {
-    (void)attempt; (void)now;
+    (void)now;
     struct settled_log *log = ctx;
     if (outcome == ATTEMPT_REFUSED) log->refused++;
-    else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
+    else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++, log->one_sided_bytes += attempt->client_bytes;
     else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
     else log->unanswered++;
 }
@@ -677,12 +678,14 @@ static void test_attempts(void **state)
     assert_int_equal(log.refused, 1);
     attempts_on_syn(attempts, &k[1], 2000000, NULL, 0);
     attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK */
-    attempts_on_client_packet(attempts, &k[1], false, 2000200);              /* its ACK */
+    attempts_on_client_packet(attempts, &k[1], false, 0, 2000200);              /* its ACK */
     attempts_on_established(attempts, &k[1]);                                /* forgotten */
     attempts_on_syn(attempts, &k[2], 3000000, NULL, 0);
-    attempts_on_client_packet(attempts, &k[2], false, 3100000);
+    attempts_on_client_packet(attempts, &k[2], false, 20, 3100000);
+    attempts_on_client_packet(attempts, &k[2], false, 7, 3200000);
     attempts_expire(attempts, 40000000, 30000000, 3000000);
     assert_int_equal(log.one_sided, 1);
+    assert_int_equal(log.one_sided_bytes, 27);   /* what the client sent: the row's traffic */
     for (int i = 0; i < 6; i++)                              /* over capacity */
         attempts_on_syn(attempts, &k[i], 50000000 + i, NULL, 0);
     assert_int_equal(log.unanswered, 2);
@@ -717,7 +720,7 @@ static void test_attempts_handshake(void **state)
     assert_int_equal(attempts_on_server_packet(attempts, &k[1], false, true, 1000100, out), 40);
     attempts_on_server_packet(attempts, &k[1], true, false, 1000400, NULL);   /* RST: forgotten */
     assert_int_equal(attempts_on_server_packet(attempts, &k[2], false, true, 1000100, out), 40);
-    attempts_on_client_packet(attempts, &k[2], true, 1000500);                 /* client RST */
+    attempts_on_client_packet(attempts, &k[2], true, 0, 1000500);                 /* client RST */
     assert_int_equal(attempts_on_server_packet(attempts, &k[3], false, true, 1000100, out), 40);
     attempts_on_established(attempts, &k[3]);
     assert_int_equal(attempts_pending(attempts), 1);                           /* k[0] waits */
@@ -892,9 +895,9 @@ static void on_stream_closed(void *ctx, void *stream, enum stream_end how, bool 
 }
 
 static void on_stream_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                              int64_t syn_us, int64_t end_us)
+                              int64_t syn_us, int64_t end_us, uint64_t client_bytes)
 {
-    (void)ctx; (void)flow; (void)how; (void)syn_us; (void)end_us;
+    (void)ctx; (void)flow; (void)how; (void)syn_us; (void)end_us; (void)client_bytes;
 }
 
 /* One IPv4 TCP segment between 10.0.0.1:port and 10.0.0.2:25 into reassembly at ts_us. */

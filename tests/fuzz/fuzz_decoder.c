@@ -215,9 +215,9 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
 }
 
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                       int64_t syn_us, int64_t end_us)
+                       int64_t syn_us, int64_t end_us, uint64_t client_bytes)
 {
-    (void)ctx;
+    (void)ctx, (void)client_bytes;
     if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED &&
         how != STREAM_NOT_ESTABLISHED)
         fuzz_fail("attempt() with ending %d", (int)how);

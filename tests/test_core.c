@@ -648,8 +648,10 @@ static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_ou
 {
     (void)now;
     struct settled_log *log = ctx;
+    if (outcome == ATTEMPT_ONE_SIDED)
+        log->one_sided_bytes += attempt->client_bytes;
     if (outcome == ATTEMPT_REFUSED) log->refused++;
-    else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++, log->one_sided_bytes += attempt->client_bytes;
+    else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
     else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
     else log->unanswered++;
 }

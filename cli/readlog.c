@@ -53,6 +53,7 @@ static bool file_identity(const char *path, struct readlog_entry *entry)
     if (!head_digest(path, HEAD_BYTES, &digest, &entry->size))
         return false;
     entry->path = path;
+    entry->recorded = NULL;
     snprintf(entry->identity, sizeof entry->identity, "%lld-%016llx", (long long)entry->size,
              (unsigned long long)digest);
     return true;
@@ -63,7 +64,7 @@ static bool file_identity(const char *path, struct readlog_entry *entry)
 static int64_t grown_from(struct mt_store *store, const struct readlog_entry *entry)
 {
     char then[40], now[40];
-    int64_t before = store_capture_file_smaller(store, entry->path, entry->size, then,
+    int64_t before = store_capture_file_smaller(store, entry->recorded, entry->size, then,
                                                 sizeof then);
     uint64_t digest;
     int64_t size;
@@ -72,6 +73,14 @@ static int64_t grown_from(struct mt_store *store, const struct readlog_entry *en
         return 0;
     snprintf(now, sizeof now, "%lld-%016llx", (long long)before, (unsigned long long)digest);
     return strcmp(then, now) == 0 ? before : 0;
+}
+
+static void free_entries(struct readlog *log)
+{
+    for (int i = 0; log->entries && i < log->count; i++)
+        free(log->entries[i].recorded);
+    free(log->entries);
+    *log = (struct readlog){ 0 };
 }
 
 static void format_time(int64_t us, char *out, size_t cap)
@@ -113,6 +122,11 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
                         twin->path);
             continue;
         }
+        entry.recorded = realpath(files[i], NULL);
+        if (!entry.recorded && !(entry.recorded = strdup(files[i]))) {
+            ok = false;
+            break;
+        }
         int64_t read_at = 0;
         bool complete = false;
         int known = store_capture_file_state(store, entry.identity, &read_at, &complete);
@@ -120,6 +134,7 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         char when[64];
         format_time(read_at, when, sizeof when);
         if (known == 1 && complete && !again) {
+            free(entry.recorded);
             kept--;
             if (!quiet)
                 fprintf(stderr, "mailtap: %s: read into %s already (%s): skipped (--again"
@@ -138,9 +153,10 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         else if (known == 1 && !quiet)
             fprintf(stderr, "mailtap: note: %s was read into %s before (%s): --again stores its"
                     " sessions twice\n", files[i], db_path, when);
-        ok = ok && store_capture_file_mark(store, entry.identity, entry.path, entry.size,
+        ok = ok && store_capture_file_mark(store, entry.identity, entry.recorded, entry.size,
                                            log->started_us, false) == STORE_OK;
-        log->entries[log->count++] = entry;
+        log->entries[log->count++] = entry;   /* owns entry.recorded from here */
+        entry.recorded = NULL;
     }
     if (!ok)
         fprintf(stderr, "mailtap: %s\n", store_error(store));
@@ -149,8 +165,7 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         ok = false;
     }
     if (!ok) {
-        free(log->entries);
-        *log = (struct readlog){ 0 };
+        free_entries(log);
         return false;
     }
     *count = kept;
@@ -166,7 +181,7 @@ void readlog_finish(struct readlog *log, const char *db_path, bool complete)
         fprintf(stderr, "mailtap: %s (the files read are not recorded as complete)\n", err);
     for (int i = 0; store && i < log->count; i++) {
         const struct readlog_entry *e = &log->entries[i];
-        if (store_capture_file_mark(store, e->identity, e->path, e->size, log->started_us,
+        if (store_capture_file_mark(store, e->identity, e->recorded, e->size, log->started_us,
                                     true) != STORE_OK) {
             fprintf(stderr, "mailtap: %s\n", store_error(store));
             break;
@@ -174,6 +189,5 @@ void readlog_finish(struct readlog *log, const char *db_path, bool complete)
     }
     if (store)
         store_close(store);
-    free(log->entries);
-    *log = (struct readlog){ 0 };
+    free_entries(log);
 }

@@ -10,7 +10,9 @@
 #include <stdint.h>
 
 struct readlog_entry {
-    const char *path;
+    const char *path;                /* as given (messages) */
+    char *recorded;                  /* the absolute path recorded (owned): a file growing
+                                        in place is found again from any directory */
     char identity[40];
     int64_t size;
 };

@@ -201,7 +201,7 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
             return;
         }
         slot->nids = nids;
-        nids->user = slot;   /* for conflict_found(): libnids zeroes it in a new stream */
+        nids->user = slot;   /* for slot_of(): libnids zeroes it in a new stream */
         slot->user = user;
         slot->last_us = active->now_us;
         slot_push_newest(slot);
@@ -442,9 +442,6 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
     return TCP_NOT_COLLECTED;
 }
 
-/* A segment contradicted data seen before (overlap.h): counted, and reported on its
- * stream when libnids follows one for us (a stream is found by its client-to-server
- * tuple, and which way the packet went is not known here). */
 /* Our slot of the stream a packet of `flow` belongs to, and which side sent it; NULL when
  * libnids follows no such stream for us. A stream is found by its client-to-server tuple,
  * and which way the packet went is not known here: both are tried. For rare packets only

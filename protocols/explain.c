@@ -118,9 +118,14 @@ static const struct {
     { -1, "barracuda", "the client IP is on the Barracuda blocklist" },
     { -1, "dnsbl", "the client IP is on a DNS blocklist" },
     { -1, " rbl", "the client IP is on a DNS blocklist" },
-    { -1, "Name service error", "the recipient's domain could not be resolved in DNS" },
+    /* The resolver's words before the generic prefix they follow ("Name service error for
+     * name=x type=MX: Host not found"): the first match wins. */
     { -1, "Host not found, try again", "a temporary DNS failure: the lookup may succeed later" },
     { -1, "Host not found", "the recipient's domain does not exist in DNS (NXDOMAIN)" },
+    { -1, "no data record of requested type",
+      "the domain exists but its MX lookup returned no usable record (and no address to fall "
+      "back to)" },
+    { -1, "Name service error", "the recipient's domain could not be resolved in DNS" },
     { -1, "nullMX", "the recipient's domain publishes a null MX: it takes no mail" },
     { -1, "protocol_version", "client and server share no TLS version (one side too old or "
                               "too strict)" },

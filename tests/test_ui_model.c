@@ -621,6 +621,13 @@ static void test_every_status_is_explained(void **state)
                                    "550 5.1.1 <x@y>: Recipient address rejected");
     assert_non_null(r);
     assert_non_null(strstr(r, "mailbox does not exist"));
+    /* the resolver's words, not the generic prefix before them */
+    r = explain_reason(MT_STATUS_DNS_FAILED, "Name service error for name=x.example type=MX: "
+                       "Host not found");
+    assert_non_null(strstr(r, "NXDOMAIN"));
+    r = explain_reason(MT_STATUS_DNS_FAILED, "Name service error for name=x.example type=MX: "
+                       "Host found but no data record of requested type");
+    assert_non_null(strstr(r, "domain exists"));
     r = explain_reason(MT_STATUS_AUTH_FAILED, "-ERR [AUTH] Authentication failed.");
     assert_non_null(r);
     assert_non_null(strstr(r, "password"));

@@ -472,28 +472,40 @@ static void conflict_found(const struct overlap_flow *flow)
         active->events.conflict(active->events.ctx, slot->user, from, active->now_us);
 }
 
-/* What libnids will not tell of a segment: who sent a RST, and data (not a SYN's, not a
- * RST's: libnids takes neither) that contradicts the recent segments of its direction. */
-static void segment_checks(const uint8_t *ip, size_t len, size_t header_len)
+/* A TCP segment's flow, sequence number and payload; false when it has no data libnids
+ * would take (a SYN's, a RST's) or its header does not fit. */
+static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
+                       struct overlap_flow *flow, uint32_t *seq, const uint8_t **payload,
+                       size_t *payload_len)
 {
     const uint8_t *tcp = ip + header_len;
     size_t tcp_header = (size_t)(tcp[12] >> 4) * 4;
+    *flow = (struct overlap_flow){ .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
+    memcpy(&flow->src, ip + 12, 4);
+    memcpy(&flow->dst, ip + 16, 4);
+    if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
+        (tcp[13] & (TCP_SYN | TCP_RST)))
+        return false;
+    *seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
+    *payload = tcp + tcp_header;
+    *payload_len = len - header_len - tcp_header;
+    return true;
+}
+
+/* Who sent a RST: libnids reports the reset, never its sender. Before libnids, which
+ * closes the stream on it. */
+static void reset_check(const uint8_t *ip, size_t header_len)
+{
+    const uint8_t *tcp = ip + header_len;
+    if (!(tcp[13] & TCP_RST) || !active->events.reset)
+        return;
     struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
     memcpy(&flow.src, ip + 12, 4);
     memcpy(&flow.dst, ip + 16, 4);
-    if ((tcp[13] & TCP_RST) && active->events.reset) {   /* who reset: libnids never says */
-        enum stream_side from;
-        struct stream_slot *slot = slot_of(&flow, &from);
-        if (slot)
-            active->events.reset(active->events.ctx, slot->user, from, active->now_us);
-    }
-    if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
-        (tcp[13] & (TCP_SYN | TCP_RST)))
-        return;
-    uint32_t seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
-    if (overlap_conflicts(active->overlaps, &flow, seq, tcp + tcp_header,
-                          len - header_len - tcp_header))
-        conflict_found(&flow);
+    enum stream_side from;
+    struct stream_slot *slot = slot_of(&flow, &from);
+    if (slot)
+        active->events.reset(active->events.ctx, slot->user, from, active->now_us);
 }
 
 static void hand_to_nids(const uint8_t *ip, size_t len)
@@ -575,9 +587,22 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     active->stats.tcp_collected++;
     if (verdict == TCP_HELD)
         return;
-    if (!fragment)   /* tcp_wanted() checked that the TCP header is there */
-        segment_checks(ip, len, header_len);
+    /* tcp_wanted() checked that the TCP header is there. The overlap table's entry is
+     * loaded while libnids works on the packet, and checked after: libnids keeps the first
+     * copy either way, and the table's cache miss is hidden. */
+    struct overlap_flow flow;
+    uint32_t seq = 0;
+    const uint8_t *payload = NULL;
+    size_t payload_len = 0;
+    bool data = !fragment && segment_of(ip, len, header_len, &flow, &seq, &payload,
+                                        &payload_len);
+    if (data)
+        overlap_prefetch(active->overlaps, &flow, seq);
+    if (!fragment)
+        reset_check(ip, header_len);
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
+    if (data && overlap_conflicts(active->overlaps, &flow, seq, payload, payload_len))
+        conflict_found(&flow);
 }
 
 uint32_t reassembly_concurrent(void)

@@ -386,17 +386,23 @@ def test_escape_sequences(suite):
         raise Failure("escape not shown visibly in show output")
 
 
-def test_overlap_conflict(suite):
-    """A client resends a RCPT with another address at the same sequence numbers: the first
-    copy is decoded (as libnids delivers it), the session is flagged, the transcript says
-    so, the summary counts it and --finding selects it."""
-    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40003, 25)
+def smtp_sender_accepted(sport):
+    """A synthetic SMTP connection up to an accepted MAIL FROM."""
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
     conv.handshake()
     conv.server_sends(b"220 mx.example.test ESMTP\r\n")
     conv.client_sends(b"HELO client.example.test\r\n")
     conv.server_sends(b"250 mx.example.test\r\n")
     conv.client_sends(b"MAIL FROM:<alice@example.test>\r\n")
     conv.server_sends(b"250 2.1.0 Ok\r\n")
+    return conv
+
+
+def test_overlap_conflict(suite):
+    """A client resends a RCPT with another address at the same sequence numbers: the first
+    copy is decoded (as libnids delivers it), the session is flagged, the transcript says
+    so, the summary counts it and --finding selects it."""
+    conv = smtp_sender_accepted(40003)
     first, forged = b"RCPT TO:<bob@example.test>\r\n", b"RCPT TO:<eve@example.test>\r\n"
     conv.client_sends(first)
     conv._emit(pcaplib.ipv4_tcp(conv.client, conv.server, conv.sport, conv.dport,
@@ -427,13 +433,7 @@ def test_overlap_conflict(suite):
 def test_reset_after_message(suite):
     """The whole message sent, then the server resets instead of answering: aborted, with
     who reset it and that delivery is unknown (it was blamed on the client)."""
-    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40004, 25)
-    conv.handshake()
-    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
-    conv.client_sends(b"HELO client.example.test\r\n")
-    conv.server_sends(b"250 mx.example.test\r\n")
-    conv.client_sends(b"MAIL FROM:<alice@example.test>\r\n")
-    conv.server_sends(b"250 2.1.0 Ok\r\n")
+    conv = smtp_sender_accepted(40004)
     conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
     conv.server_sends(b"250 2.1.5 Ok\r\n")
     conv.client_sends(b"DATA\r\n")

@@ -1014,6 +1014,15 @@ static void test_address_format(void **state)
 
 /* --- overlapping segments ------------------------------------------------------------ */
 
+/* Port 25 followed, a connection from port 1111 established and its greeting delivered
+ * (client seq 1001, server seq 5009 next). */
+static void start_greeted(const struct reassembly_events *events)
+{
+    start_port25(events, 0);
+    handshake(1111, 0);
+    tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
+}
+
 static void test_overlap_table(void **state)
 {
     (void)state;
@@ -1099,9 +1108,7 @@ static void test_overlap_conflicts_reported(void **state)
         .ctx = &log, .opened = on_stream_opened, .data = on_conflict_data,
         .closed = on_conflict_closed, .attempt = on_stream_attempt, .conflict = on_conflict,
     };
-    start_port25(&events, 0);
-    handshake(1111, 0);
-    tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
+    start_greeted(&events);
     tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<a@x>\r\n", SEC / 5);
     tcp_segment(true, 1111, 1001, 5009, ACK | PSH, "RCPT TO:<a@x>\r\n", SEC / 4);
     assert_int_equal(log.conflicts, 0);
@@ -1153,9 +1160,7 @@ static void test_reset_side_reported(void **state)
             .ctx = &log, .opened = on_stream_opened, .data = on_stream_data,
             .closed = on_reset_closed, .attempt = on_stream_attempt, .reset = on_reset_seen,
         };
-        start_port25(&events, 0);
-        handshake(1111, 0);
-        tcp_segment(false, 1111, 5001, 1001, ACK | PSH, "220 hi\r\n", SEC / 10);
+        start_greeted(&events);
         if (server)
             tcp_segment(false, 1111, 5009, 1001, RST | ACK, "", SEC / 5);
         else

@@ -64,6 +64,19 @@ static void usage_hint(void)
     fputs("Try 'mailtap --help' for the commands and their options.\n", stderr);
 }
 
+/* An option getopt knows (the tables are shared) that this command does not take, or
+ * one getopt already called unrecognized ('?'). */
+static void option_not_taken(const char *command, int opt, const struct option *options,
+                             int index)
+{
+    if (opt == '?')
+        return;
+    if (index >= 0)
+        fprintf(stderr, "mailtap: %s takes no --%s\n", command, options[index].name);
+    else
+        fprintf(stderr, "mailtap: %s takes no -%c\n", command, opt);
+}
+
 static void usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "mailtap: ");
@@ -270,8 +283,8 @@ static int command_read(int argc, char **argv)
     pipeline_options_defaults(&options);
     options.bulk_load = true;
     bool with_console = false, again = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "d:q", decode_long_options, NULL)) != -1) {
+    int opt, index;   /* index: the long option matched, -1 for a short one */
+    while ((index = -1, opt = getopt_long(argc, argv, "d:q", decode_long_options, &index)) != -1) {
         if (opt == 'q') {
             options.quiet = true;
             continue;
@@ -288,6 +301,7 @@ static int command_read(int argc, char **argv)
         if (handled < 0)
             return EXIT_USAGE;
         if (handled == 0) {
+            option_not_taken("read", opt, decode_long_options, index);
             usage_hint();
             return EXIT_USAGE;
         }
@@ -374,7 +388,9 @@ static int command_capture(int argc, char **argv)
     const char *user = NULL;
     bool with_console = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "d:i:B:qZ:", decode_long_options, NULL)) != -1) {
+    int index;   /* the long option matched, -1 for a short one */
+    while ((index = -1,
+            opt = getopt_long(argc, argv, "d:i:B:qZ:", decode_long_options, &index)) != -1) {
         char *end;
         switch (opt) {
         case OPT_UI:
@@ -410,6 +426,7 @@ static int command_capture(int argc, char **argv)
         if (handled < 0)
             return EXIT_USAGE;
         if (handled == 0) {
+            option_not_taken("capture", opt, decode_long_options, index);
             usage_hint();
             return EXIT_USAGE;
         }

@@ -910,6 +910,10 @@ def test_read_twice(suite):
         raise Failure("stdin: rc %d, %d sessions" % (piped.returncode, committed_count(db)))
     if read("-", "-", stdin=small).returncode != 2:
         raise Failure("standard input twice is not a usage error")
+    other_command = read("--workers", "2", small)   # capture's option: named, not silent
+    if other_command.returncode != 2 or "read takes no --workers" not in other_command.stderr:
+        raise Failure("capture's option given to read: rc %d, %r" % (other_command.returncode,
+                                                                       other_command.stderr))
     # The same capture twice in one command (itself and a copy): read once, no false note.
     fresh = os.path.join(suite.tmp, "twice.db")
     twice = subprocess.run([suite.mailtap, "read", "-d", fresh, small, copy],

@@ -1,6 +1,7 @@
 /* readlog.c — which capture files a database has taken in (see readlog.h). */
 #include "cli/readlog.h"
 
+#include "cli/output.h"
 #include "store/store.h"
 
 #include <fcntl.h>
@@ -83,14 +84,6 @@ static void free_entries(struct readlog *log)
     *log = (struct readlog){ 0 };
 }
 
-static void format_time(int64_t us, char *out, size_t cap)
-{
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        snprintf(out, cap, "an unknown time");
-}
-
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
                    bool again, bool quiet)
 {
@@ -131,8 +124,9 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         bool complete = false;
         int known = store_capture_file_state(store, entry.identity, &read_at, &complete);
         ok = known >= 0;
-        char when[64];
-        format_time(read_at, when, sizeof when);
+        char stamp[32], when[40];
+        snprintf(when, sizeof when, "%.16s UTC",   /* to the minute */
+                 output_time(stamp, sizeof stamp, read_at, OUTPUT_TIME_DATE));
         if (known == 1 && complete && !again) {
             free(entry.recorded);
             kept--;

@@ -472,8 +472,8 @@ static void conflict_found(const struct overlap_flow *flow)
         active->events.conflict(active->events.ctx, slot->user, from, active->now_us);
 }
 
-/* A TCP segment's flow, sequence number and payload; false when it has no data libnids
- * would take (a SYN's, a RST's) or its header does not fit. */
+/* A TCP segment's flow (always set), sequence number and payload; false when it has no
+ * data libnids would take (a SYN's, a RST's) or its header does not fit. */
 static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
                        struct overlap_flow *flow, uint32_t *seq, const uint8_t **payload,
                        size_t *payload_len)
@@ -492,18 +492,14 @@ static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
     return true;
 }
 
-/* Who sent a RST: libnids reports the reset, never its sender. Before libnids, which
- * closes the stream on it. */
-static void reset_check(const uint8_t *ip, size_t header_len)
+/* Who sent a RST (tcp: its header; flow: segment_of()'s): libnids reports the reset, never
+ * its sender. Before libnids, which closes the stream on it. */
+static void reset_check(const uint8_t *tcp, const struct overlap_flow *flow)
 {
-    const uint8_t *tcp = ip + header_len;
     if (!(tcp[13] & TCP_RST) || !active->events.reset)
         return;
-    struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
-    memcpy(&flow.src, ip + 12, 4);
-    memcpy(&flow.dst, ip + 16, 4);
     enum stream_side from;
-    struct stream_slot *slot = slot_of(&flow, &from);
+    struct stream_slot *slot = slot_of(flow, &from);
     if (slot)
         active->events.reset(active->events.ctx, slot->user, from, active->now_us);
 }
@@ -594,12 +590,13 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
     uint32_t seq = 0;
     const uint8_t *payload = NULL;
     size_t payload_len = 0;
-    bool data = !fragment && segment_of(ip, len, header_len, &flow, &seq, &payload,
-                                        &payload_len);
-    if (data)
-        overlap_prefetch(active->overlaps, &flow, seq);
-    if (!fragment)
-        reset_check(ip, header_len);
+    bool data = false;
+    if (!fragment) {
+        data = segment_of(ip, len, header_len, &flow, &seq, &payload, &payload_len);
+        if (data)
+            overlap_prefetch(active->overlaps, &flow, seq);
+        reset_check(ip + header_len, &flow);
+    }
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
     if (data && overlap_conflicts(active->overlaps, &flow, seq, payload, payload_len))
         conflict_found(&flow);

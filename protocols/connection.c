@@ -63,7 +63,7 @@ static bool hold(struct mt_connection *conn, const char *bytes, size_t len, int6
 bool connection_open(struct mt_connection *conn, enum mt_proto proto, bool guess,
                      const struct flow *flow, bool inbound, int64_t ts_us)
 {
-    *conn = (struct mt_connection){ .session = session_new(proto), .reset_by = -1 };
+    *conn = (struct mt_connection){ .session = session_new(proto) };
     if (!conn->session)
         return false;
     connection_fill_endpoints(conn->session, flow, inbound, ts_us);
@@ -148,8 +148,8 @@ void connection_overlap_conflict(struct mt_connection *conn, enum stream_side fr
 
 void connection_reset_by(struct mt_connection *conn, enum stream_side from)
 {
-    if (conn->reset_by < 0)
-        conn->reset_by = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
+    if (conn->session && conn->session->reset_by < 0)
+        conn->session->reset_by = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
 }
 
 void connection_capture_lost(struct mt_session *session, int64_t ts_us, const char *why)
@@ -171,11 +171,12 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     if (conn->guessing)   /* the server never spoke: what it was taken for */
         guessed(conn, session->proto);
     session->end = connection_end(how);
-    if (how == STREAM_RESET && conn->reset_by >= 0) {   /* before the decoder decides */
-        session->reset_by = conn->reset_by;
+    if (how != STREAM_RESET)   /* a RST libnids did not take: not how it ended */
+        session->reset_by = -1;
+    if (session->reset_by >= 0) {   /* noted before the decoder decides */
         session_transcript_addf(session, ts_us > session->end_us ? ts_us : session->end_us, 'I',
                                 "[connection reset by the %s]",
-                                conn->reset_by == MT_CLIENT ? "client" : "server");
+                                session->reset_by == MT_CLIENT ? "client" : "server");
     }
     /* The end of input and the idle timer are not the connection's doing: its last
      * bytes stay its end. */

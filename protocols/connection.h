@@ -33,7 +33,6 @@ struct mt_connection {
     size_t held_len;
     int64_t held_us;
     uint8_t conflicts_noted;   /* connection_overlap_conflict(): 1 client, 2 server */
-    int8_t reset_by;           /* connection_reset_by(): MT_CLIENT, MT_SERVER; -1 none yet */
 };
 
 #define CONNECTION_GUESS_HOLD 4096
@@ -69,8 +68,8 @@ enum mt_end connection_end(enum stream_end how);
 void connection_overlap_conflict(struct mt_connection *conn, enum stream_side from,
                                  int64_t ts_us);
 
-/* A RST came from side `from`: if the connection ends reset, the session says who reset
- * it (session->reset_by, a transcript note). The first RST counts. */
+/* A RST came from side `from` (session->reset_by): if the connection ends reset, the
+ * session says who reset it, with a transcript note. The first RST counts. */
 void connection_reset_by(struct mt_connection *conn, enum stream_side from);
 
 /* Packets of the session were not captured (why: in what way): flagged capture_gap, and an

@@ -1,6 +1,7 @@
 /* main.c — the mailtap command line: read, capture, list, show. Each subcommand parses
  * its own options and hands over to the layer that does the work. */
 #include "capture/source.h"
+#include "cli/inputs.h"
 #include "cli/output.h"
 #include "cli/pipeline.h"
 #include "cli/privileges.h"
@@ -28,10 +29,11 @@ enum exit_code { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_DATABASE = 3 
 static const char usage_text[] =
     "usage: mailtap COMMAND [options]\n"
     "\n"
-    "  read FILE... [-d DB] [--ui] [-q] [--local CIDR]... [--port [PROTO:]PORT]... [--max-streams N]\n"
-    "       [--attempt-rows N] [--idle-timeout SEC] [--keep-days N] [--max-db-mb N] [--again]\n"
-    "        decode pcap/pcapng files (\"-\" = stdin) into the database (a file read into it\n"
-    "        before is skipped unless --again); past N a minute\n"
+    "  read FILE|DIR... [-d DB] [--ui] [-q] [--local CIDR]... [--port [PROTO:]PORT]...\n"
+    "       [--max-streams N] [--attempt-rows N] [--idle-timeout SEC] [--keep-days N]\n"
+    "       [--max-db-mb N] [--again]\n"
+    "        decode pcap/pcapng files (\"-\" = stdin; a directory: the captures in it) into\n"
+    "        the database (a file read into it before is skipped unless --again); past N a minute\n"
     "        per server (default 100, 0 = no limit), failed connection attempts become\n"
     "        one summary row (read and capture); -q: silent unless something went wrong\n"
     "  capture -i IFACE [-d DB] [--ui] [-q] [-B MB] [-Z USER] [--keep-days N] [--max-db-mb N]\n"
@@ -277,6 +279,9 @@ static int run_with_console(struct pipeline_options *options, struct capture_sou
     return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INPUT;
 }
 
+static int read_inputs(struct pipeline_options *options, struct read_inputs *inputs,
+                       bool with_console, bool again);
+
 static int command_read(int argc, char **argv)
 {
     static struct pipeline_options options;
@@ -313,8 +318,26 @@ static int command_read(int argc, char **argv)
         usage_error("%s", "read needs at least one capture file");
         return EXIT_USAGE;
     }
-    const char **files = (const char **)argv + optind;
-    int file_count = argc - optind;
+    struct read_inputs inputs;
+    if (!inputs_expand(&inputs, argv + optind, argc - optind, options.quiet))
+        return EXIT_INPUT;
+    int rc = read_inputs(&options, &inputs, with_console, again);
+    if (inputs.problem && rc == EXIT_OK)
+        rc = EXIT_INPUT;   /* a directory held nothing to read: said why */
+    inputs_free(&inputs);
+    return rc;
+}
+
+/* read's work once its arguments are parsed and its directories listed. */
+static int read_inputs(struct pipeline_options *options, struct read_inputs *inputs,
+                       bool with_console, bool again)
+{
+    const char **files = inputs->files;
+    int file_count = inputs->count;
+    if (file_count == 0) {
+        fprintf(stderr, "mailtap: nothing to read\n");
+        return EXIT_INPUT;
+    }
     int stdin_count = 0;
     for (int i = 0; i < file_count; i++)
         stdin_count += strcmp(files[i], "-") == 0;
@@ -323,21 +346,21 @@ static int command_read(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct readlog readlog;
-    if (!readlog_begin(&readlog, options.db_path, files, &file_count, again, options.quiet))
+    if (!readlog_begin(&readlog, options->db_path, files, &file_count, again, options->quiet))
         return EXIT_DATABASE;
     if (file_count == 0) {
-        if (!options.quiet)
+        if (!options->quiet)
             fprintf(stderr, "mailtap: nothing new to read\n");
-        readlog_finish(&readlog, options.db_path, false);
+        readlog_finish(&readlog, options->db_path, false);
         return EXIT_OK;
     }
-    if (capture_sort_files_by_time(files, file_count) && !options.quiet)
+    if (capture_sort_files_by_time(files, file_count) && !options->quiet)
         fprintf(stderr, "mailtap: note: the files are merged in time order (one timeline),"
                 " starting with %s\n", files[0]);
     struct capture_source *source = capture_open_files(files, file_count);
     if (!source) {
         fprintf(stderr, "mailtap: out of memory\n");
-        readlog_finish(&readlog, options.db_path, false);
+        readlog_finish(&readlog, options->db_path, false);
         return EXIT_INPUT;
     }
     /* One run, one timeline: its statistics rows carry one name (running totals under each
@@ -346,32 +369,32 @@ static int command_read(int argc, char **argv)
     if (file_count > 1) {
         snprintf(label, sizeof label, "%s (+%d more file%s)", files[0], file_count - 1,
                  file_count == 2 ? "" : "s");
-        options.stats_label = label;
+        options->stats_label = label;
     }
     /* A file is taken in completely when the read was not stopped (a signal, the console
      * closed) and the database took its sessions: a file that was cut short or held
      * garbage was still read to its end. */
     if (with_console) {
-        int rc = run_with_console(&options, source, file_count > 1 ? label : files[0],
+        int rc = run_with_console(options, source, file_count > 1 ? label : files[0],
                                   &readlog);
-        readlog_finish(&readlog, options.db_path, false);   /* the decoder's process did */
+        readlog_finish(&readlog, options->db_path, false);   /* the decoder's process did */
         capture_close(source);
         return rc;
     }
-    sensor_handle_signals(source, &options);
+    sensor_handle_signals(source, options);
     struct pipeline_summary summary;
-    int rc = pipeline_run(&options, source, &summary);
+    int rc = pipeline_run(options, source, &summary);
     sensor_forget_source();
     bool interrupted = capture_stopped(source);
-    readlog_finish(&readlog, options.db_path, (rc == EXIT_OK || rc == EXIT_INPUT) && !interrupted);
+    readlog_finish(&readlog, options->db_path, (rc == EXIT_OK || rc == EXIT_INPUT) && !interrupted);
     capture_close(source);
     bool never_opened = rc == EXIT_DATABASE && summary.packets == 0;   /* said why already */
     /* Stopped by a signal: what was read is stored, but not all of the input was: a
      * script must be able to tell (1, as for bad input). */
     if (interrupted && rc == EXIT_OK)
         rc = EXIT_INPUT;
-    if ((!options.quiet || rc != 0) && !never_opened) {
-        fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options.db_path);
+    if ((!options->quiet || rc != 0) && !never_opened) {
+        fprintf(rc == 0 ? stdout : stderr, "mailtap: %s: ", options->db_path);
         pipeline_print_summary(&summary, rc == 0 ? stdout : stderr);
     }
     if (interrupted)

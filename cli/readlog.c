@@ -84,6 +84,10 @@ static void free_entries(struct readlog *log)
     *log = (struct readlog){ 0 };
 }
 
+/* Files skipped as read before that are named one by one; the rest are counted (a daily
+ * read of a capture directory skips most of it). */
+#define SKIPPED_NAMED 3
+
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
                    bool again, bool quiet)
 {
@@ -97,7 +101,7 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         log->entries = NULL;
         return false;
     }
-    int kept = 0;
+    int kept = 0, skipped = 0;
     bool ok = true;
     for (int i = 0; i < *count && ok; i++) {
         struct readlog_entry entry;
@@ -130,7 +134,7 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         if (known == 1 && complete && !again) {
             free(entry.recorded);
             kept--;
-            if (!quiet)
+            if (!quiet && ++skipped <= SKIPPED_NAMED)
                 fprintf(stderr, "mailtap: %s: read into %s already (%s): skipped (--again"
                         " reads it anyway)\n", files[i], db_path, when);
             continue;
@@ -152,6 +156,9 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         log->entries[log->count++] = entry;   /* owns entry.recorded from here */
         entry.recorded = NULL;
     }
+    if (!quiet && skipped > SKIPPED_NAMED)
+        fprintf(stderr, "mailtap: and %d more file%s read into %s already: skipped\n",
+                skipped - SKIPPED_NAMED, skipped - SKIPPED_NAMED == 1 ? "" : "s", db_path);
     if (!ok)
         fprintf(stderr, "mailtap: %s\n", store_error(store));
     if (store_close(store) != STORE_OK && ok) {

@@ -875,6 +875,55 @@ def test_kill_during_read(suite):
                           % (round_no, proc.returncode, (proc.stdout + proc.stderr)[-500:]))
 
 
+def test_read_directory(suite):
+    """A directory stands for the captures directly inside it (pcap and pcapng by their first
+    bytes, in any name): other files are named in a note, empty files and subdirectories left
+    alone; read again, only the new captures are read; a directory without a capture is a
+    warning and exit status 1; many files skipped as read before are counted, not listed."""
+    folder = os.path.join(suite.tmp, "captures")
+    os.makedirs(os.path.join(folder, "older"))
+    names = ["delivered.pcap", "auth-failed.pcap", "rcpt-unknown.pcap", "partial.pcap",
+             "relay-denied.pcap"]
+    for name in names[:2]:
+        shutil.copyfile(os.path.join(ROOT, "pcaps", "smtp", name), os.path.join(folder, name))
+    shutil.copyfile(os.path.join(ROOT, "pcaps", "pop3", "login-ok.pcap"),
+                    os.path.join(folder, "rotated-0001"))   # a capture by content, not name
+    with open(os.path.join(folder, "README.txt"), "w") as f:
+        f.write("captures of the mail relay\n")
+    open(os.path.join(folder, "being-written.pcap"), "wb").close()
+    db = os.path.join(suite.tmp, "directory.db")
+
+    def read(*args):
+        proc = subprocess.run([suite.mailtap, "read", "-d", db] + list(args),
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode < 0 or "runtime error:" in proc.stderr:
+            raise Failure("read %s crashed: %r" % (args, proc.stderr[-2000:]))
+        return proc
+    first = read(folder)
+    if first.returncode != 0 or committed_count(db) != 3:
+        raise Failure("read DIR: rc %d, %s sessions (expected 3); %r"
+                      % (first.returncode, committed_count(db), first.stderr))
+    if "README.txt" not in first.stderr or "1 file is not a pcap" not in first.stderr:
+        raise Failure("the file that is not a capture is not named: %r" % first.stderr)
+    if "being-written" in first.stderr or "older" in first.stderr:
+        raise Failure("an empty file or a subdirectory was reported: %r" % first.stderr)
+    for name in names[2:]:
+        shutil.copyfile(os.path.join(ROOT, "pcaps", "smtp", name), os.path.join(folder, name))
+    second = read("-q", folder)
+    if second.returncode != 0 or committed_count(db) != 6 or second.stderr:
+        raise Failure("read DIR again with 3 new captures: rc %d, %s sessions (expected 6); %r"
+                      % (second.returncode, committed_count(db), second.stderr))
+    third = read(folder)
+    if (third.returncode != 0 or committed_count(db) != 6 or "nothing new to read" not in
+            third.stderr or "and 3 more files read into" not in third.stderr or
+            third.stderr.count("skipped (--again") != 3):
+        raise Failure("read DIR a third time: rc %d, %s sessions; %r"
+                      % (third.returncode, committed_count(db), third.stderr))
+    empty = read(os.path.join(folder, "older"))
+    if empty.returncode != 1 or "no pcap or pcapng capture" not in empty.stderr:
+        raise Failure("a directory without captures: rc %d, %r" % (empty.returncode, empty.stderr))
+
+
 def test_read_twice(suite):
     """A file read into a database is not read into it again (a copy neither): skipped with
     a message, quietly with -q; --again reads it anyway; standard input is always read."""
@@ -1249,7 +1298,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

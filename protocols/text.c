@@ -159,14 +159,45 @@ bool text_starts_with_ci(const char *s, size_t len, const char *word)
     return true;
 }
 
+static bool same_ci(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    return true;
+}
+
 long text_find_ci(const char *s, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
     if (nl == 0)
         return 0;
-    for (size_t i = 0; i + nl <= len; i++)
-        if (text_starts_with_ci(s + i, len - i, needle))
-            return (long)i;
+    if (nl > len)
+        return -1;
+    /* Reply classification tries dozens of phrases on every failure reply: candidates are
+     * found by their first byte in either case (memchr), not compared at every offset. */
+    const unsigned char *hay = (const unsigned char *)s, *pat = (const unsigned char *)needle;
+    unsigned char lower = ascii_lower(pat[0]);
+    unsigned char upper = lower >= 'a' && lower <= 'z' ? (unsigned char)(lower - 32) : lower;
+    const unsigned char *end = hay + (len - nl) + 1;   /* past the last offset that fits */
+    /* The next occurrence of each case; only the one just tried is searched again, from
+     * past it: linear in len. */
+    const unsigned char *next_lower = memchr(hay, lower, (size_t)(end - hay));
+    const unsigned char *next_upper = upper != lower ? memchr(hay, upper, (size_t)(end - hay))
+                                                     : NULL;
+    while (next_lower || next_upper) {
+        bool lower_first = !next_upper || (next_lower && next_lower < next_upper);
+        const unsigned char *at = lower_first ? next_lower : next_upper;
+        if (same_ci(at + 1, pat + 1, nl - 1))
+            return (long)(at - hay);
+        const unsigned char *from = at + 1;
+        const unsigned char *found = from < end ? memchr(from, lower_first ? lower : upper,
+                                                         (size_t)(end - from)) : NULL;
+        if (lower_first)
+            next_lower = found;
+        else
+            next_upper = found;
+    }
     return -1;
 }
 

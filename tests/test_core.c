@@ -61,6 +61,62 @@ static void test_sanitize_never_overflows(void **state)
     assert_int_equal(n, 6);
 }
 
+/* The definition of text_find_ci(): the first offset where the needle matches, ASCII
+ * letters in either case. */
+static long find_ci_reference(const char *s, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= len; i++) {
+        size_t k = 0;
+        while (k < nl) {
+            unsigned char a = (unsigned char)s[i + k], b = (unsigned char)needle[k];
+            if (a >= 'A' && a <= 'Z')
+                a = (unsigned char)(a + 32);
+            if (b >= 'A' && b <= 'Z')
+                b = (unsigned char)(b + 32);
+            if (a != b)
+                break;
+            k++;
+        }
+        if (k == nl)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Haystacks and needles from a small alphabet (both cases of two letters, a digit, a
+ * bracket, a byte above 0x7f: C0 and its lowercase-looking neighbour), so that near misses
+ * and repeated first bytes abound; every result equals the reference. */
+static void test_find_ci_matches_reference(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "aAbB1[\xc0\xe0";
+    unsigned seed = 12345;
+    char hay[64], needle[8];
+    for (int round = 0; round < 200000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (seed >> 16) % sizeof hay;
+        seed = seed * 1103515245u + 12345u;
+        size_t nl = (seed >> 16) % (sizeof needle - 1);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            hay[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        for (size_t i = 0; i < nl; i++) {
+            seed = seed * 1103515245u + 12345u;
+            needle[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        needle[nl] = '\0';
+        long want = nl == 0 ? 0 : find_ci_reference(hay, len, needle);
+        long got = text_find_ci(hay, len, needle);
+        if (got != want)
+            fail_msg("round %d: '%.*s' in '%.*s': %ld, expected %ld", round, (int)nl, needle,
+                     (int)len, hay, got, want);
+    }
+    assert_int_equal(text_find_ci("Relay access DENIED", 19, "denied"), 13);
+    assert_int_equal(text_find_ci("xx", 2, "xxx"), -1);
+}
+
 /* The definition, a byte (or a valid non-C1 UTF-8 character) at a time, as text_sanitize()
  * was before its ASCII runs were copied whole: the two agree on every input and cap. */
 static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, size_t len)
@@ -1182,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_overlap_conflicts_reported),
         cmocka_unit_test(test_reset_side_reported),
         cmocka_unit_test(test_sanitize_escapes_controls),
+        cmocka_unit_test(test_find_ci_matches_reference),
         cmocka_unit_test(test_sanitize_keeps_utf8_rejects_c1_and_invalid),
         cmocka_unit_test(test_sanitize_never_overflows),
         cmocka_unit_test(test_sanitize_matches_reference),

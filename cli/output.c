@@ -675,7 +675,9 @@ static void show_recipient(FILE *out, const struct mt_recipient *r, const char *
         fprintf(out, "%d", r->code);
     else
         fputs("(no reply)", out);
-    if (!r->accepted)
+    if (!r->accepted && r->code / 100 == 4 && strcmp(not_accepted, "rejected") == 0)
+        fputs("  [deferred]", out);   /* a 4xx: the client tries again later */
+    else if (!r->accepted)
         fprintf(out, "  [%s]", not_accepted);
     fputc('\n', out);
 }

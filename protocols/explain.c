@@ -29,8 +29,9 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "usually a monitor or a client that gave up; read the transcript")
     ENTRY(MT_STATUS_ENCRYPTED, INFO, "TLS started: the rest of the connection is unreadable",
           "nothing more to see passively; the transcript shows the plaintext part")
-    ENTRY(MT_STATUS_PARTIAL, WARN, "the message was accepted, but some recipients were rejected",
-          "the rejected recipients' replies below: often 550 5.1.1, a mistyped address")
+    ENTRY(MT_STATUS_PARTIAL, WARN, "the message was accepted, but some recipients were rejected "
+          "or deferred", "the refused recipients' replies below: 550 5.1.1 is often a "
+          "mistyped address; a 4xx (deferred) is tried again by the sender")
     ENTRY(MT_STATUS_INCOMPLETE, INFO, "the capture did not see how the connection ended: still "
           "open at the end, packets lost, or a handshake that never completed",
           "not a server failure: capture longer, check that the mirror port copies both "
@@ -60,8 +61,10 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the address: 5.1.1 no such mailbox, 5.2.2 mailbox full, 5.7.x policy")
     ENTRY(MT_STATUS_RELAY_DENIED, FAIL, "the server refused to relay mail to that domain",
           "the client must authenticate (SMTP AUTH) or send through its own server")
-    ENTRY(MT_STATUS_SENDER_REJECTED, FAIL, "the server rejected the sender address (MAIL FROM)",
-          "the sender domain, SPF policy, or whether authentication is required (530)")
+    ENTRY(MT_STATUS_SENDER_REJECTED, FAIL, "the server rejected the sender: its address (MAIL "
+          "FROM), or the client's name or IP (Postfix checks these when the recipients come)",
+          "the sender domain, SPF policy, the HELO name and reverse DNS, or whether "
+          "authentication is required (530)")
     ENTRY(MT_STATUS_TOO_BIG, FAIL, "the message is larger than the server accepts",
           "the message size against the SIZE the server advertised after EHLO")
     ENTRY(MT_STATUS_CONTENT_REJECTED, FAIL,
@@ -77,9 +80,11 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "server down, a firewall dropping packets, routing, or a hung server")
     ENTRY(MT_STATUS_REFUSED, FAIL, "nothing listens on that port: the SYN was answered by a reset",
           "is the mail service running? is a firewall rejecting the connection?")
-    ENTRY(MT_STATUS_TLS_FAILED, FAIL, "the TLS handshake failed, so no mail could be exchanged",
+    ENTRY(MT_STATUS_TLS_FAILED, FAIL, "TLS failed (the handshake, or STARTTLS refused), so no "
+          "mail could be exchanged",
           "the alert: protocol_version = TLS versions do not overlap, "
-          "handshake_failure = no common cipher, bad/unknown certificate = trust problem")
+          "handshake_failure = no common cipher, bad/unknown certificate = trust problem; "
+          "a refused STARTTLS: the server's TLS setup")
     ENTRY(MT_STATUS_DNS_FAILED, FAIL,
           "the recipient's mail server could not be found: its MX lookup failed",
           "the domain's DNS (MX records), a typo in the recipient's domain, or our resolver")
@@ -118,6 +123,8 @@ static const struct {
     { -1, "barracuda", "the client IP is on the Barracuda blocklist" },
     { -1, "dnsbl", "the client IP is on a DNS blocklist" },
     { -1, " rbl", "the client IP is on a DNS blocklist" },
+    /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */
+    { -1, "Helo command rejected", "the HELO/EHLO name was refused: use the host's real FQDN" },
     /* The resolver's words before the generic prefix they follow ("Name service error for
      * name=x type=MX: Host not found"): the first match wins. */
     { -1, "Host not found, try again", "a temporary DNS failure: the lookup may succeed later" },
@@ -135,7 +142,15 @@ static const struct {
     { -1, "bad_certificate", "the peer refused the certificate" },
     { -1, "did not answer with TLS", "the server does not speak TLS on this port" },
     { -1, "STARTTLS command first", "the server requires STARTTLS before this command" },
-    { -1, "Helo command rejected", "the HELO/EHLO name was refused: use the host's real FQDN" },
+    { -1, "Sender address rejected: not logged in",
+      "the sender's domain is the server's own: the client must authenticate to use it "
+      "(Postfix reject_sender_login_mismatch)" },
+    { -1, "Client host rejected", "the client's IP or host name was refused (Postfix client "
+                                  "restrictions)" },
+    { MT_STATUS_TLS_FAILED, "TLS not available", "the server refused STARTTLS (its TLS is not "
+                                                 "set up, or broken): its log says why" },
+    { MT_STATUS_TLS_FAILED, "454 ", "the server refused STARTTLS, and the client would not go "
+                                    "on without TLS" },
     { -1, "cannot find your hostname", "the client IP has no reverse DNS (Postfix)" },
     { -1, "Domain not found", "the sender's domain does not exist in DNS (Postfix)" },
     { -1, "Unrouteable address", "the server has no route for that address (Exim)" },

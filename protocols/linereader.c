@@ -118,13 +118,16 @@ static void pending_append(struct line_reader *reader, const char *data, size_t 
 /* The one place where a line is cut to LR_LINE_MAX, whether it came whole in one segment
  * or was assembled from several: both give the same event. */
 static void deliver_line(struct line_reader *reader, const char *line, size_t len,
-                         bool unterminated, lr_handler handler, void *ctx)
+                         bool unterminated, bool block_tail, lr_handler handler, void *ctx)
 {
     uint64_t dropped = reader->overlong_dropped;
-    if (dropped > 0 && reader->dropped_ends_cr)
+    bool cr_stripped = false;
+    if (dropped > 0 && reader->dropped_ends_cr) {
         dropped--;                       /* the CR ended the line, it was not content */
-    else if (dropped == 0 && len > 0 && line[len - 1] == '\r')
+    } else if (dropped == 0 && len > 0 && line[len - 1] == '\r') {
         len--;
+        cr_stripped = true;
+    }
     if (len > LR_LINE_MAX) {
         dropped += len - LR_LINE_MAX;
         len = LR_LINE_MAX;
@@ -136,6 +139,8 @@ static void deliver_line(struct line_reader *reader, const char *line, size_t le
         .truncated = dropped > 0,
         .dropped = dropped,
         .unterminated = unterminated,
+        .block_tail = block_tail,
+        .tail_cr = block_tail && cr_stripped,
     };
     if (event.truncated)
         reader->overlong_lines++;
@@ -172,12 +177,12 @@ static size_t feed_lines(struct line_reader *reader, const char *data, size_t le
         used += piece + 1;
         reader->offset += piece + 1;
         if (reader->pending_len == 0 && reader->overlong_dropped == 0) {
-            deliver_line(reader, start, piece, false, handler, ctx);
+            deliver_line(reader, start, piece, false, false, handler, ctx);
         } else {
             pending_append(reader, start, piece);
             size_t plen = reader->pending_len;
             reader->pending_len = 0;
-            deliver_line(reader, reader->pending, plen, false, handler, ctx);
+            deliver_line(reader, reader->pending, plen, false, false, handler, ctx);
         }
     }
     return used;
@@ -200,7 +205,8 @@ static size_t feed_block(struct line_reader *reader, const char *data, size_t le
     if (reader->mode == LR_BLOCK && (reader->pending_len > 0 || reader->overlong_dropped > 0)) {
         size_t plen = reader->pending_len;
         reader->pending_len = 0;
-        deliver_line(reader, reader->pending ? reader->pending : "", plen, false, handler, ctx);
+        deliver_line(reader, reader->pending ? reader->pending : "", plen, false, true, handler,
+                     ctx);
     }
     if (reader->mode == LR_BLOCK || reader->mode == LR_SKIP) {
         reader->mode = LR_LINES;
@@ -344,5 +350,5 @@ void lr_finish(struct line_reader *reader, lr_handler handler, void *ctx)
         return;
     size_t plen = reader->pending_len;
     reader->pending_len = 0;
-    deliver_line(reader, reader->pending ? reader->pending : "", plen, true, handler, ctx);
+    deliver_line(reader, reader->pending ? reader->pending : "", plen, true, false, handler, ctx);
 }

@@ -36,6 +36,9 @@ struct lr_event {
     bool truncated;      /* the line was longer than LR_LINE_MAX */
     uint64_t dropped;    /* bytes of this line that were dropped */
     bool unterminated;   /* delivered by lr_finish(): the stream ended mid-line */
+    bool block_tail;     /* a block's last bytes, after its last LF: the line may go on in
+                            the next block (BDAT chunks) */
+    bool tail_cr;        /* block_tail, and a CR ending those bytes was taken off */
     uint64_t body_bytes;
 };
 

@@ -188,6 +188,8 @@ struct mt_session {
     char user[MT_NAME_MAX];
     bool tls;                      /* STARTTLS / STLS accepted, or implicit TLS */
     bool starttls_offered;         /* the server advertised STARTTLS / STLS */
+    bool starttls_refused;         /* the client asked, the server refused (not stored:
+                                      no starttls_unused finding then) */
     int auth_attempts, auth_failures;
 
     enum mt_status status;

@@ -92,6 +92,11 @@ static const struct smtp_rule {
     { PH_MAIL | PH_DATA, '5', {0}, "x.3.4", NULL, MT_STATUS_TOO_BIG },  /* too big for system */
     { PH_MAIL | PH_DATA, '5', {0}, "x.2.3", NULL, MT_STATUS_TOO_BIG },  /* over admin limit */
     { PH_MAIL, '5', {0}, NULL, NULL, MT_STATUS_SENDER_REJECTED },
+    /* Postfix applies its sender, client and HELO restrictions at RCPT time by default
+     * (smtpd_delay_reject): the refusal names what it is about, not the recipient. */
+    { PH_RCPT, '5', {0}, NULL, "sender address rejected", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "client host rejected", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "helo command rejected", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {550, 551, 554}, "5.7.1", NULL, MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, "relay access denied", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, "relaying denied", MT_STATUS_RELAY_DENIED },
@@ -295,8 +300,14 @@ struct smtp_txn {
     int msg;
     bool decided;
     unsigned accepted, relay, refused, deferred;
-    struct smtp_saved relay_line, refused_line, deferred_line;   /* the first of each */
+    unsigned sender_refused;  /* RCPT refused for the sender, client or HELO (Postfix) */
+    struct smtp_saved relay_line, refused_line, deferred_line, sender_line;   /* first of each */
 };
+
+static unsigned txn_refusals(const struct smtp_txn *t)
+{
+    return t->relay + t->refused + t->deferred + t->sender_refused;
+}
 
 /* The client's message being sent with DATA. */
 struct smtp_body {
@@ -306,6 +317,8 @@ struct smtp_body {
     uint64_t line_end;        /* offset past the last message line read as a line */
     uint64_t before_dot;      /* message bytes before the line reader took over */
     bool in_body, dot_mode;   /* in_body: the header section is over */
+    char *bdat_tail;          /* a header line cut by a BDAT chunk's end, until the rest */
+    size_t bdat_tail_len;
     unsigned header_lines;
     struct header_scan *headers;  /* the fields of smtp_headers[]; only until in_body */
     struct smtp_saved subject;    /* the raw Subject, for the summary line */
@@ -348,7 +361,13 @@ struct smtp {
     } sasl;
 
     enum mt_status worst;
-    struct smtp_saved worst_line, greeting, auth_line, tls_line, last_reply;
+    /* The first transaction the client abandoned with nothing refused (RSET, QUIT, HELO,
+     * a new MAIL): it decides the session only when nothing else did. */
+    bool abandoned;
+    struct smtp_saved worst_line, abandoned_line, greeting, auth_line, tls_line, last_reply;
+    /* Refusals that decide a session without a transaction: HELO/EHLO refused for its name
+     * (the 503 to MAIL that follows is their consequence), STARTTLS refused. */
+    struct smtp_saved helo_refused, starttls_refused;
 };
 
 static void smtp_enter_state(struct smtp *st, enum smtp_state next)
@@ -474,8 +493,8 @@ static void fifo_push(struct smtp *st, const struct smtp_pending *p)
 
 /* Stores the outcome of the transaction whose message is msg (-1: over the cap) and keeps
  * the most severe outcome of the connection with the line that decided it. */
-static void record_outcome(struct smtp *st, int msg, enum mt_status status,
-                           const struct smtp_saved *line)
+static void record_message_outcome(struct smtp *st, int msg, enum mt_status status,
+                                   const struct smtp_saved *line)
 {
     struct mt_message *m = message_at(st, msg);
     if (m) {
@@ -487,6 +506,12 @@ static void record_outcome(struct smtp *st, int msg, enum mt_status status,
         else
             session_text_copy(&m->reply, MT_MSG_REPLY_MAX, "", 0);
     }
+}
+
+static void record_outcome(struct smtp *st, int msg, enum mt_status status,
+                           const struct smtp_saved *line)
+{
+    record_message_outcome(st, msg, status, line);
     if (st->worst == MT_STATUS_UNKNOWN || status_worse(st->worst, status) != st->worst) {
         st->worst = status;
         saved_copy(&st->worst_line, line);
@@ -499,6 +524,7 @@ static void txn_clear(struct smtp_txn *t)
     saved_free(&t->relay_line);
     saved_free(&t->refused_line);
     saved_free(&t->deferred_line);
+    saved_free(&t->sender_line);
     memset(t, 0, sizeof *t);
 }
 
@@ -515,8 +541,10 @@ static void txn_end_without_data(struct smtp *st, enum mt_status fallback,
     struct smtp_txn *t = &st->txn;
     if (!t->id || t->decided)
         return;
-    if (t->accepted > 0 || t->relay + t->refused + t->deferred == 0)
+    if (t->accepted > 0 || txn_refusals(t) == 0)
         txn_decide(st, fallback, why);
+    else if (t->sender_refused > 0)   /* about every recipient, whatever else was said */
+        txn_decide(st, MT_STATUS_SENDER_REJECTED, &t->sender_line);
     else if (t->refused == 0 && t->relay > 0)
         txn_decide(st, MT_STATUS_RELAY_DENIED, &t->relay_line);
     else if (t->refused > 0)
@@ -532,6 +560,30 @@ static void txn_end_event(struct smtp *st, enum mt_status fallback, const char *
     txn_end_without_data(st, fallback, &why);
 }
 
+/* The client's command (RSET, QUIT, HELO/EHLO, another MAIL) ends the transaction. With a
+ * refusal, the refusal decides as for any end without data. Without one, the client
+ * changed its mind: its message is aborted, but the session is not failed by it when
+ * another transaction decided something (a client that resets and then sends delivered;
+ * a callout probe, MAIL RCPT RSET, is aborted by its RSET). */
+static void txn_abandoned(struct smtp *st, const char *command, int tline)
+{
+    struct smtp_txn *t = &st->txn;
+    if (!t->id || t->decided)
+        return;
+    if (t->accepted == 0 && txn_refusals(t) > 0) {
+        txn_end_event(st, MT_STATUS_ABORTED, command, tline);
+        return;
+    }
+    char buf[MT_TEXT_MAX];
+    struct smtp_saved why = saved_event(buf, command, tline);
+    t->decided = true;
+    record_message_outcome(st, t->msg, MT_STATUS_ABORTED, &why);
+    if (!st->abandoned) {
+        st->abandoned = true;
+        saved_copy(&st->abandoned_line, &why);
+    }
+}
+
 /* A reply in phase DATA: to DATA (not 354), to the final dot, or to BDAT. Also the
  * reply handler of the end of data. */
 static bool txn_data_reply(struct smtp *st, const struct smtp_pending *p)
@@ -540,19 +592,21 @@ static bool txn_data_reply(struct smtp *st, const struct smtp_pending *p)
     struct smtp_txn *t = &st->txn;
     if (!t->id || t->id != p->txn || t->decided)
         return true;
-    if (r->code / 100 != 2 && t->accepted == 0 && t->relay + t->refused + t->deferred > 0) {
+    if (r->code / 100 != 2 && t->accepted == 0 && txn_refusals(t) > 0) {
         txn_end_without_data(st, MT_STATUS_ABORTED, &r->first);
         return true;
     }
     enum mt_status status = classify(SMTP_PHASE_DATA, r->code, r->has_enh ? &r->enh : NULL,
                                      r->text_hits);
-    if (status == MT_STATUS_DELIVERED && t->relay + t->refused + t->deferred > 0) {
+    if (status == MT_STATUS_DELIVERED && txn_refusals(t) > 0) {
         /* The message keeps its end-of-data reply (the queue id); the session's deciding
          * line is the refusal, which is what the admin needs to see. */
         txn_decide(st, MT_STATUS_PARTIAL, &r->first);
         if (st->worst == MT_STATUS_PARTIAL)
             saved_copy(&st->worst_line, t->refused ? &t->refused_line
-                                        : t->relay ? &t->relay_line : &t->deferred_line);
+                                        : t->relay ? &t->relay_line
+                                        : t->sender_refused ? &t->sender_line
+                                        : &t->deferred_line);
         return true;
     }
     if (status != MT_STATUS_UNKNOWN)
@@ -637,6 +691,9 @@ static void message_release(struct smtp *st)
 {
     free(st->body.headers);
     st->body.headers = NULL;
+    free(st->body.bdat_tail);
+    st->body.bdat_tail = NULL;
+    st->body.bdat_tail_len = 0;
     saved_free(&st->body.subject);
 }
 
@@ -879,8 +936,11 @@ static void bdat_chunk_done(struct smtp *st)
     if (m)
         m->size = st->bdat.total;
     if (st->bdat.last) {
-        session_transcript_addf(st->session, st->ts, 'I', "[message %llu bytes in %u BDAT chunks]",
-                                (unsigned long long)st->bdat.total, st->bdat.chunks);
+        char how[48];
+        snprintf(how, sizeof how, " in %u BDAT chunks", st->bdat.chunks);
+        headers_end(st);
+        message_summary(st, st->bdat.total, how);
+        message_release(st);
         st->client_in_txn = false;
         st->bdat.total = 0;
         st->bdat.chunks = 0;
@@ -909,6 +969,8 @@ static void cmd_bdat(struct smtp *st, struct smtp_pending *p, const char *arg, s
         st->bdat.total = 0;
         st->bdat.chunks = 0;
     }
+    if (st->bdat.chunks == 0)   /* the message begins: its header section is read */
+        message_begin(st, p->txn, st->client_in_txn ? st->client_msg : -1);
     st->bdat.txn = p->txn;
     st->bdat.chunk = size;
     st->bdat.last = last;
@@ -918,7 +980,62 @@ static void cmd_bdat(struct smtp *st, struct smtp_pending *p, const char *arg, s
         return;
     }
     smtp_enter_state(st, SMTP_BDAT);
-    lr_skip(&st->reader[MT_CLIENT], size);
+    /* Until the header section ends, a chunk's lines go to the header scan (no dot
+     * stuffing in a chunk); after it, chunks are skipped by count. */
+    if (st->body.in_body)
+        lr_skip(&st->reader[MT_CLIENT], size);
+    else
+        lr_read_block(&st->reader[MT_CLIENT], size);
+}
+
+/* Keeps the bytes of a line a BDAT chunk cut (clients send chunks of any size: 129 bytes
+ * in a capture from the wild) until the next chunk brings the rest; capped as a line. */
+static bool bdat_tail_add(struct smtp_body *b, const char *bytes, size_t len, bool cr)
+{
+    size_t want = b->bdat_tail_len + len + (cr ? 1 : 0);
+    if (want > LR_LINE_MAX)
+        want = LR_LINE_MAX;
+    if (!b->bdat_tail) {
+        b->bdat_tail = malloc(LR_LINE_MAX);
+        if (!b->bdat_tail)
+            return false;
+    }
+    size_t room = want - b->bdat_tail_len, take = len < room ? len : room;
+    memcpy(b->bdat_tail + b->bdat_tail_len, bytes, take);
+    b->bdat_tail_len += take;
+    if (cr && b->bdat_tail_len < want)
+        b->bdat_tail[b->bdat_tail_len++] = '\r';
+    return true;
+}
+
+/* A line of a BDAT chunk read for the header section; one cut by the chunk's end is
+ * joined with its rest from the next chunk. */
+static void bdat_line(struct smtp *st, const struct lr_event *ev, const char *line, size_t len)
+{
+    struct smtp_body *b = &st->body;
+    if (ev->block_tail || b->bdat_tail_len > 0) {
+        if (!bdat_tail_add(b, line, len, ev->tail_cr)) {
+            headers_end(st);   /* no memory to join it: the rest is body */
+            lr_skip_rest(&st->reader[MT_CLIENT]);
+            return;
+        }
+        if (ev->block_tail)
+            return;   /* the rest comes with the next chunk */
+        line = b->bdat_tail;
+        len = b->bdat_tail_len;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        b->bdat_tail_len = 0;   /* the buffer stays until the message is released */
+    }
+    uint64_t line_start = b->line_end;
+    b->line_end = st->reader[MT_CLIENT].offset;
+    if (!b->in_body && (++b->header_lines > SMTP_HEADER_LINES_MAX ||
+                        line_start - b->start > SMTP_HEADER_BYTES_MAX))
+        headers_end(st);
+    if (!b->in_body)
+        header_line(st, line, len);
+    if (b->in_body)
+        lr_skip_rest(&st->reader[MT_CLIENT]);
 }
 
 static void cmd_rset(struct smtp *st, struct smtp_pending *p, const char *arg, size_t len)
@@ -985,15 +1102,28 @@ static void ehlo_line(struct smtp *st, const char *line, size_t len)
 static bool reply_reset(struct smtp *st, const struct smtp_pending *p)
 {
     if (p->txn && p->txn == st->txn.id)
-        txn_end_event(st, MT_STATUS_ABORTED, p->cmd->verb, p->tline);
+        txn_abandoned(st, p->cmd->verb, p->tline);
     return true;
+}
+
+/* HELO/EHLO end a transaction as RSET does. Refused by policy (Postfix's "Helo command
+ * rejected" when its HELO restrictions are not delayed), the refusal is kept; an EHLO a
+ * server does not know (500-502, 504: the client falls back to HELO) is no refusal. */
+static bool reply_helo(struct smtp *st, const struct smtp_pending *p)
+{
+    int code = st->reply.code;
+    if (code / 100 == 5 && (code < 500 || code > 504) && !st->helo_refused.buf.len)
+        saved_copy(&st->helo_refused, &st->reply.first);
+    else if (code / 100 == 2)
+        saved_free(&st->helo_refused);   /* named again, accepted */
+    return reply_reset(st, p);
 }
 
 static bool reply_mail(struct smtp *st, const struct smtp_pending *p)
 {
     const struct smtp_reply *r = &st->reply;
     if (st->txn.id)
-        txn_end_event(st, MT_STATUS_ABORTED, "MAIL", p->tline);
+        txn_abandoned(st, "MAIL", p->tline);
     txn_clear(&st->txn);
     st->txn.id = p->txn;
     st->txn.msg = p->msg;
@@ -1001,6 +1131,8 @@ static bool reply_mail(struct smtp *st, const struct smtp_pending *p)
                                      r->text_hits);
     if (status == MT_STATUS_UNKNOWN)
         smtp_protocol_error(st, "unexpected reply to MAIL");
+    else if (status != MT_STATUS_DELIVERED && r->code == 503 && st->helo_refused.buf.len)
+        txn_decide(st, MT_STATUS_SENDER_REJECTED, &st->helo_refused);   /* the cause */
     else if (status != MT_STATUS_DELIVERED)
         txn_decide(st, status, &r->first);
     return true;
@@ -1030,6 +1162,8 @@ static bool reply_rcpt(struct smtp *st, const struct smtp_pending *p)
         saved_copy(&t->relay_line, &r->first);
     else if (status == MT_STATUS_RCPT_REJECTED && t->refused++ == 0)
         saved_copy(&t->refused_line, &r->first);
+    else if (status == MT_STATUS_SENDER_REJECTED && t->sender_refused++ == 0)
+        saved_copy(&t->sender_line, &r->first);
     else if (status == MT_STATUS_UNKNOWN)
         smtp_protocol_error(st, "unexpected reply to RCPT");
     return true;
@@ -1060,6 +1194,12 @@ static bool reply_bdat(struct smtp *st, const struct smtp_pending *p)
 static bool reply_starttls(struct smtp *st, const struct smtp_pending *p)
 {
     (void)p;
+    if (st->reply.code / 100 == 4 || st->reply.code / 100 == 5) {
+        /* 454 TLS not available: a client that requires TLS gives up (decided at close,
+         * when nothing else did); one that goes on in plaintext did not skip TLS. */
+        st->session->starttls_refused = true;
+        saved_copy(&st->starttls_refused, &st->reply.first);
+    }
     if (st->reply.code != 220)
         return true;
     /* Whether TLS really follows is told by the first bytes of each side (smtp_probe). */
@@ -1071,8 +1211,8 @@ static bool reply_starttls(struct smtp *st, const struct smtp_pending *p)
 }
 
 static const struct smtp_command smtp_commands[] = {
-    { "HELO", false, cmd_helo, reply_reset, NULL },
-    { "EHLO", false, cmd_helo, reply_reset, ehlo_line },
+    { "HELO", false, cmd_helo, reply_helo, NULL },
+    { "EHLO", false, cmd_helo, reply_helo, ehlo_line },
     { "MAIL", false, cmd_mail, reply_mail, NULL },
     { "RCPT", false, cmd_rcpt, reply_rcpt, NULL },
     { "DATA", false, cmd_data, reply_data, NULL },
@@ -1211,7 +1351,8 @@ static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
         return;
     /* Message lines are not flagged: the body is read as lines or skipped as a block
      * depending on when the 354 came, and the record must not depend on that. */
-    if (overlong && st->state != SMTP_DATA_WAIT && st->state != SMTP_MESSAGE)
+    if (overlong && st->state != SMTP_DATA_WAIT && st->state != SMTP_MESSAGE &&
+        st->state != SMTP_BDAT)
         st->session->flags |= MT_FLAG_LINE_TRUNCATED;
     switch (st->state) {
     case SMTP_DATA_WAIT:
@@ -1224,8 +1365,10 @@ static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
         else
             auth_continuation(st, ev->line, len);
         break;
+    case SMTP_BDAT:   /* lines only while the header section is read */
+        bdat_line(st, ev, ev->line, len);
+        break;
     case SMTP_TLS:
-    case SMTP_BDAT:   /* the reader delivers no line while skipping */
         break;
     case SMTP_GREETING:
     case SMTP_COMMAND:
@@ -1383,6 +1526,7 @@ static void settle_open_transactions(struct smtp *st)
             m->size = size;
         message_summary(st, size, " so far, unfinished");
     } else if (st->state == SMTP_BDAT) {
+        headers_end(st);
         struct mt_message *m = message_at(st, st->client_in_txn ? st->client_msg : -1);
         if (m)
             m->size = st->bdat.total + (st->reader[MT_CLIENT].offset - st->bdat.chunk_start);
@@ -1449,6 +1593,12 @@ static void smtp_close(void *state, struct mt_session *s)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
     else if (st->worst != MT_STATUS_UNKNOWN)
         decide(s, st->worst, &st->worst_line);
+    else if (st->abandoned)
+        decide(s, MT_STATUS_ABORTED, &st->abandoned_line);
+    else if (st->helo_refused.buf.len)
+        decide(s, MT_STATUS_SENDER_REJECTED, &st->helo_refused);
+    else if (st->starttls_refused.buf.len && !s->tls)
+        decide(s, MT_STATUS_TLS_FAILED, &st->starttls_refused);
     else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok && st->auth_line.buf.len)
         decide(s, MT_STATUS_AUTH_FAILED, &st->auth_line);
     else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok)
@@ -1480,6 +1630,9 @@ static void smtp_free(void *state)
     txn_clear(&st->txn);
     saved_free(&st->reply.first);
     saved_free(&st->worst_line);
+    saved_free(&st->abandoned_line);
+    saved_free(&st->helo_refused);
+    saved_free(&st->starttls_refused);
     saved_free(&st->greeting);
     saved_free(&st->auth_line);
     saved_free(&st->tls_line);

@@ -135,6 +135,7 @@ void tls_follow_settle(struct tls_follow *follow, struct mt_session *session)
      * gone inside TLS), what a passive listener can read was readable by anyone. */
     if (session->auth_attempts > 0 && !(session->flags & MT_FLAG_DECRYPTED))
         session->flags |= MT_FLAG_CLEARTEXT_AUTH;
-    if (session->starttls_offered && !session->tls && session->bytes_c2s > 0)
+    if (session->starttls_offered && !session->tls && !session->starttls_refused &&
+        session->bytes_c2s > 0)
         session->flags |= MT_FLAG_STARTTLS_UNUSED;
 }

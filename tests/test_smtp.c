@@ -5,6 +5,7 @@
 #include "protocols/decoder.h"
 #include "protocols/session.h"
 #include "protocols/smtp.h"
+#include "protocols/tlsfollow.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -378,6 +379,19 @@ static const struct chunk bdat[] = {
     QUIT,
 };
 
+/* Header lines cut by the chunks' ends, once between CR and LF. */
+static const struct chunk bdat_headers_cut[] = {
+    GREETING, EHLO, MAIL_OK, RCPT_OK,
+    C("BDAT 12\r\nSubject: cut"),
+    S("250 2.0.0 Ok\r\n"),
+    C("BDAT 6\r\n here\r"),
+    S("250 2.0.0 Ok\r\n"),
+    C("BDAT 28 LAST\r\n\nMessage-ID: <c@x>\r\n\r\nbody\r\n"),
+    S("250 2.0.0 Ok: queued as 4TZ3\r\n"),
+    QUIT,
+};
+#define BDAT_HEADERS_CUT_SIZE 46
+
 /* The client does not wait for the 354: its early lines are message data. */
 static const struct chunk early_data[] = {
     GREETING, EHLO, MAIL_OK, RCPT_OK,
@@ -557,6 +571,54 @@ static const struct chunk gap_before_dot[] = {
     S("250 2.6.0 <gap@example.org> Queued mail for delivery\r\n221 2.0.0 Bye\r\n"),
 };
 
+/* The client resets its first transaction and then sends: the reset is its own choice,
+ * not a failure of the session. */
+static const struct chunk rset_then_delivered[] = {
+    GREETING, EHLO, MAIL_OK, C("RSET\r\n"), S("250 2.0.0 Ok\r\n"),
+    MAIL_OK, RCPT_OK, DATA_354, C(MESSAGE_TEXT ".\r\n"), QUEUED, QUIT,
+};
+
+/* A callout (sender verification) probe: MAIL, RCPT, RSET and nothing else. */
+static const struct chunk callout_probe[] = {
+    GREETING, EHLO, C("MAIL FROM:<>\r\n"), S("250 2.1.0 Ok\r\n"), RCPT_OK,
+    C("RSET\r\n"), S("250 2.0.0 Ok\r\n"), QUIT,
+};
+
+/* Postfix checks the sender when the recipients come (smtpd_delay_reject). */
+static const struct chunk rcpt_sender_refused[] = {
+    GREETING, EHLO, MAIL_OK, C("RCPT TO:<bob@example.com>\r\n"),
+    S("553 5.7.1 <alice@example.org>: Sender address rejected: not logged in\r\n"), QUIT,
+};
+
+/* The HELO name refused; the 503 to MAIL is its consequence, not the cause. */
+static const struct chunk helo_refused[] = {
+    GREETING, C("EHLO bad\r\n"), S("550 5.7.1 <bad>: Helo command rejected: Host not found\r\n"),
+    C("MAIL FROM:<a@example.com>\r\n"), S("503 5.5.1 Error: send HELO/EHLO first\r\n"), QUIT,
+};
+
+static const struct chunk helo_refused_quit[] = {
+    GREETING, C("HELO bad\r\n"), S("554 5.7.1 <bad>: Helo command rejected: Access denied\r\n"),
+    QUIT,
+};
+
+/* An old server that does not know EHLO: the client falls back to HELO, nothing refused. */
+static const struct chunk ehlo_unknown[] = {
+    GREETING, C("EHLO client.example.org\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
+    C("HELO client.example.org\r\n"), S("250 mx.example.com\r\n"), QUIT,
+};
+
+/* STARTTLS refused; the client will not send without TLS. */
+static const struct chunk starttls_refused[] = {
+    GREETING, EHLO, C("STARTTLS\r\n"), S("454 4.7.0 TLS not available due to local problem\r\n"),
+    QUIT,
+};
+
+/* STARTTLS refused, and the client goes on in plaintext. */
+static const struct chunk starttls_refused_sent[] = {
+    GREETING, EHLO, C("STARTTLS\r\n"), S("454 4.7.0 TLS not available due to local problem\r\n"),
+    MAIL_OK, RCPT_OK, DATA_354, C(MESSAGE_TEXT ".\r\n"), QUEUED, QUIT,
+};
+
 /* ---- The table: every dialogue, the status and status line it must give ------------- */
 
 static const struct expectation {
@@ -565,6 +627,16 @@ static const struct expectation {
     const char *status_line;   /* prefix */
 } table[] = {
     { DIALOGUE(delivered, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued as" },
+    { DIALOGUE(bdat_headers_cut, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
+    { DIALOGUE(rset_then_delivered, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
+    { DIALOGUE(callout_probe, MT_END_CLOSE), MT_STATUS_ABORTED, "RSET" },
+    { DIALOGUE(rcpt_sender_refused, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED,
+      "553 5.7.1 <alice@example.org>: Sender address rejected" },
+    { DIALOGUE(helo_refused, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED, "550 5.7.1 <bad>: Helo" },
+    { DIALOGUE(helo_refused_quit, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED, "554 5.7.1 <bad>" },
+    { DIALOGUE(ehlo_unknown, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
+    { DIALOGUE(starttls_refused, MT_END_CLOSE), MT_STATUS_TLS_FAILED, "454 4.7.0 TLS not" },
+    { DIALOGUE(starttls_refused_sent, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(rcpt_unknown, MT_END_CLOSE), MT_STATUS_RCPT_REJECTED, "550 5.1.1 <nobody@" },
     { DIALOGUE(partial, MT_END_CLOSE), MT_STATUS_PARTIAL, "550 5.1.1" },
     { DIALOGUE(relay, MT_END_CLOSE), MT_STATUS_RELAY_DENIED, "554 5.7.1 <victim@elsewhere" },
@@ -624,6 +696,29 @@ static struct mt_session *decode_named(const char *name)
 }
 
 /* ---- Tests ------------------------------------------------------------------------- */
+
+/* The reset transaction keeps its own outcome; a refused STARTTLS is no finding of
+ * STARTTLS left unused (one that was offered and never asked for is). */
+static void test_abandoned_and_refused_starttls(void **state)
+{
+    (void)state;
+    struct mt_session *s = decode_whole(&(struct dialogue)DIALOGUE(rset_then_delivered,
+                                                                   MT_END_CLOSE));
+    assert_int_equal(s->message_count, 2);
+    assert_int_equal(message(s, 0)->status, MT_STATUS_ABORTED);
+    assert_int_equal(message(s, 1)->status, MT_STATUS_DELIVERED);
+    session_free(s);
+    s = decode_whole(&(struct dialogue)DIALOGUE(starttls_refused_sent, MT_END_CLOSE));
+    s->bytes_c2s = 100;   /* counted by the connection, which these tests leave out */
+    tls_follow_settle(NULL, s);
+    assert_false(s->flags & MT_FLAG_STARTTLS_UNUSED);
+    session_free(s);
+    s = decode_whole(&(struct dialogue)DIALOGUE(delivered, MT_END_CLOSE));
+    s->bytes_c2s = 100;
+    tls_follow_settle(NULL, s);
+    assert_true(s->flags & MT_FLAG_STARTTLS_UNUSED);   /* offered in EHLO, never asked */
+    session_free(s);
+}
 
 static void test_table_split_everywhere(void **state)
 {
@@ -827,8 +922,16 @@ static void test_data_and_chunks(void **state)
     assert_int_equal(s->recipient_count, 1);
     assert_int_equal(message(s, 0)->size, 63);
     assert_true(transcript_has(s, " C BDAT 12 LAST\n"));
-    assert_true(transcript_has(s, "[message 63 bytes in 2 BDAT chunks]"));
+    assert_true(transcript_has(s, "[message 63 bytes in 2 BDAT chunks, Subject: chunked]"));
+    assert_string_equal(mt_str(message(s, 0)->subject), "chunked");
     assert_false(transcript_has(s, "no@x"));
+    session_free(s);
+
+    s = decode_named("bdat_headers_cut");   /* joined again, whatever the packets */
+    assert_int_equal(message(s, 0)->size, BDAT_HEADERS_CUT_SIZE);
+    assert_string_equal(mt_str(message(s, 0)->subject), "cut here");
+    assert_string_equal(mt_str(message(s, 0)->message_id), "<c@x>");
+    assert_int_equal(s->status, MT_STATUS_DELIVERED);
     session_free(s);
 
     s = decode_named("early_data");
@@ -1176,6 +1279,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_enhanced_code),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_table_split_everywhere),
+        cmocka_unit_test(test_abandoned_and_refused_starttls),
         cmocka_unit_test(test_delivered_fields),
         cmocka_unit_test(test_recipient_replies),
         cmocka_unit_test(test_several_transactions),

@@ -136,6 +136,26 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
     add_tls(d, session_tls(s), s->flags);
 }
 
+/* The recipients of message `message`, or (-1) those of no message kept; the label on
+ * the first only. */
+static void add_recipients(struct ui_detail *d, const struct mt_session *s, int message,
+                           const char *label)
+{
+    bool first = true;
+    for (size_t r = 0; r < s->recipient_count; r++) {
+        const struct mt_recipient *rc = &s->recipients[r];
+        bool kept = rc->message >= 0 && (size_t)rc->message < s->message_count;
+        if (message >= 0 ? rc->message != message : kept)
+            continue;
+        const char *outcome = rc->accepted ? "accepted"
+                              : rc->code / 100 == 4 ? "deferred"   /* tried again later */
+                              : rc->code ? "REJECTED" : "no reply";
+        FIELD(d, "<%s>  %s  %s", first ? label : "", mt_str(rc->addr), outcome,
+              mt_str(rc->reply));
+        first = false;
+    }
+}
+
 static void add_mail(struct ui_detail *d, const struct mt_session *s)
 {
     if (s->proto == MT_PROTO_DNS)   /* its question and answer are all there is */
@@ -173,12 +193,9 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
                   (unsigned long long)msg->size);
         if (msg->reply_code || reply[0])
             FIELD(d, "%s", "  Reply", reply);
+        add_recipients(d, s, (int)m, "  Rcpt");   /* under their mail: which was refused */
     }
-    for (size_t r = 0; r < s->recipient_count; r++) {
-        const struct mt_recipient *rc = &s->recipients[r];
-        FIELD(d, "<%s>  %s  %s", r == 0 ? "Rcpt" : "", mt_str(rc->addr),
-              rc->accepted ? "accepted" : rc->code ? "REJECTED" : "no reply", mt_str(rc->reply));
-    }
+    add_recipients(d, s, -1, "Rcpt");   /* of no message kept (over the cap) */
     if (s->recipients_dropped)
         FIELD(d, "%llu more recipients not kept", "", (unsigned long long)s->recipients_dropped);
     if (s->proto != MT_PROTO_SMTP) {

@@ -26,7 +26,7 @@ enum { W_ID = 6, W_DATE = 19, W_TYPE = 4, W_IP = 15, W_WHO = 17, W_WHAT = 17 };
 static size_t next_unit(const char *s, size_t len, uint32_t *cp)
 {
     size_t n = text_utf8_decode((const unsigned char *)s, len, cp);
-    if (n == 0 || *cp < 0x20 || (*cp >= 0x7f && *cp <= 0x9f)) {
+    if (n == 0 || *cp < 0x20 || (*cp >= 0x7f && *cp <= 0x9f) || text_is_bidi_control(*cp)) {
         *cp = UINT32_MAX;
         return 1;
     }
@@ -412,7 +412,7 @@ static void json_text(FILE *out, const char *s, size_t len)
             fputs("\\t", out);
         else if (cp == '\r')
             fputs("\\r", out);
-        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || text_is_bidi_control(cp))
             fprintf(out, "\\u%04x", (unsigned)cp);
         else
             fwrite(s + i, 1, n, out);

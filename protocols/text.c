@@ -41,13 +41,19 @@ size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
     return need;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not valid or is a C1 control
- * (U+0080..U+009F: some terminals obey them). */
+bool text_is_bidi_control(uint32_t cp)
+{
+    return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not valid, is a C1 control
+ * (U+0080..U+009F: some terminals obey them) or a bidi control. */
 static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 {
     uint32_t cp;
     size_t n = text_utf8_decode(s, avail, &cp);
-    return n > 1 && cp <= 0x9f ? 0 : n;
+    return n > 1 && (cp <= 0x9f || text_is_bidi_control(cp)) ? 0 : n;
 }
 
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)

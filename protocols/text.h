@@ -26,6 +26,11 @@ size_t text_utf8_cut(const char *s, size_t len, size_t max);
  * returns its length, or 0 when s[0..avail) does not start with a valid one. */
 size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
 
+/* Bidi formatting controls (U+061C, U+200E/F, U+202A-E, U+2066-9) and the line and
+ * paragraph separators (U+2028/9): valid characters that reorder or break what follows on
+ * some terminals, so that text could pose as other text. Never shown raw. */
+bool text_is_bidi_control(uint32_t cp);
+
 /* Decodes standard base64 (whitespace ignored, '=' padding optional) into out
  * (capacity cap). Returns the decoded length, or -1 on a malformed or too long input. */
 long text_base64_decode(unsigned char *out, size_t cap, const char *in, size_t len);

@@ -366,24 +366,43 @@ def read_conversation(suite, conv, name):
 
 
 def test_escape_sequences(suite):
-    """Escape sequences in wire text never reach the output raw."""
+    """Escape sequences and bidi controls (U+202E makes the text after it read backwards on
+    some terminals) in wire text never reach the output raw; nor do they from a database
+    written before bidi controls were escaped when stored."""
+    rlo = "\u202e".encode()
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40002, 25)
     conv.handshake()
     conv.server_sends(b"220 evil\x1b[2J\x1b]0;pwned\x07 ESMTP\r\n")
-    conv.client_sends(b"EHLO \x1b[31mred\r\n")
+    conv.client_sends(b"EHLO \x1b[31mred" + rlo + b"exe.jpg\r\n")
     conv.server_sends(b"250 ok\r\n")
     conv.client_sends(b"QUIT\r\n")
     conv.server_sends(b"221 bye\r\n")
     conv.close()
     db, _ = read_conversation(suite, conv, "escapes.pcap")
-    rows = suite.sessions(db)
-    text = suite.show(db, rows[0]["id"])
-    listing = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True).stdout
-    for output in (text.encode(), listing, json.dumps(rows).encode()):
-        if b"\x1b" in output or b"\x07" in output:
-            raise Failure("raw escape byte in output")
-    if "\\x1b" not in text:
-        raise Failure("escape not shown visibly in show output")
+
+    def outputs():
+        rows = suite.sessions(db)
+        text = suite.show(db, rows[0]["id"])
+        listing = subprocess.run([suite.mailtap, "list", "-d", db], capture_output=True).stdout
+        raw_json = subprocess.run([suite.mailtap, "list", "-d", db, "--json"],
+                                  capture_output=True).stdout
+        shown_json = subprocess.run([suite.mailtap, "show", str(rows[0]["id"]), "-d", db,
+                                     "--json"], capture_output=True).stdout
+        return text, (text.encode(), listing, raw_json, shown_json)
+    text, all_outputs = outputs()
+    for output in all_outputs:
+        if b"\x1b" in output or b"\x07" in output or rlo in output:
+            raise Failure("raw escape byte or bidi control in output: %r" % output[:300])
+    if "\\x1b" not in text or "\\xe2\\x80\\xae" not in text:
+        raise Failure("escape or bidi control not shown visibly in show output: %r" % text)
+    con = sqlite3.connect(db)   # as an older mailtap stored it: the character itself
+    con.execute("UPDATE sessions SET helo = 'red' || char(0x202e) || 'exe.jpg'")
+    con.commit()
+    con.close()
+    text, all_outputs = outputs()
+    for output in all_outputs:
+        if rlo in output:
+            raise Failure("a stored bidi control printed raw: %r" % output[:300])
 
 
 def smtp_sender_accepted(sport):

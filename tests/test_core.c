@@ -126,8 +126,10 @@ static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, 
     while (i < len) {
         uint32_t cp;
         size_t seq = text_utf8_decode(s + i, len - i, &cp);
-        if (seq > 1 && cp <= 0x9f)
-            seq = 0;
+        if (seq > 1 && (cp <= 0x9f || (cp >= 0x202a && cp <= 0x202e) ||
+                        (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c || cp == 0x200e ||
+                        cp == 0x200f || cp == 0x2028 || cp == 0x2029))
+            seq = 0;   /* C1 and bidi controls are escaped byte by byte */
         const char *piece;
         char buf[5];
         size_t n;
@@ -156,7 +158,9 @@ static void test_sanitize_matches_reference(void **state)
     (void)state;
     static const char *const pieces[] = { "abc", "x", "\\", "\x1b[2J", "\xc3\xa9", "\x7f",
                                           "\xe5\xa0\xb1", "\xc2\x9b", "\xff", " ", "\0",
-                                          "\xf0\x9f\x93\xa7", "~", "\xe5\xa0" };
+                                          "\xf0\x9f\x93\xa7", "~", "\xe5\xa0",
+                                          "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x80\x8f",
+                                          "\xe2\x80\xa8" };
     unsigned char raw[200];
     char got[1000], want[1000];
     unsigned seed = 11;

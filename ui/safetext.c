@@ -19,13 +19,6 @@ struct glyph {
     int width;       /* columns of what is printed */
 };
 
-/* Bidi controls reorder what follows on some terminals: text could pose as other text. */
-static bool is_bidi_control(uint32_t cp)
-{
-    return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
 static struct glyph next_glyph(const char *s, size_t len, bool utf8, bool at_start)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -41,7 +34,7 @@ static struct glyph next_glyph(const char *s, size_t len, bool utf8, bool at_sta
         return g;
     }
     g.bytes = n;
-    if (!utf8 || (cp >= 0x80 && cp <= 0x9f) || is_bidi_control(cp)) {
+    if (!utf8 || (cp >= 0x80 && cp <= 0x9f) || text_is_bidi_control(cp)) {
         g.replace = true;
         return g;
     }

@@ -24,9 +24,13 @@ static struct health_port *port_slot(struct capture_health *health, uint16_t por
     return &health->ports[HEALTH_PORTS - 1];
 }
 
-void health_one_sided(struct capture_health *health, uint16_t server_port)
+void health_one_sided(struct capture_health *health, uint16_t server_port, bool server_side)
 {
-    port_slot(health, server_port)->one_sided++;
+    struct health_port *slot = port_slot(health, server_port);
+    if (server_side)
+        slot->server_only++;
+    else
+        slot->one_sided++;
 }
 
 void health_answered(struct capture_health *health, uint16_t server_port)
@@ -69,7 +73,8 @@ bool health_finish(struct capture_health *health, int64_t now_us, uint64_t drops
     /* A window in which nothing was counted says nothing new: the last verdict stands. */
     bool counted = health->gaps > 0 || drops_total > health->drops_at_start;
     for (int i = 0; i < HEALTH_PORTS; i++)
-        counted |= health->ports[i].one_sided > 0 || health->ports[i].answered > 0;
+        counted |= health->ports[i].one_sided > 0 || health->ports[i].server_only > 0 ||
+                   health->ports[i].answered > 0;
     return health->drops_known && counted && window_close(health, now_us, drops_total);
 }
 
@@ -96,18 +101,25 @@ static bool window_close(struct capture_health *health, int64_t now_us, uint64_t
     for (int i = 0; i < HEALTH_PORTS; i++) {
         const struct health_port *p = &health->ports[i];
         /* Some one-sided connections are normal (a client giving up on a dead server is
-         * an unanswered SYN, not this); a port where NO server was seen is the mirror. */
-        if (p->one_sided < HEALTH_ONE_SIDED_MIN || p->answered > 0)
+         * an unanswered SYN, not this; a capture starts mid-handshake); a port where NO
+         * connection was seen both ways is the mirror. */
+        if (p->answered > 0)
             continue;
-        if (i == HEALTH_PORTS - 1)
-            snprintf(piece, sizeof piece, "only client-to-server traffic on other ports for "
-                     "%s (%u connections): check that the mirror port copies both "
-                     "directions", span, p->one_sided);
-        else
-            snprintf(piece, sizeof piece, "only client-to-server traffic on port %u for %s "
-                     "(%u connections): check that the mirror port copies both directions",
-                     p->port, span, p->one_sided);
-        text_add(text, &len, piece);
+        for (int server_side = 0; server_side < 2; server_side++) {
+            uint32_t count = server_side ? p->server_only : p->one_sided;
+            const char *way = server_side ? "server-to-client" : "client-to-server";
+            if (count < HEALTH_ONE_SIDED_MIN)
+                continue;
+            if (i == HEALTH_PORTS - 1)
+                snprintf(piece, sizeof piece, "only %s traffic on other ports for %s (%u "
+                         "connections): check that the mirror port copies both directions",
+                         way, span, count);
+            else
+                snprintf(piece, sizeof piece, "only %s traffic on port %u for %s (%u "
+                         "connections): check that the mirror port copies both directions",
+                         way, p->port, span, count);
+            text_add(text, &len, piece);
+        }
     }
     if (health->gaps > 0) {
         snprintf(piece, sizeof piece, "%llu session%s lost packets in the last %s",

@@ -15,7 +15,7 @@
 
 struct health_port {
     uint16_t port;
-    uint32_t one_sided, answered;
+    uint32_t one_sided, server_only, answered;
 };
 
 struct capture_health {
@@ -28,8 +28,9 @@ struct capture_health {
 };
 
 void health_init(struct capture_health *health);
-/* A connection's client spoke but its server was never seen. */
-void health_one_sided(struct capture_health *health, uint16_t server_port);
+/* A connection seen from one side only: its client spoke but its server was never seen,
+ * or (server_side) the other way round. */
+void health_one_sided(struct capture_health *health, uint16_t server_port, bool server_side);
 /* A connection whose server was seen (it sent bytes). */
 void health_answered(struct capture_health *health, uint16_t server_port);
 /* A session with a sequence hole or open during kernel drops. */

@@ -221,8 +221,10 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
      * a question made so). */
     if (proto == PIPELINE_NO_PROTO || proto == MT_PROTO_DNS)
         return;
-    if (how == STREAM_ONE_SIDED)
-        health_one_sided(&pipeline->health, flow->server_port);
+    if (how == STREAM_ONE_SIDED || how == STREAM_SERVER_ONLY)
+        health_one_sided(&pipeline->health, flow->server_port, how == STREAM_SERVER_ONLY);
+    /* Server-only rows are limited as failed attempts are: a flood's SYN-ACKs whose SYNs
+     * left a full table early would be as many rows. */
     if (how != STREAM_ONE_SIDED && !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
         return;   /* counted: the minute's summary row tells */
     struct mt_session *session = session_new(row_proto(proto));
@@ -242,6 +244,11 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     case STREAM_ONE_SIDED:
         status = MT_STATUS_INCOMPLETE;
         line = "only client-to-server packets were captured: check that the mirror port "
+               "copies both directions";
+        break;
+    case STREAM_SERVER_ONLY:
+        status = MT_STATUS_INCOMPLETE;
+        line = "only server-to-client packets were captured: check that the mirror port "
                "copies both directions";
         break;
     case STREAM_NOT_ESTABLISHED:
@@ -276,6 +283,7 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     session->end = connection_end(over->how);
     bool refused = over->how == STREAM_REFUSED;
     bool half_open = over->how == STREAM_NOT_ESTABLISHED;
+    bool server_only = over->how == STREAM_SERVER_ONLY;
     char line[MT_TEXT_MAX];
     int n = snprintf(line, sizeof line,
                      "%llu more %s connection attempts to %s in %.0f s from %s%u client "
@@ -283,7 +291,8 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
                      "per server are stored one by one",
                      (unsigned long long)over->counted,
                      refused ? "refused" : half_open ? "half-open (answered, never established)"
-                                         : "unanswered",
+                     : server_only ? "server-side-only (the client's packets not captured)"
+                                   : "unanswered",
                      over->pooled ? "several servers" : session->server_ip,
                      (double)(over->last_us - over->first_us) / 1e6,
                      over->sources_saturated ? "at least " : "about ", over->sources,
@@ -291,7 +300,8 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     int index = session_transcript_add(session, over->first_us, 'I', line, len);
     session_decide(session, refused ? MT_STATUS_REFUSED
-                            : half_open ? MT_STATUS_INCOMPLETE : MT_STATUS_NO_RESPONSE,
+                            : half_open || server_only ? MT_STATUS_INCOMPLETE
+                                                       : MT_STATUS_NO_RESPONSE,
                    line, len, index);
     store_session(pipeline, session);
 }

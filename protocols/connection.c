@@ -123,6 +123,7 @@ enum mt_end connection_end(enum stream_end how)
     case STREAM_UNANSWERED: return MT_END_UNANSWERED;
     case STREAM_NOT_ESTABLISHED: return MT_END_TIMEOUT;   /* the handshake never finished */
     case STREAM_ONE_SIDED:
+    case STREAM_SERVER_ONLY:
     case STREAM_END_OF_INPUT: return MT_END_EOF;
     }
     return MT_END_EOF;

@@ -119,7 +119,9 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
 {
     struct attempt done = attempts->slots[index].attempt;
     unlink_slot(attempts, index);
-    if (outcome == ATTEMPT_UNANSWERED && done.answered)
+    if (outcome == ATTEMPT_UNANSWERED && done.server_only)
+        outcome = ATTEMPT_SERVER_ONLY;
+    else if (outcome == ATTEMPT_UNANSWERED && done.answered)
         outcome = ATTEMPT_NOT_ESTABLISHED;
     else if (outcome == ATTEMPT_UNANSWERED && done.rst_count > 0)
         outcome = ATTEMPT_REFUSED;
@@ -153,23 +155,13 @@ static bool hold_syn(struct attempt *attempt, const uint8_t *syn, size_t len)
     return true;
 }
 
-bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us,
-                     const uint8_t *syn, size_t len)
+/* A new pending attempt for key, the oldest settled first when the table is full. */
+static struct attempt *attempt_new(struct attempts *attempts, const struct attempt_key *key,
+                                   int64_t now_us)
 {
-    if (attempts->capacity == 0)
-        return false;
-    uint32_t index = find(attempts, key);
-    if (index != NIL) {           /* a retransmitted SYN: the newest one is handed over */
-        struct attempt *attempt = &attempts->slots[index].attempt;
-        if (attempt->answered)
-            return false;         /* libnids has the stream: it takes the SYN itself */
-        attempt->syn_count++;
-        attempt->last_us = now_us;
-        return hold_syn(attempt, syn, len);
-    }
     if (attempts->free_head == NIL)
         make_room(attempts, now_us);
-    index = attempts->free_head;
+    uint32_t index = attempts->free_head;
     struct slot *slot = &attempts->slots[index];
     attempts->free_head = slot->newer;
     memset(slot, 0, sizeof *slot);
@@ -188,7 +180,43 @@ bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
         attempts->oldest = index;
     attempts->newest = index;
     attempts->pending++;
-    return hold_syn(&slot->attempt, syn, len);
+    return &slot->attempt;
+}
+
+bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, int64_t now_us,
+                     const uint8_t *syn, size_t len)
+{
+    if (attempts->capacity == 0)
+        return false;
+    uint32_t index = find(attempts, key);
+    if (index != NIL) {           /* a retransmitted SYN: the newest one is handed over */
+        struct attempt *attempt = &attempts->slots[index].attempt;
+        if (attempt->server_only) {   /* its SYN came after all: an ordinary attempt */
+            unlink_slot(attempts, index);
+            return attempts_on_syn(attempts, key, now_us, syn, len);
+        }
+        if (attempt->answered)
+            return false;         /* libnids has the stream: it takes the SYN itself */
+        attempt->syn_count++;
+        attempt->last_us = now_us;
+        return hold_syn(attempt, syn, len);
+    }
+    return hold_syn(attempt_new(attempts, key, now_us), syn, len);
+}
+
+void attempts_on_orphan_syn_ack(struct attempts *attempts, const struct attempt_key *key,
+                                int64_t now_us)
+{
+    if (attempts->capacity == 0 || find(attempts, key) != NIL)
+        return;
+    struct attempt *attempt = attempt_new(attempts, key, now_us);
+    attempt->server_only = true;
+    attempt->syn_count = 0;
+}
+
+bool attempts_known(struct attempts *attempts, const struct attempt_key *key)
+{
+    return attempts->pending > 0 && find(attempts, key) != NIL;
 }
 
 size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
@@ -200,6 +228,10 @@ size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt
     if (index == NIL)
         return 0;
     struct attempt *attempt = &attempts->slots[index].attempt;
+    if (attempt->server_only) {
+        attempt->last_us = now_us;   /* more of the same server side */
+        return 0;
+    }
     if (rst && attempt->answered) {
         unlink_slot(attempts, index);   /* a handshake aborted after the SYN-ACK */
         return 0;
@@ -236,6 +268,10 @@ void attempts_on_client_packet(struct attempts *attempts, const struct attempt_k
     if (index == NIL)
         return;
     struct attempt *attempt = &attempts->slots[index].attempt;
+    if (attempt->server_only) {
+        unlink_slot(attempts, index);   /* the client is captured: the handshake's start was not */
+        return;
+    }
     if (attempt->answered) {
         if (rst)
             unlink_slot(attempts, index);   /* the client gave up on the handshake */

@@ -23,6 +23,8 @@ enum attempt_outcome {
     ATTEMPT_UNANSWERED,   /* nothing from the server before the timeout */
     ATTEMPT_ONE_SIDED,    /* client kept sending as if answered; server side not captured */
     ATTEMPT_NOT_ESTABLISHED, /* SYN-ACK seen, the connection never established */
+    ATTEMPT_SERVER_ONLY,  /* a SYN-ACK answering no SYN seen, and nothing from the client:
+                             the client side not captured */
 };
 
 /* A SYN's IPv4 and TCP headers with options fit; a SYN carrying data (TFO) is not held. */
@@ -35,6 +37,7 @@ struct attempt {
     bool client_acked;
     uint64_t client_bytes;           /* TCP payload the client sent (one-sided capture) */
     bool answered;                   /* SYN-ACK seen: waiting for libnids' "established" */
+    bool server_only;                /* made by a SYN-ACK, no SYN or client packet seen */
     uint16_t syn_len;                /* the held SYN packet, 0 if none */
     uint8_t syn[ATTEMPT_SYN_MAX];
 };
@@ -63,6 +66,13 @@ bool attempts_on_syn(struct attempts *attempts, const struct attempt_key *key, i
  * and returns its length: hand it to libnids before the SYN-ACK. Else returns 0. */
 size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt_key *key,
                                  bool rst, bool syn_ack, int64_t now_us, uint8_t *syn_out);
+/* A SYN-ACK that answered no SYN seen, for a connection libnids does not follow either:
+ * remembered (its retransmissions are the same one) and settled as ATTEMPT_SERVER_ONLY
+ * unless a client packet of it turns up (the capture began mid-handshake: forgotten). */
+void attempts_on_orphan_syn_ack(struct attempts *attempts, const struct attempt_key *key,
+                                int64_t now_us);
+/* A pending attempt of that connection is remembered. */
+bool attempts_known(struct attempts *attempts, const struct attempt_key *key);
 /* A non-SYN packet from the client while the attempt is pending (rst: it is a RST), with
  * payload bytes of data. */
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,

@@ -277,6 +277,9 @@ static void on_attempt_settled(void *ctx, const struct attempt *attempt,
     } else if (outcome == ATTEMPT_ONE_SIDED) {
         how = STREAM_ONE_SIDED;
         active->stats.attempts_one_sided++;
+    } else if (outcome == ATTEMPT_SERVER_ONLY) {
+        how = STREAM_SERVER_ONLY;
+        active->stats.attempts_server_only++;
     } else if (outcome == ATTEMPT_NOT_ESTABLISHED) {
         how = STREAM_NOT_ESTABLISHED;
         active->stats.attempts_not_established++;
@@ -392,6 +395,15 @@ enum tcp_verdict { TCP_NOT_COLLECTED, TCP_PASS, TCP_HELD };
 /* Looks at the TCP header of a (v4, possibly synthetic) packet: decides whether the
  * packet concerns a collected port, feeds the SYN tracker, and holds a client's SYN until
  * the server answers (the SYN is then handed over just before the SYN-ACK). */
+/* libnids follows that connection (a SYN-ACK of a stream it has is a retransmission). */
+static bool nids_knows(const struct attempt_key *key)
+{
+    struct tuple4 tuple = { .source = key->client_port, .dest = key->server_port };
+    memcpy(&tuple.saddr, &key->client, 4);
+    memcpy(&tuple.daddr, &key->server, 4);
+    return nids_find_tcp_stream(&tuple) != NULL;
+}
+
 static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
 {
     if (len < header_len + TCP_HEADER_MIN)
@@ -437,6 +449,8 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
                                                 active->now_us, syn);
         if (held)
             hand_to_nids(syn, held);
+        else if (syn_ack && !attempts_known(active->attempts, &key) && !nids_knows(&key))
+            attempts_on_orphan_syn_ack(active->attempts, &key, active->now_us);
         return TCP_PASS;
     }
     return TCP_NOT_COLLECTED;

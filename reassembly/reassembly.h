@@ -25,6 +25,8 @@ enum stream_end {
     STREAM_REFUSED,      /* attempts only: SYN answered by RST */
     STREAM_UNANSWERED,   /* attempts only: SYN never answered */
     STREAM_ONE_SIDED,    /* attempts only: client traffic without any server packet */
+    STREAM_SERVER_ONLY,  /* attempts only: a SYN-ACK (and server traffic) answering no SYN
+                            seen, nothing from the client: its side was not captured */
     STREAM_NOT_ESTABLISHED, /* attempts only: SYN-ACK seen, never established (client never
                                completed the handshake, or libnids' full table dropped it) */
 };
@@ -71,7 +73,8 @@ struct reassembly_stats {
     uint64_t streams_opened, streams_closed, streams_reset, streams_idle, streams_evicted,
              streams_open_at_end, streams_with_gaps;
     uint64_t overlap_conflicts;   /* segments that contradicted data seen before */
-    uint64_t attempts_refused, attempts_unanswered, attempts_one_sided, attempts_not_established;
+    uint64_t attempts_refused, attempts_unanswered, attempts_one_sided, attempts_not_established,
+             attempts_server_only;
     uint64_t nids_warnings;
     uint32_t concurrent, peak_concurrent;
 };

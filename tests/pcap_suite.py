@@ -405,6 +405,44 @@ def test_escape_sequences(suite):
             raise Failure("a stored bidi control printed raw: %r" % output[:300])
 
 
+def test_one_direction_only(suite):
+    """A mirror port that copies one direction only: with the server's side alone (no SYN,
+    a SYN-ACK answering nothing) each connection is still a row, incomplete, saying so, and
+    the capture health warns, as it does for the client's side alone."""
+    import socket
+    for side, words in (("server", "only server-to-client"), ("client", "only client-to-server")):
+        packets = []
+        for n in range(4):
+            conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 41000 + n, 25,
+                                           start=1700000000 + 10 * n)
+            conv.handshake()
+            conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+            conv.client_sends(b"EHLO client.example.test\r\n")
+            conv.server_sends(b"250 mx.example.test\r\n")
+            conv.client_sends(b"QUIT\r\n")
+            conv.server_sends(b"221 bye\r\n")
+            conv.close()
+            source = socket.inet_aton(conv.server if side == "server" else conv.client)
+            packets += [p for p in conv.packets if p[2][12:16] == source]
+        path = os.path.join(suite.tmp, "%s-side-only.pcap" % side)
+        pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+        db = os.path.join(suite.tmp, "%s-side-only.db" % side)
+        proc = subprocess.run([suite.mailtap, "read", "-d", db, path], capture_output=True,
+                              text=True, timeout=60)
+        rows = suite.sessions(db) if proc.returncode == 0 else []
+        if proc.returncode != 0 or len(rows) != 4:
+            raise Failure("%s side only: rc %d, %d rows (expected 4); %r"
+                          % (side, proc.returncode, len(rows), proc.stderr))
+        if any(r["status"] != "incomplete" or words not in r["status_line"] for r in rows):
+            raise Failure("%s side only: rows %r" % (side, [(r["status"], r["status_line"])
+                                                          for r in rows]))
+        stats = subprocess.run([suite.mailtap, "stats", "-d", db], capture_output=True,
+                               text=True, timeout=60).stdout
+        if words + " traffic on port 25" not in proc.stderr or words not in stats:
+            raise Failure("%s side only: no capture health warning: %r / %r"
+                          % (side, proc.stderr, stats))
+
+
 def smtp_sender_accepted(sport):
     """A synthetic SMTP connection up to an accepted MAIL FROM."""
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
@@ -1317,7 +1355,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

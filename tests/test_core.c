@@ -699,7 +699,7 @@ static void test_localnets(void **state)
 /* --- SYN tracker ------------------------------------------------------------------ */
 
 struct settled_log {
-    int refused, unanswered, one_sided, not_established;
+    int refused, unanswered, one_sided, not_established, server_only;
     uint64_t one_sided_bytes;
 };
 
@@ -713,6 +713,7 @@ static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_ou
     if (outcome == ATTEMPT_REFUSED) log->refused++;
     else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
     else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
+    else if (outcome == ATTEMPT_SERVER_ONLY) log->server_only++;
     else log->unanswered++;
 }
 
@@ -756,6 +757,35 @@ static void test_attempts(void **state)
     assert_int_equal(log.unanswered, 6);
     assert_int_equal(attempts_pending(attempts), 0);
     assert_int_equal(log.not_established, 0);
+    attempts_free(attempts);
+}
+
+/* A SYN-ACK answering no SYN seen: the client's side is missing from the capture. Its
+ * retransmissions and the server's data are the same attempt; a client packet (the capture
+ * began mid-handshake) or a SYN after all makes it no such case. */
+static void test_attempts_server_only(void **state)
+{
+    (void)state;
+    struct settled_log log = { 0 };
+    struct attempts *attempts = attempts_new(8, on_settled, &log);
+    struct attempt_key k[3];
+    for (int i = 0; i < 3; i++)
+        k[i] = (struct attempt_key){ .client = 1, .server = 2, .client_port = (uint16_t)(3000 + i),
+                                     .server_port = 25 };
+    uint8_t out[ATTEMPT_SYN_MAX];
+    for (int i = 0; i < 3; i++) {
+        assert_false(attempts_known(attempts, &k[i]));
+        attempts_on_orphan_syn_ack(attempts, &k[i], 1000000);
+        assert_true(attempts_known(attempts, &k[i]));
+    }
+    attempts_on_orphan_syn_ack(attempts, &k[0], 2000000);   /* retransmitted: the same one */
+    assert_int_equal(attempts_on_server_packet(attempts, &k[0], false, false, 2100000, out), 0);
+    attempts_on_client_packet(attempts, &k[1], false, 0, 2200000);   /* the client is there */
+    assert_false(attempts_on_syn(attempts, &k[2], 2300000, NULL, 0));  /* a SYN after all */
+    assert_int_equal(attempts_pending(attempts), 2);
+    attempts_flush(attempts, 60000000);
+    assert_int_equal(log.server_only, 1);
+    assert_int_equal(log.unanswered, 1);   /* k[2]: an ordinary SYN never answered */
     attempts_free(attempts);
 }
 
@@ -1262,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_linklayer_types),
         cmocka_unit_test(test_localnets),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_attempts_server_only),
         cmocka_unit_test(test_attempts_handshake),
         cmocka_unit_test(test_attempt_limit),
         cmocka_unit_test(test_ipv6map_round_trip),

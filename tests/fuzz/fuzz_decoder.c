@@ -186,6 +186,7 @@ static void check_stream_end(enum stream_end how)
     case STREAM_REFUSED:
     case STREAM_UNANSWERED:
     case STREAM_ONE_SIDED:
+    case STREAM_SERVER_ONLY:
     case STREAM_NOT_ESTABLISHED:
         fuzz_fail("closed() with an attempts-only ending %d", (int)how);
     }
@@ -219,7 +220,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
 {
     (void)ctx, (void)client_bytes;
     if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED &&
-        how != STREAM_NOT_ESTABLISHED)
+        how != STREAM_NOT_ESTABLISHED && how != STREAM_SERVER_ONLY)
         fuzz_fail("attempt() with ending %d", (int)how);
     if (end_us < syn_us)
         fuzz_fail("attempt ends (%lld) before its SYN (%lld)", (long long)end_us,
@@ -235,9 +236,10 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     connection_fill_endpoints(s, flow, localnets_contains(&local, &flow->server), syn_us);
     s->end_us = end_us;
     s->end = connection_end(how);
-    static const char *const lines[] = { "refused", "one-sided", "no answer", "half-open" };
+    static const char *const lines[] = { "refused", "one-sided", "no answer", "half-open",
+                                         "server side only" };
     const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1
-                             : how == STREAM_UNANSWERED ? 2 : 3];
+                             : how == STREAM_UNANSWERED ? 2 : how == STREAM_SERVER_ONLY ? 4 : 3];
     enum mt_status status = how == STREAM_REFUSED ? MT_STATUS_REFUSED
                             : how == STREAM_UNANSWERED ? MT_STATUS_NO_RESPONSE
                                                        : MT_STATUS_INCOMPLETE;

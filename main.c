@@ -57,7 +57,8 @@ static const char usage_text[] =
     "        capture-health warnings\n"
     "\n"
     "  The database defaults to ./mailtap.db. Exit status: 0 ok, 1 some input was bad\n"
-    "  (the rest was processed) or a read was interrupted, 2 usage error, 3 database error.\n";
+    "  (the rest was processed), a read was interrupted or a trace found nothing, 2 usage\n"
+    "  error, 3 database error.\n";
 
 /* After a usage error, a pointer to the help rather than all of it: forty lines of usage
  * scrolled the one line that said what was wrong off the screen. */
@@ -772,7 +773,7 @@ static void print_hop(void *ctx, struct mt_session *session, bool by_size)
 {
     struct trace_context *trace = ctx;
     if (trace->json)
-        output_json(stdout, session);
+        output_json_trace_hop(stdout, session, by_size, trace->key);
     else
         output_trace_hop(stdout, session, by_size, trace->key);
     session_free(session);
@@ -906,7 +907,8 @@ static int command_trace(int argc, char **argv)
     else if (hops == 0 && !trace.json)
         fprintf(stderr, "mailtap: no session carried %s\n", argv[optind]);
     store_close(store);
-    return hops < 0 ? EXIT_DATABASE : EXIT_OK;
+    /* Nothing found is told apart from a trace that found hops, as grep does. */
+    return hops < 0 ? EXIT_DATABASE : hops == 0 ? EXIT_INPUT : EXIT_OK;
 }
 
 static int command_ui(int argc, char **argv)

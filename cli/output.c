@@ -372,7 +372,9 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const
     const char *line = smtp_hop_outcome(s, key, &status, own, sizeof own) ? own : s->status_line;
     char when[32];
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
-    fprintf(out, "%s  #%" PRId64 " %s %-3s ", when, s->id, proto_name(s->proto),
+    /* A hop guessed by size and time says so first: a narrow console cuts the line's end. */
+    fprintf(out, "%s  #%" PRId64 " %s%s %-3s ", when, s->id,
+            by_size ? "[by size/time, no Message-ID] " : "", proto_name(s->proto),
             s->proto == MT_PROTO_SMTP ? type_name(s) : "");
     put_str(out, s->client_ip);
     fputs(" -> ", out);
@@ -388,10 +390,9 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const
         fputs("  ", out);
         put_str(out, line);
     }
-    if (by_size)
-        fputs("  (matched by size and time: no Message-ID)", out);
     fputc('\n', out);
 }
+
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
@@ -624,6 +625,30 @@ void output_json(FILE *out, const struct mt_session *s)
 {
     json_session(out, s);
     json_extras(out, s);
+    fputs("}\n", out);
+}
+
+/* One of the session's messages has this Message-ID. */
+static bool carries_message_id(const struct mt_session *s, const char *key)
+{
+    for (size_t i = 0; i < s->message_count; i++)
+        if (same_message_id(mt_str(s->messages[i].message_id), key))
+            return true;
+    return false;
+}
+
+void output_json_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
+{
+    const struct mt_message *retrieved = retrieved_message(s, key);
+    enum mt_status status = s->status;
+    char own[MT_TEXT_MAX + 16];
+    const char *line = smtp_hop_outcome(s, key, &status, own, sizeof own) ? own : s->status_line;
+    json_session(out, s);
+    json_extras(out, s);
+    json_str(out, "matched_by", by_size ? "size_time"
+                                : carries_message_id(s, key) ? "message_id" : "address");
+    json_str(out, "hop_status", status_name(status));
+    json_str(out, "hop_line", retrieved ? mt_str(retrieved->reply) : line);
     fputs("}\n", out);
 }
 

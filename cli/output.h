@@ -36,6 +36,11 @@ void output_show_json(FILE *out, const struct mt_session *session);
 /* One trace hop on one line. key: what was traced (a Message-ID names the retrieved
  * message on a POP3/IMAP hop); NULL or "" for none. */
 void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size, const char *key);
+/* output_json() plus how the hop was found ("matched_by": "message_id", "address" or
+ * "size_time", a guess) and its own outcome for the key ("hop_status", "hop_line": the
+ * traced message's or recipient's, not the whole session's). */
+void output_json_trace_hop(FILE *out, const struct mt_session *session, bool by_size,
+                           const char *key);
 
 /* One capture source's latest statistics for `mailtap stats`: the newest row of its
  * latest run, sessions per minute over the last minutes and over the whole run (< 0:

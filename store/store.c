@@ -2060,10 +2060,13 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
 /* ---- message trace ---------------------------------------------------------------- */
 
 /* Sessions that carried one message, in time order: those whose message has this
- * Message-ID (with or without its angle brackets); then, as a fallback for hops that lost
- * or never had the header, messages without a Message-ID of nearly the same size (within
- * 2% + 2 KiB: relays add Received headers) within 10 minutes of a hop found by id. An
- * address instead of an id traces every session where it was the sender or a recipient. */
+ * Message-ID (with or without its angle brackets); then, as a fallback for the hop before
+ * the header was added (a client that sends none: its server adds one), a message without
+ * a Message-ID that could be the same one: accepted (a later hop carried it on), from the
+ * same envelope sender, at most 10 minutes before a hop found by id and no larger than it,
+ * by at most 2% + 2 KiB (the headers a server adds). Looser, every small message of those
+ * minutes matched (a spam rejection among them). An address instead of an id traces every
+ * session where it was the sender or a recipient. */
 static int trace_query(struct mt_store *store, const char *key, bool address,
                        store_trace_fn callback, void *ctx);
 
@@ -2080,13 +2083,16 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
                        store_trace_fn callback, void *ctx)
 {
     static const char by_id[] =
-        "WITH hops AS (SELECT session_id, size, start_us FROM messages"
+        "WITH hops AS (SELECT session_id, size, start_us, mail_from FROM messages"
         "  WHERE message_id = ?1 OR message_id = '<' || ?1 || '>' OR '<' || message_id || '>' = ?1)"
         " SELECT s.id, 0 FROM sessions s WHERE s.id IN (SELECT session_id FROM hops)"
         " UNION SELECT m.session_id, 1 FROM messages m, hops h"
         "  WHERE m.message_id = '' AND m.size > 0 AND h.size > 0"
         "  AND m.session_id NOT IN (SELECT session_id FROM hops)"
-        "  AND abs(m.size - h.size) <= h.size / 50 + 2048 AND abs(m.start_us - h.start_us) <= 600000000";
+        "  AND m.status IN ('delivered', 'partial')"
+        "  AND (h.mail_from = '' OR m.mail_from = h.mail_from COLLATE NOCASE)"
+        "  AND m.size <= h.size AND h.size - m.size <= h.size / 50 + 2048"
+        "  AND m.start_us <= h.start_us AND h.start_us - m.start_us <= 600000000";
     static const char by_address[] =
         "SELECT id, 0 FROM sessions WHERE mail_from = ?1 COLLATE NOCASE"
         " UNION SELECT session_id, 0 FROM recipients WHERE addr = ?1 COLLATE NOCASE"

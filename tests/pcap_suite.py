@@ -1091,12 +1091,75 @@ def test_trace(suite):
     hops = trace("alice@example.test")
     if len(hops) != 2 or "delivered" not in hops[0]:
         raise Failure("trace by address: %r" % hops)
+    missing = subprocess.run([suite.mailtap, "trace", "-d", db, "<never@example.test>"],
+                             capture_output=True, text=True)
+    if missing.returncode != 1 or "no session carried" not in missing.stderr:
+        raise Failure("trace of nothing: rc %d, %r" % (missing.returncode, missing.stderr))
     # A relay that could not find the recipient's MX: the failure is a hop of the message
     capture = os.path.join(ROOT, "pcaps", "dns", "mx-nxdomain.pcap")
     db, _ = suite.mailtap_read([capture], extra_args(capture), expect_rc=0)
     hops = trace("<dns-mx-nxdomain.1@client.example.test>")
     if not any("delivered" in h for h in hops) or not any("dns_failed" in h for h in hops):
         raise Failure("trace by Message-ID without the MX failure: %r" % hops)
+
+
+def test_trace_by_size(suite):
+    """A hop without a Message-ID (a client that sends none; its server adds one before the
+    next hop) is found by size and time, marked as a guess at the start of its line (a
+    narrow console cuts the end) and in --json (matched_by); other messages of those
+    minutes are not: another sender's, one refused (a spam rejection), one after the hop
+    found by id, and one larger than it."""
+    def smtp(sport, start, sender, message, reply):
+        conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25, start=start)
+        conv.handshake()
+        conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+        conv.client_sends(b"EHLO client.example.test\r\n")
+        conv.server_sends(b"250 mx.example.test\r\n")
+        conv.client_sends(b"MAIL FROM:<" + sender + b">\r\n")
+        conv.server_sends(b"250 2.1.0 Ok\r\n")
+        conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
+        conv.server_sends(b"250 2.1.5 Ok\r\n")
+        conv.client_sends(b"DATA\r\n")
+        conv.server_sends(b"354 go ahead\r\n")
+        conv.client_sends(message + b".\r\n")
+        conv.server_sends(reply + b"\r\n")
+        conv.client_sends(b"QUIT\r\n")
+        conv.server_sends(b"221 bye\r\n")
+        conv.close()
+        return conv.packets
+
+    def message(subject, size, message_id=None):
+        head = b"Subject: " + subject + b"\r\n"
+        if message_id:
+            head += b"Message-ID: " + message_id + b"\r\n"
+        head += b"\r\n"
+        return head + b"x" * (size - len(head) - 2) + b"\r\n"
+    t0 = 1700000000
+    alice, eve = b"alice@example.test", b"eve@example.test"
+    ok, spam = b"250 2.0.0 Ok: queued as A1", b"554 5.7.1 Rejected: spam"
+    packets = (smtp(42000, t0, alice, message(b"report", 600), ok) +                # the hop
+               smtp(42001, t0 + 2, eve, message(b"other", 640), ok) +                 # sender
+               smtp(42002, t0 + 3, alice, message(b"spam", 620), spam) +              # refused
+               smtp(42003, t0 + 4, alice, message(b"big", 9000), ok) +                # larger
+               smtp(42004, t0 + 5, alice, message(b"report", 700, b"<hop@example.test>"), ok) +
+               smtp(42005, t0 + 20, alice, message(b"later", 600), ok))               # after
+    packets.sort(key=lambda p: (p[0], p[1]))
+    path = os.path.join(suite.tmp, "trace-by-size.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    proc = subprocess.run([suite.mailtap, "trace", "-d", db, "<hop@example.test>"],
+                          capture_output=True, text=True, timeout=60)
+    hops = proc.stdout.splitlines()
+    if (proc.returncode != 0 or len(hops) != 2 or "#1 [by size/time, no Message-ID] smtp" not in
+            hops[0] or "by size" in hops[1]):
+        raise Failure("trace <hop@example.test>: rc %d, %r" % (proc.returncode, hops))
+    proc = subprocess.run([suite.mailtap, "trace", "-d", db, "<hop@example.test>", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    if ([(r["id"], r["matched_by"], r["hop_status"]) for r in rows] !=
+            [(1, "size_time", "delivered"), (5, "message_id", "delivered")]):
+        raise Failure("trace --json: %r" % [(r["id"], r.get("matched_by"), r.get("hop_status"))
+                                            for r in rows])
 
 
 def trace_retrieval_check(suite, capture, message_id="<trace.1@client.example.test>"):
@@ -1129,7 +1192,7 @@ def trace_retrieval_check(suite, capture, message_id="<trace.1@client.example.te
             if retrieved and ("bob: " + retrieved) not in line:
                 raise Failure("trace %s: hop %r does not say who retrieved it (%s)"
                               % (key, line, retrieved))
-            if "matched by size" in line:
+            if "by size/time" in line:
                 raise Failure("trace %s: hop found by size, not by its Message-ID: %r"
                               % (key, line))
             text_ids.append(int(fields[2][1:]))
@@ -1355,7 +1418,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -735,15 +735,13 @@ void model_trace_line(const struct ui_trace_hop *hop, const char *key, char *buf
     FILE *f = fmemopen(buf, cap, "w");
     if (f) {
         setvbuf(f, NULL, _IONBF, 0);
-        output_trace_hop(f, hop->session, false, key);
+        output_trace_hop(f, hop->session, hop->by_size, key);
         fclose(f);
     }
     buf[cap - 1] = '\0';
     len = strlen(buf);
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
         buf[--len] = '\0';
-    if (hop->by_size)
-        appendf(buf, cap, &len, "  (by size/time)");
 }
 
 int model_load(struct ui_model *m, int64_t id, struct mt_session **out)

@@ -140,7 +140,8 @@ static const struct {
     { -1, "certificate_expired", "the peer refused an expired certificate" },
     { -1, "unknown_ca", "the peer does not trust the certificate's issuer" },
     { -1, "bad_certificate", "the peer refused the certificate" },
-    { -1, "did not answer with TLS", "the server does not speak TLS on this port" },
+    { -1, "did not answer with TLS", "the server answered in plaintext: no TLS on this port, "
+                                     "or a refusal after STARTTLS (the transcript shows it)" },
     { -1, "STARTTLS command first", "the server requires STARTTLS before this command" },
     { -1, "Sender address rejected: not logged in",
       "the sender's domain is the server's own: the client must authenticate to use it "

@@ -1251,7 +1251,11 @@ static size_t line_bound(const struct lr_event *ev, bool *overlong)
 static void tls_begin(struct smtp *st)
 {
     lr_discard(&st->reader[MT_CLIENT]);
-    lr_discard(&st->reader[MT_SERVER]);
+    /* The server's first bytes, when not seen yet, are still probed: a refusal in
+     * plaintext (421 TLS not available, an SMTP banner on port 465) is shown before its
+     * side is given up. */
+    if (!st->probe[MT_SERVER])
+        lr_discard(&st->reader[MT_SERVER]);
     st->session->tls = true;
     fifo_clear(st);
     int tline = smtp_note(st, "[TLS from here on: the handshake and what follows are not"
@@ -1269,6 +1273,14 @@ static bool smtp_probe(struct smtp *st, enum mt_side side, const char *line, siz
     char first = len > 0 ? line[0] : 0;
     bool plaintext = side == MT_CLIENT ? is_alpha(first) : is_digit(first);
     st->probe[side] = false;
+    if (side == MT_SERVER && st->state == SMTP_TLS) {   /* the client began TLS already */
+        if (first != 0x16) {
+            session_transcript_add(st->session, st->ts, 'S', line, len);
+            smtp_note(st, "[the server answered the TLS handshake in plaintext]");
+        }
+        lr_discard(&st->reader[MT_SERVER]);
+        return true;
+    }
     if (first != 0x16 && (plaintext || !st->starttls_done)) {
         if (st->starttls_done && !(st->session->flags & MT_FLAG_DECRYPTED)) {
             st->session->flags |= MT_FLAG_DECRYPTED;

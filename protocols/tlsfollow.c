@@ -55,8 +55,10 @@ void tls_follow_data(struct tls_follow *follow, const struct mt_session *session
             return;
         long start = tls_start_in(bytes, len, first_bytes && !session->tls);
         /* The other side opened with TLS and this one answers in plaintext (an SMTP banner
-         * on port 465): the parser must see it, to tell "not TLS" from a cut capture. */
-        if (start < 0 && first_bytes && follow->feeding[from == MT_CLIENT ? MT_SERVER : MT_CLIENT])
+         * on port 465, a "421 TLS not available" to the ClientHello after STARTTLS): the
+         * parser must see it, to tell "not TLS" from a cut capture. */
+        if (start < 0 && (first_bytes || session->tls) &&
+            follow->feeding[from == MT_CLIENT ? MT_SERVER : MT_CLIENT])
             start = 0;
         if (start < 0)
             return;

@@ -443,6 +443,48 @@ def test_one_direction_only(suite):
                           % (side, proc.stderr, stats))
 
 
+def client_hello():
+    """A minimal TLS 1.2 ClientHello record: one cipher suite, no extensions."""
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + b"\x00\x02\xc0\x2f" + b"\x01\x00" +
+            b"\x00\x00")
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake
+
+
+def test_tls_refused_in_plaintext(suite):
+    """A server that answers the ClientHello after its own "220 Ready to start TLS" with a
+    plaintext refusal: the refusal is in the transcript and the status says the server did
+    not answer with TLS (it said "no answer from the server", the 421 hidden); and a
+    plaintext SMTP banner on port 465 is shown the same way."""
+    conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40020, 25)
+    conv.handshake()
+    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+    conv.client_sends(b"EHLO client.example.test\r\n")
+    conv.server_sends(b"250-mx.example.test\r\n250 STARTTLS\r\n")
+    conv.client_sends(b"STARTTLS\r\n")
+    conv.server_sends(b"220 2.0.0 Ready to start TLS\r\n")
+    conv.client_sends(client_hello())
+    conv.server_sends(b"421 4.7.0 TLS not available due to local problem\r\n")
+    conv.close()
+    implicit = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40021, 465,
+                                       start=1700000100)
+    implicit.handshake()
+    implicit.client_sends(client_hello())
+    implicit.server_sends(b"220 plain.example.test ESMTP Exim\r\n")
+    implicit.close()
+    conv.packets += implicit.packets
+    db, _ = read_conversation(suite, conv, "tls-refused-in-plaintext.pcap")
+    rows = suite.sessions(db)
+    for row, said in zip(rows, ("S: 421 4.7.0 TLS not available", "S: 220 plain.example.test")):
+        text = suite.show(db, row["id"])
+        if (row["status"] != "tls_failed" or "did not answer with TLS" not in row["status_line"]
+                or said not in text or "answered the TLS handshake in plaintext" not in text):
+            raise Failure("session %d: %s [%s]; %r" % (row["id"], row["status"],
+                                                      row["status_line"], text[-600:]))
+    if len(rows) != 2:
+        raise Failure("%d sessions, expected 2" % len(rows))
+
+
 def smtp_sender_accepted(sport):
     """A synthetic SMTP connection up to an accepted MAIL FROM."""
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
@@ -1418,7 +1460,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_trace_by_size, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -191,11 +191,21 @@ static int reader_next(struct capture_source *source, struct file_reader *reader
         return 1;
     }
     int result = 0;
-    if (rc == PCAP_ERROR) {   /* PCAP_ERROR_BREAK is the end of the file */
+    const char *why = rc == PCAP_ERROR ? pcap_geterr(reader->pcap) : "";
+    if (rc == PCAP_ERROR && strstr(why, "different from the type of the first interface")) {
+        /* dumpcap on several interfaces writes one pcapng with a link type per interface;
+         * libpcap reads one link type per file. The file is not damaged. */
+        snprintf(source->error, sizeof source->error,
+                 "%s: a pcapng whose interfaces have different link types (%s), which "
+                 "libpcap cannot read; %llu packets before it were processed. Split it by "
+                 "interface: tshark -r FILE -Y 'frame.interface_id == N' -w PART.pcapng",
+                 reader->path, why, (unsigned long long)reader->packets);
+        result = -1;
+    } else if (rc == PCAP_ERROR) {   /* PCAP_ERROR_BREAK is the end of the file */
         snprintf(source->error, sizeof source->error,
                  "%s: capture is truncated or corrupt after %llu packets (%s); "
                  "everything before that point was processed",
-                 reader->path, (unsigned long long)reader->packets, pcap_geterr(reader->pcap));
+                 reader->path, (unsigned long long)reader->packets, why);
         result = -1;
     }
     reader_close(source, reader);

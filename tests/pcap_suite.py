@@ -338,6 +338,27 @@ def test_unknown_link_type(suite):
     match(SYNTHETIC_EXPECTED, suite.sessions(db))
 
 
+def test_pcapng_mixed_link_types(suite):
+    """A pcapng from several interfaces of different link types (dumpcap writes them) is
+    no corrupt file: the message says what libpcap cannot do and how to split it, and the
+    other files are read."""
+    conv = smtp_conversation()
+    mixed = os.path.join(suite.tmp, "mixed-links.pcapng")
+    pcaplib.write_pcapng(mixed, pcaplib.DLT_RAW, conv.packets)
+    with open(mixed, "rb") as f:
+        data = f.read()
+    section_length = struct.unpack("<I", data[4:8])[0]
+    idb = struct.pack("<II", 1, 20) + struct.pack("<HHI", 113, 0, 262144) + struct.pack("<I", 20)
+    with open(mixed, "wb") as f:   # a second interface, Linux cooked, after the first
+        f.write(data[:section_length + 20] + idb + data[section_length + 20:])
+    good = os.path.join(suite.tmp, "good-too.pcap")
+    pcaplib.write_pcap(good, pcaplib.DLT_RAW, conv.packets)
+    db, proc = suite.mailtap_read([mixed, good], expect_rc=1)
+    if "different link types" not in proc.stderr or "interface_id" not in proc.stderr:
+        raise Failure("no clear message for a pcapng of mixed link types: %r" % proc.stderr)
+    match(SYNTHETIC_EXPECTED, suite.sessions(db))
+
+
 def test_missing_file(suite):
     _, proc = suite.mailtap_read([os.path.join(suite.tmp, "does-not-exist.pcap")], expect_rc=1)
     if "does-not-exist.pcap" not in proc.stderr:
@@ -1459,7 +1480,7 @@ def main():
         test_link_types(suite)
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
-                 test_random_packets, test_unknown_link_type, test_missing_file,
+                 test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
                  test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,

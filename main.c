@@ -256,7 +256,8 @@ static int run_with_console(struct pipeline_options *options, struct capture_sou
         fflush(stderr);
         _exit(rc);
     }
-    struct ui_live live = { .label = label, .poll_ms = 1000, .source = child };
+    struct ui_live live = { .label = label, .poll_ms = 1000, .source = child,
+                            .log_path = log_path };
     int ui_rc = ui_run(options->db_path, &live);
     kill(child, SIGTERM);
     int status = 0;

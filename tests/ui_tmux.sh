@@ -388,6 +388,19 @@ if [ -n "$MAILTAP" ]; then
     else
         not_ok "read --ui: every session written, no write-ahead log left ($(ls -l "$UIDB"*))"
     fi
+    # read --ui of a file that cannot be read beside a good one: the console says so (it
+    # showed ✓ and DONE; the warning was printed only after quitting); q exits 1.
+    head -c 3000 /dev/urandom > "$TMP/garbage.pcap"
+    CMD="$MAILTAP read --ui -d $TMP/read-ui-bad.db $TMP/garbage.pcap $ROOT/pcaps/smtp/delivered.pcap"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "read --ui with a bad file: DONE, ERRORS" "DONE, ERRORS"
+    expect "read --ui with a bad file: where the messages are" "read-ui-bad.db.log"
+    expect "read --ui with a bad file: no check mark" "! $ROOT/pcaps/smtp/delivered.pcap"
+    keys q
+    i=0
+    while [ $i -lt 50 ] && [ ! -f "$TMP/rc" ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(cat "$TMP/rc" 2>/dev/null)" = 1 ] && ok "read --ui with a bad file: q exits 1" ||
+        not_ok "read --ui with a bad file: q exits 1 (got $(cat "$TMP/rc" 2>/dev/null))"
 else
     SKIP=$((SKIP + 1))
     echo "skip real captures: needs MAILTAP_BINARY (tests/ui_tmux.sh MAILTAP_BINARY DB)"

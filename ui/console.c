@@ -28,6 +28,7 @@ enum { UI_REDRAW = 1, UI_QUIT = 2, UI_CLEAR = 4 };
 struct console {
     const struct ui_live *live;
     bool live_ended;             /* live->source has exited: everything is written */
+    bool live_failed;            /* ... with a status that says some input was bad */
     const char *db_path;
     struct mt_store *store;
     struct ui_db *db;
@@ -141,6 +142,12 @@ static int poll_database(struct console *c)
         /* WNOWAIT: the caller reaps it and reads its exit status. */
         c->live_ended = waitid(P_PID, (id_t)c->live->source, &info,
                                WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == c->live->source;
+        c->live_failed = c->live_ended && (info.si_code != CLD_EXITED || info.si_status != 0);
+        if (c->live_failed)   /* a file it could not read: not a quiet "done" */
+            snprintf(c->message, sizeof c->message, "the read ended with problems (exit status"
+                     " %d)%s%s; they are printed when you quit", info.si_status,
+                     c->live->log_path ? ": see " : "",
+                     c->live->log_path ? c->live->log_path : "");
     }
     uidb_sensor(c->db, &c->sensor);
     if (!uidb_changed(c->db))
@@ -638,7 +645,8 @@ static void draw(struct console *c)
 {
     struct draw_state st = {
         .screen = c->screen, .color = c->color, .utf8 = c->utf8, .db_label = c->db_path,
-        .live = c->live, .live_ended = c->live_ended, .sensor = &c->sensor,
+        .live = c->live, .live_ended = c->live_ended,
+        .live_failed = c->live_failed, .sensor = &c->sensor,
         .db_sessions = c->db_sessions,
         .message = c->message, .model = c->model, .detail = c->detail,
         .find = c->find[0] ? c->find : NULL,

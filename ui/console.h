@@ -11,6 +11,8 @@ struct ui_live {
     int poll_ms;         /* 0: 1000 */
     pid_t source;        /* > 0: the writing process; once it has exited the console stops
                           * saying LIVE (it is left for the caller to wait for) */
+    const char *log_path; /* where the source's messages go (shown when it exits with an
+                             error), or NULL */
 };
 
 /* Runs the console on the database at db_path until the user quits. live may be NULL

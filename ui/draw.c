@@ -163,7 +163,8 @@ static void draw_tabs(const struct draw_state *st)
         x += put_run(0, x, COLS - x, label, strlen(label), attr, false) + 1;
     }
     bool live = st->live && !st->live_ended;
-    const char *brand = live ? " LIVE " : st->live ? " DONE " : " mailtap ";
+    const char *brand = live ? " LIVE " : st->live_failed ? " DONE, ERRORS "
+                      : st->live ? " DONE " : " mailtap ";
     int w = (int)strlen(brand);
     if (x + w < COLS)
         put_run(0, COLS - w, w, brand, (size_t)w, live ? severity_attr(MT_SEV_OK) | A_BOLD
@@ -188,8 +189,8 @@ static void draw_status_bar(const struct draw_state *st)
     const struct ui_sensor *s = st->sensor;
     const char *source = st->live && st->live->label ? st->live->label :
                          s && s->present && s->source[0] ? s->source : st->db_label;
-    /* "●" while the source is writing, "✓" once a read has finished */
-    const char *marker = !st->live ? "" : !st->live_ended ? "● " : "✓ ";
+    /* "●" while the source is writing, "✓" once a read has finished, "!" with errors */
+    const char *marker = !st->live ? "" : !st->live_ended ? "● " : st->live_failed ? "! " : "✓ ";
     if (s && s->present)
         snprintf(left, sizeof left, " %s%s │ packets %lld │ drops %lld (kernel %lld, if %lld) │ "
                  "sessions %lld │ %.0f pkt/s", marker, source,

@@ -30,6 +30,7 @@ struct draw_state {
     const char *db_label;
     const struct ui_live *live;
     bool live_ended;                /* the live source has finished (a read is done) */
+    bool live_failed;               /* ... and said some input was bad */
     const struct ui_sensor *sensor;
     long db_sessions;               /* every session in the database */
     const char *message;            /* bottom line; NULL or "" for the key hint */

@@ -450,6 +450,52 @@ static void test_finding_filter(void **state)
 
 /* --- message trace (t in the detail view) --------------------------------------------------- */
 
+/* t in the detail view of a session of several messages: the one that decided the status
+ * as the view opens, the one scrolled to the top after; each by its own Message-ID, else
+ * its own recipient, else its sender. */
+static void test_trace_message_in_view(void **state)
+{
+    (void)state;
+    char key[256];
+    struct mt_session *s = session_new(MT_PROTO_SMTP);
+    static const char *const ids[] = { "<one@x>", "", "<three@x>" };
+    static const enum mt_status outcomes[] = { MT_STATUS_DELIVERED, MT_STATUS_DELIVERED,
+                                              MT_STATUS_CONTENT_REJECTED };
+    for (int i = 0; i < 3; i++) {
+        struct mt_message *m = session_add_message(s);
+        session_text_setf(&m->mail_from, MT_MSG_MAIL_FROM_MAX, "alice@x");
+        if (ids[i][0])
+            session_text_setf(&m->message_id, MT_MSG_MESSAGE_ID_MAX, "%s", ids[i]);
+        m->status = outcomes[i];
+        struct mt_recipient *r = session_add_recipient(s);
+        session_text_setf(&r->addr, MT_RCPT_ADDR_MAX, "rcpt%d@y", i + 1);
+        r->message = i;
+        r->accepted = true;
+    }
+    s->status = MT_STATUS_CONTENT_REJECTED;
+    assert_string_equal(model_trace_key_of(s, 2, key, sizeof key), "Message-ID");
+    assert_string_equal(key, "<three@x>");
+    assert_string_equal(model_trace_key_of(s, 1, key, sizeof key), "recipient");
+    assert_string_equal(key, "rcpt2@y");   /* its own, not the session's first */
+    assert_string_equal(model_trace_key_of(s, -1, key, sizeof key), "Message-ID");
+    assert_string_equal(key, "<one@x>");
+
+    struct ui_detail *d = detail_new(s);   /* takes s */
+    assert_non_null(d);
+    detail_layout(d, 80, false);
+    assert_int_equal(detail_message_in_view(d, 10), 2);   /* the view as it opens */
+    int second = -1;
+    for (int r = 0; r < detail_row_count(d) && second < 0; r++)
+        if (detail_line(d, detail_row(d, r)->line)->message == 1)
+            second = r;
+    assert_true(second > 0);
+    detail_scroll_to(d, second, 5);
+    assert_int_equal(detail_message_in_view(d, 5), 1);   /* scrolled to Mail 2 */
+    detail_scroll_to(d, detail_row_count(d), 5);          /* the transcript's end */
+    assert_int_equal(detail_message_in_view(d, 5), 2);
+    detail_free(d);
+}
+
 static void test_trace_key(void **state)
 {
     (void)state;
@@ -1030,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_search_and_failures_set_the_filter),
         cmocka_unit_test(test_finding_filter),
         cmocka_unit_test(test_trace_key),
+        cmocka_unit_test(test_trace_message_in_view),
         cmocka_unit_test(test_trace_hops),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_every_status_is_explained),

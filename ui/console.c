@@ -237,10 +237,12 @@ static int open_trace(struct console *c)
     if (c->trace && c->origin)
         return back_to_trace(c);
     const struct mt_session *s = detail_session(c->detail);
+    /* The message on screen, in a session of several: the one the reader asks about. */
+    int message = detail_message_in_view(c->detail, draw_detail_rows());
     char key[MT_NAME_MAX];
-    const char *what = model_trace_key(s, key, sizeof key);
+    const char *what = model_trace_key_of(s, message, key, sizeof key);
     struct ui_trace *t;
-    int n = model_trace(c->model, s, &t);
+    int n = model_trace_message(c->model, s, message, &t);
     if (n < 0) {
         say(c, model_error(c->model));
         return UI_REDRAW;

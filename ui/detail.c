@@ -23,6 +23,7 @@ struct ui_detail {
     int row_count, row_cap;
     int top;
     bool failed;         /* out of memory while building: the view is shorter */
+    int building_message;   /* the message whose block add_line() is adding to, or -1 */
 };
 
 static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, int indent,
@@ -55,6 +56,7 @@ static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, 
     memset(line, 0, sizeof *line);
     line->kind = kind;
     line->indent = indent;
+    line->message = d->building_message;
     line->text = text;
     return line;
 }
@@ -161,6 +163,7 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
     if (s->proto == MT_PROTO_DNS)   /* its question and answer are all there is */
         return;
     for (size_t m = 0; m < s->message_count; m++) {
+        d->building_message = (int)m;
         const struct mt_message *msg = &s->messages[m];
         const char *subject = mt_str(msg->subject), *header_from = mt_str(msg->header_from);
         const char *header_to = mt_str(msg->header_to), *id = mt_str(msg->message_id);
@@ -195,6 +198,7 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
             FIELD(d, "%s", "  Reply", reply);
         add_recipients(d, s, (int)m, "  Rcpt");   /* under their mail: which was refused */
     }
+    d->building_message = -1;
     add_recipients(d, s, -1, "Rcpt");   /* of no message kept (over the cap) */
     if (s->recipients_dropped)
         FIELD(d, "%llu more recipients not kept", "", (unsigned long long)s->recipients_dropped);
@@ -275,6 +279,7 @@ struct ui_detail *detail_new(struct mt_session *session)
         return NULL;
     }
     d->session = session;
+    d->building_message = -1;
     add_endpoints(d, session);
     add_mail(d, session);
     add_status(d, session);
@@ -407,4 +412,18 @@ int detail_find(const struct ui_detail *d, const char *needle, int from, int dir
             return r;
     }
     return -1;
+}
+
+int detail_message_in_view(const struct ui_detail *d, int page)
+{
+    /* Scrolled: the first block on screen, the one brought to the top. */
+    for (int r = d->top; d->top > 0 && r < d->row_count && r < d->top + (page > 0 ? page : 1);
+         r++)
+        if (d->lines[d->rows[r].line].message >= 0)
+            return d->lines[d->rows[r].line].message;
+    const struct mt_session *s = d->session;
+    for (size_t m = 0; m < s->message_count; m++)
+        if (s->messages[m].status == s->status)
+            return (int)m;
+    return s->message_count > 0 ? 0 : -1;
 }

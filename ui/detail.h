@@ -24,6 +24,7 @@ struct detail_line {
     enum mt_severity severity;   /* DL_STATUS */
     bool deciding;               /* the transcript line that decided the status */
     int indent;                  /* columns continuation rows are indented by */
+    int message;                 /* the index of the message whose block it is in, or -1 */
     char *text;                  /* unguarded: draw.c guards it */
 };
 
@@ -53,6 +54,11 @@ const struct detail_row *detail_row(const struct ui_detail *detail, int index);
 int detail_deciding_row(const struct ui_detail *detail);
 
 int detail_top(const struct ui_detail *detail);
+/* The message the reader asks about: as the view opens, the one whose outcome is the
+ * session's status (it decided it); once scrolled, the first message block within the
+ * `page` rows from the top (none: the deciding one again); -1 for a session without
+ * messages. */
+int detail_message_in_view(const struct ui_detail *detail, int page);
 /* Scrolls to `top` (clamped so a page of `page` rows stays filled). */
 void detail_scroll_to(struct ui_detail *detail, int top, int page);
 

@@ -646,6 +646,32 @@ const char *model_trace_key(const struct mt_session *s, char *buf, size_t cap)
     return what;
 }
 
+const char *model_trace_key_of(const struct mt_session *s, int message, char *buf, size_t cap)
+{
+    if (message < 0 || (size_t)message >= s->message_count)
+        return model_trace_key(s, buf, cap);
+    const struct mt_message *m = &s->messages[message];
+    const char *key = NULL, *what = NULL;
+    if (mt_str(m->message_id)[0]) {
+        key = m->message_id;
+        what = "Message-ID";
+    }
+    for (size_t i = 0; !key && i < s->recipient_count; i++)
+        if (s->recipients[i].message == message && mt_str(s->recipients[i].addr)[0]) {
+            key = s->recipients[i].addr;
+            what = "recipient";
+        }
+    if (!key && mt_str(m->mail_from)[0]) {
+        key = m->mail_from;
+        what = "sender";
+    }
+    if (!key)
+        return model_trace_key(s, buf, cap);
+    if (cap)
+        snprintf(buf, cap, "%s", key);
+    return what;
+}
+
 void model_trace_free(struct ui_trace *t)
 {
     if (!t)
@@ -674,13 +700,19 @@ static void trace_add(void *ctx, struct mt_session *session, bool by_size)
 
 int model_trace(struct ui_model *m, const struct mt_session *s, struct ui_trace **out)
 {
+    return model_trace_message(m, s, -1, out);
+}
+
+int model_trace_message(struct ui_model *m, const struct mt_session *s, int message,
+                        struct ui_trace **out)
+{
     *out = NULL;
     struct ui_trace *t = calloc(1, sizeof *t);
     if (!t) {
         snprintf(m->error, sizeof m->error, "tracing the message: out of memory");
         return -1;
     }
-    t->what = model_trace_key(s, t->key, sizeof t->key);
+    t->what = model_trace_key_of(s, message, t->key, sizeof t->key);
     t->current_id = s->id;
     if (!t->what) {
         free(t);

@@ -133,6 +133,10 @@ void model_stats(const struct ui_model *model, long *queries, long *rows_fetched
  * recipient, else its user (POP3/IMAP), else its sender. Writes the key to buf and returns
  * what it is ("Message-ID", "recipient", "user", "sender"); NULL when there is none. */
 const char *model_trace_key(const struct mt_session *session, char *buf, size_t cap);
+/* The same for one message of the session (the one on screen): its Message-ID, else its
+ * first recipient, else its sender; any other message index (-1): model_trace_key(). */
+const char *model_trace_key_of(const struct mt_session *session, int message, char *buf,
+                               size_t cap);
 
 struct ui_trace_hop {
     struct mt_session *session;   /* loaded with its transcript; owned by the trace */
@@ -153,6 +157,9 @@ struct ui_trace {
  * < 0 on a query error (model_error() says why). */
 int model_trace(struct ui_model *model, const struct mt_session *session,
                 struct ui_trace **out);
+/* model_trace() of one message of the session (model_trace_key_of()). */
+int model_trace_message(struct ui_model *model, const struct mt_session *session, int message,
+                        struct ui_trace **out);
 void model_trace_free(struct ui_trace *trace);
 /* Moves the selected hop by delta (clamped), keeping it within a page of `page` rows. */
 void model_trace_move(struct ui_trace *trace, int delta, int page);

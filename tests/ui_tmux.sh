@@ -272,6 +272,17 @@ if [ -n "$MAILTAP" ]; then
     else
         not_ok "real: 80x24 screen is clean"
     fi
+    # 60 columns: the day stays in the time column (it was cut to the time, so rows of
+    # different days looked alike).
+    tmux resize-window -t "$SESSION" -x 60 -y 24
+    sleep 0.5
+    if screen | sed -n 4p | grep -qE '^[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} '; then
+        ok "real: 60 columns keep the day"
+    else
+        not_ok "real: 60 columns keep the day ($(screen | sed -n 4p))"
+    fi
+    tmux resize-window -t "$SESSION" -x 80 -y 24
+    sleep 0.5
 
     # t in the detail view: the hops of the message relayed in two hops (pcaps/relay/
     # two-hops.pcap: one Message-ID, the inbound session and the relay to 127.0.0.4)

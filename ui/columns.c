@@ -18,15 +18,17 @@ struct column_def {
 };
 
 static const struct column_def defs[COL_COUNT] = {
-    [COL_TIME] = { "Date/Time (UTC)", "Time (UTC)", 8, 14, 19, 0, 1 },
+    /* At least the day and the minute: on a narrow screen rows of different days must not
+     * look alike (the seconds go first, then the year). */
+    [COL_TIME] = { "Date/Time (UTC)", "Time (UTC)", 11, 14, 19, 0, 1 },
     [COL_TYPE] = { "Type", "Type", 4, 4, 4, 0, 6 },
     [COL_IP] = { "IP", "IP", 9, 15, 39, 1, 2 },
-    [COL_SENDER] = { "Sender", "Sender", 10, 12, 0, 3, 3 },
-    [COL_RCPTS] = { "Recipient(s)", "Rcpt(s)", 10, 12, 0, 3, 4 },
-    [COL_USER] = { "User", "User", 10, 12, 0, 2, 3 },
-    [COL_COUNTERS] = { "Counters", "Counters", 10, 12, 0, 3, 4 },
-    [COL_WHO] = { "Sender/User", "Sender/User", 10, 12, 0, 3, 3 },
-    [COL_WHAT] = { "Recipient(s)/Counters", "Rcpt/Counters", 10, 12, 0, 3, 4 },
+    [COL_SENDER] = { "Sender", "Sender", 9, 12, 0, 3, 3 },
+    [COL_RCPTS] = { "Recipient(s)", "Rcpt(s)", 9, 12, 0, 3, 4 },
+    [COL_USER] = { "User", "User", 9, 12, 0, 2, 3 },
+    [COL_COUNTERS] = { "Counters", "Counters", 9, 12, 0, 3, 4 },
+    [COL_WHO] = { "Sender/User", "Sender/User", 9, 12, 0, 3, 3 },
+    [COL_WHAT] = { "Recipient(s)/Counters", "Rcpt/Counters", 9, 12, 0, 3, 4 },
     [COL_QUESTION] = { "Question", "Question", 10, 20, 0, 3, 3 },
     [COL_ANSWER] = { "Answer", "Answer", 10, 16, 0, 3, 4 },
     [COL_STATUS] = { "Status", "Status", 13, 16, 16, 0, 0 },
@@ -200,9 +202,13 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
     switch (col) {
     case COL_TIME:
         output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
-        /* "2026-01-07 16:54:15": drop the year, then the date, as the column narrows */
-        snprintf(buf, cap, "%s", strlen(when) >= 19 && width < 19 ?
-                 (width >= 14 ? when + 5 : when + 11) : when);
+        /* "2026-01-07 16:54:15": drop the year, then the seconds, as the column narrows */
+        if (strlen(when) >= 19 && width < 19 && width >= 14)
+            snprintf(buf, cap, "%s", when + 5);
+        else if (strlen(when) >= 19 && width < 14)
+            snprintf(buf, cap, "%.11s", when + 5);
+        else
+            snprintf(buf, cap, "%s", when);
         break;
     case COL_TYPE:
         snprintf(buf, cap, "%s", s->proto == MT_PROTO_SMTP ?

@@ -175,6 +175,13 @@ static void on_reset(void *ctx, void *stream, enum stream_side from, int64_t ts_
     connection_reset_by(&live->conn, from);
 }
 
+static void on_snap_cut(void *ctx, void *stream, int64_t ts_us)
+{
+    (void)ctx, (void)ts_us;
+    struct live_session *live = stream;
+    connection_snap_cut(&live->conn);
+}
+
 static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us)
 {
     struct pipeline *pipeline = ctx;
@@ -553,7 +560,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         .closed = on_closed,
         .attempt = on_attempt,
         .datagram = on_datagram,
-        .conflict = on_conflict, .reset = on_reset,
+        .conflict = on_conflict, .reset = on_reset, .snap_cut = on_snap_cut,
     };
     pipeline.dns = dns_watch_new(on_dns_row, &pipeline);
     if (reassembly_start(&config, &events, err, sizeof err) != 0) {

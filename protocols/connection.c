@@ -153,6 +153,11 @@ void connection_reset_by(struct mt_connection *conn, enum stream_side from)
         conn->session->reset_by = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
 }
 
+void connection_snap_cut(struct mt_connection *conn)
+{
+    conn->snap_cut = true;
+}
+
 void connection_capture_lost(struct mt_session *session, int64_t ts_us, const char *why)
 {
     /* Capture loss is the sensor's failure, not the server's: said so, never blamed. */
@@ -190,7 +195,10 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     tls_follow_settle(conn->tls, session);
     tls_follow_free(conn->tls);
     if (data_lost)
-        connection_capture_lost(session, ts_us, "a sequence gap (segments missing)");
+        connection_capture_lost(session, ts_us, conn->snap_cut
+                                ? "packets cut by the snap length, only their start captured "
+                                  "(capture whole packets: tcpdump -s 0)"
+                                : "a sequence gap (segments missing)");
     *conn = (struct mt_connection){ 0 };
     return session;
 }

@@ -33,6 +33,7 @@ struct mt_connection {
     size_t held_len;
     int64_t held_us;
     uint8_t conflicts_noted;   /* connection_overlap_conflict(): 1 client, 2 server */
+    bool snap_cut;             /* a packet was cut by the snap length: that is its gap */
 };
 
 #define CONNECTION_GUESS_HOLD 4096
@@ -71,6 +72,10 @@ void connection_overlap_conflict(struct mt_connection *conn, enum stream_side fr
 /* A RST came from side `from` (session->reset_by): if the connection ends reset, the
  * session says who reset it, with a transcript note. The first RST counts. */
 void connection_reset_by(struct mt_connection *conn, enum stream_side from);
+
+/* A packet of the connection was cut by the capture's snap length: a sequence gap it ends
+ * with is said to be that (a capture setting), not packets the mirror port lost. */
+void connection_snap_cut(struct mt_connection *conn);
 
 /* Packets of the session were not captured (why: in what way): flagged capture_gap, and an
  * inconclusive status becomes incomplete, at the later of end_us and ts_us (its close). */

@@ -123,6 +123,8 @@ static const struct {
     { -1, "barracuda", "the client IP is on the Barracuda blocklist" },
     { -1, "dnsbl", "the client IP is on a DNS blocklist" },
     { -1, " rbl", "the client IP is on a DNS blocklist" },
+    { MT_STATUS_INCOMPLETE, "cut by the snap length", "the capture kept only the start of "
+      "each packet: capture whole packets (tcpdump -s 0)" },
     /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */
     { -1, "Helo command rejected", "the HELO/EHLO name was refused: use the host's real FQDN" },
     /* The resolver's words before the generic prefix they follow ("Name service error for

@@ -506,6 +506,24 @@ static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
     return true;
 }
 
+/* A TCP packet the snap length cut (ip: its IPv4 header and as much as was kept): its
+ * stream is told, so that the gap it leaves is not blamed on the mirror port. */
+static void snap_cut_check(const uint8_t *ip, size_t len)
+{
+    size_t header_len = (size_t)(ip[0] & 0x0f) * 4;
+    if (!active->events.snap_cut || ip[9] != IPPROTO_TCP || len < header_len + 4 ||
+        (read_be16(ip + 6) & 0x1fff) != 0)   /* a later fragment has no ports */
+        return;
+    const uint8_t *tcp = ip + header_len;
+    struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
+    memcpy(&flow.src, ip + 12, 4);
+    memcpy(&flow.dst, ip + 16, 4);
+    enum stream_side from;
+    struct stream_slot *slot = slot_of(&flow, &from);
+    if (slot && slot->user)
+        active->events.snap_cut(active->events.ctx, slot->user, active->now_us);
+}
+
 /* Who sent a RST (tcp: its header; flow: segment_of()'s): libnids reports the reset, never
  * its sender. Before libnids, which closes the stream on it. */
 static void reset_check(const uint8_t *tcp, const struct overlap_flow *flow)
@@ -580,8 +598,11 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
         if (ipv6map_is_synthetic(src) || ipv6map_is_synthetic(dst))
             return (void)active->stats.reserved_v4_dropped++;
         size_t total = read_be16(ip + 2);
-        if (total > len)
-            return (void)active->stats.snap_truncated++;
+        if (total > len) {
+            active->stats.snap_truncated++;
+            snap_cut_check(ip, len);
+            return;
+        }
         if (total != 0 && total < len)
             len = total;  /* Ethernet padding */
     }

@@ -506,6 +506,27 @@ def test_tls_refused_in_plaintext(suite):
         raise Failure("%d sessions, expected 2" % len(rows))
 
 
+def test_snap_length_cut(suite):
+    """A capture with a small snap length: the session's gap is said to be the snap length
+    (a capture setting), not packets the mirror port lost."""
+    conv = smtp_sender_accepted(40030)
+    conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
+    conv.server_sends(b"250 2.1.5 Ok\r\n" + b"250-padding to be cut by the snap length\r\n" * 4)
+    conv.client_sends(b"QUIT\r\n")
+    conv.server_sends(b"221 bye\r\n")
+    conv.close()
+    path = os.path.join(suite.tmp, "snap.pcap")
+    with open(path, "wb") as out:   # DLT_RAW, snap length 80: the long reply is cut
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 80, pcaplib.DLT_RAW))
+        for sec, usec, frame in conv.packets:
+            kept = frame[:80]
+            out.write(struct.pack("<IIII", sec, usec, len(kept), len(frame)) + kept)
+    db, proc = suite.mailtap_read([path], expect_rc=0)
+    rows = suite.sessions(db)
+    if len(rows) != 1 or "snap length" not in rows[0]["status_line"]:
+        raise Failure("snap-length cut: %r" % [(r["status"], r["status_line"]) for r in rows])
+
+
 def smtp_sender_accepted(sport):
     """A synthetic SMTP connection up to an accepted MAIL FROM."""
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
@@ -1481,7 +1502,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_trace_by_size, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -47,7 +47,7 @@ static const char usage_text[] =
     "  list [-d DB] [--proto smtp|pop3|imap|dns] [--dir in|out] [--status WORD] [--failed]\n"
     "       [--grep TEXT] [--since TIME] [--until TIME] [--limit N] [--sort time|status|user]\n"
     "       [--finding WORD] [--oldest-first] [--json]\n"
-    "        print sessions, newest first (TIME: 2026-01-07T16:54:00 UTC, or epoch seconds)\n"
+    "        print sessions, newest first (TIME: 2026-01-07T16:54:00 UTC, epoch seconds, or -15m, -2h, -1d: before now)\n"
     "  show ID [-d DB] [--json]\n"
     "        print one session with its transcript\n"
     "  trace MESSAGE-ID|ADDRESS [-d DB] [--json]\n"
@@ -525,24 +525,16 @@ static int command_capture(int argc, char **argv)
     return rc;
 }
 
-/* "2026-01-07T16:54:00" / "2026-01-07 16:54" (UTC) or epoch seconds → µs; -1 if bad. */
+/* A --since/--until: output_parse_time(), relative times ("-1d") to the wall clock;
+ * -1 when it is not a time. */
 static int64_t parse_time(const char *text)
 {
-    char *end;
-    long long seconds = strtoll(text, &end, 10);
-    if (*end == '\0' && end != text)
-        return seconds * 1000000;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
-                              "%Y-%m-%d %H:%M", "%Y-%m-%d" };
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        memset(&tm, 0, sizeof tm);
-        end = strptime(text, formats[i], &tm);
-        if (end && (*end == '\0' || *end == 'Z'))
-            return (int64_t)timegm(&tm) * 1000000;
-    }
-    return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t us;
+    if (!text[0] || !output_parse_time(text, (int64_t)now.tv_sec * 1000000, &us))
+        return -1;
+    return us < 0 ? 0 : us;   /* "-36500d": before 1970, every session */
 }
 
 /* A read into the database that was killed leaves it without its indexes: every answer is

@@ -58,6 +58,10 @@ enum output_time_style {
 };
 /* Formats us (µs since the epoch) in UTC into buf (capacity >= 32). Returns buf. */
 char *output_time(char *buf, size_t cap, int64_t us, enum output_time_style style);
+/* The other way, for --since/--until and the console's filter form: "2026-01-07",
+ * "2026-01-07 16:54[:15]" or with 'T' (UTC, a 'Z' allowed), epoch seconds, or relative to
+ * now_us: "-15m", "-2h", "-1d", "-30s". "" means no bound (0). False when not a time. */
+bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us);
 
 /* Short POP3/IMAP counters, like a server's log line: "retr=2/50K del=2". */
 void output_counters(char *buf, size_t cap, const struct mt_session *session);

@@ -1481,6 +1481,9 @@ def test_list_filters(suite):
             raise Failure("list %s: exit status %d, expected 2" % (bad, proc.returncode))
         if len(proc.stderr.splitlines()) > 3:   # the error, then a pointer to --help
             raise Failure("list %s: the error is lost in %d lines" % (bad, len(proc.stderr.splitlines())))
+    # Relative times count back from now (the captures are older than a second).
+    if len(ids("--since", "-36500d")) != len(ids()) or ids("--since", "-1s"):
+        raise Failure("--since -36500d / -1s: relative times not taken")
     # Words in any case.
     if ids("--status", "AUTH_FAILED", "--proto", "SMTP") != ids("--status", "auth_failed"):
         raise Failure("--status/--proto in capitals differ from lower case")

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cli/output.h"
 #include "protocols/session.h"
 #include "protocols/text.h"
 #include "store/store.h"
@@ -622,20 +623,20 @@ static void test_parse_time(void **state)
 {
     (void)state;
     int64_t us;
-    assert_true(model_parse_time("2026-01-07T16:54:00", 0, &us));
+    assert_true(output_parse_time("2026-01-07T16:54:00", 0, &us));
     assert_int_equal(us, 1767804840000000LL);
-    assert_true(model_parse_time("2026-01-07 16:54", 0, &us));
+    assert_true(output_parse_time("2026-01-07 16:54", 0, &us));
     assert_int_equal(us, 1767804840000000LL);
-    assert_true(model_parse_time("2026-01-07", 0, &us));
+    assert_true(output_parse_time("2026-01-07", 0, &us));
     assert_int_equal(us, 1767744000000000LL);
-    assert_true(model_parse_time("1767804840", 0, &us));
+    assert_true(output_parse_time("1767804840", 0, &us));
     assert_int_equal(us, 1767804840000000LL);
-    assert_true(model_parse_time("-15m", 1000000000000LL, &us));
+    assert_true(output_parse_time("-15m", 1000000000000LL, &us));
     assert_int_equal(us, 1000000000000LL - 900000000LL);
-    assert_true(model_parse_time("", 5, &us));
+    assert_true(output_parse_time("", 5, &us));
     assert_int_equal(us, 0);
-    assert_false(model_parse_time("yesterday", 0, &us));
-    assert_false(model_parse_time("2026-13-01", 0, &us));
+    assert_false(output_parse_time("yesterday", 0, &us));
+    assert_false(output_parse_time("2026-13-01", 0, &us));
 }
 
 /* --- explanations ---------------------------------------------------------------------------- */

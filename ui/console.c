@@ -3,6 +3,7 @@
  * flags. Line editing for the search prompt and the filter form lives here too. */
 #include "console.h"
 
+#include "cli/output.h"
 #include "store/store.h"
 #include "ui/detail.h"
 #include "ui/draw.h"
@@ -574,9 +575,9 @@ static int form_key(struct console *c, int key)
             at = count - 1;
         snprintf(f->finding, sizeof f->finding, "%s", at < 0 ? "" : model_finding_word(at));
     } else if (key == '\n' || key == '\r' || key == KEY_ENTER) {
-        if (!model_parse_time(f->since, now, &since))
+        if (!output_parse_time(f->since, now, &since))
             snprintf(f->error, sizeof f->error, " Since: not a time I understand");
-        else if (!model_parse_time(f->until, now, &until))
+        else if (!output_parse_time(f->until, now, &until))
             snprintf(f->error, sizeof f->error, " Until: not a time I understand");
         else if (!model_parse_finding(f->finding, &finding))
             snprintf(f->error, sizeof f->error, " Finding: not a security finding (see below)");

@@ -564,59 +564,6 @@ int model_load_selected(struct ui_model *m, struct mt_session **out)
     return 0;
 }
 
-bool model_parse_time(const char *text, int64_t now_us, int64_t *out_us)
-{
-    while (*text == ' ')
-        text++;
-    if (!*text) {
-        *out_us = 0;
-        return true;
-    }
-    if (text[0] == '-') {
-        char *end;
-        long n = strtol(text + 1, &end, 10);
-        long unit = *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 :
-                    *end == 's' ? 1 : 0;
-        if (end == text + 1 || n < 0 || !unit || end[1])
-            return false;
-        *out_us = now_us - (int64_t)n * unit * 1000000;
-        return true;
-    }
-    bool digits = true;
-    for (const char *p = text; *p; p++)
-        digits = digits && isdigit((unsigned char)*p);
-    if (digits) {
-        *out_us = (int64_t)strtoll(text, NULL, 10) * 1000000;
-        return true;
-    }
-    struct tm tm = { 0 };
-    int consumed = 0;
-    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
-        return false;
-    const char *rest = text + consumed;
-    if (*rest == 'T' || *rest == ' ') {
-        int c2 = 0;
-        if (sscanf(rest + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &c2) != 2)
-            return false;
-        rest += 1 + c2;
-        if (*rest == ':') {
-            int c3 = 0;
-            if (sscanf(rest + 1, "%2d%n", &tm.tm_sec, &c3) != 1)
-                return false;
-            rest += 1 + c3;
-        }
-        if (*rest == 'Z')
-            rest++;
-    }
-    if (*rest || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out_us = (int64_t)timegm(&tm) * 1000000;
-    return true;
-}
-
 /* ---- message trace ------------------------------------------------------------------------- */
 
 const char *model_trace_key(const struct mt_session *s, char *buf, size_t cap)

@@ -169,8 +169,5 @@ void model_trace_line(const struct ui_trace_hop *hop, const char *key, char *buf
 /* Loads session `id` with its transcript (a hop to open); the caller frees it. */
 int model_load(struct ui_model *model, int64_t id, struct mt_session **out);
 
-/* Parses a time for the filter form: "2026-01-07", "2026-01-07 16:54[:15]" or with 'T'
- * (UTC), epoch seconds, or relative to now_us: "-15m", "-2h", "-1d". "" means no bound (0). */
-bool model_parse_time(const char *text, int64_t now_us, int64_t *out_us);
 
 #endif

@@ -405,6 +405,14 @@ static bool smtp_hop_outcome(const struct mt_session *s, const char *key,
         if (r->message < 0 || (size_t)r->message >= s->message_count)
             return false;   /* accepted, its transaction not kept: the session's */
         m = &s->messages[r->message];
+        if (m->status == MT_STATUS_PARTIAL) {   /* others refused: this one was delivered */
+            *status = MT_STATUS_DELIVERED;
+            if (m->reply_code > 0)
+                snprintf(buf, cap, "%d %s", m->reply_code, mt_str(m->reply));
+            else
+                snprintf(buf, cap, "%s", mt_str(m->reply));
+            return true;
+        }
     }
     for (size_t i = 0; i < s->message_count && !m; i++)
         if (strcasecmp(mt_str(s->messages[i].mail_from), key) == 0 && s->message_count > 1)

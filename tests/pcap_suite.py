@@ -1175,6 +1175,13 @@ def test_trace(suite):
     hops = trace("alice@example.test")
     if len(hops) != 2 or "delivered" not in hops[0]:
         raise Failure("trace by address: %r" % hops)
+    # A message partly refused: its accepted recipient's hop is delivered, not partial.
+    partial_db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "smtp", "partial.pcap")],
+                                       expect_rc=0)
+    accepted = subprocess.run([suite.mailtap, "trace", "-d", partial_db, "alice@example.test"],
+                              capture_output=True, text=True).stdout.splitlines()
+    if len(accepted) != 1 or "  delivered  250 " not in accepted[0]:
+        raise Failure("trace of the accepted recipient of a partial message: %r" % accepted)
     missing = subprocess.run([suite.mailtap, "trace", "-d", db, "<never@example.test>"],
                              capture_output=True, text=True)
     if missing.returncode != 1 or "no session carried" not in missing.stderr:

@@ -387,6 +387,10 @@ static int detail_request(struct console *c, enum ui_request req, int key)
         row = detail_deciding_row(d);
         if (row >= 0)
             detail_scroll_to(d, row - page / 2, page);
+        else if (detail_session(d)->flags & MT_FLAG_TRANSCRIPT_CAPPED &&
+                 detail_session(d)->status_transcript_line < 0)
+            say(c, "The deciding line is past the transcript's cap (transcript_capped): its "
+                   "text is on the Decided line.");
         else
             say(c, "No transcript line decided this status (an event did).");
         break;

@@ -566,6 +566,15 @@ static void draw_form(const struct ui_form *f)
     if (y0 < 0)
         y0 = 0;
     attr_t box = pair_attr(P_BAR, A_REVERSE);
+    /* A blank margin around the box: the list behind it must not read as part of a field. */
+    for (int y = y0 > 0 ? y0 - 1 : y0; y <= y0 + h - 1 && y < LINES; y++) {
+        if (x0 > 0)
+            put_cell(y, x0 - 1, 1, "", A_NORMAL);
+        if (x0 + w < COLS)
+            put_cell(y, x0 + w, 1, "", A_NORMAL);
+        if (y == y0 - 1 || y == y0 + h - 1)
+            put_cell(y, x0, w, "", A_NORMAL);
+    }
     put_cell(y0, x0, w, " Filter (Up/Down field, Left/Right status or finding, Space toggle)",
              box | A_BOLD);
     for (int i = 0; i < FORM_FIELDS; i++) {

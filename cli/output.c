@@ -377,6 +377,15 @@ static const struct mt_message *retrieved_message(const struct mt_session *s, co
     return NULL;
 }
 
+/* "CODE text" of a message's final reply (its text alone without a code). */
+static void message_reply(char *buf, size_t cap, const struct mt_message *m)
+{
+    if (m->reply_code > 0)
+        snprintf(buf, cap, "%d %s", m->reply_code, mt_str(m->reply));
+    else
+        snprintf(buf, cap, "%s", mt_str(m->reply));
+}
+
 /* What an SMTP hop says of the traced message or address: the status and reply of its
  * own transaction or recipient, not of the whole session (a session delivering one
  * message and refused another is rcpt_rejected; the delivered message's hop is not). A
@@ -407,10 +416,7 @@ static bool smtp_hop_outcome(const struct mt_session *s, const char *key,
         m = &s->messages[r->message];
         if (m->status == MT_STATUS_PARTIAL) {   /* others refused: this one was delivered */
             *status = MT_STATUS_DELIVERED;
-            if (m->reply_code > 0)
-                snprintf(buf, cap, "%d %s", m->reply_code, mt_str(m->reply));
-            else
-                snprintf(buf, cap, "%s", mt_str(m->reply));
+            message_reply(buf, cap, m);
             return true;
         }
     }
@@ -420,19 +426,31 @@ static bool smtp_hop_outcome(const struct mt_session *s, const char *key,
     if (!m || m->status == MT_STATUS_UNKNOWN)
         return false;
     *status = m->status;
-    if (m->reply_code > 0)
-        snprintf(buf, cap, "%d %s", m->reply_code, mt_str(m->reply));
-    else
-        snprintf(buf, cap, "%s", mt_str(m->reply));
+    message_reply(buf, cap, m);
     return true;
+}
+
+/* What a trace hop says for the key: the traced message's (or recipient's) status and
+ * line, else the session's; and the retrieval (POP3/IMAP) it was reached by, or NULL. */
+struct hop_outcome {
+    enum mt_status status;
+    const char *line;
+    const struct mt_message *retrieved;
+    char own[MT_TEXT_MAX + 16];
+};
+
+static void hop_outcome(const struct mt_session *s, const char *key, struct hop_outcome *h)
+{
+    h->retrieved = retrieved_message(s, key);
+    h->status = s->status;
+    h->line = smtp_hop_outcome(s, key, &h->status, h->own, sizeof h->own) ? h->own
+                                                                           : s->status_line;
 }
 
 void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
 {
-    const struct mt_message *retrieved = retrieved_message(s, key);
-    enum mt_status status = s->status;
-    char own[MT_TEXT_MAX + 16];
-    const char *line = smtp_hop_outcome(s, key, &status, own, sizeof own) ? own : s->status_line;
+    struct hop_outcome hop;
+    hop_outcome(s, key, &hop);
     char when[32];
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
     /* A hop guessed by size and time says so first: a narrow console cuts the line's end. */
@@ -443,15 +461,15 @@ void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const
     fputs(" -> ", out);
     put_str(out, s->server_ip[0] ? s->server_ip : "?");
     fprintf(out, ":%u  ", s->server_port);
-    put_str(out, status_name(status));
-    if (retrieved) {   /* who fetched it, and how: the hop's point */
+    put_str(out, status_name(hop.status));
+    if (hop.retrieved) {   /* who fetched it, and how: the hop's point */
         fputs("  ", out);
         put_str(out, s->user[0] ? s->user : "?");
         fputs(": ", out);
-        put_str(out, mt_str(retrieved->reply));
-    } else if (line[0]) {
+        put_str(out, mt_str(hop.retrieved->reply));
+    } else if (hop.line[0]) {
         fputs("  ", out);
-        put_str(out, line);
+        put_str(out, hop.line);
     }
     fputc('\n', out);
 }
@@ -702,16 +720,14 @@ static bool carries_message_id(const struct mt_session *s, const char *key)
 
 void output_json_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
 {
-    const struct mt_message *retrieved = retrieved_message(s, key);
-    enum mt_status status = s->status;
-    char own[MT_TEXT_MAX + 16];
-    const char *line = smtp_hop_outcome(s, key, &status, own, sizeof own) ? own : s->status_line;
+    struct hop_outcome hop;
+    hop_outcome(s, key, &hop);
     json_session(out, s);
     json_extras(out, s);
     json_str(out, "matched_by", by_size ? "size_time"
                                 : carries_message_id(s, key) ? "message_id" : "address");
-    json_str(out, "hop_status", status_name(status));
-    json_str(out, "hop_line", retrieved ? mt_str(retrieved->reply) : line);
+    json_str(out, "hop_status", status_name(hop.status));
+    json_str(out, "hop_line", hop.retrieved ? mt_str(hop.retrieved->reply) : hop.line);
     fputs("}\n", out);
 }
 

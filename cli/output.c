@@ -781,8 +781,8 @@ static void show_recipient(FILE *out, const struct mt_recipient *r, const char *
         fputs("(no reply)", out);
     if (!r->accepted && r->code / 100 == 4 && strcmp(not_accepted, "rejected") == 0)
         fputs("  [deferred]", out);   /* a 4xx: the client tries again later */
-    else if (!r->accepted)
-        fprintf(out, "  [%s]", not_accepted);
+    else if (!r->accepted && (r->code || strcmp(not_accepted, "rejected") != 0))
+        fprintf(out, "  [%s]", not_accepted);   /* no reply is no refusal */
     fputc('\n', out);
 }
 

@@ -218,10 +218,36 @@ static void on_datagram(void *ctx, const struct flow *flow, enum stream_side fro
         dns_watch_datagram(pipeline->dns, flow, from == STREAM_FROM_CLIENT, payload, len, ts_us);
 }
 
+/* A connection captured from the client's side alone: what the client sent is decoded (its
+ * commands, sender, recipients, message headers; passwords masked as ever) into a session
+ * the server never answered. NULL when nothing was kept. */
+static struct mt_session *decode_one_side(struct pipeline *pipeline, const struct flow *flow,
+                                          uint8_t proto, const struct attempt *attempt)
+{
+    struct mt_connection conn;
+    size_t pos = 0;
+    int64_t ts_us;
+    const uint8_t *bytes;
+    uint32_t len;
+    if (!attempt->data || !connection_open(&conn, row_proto(proto), proto == PIPELINE_GUESS_PROTO,
+                                           flow, server_is_local(pipeline, flow), attempt->syn_us))
+        return NULL;
+    while (attempts_data_next(attempt, &pos, &ts_us, &bytes, &len))
+        connection_data(&conn, NULL, STREAM_FROM_CLIENT, (const char *)bytes, len, ts_us);
+    struct mt_session *session = connection_close(&conn, STREAM_ONE_SIDED, false,
+                                                  attempt->last_us);
+    if (session && attempt->data_gap)
+        session_transcript_addf(session, attempt->last_us, 'I', "[not all the client sent is "
+                                "shown: %llu bytes in all]",
+                                (unsigned long long)attempt->client_bytes);
+    return session;
+}
+
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                       int64_t syn_us, int64_t end_us, uint64_t client_bytes)
+                       const struct attempt *attempt)
 {
     struct pipeline *pipeline = ctx;
+    int64_t syn_us = attempt->syn_us, end_us = attempt->last_us;
     uint8_t proto = pipeline->options->port_proto[flow->server_port];
     /* DNS over TCP (a resolver's retry of a truncated answer) failing to connect is no
      * lookup: the lookup's own row says how it ended (fuzz_pcapfile found a DNS row without
@@ -234,13 +260,15 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
      * left a full table early would be as many rows. */
     if (how != STREAM_ONE_SIDED && !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
         return;   /* counted: the minute's summary row tells */
-    struct mt_session *session = session_new(row_proto(proto));
-    if (!session)
+    struct mt_session *session = how == STREAM_ONE_SIDED
+                                     ? decode_one_side(pipeline, flow, proto, attempt) : NULL;
+    if (!session && !(session = session_new(row_proto(proto))))
         return;
-    connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
+    if (!session->start_us)
+        connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
     session->end_us = end_us;
     session->end = connection_end(how);
-    session->bytes_c2s = client_bytes;   /* a one-sided capture: what the client sent */
+    session->bytes_c2s = attempt->client_bytes;   /* a one-sided capture: what the client sent */
     const char *line;
     enum mt_status status;
     switch (how) {
@@ -269,7 +297,9 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         line = "no answer to the connection attempt (SYN): server down, filtered or unreachable";
         break;
     }
-    int index = session_transcript_add(session, syn_us, 'I', line, strlen(line));
+    /* After what the client was seen sending, when that was decoded. */
+    int64_t note_us = session->transcript_lines > 0 ? end_us : syn_us;
+    int index = session_transcript_add(session, note_us, 'I', line, strlen(line));
     session_decide(session, status, line, strlen(line), index);
     store_session(pipeline, session);
 }

@@ -1355,6 +1355,21 @@ static void command_line(struct smtp *st, const char *line, size_t len)
     fifo_push(st, &p);
 }
 
+/* A client line that can only be a command: MAIL FROM:, RCPT TO: (a space and a colon: no
+ * base64), or a bare verb whose base64 reading is unprintable bytes. */
+static bool command_after_silence(const char *line, size_t len)
+{
+    static const char *const prefixes[] = { "MAIL FROM:", "RCPT TO:", "EHLO ", "HELO " };
+    static const char *const verbs[] = { "DATA", "QUIT", "RSET", "NOOP", "STARTTLS" };
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+        if (text_starts_with_ci(line, len, prefixes[i]))
+            return true;
+    for (size_t i = 0; i < ARRAY_LEN(verbs); i++)
+        if (word_is(line, len, verbs[i]))
+            return true;
+    return false;
+}
+
 static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
 {
     bool overlong;
@@ -1372,7 +1387,12 @@ static void smtp_client_line(struct smtp *st, const struct lr_event *ev)
         message_line(st, ev, ev->line, len);
         break;
     case SMTP_AUTH:
-        if (st->sasl.ir_complete)
+        if (st->server_bytes == 0 && command_after_silence(ev->line, len)) {
+            /* The server's side is not in the capture: no reply ends the exchange, and a
+             * command (never base64, or base64 of bytes no password holds) does. */
+            smtp_enter_state(st, SMTP_COMMAND);
+            command_line(st, ev->line, len);
+        } else if (st->sasl.ir_complete)
             command_line(st, ev->line, len);
         else
             auth_continuation(st, ev->line, len);

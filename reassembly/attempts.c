@@ -30,7 +30,18 @@ struct attempts {
     uint32_t refusal_head, refusal_count;
     attempt_settled_fn settled;
     void *ctx;
+    size_t data_used;              /* client bytes kept by all attempts (+ record headers) */
 };
+
+enum { RECORD_HEADER = 12 };       /* an 8-byte time and a 4-byte length, then the bytes */
+
+static void data_release(struct attempts *attempts, struct attempt *attempt)
+{
+    attempts->data_used -= attempt->data_cap;
+    free(attempt->data);
+    attempt->data = NULL;
+    attempt->data_len = attempt->data_cap = 0;
+}
 
 static uint32_t hash_key(const struct attempt_key *key)
 {
@@ -77,6 +88,8 @@ void attempts_free(struct attempts *attempts)
 {
     if (!attempts)
         return;
+    for (uint32_t i = 0; attempts->slots && i < attempts->capacity; i++)
+        free(attempts->slots[i].attempt.data);
     free(attempts->slots);
     free(attempts->buckets);
     free(attempts->refusals);
@@ -107,6 +120,7 @@ static void unlink_slot(struct attempts *attempts, uint32_t index)
     else
         attempts->newest = slot->older;
     slot->used = false;
+    data_release(attempts, &slot->attempt);
     slot->newer = attempts->free_head;
     attempts->free_head = index;
     attempts->pending--;
@@ -118,6 +132,8 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
                    int64_t now_us)
 {
     struct attempt done = attempts->slots[index].attempt;
+    attempts->slots[index].attempt.data = NULL;   /* done owns it until the callback returns */
+    attempts->slots[index].attempt.data_cap = 0;
     unlink_slot(attempts, index);
     if (outcome == ATTEMPT_UNANSWERED && done.server_only)
         outcome = ATTEMPT_SERVER_ONLY;
@@ -128,6 +144,8 @@ static void settle(struct attempts *attempts, uint32_t index, enum attempt_outco
     else if (outcome == ATTEMPT_UNANSWERED && done.client_acked)
         outcome = ATTEMPT_ONE_SIDED;
     attempts->settled(attempts->ctx, &done, outcome, now_us);
+    attempts->data_used -= done.data_cap;
+    free(done.data);
 }
 
 /* The table is full. An answered attempt among the oldest few goes first, silently: libnids
@@ -259,8 +277,70 @@ size_t attempts_on_server_packet(struct attempts *attempts, const struct attempt
     return held;
 }
 
+/* Appends a segment of client data in sequence order: a resent one is skipped (its new
+ * tail kept), one after a hole ends the keeping (data_gap). */
+static void keep_client_data(struct attempts *attempts, struct attempt *attempt,
+                             const uint8_t *payload, size_t len, uint32_t seq, int64_t now_us)
+{
+    if (attempt->data_gap || len == 0)
+        return;
+    if (attempt->data_len == 0 && !attempt->data)
+        attempt->next_seq = seq;   /* the first data segment starts the stream */
+    uint32_t ahead = seq - attempt->next_seq;
+    if (ahead != 0 && ahead < 0x80000000u) {
+        attempt->data_gap = true;   /* a hole: what follows cannot be read in order */
+        return;
+    }
+    uint32_t behind = attempt->next_seq - seq;
+    if (behind >= len)
+        return;                     /* all of it seen before */
+    payload += behind;
+    len -= behind;
+    size_t need = attempt->data_len + RECORD_HEADER + len;
+    if (need > ATTEMPT_DATA_MAX) {
+        attempt->data_gap = true;
+        return;
+    }
+    if (need > attempt->data_cap) {
+        size_t cap = attempt->data_cap ? attempt->data_cap * 2 : 1024;
+        while (cap < need)
+            cap *= 2;
+        if (cap > ATTEMPT_DATA_MAX)
+            cap = ATTEMPT_DATA_MAX;
+        uint8_t *grown = attempts->data_used - attempt->data_cap + cap <= ATTEMPTS_DATA_BUDGET
+                             ? realloc(attempt->data, cap) : NULL;
+        if (!grown) {
+            attempt->data_gap = true;
+            return;
+        }
+        attempts->data_used += cap - attempt->data_cap;
+        attempt->data = grown;
+        attempt->data_cap = (uint32_t)cap;
+    }
+    uint8_t *at = attempt->data + attempt->data_len;
+    uint32_t len32 = (uint32_t)len;
+    memcpy(at, &now_us, 8);
+    memcpy(at + 8, &len32, 4);
+    memcpy(at + RECORD_HEADER, payload, len);
+    attempt->data_len += (uint32_t)(RECORD_HEADER + len);
+    attempt->next_seq = seq + behind + len32;
+}
+
+bool attempts_data_next(const struct attempt *attempt, size_t *pos, int64_t *ts_us,
+                        const uint8_t **bytes, uint32_t *len)
+{
+    if (!attempt->data || *pos + RECORD_HEADER > attempt->data_len)
+        return false;
+    memcpy(ts_us, attempt->data + *pos, 8);
+    memcpy(len, attempt->data + *pos + 8, 4);
+    *bytes = attempt->data + *pos + RECORD_HEADER;
+    *pos += RECORD_HEADER + *len;
+    return true;
+}
+
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, size_t payload, int64_t now_us)
+                               bool rst, const uint8_t *payload, size_t len, uint32_t seq,
+                               int64_t now_us)
 {
     if (attempts->pending == 0)
         return;
@@ -278,8 +358,9 @@ void attempts_on_client_packet(struct attempts *attempts, const struct attempt_k
         return;                             /* its ACK: libnids will say "established" */
     }
     attempt->client_acked = true;
-    attempt->client_bytes += payload;
+    attempt->client_bytes += len;
     attempt->last_us = now_us;
+    keep_client_data(attempts, attempt, payload, len, seq, now_us);
 }
 
 void attempts_on_established(struct attempts *attempts, const struct attempt_key *key)

@@ -36,6 +36,12 @@ struct attempt {
     uint32_t syn_count, rst_count;
     bool client_acked;
     uint64_t client_bytes;           /* TCP payload the client sent (one-sided capture) */
+    /* What the client sent, kept while nothing came back (a mirror port copying one
+     * direction): records of attempts_data_next(), in sequence order from the first data
+     * segment; data_gap: not all of it (a hole, a cap). NULL until client data comes. */
+    uint8_t *data;
+    uint32_t data_len, data_cap, next_seq;
+    bool data_gap;
     bool answered;                   /* SYN-ACK seen: waiting for libnids' "established" */
     bool server_only;                /* made by a SYN-ACK, no SYN or client packet seen */
     uint16_t syn_len;                /* the held SYN packet, 0 if none */
@@ -76,7 +82,16 @@ bool attempts_known(struct attempts *attempts, const struct attempt_key *key);
 /* A non-SYN packet from the client while the attempt is pending (rst: it is a RST), with
  * payload bytes of data. */
 void attempts_on_client_packet(struct attempts *attempts, const struct attempt_key *key,
-                               bool rst, size_t payload, int64_t now_us);
+                               bool rst, const uint8_t *payload, size_t len, uint32_t seq,
+                               int64_t now_us);
+/* Client bytes kept per attempt, and in all attempts together: a one-sided capture's
+ * dialogue is short (commands, a message's start); a flood of them must not grow memory. */
+#define ATTEMPT_DATA_MAX (32 * 1024)
+#define ATTEMPTS_DATA_BUDGET (8 * 1024 * 1024)
+/* The next piece of an attempt's kept client data from *pos (start at 0): its capture
+ * time and bytes. False at the end. */
+bool attempts_data_next(const struct attempt *attempt, size_t *pos, int64_t *ts_us,
+                        const uint8_t **bytes, uint32_t *len);
 /* libnids reported the connection established: the attempt is over. */
 void attempts_on_established(struct attempts *attempts, const struct attempt_key *key);
 /* Settles attempts whose SYN is older than now - timeout, and refused ones (answered by a

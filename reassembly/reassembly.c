@@ -287,8 +287,7 @@ static void on_attempt_settled(void *ctx, const struct attempt *attempt,
         active->stats.attempts_unanswered++;
     }
     (void)now_us;
-    active->events.attempt(active->events.ctx, &flow, how, attempt->syn_us, attempt->last_us,
-                          attempt->client_bytes);
+    active->events.attempt(active->events.ctx, &flow, how, attempt);
 }
 
 /* --- packets in ---------------------------------------------------------------- */
@@ -433,8 +432,11 @@ static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_
         }
         if (!(flags & TCP_SYN)) {
             size_t tcp_header = (size_t)(tcp[12] >> 4) * 4, at = header_len + tcp_header;
+            uint32_t seq = (uint32_t)read_be16(tcp + 4) << 16 | read_be16(tcp + 6);
+            bool data = tcp_header >= TCP_HEADER_MIN && at < len;
             attempts_on_client_packet(active->attempts, &key, flags & TCP_RST,
-                                      at < len ? len - at : 0, active->now_us);
+                                      data ? ip + at : NULL, data ? len - at : 0, seq,
+                                      active->now_us);
         }
         return TCP_PASS;
     }

@@ -8,6 +8,7 @@
 #define MAILTAP_REASSEMBLY_H
 
 #include "capture/linklayer.h"
+#include "reassembly/attempts.h"
 #include "reassembly/flow.h"
 
 #include <stdbool.h>
@@ -43,9 +44,11 @@ struct reassembly_events {
      * connection are missing from the capture and what followed the hole was never
      * delivered (libnids waits for a hole to fill; it never skips one). */
     void (*closed)(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us);
-    /* A connection attempt that never became a stream. */
+    /* A connection attempt that never became a stream: its SYN's time (syn_us), its last
+     * packet's (last_us), and for STREAM_ONE_SIDED what the client sent (client_bytes,
+     * and what was kept of it: attempts_data_next()). Valid during the call. */
     void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,
-                    int64_t syn_us, int64_t end_us, uint64_t client_bytes);
+                    const struct attempt *attempt);
     /* A UDP datagram to or from a collected UDP port (DNS); may be NULL. flow->client is
      * the side that is not on the collected port. */
     void (*datagram)(void *ctx, const struct flow *flow, enum stream_side from,

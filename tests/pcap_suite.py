@@ -5,6 +5,7 @@ captures, MANIFEST-based files in tests/public/ for the shared public ones). Als
 capture in every supported link type and feeds mailtap hostile files.
 Prints one line per test and a closing 'N passed, N failed' line."""
 import argparse
+import base64
 import glob
 import json
 import os
@@ -440,6 +441,14 @@ def test_one_direction_only(suite):
             conv.server_sends(b"220 mx.example.test ESMTP\r\n")
             conv.client_sends(b"EHLO client.example.test\r\n")
             conv.server_sends(b"250 mx.example.test\r\n")
+            conv.client_sends(b"AUTH LOGIN\r\n")
+            conv.server_sends(b"334 VXNlcm5hbWU6\r\n")
+            conv.client_sends(base64.b64encode(b"carol") + b"\r\n")
+            conv.server_sends(b"334 UGFzc3dvcmQ6\r\n")
+            conv.client_sends(base64.b64encode(b"S3cret-pw") + b"\r\n")
+            conv.server_sends(b"235 2.7.0 ok\r\n")
+            conv.client_sends(b"MAIL FROM:<carol@example.test>\r\n")
+            conv.server_sends(b"250 ok\r\n")
             conv.client_sends(b"QUIT\r\n")
             conv.server_sends(b"221 bye\r\n")
             conv.close()
@@ -459,6 +468,15 @@ def test_one_direction_only(suite):
                                                           for r in rows]))
         stats = subprocess.run([suite.mailtap, "stats", "-d", db], capture_output=True,
                                text=True, timeout=60).stdout
+        if side == "client":   # what the client sent is decoded, its password masked
+            text = suite.show(db, rows[0]["id"])
+            stored = b"".join(open(f, "rb").read() for f in glob.glob(db + "*"))
+            secrets = (b"S3cret-pw", base64.b64encode(b"S3cret-pw"))
+            if ("C: EHLO client.example.test" not in text or "C: MAIL FROM:<carol@example.test>"
+                    not in text or rows[0]["user"] != "carol" or
+                    any(x in text.encode() or x in stored for x in secrets)):
+                raise Failure("client side only: transcript %r, user %r" % (text[-700:],
+                                                                            rows[0]["user"]))
         if words + " traffic on port 25" not in proc.stderr or words not in stats:
             raise Failure("%s side only: no capture health warning: %r / %r"
                           % (side, proc.stderr, stats))

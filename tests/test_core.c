@@ -701,6 +701,9 @@ static void test_localnets(void **state)
 struct settled_log {
     int refused, unanswered, one_sided, not_established, server_only;
     uint64_t one_sided_bytes;
+    char kept[128];               /* a one-sided attempt's kept client data, joined */
+    size_t kept_len;
+    bool kept_gap;
 };
 
 static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_outcome outcome,
@@ -708,8 +711,19 @@ static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_ou
 {
     (void)now;
     struct settled_log *log = ctx;
-    if (outcome == ATTEMPT_ONE_SIDED)
+    if (outcome == ATTEMPT_ONE_SIDED) {
         log->one_sided_bytes += attempt->client_bytes;
+        size_t pos = 0;
+        int64_t ts;
+        const uint8_t *bytes;
+        uint32_t len;
+        while (attempts_data_next(attempt, &pos, &ts, &bytes, &len) &&
+               log->kept_len + len <= sizeof log->kept) {
+            memcpy(log->kept + log->kept_len, bytes, len);
+            log->kept_len += len;
+        }
+        log->kept_gap = attempt->data_gap;
+    }
     if (outcome == ATTEMPT_REFUSED) log->refused++;
     else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
     else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
@@ -741,14 +755,21 @@ static void test_attempts(void **state)
     assert_int_equal(log.refused, 1);
     attempts_on_syn(attempts, &k[1], 2000000, NULL, 0);
     attempts_on_server_packet(attempts, &k[1], false, true, 2000100, NULL);  /* SYN-ACK */
-    attempts_on_client_packet(attempts, &k[1], false, 0, 2000200);              /* its ACK */
+    attempts_on_client_packet(attempts, &k[1], false, NULL, 0, 0, 2000200);              /* its ACK */
     attempts_on_established(attempts, &k[1]);                                /* forgotten */
     attempts_on_syn(attempts, &k[2], 3000000, NULL, 0);
-    attempts_on_client_packet(attempts, &k[2], false, 20, 3100000);
-    attempts_on_client_packet(attempts, &k[2], false, 7, 3200000);
+    /* What it sent is kept in order: a resend skipped, an overlapping one's new tail taken. */
+    static const char ehlo[] = "EHLO client.example\r\n";   /* 21 bytes at 1000 */
+    attempts_on_client_packet(attempts, &k[2], false, (const uint8_t *)ehlo, 21, 1000, 3100000);
+    attempts_on_client_packet(attempts, &k[2], false, (const uint8_t *)ehlo, 21, 1000, 3150000);
+    attempts_on_client_packet(attempts, &k[2], false, (const uint8_t *)"le\r\nQUIT", 8, 1017,
+                              3200000);
     attempts_expire(attempts, 40000000, 30000000, 3000000);
     assert_int_equal(log.one_sided, 1);
-    assert_int_equal(log.one_sided_bytes, 27);   /* what the client sent: the row's traffic */
+    assert_int_equal(log.one_sided_bytes, 50);   /* what the client sent: the row's traffic */
+    assert_int_equal(log.kept_len, 25);
+    assert_memory_equal(log.kept, "EHLO client.example\r\nQUIT", 25);
+    assert_false(log.kept_gap);
     for (int i = 0; i < 6; i++)                              /* over capacity */
         attempts_on_syn(attempts, &k[i], 50000000 + i, NULL, 0);
     assert_int_equal(log.unanswered, 2);
@@ -780,7 +801,7 @@ static void test_attempts_server_only(void **state)
     }
     attempts_on_orphan_syn_ack(attempts, &k[0], 2000000);   /* retransmitted: the same one */
     assert_int_equal(attempts_on_server_packet(attempts, &k[0], false, false, 2100000, out), 0);
-    attempts_on_client_packet(attempts, &k[1], false, 0, 2200000);   /* the client is there */
+    attempts_on_client_packet(attempts, &k[1], false, NULL, 0, 0, 2200000);   /* the client is there */
     assert_false(attempts_on_syn(attempts, &k[2], 2300000, NULL, 0));  /* a SYN after all */
     assert_int_equal(attempts_pending(attempts), 2);
     attempts_flush(attempts, 60000000);
@@ -812,7 +833,7 @@ static void test_attempts_handshake(void **state)
     assert_int_equal(attempts_on_server_packet(attempts, &k[1], false, true, 1000100, out), 40);
     attempts_on_server_packet(attempts, &k[1], true, false, 1000400, NULL);   /* RST: forgotten */
     assert_int_equal(attempts_on_server_packet(attempts, &k[2], false, true, 1000100, out), 40);
-    attempts_on_client_packet(attempts, &k[2], true, 0, 1000500);                 /* client RST */
+    attempts_on_client_packet(attempts, &k[2], true, NULL, 0, 0, 1000500);                 /* client RST */
     assert_int_equal(attempts_on_server_packet(attempts, &k[3], false, true, 1000100, out), 40);
     attempts_on_established(attempts, &k[3]);
     assert_int_equal(attempts_pending(attempts), 1);                           /* k[0] waits */
@@ -987,9 +1008,9 @@ static void on_stream_closed(void *ctx, void *stream, enum stream_end how, bool 
 }
 
 static void on_stream_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                              int64_t syn_us, int64_t end_us, uint64_t client_bytes)
+                              const struct attempt *attempt)
 {
-    (void)ctx; (void)flow; (void)how; (void)syn_us; (void)end_us; (void)client_bytes;
+    (void)ctx; (void)flow; (void)how; (void)attempt;
 }
 
 /* One IPv4 TCP segment between 10.0.0.1:port and 10.0.0.2:25 into reassembly at ts_us. */

@@ -216,9 +216,19 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
 }
 
 static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
-                       int64_t syn_us, int64_t end_us, uint64_t client_bytes)
+                       const struct attempt *attempt)
 {
-    (void)ctx, (void)client_bytes;
+    (void)ctx;
+    int64_t syn_us = attempt->syn_us, end_us = attempt->last_us;
+    size_t pos = 0, kept = 0;
+    int64_t ts;
+    const uint8_t *bytes;
+    uint32_t len;
+    while (attempts_data_next(attempt, &pos, &ts, &bytes, &len))
+        kept += len;
+    if (kept > attempt->client_bytes || kept > ATTEMPT_DATA_MAX || pos > attempt->data_len)
+        fuzz_fail("one-sided attempt kept %zu bytes of %llu", kept,
+                  (unsigned long long)attempt->client_bytes);
     if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED &&
         how != STREAM_NOT_ESTABLISHED && how != STREAM_SERVER_ONLY)
         fuzz_fail("attempt() with ending %d", (int)how);

@@ -2235,6 +2235,17 @@ static void test_sensor_stats(void **state)
     assert_int_equal(sensor.sessions, 5);
     assert_string_equal(sensor.source, "eth0");
     uidb_close(ui);
+    /* an older capture read in afterwards: its run is the one shown, not the sensor's
+     * rows of later capture times */
+    exec_ok(f->path, "INSERT INTO sensor_stats(ts_us, packets, kernel_drops, interface_drops,"
+                     " sessions, source, streams, run) VALUES(1000000, 9, 0, 0, 2, 'old.pcap', 0,"
+                     " 1000)");
+    ui = uidb_open(f->path, err, sizeof err);
+    assert_non_null(ui);
+    uidb_sensor(ui, &sensor);
+    assert_string_equal(sensor.source, "old.pcap");
+    assert_int_equal(sensor.sessions, 2);
+    uidb_close(ui);
 }
 
 /* A database whose sensor_stats predates streams and run: read-only, the rows read back

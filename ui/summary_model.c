@@ -150,10 +150,13 @@ void uidb_sensor(struct ui_db *db, struct ui_sensor *out)
         sqlite3_reset(probe);
         if (!exists)
             return;
-        /* health came later in schema 1: a database without it still shows the rest */
+        /* The run written last, not the latest capture time: a capture file read into
+         * a sensor's database is older than the sensor's rows. health came later in
+         * schema 1: a database without it (and its run) still shows the rest. */
         if (sqlite3_prepare_v2(db->db,
                 "SELECT ts_us, packets, kernel_drops, interface_drops, sessions, source, health"
-                " FROM sensor_stats ORDER BY ts_us DESC, rowid DESC LIMIT 2", -1,
+                " FROM sensor_stats WHERE run IS (SELECT run FROM sensor_stats"
+                " ORDER BY rowid DESC LIMIT 1) ORDER BY rowid DESC LIMIT 2", -1,
                 &db->stmt[Q_SENSOR], NULL) != SQLITE_OK &&
             sqlite3_prepare_v2(db->db,
                 "SELECT ts_us, packets, kernel_drops, interface_drops, sessions, source"

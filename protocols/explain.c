@@ -49,8 +49,9 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "connection; else a device between, or a client that gave up (the status line names "
           "the command)")
     ENTRY(MT_STATUS_MAILBOX_FAILED, FAIL,
-          "logged in, but the server failed a mailbox command: the mail could not be read, "
-          "listed, deleted or saved (the status line is the failing reply)",
+          "the server failed a mailbox command (the mail could not be read, listed, deleted or "
+          "saved), or refused the login for a reason of its own (account disabled, POP/IMAP "
+          "access off, a server error): not the password; the status line is its reply",
           "the server's log for that user: a locked, corrupt or missing mailbox, permissions, "
           "quota, or a server bug; a message another client deleted meanwhile")
     ENTRY(MT_STATUS_TEMP_FAILED, WARN,

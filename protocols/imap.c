@@ -493,15 +493,25 @@ static bool has_code(const struct imap_side *s, const char *code)
 }
 
 /* The server's own trouble in a NO (RFC 5530 response codes), not the user's request:
- * temp_failed for what passes ([UNAVAILABLE], [INUSE]), mailbox_failed for what does not
- * ([SERVERBUG], [CORRUPTION], [CONTACTADMIN]); MT_STATUS_UNKNOWN otherwise. */
+ * temp_failed for what passes ([UNAVAILABLE], [INUSE], [LIMIT]: too many connections),
+ * mailbox_failed for what does not ([SERVERBUG], [CORRUPTION], [CONTACTADMIN],
+ * [OVERQUOTA]); MT_STATUS_UNKNOWN otherwise. */
 static enum mt_status server_trouble(const struct imap_side *s)
 {
-    if (has_code(s, "[UNAVAILABLE]") || has_code(s, "[INUSE]"))
+    if (has_code(s, "[UNAVAILABLE]") || has_code(s, "[INUSE]") || has_code(s, "[LIMIT]"))
         return MT_STATUS_TEMP_FAILED;
-    if (has_code(s, "[SERVERBUG]") || has_code(s, "[CORRUPTION]") || has_code(s, "[CONTACTADMIN]"))
+    if (has_code(s, "[SERVERBUG]") || has_code(s, "[CORRUPTION]") ||
+        has_code(s, "[CONTACTADMIN]") || has_code(s, "[OVERQUOTA]"))
         return MT_STATUS_MAILBOX_FAILED;
     return MT_STATUS_UNKNOWN;
+}
+
+/* A goodbye for a connection limit (Dovecot: "Maximum number of connections from user+IP
+ * exceeded"): the login is refused for now, not interrupted. */
+static bool bye_for_limit(const struct imap_side *s)
+{
+    return has_code(s, "[LIMIT]") || has_code(s, "maximum number of connections") ||
+           has_code(s, "too many connections") || has_code(s, "too many simultaneous");
 }
 
 /* A mailbox command the server failed after the login: the mail could not be read or
@@ -884,10 +894,21 @@ static void cmd_store_start(struct imap *imap, struct imap_tag *tag, struct imap
     tag->set_size = sequence_set_size(set.raw, set.raw_len, tag->uid ? 0 : imap->exists);
 }
 
+/* A command that changes the mailbox (STORE, EXPUNGE, COPY, MOVE) refused for the
+ * server's own trouble: over quota ("mailbox full, and I cannot even delete"), a bug. A
+ * plain NO (a message number out of range, a folder that does not exist) is the client's. */
+static void cmd_change_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    (void)tag;
+    if (result == IMAP_NO && server_trouble(&imap->server) != MT_STATUS_UNKNOWN)
+        mailbox_command_failed(imap, result);
+}
+
 static void cmd_store_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
 {
     if (result == IMAP_OK && tag->deletes)
         imap->session->stats.deleted_flagged += tag->deleted_seen ? tag->deleted_seen : tag->set_size;
+    cmd_change_done(imap, tag, result);
 }
 
 static void cmd_idle_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
@@ -923,9 +944,9 @@ static const struct imap_command imap_commands[] = {
     { "CAPABILITY", 0, 0, NULL, NULL },
     { "CLOSE", 0, IMAP_AUTH, NULL, NULL },
     { "COMPRESS", 0, 0, NULL, cmd_compress_done },
-    { "COPY", 0, 0, NULL, NULL },
+    { "COPY", 0, 0, NULL, cmd_change_done },
     { "EXAMINE", CMD_CAPTURE_FIRST, IMAP_SELECTED, cmd_select_start, cmd_select_done },
-    { "EXPUNGE", 0, 0, NULL, NULL },
+    { "EXPUNGE", 0, 0, NULL, cmd_change_done },
     { "FETCH", 0, 0, NULL, cmd_mailbox_done },
     { "ID", 0, 0, NULL, NULL },
     { "IDLE", 0, 0, cmd_idle_start, cmd_idle_done },
@@ -933,7 +954,7 @@ static const struct imap_command imap_commands[] = {
     { "LOGIN", CMD_MASKED | CMD_AUTH | CMD_CAPTURE_FIRST, IMAP_AUTH, cmd_login_start, cmd_auth_done },
     { "LOGOUT", 0, IMAP_LOGOUT, cmd_logout_start, NULL },
     { "LSUB", 0, 0, NULL, NULL },
-    { "MOVE", 0, 0, NULL, NULL },
+    { "MOVE", 0, 0, NULL, cmd_change_done },
     { "NAMESPACE", 0, 0, NULL, NULL },
     { "NOOP", 0, 0, NULL, NULL },
     { "SEARCH", 0, 0, NULL, NULL },
@@ -1022,6 +1043,13 @@ static void client_line_done(struct imap *imap)
             shown_add(&shown, c->text, c->args);
             shown_add(&shown, " " IMAP_MASK, strlen(" " IMAP_MASK));
         }
+        explicit_bzero(c->text, c->len);
+    } else if (!memchr(c->text, ' ', c->len)) {
+        /* One word, no command: not IMAP. What clients send so by mistake is a SASL
+         * response after a refused AUTHENTICATE, or a password after a refused LOGIN. */
+        int n = snprintf(shown.text, sizeof shown.text, "[a line without a command, %zu bytes,"
+                         " not shown]", c->len);
+        shown.len = n > 0 && (size_t)n < sizeof shown.text ? (size_t)n : 0;
         explicit_bzero(c->text, c->len);
     } else {
         shown.len = render_line(c, shown.text, sizeof shown.text);
@@ -1140,7 +1168,9 @@ static void server_untagged(struct imap *imap)
          * ends the session in the middle of it, and says why ("Disconnected for
          * inactivity", "Server shutting down"): that command never completes. */
         const struct imap_tag *waiting = oldest_pending(imap);
-        if (!imap->goodbye && waiting && !status_is_failure(imap->session->status))
+        if (!imap->goodbye && bye_for_limit(s))
+            imap_decide(imap, MT_STATUS_TEMP_FAILED, s->text, s->len, imap->tline);
+        else if (!imap->goodbye && waiting && !status_is_failure(imap->session->status))
             imap_decide(imap, MT_STATUS_INTERRUPTED, s->text, s->len, imap->tline);
         imap->goodbye = true;
         imap_enter_state(imap, IMAP_LOGOUT);

@@ -740,6 +740,8 @@ static bool mailbox_failure(enum cmd_kind kind, const char *line, size_t len)
     static const char *const absent[] = {
         "no such message", "no message", "message not found", "invalid message", "deleted",
     };
+    if (kind == CMD_QUIT)
+        return true;   /* RFC 1939: messages marked as deleted were not removed */
     if (kind != CMD_RETR && kind != CMD_TOP && kind != CMD_STAT && kind != CMD_LIST &&
         kind != CMD_UIDL && kind != CMD_DELE)
         return false;

@@ -642,6 +642,66 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "* BYE Disconnected for inactivity.");
     session_free(s);
+    /* Connection limits are "not now", not a wrong password nor an interruption. */
+    const struct chunk limit_no[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"),
+        SV("a1 NO [LIMIT] Too many simultaneous connections\r\n"),
+    };
+    s = run(limit_no, COUNT(limit_no), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
+    assert_int_equal(s->auth_failures, 0);
+    session_free(s);
+    const struct chunk limit_bye[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"),
+        SV("* BYE Maximum number of connections from user+IP exceeded "
+           "(mail_max_userip_connections=10)\r\n"),
+    };
+    s = run(limit_bye, COUNT(limit_bye), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
+    session_free(s);
+    /* A mailbox full (or broken) for the commands that change it: mailbox_failed; a plain
+     * NO to them (a message number out of range) is the client's own. */
+    static const char *const changes[] = { "a3 UID MOVE 5 Trash\r\n", "a3 EXPUNGE\r\n",
+                                           "a3 STORE 1 +FLAGS (\\Deleted)\r\n",
+                                           "a3 COPY 1 Archive\r\n" };
+    for (size_t i = 0; i < COUNT(changes); i++) {
+        for (int trouble = 0; trouble < 2; trouble++) {
+            const struct chunk reply = trouble
+                ? (struct chunk)SV("a3 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n")
+                : (struct chunk)SV("a3 NO Invalid messageset\r\n");
+            const struct chunk change[] = {
+                SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
+                CL("a2 SELECT INBOX\r\n"), SV("* 9 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
+                { MT_CLIENT, changes[i], strlen(changes[i]) }, reply,
+            };
+            s = run(change, COUNT(change), MT_END_CLOSE);
+            assert_int_equal(s->status, trouble ? MT_STATUS_MAILBOX_FAILED : MT_STATUS_LOGIN_OK);
+            session_free(s);
+        }
+    }
+}
+
+/* A refused AUTHENTICATE (or LOGIN) and the client sends its SASL response (or password)
+ * anyway, alone on a line: no command, never shown. */
+static void test_credential_after_refusal(void **unused)
+{
+    (void)unused;
+    const struct chunk sasl[] = {
+        SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("a1 NO unsupported\r\n"),
+        CL("AGRhdmUATWFza0E2c2VjcmV0\r\n"), SV("* BAD command unknown\r\n"),
+        CL("a2 LOGOUT\r\n"), SV("* BYE\r\na2 OK\r\n"),
+    };
+    struct mt_session *s = run(sasl, COUNT(sasl), MT_END_CLOSE);
+    assert_no_secret(s, "AGRhdmUATWFza0E2c2VjcmV0");
+    assert_transcript_has(s, "[a line without a command, 24 bytes, not shown]");
+    session_free(s);
+    const struct chunk password[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN dave\r\n"), SV("a1 BAD Missing arguments\r\n"),
+        CL("MaskA7secret\r\n"), SV("* BAD Error in IMAP command\r\n"),
+    };
+    s = run(password, COUNT(password), MT_END_CLOSE);
+    assert_no_secret(s, "MaskA7secret");
+    session_free(s);
 }
 
 static void test_idle_done(void **unused)
@@ -1204,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_authenticate_continuations),
         cmocka_unit_test(test_append),
         cmocka_unit_test(test_server_trouble),
+        cmocka_unit_test(test_credential_after_refusal),
         cmocka_unit_test(test_pipelined_past_tags),
         cmocka_unit_test(test_idle_done),
         cmocka_unit_test(test_starttls_then_tls),

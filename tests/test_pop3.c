@@ -663,6 +663,12 @@ static const struct step dialogue_retr_fails[] = {
     C("QUIT\r\n"), S("+OK bye\r\n"),
 };
 
+static const struct step dialogue_quit_fails[] = {
+    S("+OK Dovecot ready.\r\n"), C("USER kim\r\n"), S("+OK\r\n"), C("PASS quit-pw\r\n"),
+    S("+OK Logged in.\r\n"), C("DELE 1\r\n"), S("+OK Marked to be deleted.\r\n"),
+    C("QUIT\r\n"), S("-ERR [SYS/TEMP] Failed to delete messages: Internal error occurred.\r\n"),
+};
+
 static void test_server_trouble(void **unused)
 {
     (void)unused;
@@ -680,6 +686,13 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
     assert_string_equal(s->status_line, "-ERR Error reading message from disk");
     assert_true(s->status_transcript_line >= 0);
+    session_free(s);
+    /* The deletions are done at QUIT: refused then, the mail was not deleted (the client
+     * downloads it again next time). */
+    s = check(dialogue_quit_fails, COUNT(dialogue_quit_fails), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    assert_string_equal(s->status_line,
+                        "-ERR [SYS/TEMP] Failed to delete messages: Internal error occurred.");
     session_free(s);
 }
 

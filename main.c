@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,9 @@ static int run_with_console(struct pipeline_options *options, struct capture_sou
         return EXIT_INPUT;
     }
     if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);   /* never outlive the console (kept past -Z) */
+        if (getppid() == 1)
+            _exit(EXIT_INPUT);
         if (!freopen(log_path, "w", stderr) || !freopen("/dev/null", "w", stdout))
             _exit(EXIT_INPUT);
         sensor_handle_signals(source, options);

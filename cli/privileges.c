@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,10 +52,17 @@ int privileges_drop(const char *user, const char *const *owned_files, char *err,
             snprintf(err, errlen, "cannot give %s to %s: %s", owned_files[i], user, strerror(errno));
             return -1;
         }
+    int death_signal = 0;   /* the kernel clears it on a change of credentials */
+    prctl(PR_GET_PDEATHSIG, &death_signal, 0L, 0L, 0L);
     if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0 || setgroups(1, &gid) < 0 ||
         setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
         snprintf(err, errlen, "cannot become %s: %s", user, strerror(errno));
         return -1;
+    }
+    if (death_signal) {   /* a --ui decoder or a worker must still die with its parent */
+        prctl(PR_SET_PDEATHSIG, (long)death_signal, 0L, 0L, 0L);
+        if (getppid() == 1)
+            raise(death_signal);   /* the parent went during the drop */
     }
     prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
     if (keep_only_net_raw() < 0) {

@@ -26,9 +26,13 @@ static int64_t now_us(void)
  * same way; the read itself will say what is wrong). */
 static bool head_digest(const char *path, int64_t n, uint64_t *digest, int64_t *size)
 {
+    struct stat st;
+    /* Not a regular file (a FIFO, a device): never re-read, so never recorded; and not
+     * opened here, which would block on a FIFO and take its writer's first bytes. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
     unsigned char *head = malloc(HEAD_BYTES);
     int fd = head ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    struct stat st;
     ssize_t got = 0, r = -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         r = 0;

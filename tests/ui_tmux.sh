@@ -399,6 +399,25 @@ if [ -n "$MAILTAP" ]; then
     else
         not_ok "read --ui: every session written, no write-ahead log left ($(ls -l "$UIDB"*))"
     fi
+    # Ctrl-C (or SIGTERM, SIGHUP) in a --ui console ends the decoder too, and the console
+    # prints its summary: it left the decoder running, orphaned, reading and writing.
+    UIDB="$TMP/read-ui-ctrlc.db"
+    mkfifo "$TMP/feed"
+    (cat "$ROOT/pcaps/smtp/delivered.pcap"; sleep 30) > "$TMP/feed" &
+    FEEDER=$!
+    CMD="$MAILTAP read --ui -d $UIDB $TMP/feed"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "read --ui from a pipe that stays open: LIVE" " LIVE"
+    keys C-c
+    i=0
+    while [ $i -lt 50 ] && pgrep -f "read --ui -d $UIDB" >/dev/null; do sleep 0.1; i=$((i + 1)); done
+    if pgrep -f "read --ui -d $UIDB" >/dev/null; then
+        not_ok "read --ui: Ctrl-C ends the decoder too"
+        pkill -f "read --ui -d $UIDB"
+    else
+        ok "read --ui: Ctrl-C ends the decoder too"
+    fi
+    kill "$FEEDER" 2>/dev/null
     # read --ui of a file that cannot be read beside a good one: the console says so (it
     # showed ✓ and DONE; the warning was printed only after quitting); q exits 1.
     head -c 3000 /dev/urandom > "$TMP/garbage.pcap"

@@ -14,6 +14,7 @@
 #include <curses.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,6 +698,16 @@ static int handle_key(struct console *c, int key)
     return req == REQ_NONE ? 0 : screen_request[c->screen](c, req, key);
 }
 
+/* Set by SIGINT (Ctrl-C: the console is in cbreak mode), SIGTERM and SIGHUP (the terminal
+ * went away): the console closes as on q, so that a --ui decoder is stopped and its
+ * summary printed. ncurses' own handlers end the process, which left the decoder running. */
+static volatile sig_atomic_t quit_signal;
+
+static void on_quit_signal(int sig)
+{
+    quit_signal = sig;
+}
+
 static int run(struct console *c)
 {
     int flags = UI_REDRAW;
@@ -705,7 +716,7 @@ static int run(struct console *c)
     count_database(c);
     uidb_changed(c->db);
     c->last_poll_ms = now_ms();
-    while (!(flags & UI_QUIT)) {
+    while (!(flags & UI_QUIT) && !quit_signal) {
         if (flags & UI_CLEAR)
             clear();
         if (flags & UI_REDRAW)
@@ -771,6 +782,11 @@ int ui_run(const char *db_path, const struct ui_live *live)
 #endif
               , NULL);
     draw_init(c.color);
+    struct sigaction quit = { .sa_handler = on_quit_signal };
+    sigemptyset(&quit.sa_mask);
+    sigaction(SIGINT, &quit, NULL);
+    sigaction(SIGTERM, &quit, NULL);
+    sigaction(SIGHUP, &quit, NULL);
     rc = run(&c);
     endwin();
     delscreen(screen);

@@ -405,7 +405,7 @@ static bool smtp_hop_outcome(const struct mt_session *s, const char *key,
         const struct mt_recipient *r = &s->recipients[i];
         if (strcasecmp(mt_str(r->addr), key) != 0)
             continue;
-        if (!r->accepted) {
+        if (!r->accepted && r->code > 0) {   /* refused at RCPT (no code: never answered) */
             *status = r->code >= 400 && r->code < 500 ? MT_STATUS_TEMP_FAILED
                                                        : MT_STATUS_RCPT_REJECTED;
             snprintf(buf, cap, "%d %s", r->code, mt_str(r->reply));

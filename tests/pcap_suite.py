@@ -1210,6 +1210,9 @@ def test_trace(suite):
     hops = trace("<dns-mx-nxdomain.1@client.example.test>")
     if not any("delivered" in h for h in hops) or not any("dns_failed" in h for h in hops):
         raise Failure("trace by Message-ID without the MX failure: %r" % hops)
+    hops = trace("user@nxdomain.example")   # by the recipient: the same, no fake refusal
+    if not any("dns_failed" in h for h in hops) or any("rcpt_rejected" in h for h in hops):
+        raise Failure("trace by the recipient of the failed MX lookup: %r" % hops)
 
 
 def test_trace_by_size(suite):

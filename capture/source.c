@@ -486,8 +486,12 @@ static int live_next(struct capture_source *source, struct capture_packet *packe
         if (rc == 1)
             return packet_read(source, header, data, packet);
         if (rc == 0) {   /* nothing ready */
-            if (source->stop_requested)
-                return CAPTURE_END;   /* the ring is empty */
+            /* Stopping: the ring is empty once the block the kernel is still filling has
+             * been handed over too, which it does after the read timeout (TPACKET_V3): a
+             * stop soon after the last traffic lost everything in that block. */
+            if (source->stop_requested &&
+                now - (source->drain_until_us - DRAIN_US) > (LIVE_TIMEOUT_MS + 100) * 1000LL)
+                return CAPTURE_END;
             int fd = pcap_get_selectable_fd(source->pcap);
             struct pollfd ready = { .fd = fd, .events = POLLIN };
             int n = poll(&ready, 1, LIVE_TIMEOUT_MS);

@@ -16,6 +16,9 @@
  * looks the domain up right after queuing, while the inbound session may still be open. */
 #define LINK_WINDOW_US (60LL * 1000000)
 #define PENDING_MAX 256
+/* Mail servers seen receiving mail (inbound sessions' servers): only they deliver, so only
+ * their unlinked MX failures are delivery failures (a workstation's `dig mx` is not). */
+#define MTAS_MAX 64
 
 struct pending_failure {
     struct mt_session *row;
@@ -28,6 +31,9 @@ struct dns_watch {
     void *ctx;
     struct dnstrack *track;
     struct recent_rcpts *recent;
+    struct recent_rcpts *senders;   /* recent inbound senders: lookups that check them */
+    char mtas[MTAS_MAX][MT_IP_MAX];
+    size_t mta_count, mta_next;
     struct pending_failure pending[PENDING_MAX];
     size_t pending_count;
     int64_t now_us;
@@ -107,10 +113,33 @@ static void link_row(struct mt_session *row, const char *sender, const char *rec
                             sender, recipient);
 }
 
-static void release_pending(struct dns_watch *watch, size_t index)
+static bool known_mta(const struct dns_watch *watch, const char *ip)
+{
+    for (size_t i = 0; i < watch->mta_count; i++)
+        if (strcmp(watch->mtas[i], ip) == 0)
+            return true;
+    return false;
+}
+
+/* A failed MX lookup linked to no accepted message is a delivery failure only when a mail
+ * server asked, and not for the domain of a sender it was receiving from (Postfix's
+ * reject_unknown_sender_domain, a spam filter: a check, no delivery). Otherwise the lookup
+ * stays what it was, a DNS row. */
+static bool delivery_failure(const struct dns_watch *watch, const struct pending_failure *p,
+                             int64_t now_us)
+{
+    return known_mta(watch, p->row->client_ip) &&
+           !recent_rcpt_find(watch->senders, p->domain, now_us, 2 * LINK_WINDOW_US);
+}
+
+/* linked: the failure was tied to a message (always a row). */
+static void release_pending(struct dns_watch *watch, size_t index, bool linked)
 {
     struct mt_session *row = watch->pending[index].row;
-    watch->row(watch->ctx, row);   /* the callback owns it now */
+    if (linked || delivery_failure(watch, &watch->pending[index], watch->now_us))
+        watch->row(watch->ctx, row);   /* the callback owns it now */
+    else
+        session_free(row);
     watch->pending[index] = watch->pending[--watch->pending_count];
 }
 
@@ -154,7 +183,7 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
         return;
     }
     if (watch->pending_count == PENDING_MAX)
-        release_pending(watch, 0);
+        release_pending(watch, 0, false);
     struct pending_failure *pending = &watch->pending[watch->pending_count++];
     pending->row = row;
     size_t dlen = text_utf8_cut(mx->qname, strlen(mx->qname), sizeof pending->domain - 1);
@@ -174,7 +203,8 @@ struct dns_watch *dns_watch_new(dns_watch_row_fn row, void *ctx)
                                       .ctx = watch };
     watch->track = dnstrack_new(&config);
     watch->recent = recent_rcpt_new(0);
-    if (!watch->track || !watch->recent) {
+    watch->senders = recent_rcpt_new(0);
+    if (!watch->track || !watch->recent || !watch->senders) {
         dns_watch_free(watch);
         return NULL;
     }
@@ -189,6 +219,7 @@ void dns_watch_free(struct dns_watch *watch)
         session_free(watch->pending[i].row);
     dnstrack_free(watch->track);
     recent_rcpt_free(watch->recent);
+    recent_rcpt_free(watch->senders);
     free(watch);
 }
 
@@ -274,7 +305,7 @@ static void announce_recipient(struct dns_watch *watch, const struct mt_session 
         if (!same_domain(addr, watch->pending[p].domain))
             continue;
         link_row(watch->pending[p].row, sender, addr, message_id);
-        release_pending(watch, p);
+        release_pending(watch, p, true);
         p--;
     }
 }
@@ -287,6 +318,16 @@ void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session
         *announced = session->message_count;
         return;
     }
+    if (session->server_ip[0] && !known_mta(watch, session->server_ip)) {
+        snprintf(watch->mtas[watch->mta_next], MT_IP_MAX, "%s", session->server_ip);
+        watch->mta_next = (watch->mta_next + 1) % MTAS_MAX;
+        if (watch->mta_count < MTAS_MAX)
+            watch->mta_count++;
+    }
+    for (size_t i = *announced; i < session->message_count; i++)   /* senders as they come */
+        if (mt_str(session->messages[i].mail_from)[0])
+            recent_rcpt_add(watch->senders, "", mt_str(session->messages[i].mail_from), "",
+                            now_us);
     size_t first = *announced, end = first;
     while (end < session->message_count &&
            (closing || session->messages[end].status != MT_STATUS_UNKNOWN))
@@ -310,7 +351,7 @@ void dns_watch_tick(struct dns_watch *watch, int64_t now_us)
     dnstrack_expire(watch->track, now_us, DNS_TIMEOUT_US);
     for (size_t p = 0; p < watch->pending_count; p++)
         if (watch->pending[p].deadline_us < now_us)
-            release_pending(watch, p--);
+            release_pending(watch, p--, false);
 }
 
 void dns_watch_finish(struct dns_watch *watch, int64_t now_us)
@@ -319,5 +360,5 @@ void dns_watch_finish(struct dns_watch *watch, int64_t now_us)
         watch->now_us = now_us;
     dnstrack_flush(watch->track);
     while (watch->pending_count > 0)
-        release_pending(watch, 0);
+        release_pending(watch, 0, false);
 }

@@ -545,6 +545,69 @@ def test_snap_length_cut(suite):
         raise Failure("snap-length cut: %r" % [(r["status"], r["status_line"]) for r in rows])
 
 
+def ipv4_udp(src, dst, sport, dport, payload):
+    udp = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    header = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                         bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+    header = header[:10] + struct.pack(">H", pcaplib.checksum(header)) + header[12:]
+    return header + udp
+
+
+def dns_nxdomain(asker, qid, name, when):
+    """An MX query from `asker` and its NXDOMAIN answer: two (sec, usec, ip) packets."""
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    question += b"\0" + struct.pack(">HH", 15, 1)
+    query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question
+    answer = struct.pack(">HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
+    return [(when, 0, ipv4_udp(asker, "10.0.0.53", 33000 + qid, 53, query)),
+            (when, 20000, ipv4_udp("10.0.0.53", asker, 53, 33000 + qid, answer))]
+
+
+def test_failed_mx_rows(suite):
+    """A failed MX lookup is an Outbound SMTP dns_failed row only when it can be a delivery:
+    asked by a mail server seen receiving mail, not for the domain of a sender it was
+    receiving from (a sender check), linked to the message when one was accepted for the
+    domain. A workstation's `dig mx` and a sender-domain check stay DNS rows."""
+    def inbound(sport, start, sender, rcpt, rcpt_reply):
+        conv = pcaplib.TcpConversation("203.0.113.7", "10.0.0.25", sport, 25, start=start)
+        conv.handshake()
+        conv.server_sends(b"220 mx.ours.example ESMTP\r\n")
+        conv.client_sends(b"EHLO sender.example\r\n")
+        conv.server_sends(b"250 mx.ours.example\r\n")
+        conv.client_sends(b"MAIL FROM:<" + sender + b">\r\n")
+        conv.server_sends(b"250 2.1.0 Ok\r\n")
+        conv.client_sends(b"RCPT TO:<" + rcpt + b">\r\n")
+        conv.server_sends(rcpt_reply + b"\r\n")
+        if rcpt_reply.startswith(b"250"):
+            conv.client_sends(b"DATA\r\n")
+            conv.server_sends(b"354 go ahead\r\n")
+            conv.client_sends(b"Subject: hi\r\n\r\nhello\r\n.\r\n")
+            conv.server_sends(b"250 2.0.0 Ok: queued as Q1\r\n")
+        conv.client_sends(b"QUIT\r\n")
+        conv.server_sends(b"221 bye\r\n")
+        conv.close()
+        return conv.packets
+    t0 = 1700000000
+    packets = (dns_nxdomain("10.0.5.77", 1, "gmial.com", t0) +                # workstation
+               inbound(44000, t0 + 10, b"x@no-such-sender.test", b"alice@ours.example",
+                       b"450 4.1.8 <x@no-such-sender.test>: Sender address rejected: "
+                       b"Domain not found") +
+               dns_nxdomain("10.0.0.25", 2, "no-such-sender.test", t0 + 10) +  # sender check
+               inbound(44001, t0 + 20, b"bob@sender.example", b"friend@typo-domain.example",
+                       b"250 2.1.5 Ok") +
+               dns_nxdomain("10.0.0.25", 3, "typo-domain.example", t0 + 21))     # delivery
+    packets.sort(key=lambda p: (p[0], p[1]))
+    path = os.path.join(suite.tmp, "failed-mx.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path], ["--local", "10.0.0.0/24"], expect_rc=0)
+    failed = [r for r in suite.sessions(db) if r["status"] == "dns_failed"]
+    dns = [r for r in suite.sessions(db) if r["proto"] == "dns"]
+    if (len(failed) != 1 or "typo-domain.example" not in json.dumps(failed[0]) or
+            failed[0]["mail_from"] != "bob@sender.example" or len(dns) != 3):
+        raise Failure("dns_failed rows %r; %d DNS rows" % (
+            [(r["client_ip"], r["mail_from"], r["status_line"]) for r in failed], len(dns)))
+
+
 def smtp_sender_accepted(sport):
     """A synthetic SMTP connection up to an accepted MAIL FROM."""
     conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25)
@@ -1533,7 +1596,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_trace_by_size, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -16,8 +16,8 @@
  * looks the domain up right after queuing, while the inbound session may still be open. */
 #define LINK_WINDOW_US (60LL * 1000000)
 #define PENDING_MAX 256
-/* Mail servers seen receiving mail (inbound sessions' servers): only they deliver, so only
- * their unlinked MX failures are delivery failures (a workstation's `dig mx` is not). */
+/* Mail servers seen receiving or sending mail: only they deliver, so only their unlinked
+ * MX failures are delivery failures (a workstation's `dig mx` is not). */
 #define MTAS_MAX 64
 
 struct pending_failure {
@@ -313,16 +313,20 @@ static void announce_recipient(struct dns_watch *watch, const struct mt_session 
 void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
                        size_t *announced, bool closing, int64_t now_us)
 {
+    /* A mail server: one that receives mail (an inbound session's server) or sends it (an
+     * outbound session's client: a relay whose submissions are not in the capture). */
+    const char *mta = session->proto != MT_PROTO_SMTP ? ""
+                      : session->direction == MT_INBOUND ? session->server_ip : session->client_ip;
+    if (mta[0] && !known_mta(watch, mta)) {
+        snprintf(watch->mtas[watch->mta_next], MT_IP_MAX, "%s", mta);
+        watch->mta_next = (watch->mta_next + 1) % MTAS_MAX;
+        if (watch->mta_count < MTAS_MAX)
+            watch->mta_count++;
+    }
     if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND) {
         /* nothing of it to announce: counted as done, so the caller stops asking */
         *announced = session->message_count;
         return;
-    }
-    if (session->server_ip[0] && !known_mta(watch, session->server_ip)) {
-        snprintf(watch->mtas[watch->mta_next], MT_IP_MAX, "%s", session->server_ip);
-        watch->mta_next = (watch->mta_next + 1) % MTAS_MAX;
-        if (watch->mta_count < MTAS_MAX)
-            watch->mta_count++;
     }
     for (size_t i = *announced; i < session->message_count; i++)   /* senders as they come */
         if (mt_str(session->messages[i].mail_from)[0])

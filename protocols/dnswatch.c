@@ -52,6 +52,14 @@ static void fill_endpoints(struct mt_session *row, const struct flow *flow)
     row->server_port = flow->server_port;
 }
 
+/* A query the end of the capture cut short of the resolver's timeout: unanswered, not
+ * known to have failed (the answer may have come a moment later). */
+static bool cut_by_end(const struct dns_watch *watch, const struct dns_lookup *lookup)
+{
+    return lookup->status == DNS_LOOKUP_TIMEOUT && lookup->at_end &&
+           watch->now_us - lookup->ts_us < DNS_TIMEOUT_US;
+}
+
 static void on_lookup(void *ctx, const struct dns_lookup *lookup)
 {
     struct dns_watch *watch = ctx;
@@ -78,7 +86,12 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     dns->response_us = lookup->response_us;
     char line[MT_TEXT_MAX];
     enum mt_status status;
-    if (lookup->status == DNS_LOOKUP_TIMEOUT) {
+    if (cut_by_end(watch, lookup)) {
+        status = MT_STATUS_INCOMPLETE;
+        snprintf(line, sizeof line, "%s %.200s: no response seen: the capture ended %.1f s "
+                 "after the query", dns->qtype, dns->qname,
+                 (double)(watch->now_us - lookup->ts_us) / 1e6);
+    } else if (lookup->status == DNS_LOOKUP_TIMEOUT) {
         status = MT_STATUS_TIMEOUT;
         snprintf(line, sizeof line, "%s %.200s: no response%s", dns->qtype, dns->qname,
                  lookup->at_end ? " before the capture ended" : "");
@@ -146,6 +159,12 @@ static void release_pending(struct dns_watch *watch, size_t index, bool linked)
 static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *detail)
 {
     struct dns_watch *watch = ctx;
+    char hedged[MT_TEXT_MAX];
+    if (cut_by_end(watch, mx)) {   /* what a resolver gives up with, but not seen failing */
+        snprintf(hedged, sizeof hedged, "%s (no answer before the capture ended: assumed)",
+                 detail);
+        detail = hedged;
+    }
     struct mt_session *row = session_new(MT_PROTO_SMTP);
     if (!row)
         return;

@@ -134,6 +134,18 @@ static bool known_mta(const struct dns_watch *watch, const char *ip)
     return false;
 }
 
+/* A mail server: an inbound session's server, or an outbound one's client (a relay whose
+ * submissions are not in the capture). */
+static void note_mta(struct dns_watch *watch, const char *ip)
+{
+    if (!ip[0] || known_mta(watch, ip))
+        return;
+    snprintf(watch->mtas[watch->mta_next], MT_IP_MAX, "%s", ip);
+    watch->mta_next = (watch->mta_next + 1) % MTAS_MAX;
+    if (watch->mta_count < MTAS_MAX)
+        watch->mta_count++;
+}
+
 /* A failed MX lookup linked to no accepted message is a delivery failure only when a mail
  * server asked, and not for the domain of a sender it was receiving from (Postfix's
  * reject_unknown_sender_domain, a spam filter: a check, no delivery). Otherwise the lookup
@@ -332,32 +344,25 @@ static void announce_recipient(struct dns_watch *watch, const struct mt_session 
 void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
                        size_t *announced, bool closing, int64_t now_us)
 {
-    /* A mail server: one that receives mail (an inbound session's server) or sends it (an
-     * outbound session's client: a relay whose submissions are not in the capture). */
-    const char *mta = session->proto != MT_PROTO_SMTP ? ""
-                      : session->direction == MT_INBOUND ? session->server_ip : session->client_ip;
-    if (mta[0] && !known_mta(watch, mta)) {
-        snprintf(watch->mtas[watch->mta_next], MT_IP_MAX, "%s", mta);
-        watch->mta_next = (watch->mta_next + 1) % MTAS_MAX;
-        if (watch->mta_count < MTAS_MAX)
-            watch->mta_count++;
-    }
     if (session->proto != MT_PROTO_SMTP || session->direction != MT_INBOUND) {
+        if (session->proto == MT_PROTO_SMTP && session->message_count > *announced)
+            note_mta(watch, session->client_ip);   /* a relay sending: it delivers */
         /* nothing of it to announce: counted as done, so the caller stops asking */
         *announced = session->message_count;
         return;
     }
-    for (size_t i = *announced; i < session->message_count; i++)   /* senders as they come */
-        if (mt_str(session->messages[i].mail_from)[0])
-            recent_rcpt_add(watch->senders, "", mt_str(session->messages[i].mail_from), "",
-                            now_us);
     size_t first = *announced, end = first;
     while (end < session->message_count &&
            (closing || session->messages[end].status != MT_STATUS_UNKNOWN))
         end++;
     if (end == first && !closing)
-        return;
+        return;   /* called for every segment of a message: nothing new until it is decided */
     *announced = end;
+    note_mta(watch, session->server_ip);   /* it receives mail: it delivers too */
+    for (size_t i = first; i < end; i++)   /* the senders it was checking */
+        if (mt_str(session->messages[i].mail_from)[0])
+            recent_rcpt_add(watch->senders, "", mt_str(session->messages[i].mail_from), "",
+                            now_us);
     for (size_t i = 0; i < session->recipient_count; i++) {
         const struct mt_recipient *r = &session->recipients[i];
         bool in_range = r->message >= 0 ? (size_t)r->message >= first && (size_t)r->message < end

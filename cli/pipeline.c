@@ -40,6 +40,7 @@ struct pipeline {
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
     int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
     int64_t last_tick_us;           /* capture time of the last tick */
+    int64_t stats_written_us;       /* the time of the last sensor_stats row */
     struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
 };
 
@@ -347,6 +348,11 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
 {
     if (pipeline->store_failed)
         return;
+    /* The final row comes at the last packet's time; an idle live link wrote rows at later
+     * (wall clock) times meanwhile, and the newest row is the one `stats` shows. */
+    if (ts_us < pipeline->stats_written_us)
+        ts_us = pipeline->stats_written_us;
+    pipeline->stats_written_us = ts_us;
     struct capture_stats capture;
     capture_get_stats(pipeline->source, &capture);
     const struct pipeline_options *options = pipeline->options;

@@ -348,7 +348,9 @@ void output_table_row(FILE *out, const struct mt_session *s)
     fprintf(out, "%*" PRId64 " ", W_ID, s->id);
     put_cell(out, when, "", W_DATE, false);
     put_cell(out, type_name(s), "", W_TYPE, false);
-    put_ip_cell(out, s->direction == MT_OUTBOUND ? s->server_ip : s->client_ip, W_IP);
+    /* A dns_failed row has no server: the mail server that looked the domain up. */
+    put_ip_cell(out, s->direction == MT_OUTBOUND && s->server_ip[0] ? s->server_ip
+                                                                    : s->client_ip, W_IP);
     put_cell(out, who && who[0] ? who : "-", "", W_WHO, false);
     put_cell(out, what[0] || more[0] ? what : "-", more, W_WHAT, false);
     put_str(out, status_name(s->status));

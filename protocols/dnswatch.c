@@ -52,6 +52,47 @@ static void fill_endpoints(struct mt_session *row, const struct flow *flow)
     row->server_port = flow->server_port;
 }
 
+/* The name starts with a reversed address: four decimal labels (IPv4) or 32 one-digit hex
+ * labels (IPv6), then a zone of at least two labels: how DNS blocklists are asked. */
+static bool reversed_address_name(const char *name)
+{
+    int labels = 0, ipv4 = 0, nibbles = 0;
+    bool v4_ok = true, v6_ok = true;
+    for (const char *p = name; *p; ) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (labels < 4) {
+            bool digits = len >= 1 && len <= 3 && strspn(p, "0123456789") >= len;
+            v4_ok = v4_ok && digits && (len < 3 || strncmp(p, "255", 3) <= 0);
+            ipv4 += v4_ok;
+        }
+        if (labels < 32) {
+            v6_ok = v6_ok && len == 1 && strchr("0123456789abcdefABCDEF", *p);
+            nibbles += v6_ok;
+        }
+        labels++;
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    return (ipv4 == 4 && labels >= 6) || (nibbles == 32 && labels >= 34);
+}
+
+/* A "no" that is an answer: a reverse lookup's NXDOMAIN (no PTR record) and a DNS
+ * blocklist's (not listed). An inbound mail server asks both for every connection: as
+ * failures they buried the real ones. NULL for any other lookup. */
+static const char *negative_answer(const struct dns_lookup *lookup)
+{
+    if (lookup->status == DNS_LOOKUP_TIMEOUT || lookup->rcode != DNS_RCODE_NXDOMAIN)
+        return NULL;
+    if (lookup->qtype == DNS_TYPE_PTR)
+        return "no PTR record (NXDOMAIN)";
+    if ((lookup->qtype == DNS_TYPE_A || lookup->qtype == DNS_TYPE_TXT) &&
+        reversed_address_name(lookup->qname))
+        return "not listed (NXDOMAIN: a blocklist's no)";
+    return NULL;
+}
+
 /* A query the end of the capture cut short of the resolver's timeout: unanswered, not
  * known to have failed (the answer may have come a moment later). */
 static bool cut_by_end(const struct dns_watch *watch, const struct dns_lookup *lookup)
@@ -98,6 +139,10 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     } else if (lookup->rcode == 0 && lookup->ancount > 0) {
         status = MT_STATUS_RESOLVED;
         snprintf(line, sizeof line, "%s %.200s: %.250s", dns->qtype, dns->qname, dns->answers);
+    } else if (negative_answer(lookup)) {
+        status = MT_STATUS_NO_DATA;
+        snprintf(line, sizeof line, "%s %.200s: %s", dns->qtype, dns->qname,
+                 negative_answer(lookup));
     } else if (lookup->rcode == 0) {
         /* NODATA is an answer, not a failure: an IPv4-only host's AAAA looks like this, and
          * counting it as one put a false failure beside every delivery. dnstrack decides

@@ -553,14 +553,32 @@ def ipv4_udp(src, dst, sport, dport, payload):
     return header + udp
 
 
-def dns_nxdomain(asker, qid, name, when):
-    """An MX query from `asker` and its NXDOMAIN answer: two (sec, usec, ip) packets."""
+def dns_nxdomain(asker, qid, name, when, qtype=15):
+    """A query (MX unless qtype says) from `asker` and its NXDOMAIN answer: two (sec, usec,
+    ip) packets."""
     question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
-    question += b"\0" + struct.pack(">HH", 15, 1)
+    question += b"\0" + struct.pack(">HH", qtype, 1)
     query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question
     answer = struct.pack(">HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
     return [(when, 0, ipv4_udp(asker, "10.0.0.53", 33000 + qid, 53, query)),
             (when, 20000, ipv4_udp("10.0.0.53", asker, 53, 33000 + qid, answer))]
+
+
+def test_negative_answers(suite):
+    """NXDOMAIN is the normal answer of a DNS blocklist (not listed) and of a reverse lookup
+    without a PTR record: no_data, not a DNS failure; for an ordinary name it is one."""
+    t0 = 1700000000
+    packets = (dns_nxdomain("10.0.0.25", 1, "7.113.0.203.zen.spamhaus.org", t0, qtype=1) +
+               dns_nxdomain("10.0.0.25", 2, "7.113.0.203.in-addr.arpa", t0 + 1, qtype=12) +
+               dns_nxdomain("10.0.0.25", 3, "no-such-host.example", t0 + 2, qtype=1))
+    path = os.path.join(suite.tmp, "negative-answers.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, proc = suite.mailtap_read([path], expect_rc=0)
+    got = sorted((r["dns"]["qname"], r["status"]) for r in suite.sessions(db))
+    want = [("7.113.0.203.in-addr.arpa", "no_data"), ("7.113.0.203.zen.spamhaus.org", "no_data"),
+            ("no-such-host.example", "dns_error")]
+    if got != want:
+        raise Failure("DNS rows %r, expected %r" % (got, want))
 
 
 def test_failed_mx_rows(suite):
@@ -602,8 +620,11 @@ def test_failed_mx_rows(suite):
     db, _ = suite.mailtap_read([path], ["--local", "10.0.0.0/24"], expect_rc=0)
     failed = [r for r in suite.sessions(db) if r["status"] == "dns_failed"]
     dns = [r for r in suite.sessions(db) if r["proto"] == "dns"]
+    listing = subprocess.run([suite.mailtap, "list", "-d", db, "--status", "dns_failed"],
+                             capture_output=True, text=True).stdout.splitlines()
     if (len(failed) != 1 or "typo-domain.example" not in json.dumps(failed[0]) or
-            failed[0]["mail_from"] != "bob@sender.example" or len(dns) != 3):
+            failed[0]["mail_from"] != "bob@sender.example" or len(dns) != 3 or
+            len(listing) != 2 or " out  10.0.0.25 " not in listing[1]):   # the asker shown
         raise Failure("dns_failed rows %r; %d DNS rows" % (
             [(r["client_ip"], r["mail_from"], r["status_line"]) for r in failed], len(dns)))
 
@@ -1596,7 +1617,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_trace_by_size, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

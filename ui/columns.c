@@ -151,10 +151,11 @@ const char *columns_title(enum ui_column col, int width)
 }
 
 /* The address a row is about: the client's for inbound sessions, the server's for
- * outbound ones (the same rule as `mailtap list`). */
+ * outbound ones, the asking mail server's for a dns_failed row, which has no server (the
+ * same rule as `mailtap list`). */
 static const char *row_ip(const struct mt_session *s)
 {
-    return s->direction == MT_OUTBOUND ? s->server_ip : s->client_ip;
+    return s->direction == MT_OUTBOUND && s->server_ip[0] ? s->server_ip : s->client_ip;
 }
 
 /* The first sender; a session that never got to MAIL FROM shows its login instead, which is

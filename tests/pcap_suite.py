@@ -587,15 +587,8 @@ def test_failed_mx_rows(suite):
     receiving from (a sender check), linked to the message when one was accepted for the
     domain. A workstation's `dig mx` and a sender-domain check stay DNS rows."""
     def inbound(sport, start, sender, rcpt, rcpt_reply):
-        conv = pcaplib.TcpConversation("203.0.113.7", "10.0.0.25", sport, 25, start=start)
-        conv.handshake()
-        conv.server_sends(b"220 mx.ours.example ESMTP\r\n")
-        conv.client_sends(b"EHLO sender.example\r\n")
-        conv.server_sends(b"250 mx.ours.example\r\n")
-        conv.client_sends(b"MAIL FROM:<" + sender + b">\r\n")
-        conv.server_sends(b"250 2.1.0 Ok\r\n")
-        conv.client_sends(b"RCPT TO:<" + rcpt + b">\r\n")
-        conv.server_sends(rcpt_reply + b"\r\n")
+        conv = smtp_up_to_rcpt("203.0.113.7", "10.0.0.25", sport, start, sender, rcpt,
+                               rcpt_reply)
         if rcpt_reply.startswith(b"250"):
             conv.client_sends(b"DATA\r\n")
             conv.server_sends(b"354 go ahead\r\n")
@@ -627,6 +620,20 @@ def test_failed_mx_rows(suite):
             len(listing) != 2 or " out  10.0.0.25 " not in listing[1]):   # the asker shown
         raise Failure("dns_failed rows %r; %d DNS rows" % (
             [(r["client_ip"], r["mail_from"], r["status_line"]) for r in failed], len(dns)))
+
+
+def smtp_up_to_rcpt(client, server, sport, start, sender, rcpt, rcpt_reply=b"250 2.1.5 Ok"):
+    """A synthetic SMTP connection to port 25 up to the reply to its one RCPT."""
+    conv = pcaplib.TcpConversation(client, server, sport, 25, start=start)
+    conv.handshake()
+    conv.server_sends(b"220 mx.example.test ESMTP\r\n")
+    conv.client_sends(b"EHLO client.example.test\r\n")
+    conv.server_sends(b"250 mx.example.test\r\n")
+    conv.client_sends(b"MAIL FROM:<" + sender + b">\r\n")
+    conv.server_sends(b"250 2.1.0 Ok\r\n")
+    conv.client_sends(b"RCPT TO:<" + rcpt + b">\r\n")
+    conv.server_sends(rcpt_reply + b"\r\n")
+    return conv
 
 
 def smtp_sender_accepted(sport):
@@ -1306,15 +1313,8 @@ def test_trace_by_size(suite):
     minutes are not: another sender's, one refused (a spam rejection), one after the hop
     found by id, and one larger than it."""
     def smtp(sport, start, sender, message, reply):
-        conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", sport, 25, start=start)
-        conv.handshake()
-        conv.server_sends(b"220 mx.example.test ESMTP\r\n")
-        conv.client_sends(b"EHLO client.example.test\r\n")
-        conv.server_sends(b"250 mx.example.test\r\n")
-        conv.client_sends(b"MAIL FROM:<" + sender + b">\r\n")
-        conv.server_sends(b"250 2.1.0 Ok\r\n")
-        conv.client_sends(b"RCPT TO:<bob@example.test>\r\n")
-        conv.server_sends(b"250 2.1.5 Ok\r\n")
+        conv = smtp_up_to_rcpt("192.168.1.10", "192.168.1.20", sport, start, sender,
+                               b"bob@example.test")
         conv.client_sends(b"DATA\r\n")
         conv.server_sends(b"354 go ahead\r\n")
         conv.client_sends(message + b".\r\n")

@@ -25,8 +25,8 @@
  *   fetch_count      untagged FETCH responses carrying at least one literal (a body, a
  *                    header section), whatever command asked for them;
  *   fetch_bytes      octets of those literals seen (a literal cut by the end counts what came);
- *   append_count/_bytes  message literals of APPEND sent, and their octets (sent: whether
- *                    the server then stored them is in the transcript);
+ *   append_count/_bytes  message literals of an APPEND the server answered OK (stored),
+ *                    and their octets;
  *   expunge_count    "* n EXPUNGE" responses;
  *   deleted_flagged  per STORE adding \Deleted that completed OK: the FETCH responses
  *                    showing \Deleted it produced, else (.SILENT) the size of its message
@@ -129,6 +129,7 @@ struct imap_tag {
     char *arg;                       /* SELECT/EXAMINE mailbox, AUTHENTICATE mechanism:
                                         sanitized, sized to it; NULL reads as "" */
     uint64_t set_size, deleted_seen; /* STORE: messages named, FETCH responses seen */
+    uint64_t uploads, upload_bytes;  /* APPEND: message literals sent, counted at its OK */
 };
 
 struct imap_lit {
@@ -937,9 +938,20 @@ static void cmd_mailbox_done(struct imap *imap, struct imap_tag *tag, enum imap_
     mailbox_command_failed(imap, result);
 }
 
+/* The messages an APPEND sent count once the server stored them: a NO ([OVERQUOTA]) left
+ * the mailbox as it was. */
+static void cmd_append_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
+{
+    if (result == IMAP_OK) {
+        imap->session->stats.append_count += tag->uploads;
+        imap->session->stats.append_bytes += tag->upload_bytes;
+    }
+    mailbox_command_failed(imap, result);
+}
+
 /* Commands followed. Others are still matched to their completions, just not decoded. */
 static const struct imap_command imap_commands[] = {
-    { "APPEND", CMD_UPLOAD, 0, NULL, cmd_mailbox_done },
+    { "APPEND", CMD_UPLOAD, 0, NULL, cmd_append_done },
     { "AUTHENTICATE", CMD_MASKED | CMD_AUTH, IMAP_AUTH, cmd_authenticate_start, cmd_auth_done },
     { "CAPABILITY", 0, 0, NULL, NULL },
     { "CLOSE", 0, IMAP_AUTH, NULL, NULL },
@@ -1422,9 +1434,9 @@ static void literal_end(struct imap *imap, struct imap_side *s, uint64_t receive
         stats->fetch_bytes += received;
         stats->fetch_count += counts && !s->fetch_counted;
         s->fetch_counted = s->fetch_counted || counts;
-    } else if (s->role == LIT_UPLOAD && counts) {
-        stats->append_count++;
-        stats->append_bytes += received;
+    } else if (s->role == LIT_UPLOAD && counts && s->tag) {
+        s->tag->uploads++;   /* stored only if the server says OK (cmd_append_done) */
+        s->tag->upload_bytes += received;
     }
 }
 

@@ -556,6 +556,9 @@ static void test_append(void **unused)
         /* refused: the server answers NO instead of "+"; the octets never come */
         CL("a5 APPEND Nowhere {5000}\r\n"),
         SV("a5 NO [TRYCREATE] No such mailbox\r\n"),
+        /* sent whole, then refused: not stored, not counted */
+        CL("a7 APPEND Drafts {5+}\r\nhello\r\n"),
+        SV("a7 NO [TRYCREATE] Mailbox does not exist\r\n"),
         CL("a6 LOGOUT\r\n"),
         SV("* BYE\r\na6 OK\r\n"),
     };

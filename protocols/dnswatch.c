@@ -139,6 +139,12 @@ static void on_lookup(void *ctx, const struct dns_lookup *lookup)
     } else if (lookup->rcode == 0 && lookup->ancount > 0) {
         status = MT_STATUS_RESOLVED;
         snprintf(line, sizeof line, "%s %.200s: %.250s", dns->qtype, dns->qname, dns->answers);
+    } else if (lookup->tc && lookup->rcode == 0 && lookup->ancount == 0) {
+        /* Too big for UDP: the resolver asks again over TCP, whose lookup is its own row.
+         * Not "no data": the data is there, in the other row. */
+        status = MT_STATUS_RESOLVED;
+        snprintf(line, sizeof line, "%s %.200s: answer too big for UDP (truncated): asked "
+                 "again over TCP", dns->qtype, dns->qname);
     } else if (negative_answer(lookup)) {
         status = MT_STATUS_NO_DATA;
         snprintf(line, sizeof line, "%s %.200s: %s", dns->qtype, dns->qname,

@@ -553,30 +553,33 @@ def ipv4_udp(src, dst, sport, dport, payload):
     return header + udp
 
 
-def dns_nxdomain(asker, qid, name, when, qtype=15):
-    """A query (MX unless qtype says) from `asker` and its NXDOMAIN answer: two (sec, usec,
-    ip) packets."""
+def dns_nxdomain(asker, qid, name, when, qtype=15, flags=0x8183):
+    """A query (MX unless qtype says) from `asker` and its NXDOMAIN answer (or what flags
+    say): two (sec, usec, ip) packets."""
     question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
     question += b"\0" + struct.pack(">HH", qtype, 1)
     query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question
-    answer = struct.pack(">HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
+    answer = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0) + question
     return [(when, 0, ipv4_udp(asker, "10.0.0.53", 33000 + qid, 53, query)),
             (when, 20000, ipv4_udp("10.0.0.53", asker, 53, 33000 + qid, answer))]
 
 
 def test_negative_answers(suite):
     """NXDOMAIN is the normal answer of a DNS blocklist (not listed) and of a reverse lookup
-    without a PTR record: no_data, not a DNS failure; for an ordinary name it is one."""
+    without a PTR record: no_data, not a DNS failure; for an ordinary name it is one. A
+    truncated answer (asked again over TCP) is no "no data"."""
     t0 = 1700000000
     packets = (dns_nxdomain("10.0.0.25", 1, "7.113.0.203.zen.spamhaus.org", t0, qtype=1) +
                dns_nxdomain("10.0.0.25", 2, "7.113.0.203.in-addr.arpa", t0 + 1, qtype=12) +
-               dns_nxdomain("10.0.0.25", 3, "no-such-host.example", t0 + 2, qtype=1))
+               dns_nxdomain("10.0.0.25", 3, "no-such-host.example", t0 + 2, qtype=1) +
+               dns_nxdomain("10.0.0.25", 4, "big.example", t0 + 3,
+                            flags=0x8380))   # NOERROR, truncated: asked again over TCP
     path = os.path.join(suite.tmp, "negative-answers.pcap")
     pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
     db, proc = suite.mailtap_read([path], expect_rc=0)
     got = sorted((r["dns"]["qname"], r["status"]) for r in suite.sessions(db))
     want = [("7.113.0.203.in-addr.arpa", "no_data"), ("7.113.0.203.zen.spamhaus.org", "no_data"),
-            ("no-such-host.example", "dns_error")]
+            ("big.example", "resolved"), ("no-such-host.example", "dns_error")]
     if got != want:
         raise Failure("DNS rows %r, expected %r" % (got, want))
 

@@ -126,6 +126,11 @@ static const struct {
     { -1, " rbl", "the client IP is on a DNS blocklist" },
     { MT_STATUS_INCOMPLETE, "cut by the snap length", "the capture kept only the start of "
       "each packet: capture whole packets (tcpdump -s 0)" },
+    /* Which of the two "never answered": the handshake, or the greeting after it. */
+    { MT_STATUS_NO_RESPONSE, "connection attempt (SYN)", "the SYN was never answered: the "
+      "server is down, filtered by a firewall, or unreachable" },
+    { MT_STATUS_NO_RESPONSE, "no reply from the server", "the connection was accepted, but "
+      "no greeting followed: the server is overloaded or hung, or a proxy in between" },
     /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */
     { -1, "Helo command rejected", "the HELO/EHLO name was refused: use the host's real FQDN" },
     /* The resolver's words before the generic prefix they follow ("Name service error for

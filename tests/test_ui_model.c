@@ -684,6 +684,14 @@ static void test_every_status_is_explained(void **state)
     assert_non_null(r);
     assert_null(strstr(r, "password"));
     assert_non_null(strstr(r, "TLS"));
+    /* "never answered": the handshake, or the greeting after it, told apart */
+    r = explain_reason(MT_STATUS_NO_RESPONSE, "no answer to the connection attempt (SYN): "
+                       "server down, filtered or unreachable");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "SYN was never answered"));
+    r = explain_reason(MT_STATUS_NO_RESPONSE, "no reply from the server");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "no greeting followed"));
     assert_int_equal(explain_status(MT_STATUS_NO_DATA)->severity, MT_SEV_INFO);
     assert_non_null(explain_reason(MT_STATUS_RELAY_DENIED, "554 Relay access denied"));
     assert_null(explain_reason(MT_STATUS_DELIVERED, "250 2.0.0 Ok"));

@@ -1383,7 +1383,17 @@ static void fetch_headers_begin(struct imap *imap, uint64_t size)
         m->status = MT_STATUS_UNKNOWN;
         m->start_us = s->ts;
         m->size = size;   /* a literal is the message, octet for octet */
-        if (parse_u64(w, wl, UINT64_MAX, &number))
+        /* The UID too when the response carries it: the server's log names messages so. */
+        long at = text_find_ci(s->text, s->len, "UID ");
+        uint64_t uid = 0;
+        bool has_uid = at > 0 && (s->text[at - 1] == '(' || s->text[at - 1] == ' ');
+        for (size_t i = has_uid ? (size_t)at + 4 : s->len; i < s->len && s->text[i] >= '0' &&
+             s->text[i] <= '9' && uid < UINT64_MAX / 10 - 9; i++)
+            uid = uid * 10 + (uint64_t)(s->text[i] - '0');
+        if (parse_u64(w, wl, UINT64_MAX, &number) && uid)
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu (UID %llu)",
+                              (unsigned long long)number, (unsigned long long)uid);
+        else if (parse_u64(w, wl, UINT64_MAX, &number))
             session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu",
                               (unsigned long long)number);
         else

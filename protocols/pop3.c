@@ -764,7 +764,10 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
     uint64_t messages, bytes;
     switch (cmd->kind) {
     case CMD_USER: /* -ERR: unknown user, or plaintext refused: that login is over */
-        if (!ok && cmd->login)
+        if (!ok && cmd->login && !st->session->tls && refuses_plaintext(line, len))
+            decide(st, MT_STATUS_LOGIN_DISABLED, line, len, index);   /* no password went:
+                                                      no attempt, no cleartext_auth finding */
+        else if (!ok && cmd->login)
             login_verdict(st, ok, line, len, index);
         break;
     case CMD_PASS:

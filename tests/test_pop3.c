@@ -537,7 +537,7 @@ static void test_stls_client_ahead(void **unused)
     s = check(dialogue_disabled_then_stls, COUNT(dialogue_disabled_then_stls), MT_END_RESET);
     assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
     assert_string_equal(s->status_line, "+OK Begin TLS negotiation now.");
-    assert_int_equal(s->auth_failures, 1);
+    assert_int_equal(s->auth_failures, 0);   /* refused at USER: no password was judged */
     session_free(s);
 }
 
@@ -611,6 +611,8 @@ static void test_login_disabled(void **unused)
     assert_string_equal(s->status_line, "-ERR [AUTH] Plaintext authentication disallowed on "
                                         "non-secure (SSL/TLS) connections.");
     assert_string_equal(s->user, "www-data");
+    assert_int_equal(s->auth_attempts, 0);   /* refused at USER: no password crossed */
+    assert_int_equal(s->auth_failures, 0);
     session_free(s);
 
     s = check(dialogue_login_disabled_auth, COUNT(dialogue_login_disabled_auth), MT_END_CLOSE);

@@ -105,19 +105,18 @@ static bool window_close(struct capture_health *health, int64_t now_us, uint64_t
          * connection was seen both ways is the mirror. */
         if (p->answered > 0)
             continue;
+        char where[32];
+        if (i == HEALTH_PORTS - 1)
+            snprintf(where, sizeof where, "other ports");
+        else
+            snprintf(where, sizeof where, "port %u", p->port);
         for (int server_side = 0; server_side < 2; server_side++) {
             uint32_t count = server_side ? p->server_only : p->one_sided;
-            const char *way = server_side ? "server-to-client" : "client-to-server";
             if (count < HEALTH_ONE_SIDED_MIN)
                 continue;
-            if (i == HEALTH_PORTS - 1)
-                snprintf(piece, sizeof piece, "only %s traffic on other ports for %s (%u "
-                         "connections): check that the mirror port copies both directions",
-                         way, span, count);
-            else
-                snprintf(piece, sizeof piece, "only %s traffic on port %u for %s (%u "
-                         "connections): check that the mirror port copies both directions",
-                         way, p->port, span, count);
+            snprintf(piece, sizeof piece, "only %s traffic on %s for %s (%u connections): "
+                     "check that the mirror port copies both directions",
+                     server_side ? "server-to-client" : "client-to-server", where, span, count);
             text_add(text, &len, piece);
         }
     }

@@ -28,7 +28,7 @@ enum { W_ID = 6, W_DATE = 19, W_TYPE = 4, W_IP = 15, W_WHO = 17, W_WHAT = 17 };
 static size_t next_unit(const char *s, size_t len, uint32_t *cp)
 {
     size_t n = text_utf8_decode((const unsigned char *)s, len, cp);
-    if (n == 0 || *cp < 0x20 || (*cp >= 0x7f && *cp <= 0x9f) || text_is_bidi_control(*cp)) {
+    if (n == 0 || text_is_unsafe_char(*cp)) {
         *cp = UINT32_MAX;
         return 1;
     }
@@ -496,7 +496,7 @@ static void json_text(FILE *out, const char *s, size_t len)
             fputs("\\t", out);
         else if (cp == '\r')
             fputs("\\r", out);
-        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || text_is_bidi_control(cp))
+        else if (text_is_unsafe_char(cp))
             fprintf(out, "\\u%04x", (unsigned)cp);
         else
             fwrite(s + i, 1, n, out);
@@ -768,8 +768,9 @@ static void show_field(FILE *out, const char *label, const char *value)
     fputc('\n', out);
 }
 
+/* never_sent: of a message no server was found for (dns_failed): no refusal, no reply. */
 static void show_recipient(FILE *out, const struct mt_recipient *r, const char *label,
-                           const char *not_accepted)
+                           bool never_sent)
 {
     show_label(out, label);
     const char *addr = mt_str(r->addr), *reply = mt_str(r->reply);
@@ -781,10 +782,11 @@ static void show_recipient(FILE *out, const struct mt_recipient *r, const char *
         fprintf(out, "%d", r->code);
     else
         fputs("(no reply)", out);
-    if (!r->accepted && r->code / 100 == 4 && strcmp(not_accepted, "rejected") == 0)
-        fputs("  [deferred]", out);   /* a 4xx: the client tries again later */
-    else if (!r->accepted && (r->code || strcmp(not_accepted, "rejected") != 0))
-        fprintf(out, "  [%s]", not_accepted);   /* no reply is no refusal */
+    /* A 4xx: the client tries again later. No reply is no refusal. */
+    const char *outcome = r->accepted ? NULL : never_sent ? "never sent"
+                          : r->code / 100 == 4 ? "deferred" : r->code ? "rejected" : NULL;
+    if (outcome)
+        fprintf(out, "  [%s]", outcome);
     fputc('\n', out);
 }
 
@@ -806,8 +808,7 @@ static void show_message(FILE *out, const struct mt_session *s, size_t idx)
     }
     for (size_t i = 0; i < s->recipient_count; i++)
         if (s->recipients[i].message == (int)idx)
-            show_recipient(out, &s->recipients[i], "  To",
-                           m->status == MT_STATUS_DNS_FAILED ? "never sent" : "rejected");
+            show_recipient(out, &s->recipients[i], "  To", m->status == MT_STATUS_DNS_FAILED);
     show_field(out, "  Subject", mt_str(m->subject));
     show_field(out, "  Msg-ID", mt_str(m->message_id));
     show_field(out, "  From", mt_str(m->header_from));
@@ -924,7 +925,7 @@ static void show_header(FILE *out, const struct mt_session *s)
         show_message(out, s, i);
     for (size_t i = 0; i < s->recipient_count; i++)   /* recipients of no transaction */
         if (s->recipients[i].message < 0 || (size_t)s->recipients[i].message >= s->message_count)
-            show_recipient(out, &s->recipients[i], "Recipient", "rejected");
+            show_recipient(out, &s->recipients[i], "Recipient", false);
     if (s->proto == MT_PROTO_POP3 || s->proto == MT_PROTO_IMAP)
         show_mailbox(out, s);
     if (s->proto == MT_PROTO_DNS) {

@@ -261,12 +261,14 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
      * left a full table early would be as many rows. */
     if (how != STREAM_ONE_SIDED && !attempt_limit_admit(&pipeline->attempts, flow, how, syn_us))
         return;   /* counted: the minute's summary row tells */
+    /* What a client seen alone sent is decoded (its endpoints filled on the way). */
     struct mt_session *session = how == STREAM_ONE_SIDED
                                      ? decode_one_side(pipeline, flow, proto, attempt) : NULL;
-    if (!session && !(session = session_new(row_proto(proto))))
-        return;
-    if (!session->start_us)
+    if (!session) {
+        if (!(session = session_new(row_proto(proto))))
+            return;
         connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
+    }
     session->end_us = end_us;
     session->end = connection_end(how);
     session->bytes_c2s = attempt->client_bytes;   /* a one-sided capture: what the client sent */

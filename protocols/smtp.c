@@ -669,6 +669,20 @@ static void header_line(struct smtp *st, const char *line, size_t len)
         headers_end(st);
 }
 
+/* A line of message data (DATA or BDAT) starting at stream offset line_start, while the
+ * header section lasts: scanned, until the section ends or grows past its caps (the rest
+ * is body). */
+static void header_section_line(struct smtp *st, uint64_t line_start, const char *line,
+                                size_t len)
+{
+    struct smtp_body *b = &st->body;
+    if (!b->in_body && (++b->header_lines > SMTP_HEADER_LINES_MAX ||
+                        line_start - b->start > SMTP_HEADER_BYTES_MAX))
+        headers_end(st);   /* headers too long: the rest is body */
+    if (!b->in_body)
+        header_line(st, line, len);
+}
+
 /* "[message 51118 bytes, Subject: Hello]" built from raw bytes: sanitized once, on add. */
 static void message_summary(struct smtp *st, uint64_t size, const char *how)
 {
@@ -764,11 +778,7 @@ static void message_line(struct smtp *st, const struct lr_event *ev, const char 
         message_end(st, line_start - b->start, "");
         return;
     }
-    if (!b->in_body && (++b->header_lines > SMTP_HEADER_LINES_MAX ||
-                        line_start - b->start > SMTP_HEADER_BYTES_MAX))
-        headers_end(st);   /* headers too long: the rest is body */
-    if (!b->in_body)
-        header_line(st, line, len);
+    header_section_line(st, line_start, line, len);
     if (b->in_body && st->state == SMTP_MESSAGE)
         message_skip_body(st);
 }
@@ -1029,11 +1039,7 @@ static void bdat_line(struct smtp *st, const struct lr_event *ev, const char *li
     }
     uint64_t line_start = b->line_end;
     b->line_end = st->reader[MT_CLIENT].offset;
-    if (!b->in_body && (++b->header_lines > SMTP_HEADER_LINES_MAX ||
-                        line_start - b->start > SMTP_HEADER_BYTES_MAX))
-        headers_end(st);
-    if (!b->in_body)
-        header_line(st, line, len);
+    header_section_line(st, line_start, line, len);
     if (b->in_body)
         lr_skip_rest(&st->reader[MT_CLIENT]);
 }

@@ -47,13 +47,18 @@ bool text_is_bidi_control(uint32_t cp)
            (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029;
 }
 
+bool text_is_unsafe_char(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || text_is_bidi_control(cp);
+}
+
 /* Length of the valid UTF-8 sequence at s, or 0 when it is not valid, is a C1 control
  * (U+0080..U+009F: some terminals obey them) or a bidi control. */
 static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 {
     uint32_t cp;
     size_t n = text_utf8_decode(s, avail, &cp);
-    return n > 1 && (cp <= 0x9f || text_is_bidi_control(cp)) ? 0 : n;
+    return n > 1 && text_is_unsafe_char(cp) ? 0 : n;
 }
 
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)

@@ -30,6 +30,9 @@ size_t text_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
  * paragraph separators (U+2028/9): valid characters that reorder or break what follows on
  * some terminals, so that text could pose as other text. Never shown raw. */
 bool text_is_bidi_control(uint32_t cp);
+/* A character that is never shown as it is: a C0 control, DEL, a C1 control or a bidi
+ * control (the sanitizer, the CLI's output and JSON all escape the same set). */
+bool text_is_unsafe_char(uint32_t cp);
 
 /* Decodes standard base64 (whitespace ignored, '=' padding optional) into out
  * (capacity cap). Returns the decoded length, or -1 on a malformed or too long input. */

@@ -391,9 +391,6 @@ static void hand_to_nids(const uint8_t *ip, size_t len);
 
 enum tcp_verdict { TCP_NOT_COLLECTED, TCP_PASS, TCP_HELD };
 
-/* Looks at the TCP header of a (v4, possibly synthetic) packet: decides whether the
- * packet concerns a collected port, feeds the SYN tracker, and holds a client's SYN until
- * the server answers (the SYN is then handed over just before the SYN-ACK). */
 /* libnids follows that connection (a SYN-ACK of a stream it has is a retransmission). */
 static bool nids_knows(const struct attempt_key *key)
 {
@@ -403,6 +400,9 @@ static bool nids_knows(const struct attempt_key *key)
     return nids_find_tcp_stream(&tuple) != NULL;
 }
 
+/* Looks at the TCP header of a (v4, possibly synthetic) packet: decides whether the
+ * packet concerns a collected port, feeds the SYN tracker, and holds a client's SYN until
+ * the server answers (the SYN is then handed over just before the SYN-ACK). */
 static enum tcp_verdict tcp_wanted(const uint8_t *ip, size_t len, size_t header_len)
 {
     if (len < header_len + TCP_HEADER_MIN)
@@ -488,6 +488,15 @@ static void conflict_found(const struct overlap_flow *flow)
         active->events.conflict(active->events.ctx, slot->user, from, active->now_us);
 }
 
+/* The addresses and ports of an IPv4 packet whose TCP ports are at ip + header_len. */
+static void flow_of(const uint8_t *ip, size_t header_len, struct overlap_flow *flow)
+{
+    const uint8_t *tcp = ip + header_len;
+    *flow = (struct overlap_flow){ .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
+    memcpy(&flow->src, ip + 12, 4);
+    memcpy(&flow->dst, ip + 16, 4);
+}
+
 /* A TCP segment's flow (always set), sequence number and payload; false when it has no
  * data libnids would take (a SYN's, a RST's) or its header does not fit. */
 static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
@@ -496,9 +505,7 @@ static bool segment_of(const uint8_t *ip, size_t len, size_t header_len,
 {
     const uint8_t *tcp = ip + header_len;
     size_t tcp_header = (size_t)(tcp[12] >> 4) * 4;
-    *flow = (struct overlap_flow){ .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
-    memcpy(&flow->src, ip + 12, 4);
-    memcpy(&flow->dst, ip + 16, 4);
+    flow_of(ip, header_len, flow);
     if (tcp_header < TCP_HEADER_MIN || header_len + tcp_header >= len ||
         (tcp[13] & (TCP_SYN | TCP_RST)))
         return false;
@@ -516,13 +523,11 @@ static void snap_cut_check(const uint8_t *ip, size_t len)
     if (!active->events.snap_cut || ip[9] != IPPROTO_TCP || len < header_len + 4 ||
         (read_be16(ip + 6) & 0x1fff) != 0)   /* a later fragment has no ports */
         return;
-    const uint8_t *tcp = ip + header_len;
-    struct overlap_flow flow = { .sport = read_be16(tcp), .dport = read_be16(tcp + 2) };
-    memcpy(&flow.src, ip + 12, 4);
-    memcpy(&flow.dst, ip + 16, 4);
+    struct overlap_flow flow;
+    flow_of(ip, header_len, &flow);
     enum stream_side from;
     struct stream_slot *slot = slot_of(&flow, &from);
-    if (slot && slot->user)
+    if (slot)
         active->events.snap_cut(active->events.ctx, slot->user, active->now_us);
 }
 

@@ -34,7 +34,7 @@ static struct glyph next_glyph(const char *s, size_t len, bool utf8, bool at_sta
         return g;
     }
     g.bytes = n;
-    if (!utf8 || (cp >= 0x80 && cp <= 0x9f) || text_is_bidi_control(cp)) {
+    if (!utf8 || text_is_unsafe_char(cp)) {   /* a C1 or bidi control: multi-byte here */
         g.replace = true;
         return g;
     }

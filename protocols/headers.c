@@ -20,8 +20,10 @@ void header_scan_init(struct header_scan *scan)
 static void value_append(struct header_scan *scan, const char *s, size_t len)
 {
     size_t room = sizeof scan->value - scan->value_len;
-    if (len > room)
+    if (len > room) {
         len = room;
+        scan->value_cut = true;
+    }
     memcpy(scan->value + scan->value_len, s, len);
     scan->value_len += len;
 }
@@ -46,6 +48,8 @@ void header_scan_flush(struct header_scan *scan, const struct header_field *fiel
         char clean[MT_STR_MAX];
         size_t max = f->max < sizeof clean ? f->max : sizeof clean;
         size_t len = text_copy_trimmed(clean, max, value, value_len);
+        if (scan->value_cut)
+            len = text_mark_cut(clean, max, len);
         session_text_copy((char **)((char *)message + f->offset), max, clean, len);
     }
     if (f->offset == offsetof(struct mt_message, subject)) {
@@ -62,6 +66,7 @@ void header_scan_flush(struct header_scan *scan, const struct header_field *fiel
     scan->fields_seen |= 1u << scan->field;
     scan->field = -1;
     scan->value_len = 0;
+    scan->value_cut = false;
 }
 
 bool header_scan_line(struct header_scan *scan, const struct header_field *fields,

@@ -27,6 +27,7 @@ struct header_scan {
     int field;                 /* index of the field being read, -1 */
     unsigned fields_seen;
     size_t value_len, subject_len;
+    bool value_cut;            /* the field was longer than value */
     char value[MT_TEXT_MAX];   /* raw, capped */
     char subject[MT_TEXT_MAX]; /* the trimmed Subject (encoded-words decoded, not
                                 * sanitized), for summary lines */

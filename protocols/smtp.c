@@ -1639,8 +1639,6 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_TLS_FAILED, &st->starttls_refused);
     else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok && st->auth_line.buf.len)
         decide(s, MT_STATUS_AUTH_FAILED, &st->auth_line);
-    else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok)
-        decide_event(s, MT_STATUS_AUTH_FAILED, "authentication cancelled");
     else if (s->tls && !(s->flags & MT_FLAG_DECRYPTED))
         decide(s, MT_STATUS_ENCRYPTED, &st->tls_line);
     else if (s->end == MT_END_RESET)
@@ -1652,6 +1650,9 @@ static void smtp_close(void *state, struct mt_session *s)
         decide_event(s, MT_STATUS_INCOMPLETE, "outcome unknown: replies could not be paired"
                                               " with commands (over " TEXT_XSTR(SMTP_PENDING_MAX)
                                               " awaited at once)");
+    else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok)
+        /* RFC 4954 4: "*" cancels; no password was judged, the client gave up */
+        decide_event(s, MT_STATUS_NO_MAIL, "the client cancelled authentication and sent no mail");
     else
         decide(s, MT_STATUS_NO_MAIL, &st->last_reply);
 }

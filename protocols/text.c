@@ -61,12 +61,11 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
     return n > 1 && text_is_unsafe_char(cp) ? 0 : n;
 }
 
-size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)
+/* text_sanitize() without the cut marker; *taken: how many bytes of src were used. */
+static size_t sanitize_prefix(char *dst, size_t cap, const char *src, size_t len, size_t *taken)
 {
     const unsigned char *s = (const unsigned char *)src;
     size_t out = 0, i = 0;
-    if (cap == 0)
-        return 0;
     while (i < len) {
         /* Most text is a run of printable ASCII: copied as it is, without a per-byte
          * UTF-8 check (which was most of the transcript's cost). */
@@ -112,7 +111,38 @@ size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)
         }
     }
     dst[out] = '\0';
+    *taken = i;
     return out;
+}
+
+/* Room a cut needs for its marker and enough text before it to be worth one. */
+#define CUT_MARKER "..."
+#define CUT_MARKER_MIN_CAP 16
+
+size_t text_mark_cut(char *text, size_t cap, size_t len)
+{
+    size_t marker = sizeof CUT_MARKER - 1;
+    if (cap < CUT_MARKER_MIN_CAP || len >= cap ||
+        (len >= marker && memcmp(text + len - marker, CUT_MARKER, marker) == 0))
+        return len;
+    size_t keep = text_utf8_cut(text, len, cap - 1 - marker);
+    memcpy(text + keep, CUT_MARKER, marker + 1);
+    return keep + marker;
+}
+
+size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t taken;
+    if (cap == 0)
+        return 0;
+    size_t out = sanitize_prefix(dst, cap, src, len, &taken);
+    if (taken == len || cap < CUT_MARKER_MIN_CAP)
+        return out;
+    /* Cut: again with room for the marker, so a cut field never looks whole (an
+     * address cut before its end would otherwise read as a complete one). */
+    out = sanitize_prefix(dst, cap - (sizeof CUT_MARKER - 1), src, len, &taken);
+    memcpy(dst + out, CUT_MARKER, sizeof CUT_MARKER);
+    return out + sizeof CUT_MARKER - 1;
 }
 
 static int base64_value(unsigned char c)

@@ -14,9 +14,15 @@
 /* Writes a sanitized, NUL-terminated copy of src[0..len) into dst (capacity cap >= 1).
  * Control bytes, C1 controls, DEL, backslash and bytes that are not valid UTF-8 become
  * visible escapes (\xNN, \\), so no escape sequence can ever reach a terminal or a log.
- * Valid UTF-8 is kept. Output is cut at a character boundary when cap is too small.
+ * Valid UTF-8 is kept. Output is cut at a character boundary when cap is too small,
+ * and then ends in "..." (from a cap of 16 up).
  * Returns the number of bytes written (excluding the NUL). */
 size_t text_sanitize(char *dst, size_t cap, const char *src, size_t len);
+
+/* Makes sanitized text[0..len) (in cap bytes) end in the cut marker "...", shortening it
+ * at a character boundary to make room: for text cut before it was sanitized. Returns the
+ * new length; text shorter than 16 bytes of cap, or already marked, is left as it is. */
+size_t text_mark_cut(char *text, size_t cap, size_t len);
 
 /* The longest prefix of UTF-8 text s[0..len) that is at most max bytes and does not end
  * inside a character: where to cut text that is already sanitized. */

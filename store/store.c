@@ -473,6 +473,22 @@ static int64_t now_ms(void)
 }
 
 /* Records a failure of SQLite result rc while `doing` something; returns our code. */
+/* SQLite writes its -wal and -shm files beside the database: a database file this user
+ * may write in a directory it may not (a sensor's -Z user) is read-only all the same. */
+static bool directory_blocks_writing(const char *path)
+{
+    char dir[4096];
+    if (!path || !path[0] || strlen(path) >= sizeof dir || access(path, W_OK) != 0)
+        return false;
+    strcpy(dir, path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else
+        slash[slash == dir] = '\0';   /* "/x.db" → "/" */
+    return access(dir, W_OK | X_OK) != 0;
+}
+
 static int store_fail(struct mt_store *store, int rc, const char *doing)
 {
     /* errmsg describes rc only when rc came from the last SQLite call */
@@ -497,6 +513,10 @@ static int store_fail(struct mt_store *store, int rc, const char *doing)
     if ((rc & 0xff) == SQLITE_NOTADB && path && path[0])   /* which file: -d may be a typo */
         snprintf(store->error, sizeof store->error, "%s is not a mailtap database (or is corrupt):"
                  " %s while %s", path, detail, doing);
+    else if ((rc & 0xff) == SQLITE_READONLY && directory_blocks_writing(path))
+        snprintf(store->error, sizeof store->error, "database is read-only while %s: the"
+                 " directory of %s is not writable by this user, and SQLite creates its -wal"
+                 " and -shm files there (%s)", doing, path, detail);
     else
         snprintf(store->error, sizeof store->error, "%s while %s: %s", what, doing, detail);
     return code;

@@ -119,7 +119,8 @@ static void test_find_ci_matches_reference(void **state)
 
 /* The definition, a byte (or a valid non-C1 UTF-8 character) at a time, as text_sanitize()
  * was before its ASCII runs were copied whole: the two agree on every input and cap. */
-static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, size_t len)
+static size_t sanitize_reference_prefix(char *dst, size_t cap, const unsigned char *s, size_t len,
+                                        bool *cut)
 {
     static const char hex[] = "0123456789abcdef";
     size_t out = 0, i = 0;
@@ -150,7 +151,20 @@ static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, 
         i += seq;
     }
     dst[out] = '\0';
+    *cut = i < len;
     return out;
+}
+
+/* A cut output (from a capacity of 16) ends in "...", within the capacity. */
+static size_t sanitize_reference(char *dst, size_t cap, const unsigned char *s, size_t len)
+{
+    bool cut;
+    size_t out = sanitize_reference_prefix(dst, cap, s, len, &cut);
+    if (!cut || cap < 16)
+        return out;
+    out = sanitize_reference_prefix(dst, cap - 3, s, len, &cut);
+    strcpy(dst + out, "...");
+    return out + 3;
 }
 
 static void test_sanitize_matches_reference(void **state)

@@ -509,6 +509,12 @@ static const struct chunk auth_login_fail[] = {
     C("AUTH LOGIN\r\n"), S("334 VXNlcm5hbWU6\r\n"), C("*\r\n"),
     S("501 5.7.0 Authentication aborted\r\n"), QUIT,
 };
+/* The client gives up at the password prompt (RFC 4954 4: "*"): nothing was judged. */
+static const struct chunk auth_cancelled[] = {
+    GREETING, EHLO, C("AUTH LOGIN\r\n"), S("334 VXNlcm5hbWU6\r\n"),
+    C("YWxpY2VAZXhhbXBsZS5vcmc=\r\n"), S("334 UGFzc3dvcmQ6\r\n"), C("*\r\n"),
+    S("501 5.7.0 Authentication aborted\r\n"), QUIT,
+};
 /* The server refuses the mechanism; a broken client sends its credentials anyway. */
 static const struct chunk auth_refused_sent_anyway[] = {
     GREETING, EHLO, C("AUTH LOGIN\r\n"), S("504 5.5.4 Unrecognized authentication type\r\n"),
@@ -675,6 +681,7 @@ static const struct expectation {
     { DIALOGUE(auth_plain_authzid, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(auth_login_ok, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(auth_login_fail, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "535 5.7.8" },
+    { DIALOGUE(auth_cancelled, MT_END_CLOSE), MT_STATUS_NO_MAIL, "the client cancelled" },
     { DIALOGUE(auth_refused_sent_anyway, MT_END_CLOSE), MT_STATUS_AUTH_FAILED, "504 5.5.4" },
     { DIALOGUE(foreign_logins, MT_END_CLOSE), MT_STATUS_NO_MAIL, "" },
     { DIALOGUE(auth_cram_ok, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
@@ -849,6 +856,7 @@ static void test_auth(void **state)
         { "auth_plain_authzid", "bob", 1, 0 },
         { "auth_login_ok", "alice@example.org", 1, 0 },
         { "auth_login_fail", "alice@example.org", 2, 1 },   /* the second one cancelled */
+        { "auth_cancelled", "alice@example.org", 1, 0 },
         { "auth_refused_sent_anyway", "", 1, 1 },
         { "auth_cram_ok", "alice", 1, 0 },
         { "auth_cram_fail", "alice", 1, 1 },
@@ -1046,11 +1054,30 @@ static void test_long_lines(void **state)
         assert_true(strlen(s->helo) < MT_NAME_MAX);
         assert_true(strlen(mt_str(message(s, 0)->subject)) < MT_TEXT_MAX);
         assert_int_equal(message(s, 0)->size, body_len - 3);
+        /* a cut field says so: it must not read as a whole name */
+        assert_string_equal(s->helo + strlen(s->helo) - 4, "h...");
+        const char *subject = mt_str(message(s, 0)->subject);
+        assert_string_equal(subject + strlen(subject) - 4, "s...");
         session_free(s);
         free(helo);
         free(reply);
         free(body);
     }
+    /* An address longer than the field keeps its start and shows the cut. */
+    size_t mail_len;
+    char *mail = repeat("MAIL FROM:<", 'm', 1000, "@example.org>\r\n", &mail_len);
+    const struct chunk chunks[] = {
+        GREETING, EHLO, { MT_CLIENT, mail, mail_len }, S("250 2.1.0 Ok\r\n"), RCPT_OK, DATA_354,
+        C("Subject: x\r\n\r\ny\r\n.\r\n"), QUEUED, QUIT,
+    };
+    struct dialogue d = { "long address", chunks, sizeof chunks / sizeof chunks[0], MT_END_CLOSE };
+    struct mt_session *s = decode_checked(&d, true);
+    const char *from = mt_str(message(s, 0)->mail_from);
+    assert_true(strlen(from) < MT_MSG_MAIL_FROM_MAX);
+    assert_true(strncmp(from, "mmmm", 4) == 0);
+    assert_string_equal(from + strlen(from) - 4, "m...");
+    session_free(s);
+    free(mail);
 }
 
 static void test_endless_reply(void **state)

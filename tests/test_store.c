@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -808,6 +809,41 @@ static void test_show(void **state)
     free(text);
     session_free(smtp);
     session_free(refused);
+}
+
+/* A database file the user may write, in a directory it may not (a sensor after -Z):
+ * the message names the directory, not the step that happened to write first. As root,
+ * checked in a child that becomes nobody (root writes anywhere). */
+static void test_readonly_directory_named(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    assert_int_equal(store_close(store), STORE_OK);
+    bool root = geteuid() == 0;
+    if (root)
+        assert_int_equal(chown(f->path, 65534, 65534), 0);
+    assert_int_equal(chmod(f->dir, 0555), 0);
+    fflush(NULL);
+    pid_t child = root ? fork() : 0;
+    assert_true(child >= 0);
+    if (child == 0) {
+        char err[512] = "";
+        if (root && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        struct mt_store *denied = store_open(f->path, true, err, sizeof err);
+        bool named = !denied && strstr(err, "directory of") && strstr(err, "not writable");
+        if (!named)
+            fprintf(stderr, "    got: %s\n", denied ? "(opened)" : err);
+        store_close(denied);
+        if (root)
+            _exit(named ? 0 : 1);
+        assert_true(named);
+    } else {
+        int status = 0;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(chmod(f->dir, 0700), 0);
 }
 
 static void test_open_errors(void **state)
@@ -2292,6 +2328,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_show),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_directory_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denormalised, setup, teardown),

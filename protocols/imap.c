@@ -22,8 +22,10 @@
  * detail: the command is not followed, the literal is shown as "{n}", never a crash.
  *
  * Counters, as defined here:
- *   fetch_count      untagged FETCH responses carrying at least one literal (a body, a
- *                    header section), whatever command asked for them;
+ *   fetch_count      untagged FETCH responses carrying at least one literal of message
+ *                    content (a whole message, its text, a part), whatever command asked;
+ *                    header sections alone (a client listing a mailbox: BODY[HEADER],
+ *                    HEADER.FIELDS, RFC822.HEADER, a part's MIME header) are not counted;
  *   fetch_bytes      octets of those literals seen (a literal cut by the end counts what came);
  *   append_count/_bytes  message literals of an APPEND the server answered OK (stored),
  *                    and their octets;
@@ -155,6 +157,7 @@ struct imap_side {
     /* the literal being skipped */
     bool in_literal, waiting_plus, fetch_counted;
     enum lit_role role;
+    bool lit_header_only;      /* LIT_FETCH of a header section: not a retrieval */
     uint64_t lit_size, lit_start;    /* lit_start: stream offset of its first octet */
     int lit_index;                   /* in lits[], -1 when not kept */
     bool capturing;                  /* reading back a small literal (user, mailbox) */
@@ -1355,6 +1358,38 @@ static bool fetch_item_is_message(const char *text, size_t len)
     return false;
 }
 
+/* Whether the FETCH item announcing a literal is a header section only: BODY[HEADER],
+ * BODY.PEEK[HEADER.FIELDS (...)], BODY[2.MIME], RFC822.HEADER (with any <origin>). */
+static bool fetch_item_is_header(const char *text, size_t len)
+{
+    while (len > 0 && text[len - 1] == ' ')
+        len--;
+    if (len > 0 && text[len - 1] == '>') {
+        const char *open = NULL;
+        for (size_t i = len; i-- > 0 && !open;)
+            if (text[i] == '<')
+                open = text + i;
+        if (!open)
+            return false;
+        len = (size_t)(open - text);
+    }
+    static const char rfc822_header[] = "RFC822.HEADER";
+    size_t n = sizeof rfc822_header - 1;
+    if (len >= n && text_starts_with_ci(text + len - n, n, rfc822_header))
+        return true;
+    if (len == 0 || text[len - 1] != ']')
+        return false;
+    size_t open = len - 1;
+    while (open > 0 && text[open - 1] != '[')
+        open--;
+    if (open == 0)
+        return false;
+    const char *section = text + open;
+    size_t section_len = len - 1 - open;
+    return text_find_ci(section, section_len, "HEADER") >= 0 ||
+           (section_len >= 4 && text_starts_with_ci(section + section_len - 4, 4, "MIME"));
+}
+
 static struct mt_message *fetch_message(struct imap *imap)
 {
     struct mt_session *session = imap->session;
@@ -1440,7 +1475,7 @@ static void literal_end(struct imap *imap, struct imap_side *s, uint64_t receive
     }
     if (s == &imap->server && imap->fetch_scan)
         fetch_headers_done(imap);
-    if (s->role == LIT_FETCH) {
+    if (s->role == LIT_FETCH && !s->lit_header_only) {
         stats->fetch_bytes += received;
         stats->fetch_count += counts && !s->fetch_counted;
         s->fetch_counted = s->fetch_counted || counts;
@@ -1467,6 +1502,7 @@ static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size,
     s->waiting_plus = s == &imap->client && !nonsync;
     s->role = s->kind == LK_FETCH ? LIT_FETCH
               : s->cmd && (s->cmd->flags & CMD_UPLOAD) && !first_arg ? LIT_UPLOAD : LIT_OTHER;
+    s->lit_header_only = s->role == LIT_FETCH && fetch_item_is_header(s->text, mark);
     s->capturing = s->cmd && (s->cmd->flags & CMD_CAPTURE_FIRST) && first_arg &&
                    size <= IMAP_CAPTURE_MAX && s->lit_index >= 0;
     if (s->capturing) {

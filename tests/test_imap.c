@@ -246,7 +246,10 @@ static void test_fetch_retrievals(void **unused)
     };
     struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
-    assert_int_equal(s->stats.fetch_count, 5);
+    /* a header section alone is no retrieval (a client listing the mailbox); text is */
+    assert_int_equal(s->stats.fetch_count, 4);
+    assert_int_equal(s->stats.fetch_bytes,
+                     strlen(MSG_A) + strlen(MSG_B) + strlen(MSG_D) + strlen(MSG_B));
     assert_int_equal(s->message_count, 3);   /* BODY[HEADER] and BODY[TEXT] are no retrievals */
     assert_string_equal(mt_str(s->messages[0].message_id), "<a1@example.org>");
     /* the UID when it comes before the literal (the server's log names messages so); the
@@ -1030,6 +1033,31 @@ static void test_pipelining_and_list_cap(void **unused)
     session_free(s);
 }
 
+/* Header sections in every spelling are not retrievals; a part is. */
+static void test_fetch_header_sections(void **unused)
+{
+    (void)unused;
+    const struct chunk chunks[] = {
+        SV("* PREAUTH ready\r\n"),
+        CL("a1 SELECT INBOX\r\n"),
+        SV("* 4 EXISTS\r\na1 OK done\r\n"),
+        CL("a2 FETCH 1:4 (RFC822.HEADER)\r\n"),
+        SV("* 1 FETCH (RFC822.HEADER {4}\r\nab\r\n)\r\n"
+           "* 2 FETCH (UID 8 BODY[HEADER.FIELDS (SUBJECT FROM)]<0> {4}\r\nab\r\n)\r\n"
+           "* 3 FETCH (BODY[1.MIME] {4}\r\nab\r\n FLAGS (\\Seen))\r\n"
+           "* 4 FETCH (body[header.fields.not (X-A)] {4}\r\nab\r\n)\r\na2 OK\r\n"),
+        CL("a3 FETCH 2 (BODY[1] BODY[1.MIME])\r\n"),
+        SV("* 2 FETCH (BODY[1] {5}\r\nhello BODY[1.MIME] {4}\r\nab\r\n)\r\na3 OK\r\n"),
+        CL("a4 LOGOUT\r\n"),
+        SV("* BYE\r\na4 OK\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->stats.fetch_count, 1);
+    assert_int_equal(s->stats.fetch_bytes, 5);
+    assert_int_equal(s->message_count, 0);
+    session_free(s);
+}
+
 static void test_store_silent_and_compress(void **unused)
 {
     (void)unused;
@@ -1053,7 +1081,7 @@ static void test_store_silent_and_compress(void **unused)
     assert_string_equal(s->stats.mailboxes, "INBOX");
     assert_int_equal(s->stats.deleted_flagged, 4 + 3);
     assert_int_equal(s->stats.fetch_count, 1);
-    assert_int_equal(s->stats.fetch_bytes, 7);
+    assert_int_equal(s->stats.fetch_bytes, 3);   /* BODY[TEXT]; BODY[HEADER] is no retrieval */
     assert_int_equal(s->auth_attempts, 0);
     assert_int_equal(s->flags, 0);
     assert_transcript_has(s, "[COMPRESS: the rest is compressed, not decoded]");
@@ -1201,9 +1229,10 @@ static void test_fixture_arkime_login_fetch(void **unused)
     assert_int_equal(s->auth_failures, 0);
     assert_int_equal(count_in_transcript(s, " C a0"), 26);
     assert_int_equal(count_in_transcript(s, " FETCH 1"), 3);   /* a0004, a0007, a0023 */
-    /* 13 + 1 + 12 FETCH responses carried a literal */
-    assert_int_equal(s->stats.fetch_count, 26);
-    assert_int_equal(s->stats.fetch_bytes, 14395);   /* sum of the 26 literal sizes */
+    /* 13 + 1 + 12 FETCH responses carried a literal; 25 of them the header fields a
+     * client lists a mailbox with (BODY.PEEK[HEADER.FIELDS (...)]): one retrieval */
+    assert_int_equal(s->stats.fetch_count, 1);
+    assert_int_equal(s->stats.fetch_bytes, 3339);   /* a0007's RFC822 */
     assert_int_equal(s->stats.deleted_flagged, 1);
     assert_int_equal(s->stats.expunge_count, 1);
     assert_string_equal(s->stats.mailboxes, "INBOX");
@@ -1281,6 +1310,7 @@ int main(void)
         cmocka_unit_test(test_overlong_lines),
         cmocka_unit_test(test_control_bytes),
         cmocka_unit_test(test_pipelining_and_list_cap),
+        cmocka_unit_test(test_fetch_header_sections),
         cmocka_unit_test(test_store_silent_and_compress),
         cmocka_unit_test(test_password_never_appears),
         cmocka_unit_test(test_random_garbage),

@@ -797,8 +797,13 @@ static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_res
 static void cmd_starttls_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
 {
     (void)tag;
-    if (result != IMAP_OK)
+    if (result != IMAP_OK) {
+        /* RFC 2595 6 / RFC 9051 6.2.1: NO or BAD when the server cannot do TLS. The client
+         * asked (no starttls_unused finding); a later login or failure decides over it. */
+        imap->session->starttls_refused = true;
+        imap_decide(imap, MT_STATUS_TLS_FAILED, imap->server.text, imap->server.len, imap->tline);
         return;
+    }
     imap->session->tls = true;
     imap->cap_logindisabled = imap->cap_starttls = false;   /* RFC 9051 6.2.1: ask again */
     caps_set_auth(imap, "");

@@ -130,7 +130,7 @@ static const int sasl_answers_unasked[SASL_MECH_COUNT] = {
 
 /* How strongly a status decided by the dialogue holds: a later event replaces it only
  * with a rank at least as high. */
-enum pop3_rank { RANK_NONE, RANK_AUTH_FAILED, RANK_TEMP_FAILED, RANK_LOGIN_DISABLED,
+enum pop3_rank { RANK_NONE, RANK_TLS_REFUSED, RANK_AUTH_FAILED, RANK_TEMP_FAILED, RANK_LOGIN_DISABLED,
                  RANK_ENCRYPTED, RANK_LOGIN_OK, RANK_MAILBOX_FAILED, RANK_SERVER_REJECTED };
 
 /* Why a side's next two bytes are checked for a TLS record. */
@@ -213,6 +213,7 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
                         : status == MT_STATUS_ENCRYPTED       ? RANK_ENCRYPTED
                         : status == MT_STATUS_LOGIN_DISABLED  ? RANK_LOGIN_DISABLED
                         : status == MT_STATUS_TEMP_FAILED     ? RANK_TEMP_FAILED
+                        : status == MT_STATUS_TLS_FAILED      ? RANK_TLS_REFUSED
                                                               : RANK_AUTH_FAILED;
     if (rank < st->rank)
         return;
@@ -784,8 +785,13 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
             set_state(st, POP3_AUTHORIZATION);
         break;
     case CMD_STLS:
-        if (!ok)
+        if (!ok) {
+            /* RFC 2595 4: -ERR when the server cannot do TLS. The client asked (no
+             * starttls_unused finding); if it then gives up, this is why. */
+            st->session->starttls_refused = true;
+            decide(st, MT_STATUS_TLS_FAILED, line, len, index);
             break;
+        }
         st->session->tls = true;
         save_line(&st->stls_line, line, len, index);
         if (st->stls_plain) { /* the client already went on in plaintext */

@@ -804,6 +804,39 @@ static void test_starttls_then_plaintext(void **unused)
     session_free(s);
 }
 
+/* A refused STARTTLS: the client asked (no starttls_unused); it is why a client that then
+ * gives up got nothing, and a later login decides over it. */
+static void test_starttls_refused(void **unused)
+{
+    (void)unused;
+    const struct chunk quit[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot ready.\r\n"),
+        CL("b STARTTLS\r\n"),
+        SV("b BAD TLS support isn't enabled.\r\n"),
+        CL("c LOGOUT\r\n"),
+        SV("* BYE Logging out\r\nc OK Logout completed.\r\n"),
+    };
+    struct mt_session *s = run(quit, COUNT(quit), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_string_equal(s->status_line, "b BAD TLS support isn't enabled.");
+    assert_true(s->starttls_refused);
+    assert_false(s->tls);
+    session_free(s);
+
+    const struct chunk login[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 NO [UNAVAILABLE] TLS not available\r\n"),
+        CL("a2 LOGIN alice pw0rd\r\n"),
+        SV("a2 OK Logged in\r\n"),
+    };
+    s = run(login, COUNT(login), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_true(s->starttls_refused);
+    assert_no_secret(s, "pw0rd");
+    session_free(s);
+}
+
 static void test_login_disabled(void **unused)
 {
     (void)unused;
@@ -1303,6 +1336,7 @@ int main(void)
         cmocka_unit_test(test_idle_done),
         cmocka_unit_test(test_starttls_then_tls),
         cmocka_unit_test(test_starttls_then_plaintext),
+        cmocka_unit_test(test_starttls_refused),
         cmocka_unit_test(test_login_disabled),
         cmocka_unit_test(test_greetings),
         cmocka_unit_test(test_end_statuses),

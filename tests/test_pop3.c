@@ -577,6 +577,16 @@ static const struct step dialogue_stls_refused[] = {
     S("+OK Logged in.\r\n"),
 };
 
+static const struct step dialogue_stls_refused_quit[] = {
+    GREETING,
+    C("CAPA\r\n"),
+    S("+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
+    C("STLS\r\n"),
+    S("-ERR TLS support isn't enabled.\r\n"),
+    C("QUIT\r\n"),
+    S("+OK Logging out.\r\n"),
+};
+
 static void test_stls_refused(void **unused)
 {
     (void)unused;
@@ -584,7 +594,16 @@ static void test_stls_refused(void **unused)
                                  MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     assert_false(s->tls);
+    assert_true(s->starttls_refused);   /* the client asked: no starttls_unused */
     assert_int_equal(s->flags, 0);
+    session_free(s);
+
+    /* ... and a client that gives up then: the refusal is why (Dovecot without TLS) */
+    s = check(dialogue_stls_refused_quit, COUNT(dialogue_stls_refused_quit), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_string_equal(s->status_line, "-ERR TLS support isn't enabled.");
+    assert_int_equal(s->status_transcript_line, 6);
+    assert_true(s->starttls_refused);
     session_free(s);
 }
 

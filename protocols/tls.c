@@ -785,7 +785,10 @@ enum tls_outcome tls_finish(struct tls_parser *p, int64_t capture_time,
         f->name_mismatch = false;
         if (name && name[0]) {
             text_sanitize(f->name_checked, sizeof f->name_checked, name, strlen(name));
-            f->name_mismatch = !x509_name_matches(&p->leaf, name);
+            /* names not all kept: "not found" is no finding (a hosting certificate may
+             * carry a hundred names, Let's Encrypt's limit) */
+            f->name_mismatch = !x509_name_matches(&p->leaf, name) &&
+                               !p->leaf.match_incomplete && p->leaf.complete;
         }
     }
     f->reason[0] = '\0';

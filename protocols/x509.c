@@ -251,9 +251,12 @@ static void sans_append(struct x509_cert *c, const char *text)
 static void match_add(struct x509_cert *c, const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || c->match_count >= X509_MATCH_MAX ||
-        c->match_pool_len + n + 1 > sizeof c->match_pool)
+    if (n == 0)
         return;
+    if (c->match_count >= X509_MATCH_MAX || c->match_pool_len + n + 1 > sizeof c->match_pool) {
+        c->match_incomplete = true;
+        return;
+    }
     memcpy(c->match_pool + c->match_pool_len, name, n + 1);
     c->match_pool_len += n + 1;
     c->match_count++;

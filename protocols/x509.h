@@ -12,7 +12,7 @@
 #define X509_NAME_MAX 256      /* a sanitized CN / O / DNS name */
 #define X509_SANS_MAX 512      /* the joined, sanitized SAN list ("a, b, IP:1.2.3.4") */
 #define X509_MATCH_POOL 4096   /* raw DNS / IP SANs kept for name checks */
-#define X509_MATCH_MAX 64      /* at most this many SANs are checked */
+#define X509_MATCH_MAX 1024    /* at most this many SANs are checked (the pool bounds too) */
 
 struct x509_cert {
     char subject_cn[X509_NAME_MAX];   /* sanitized; "" when absent */
@@ -29,6 +29,7 @@ struct x509_cert {
     char match_pool[X509_MATCH_POOL];
     size_t match_pool_len;
     unsigned match_count;             /* entries in match_pool */
+    bool match_incomplete;            /* a SAN did not fit: a name not found may be there */
     bool has_dns_san;                 /* then the CN is not used for matching (RFC 6125) */
     char match_cn[X509_NAME_MAX];     /* lower-case CN when usable as a host name, else "" */
 };

@@ -1280,7 +1280,9 @@ static bool smtp_probe(struct smtp *st, enum mt_side side, const char *line, siz
     bool plaintext = side == MT_CLIENT ? is_alpha(first) : is_digit(first);
     st->probe[side] = false;
     if (side == MT_SERVER && st->state == SMTP_TLS) {   /* the client began TLS already */
-        if (first != 0x16) {
+        /* any TLS record type (change_cipher_spec 0x14 .. application_data 0x17): a
+         * server refusing the hello answers with an alert (0x15), in TLS */
+        if ((unsigned char)first < 0x14 || (unsigned char)first > 0x17) {
             session_transcript_add(st->session, st->ts, 'S', line, len);
             smtp_note(st, "[the server answered the TLS handshake in plaintext]");
         }

@@ -364,6 +364,13 @@ static const struct chunk misc_commands[] = {
     QUIT,
 };
 
+/* The server refuses the hello with an alert (protocol_version): a TLS record, not text. */
+static const struct chunk starttls_alert[] = {
+    GREETING, EHLO, C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
+    C("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x01\x55\x0a\x66"),
+    S("\x15\x03\x01\x00\x02\x02\x46"),
+};
+
 static const struct chunk implicit_tls[] = {
     C("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03\x55\x0a\x66"),
     S("\x16\x03\x03\x00\x5d\x02\x00\x00\x59\x03\x03\xa0"),
@@ -658,6 +665,7 @@ static const struct expectation {
     { DIALOGUE(several, MT_END_CLOSE), MT_STATUS_RCPT_REJECTED, "550 5.1.1 <gone@" },
     { DIALOGUE(starttls_encrypted, MT_END_EOF), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready to start TLS" },
     { DIALOGUE(starttls_decrypted, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.6.0" },
+    { DIALOGUE(starttls_alert, MT_END_CLOSE), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready" },
     { DIALOGUE(pipelined_after_dot, MT_END_CLOSE), MT_STATUS_TEMP_FAILED, "451 4.3.0 Error: queue" },
     { DIALOGUE(misc_commands, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(implicit_tls, MT_END_EOF), MT_STATUS_ENCRYPTED, "TLS from the first byte" },
@@ -919,6 +927,12 @@ static void test_tls(void **state)
 
     s = decode_named("implicit_tls");
     assert_true(s->tls);
+    session_free(s);
+
+    s = decode_named("starttls_alert");
+    assert_true(s->tls);
+    assert_false(transcript_has(s, "plaintext"));
+    assert_false(transcript_has(s, "\\x15"));
     session_free(s);
 }
 

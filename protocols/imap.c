@@ -183,6 +183,7 @@ struct imap {
     int sasl_step;                   /* client responses so far in this AUTHENTICATE */
     int auth_answered;               /* login attempts the server answered */
     bool cap_logindisabled, cap_starttls;
+    bool plain_after_starttls;     /* the client did not begin TLS after STARTTLS's OK */
     char *cap_auth;                  /* AUTH= mechanisms, each followed by a space; NULL: none */
     bool greeted, logged_in, decided, goodbye;
     bool unknown_tag_noted;          /* the transcript said why once */
@@ -1640,6 +1641,7 @@ static void imap_data(void *state, struct mt_session *session, enum mt_side from
     s->ts = ts_us;
     /* TLS shows itself by its first byte, a handshake record (0x16): never a tag. */
     bool tls = (unsigned char)bytes[0] == 0x16;
+    bool tls_record = (unsigned char)bytes[0] >= 0x14 && (unsigned char)bytes[0] <= 0x17;
     if (imap->state == IMAP_GREETING && s->chunk_off == 0 && tls) {
         static const char why[] = "[TLS from the first byte: implicit TLS]";
         imap->session->tls = true;
@@ -1648,13 +1650,16 @@ static void imap_data(void *state, struct mt_session *session, enum mt_side from
         imap_go_opaque(imap, ts_us, "[TLS from here on: the handshake and what follows are"
                                     " not shown]");
     } else if (imap->state == IMAP_TLS_STARTING && from == MT_CLIENT) {
-        /* A decrypted capture: keep decoding, and let what follows decide the status. */
-        static const char why[] = "[plaintext after STARTTLS: decrypted capture]";
-        imap->session->flags |= MT_FLAG_DECRYPTED;
+        /* A decrypted capture (once the server answers in plaintext too), or a client that
+         * never began TLS: keep decoding, and let what follows decide the status. */
+        static const char why[] = "[plaintext after STARTTLS]";
+        imap->plain_after_starttls = true;
         imap->decided = false;
         imap_log(imap, 'I', ts_us, why, sizeof why - 1, false);
         imap_enter_state(imap, IMAP_NOT_AUTH);
     }
+    if (from == MT_SERVER && imap->plain_after_starttls && !tls_record)
+        imap->session->flags |= MT_FLAG_DECRYPTED;   /* both sides in plaintext */
     s->chunk = bytes;
     s->chunk_len = len;
     lr_feed(&s->reader, bytes, len, from == MT_CLIENT ? client_event : server_event, imap);
@@ -1720,6 +1725,12 @@ static void imap_close(void *state, struct mt_session *session)
     side_flush(imap, &imap->server);
     int64_t end_ts = imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts;
     log_flush_hidden(imap, end_ts);
+    if (imap->plain_after_starttls && !(session->flags & MT_FLAG_DECRYPTED)) {
+        static const char why[] = "the client sent plaintext after STARTTLS's OK instead of"
+                                  " starting TLS";
+        imap_decide(imap, MT_STATUS_TLS_FAILED, why, sizeof why - 1, -1);
+        return;
+    }
     if (!imap->decided)
         imap_decide_at_end(imap);
     imap_decide_interrupted(imap, session, end_ts);

@@ -177,6 +177,8 @@ struct pop3 {
     enum probe_reason probe[2];
     bool held[2];                  /* a first byte 0x16 waits for the next one */
     bool stls_plain;               /* the client spoke plaintext right after STLS */
+    bool plain_after_stls;         /* ... and STLS was accepted: decrypted once the server
+                                    * answers in plaintext too, else TLS failed */
 };
 
 /* A command's name for a status line ("a command" for those counted as CMD_OTHER). */
@@ -300,6 +302,13 @@ static void feed(struct pop3 *st, enum mt_side side, const char *bytes, size_t l
     }
 }
 
+static void plain_after_stls(struct pop3 *st)
+{
+    static const char note[] = "[plaintext after STLS]";
+    st->plain_after_stls = true;
+    session_transcript_add(st->session, st->now, 'I', note, sizeof note - 1);
+}
+
 /* A TLS handshake record starts 0x16 0x03. Returns how many bytes it used: all when TLS
  * starts, 1 when a lone 0x16 must wait for the next byte, else 0 (plaintext: the bytes go
  * to the line reader, after a held 0x16). */
@@ -320,9 +329,10 @@ static size_t probe_bytes(struct pop3 *st, enum mt_side side, const char *bytes,
     } else if (tls && !(side == MT_CLIENT && st->greeted)) {
         go_encrypted(st, "[TLS from the first byte: nothing decodable]");
     } else if (why == PROBE_STLS && side == MT_CLIENT) {
-        /* Plaintext after STLS: a decrypted capture, or a client going on after -ERR. */
+        /* Plaintext after STLS: a decrypted capture (when the server answers so), a client
+         * that never began TLS, or one going on after -ERR. */
         if (st->state == POP3_TLS_PENDING) {
-            st->session->flags |= MT_FLAG_DECRYPTED;
+            plain_after_stls(st);
             set_state(st, POP3_AUTHORIZATION);
         } else {
             st->stls_plain = true;
@@ -795,7 +805,7 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
         st->session->tls = true;
         save_line(&st->stls_line, line, len, index);
         if (st->stls_plain) { /* the client already went on in plaintext */
-            st->session->flags |= MT_FLAG_DECRYPTED;
+            plain_after_stls(st);
             break;
         }
         set_state(st, POP3_TLS_PENDING);
@@ -892,6 +902,8 @@ static void on_server(void *ctx, const struct lr_event *event)
     }
     if (event->kind != LR_EVENT_LINE)
         return;
+    if (st->plain_after_stls)   /* both sides in plaintext after STLS's +OK */
+        st->session->flags |= MT_FLAG_DECRYPTED;
     if (event->truncated)
         st->session->flags |= MT_FLAG_LINE_TRUNCATED;
     if (st->retr.headers) {
@@ -968,6 +980,9 @@ static void settle(struct pop3 *st)
     if (!st->server_spoke) { /* even after a client TLS hello: the silence is what matters */
         status = session->end == MT_END_REFUSED ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE;
         why = status == MT_STATUS_REFUSED ? "[connection refused]" : "[no reply from the server]";
+    } else if (st->plain_after_stls && !(session->flags & MT_FLAG_DECRYPTED)) {
+        status = MT_STATUS_TLS_FAILED;
+        why = "the client sent plaintext after STLS's +OK instead of starting TLS";
     } else if (st->state == POP3_TLS_PENDING) { /* STLS accepted, then nothing */
         decide(st, MT_STATUS_ENCRYPTED, line_buf_text(&st->stls_line.buf),
                st->stls_line.buf.len, st->stls_line.index);

@@ -82,7 +82,7 @@ enum {
     MT_FLAG_RECIPIENTS_CAPPED = 1u << 2,
     MT_FLAG_MESSAGES_CAPPED = 1u << 3,
     MT_FLAG_PROTOCOL_ERROR = 1u << 4,      /* replies that do not parse, desync */
-    MT_FLAG_DECRYPTED = 1u << 5,           /* plaintext seen after STARTTLS (decrypted capture) */
+    MT_FLAG_DECRYPTED = 1u << 5,           /* both sides in plaintext after STARTTLS */
     MT_FLAG_CAPTURE_GAP = 1u << 6,         /* bytes are missing from the capture: lost segments */
     /* Security findings */
     MT_FLAG_CLEARTEXT_AUTH = 1u << 7,      /* credentials sent without TLS */

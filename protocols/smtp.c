@@ -332,6 +332,7 @@ struct smtp {
     uint64_t server_bytes;
     bool probe[2];                  /* the next line of that side may start TLS */
     bool starttls_done, has_starttls, has_pipelining, has_chunking;
+    bool plain_after_starttls[2];  /* a side spoke plaintext after STARTTLS's 220 */
     bool quit_seen, greeting_rejected, auth_ok, auth_answered;
     /* More commands awaited replies than the ring holds: replies can no longer be paired
      * with commands. Only what reading the client stream needs is still followed (a 354
@@ -1290,9 +1291,15 @@ static bool smtp_probe(struct smtp *st, enum mt_side side, const char *line, siz
         return true;
     }
     if (first != 0x16 && (plaintext || !st->starttls_done)) {
-        if (st->starttls_done && !(st->session->flags & MT_FLAG_DECRYPTED)) {
-            st->session->flags |= MT_FLAG_DECRYPTED;
-            smtp_note(st, "[plaintext after STARTTLS: decrypted capture]");
+        /* Plaintext on both sides after the 220: a decrypted capture (or a server that
+         * never began TLS). On one side only, TLS failed: a client that went on in
+         * plaintext and a server that dropped it (decided at close). */
+        if (st->starttls_done && !st->plain_after_starttls[side]) {
+            st->plain_after_starttls[side] = true;
+            if (!st->plain_after_starttls[!side])
+                smtp_note(st, "[plaintext after STARTTLS]");
+            else if (!(st->session->flags & MT_FLAG_DECRYPTED))
+                st->session->flags |= MT_FLAG_DECRYPTED;
         }
         return false;
     }
@@ -1631,6 +1638,12 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_SERVER_REJECTED, &st->greeting);
     else if (st->server_bytes == 0)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
+    else if (st->plain_after_starttls[MT_CLIENT] && !(s->flags & MT_FLAG_DECRYPTED))
+        decide_event(s, MT_STATUS_TLS_FAILED, "the client sent plaintext after STARTTLS's 220"
+                                              " instead of starting TLS");
+    else if (st->plain_after_starttls[MT_SERVER] && !(s->flags & MT_FLAG_DECRYPTED))
+        decide_event(s, MT_STATUS_TLS_FAILED, "the server sent plaintext after STARTTLS's 220"
+                                              " instead of starting TLS");
     else if (st->worst != MT_STATUS_UNKNOWN)
         decide(s, st->worst, &st->worst_line);
     else if (st->abandoned)

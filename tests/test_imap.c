@@ -782,8 +782,22 @@ static void test_starttls_then_plaintext(void **unused)
     assert_true(s->tls);
     assert_int_equal(s->flags, MT_FLAG_DECRYPTED);
     assert_string_equal(s->user, "alice");
-    assert_transcript_has(s, "[plaintext after STARTTLS: decrypted capture]");
+    assert_transcript_has(s, "[plaintext after STARTTLS]");
     assert_no_secret(s, "pw0rd");
+    session_free(s);
+
+    /* the client never began TLS, and the server dropped it: TLS failed, not decrypted */
+    const struct chunk dropped[] = {
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 OK Begin TLS negotiation now\r\n"),
+        CL("a2 CAPABILITY\r\n"),
+    };
+    s = run(dropped, COUNT(dropped), MT_END_RESET);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_string_equal(s->status_line,
+                        "the client sent plaintext after STARTTLS's OK instead of starting TLS");
+    assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     session_free(s);
 
     /* plaintext after STARTTLS and nothing conclusive: the end decides, not "encrypted"

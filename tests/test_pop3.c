@@ -555,6 +555,14 @@ static const struct step dialogue_stls_plain[] = {
     S("+OK Logging out.\r\n"),
 };
 
+/* The client never began TLS; the server (OpenSSL: "wrong version number") drops it. */
+static const struct step dialogue_stls_client_plain[] = {
+    GREETING,
+    C("STLS\r\n"),
+    S("+OK Begin TLS negotiation now.\r\n"),
+    C("USER erin\r\n"),
+};
+
 static void test_stls_then_plaintext(void **unused)
 {
     (void)unused;
@@ -564,6 +572,14 @@ static void test_stls_then_plaintext(void **unused)
     assert_int_equal(s->flags, MT_FLAG_DECRYPTED);
     assert_string_equal(s->user, "erin");
     assert_no_secret(s, "decrypted-pw");
+    session_free(s);
+
+    s = check(dialogue_stls_client_plain, COUNT(dialogue_stls_client_plain), MT_END_RESET);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_string_equal(s->status_line,
+                        "the client sent plaintext after STLS's +OK instead of starting TLS");
+    assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
+    assert_true(has_line(s, 'I', "[plaintext after STLS]"));
     session_free(s);
 }
 

@@ -371,6 +371,13 @@ static const struct chunk starttls_alert[] = {
     S("\x15\x03\x01\x00\x02\x02\x46"),
 };
 
+/* The client goes on in plaintext after the 220; the server (OpenSSL: "wrong version
+ * number") drops it: TLS failed, nothing was decrypted. */
+static const struct chunk starttls_client_plain[] = {
+    GREETING, EHLO, C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
+    C("EHLO client.example.org\r\n"),
+};
+
 static const struct chunk implicit_tls[] = {
     C("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03\x55\x0a\x66"),
     S("\x16\x03\x03\x00\x5d\x02\x00\x00\x59\x03\x03\xa0"),
@@ -666,6 +673,8 @@ static const struct expectation {
     { DIALOGUE(starttls_encrypted, MT_END_EOF), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready to start TLS" },
     { DIALOGUE(starttls_decrypted, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.6.0" },
     { DIALOGUE(starttls_alert, MT_END_CLOSE), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready" },
+    { DIALOGUE(starttls_client_plain, MT_END_RESET), MT_STATUS_TLS_FAILED,
+      "the client sent plaintext after STARTTLS's 220 instead of starting TLS" },
     { DIALOGUE(pipelined_after_dot, MT_END_CLOSE), MT_STATUS_TEMP_FAILED, "451 4.3.0 Error: queue" },
     { DIALOGUE(misc_commands, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(implicit_tls, MT_END_EOF), MT_STATUS_ENCRYPTED, "TLS from the first byte" },
@@ -927,6 +936,11 @@ static void test_tls(void **state)
 
     s = decode_named("implicit_tls");
     assert_true(s->tls);
+    session_free(s);
+
+    s = decode_named("starttls_client_plain");
+    assert_false(s->flags & MT_FLAG_DECRYPTED);
+    assert_true(transcript_has(s, "[plaintext after STARTTLS]"));
     session_free(s);
 
     s = decode_named("starttls_alert");

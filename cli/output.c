@@ -865,8 +865,46 @@ static void show_mailbox(FILE *out, const struct mt_session *s)
     show_field(out, "Selected", m->mailboxes);
 }
 
-static void show_tls(FILE *out, const struct mt_tls_info *t, uint32_t flags)
+const char *output_cert_validity(const struct mt_tls_info *t, int64_t start_us, uint32_t flags)
 {
+    if (!(flags & MT_FLAG_CERT_EXPIRED))
+        return "";
+    /* judged at the session's start (protocols/tls.c); a wrong clock or a certificate
+     * installed early is another fault than a forgotten renewal */
+    if (t->not_before && start_us / 1000000 < t->not_before)
+        return "  NOT YET VALID at the time";
+    return "  EXPIRED at the time";
+}
+
+const char *output_cert_name(char *buf, size_t cap, const struct mt_session *s)
+{
+    const struct mt_tls_info *t = session_tls(s);
+    if (!(s->flags & MT_FLAG_CERT_NAME_MISMATCH))
+        return NULL;
+    if (t->sni[0])   /* the name the client asked for: what it verifies */
+        snprintf(buf, cap, "does not match %s (the name the client asked for)", t->sni);
+    else   /* no SNI: the name the server gives itself in its greeting (protocols/tls.c) */
+        snprintf(buf, cap, "does not match %s (the server's greeting; the client sent no SNI)",
+                 s->server_name[0] ? s->server_name : "?");
+    return buf;
+}
+
+const char *output_cert_absence(const struct mt_tls_info *t)
+{
+    if (!t->outcome[0] || t->subject[0] || t->sans[0] || t->issuer[0] || t->not_after)
+        return NULL;
+    if (strncmp(t->version, "TLSv1.3", 7) == 0)
+        return "not visible (TLS 1.3 encrypts it)";
+    if (strcmp(t->outcome, "encrypted") == 0 && t->version[0])
+        return "not sent (a resumed session, or one without a certificate)";
+    return "not seen (the handshake ended before it)";
+}
+
+static void show_tls(FILE *out, const struct mt_session *s)
+{
+    const struct mt_tls_info *t = session_tls(s);
+    uint32_t flags = s->flags;
+    char name[MT_NAME_MAX + 96];
     char a[32], b[32];
     if (!t->outcome[0])
         return;
@@ -876,13 +914,18 @@ static void show_tls(FILE *out, const struct mt_tls_info *t, uint32_t flags)
     show_field(out, "Cipher", t->cipher);
     show_field(out, "SNI", t->sni);
     show_field(out, "Cert", t->subject);
+    const char *absent = output_cert_absence(t);
+    if (absent)
+        show_field(out, "Cert", absent);
     show_field(out, "Cert SANs", t->sans);
+    if (output_cert_name(name, sizeof name, s))
+        show_field(out, "Cert name", name);
     show_field(out, "Issuer", t->issuer);
     if (t->not_after) {
         show_label(out, "Valid");
         fprintf(out, "%.10s to %.10s%s\n", output_time(a, sizeof a, t->not_before * 1000000, OUTPUT_TIME_DATE),
                 output_time(b, sizeof b, t->not_after * 1000000, OUTPUT_TIME_DATE),
-                flags & MT_FLAG_CERT_EXPIRED ? "  EXPIRED (or not yet valid) at the time" : "");
+                output_cert_validity(t, s->start_us, flags));
     }
     show_field(out, "TLS alert", t->alert);
 }
@@ -937,7 +980,7 @@ static void show_header(FILE *out, const struct mt_session *s)
     } else {
         show_field(out, "TLS", s->tls ? "yes" : "no");
     }
-    show_tls(out, session_tls(s), s->flags);
+    show_tls(out, s);
     show_field(out, "Status", status_name(s->status));
     if (s->status_line[0]) {
         show_label(out, "Decided by");

@@ -58,6 +58,14 @@ enum output_time_style {
 };
 /* Formats us (µs since the epoch) in UTC into buf (capacity >= 32). Returns buf. */
 char *output_time(char *buf, size_t cap, int64_t us, enum output_time_style style);
+
+/* The certificate as `show` and the console word it (both say the same):
+ * validity: "" or "  EXPIRED at the time" / "  NOT YET VALID at the time";
+ * name: "" or which name did not match and where it came from (NULL: none);
+ * absence: why no certificate is shown, or NULL when there is one or no handshake. */
+const char *output_cert_validity(const struct mt_tls_info *t, int64_t start_us, uint32_t flags);
+const char *output_cert_name(char *buf, size_t cap, const struct mt_session *s);
+const char *output_cert_absence(const struct mt_tls_info *t);
 /* The other way, for --since/--until and the console's filter form: "2026-01-07",
  * "2026-01-07 16:54[:15]" or with 'T' (UTC, a 'Z' allowed), epoch seconds, or relative to
  * now_us: "-15m", "-2h", "-1d", "-30s". "" means no bound (0). False when not a time. */

@@ -113,7 +113,11 @@ static void settle_tls(struct tls_follow *follow, struct mt_session *session)
     session->tls = true;
     if (facts.version_weak)
         session->flags |= MT_FLAG_WEAK_TLS;
-    if (facts.expired || facts.not_yet_valid)
+    /* the client's certificate_expired alert (45) says so where TLS 1.3 hides the
+     * certificate itself */
+    bool client_says_expired = facts.alert_seen && facts.alert_desc == 45 &&
+                               facts.alert_side == MT_CLIENT;
+    if (facts.expired || facts.not_yet_valid || client_says_expired)
         session->flags |= MT_FLAG_CERT_EXPIRED;
     if (facts.name_mismatch)
         session->flags |= MT_FLAG_CERT_NAME_MISMATCH;

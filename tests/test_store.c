@@ -846,6 +846,48 @@ static void test_readonly_directory_named(void **state)
     assert_int_equal(chmod(f->dir, 0700), 0);
 }
 
+/* Why no certificate is shown, and which name did not match (show and the console). */
+static void test_cert_words(void **state)
+{
+    (void)state;
+    struct mt_session *s = session_new(MT_PROTO_SMTP);
+    assert_non_null(s);
+    struct mt_tls_info *t = session_tls_alloc(s);
+    assert_non_null(t);
+    assert_null(output_cert_absence(t));   /* no handshake read */
+    snprintf(t->outcome, sizeof t->outcome, "encrypted");
+    snprintf(t->version, sizeof t->version, "TLSv1.3");
+    assert_string_equal(output_cert_absence(t), "not visible (TLS 1.3 encrypts it)");
+    snprintf(t->version, sizeof t->version, "TLSv1.2");
+    assert_non_null(strstr(output_cert_absence(t), "resumed"));
+    snprintf(t->outcome, sizeof t->outcome, "failed");
+    assert_non_null(strstr(output_cert_absence(t), "ended before it"));
+    snprintf(t->subject, sizeof t->subject, "mx.example.org");
+    assert_null(output_cert_absence(t));
+
+    char buf[512];
+    assert_null(output_cert_name(buf, sizeof buf, s));
+    s->flags |= MT_FLAG_CERT_NAME_MISMATCH;
+    snprintf(s->server_name, sizeof s->server_name, "mx.example.net");
+    assert_string_equal(output_cert_name(buf, sizeof buf, s),
+                        "does not match mx.example.net (the server's greeting; the client sent"
+                        " no SNI)");
+    snprintf(t->sni, sizeof t->sni, "mail.example.org");
+    assert_non_null(strstr(output_cert_name(buf, sizeof buf, s), "mail.example.org (the name"));
+
+    s->start_us = 1800000000LL * 1000000;
+    t->not_before = 1700000000;
+    t->not_after = 1790000000;
+    assert_string_equal(output_cert_validity(t, s->start_us, 0), "");
+    assert_string_equal(output_cert_validity(t, s->start_us, MT_FLAG_CERT_EXPIRED),
+                        "  EXPIRED at the time");
+    t->not_before = 1810000000;
+    t->not_after = 1900000000;
+    assert_string_equal(output_cert_validity(t, s->start_us, MT_FLAG_CERT_EXPIRED),
+                        "  NOT YET VALID at the time");
+    session_free(s);
+}
+
 static void test_open_errors(void **state)
 {
     struct fixture *f = *state;
@@ -2327,6 +2369,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_show),
+        cmocka_unit_test(test_cert_words),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),

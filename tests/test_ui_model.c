@@ -891,6 +891,39 @@ static void test_detail_tls_failed(void **state)
     assert_true(offered);
     assert_true(expired);
     detail_free(d);
+
+    /* the same words as `show`: which fault, the names a mismatch was judged on, which
+     * name did not match, and the issuer of a certificate without a CN (the detail owns
+     * and has freed the first session) */
+    s = pop3_failure();
+    s->tls = true;
+    s->status = MT_STATUS_TLS_FAILED;
+    s->flags |= MT_FLAG_CERT_EXPIRED;
+    t = session_tls_alloc(s);
+    assert_non_null(t);
+    snprintf(t->outcome, sizeof t->outcome, "failed");
+    t->not_before = s->start_us / 1000000 + 86400;   /* starts tomorrow */
+    t->not_after = t->not_before + 86400 * 90;
+    snprintf(t->issuer, sizeof t->issuer, "Walk6 Root CA");
+    snprintf(t->sans, sizeof t->sans, "other.example.org, *.example.org");
+    snprintf(t->sni, sizeof t->sni, "mail.example.org");
+    s->flags |= MT_FLAG_CERT_NAME_MISMATCH;
+    d = detail_new(s);
+    assert_non_null(d);
+    bool not_yet = false, names = false, name = false, issuer = false;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *text = detail_line(d, i)->text;
+        assert_null(strstr(text, "EXPIRED"));
+        not_yet = not_yet || (strstr(text, "Valid") && strstr(text, "NOT YET VALID"));
+        names = names || (strstr(text, "Names") && strstr(text, "*.example.org"));
+        name = name || strstr(text, "does not match mail.example.org (the name the client asked");
+        issuer = issuer || (strstr(text, "Cert") && strstr(text, "(no CN)  issued by Walk6"));
+    }
+    assert_true(not_yet);
+    assert_true(names);
+    assert_true(name);
+    assert_true(issuer);
+    detail_free(d);
 }
 
 /* A retrieved message is not drawn as a sent one, and a DNS row is a lookup. */

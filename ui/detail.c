@@ -64,9 +64,10 @@ static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, 
 #define FIELD(d, fmt, ...) add_line(d, DL_FIELD, LABEL_WIDTH, "%-*s" fmt, LABEL_WIDTH, __VA_ARGS__)
 
 /* What the TLS handshake showed, when it was read. */
-static void add_tls(struct ui_detail *d, const struct mt_tls_info *t, uint32_t flags)
+static void add_tls(struct ui_detail *d, const struct mt_session *s)
 {
-    char from[40], until[40];
+    const struct mt_tls_info *t = session_tls(s);
+    char from[40], until[40], name[MT_NAME_MAX + 96];
     if (!t->outcome[0])
         return;
     FIELD(d, "%s%s%s%s%s", "Handshake", t->outcome, t->version[0] ? ", " : "", t->version,
@@ -77,13 +78,21 @@ static void add_tls(struct ui_detail *d, const struct mt_tls_info *t, uint32_t f
         FIELD(d, "%s", "Cipher", t->cipher);
     if (t->sni[0])
         FIELD(d, "%s", "SNI", t->sni);
-    if (t->subject[0])
-        FIELD(d, "%s  issued by %s", "Cert", t->subject, t->issuer[0] ? t->issuer : "?");
+    const char *absent = output_cert_absence(t);
+    if (t->subject[0] || t->issuer[0])   /* a certificate without a CN still has an issuer */
+        FIELD(d, "%s  issued by %s", "Cert", t->subject[0] ? t->subject : "(no CN)",
+              t->issuer[0] ? t->issuer : "?");
+    else if (absent)
+        FIELD(d, "%s", "Cert", absent);
+    if (t->sans[0])   /* the names a mismatch is judged on (RFC 6125: the CN only without them) */
+        FIELD(d, "%s", "Names", t->sans);
+    if (output_cert_name(name, sizeof name, s))
+        FIELD(d, "%s", "Name", name);
     if (t->not_after) {
         output_time(from, sizeof from, t->not_before * 1000000, OUTPUT_TIME_DATE);
         output_time(until, sizeof until, t->not_after * 1000000, OUTPUT_TIME_DATE);
         FIELD(d, "%.10s to %.10s%s", "Valid", from, until,
-              flags & MT_FLAG_CERT_EXPIRED ? "  EXPIRED (or not yet valid) at the time" : "");
+              output_cert_validity(t, s->start_us, s->flags));
     }
 }
 
@@ -135,7 +144,7 @@ static void add_endpoints(struct ui_detail *d, const struct mt_session *s)
                           : s->status == MT_STATUS_TLS_FAILED ? "attempted: the handshake failed"
                           : s->flags & MT_FLAG_DECRYPTED ? "yes (decrypted capture)"
                           : "yes: the rest of the session is encrypted");
-    add_tls(d, session_tls(s), s->flags);
+    add_tls(d, s);
 }
 
 /* The recipients of message `message`, or (-1) those of no message kept; the label on

@@ -150,6 +150,12 @@ static const struct {
     { -1, "bad_certificate", "the peer refused the certificate" },
     { -1, "did not answer with TLS", "the server answered in plaintext: no TLS on this port, "
                                      "or a refusal after STARTTLS (the transcript shows it)" },
+    { -1, "reset the connection instead of an answer to the ClientHello",
+      "the server dropped the handshake at once: typically its TLS library could not load "
+      "the key or certificate (its log says so)" },
+    { -1, "instead of starting TLS",
+      "the client never began TLS after the server agreed: a client or proxy bug; the server "
+      "drops such a connection" },
     { -1, "STARTTLS command first", "the server requires STARTTLS before this command" },
     { -1, "Sender address rejected: not logged in",
       "the sender's domain is the server's own: the client must authenticate to use it "

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "protocols/text.h"
+#include "protocols/session.h"
 #include "protocols/tls.h"
+#include "protocols/tlsfollow.h"
 #include "protocols/x509.h"
 
 #include <stdio.h>
@@ -532,6 +534,37 @@ static void test_sslv2_hello(void **unused)
         (void)feed_bytes(hello, n, &o);
 }
 
+/* A server that drops the ClientHello at once did answer, in its way: the reason says how
+ * the connection ended (a TLS library that could not load its key resets). */
+static void test_hello_dropped(void **unused)
+{
+    (void)unused;
+    uint8_t hello[] = { 0x80, 0x22, 0x01, 0x03, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00, 0x10,
+                        0x00, 0x00, 0x2F, 0x00, 0x00, 0x35, 0x01, 0x00, 0x80,
+                        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    static const struct { enum mt_end end; int8_t by; const char *want; } cases[] = {
+        { MT_END_RESET, MT_SERVER, "TLS handshake failed: the server reset the connection"
+                                   " instead of an answer to the ClientHello" },
+        { MT_END_RESET, -1, "TLS handshake failed: the connection was reset instead" },
+        { MT_END_CLOSE, -1, "TLS handshake failed: the connection was closed instead" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mt_session *s = session_new(MT_PROTO_SMTP);
+        struct tls_follow *follow = tls_follow_new();
+        assert_non_null(s);
+        assert_non_null(follow);
+        tls_follow_data(follow, s, MT_CLIENT, (const char *)hello, sizeof hello, 1000000);
+        s->end = cases[i].end;
+        s->reset_by = cases[i].by;
+        s->status = MT_STATUS_RESET;
+        tls_follow_settle(follow, s);
+        assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+        assert_true(strncmp(s->status_line, cases[i].want, strlen(cases[i].want)) == 0);
+        tls_follow_free(follow);
+        session_free(s);
+    }
+}
+
 /* A handshake message of 16 MB spanning records is skipped; the next message parses. */
 static void test_oversized_handshake(void **unused)
 {
@@ -982,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_public_zeek_imap_pop3_starttls),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_sslv2_hello),
+        cmocka_unit_test(test_hello_dropped),
         cmocka_unit_test(test_oversized_handshake),
         cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_looks_like_record),

@@ -766,13 +766,13 @@ struct trace_context {
     const char *key;
 };
 
-static void print_hop(void *ctx, struct mt_session *session, bool by_size)
+static void print_hop(void *ctx, struct mt_session *session, enum store_trace_match match)
 {
     struct trace_context *trace = ctx;
     if (trace->json)
-        output_json_trace_hop(stdout, session, by_size, trace->key);
+        output_json_trace_hop(stdout, session, match, trace->key);
     else
-        output_trace_hop(stdout, session, by_size, trace->key);
+        output_trace_hop(stdout, session, match, trace->key);
     session_free(session);
 }
 

@@ -449,15 +449,23 @@ static void hop_outcome(const struct mt_session *s, const char *key, struct hop_
                                                                            : s->status_line;
 }
 
-void output_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
+static const char *const match_marker[] = {
+    [STORE_TRACE_KEY] = "",
+    [STORE_TRACE_SIZE] = "[by size/time, no Message-ID] ",
+    [STORE_TRACE_ENVELOPE] = "[by sender/recipient/time, no Message-ID] ",
+};
+
+void output_trace_hop(FILE *out, const struct mt_session *s, enum store_trace_match match,
+                      const char *key)
 {
     struct hop_outcome hop;
     hop_outcome(s, key, &hop);
     char when[32];
     output_time(when, sizeof when, s->start_us, OUTPUT_TIME_DATE);
-    /* A hop guessed by size and time says so first: a narrow console cuts the line's end. */
+    /* A guessed hop says so first: a narrow console cuts the line's end. */
     fprintf(out, "%s  #%" PRId64 " %s%s %-3s ", when, s->id,
-            by_size ? "[by size/time, no Message-ID] " : "", proto_name(s->proto),
+            match_marker[match <= STORE_TRACE_ENVELOPE ? match : STORE_TRACE_KEY],
+            proto_name(s->proto),
             s->proto == MT_PROTO_SMTP ? type_name(s) : "");
     put_str(out, s->client_ip);
     fputs(" -> ", out);
@@ -720,13 +728,15 @@ static bool carries_message_id(const struct mt_session *s, const char *key)
     return false;
 }
 
-void output_json_trace_hop(FILE *out, const struct mt_session *s, bool by_size, const char *key)
+void output_json_trace_hop(FILE *out, const struct mt_session *s, enum store_trace_match match,
+                           const char *key)
 {
     struct hop_outcome hop;
     hop_outcome(s, key, &hop);
     json_session(out, s);
     json_extras(out, s);
-    json_str(out, "matched_by", by_size ? "size_time"
+    json_str(out, "matched_by", match == STORE_TRACE_SIZE ? "size_time"
+                                : match == STORE_TRACE_ENVELOPE ? "envelope_time"
                                 : carries_message_id(s, key) ? "message_id" : "address");
     json_str(out, "hop_status", status_name(hop.status));
     json_str(out, "hop_line", hop.retrieved ? mt_str(hop.retrieved->reply) : hop.line);

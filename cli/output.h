@@ -5,6 +5,7 @@
 #define MAILTAP_OUTPUT_H
 
 #include "protocols/session.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,11 +36,12 @@ void output_show_json(FILE *out, const struct mt_session *session);
 /* One hop of `mailtap trace`: when, where from and to, what happened. */
 /* One trace hop on one line. key: what was traced (a Message-ID names the retrieved
  * message on a POP3/IMAP hop); NULL or "" for none. */
-void output_trace_hop(FILE *out, const struct mt_session *session, bool by_size, const char *key);
+void output_trace_hop(FILE *out, const struct mt_session *session, enum store_trace_match match,
+                      const char *key);
 /* output_json() plus how the hop was found ("matched_by": "message_id", "address" or
  * "size_time", a guess) and its own outcome for the key ("hop_status", "hop_line": the
  * traced message's or recipient's, not the whole session's). */
-void output_json_trace_hop(FILE *out, const struct mt_session *session, bool by_size,
+void output_json_trace_hop(FILE *out, const struct mt_session *session, enum store_trace_match match,
                            const char *key);
 
 /* One capture source's latest statistics for `mailtap stats`: the newest row of its

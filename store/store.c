@@ -2079,7 +2079,8 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
 
 /* ---- message trace ---------------------------------------------------------------- */
 
-/* Sessions that carried one message, in time order: those whose message has this
+/* Sessions that carried one message, in time order (the guesses for hops without the
+ * Message-ID: store_trace_match in store.h, and the SQL below): those whose message has this
  * Message-ID (with or without its angle brackets); then, as a fallback for the hop before
  * the header was added (a client that sends none: its server adds one), a message without
  * a Message-ID that could be the same one: accepted (a later hop carried it on), from the
@@ -2102,9 +2103,17 @@ int store_trace(struct mt_store *store, const char *key, store_trace_fn callback
 static int trace_query(struct mt_store *store, const char *key, bool address,
                        store_trace_fn callback, void *ctx)
 {
+    /* Hops by Message-ID (match 0); guesses for hops without one: by size and time (1),
+     * and by envelope and time (2): a later transaction from the sender of a message a
+     * hop accepted, to one of its recipients, that never reached DATA (refused or
+     * deferred at RCPT), within Postfix's 5-day queue lifetime, and not after another
+     * message with an id from that sender to that recipient was accepted (a retry belongs
+     * to the latest message before it). The lowest match wins for a session. */
     static const char by_id[] =
-        "WITH hops AS (SELECT session_id, size, start_us, mail_from FROM messages"
-        "  WHERE message_id = ?1 OR message_id = '<' || ?1 || '>' OR '<' || message_id || '>' = ?1)"
+        "WITH hops AS (SELECT session_id, idx, size, start_us, mail_from, message_id, status"
+        "  FROM messages"
+        "  WHERE message_id = ?1 OR message_id = '<' || ?1 || '>' OR '<' || message_id || '>' = ?1),"
+        " found(id, how) AS ("
         " SELECT s.id, 0 FROM sessions s WHERE s.id IN (SELECT session_id FROM hops)"
         " UNION SELECT m.session_id, 1 FROM messages m, hops h"
         "  WHERE m.message_id = '' AND m.size > 0 AND h.size > 0"
@@ -2112,7 +2121,24 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
         "  AND m.status IN ('delivered', 'partial')"
         "  AND (h.mail_from = '' OR m.mail_from = h.mail_from COLLATE NOCASE)"
         "  AND m.size <= h.size AND h.size - m.size <= h.size / 50 + 2048"
-        "  AND m.start_us <= h.start_us AND h.start_us - m.start_us <= 600000000";
+        "  AND m.start_us <= h.start_us AND h.start_us - m.start_us <= 600000000"
+        " UNION SELECT m.session_id, 2 FROM hops h"
+        "  JOIN recipients rh ON rh.session_id = h.session_id AND rh.message_idx = h.idx"
+        "   AND rh.accepted"
+        "  JOIN recipients r ON r.addr = rh.addr"
+        "  JOIN messages m ON m.session_id = r.session_id AND m.idx = r.message_idx"
+        "  WHERE h.status IN ('delivered', 'partial') AND h.mail_from != ''"
+        "  AND m.message_id = '' AND m.size = 0"
+        "  AND m.mail_from = h.mail_from COLLATE NOCASE"
+        "  AND m.start_us > h.start_us AND m.start_us - h.start_us <= 432000000000"
+        "  AND m.session_id NOT IN (SELECT session_id FROM hops)"
+        "  AND NOT EXISTS (SELECT 1 FROM recipients r2 JOIN messages m2"
+        "   ON m2.session_id = r2.session_id AND m2.idx = r2.message_idx"
+        "   WHERE r2.addr = r.addr AND r2.accepted AND m2.message_id != ''"
+        "   AND m2.message_id != h.message_id AND m2.mail_from = h.mail_from COLLATE NOCASE"
+        "   AND m2.status IN ('delivered', 'partial')"
+        "   AND m2.start_us > h.start_us AND m2.start_us < m.start_us))"
+        " SELECT id, min(how) FROM found GROUP BY id";
     static const char by_address[] =
         "SELECT id, 0 FROM sessions WHERE mail_from = ?1 COLLATE NOCASE"
         " UNION SELECT session_id, 0 FROM recipients WHERE addr = ?1 COLLATE NOCASE"
@@ -2123,7 +2149,7 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
         return store_fail(store, rc, "preparing a trace");
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     /* Load after the query: store_load_session reuses prepared statements. */
-    struct hop { int64_t id; bool by_size; } *hops = NULL;
+    struct hop { int64_t id; enum store_trace_match match; } *hops = NULL;
     size_t count = 0, cap = 0;
     int result = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2138,7 +2164,9 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
             cap = next;
         }
         hops[count].id = sqlite3_column_int64(st, 0);
-        hops[count].by_size = sqlite3_column_int(st, 1) != 0;
+        int how = sqlite3_column_int(st, 1);
+        hops[count].match = how == 1 ? STORE_TRACE_SIZE : how == 2 ? STORE_TRACE_ENVELOPE
+                                                                   : STORE_TRACE_KEY;
         count++;
     }
     if (result == 0 && rc != SQLITE_DONE)
@@ -2162,7 +2190,7 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
         }
     for (size_t i = 0; i < count; i++) {
         if (result == 0 && loaded && loaded[i]) {
-            callback(ctx, loaded[i], hops[i].by_size);
+            callback(ctx, loaded[i], hops[i].match);
             loaded[i] = NULL;
         } else if (loaded) {
             session_free(loaded[i]);

@@ -209,11 +209,22 @@ long store_count_sessions(struct mt_store *store, const struct store_filter *fil
  * session_free()). STORE_NOT_FOUND when there is no such id; *out is NULL on failure. */
 int store_load_session(struct mt_store *store, int64_t id, struct mt_session **out);
 
-/* The hops of one message across sessions, in time order: by Message-ID (with a size and
- * time fallback for hops without one, by_size true), or every session where an address
- * was the sender or a recipient. The callback owns each session. Returns the number of
- * hops, or a negative store_result. */
-typedef void (*store_trace_fn)(void *ctx, struct mt_session *session, bool by_size);
+/* How a hop was found. A hop without the Message-ID is a guess, said so wherever shown:
+ * by size and time (a relay hop whose headers were not read), or by envelope and time (a
+ * later attempt from the same sender to one of its recipients that never reached DATA:
+ * the next hop refused or deferred it at RCPT, so no Message-ID ever crossed). */
+enum store_trace_match {
+    STORE_TRACE_KEY,        /* carries the Message-ID, or the address */
+    STORE_TRACE_SIZE,
+    STORE_TRACE_ENVELOPE,
+};
+
+/* The hops of one message across sessions, in time order: by Message-ID (with the
+ * guesses above for hops without one), or every session where an address was the sender
+ * or a recipient. The callback owns each session. Returns the number of hops, or a
+ * negative store_result. */
+typedef void (*store_trace_fn)(void *ctx, struct mt_session *session,
+                               enum store_trace_match match);
 int store_trace(struct mt_store *store, const char *key, store_trace_fn callback, void *ctx);
 
 #endif

@@ -1361,6 +1361,71 @@ def test_trace_by_size(suite):
                                             for r in rows])
 
 
+def test_trace_by_envelope(suite):
+    """The next hop refuses or defers a message at RCPT: no DATA, so no Message-ID crosses.
+    Its attempts (a 550, and a 451 with its retry) are hops of the message found by sender,
+    recipient and time, marked as a guess; not another sender's refusal, not one before
+    the message was accepted, and a refusal after a newer message from the same sender to
+    the same recipient belongs to that one (walkthrough 6: `trace` ended on "delivered")."""
+    def submission(sport, start, sender, rcpt, message_id):
+        conv = smtp_up_to_rcpt("192.168.1.10", "192.168.1.20", sport, start, sender, rcpt)
+        conv.client_sends(b"DATA\r\n")
+        conv.server_sends(b"354 go ahead\r\n")
+        conv.client_sends(b"Subject: s\r\nMessage-ID: " + message_id + b"\r\n\r\nbody\r\n.\r\n")
+        conv.server_sends(b"250 2.0.0 Ok: queued as Q" + message_id[1:3] + b"\r\n")
+        conv.client_sends(b"QUIT\r\n")
+        conv.server_sends(b"221 bye\r\n")
+        conv.close()
+        return conv.packets
+
+    def attempt(sport, start, sender, rcpt, reply):   # the relay to the next hop, refused
+        conv = smtp_up_to_rcpt("192.168.1.20", "192.168.1.30", sport, start, sender, rcpt, reply)
+        conv.client_sends(b"QUIT\r\n")
+        conv.server_sends(b"221 bye\r\n")
+        conv.close()
+        return conv.packets
+    t0 = 1700000000
+    alice, mallory = b"alice@example.test", b"mallory@example.test"
+    dave, carol = b"dave@reject.test", b"carol@defer.test"
+    no, later = b"550 5.1.1 <dave@reject.test>: User unknown", b"451 4.7.1 Greylisted"
+    packets = (attempt(43000, t0 - 5, alice, dave, no) +                         # before: no
+               submission(43001, t0, alice, dave, b"<m1@example.test>") +
+               attempt(43002, t0 + 1, alice, dave, no) +                          # hop (550)
+               attempt(43003, t0 + 2, mallory, dave, no) +                        # other sender
+               submission(43004, t0 + 3, alice, carol, b"<m2@example.test>") +
+               attempt(43005, t0 + 4, alice, carol, later) +                      # m2's
+               submission(43006, t0 + 10, alice, dave, b"<m3@example.test>") +
+               attempt(43007, t0 + 11, alice, dave, no))                          # m3's
+    packets.sort(key=lambda p: (p[0], p[1]))
+    path = os.path.join(suite.tmp, "trace-by-envelope.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+
+    def trace(key):
+        proc = subprocess.run([suite.mailtap, "trace", "-d", db, key, "--json"],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise Failure("trace %s: rc %d %s" % (key, proc.returncode, proc.stderr))
+        return [(r["id"], r["matched_by"], r["hop_status"])
+                for r in map(json.loads, proc.stdout.splitlines())]
+    # session ids in time order: 1 early attempt, 2 m1, 3 its refusal, 4 mallory's,
+    # 5 m2, 6 its deferral, 7 m3, 8 its refusal
+    want = {"<m1@example.test>": [(2, "message_id", "delivered"),
+                                  (3, "envelope_time", "rcpt_rejected")],
+            "<m2@example.test>": [(5, "message_id", "delivered"),
+                                  (6, "envelope_time", "temp_failed")],
+            "<m3@example.test>": [(7, "message_id", "delivered"),
+                                  (8, "envelope_time", "rcpt_rejected")]}
+    for key, hops in want.items():
+        got = trace(key)
+        if got != hops:
+            raise Failure("trace %s: %r, expected %r" % (key, got, hops))
+    text = subprocess.run([suite.mailtap, "trace", "-d", db, "<m1@example.test>"],
+                          capture_output=True, text=True, timeout=60).stdout.splitlines()
+    if len(text) != 2 or "#3 [by sender/recipient/time, no Message-ID] smtp" not in text[1]:
+        raise Failure("trace text: the guessed hop is not marked first: %r" % text)
+
+
 def trace_retrieval_check(suite, capture, message_id="<trace.1@client.example.test>"):
     """The checks of test_trace_retrieval on one capture (separate so that they can be run
     on a doctored capture too)."""
@@ -1620,7 +1685,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -576,7 +576,7 @@ static void test_trace_hops(void **state)
     assert_int_equal(t->hops[0].session->id, 4);
     assert_int_equal(t->hops[3].session->id, 34);
     assert_int_equal(t->sel, 1);   /* #14 */
-    assert_false(t->hops[1].by_size);
+    assert_int_equal(t->hops[1].match, STORE_TRACE_KEY);
 
     /* one line per hop: time, #id, [by size/time], proto, client -> server, status */
     snprintf(t->hops[1].session->client_ip, sizeof t->hops[1].session->client_ip, "10.0.0.1");
@@ -589,7 +589,7 @@ static void test_trace_hops(void **state)
     assert_non_null(strstr(line, "delivered"));
     assert_null(strstr(line, "by size"));
     assert_null(strchr(line, '\n'));
-    t->hops[1].by_size = true;
+    t->hops[1].match = STORE_TRACE_SIZE;
     model_trace_line(&t->hops[1], t->key, line, sizeof line);
     assert_non_null(strstr(line, "[by size/time, no Message-ID] "));   /* early: never cut */
     model_trace_line(&t->hops[1], t->key, line, 16);   /* cut, still terminated */

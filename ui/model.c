@@ -629,7 +629,7 @@ void model_trace_free(struct ui_trace *t)
     free(t);
 }
 
-static void trace_add(void *ctx, struct mt_session *session, bool by_size)
+static void trace_add(void *ctx, struct mt_session *session, enum store_trace_match match)
 {
     struct ui_trace *t = ctx;
     if (t->count == t->cap) {
@@ -642,7 +642,7 @@ static void trace_add(void *ctx, struct mt_session *session, bool by_size)
         t->hops = hops;
         t->cap = cap;
     }
-    t->hops[t->count++] = (struct ui_trace_hop){ session, by_size };
+    t->hops[t->count++] = (struct ui_trace_hop){ session, match };
 }
 
 int model_trace(struct ui_model *m, const struct mt_session *s, struct ui_trace **out)
@@ -714,7 +714,7 @@ void model_trace_line(const struct ui_trace_hop *hop, const char *key, char *buf
     FILE *f = fmemopen(buf, cap, "w");
     if (f) {
         setvbuf(f, NULL, _IONBF, 0);
-        output_trace_hop(f, hop->session, hop->by_size, key);
+        output_trace_hop(f, hop->session, hop->match, key);
         fclose(f);
     }
     buf[cap - 1] = '\0';

@@ -140,7 +140,7 @@ const char *model_trace_key_of(const struct mt_session *session, int message, ch
 
 struct ui_trace_hop {
     struct mt_session *session;   /* loaded with its transcript; owned by the trace */
-    bool by_size;                 /* matched by size and time: it had no Message-ID */
+    enum store_trace_match match; /* a guess when it had no Message-ID */
 };
 
 struct ui_trace {

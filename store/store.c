@@ -1800,6 +1800,13 @@ static sqlite3_stmt *query_statement(struct mt_store *store, unsigned shape)
         len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", glue,
                                 not_index ? "+" : "");
         glue = " AND ";
+        if (c == QC_DIRECTION && !(shape & (1u << QC_PROTO))) {
+            /* a direction names mail sessions (the Outbound/Inbound tabs): a DNS lookup
+             * is stored "out" but is neither */
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s AND proto <> 'dns'",
+                                    clause_sql[c]);
+            continue;
+        }
         if (c != QC_FAILED) {
             len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", clause_sql[c]);
             continue;

@@ -1669,6 +1669,17 @@ def test_list_filters(suite):
         raise Failure("--status/--proto in capitals differ from lower case")
     if ids("--finding", "Cert_Expired") != expired:
         raise Failure("--finding in capitals differs from lower case")
+    # --dir names mail sessions, as the Outbound/Inbound tabs: not the DNS lookups (stored
+    # "out"), unless they are asked for.
+    capture = os.path.join(ROOT, "pcaps", "dns", "mx-nxdomain.pcap")
+    dns_db, _ = suite.mailtap_read([capture], extra_args(capture), expect_rc=0)
+    out = subprocess.run([suite.mailtap, "list", "-d", dns_db, "--json", "--dir", "out"],
+                         capture_output=True, text=True).stdout.splitlines()
+    dns = subprocess.run([suite.mailtap, "list", "-d", dns_db, "--json", "--dir", "out",
+                          "--proto", "dns"], capture_output=True, text=True).stdout.splitlines()
+    if not out or any(json.loads(r)["proto"] != "smtp" for r in out) or not dns:
+        raise Failure("--dir out: %r; with --proto dns: %d rows" %
+                      ([json.loads(r)["proto"] for r in out], len(dns)))
 
 
 def main():

@@ -788,6 +788,15 @@ static void test_columns_fit_every_width(void **state)
     columns_cell(COL_TYPE, s, 4, cell, sizeof cell);
     assert_string_equal(cell, "pop3");
     session_free(s);
+
+    /* a bounce's null sender reads "<>", as in `mailtap list`, not blank */
+    s = session_new(MT_PROTO_SMTP);
+    assert_non_null(session_add_message(s));
+    columns_cell(COL_SENDER, s, 20, cell, sizeof cell);
+    assert_string_equal(cell, "<>");
+    columns_cell(COL_WHO, s, 20, cell, sizeof cell);
+    assert_string_equal(cell, "<>");
+    session_free(s);
 }
 
 static void test_keys_table(void **state)

@@ -158,8 +158,9 @@ static const char *row_ip(const struct mt_session *s)
     return s->direction == MT_OUTBOUND && s->server_ip[0] ? s->server_ip : s->client_ip;
 }
 
-/* The first sender; a session that never got to MAIL FROM shows its login instead, which is
- * what an admin looks for on a failed submission. */
+/* The first sender, "<>" for the null sender (a bounce: blank read as unknown); a session
+ * that never got to MAIL FROM shows its login instead, which is what an admin looks for on
+ * a failed submission. */
 static void cell_sender(const struct mt_session *s, char *buf, size_t cap)
 {
     for (size_t i = 0; i < s->message_count; i++)
@@ -167,7 +168,9 @@ static void cell_sender(const struct mt_session *s, char *buf, size_t cap)
             snprintf(buf, cap, "%s", s->messages[i].mail_from);
             return;
         }
-    if (s->user[0])
+    if (s->message_count > 0 && s->proto == MT_PROTO_SMTP)
+        snprintf(buf, cap, "<>");
+    else if (s->user[0])
         snprintf(buf, cap, "user %s", s->user);
 }
 

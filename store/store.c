@@ -51,7 +51,7 @@
  *     path, size, read_at_us, complete (0 while the read goes on, or after it was killed)
  *   session_text — what `grep` searches, one row per session (see "The search index")
  *     id INTEGER PRIMARY KEY (= sessions.id), doc TEXT: user, helo, client_ip, server_ip,
- *     mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, dns_qname,
+ *     mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, tls_issuer, dns_qname,
  *     dns_answers, every subject, every recipient address not in rcpt_summary, one per
  *     line, ASCII letters lowered. Built by the view
  *     session_text_source(id, doc); deleted and rewritten with its session by triggers.
@@ -246,15 +246,15 @@ static const char schema_sql[] =
 /* Separate: search_document_check() makes it again for the newer fields. */
 #define SESSIONS_TEXT_UPDATE_SQL \
     "CREATE TRIGGER sessions_text_update AFTER UPDATE OF user, helo, client_ip, server_ip," \
-    " mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, dns_qname," \
-    " dns_answers ON sessions BEGIN " TEXT_REFRESH("new.id") " END;"
+    " mail_from, rcpt_summary, status_line, tls_sni, tls_subject, tls_sans, tls_issuer," \
+    " dns_qname, dns_answers ON sessions BEGIN " TEXT_REFRESH("new.id") " END;"
 /* The document's definition: search_doc() builds the same text in C. */
 #define SEARCH_VIEW_SQL \
     "CREATE VIEW session_text_source(id, doc) AS SELECT id, lower(" \
     TEXT_FIELD("user") TEXT_FIELD("helo") TEXT_FIELD("client_ip") TEXT_FIELD("server_ip") \
     TEXT_FIELD("mail_from") TEXT_FIELD("rcpt_summary") TEXT_FIELD("status_line") \
     TEXT_FIELD("tls_sni") TEXT_FIELD("tls_subject") TEXT_FIELD("tls_sans") \
-    TEXT_FIELD("dns_qname") TEXT_FIELD("dns_answers") \
+    TEXT_FIELD("tls_issuer") TEXT_FIELD("dns_qname") TEXT_FIELD("dns_answers") \
     TEXT_FIELD("(SELECT group_concat(subject, char(10)) FROM messages" \
                " WHERE session_id = sessions.id)") \
     "ifnull((SELECT group_concat(addr, char(10)) FROM recipients WHERE session_id =" \
@@ -264,7 +264,9 @@ static const char schema_sql[] =
     "CREATE TRIGGER session_text_delete AFTER DELETE ON session_text BEGIN" \
     " INSERT INTO session_search(session_search, rowid, doc) VALUES('delete', old.id, old.doc);" \
     " END;"
-/* Databases whose documents predate the TLS and DNS fields (the view without tls_sni):
+/* Databases whose documents predate the TLS and DNS fields (the view without tls_sni), or
+ * the certificate's issuer (without tls_issuer: "which sessions show a certificate from
+ * this CA" after a distrust):
  * the view and its trigger are made again and every document rewritten, once, at the
  * first writable open; the index is rebuilt from the documents in one pass. */
 static const char search_document_upgrade_sql[] =
@@ -413,6 +415,7 @@ static const char *const clause_sql[QC_COUNT] = {
         " OR " GREP_LIKE("server_ip") " OR " GREP_LIKE("mail_from") " OR "
         GREP_LIKE("rcpt_summary") " OR " GREP_LIKE("status_line") " OR " GREP_LIKE("tls_sni")
         " OR " GREP_LIKE("tls_subject") " OR " GREP_LIKE("tls_sans") " OR "
+        GREP_LIKE("tls_issuer") " OR "
         GREP_LIKE("dns_qname") " OR " GREP_LIKE("dns_answers")
         " OR EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND "
         GREP_LIKE("m.subject") ")"
@@ -695,7 +698,7 @@ static int search_document_check(struct mt_store *store)
 {
     int64_t current = 0;
     int rc = pragma_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND"
-                        " name = 'session_text_source' AND sql LIKE '%tls_sni%'", &current);
+                        " name = 'session_text_source' AND sql LIKE '%tls_issuer%'", &current);
     if (rc != SQLITE_OK || current)
         return rc;
     return sqlite3_exec(store->db, search_document_upgrade_sql, NULL, NULL, NULL);
@@ -1217,7 +1220,8 @@ static size_t search_doc(struct mt_store *store, const struct mt_session *s,
         DOC_FIELD(s->user), DOC_FIELD(s->helo), DOC_FIELD(s->client_ip),
         DOC_FIELD(s->server_ip), { mail_from, strlen(mail_from) }, { summary, strlen(summary) },
         DOC_FIELD(s->status_line), DOC_FIELD(tls->sni), DOC_FIELD(tls->subject),
-        DOC_FIELD(tls->sans), DOC_FIELD(dns->qname), DOC_FIELD(dns->answers),
+        DOC_FIELD(tls->sans), DOC_FIELD(tls->issuer), DOC_FIELD(dns->qname),
+        DOC_FIELD(dns->answers),
     };
 #undef DOC_FIELD
     size_t field_count = sizeof fields / sizeof fields[0], need = 1;

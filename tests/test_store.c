@@ -1237,6 +1237,8 @@ static struct mt_session *make_varied(int i)
                  varied_names[(size_t)(i + 1) % COUNT_OF(varied_names)]);
         snprintf(tls->sans, sizeof tls->sans, "%s",
                  varied_names[(size_t)(i + 2) % COUNT_OF(varied_names)]);
+        snprintf(tls->issuer, sizeof tls->issuer, "%s Issuing CA",
+                 varied_names[(size_t)(i + 4) % COUNT_OF(varied_names)]);
     } else if (i % 4 == 2) {
         struct mt_dns_info *dns = session_dns_alloc(s);
         snprintf(dns->qname, sizeof dns->qname, "%s", name);
@@ -1314,7 +1316,8 @@ static const char *oracle_ids(sqlite3 *db, const char *grep, const char *extra,
     snprintf(sql, sizeof sql, "SELECT id FROM sessions WHERE (" L("user") " OR " L("helo")
              " OR " L("client_ip") " OR " L("server_ip") " OR " L("mail_from") " OR "
              L("rcpt_summary") " OR " L("status_line") " OR " L("tls_sni") " OR "
-             L("tls_subject") " OR " L("tls_sans") " OR " L("dns_qname") " OR "
+             L("tls_subject") " OR " L("tls_sans") " OR " L("tls_issuer") " OR "
+             L("dns_qname") " OR "
              L("dns_answers") " OR EXISTS (SELECT 1 FROM messages m"
              " WHERE m.session_id = sessions.id AND " L("m.subject") ") OR EXISTS (SELECT 1"
              " FROM recipients r WHERE r.session_id = sessions.id AND " L("r.addr") ")) %s",
@@ -1380,7 +1383,8 @@ static void assert_search_like_reference(const char *path, struct mt_store *stor
         "192.168.1.2", "2001:db8", "::1", ":", "@example.org", ", ", "org, ", " +2", "+2",
         "ice\nmx", "ice mx", "alicemx", "e\x1b[2J", "\x1b", "ab", "x", "e", "é", "ß", "ſ",
         "\xff", "\xc3", "ko\xcc\x88ln", "carol", "CAROL", "smith", "r.s", "unknown\n",
-        "a1 ok logged", "UGFzc3dvcmQ6", "ugfzc3dvcmq6", "zzzz-none", "    ",
+        "a1 ok logged", "UGFzc3dvcmQ6", "ugfzc3dvcmq6", "zzzz-none", "    ", "issuing ca",
+        "ISSUING CA",
         /* every trigram is in some document, never side by side: the index names
          * candidates, LIKE must turn them all down */
         "alicarol", "carolalice", "alice.carol", "smithcarol", "köln日本語", "日本語köln",

@@ -930,7 +930,13 @@ static void show_tls(FILE *out, const struct mt_session *s)
     show_field(out, "Cert SANs", t->sans);
     if (output_cert_name(name, sizeof name, s))
         show_field(out, "Cert name", name);
-    show_field(out, "Issuer", t->issuer);
+    if (t->issuer[0] && strcmp(t->issuer, t->subject) == 0) {   /* why unknown_ca, at a glance */
+        show_label(out, "Issuer");
+        put_str(out, t->issuer);
+        fputs(" (self-issued: the certificate names itself as its issuer)\n", out);
+    } else {
+        show_field(out, "Issuer", t->issuer);
+    }
     if (t->not_after) {
         show_label(out, "Valid");
         fprintf(out, "%.10s to %.10s%s\n", output_time(a, sizeof a, t->not_before * 1000000, OUTPUT_TIME_DATE),

@@ -933,6 +933,21 @@ static void test_detail_tls_failed(void **state)
     assert_true(name);
     assert_true(issuer);
     detail_free(d);
+
+    /* a certificate that names itself as its issuer says so (unknown_ca at a glance) */
+    s = pop3_failure();
+    t = session_tls_alloc(s);
+    assert_non_null(t);
+    snprintf(t->outcome, sizeof t->outcome, "encrypted");
+    snprintf(t->subject, sizeof t->subject, "mail.example.org");
+    snprintf(t->issuer, sizeof t->issuer, "mail.example.org");
+    d = detail_new(s);
+    assert_non_null(d);
+    bool self = false;
+    for (int i = 0; i < detail_line_count(d); i++)
+        self = self || strstr(detail_line(d, i)->text, "mail.example.org  issued by itself");
+    assert_true(self);
+    detail_free(d);
 }
 
 /* A retrieved message is not drawn as a sent one, and a DNS row is a lookup. */

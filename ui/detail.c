@@ -81,7 +81,8 @@ static void add_tls(struct ui_detail *d, const struct mt_session *s)
     const char *absent = output_cert_absence(t);
     if (t->subject[0] || t->issuer[0])   /* a certificate without a CN still has an issuer */
         FIELD(d, "%s  issued by %s", "Cert", t->subject[0] ? t->subject : "(no CN)",
-              t->issuer[0] ? t->issuer : "?");
+              strcmp(t->issuer, t->subject) == 0 ? "itself (self-issued)"
+              : t->issuer[0] ? t->issuer : "?");
     else if (absent)
         FIELD(d, "%s", "Cert", absent);
     if (t->sans[0])   /* the names a mismatch is judged on (RFC 6125: the CN only without them) */

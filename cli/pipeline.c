@@ -295,6 +295,11 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
                "client did not complete the handshake (a spoofed SYN?), packets were lost, "
                "or the stream table was full (raise --max-streams)";
         break;
+    case STREAM_END_OF_INPUT:   /* within the SYN timeout: nothing to blame anyone for */
+        status = MT_STATUS_INCOMPLETE;
+        line = "the capture ended before the connection was established (a rotated file, or "
+               "the sensor stopped): its answer may have come after";
+        break;
     default:
         status = MT_STATUS_NO_RESPONSE;
         line = "no answer to the connection attempt (SYN): server down, filtered or unreachable";
@@ -324,6 +329,7 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     bool refused = over->how == STREAM_REFUSED;
     bool half_open = over->how == STREAM_NOT_ESTABLISHED;
     bool server_only = over->how == STREAM_SERVER_ONLY;
+    bool cut = over->how == STREAM_END_OF_INPUT;
     char line[MT_TEXT_MAX];
     int n = snprintf(line, sizeof line,
                      "%llu more %s connection attempts to %s in %.0f s from %s%u client "
@@ -332,7 +338,7 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
                      (unsigned long long)over->counted,
                      refused ? "refused" : half_open ? "half-open (answered, never established)"
                      : server_only ? "server-side-only (the client's packets not captured)"
-                                   : "unanswered",
+                     : cut ? "unfinished (the capture ended)" : "unanswered",
                      over->pooled ? "several servers" : session->server_ip,
                      (double)(over->last_us - over->first_us) / 1e6,
                      over->sources_saturated ? "at least " : "about ", over->sources,
@@ -340,7 +346,7 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     int index = session_transcript_add(session, over->first_us, 'I', line, len);
     session_decide(session, refused ? MT_STATUS_REFUSED
-                            : half_open || server_only ? MT_STATUS_INCOMPLETE
+                            : half_open || server_only || cut ? MT_STATUS_INCOMPLETE
                                                        : MT_STATUS_NO_RESPONSE,
                    line, len, index);
     store_session(pipeline, session);
@@ -649,8 +655,9 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
     if (r->streams_evicted)
         fprintf(out, "; %llu streams EVICTED (table full: raise --max-streams)",
                 (unsigned long long)r->streams_evicted);
-    if (r->streams_open_at_end)
-        fprintf(out, "; %llu still open at end", (unsigned long long)r->streams_open_at_end);
+    if (r->streams_open_at_end + r->attempts_cut)
+        fprintf(out, "; %llu still open at end",
+                (unsigned long long)(r->streams_open_at_end + r->attempts_cut));
     if (r->attempts_not_established)
         fprintf(out, "; %llu answered handshake%s never established (spoofed SYNs, lost packets "
                 "or a full stream table)", (unsigned long long)r->attempts_not_established,

@@ -1,8 +1,13 @@
 /* connection.c — one TCP connection's decoding: session, decoder, TLS follower, DNS stream. */
 #include "protocols/connection.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How long a server may take to greet before its silence at the end of the input means
+ * something: postscreen's greet pause and tarpits stay well under it. */
+#define GREETING_WAIT_US (30LL * 1000000)
 
 void connection_fill_endpoints(struct mt_session *session, const struct flow *flow,
                                bool inbound, int64_t start_us)
@@ -191,6 +196,18 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     if (conn->state) {
         conn->decoder->close(conn->state, session);
         conn->decoder->free(conn->state);
+    }
+    /* A server silent only because the capture ended (a rotated file, a sensor stopped)
+     * moments after the connection: not a server down or hung. */
+    if (how == STREAM_END_OF_INPUT && session->status == MT_STATUS_NO_RESPONSE &&
+        ts_us - session->start_us < GREETING_WAIT_US) {
+        char line[160];
+        int n = snprintf(line, sizeof line, "the capture ended %.1f s after the connection was"
+                         " accepted, before the server's first words",
+                         (double)(ts_us - session->start_us) / 1e6);
+        size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+        session_decide(session, MT_STATUS_INCOMPLETE, line, len,
+                       session_transcript_add(session, session->end_us, 'I', line, len));
     }
     tls_follow_settle(conn->tls, session);
     tls_follow_free(conn->tls);

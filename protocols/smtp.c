@@ -1600,10 +1600,12 @@ static void settle_open_transactions(struct smtp *st)
         bool waiting = sending && sending_txn == st->txn.id;
         for (unsigned i = 0; i < st->fifo.count && !waiting; i++)
             waiting = fifo_at(st, i)->txn == st->txn.id;
-        if (eof && waiting)
+        /* at the end of the capture nobody abandoned it, waiting for a reply or not (the
+         * next command in the next rotated file) */
+        if (eof)
             txn_end_event(st, MT_STATUS_INCOMPLETE, "capture ended during the transaction", -1);
         else
-            txn_end_event(st, MT_STATUS_ABORTED, eof ? "capture ended during the transaction" : event, -1);
+            txn_end_event(st, MT_STATUS_ABORTED, event, -1);
     }
     char buf[MT_TEXT_MAX];
     struct smtp_saved unanswered = saved_event(buf, "no reply to MAIL FROM", -1);

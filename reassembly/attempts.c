@@ -399,10 +399,16 @@ void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_
     }
 }
 
-void attempts_flush(struct attempts *attempts, int64_t now_us)
+void attempts_flush(struct attempts *attempts, int64_t now_us, int64_t timeout_us)
 {
-    while (attempts->oldest != NIL)
-        settle(attempts, attempts->oldest, ATTEMPT_UNANSWERED, now_us);
+    while (attempts->oldest != NIL) {
+        const struct attempt *a = &attempts->slots[attempts->oldest].attempt;
+        /* a SYN the capture's end (a rotated file, a sensor stopped) caught before the
+         * answer could come: it says nothing about the server */
+        bool cut = now_us - a->syn_us < timeout_us && !a->server_only && a->rst_count == 0 &&
+                   !a->client_acked;
+        settle(attempts, attempts->oldest, cut ? ATTEMPT_CUT : ATTEMPT_UNANSWERED, now_us);
+    }
 }
 
 uint32_t attempts_pending(const struct attempts *attempts)

@@ -25,6 +25,8 @@ enum attempt_outcome {
     ATTEMPT_NOT_ESTABLISHED, /* SYN-ACK seen, the connection never established */
     ATTEMPT_SERVER_ONLY,  /* a SYN-ACK answering no SYN seen, and nothing from the client:
                              the client side not captured */
+    ATTEMPT_CUT,          /* the input ended within the SYN timeout, before an answer (or
+                             before the handshake finished): nobody failed */
 };
 
 /* A SYN's IPv4 and TCP headers with options fit; a SYN carrying data (TFO) is not held. */
@@ -99,8 +101,9 @@ void attempts_on_established(struct attempts *attempts, const struct attempt_key
  * not wait for the SYN timeout, and clients retry a refused SYN within a second or two. */
 void attempts_expire(struct attempts *attempts, int64_t now_us, int64_t timeout_us,
                      int64_t refused_quiet_us);
-/* End of input: settles everything still pending. */
-void attempts_flush(struct attempts *attempts, int64_t now_us);
+/* End of input: settles everything still pending; a SYN (or a handshake) younger than
+ * timeout_us, neither refused nor one-sided, is ATTEMPT_CUT rather than unanswered. */
+void attempts_flush(struct attempts *attempts, int64_t now_us, int64_t timeout_us);
 uint32_t attempts_pending(const struct attempts *attempts);
 
 #endif

@@ -283,6 +283,9 @@ static void on_attempt_settled(void *ctx, const struct attempt *attempt,
     } else if (outcome == ATTEMPT_NOT_ESTABLISHED) {
         how = STREAM_NOT_ESTABLISHED;
         active->stats.attempts_not_established++;
+    } else if (outcome == ATTEMPT_CUT) {
+        how = STREAM_END_OF_INPUT;
+        active->stats.attempts_cut++;
     } else {
         active->stats.attempts_unanswered++;
     }
@@ -726,7 +729,7 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
     }
     if (now_us > active->now_us)
         active->now_us = now_us;
-    attempts_flush(active->attempts, active->now_us);
+    attempts_flush(active->attempts, active->now_us, active->config.syn_timeout_us);
     nids_exit();   /* raises NIDS_EXITING for every open stream */
     /* The callback's list node: the next nids_init() (another run in this process) would
      * forget it unfreed. */

@@ -22,7 +22,7 @@ enum stream_end {
     STREAM_RESET,
     STREAM_IDLE_TIMEOUT, /* nothing for reassembly_config.idle_timeout_us */
     STREAM_EVICTED,      /* libnids' table was full */
-    STREAM_END_OF_INPUT,
+    STREAM_END_OF_INPUT, /* also an attempt the input's end caught within the SYN timeout */
     STREAM_REFUSED,      /* attempts only: SYN answered by RST */
     STREAM_UNANSWERED,   /* attempts only: SYN never answered */
     STREAM_ONE_SIDED,    /* attempts only: client traffic without any server packet */
@@ -80,7 +80,7 @@ struct reassembly_stats {
              streams_open_at_end, streams_with_gaps;
     uint64_t overlap_conflicts;   /* segments that contradicted data seen before */
     uint64_t attempts_refused, attempts_unanswered, attempts_one_sided, attempts_not_established,
-             attempts_server_only;
+             attempts_server_only, attempts_cut;   /* cut: pending when the input ended */
     uint64_t nids_warnings;
     uint32_t concurrent, peak_concurrent;
 };

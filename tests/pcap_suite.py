@@ -756,19 +756,28 @@ def test_bare_port_reads_the_greeting(suite):
 
 
 def test_refused_and_silent(suite):
-    """SYN answered by RST → refused; SYN never answered → no_response."""
+    """SYN answered by RST → refused; SYN never answered (for 30 s) → no_response; a SYN
+    the end of the capture caught a second later → incomplete (a rotated file, a sensor
+    stopped: no server down)."""
     packets = []
     t = 1700000000
     packets.append((t, 0, pcaplib.ipv4_tcp("192.168.1.10", "192.168.1.20", 41000, 25, 1, 0, "S")))
     packets.append((t, 500, pcaplib.ipv4_tcp("192.168.1.20", "192.168.1.10", 25, 41000, 0, 2, "RA")))
     packets.append((t + 1, 0, pcaplib.ipv4_tcp("192.168.1.10", "203.0.113.9", 41001, 25, 1, 0, "S")))
     packets.append((t + 2, 0, pcaplib.ipv4_tcp("192.168.1.10", "203.0.113.9", 41001, 25, 1, 0, "S")))
+    packets.append((t + 39, 0, pcaplib.ipv4_tcp("192.168.1.10", "203.0.113.7", 41002, 25, 1, 0, "S")))
+    packets.append((t + 40, 0, pcaplib.ipv4_tcp("192.168.1.10", "192.0.2.80", 41003, 80, 1, 0, "S")))
     path = os.path.join(suite.tmp, "attempts.pcap")
     pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
     db, _ = suite.mailtap_read([path], expect_rc=0)
     match([{"status": "refused", "direction": "in", "server_port": 25},
-           {"status": "no_response", "direction": "out", "server_ip": "203.0.113.9"}],
+           {"status": "no_response", "direction": "out", "server_ip": "203.0.113.9"},
+           {"status": "incomplete", "end": "eof", "server_ip": "203.0.113.7"}],
           suite.sessions(db))
+    summary = subprocess.run([suite.mailtap, "read", "-d", db + "2", path], capture_output=True,
+                             text=True, timeout=60).stdout
+    if "1 still open at end" not in summary:
+        raise Failure("the cut attempt is not counted as open at the end: %r" % summary)
 
 
 def test_handshakes_never_established(suite):
@@ -793,6 +802,11 @@ def test_handshakes_never_established(suite):
     for ip in spoofed + [p[2] for p in order]:
         t += 1000
         packets.append((t // 1000000, t % 1000000, ip))
+    # the capture goes on past the SYN timeout (else the end caught them: "incomplete",
+    # the capture ended)
+    t += 40 * 1000000
+    packets.append((t // 1000000, t % 1000000,
+                    pcaplib.ipv4_tcp("192.168.1.10", "192.0.2.80", 41003, 80, 1, 0, "S")))
     path = os.path.join(suite.tmp, "half-open.pcap")
     pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
     db, _ = suite.mailtap_read([path], extra=["--max-streams", "64"])

@@ -429,6 +429,31 @@ static struct mt_session *guessed_connection(const char *early, const char *gree
     return s;
 }
 
+/* A server silent only because the input ended moments after the connection is no
+ * server down: incomplete; silent for longer, or at a real close, it is no_response. */
+static void test_connection_silence_cut_by_the_end(void **state)
+{
+    (void)state;
+    struct flow flow = { .client = { .family = 4, .bytes = { 10, 0, 0, 1 } },
+                         .server = { .family = 4, .bytes = { 10, 0, 0, 2 } },
+                         .client_port = 40000, .server_port = 25 };
+    static const struct { enum stream_end how; int64_t end_us; enum mt_status want; } cases[] = {
+        { STREAM_END_OF_INPUT, 1000156, MT_STATUS_INCOMPLETE },
+        { STREAM_END_OF_INPUT, 1000000 + 60LL * 1000000, MT_STATUS_NO_RESPONSE },
+        { STREAM_CLOSED, 1000156, MT_STATUS_NO_RESPONSE },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mt_connection conn;
+        assert_true(connection_open(&conn, MT_PROTO_SMTP, false, &flow, true, 1000000));
+        struct mt_session *s = connection_close(&conn, cases[i].how, false, cases[i].end_us);
+        assert_non_null(s);
+        assert_int_equal(s->status, cases[i].want);
+        if (cases[i].want == MT_STATUS_INCOMPLETE)
+            assert_non_null(strstr(s->status_line, "the capture ended 0.0 s after the connection"));
+        session_free(s);
+    }
+}
+
 static void test_connection_guesses_from_greeting(void **state)
 {
     (void)state;
@@ -713,7 +738,7 @@ static void test_localnets(void **state)
 /* --- SYN tracker ------------------------------------------------------------------ */
 
 struct settled_log {
-    int refused, unanswered, one_sided, not_established, server_only;
+    int refused, unanswered, one_sided, not_established, server_only, cut;
     uint64_t one_sided_bytes;
     char kept[128];               /* a one-sided attempt's kept client data, joined */
     size_t kept_len;
@@ -742,6 +767,7 @@ static void on_settled(void *ctx, const struct attempt *attempt, enum attempt_ou
     else if (outcome == ATTEMPT_ONE_SIDED) log->one_sided++;
     else if (outcome == ATTEMPT_NOT_ESTABLISHED) log->not_established++;
     else if (outcome == ATTEMPT_SERVER_ONLY) log->server_only++;
+    else if (outcome == ATTEMPT_CUT) log->cut++;
     else log->unanswered++;
 }
 
@@ -788,10 +814,20 @@ static void test_attempts(void **state)
         attempts_on_syn(attempts, &k[i], 50000000 + i, NULL, 0);
     assert_int_equal(log.unanswered, 2);
     assert_int_equal(attempts_pending(attempts), 4);
-    attempts_flush(attempts, 60000000);
+    attempts_flush(attempts, 90000000, 30000000);   /* 40 s after the SYNs: unanswered */
     assert_int_equal(log.unanswered, 6);
     assert_int_equal(attempts_pending(attempts), 0);
     assert_int_equal(log.not_established, 0);
+    /* the end of the input within the SYN timeout: cut, not unanswered (a SYN 2 µs before
+     * the end of a rotated file is no server down); refused and one-sided stay what they are */
+    attempts_on_syn(attempts, &k[0], 95000000, NULL, 0);
+    attempts_on_syn(attempts, &k[1], 129999998, NULL, 0);
+    attempts_on_syn(attempts, &k[2], 129999999, NULL, 0);
+    attempts_on_server_packet(attempts, &k[2], true, false, 129999999, NULL);   /* its RST */
+    attempts_flush(attempts, 130000000, 30000000);
+    assert_int_equal(log.unanswered, 7);   /* k[0]: 30 s without an answer */
+    assert_int_equal(log.cut, 1);
+    assert_int_equal(log.refused, 2);   /* with the first one above */
     attempts_free(attempts);
 }
 
@@ -818,7 +854,7 @@ static void test_attempts_server_only(void **state)
     attempts_on_client_packet(attempts, &k[1], false, NULL, 0, 0, 2200000);   /* the client is there */
     assert_false(attempts_on_syn(attempts, &k[2], 2300000, NULL, 0));  /* a SYN after all */
     assert_int_equal(attempts_pending(attempts), 2);
-    attempts_flush(attempts, 60000000);
+    attempts_flush(attempts, 60000000, 30000000);
     assert_int_equal(log.server_only, 1);
     assert_int_equal(log.unanswered, 1);   /* k[2]: an ordinary SYN never answered */
     attempts_free(attempts);
@@ -1318,6 +1354,7 @@ int main(void)
         cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
+        cmocka_unit_test(test_connection_silence_cut_by_the_end),
         cmocka_unit_test(test_connection_guesses_from_greeting),
         cmocka_unit_test(test_linereader_every_split),
         cmocka_unit_test(test_linereader_dot_body_scan),

@@ -443,6 +443,11 @@ static const struct chunk eof_awaiting_reply[] = {
     GREETING, EHLO, MAIL_OK, RCPT_OK, DATA_354, C("Subject: s\r\n\r\nbody\r\n.\r\n"),
 };
 
+/* The next command would have been in the next rotated file: nobody abandoned it. */
+static const struct chunk eof_between_commands[] = {
+    GREETING, EHLO, MAIL_OK, RCPT_OK, C("RCPT TO:<carol@example.com>\r\n"), S("250 2.1.5 Ok\r\n"),
+};
+
 static const struct chunk eof_mid_body[] = {
     GREETING, EHLO, MAIL_OK, RCPT_OK, DATA_354, C("Subject: s\r\n\r\nbody still coming\r\n"),
 };
@@ -687,6 +692,7 @@ static const struct expectation {
     { DIALOGUE(reset_mid_data, MT_END_RESET), MT_STATUS_ABORTED, "connection reset" },
     { DIALOGUE(eof_awaiting_reply, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended" },
     { DIALOGUE(eof_mid_body, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended" },
+    { DIALOGUE(eof_between_commands, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended" },
     { DIALOGUE(hostile_subject, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 queued" },
     { DIALOGUE(encoded_words, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(unsolicited_421, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },

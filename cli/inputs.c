@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 /* A file's start as read by capture_file_kind(). */
-enum file_kind { KIND_CAPTURE, KIND_EMPTY, KIND_OTHER };
+enum file_kind { KIND_CAPTURE, KIND_EMPTY, KIND_OTHER, KIND_UNREADABLE };
 
 /* pcap (microsecond and nanosecond, either byte order; Kuznetzov's modified format, which
  * libpcap reads too) or a pcapng Section Header Block. */
@@ -21,8 +21,8 @@ static enum file_kind capture_file_kind(const char *path)
                                        0xa1b2cd34, 0x34cdb2a1, 0x0a0d0d0a };
     unsigned char head[4];
     FILE *file = fopen(path, "rb");
-    if (!file)
-        return KIND_OTHER;
+    if (!file)   /* errno says why: a capture we may not read is no "other file" */
+        return KIND_UNREADABLE;
     size_t got = fread(head, 1, sizeof head, file);
     fclose(file);
     if (got == 0)
@@ -92,6 +92,15 @@ static bool expand_directory(struct read_inputs *inputs, int *cap, int *owned_ca
         }
         enum file_kind kind = exists && S_ISREG(st.st_mode) ? capture_file_kind(path)
                                                             : KIND_OTHER;
+        if (kind == KIND_UNREADABLE) {
+            /* as for a file named on the command line: said, and the exit status tells (a
+             * daily read must not miss a day's capture owned by another user in silence) */
+            fprintf(stderr, "mailtap: warning: %s: cannot read capture: %s\n", path,
+                    strerror(errno));
+            inputs->problem = true;
+            free(path);
+            continue;
+        }
         if (kind != KIND_CAPTURE) {
             others += kind == KIND_OTHER;
             if (kind == KIND_OTHER && !other_example)

@@ -1189,6 +1189,27 @@ def test_read_directory(suite):
     empty = read(os.path.join(folder, "older"))
     if empty.returncode != 1 or "no pcap or pcapng capture" not in empty.stderr:
         raise Failure("a directory without captures: rc %d, %r" % (empty.returncode, empty.stderr))
+    # A capture the reader may not open (another user's, a cron job's) is no "other file":
+    # a warning and exit status 1, as when it is named (root reads anything: nobody then).
+    locked = os.path.join(suite.tmp, "locked")
+    os.makedirs(locked)
+    shutil.copyfile(os.path.join(ROOT, "pcaps", "smtp", "delivered.pcap"),
+                    os.path.join(locked, "a.pcap"))
+    shutil.copyfile(os.path.join(ROOT, "pcaps", "smtp", "auth-failed.pcap"),
+                    os.path.join(locked, "b.pcap"))
+    os.chmod(os.path.join(locked, "b.pcap"), 0)
+    as_user = []
+    if os.geteuid() == 0:
+        os.chmod(suite.tmp, 0o755)
+        os.chmod(os.path.join(locked, "a.pcap"), 0o644)
+        os.chown(locked, 65534, 65534)   # nobody writes its database there
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    proc = subprocess.run(as_user + [suite.mailtap, "read", "-d", os.path.join(locked, "l.db"),
+                                     locked], capture_output=True, text=True, timeout=60)
+    if (proc.returncode != 1 or "b.pcap: cannot read capture: Permission denied" not in proc.stderr
+            or "not a pcap" in proc.stderr):
+        raise Failure("a capture that cannot be opened in a directory: rc %d, %r"
+                      % (proc.returncode, proc.stderr))
 
 
 def test_read_twice(suite):

@@ -25,6 +25,12 @@
  * tick, so that a large backlog never stalls capture. */
 #define PRUNE_ROWS 200
 #define PRUNE_BUDGET_CALLS 2
+/* A sensor keeps its database alive on its own: a failed one (a full disk since freed) is
+ * opened again this often, and the path is checked this often for a file deleted or
+ * replaced under it (the sensor would write on into a deleted file). */
+#define STORE_RETRY_FIRST_US (5LL * 1000000)   /* then doubled, up to: */
+#define STORE_RETRY_US (60LL * 1000000)
+#define STORE_PATH_CHECK_US (10LL * 1000000)
 
 struct pipeline {
     const struct pipeline_options *options;
@@ -39,6 +45,13 @@ struct pipeline {
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
     int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
+    int64_t store_retry_us;         /* a sensor's failed database: opened again then, */
+    int64_t store_retry_wait_us;    /* after this long (doubled at each failure) */
+    int64_t path_check_us;          /* a sensor's database path: looked at again then */
+    dev_t db_dev;                   /* the database file opened (0: not known) */
+    ino_t db_ino;
+    uint64_t sessions_at_failure;   /* sessions_total when the database failed: those
+                                     * decoded since are lost (and the batch rolled back) */
     int64_t last_tick_us;           /* capture time of the last tick */
     int64_t stats_written_us;       /* the time of the last sensor_stats row */
     struct attempt_limit attempts;  /* a flood becomes one row a minute, not one per SYN */
@@ -117,8 +130,12 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
         store_writer_error(pipeline->writer, message, sizeof message);
         summary->store_errors++;
         fprintf(stderr, "mailtap: %s\n", message);
-        /* A full disk stays full: stop writing rather than fail once per session. */
+        /* A full disk stays full: stop writing rather than fail once per session (a
+         * sensor tries again in a minute: keep_store_alive()). */
         pipeline->store_failed = true;
+        pipeline->sessions_at_failure = summary->sessions_total - 1;
+        pipeline->store_retry_wait_us = STORE_RETRY_FIRST_US;
+        pipeline->store_retry_us = pipeline->last_tick_us + STORE_RETRY_FIRST_US;
     }
 }
 
@@ -409,6 +426,10 @@ static bool open_store(struct pipeline *pipeline, char *err, size_t errlen)
         pipeline->store = NULL;
         return false;
     }
+    struct stat st;
+    bool known = stat(pipeline->options->db_path, &st) == 0;
+    pipeline->db_dev = known ? st.st_dev : 0;
+    pipeline->db_ino = known ? st.st_ino : 0;
     return true;
 }
 
@@ -443,9 +464,10 @@ static bool close_store(struct pipeline *pipeline, bool checkpoint)
  * the same path must not pick them up. Closing checkpoints everything into the moved
  * file. If the path cannot be opened, sessions are counted as store errors until the
  * next SIGHUP succeeds (a full disk can be recovered from the same way). */
-static void reopen_store(struct pipeline *pipeline)
+static void reopen_store(struct pipeline *pipeline, const char *why)
 {
     char err[512];
+    bool was_failed = pipeline->store_failed;
     const char *path = pipeline->options->db_path;
     close_store(pipeline, !pipeline->store_failed);
     struct stat st;
@@ -459,11 +481,50 @@ static void reopen_store(struct pipeline *pipeline)
         unlink(side);
     }
     pipeline->store_failed = !open_store(pipeline, err, sizeof err);
+    uint64_t lost = pipeline->summary->sessions_total - pipeline->sessions_at_failure;
     if (pipeline->store_failed)
-        fprintf(stderr, "mailtap: SIGHUP: cannot reopen the database (sessions are not stored "
-                "until the next SIGHUP succeeds): %s\n", err);
+        fprintf(stderr, "mailtap: %s: cannot open the database (sessions are not stored; %llu "
+                "decoded since the failure lost; tried again within a minute, and at SIGHUP):"
+                " %s\n", why,
+                (unsigned long long)lost, err);
+    else if (was_failed)
+        fprintf(stderr, "mailtap: %s: database open again, storing resumes (%llu session%s "
+                "decoded meanwhile not stored, besides the batch rolled back): %s\n", why,
+                (unsigned long long)lost, lost == 1 ? "" : "s",
+                pipeline->options->db_path);
     else
-        fprintf(stderr, "mailtap: SIGHUP: database reopened: %s\n", pipeline->options->db_path);
+        fprintf(stderr, "mailtap: %s: database reopened: %s\n", why, pipeline->options->db_path);
+    if (pipeline->store_failed && !was_failed) {   /* SIGHUP to a path it cannot open */
+        pipeline->sessions_at_failure = pipeline->summary->sessions_total;
+        pipeline->store_retry_wait_us = STORE_RETRY_FIRST_US;
+        pipeline->store_retry_us = pipeline->last_tick_us + STORE_RETRY_FIRST_US;
+    }
+}
+
+/* A sensor's database: opened again a minute after it failed (a full disk since freed),
+ * and at once when its file was deleted or replaced under it. */
+static void keep_store_alive(struct pipeline *pipeline, int64_t now_us)
+{
+    if (!pipeline->options->reopen_requested)   /* a sensor's; a read reports and ends */
+        return;
+    if (pipeline->store_failed) {
+        if (now_us >= pipeline->store_retry_us) {
+            int64_t wait = pipeline->store_retry_wait_us * 2;
+            pipeline->store_retry_wait_us = wait < STORE_RETRY_US ? wait : STORE_RETRY_US;
+            pipeline->store_retry_us = now_us + pipeline->store_retry_wait_us;
+            reopen_store(pipeline, "retrying after the database error");
+        }
+        return;
+    }
+    if (now_us < pipeline->path_check_us)
+        return;
+    pipeline->path_check_us = now_us + STORE_PATH_CHECK_US;
+    struct stat st;
+    if (stat(pipeline->options->db_path, &st) == 0 && st.st_dev == pipeline->db_dev &&
+        st.st_ino == pipeline->db_ino)
+        return;
+    reopen_store(pipeline, "the database file was deleted or replaced under the sensor"
+                           " (sessions would go to a file no one can read)");
 }
 
 /* Retention: a few small batches per tick (all: until nothing is left to delete). Sessions
@@ -517,8 +578,9 @@ static void tick(struct pipeline *pipeline, int64_t now_us)
     volatile sig_atomic_t *reopen = pipeline->options->reopen_requested;
     if (reopen && *reopen) {
         *reopen = 0;
-        reopen_store(pipeline);
+        reopen_store(pipeline, "SIGHUP");
     }
+    keep_store_alive(pipeline, now_us);
 }
 
 /* Returns the time of the last packet. */

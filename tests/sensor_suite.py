@@ -218,6 +218,60 @@ def test_signals_drop_and_rotation(suite):
             con.close()
 
 
+def test_database_kept_alive(suite):
+    """A sensor keeps its database alive on its own: after a full disk is freed it stores
+    again (it stopped for good), and a database file deleted under it is made again at its
+    path (it wrote on into the deleted file, unseen)."""
+    with Namespace("k") as ns:
+        work = tempfile.mkdtemp(dir=suite.tmp)
+        os.chmod(work, 0o755)   # nobody reaches the database below
+        disk = os.path.join(work, "disk")
+        os.makedirs(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", disk],
+                          capture_output=True).returncode != 0:
+            raise Skip("cannot mount a tmpfs")
+        cap = None
+        try:
+            os.chown(disk, 65534, 65534)
+            db = os.path.join(disk, "s.db")
+            cap = Capture(suite, ns, db, ["--port", "smtp:25"])
+            ns.send(smtp_capture("delivered"))
+            wait_sessions(suite, db, 1)
+            filler = os.path.join(disk, "filler")
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            for _ in range(40):
+                ns.send(smtp_capture("auth-failed"))
+                if "disk full" in cap.text():
+                    break
+            cap.wait_for("disk full", timeout=20)
+            os.unlink(filler)
+            cap.wait_for("storing resumes", timeout=30)
+            before = len(sessions(suite, db))
+            ns.send(smtp_capture("rcpt-unknown"))
+            wait_sessions(suite, db, before + 1)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(db + suffix):
+                    os.unlink(db + suffix)
+            cap.wait_for("deleted or replaced", timeout=30)
+            ns.send(smtp_capture("delivered"))
+            got = wait_sessions(suite, db, 1)
+            rc = cap.stop()
+            if rc == 0:   # sessions were lost to the full disk: the exit status says so
+                raise Failure("exit status 0 after a database error: %s" % cap.text()[-800:])
+            if [s["status"] for s in sessions(suite, db)] != ["delivered"] or not got:
+                raise Failure("the database made again holds %r" % [s["status"] for s in got])
+        finally:
+            if cap:
+                cap.kill()
+            subprocess.run(["umount", disk], capture_output=True)
+
+
 def test_interface_comes_back(suite):
     """The link going down and up is logged; the interface vanishing is survived (as
     nobody, with CAP_NET_RAW kept) and capture goes on when it is back."""
@@ -434,7 +488,8 @@ def test_retention(suite):
         raise Failure("the newest session was not kept: %r, want %r" % (left[-1]["start"], newest))
 
 
-TESTS = [test_signals_drop_and_rotation, test_interface_comes_back, test_stats_command,
+TESTS = [test_signals_drop_and_rotation, test_database_kept_alive, test_interface_comes_back,
+         test_stats_command,
          test_workers, test_one_sided_capture, test_lossy_capture, test_retention]
 
 

@@ -44,7 +44,9 @@ struct reassembly_events {
      * connection are missing from the capture and what followed the hole was never
      * delivered (libnids waits for a hole to fill; it never skips one). */
     void (*closed)(void *ctx, void *stream, enum stream_end how, bool data_lost, int64_t ts_us);
-    /* A connection attempt that never became a stream: its SYN's time (syn_us), its last
+    /* A connection attempt that never became a stream (how: an attempts-only ending, or
+     * STREAM_END_OF_INPUT for one the input's end caught within the SYN timeout, only in
+     * reassembly_finish()): its SYN's time (syn_us), its last
      * packet's (last_us), and for STREAM_ONE_SIDED what the client sent (client_bytes,
      * and what was kept of it: attempts_data_next()). Valid during the call. */
     void (*attempt)(void *ctx, const struct flow *flow, enum stream_end how,

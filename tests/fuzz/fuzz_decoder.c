@@ -102,6 +102,7 @@ static bool with_dns;
 static struct dns_watch *watch;   /* this input's, or NULL */
 static long live_streams;         /* opened and not yet closed */
 static bool running;
+static bool finishing;            /* inside reassembly_finish() */
 /* Per input, printed by fuzz_path_finish when FUZZ_PATH_VERBOSE is set (seed checks). */
 static unsigned long n_sessions, n_attempts, n_dns_rows;
 
@@ -230,7 +231,8 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         fuzz_fail("one-sided attempt kept %zu bytes of %llu", kept,
                   (unsigned long long)attempt->client_bytes);
     if (how != STREAM_REFUSED && how != STREAM_UNANSWERED && how != STREAM_ONE_SIDED &&
-        how != STREAM_NOT_ESTABLISHED && how != STREAM_SERVER_ONLY)
+        how != STREAM_NOT_ESTABLISHED && how != STREAM_SERVER_ONLY &&
+        !(how == STREAM_END_OF_INPUT && finishing))   /* cut by the end: only then */
         fuzz_fail("attempt() with ending %d", (int)how);
     if (end_us < syn_us)
         fuzz_fail("attempt ends (%lld) before its SYN (%lld)", (long long)end_us,
@@ -247,9 +249,10 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
     s->end_us = end_us;
     s->end = connection_end(how);
     static const char *const lines[] = { "refused", "one-sided", "no answer", "half-open",
-                                         "server side only" };
+                                         "server side only", "cut by the end" };
     const char *line = lines[how == STREAM_REFUSED ? 0 : how == STREAM_ONE_SIDED ? 1
-                             : how == STREAM_UNANSWERED ? 2 : how == STREAM_SERVER_ONLY ? 4 : 3];
+                             : how == STREAM_UNANSWERED ? 2 : how == STREAM_SERVER_ONLY ? 4
+                             : how == STREAM_END_OF_INPUT ? 5 : 3];
     enum mt_status status = how == STREAM_REFUSED ? MT_STATUS_REFUSED
                             : how == STREAM_UNANSWERED ? MT_STATUS_NO_RESPONSE
                                                        : MT_STATUS_INCOMPLETE;
@@ -389,7 +392,9 @@ extern struct nids_proc_node *tcp_procs __attribute__((weak));
 void fuzz_path_finish(int64_t reassembly_now_us, int64_t dns_now_us)
 {
     struct reassembly_stats stats;
+    finishing = true;
     reassembly_finish(reassembly_now_us, &stats);
+    finishing = false;
     running = false;
     if (&tcp_procs != NULL)
         while (tcp_procs)

@@ -12,6 +12,7 @@
 #include "ui/console.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
@@ -112,6 +113,18 @@ enum { OPT_LOCAL = 1000, OPT_PORT, OPT_MAX_STREAMS, OPT_PROTO, OPT_DIR, OPT_STAT
 
 static bool local_overridden;
 
+/* A whole decimal number within [min, max]: "1m", "x", "" and "2x" are not numbers. */
+static bool number_in(const char *arg, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(arg, &end, 10);
+    if (end == arg || *end || errno == ERANGE || n < min || n > max)
+        return false;
+    *out = n;
+    return true;
+}
+
 static int decode_option(struct pipeline_options *options, int opt, const char *arg)
 {
     switch (opt) {
@@ -136,9 +149,8 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         }
         return 1;
     case OPT_MAX_STREAMS: {
-        char *end;
-        long n = strtol(arg, &end, 10);
-        if (*end || end == arg || n < 64 || n > 4000000) {
+        long long n;
+        if (!number_in(arg, 64, 4000000, &n)) {
             usage_error("--max-streams must be 64..4000000: %s", arg);
             return -1;
         }
@@ -146,9 +158,8 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         return 1;
     }
     case OPT_ATTEMPT_ROWS: {
-        char *end;
-        long n = strtol(arg, &end, 10);
-        if (*end || end == arg || n < 0 || n > 1000000) {
+        long long n;
+        if (!number_in(arg, 0, 1000000, &n)) {
             usage_error("--attempt-rows takes a number of rows a minute (0 = no limit): %s", arg);
             return -1;
         }
@@ -156,18 +167,17 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         return 1;
     }
     case OPT_IDLE: {
-        long n = strtol(arg, NULL, 10);
-        if (n < 0) {
+        long long n;   /* "1m" was one second, "x" never: seconds only, as said */
+        if (!number_in(arg, 0, 366LL * 86400, &n)) {
             usage_error("--idle-timeout takes seconds (0 = never): %s", arg);
             return -1;
         }
-        options->idle_timeout_us = (int64_t)n * 1000000;
+        options->idle_timeout_us = n * 1000000;
         return 1;
     }
     case OPT_KEEP_DAYS: {
-        char *end;
-        long n = strtol(arg, &end, 10);
-        if (*end || end == arg || n < 1 || n > 100000) {
+        long long n;
+        if (!number_in(arg, 1, 100000, &n)) {
             usage_error("--keep-days takes a number of days (1 or more): %s", arg);
             return -1;
         }
@@ -175,19 +185,17 @@ static int decode_option(struct pipeline_options *options, int opt, const char *
         return 1;
     }
     case OPT_MAX_DB_MB: {
-        char *end;
-        long long n = strtoll(arg, &end, 10);
-        if (*end || end == arg || n < 1 || n > 1000000000LL) {
+        long long n;
+        if (!number_in(arg, 1, 1000000000LL, &n)) {
             usage_error("--max-db-mb takes a size in MiB (1 or more): %s", arg);
             return -1;
         }
-        options->max_db_bytes = (int64_t)n * 1024 * 1024;
+        options->max_db_bytes = n * 1024 * 1024;
         return 1;
     }
     case OPT_STATS_INTERVAL: {
-        char *end;
-        long n = strtol(arg, &end, 10);
-        if (*end || end == arg || n < 1 || n > 3600) {
+        long long n;
+        if (!number_in(arg, 1, 3600, &n)) {
             usage_error("--stats-interval takes seconds (1..3600): %s", arg);
             return -1;
         }
@@ -484,6 +492,11 @@ static int command_capture(int argc, char **argv)
     }
     if (!filter[0] && !pipeline_default_filter(&options, filter, sizeof filter)) {
         usage_error("%s", "too many --port options for the default filter: give a FILTER");
+        return EXIT_USAGE;
+    }
+    char filter_err[512];
+    if (!capture_filter_valid(filter, filter_err, sizeof filter_err)) {
+        usage_error("bad filter: %s", filter_err);
         return EXIT_USAGE;
     }
     sensor.live.filter = filter;

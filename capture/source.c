@@ -361,6 +361,21 @@ static int link_state(const struct capture_source *source)
     return (request.ifr_flags & IFF_UP) && (request.ifr_flags & IFF_RUNNING);
 }
 
+bool capture_filter_valid(const char *filter, char *err, size_t errlen)
+{
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    if (!dead)
+        return true;   /* cannot tell: the live open will */
+    struct bpf_program program;
+    bool valid = pcap_compile(dead, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
+    if (valid)
+        pcap_freecode(&program);
+    else
+        snprintf(err, errlen, "%s", pcap_geterr(dead));
+    pcap_close(dead);
+    return valid;
+}
+
 struct capture_source *capture_open_live(const char *iface, const struct capture_live_options *options,
                                          char *err, size_t errlen)
 {

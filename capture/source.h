@@ -56,6 +56,11 @@ struct capture_live_options {
 struct capture_source *capture_open_live(const char *iface, const struct capture_live_options *options,
                                          char *err, size_t errlen);
 
+/* Whether filter compiles as a BPF filter (for Ethernet, what a sensor's interface is):
+ * a typo is a usage error at once, not an exit status a service manager restarts on.
+ * False with pcap's message in err. */
+bool capture_filter_valid(const char *filter, char *err, size_t errlen);
+
 /* What capture_next() returns. */
 enum capture_result {
     CAPTURE_ERROR = -1,  /* a file could not be opened or was cut short, or a live interface

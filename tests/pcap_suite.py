@@ -1142,6 +1142,19 @@ def test_kill_during_read(suite):
                           % (round_no, proc.returncode, (proc.stdout + proc.stderr)[-500:]))
 
 
+def test_capture_usage_errors(suite):
+    """A typo in capture's filter is a usage error (exit 2, which the shipped unit does not
+    restart on), found before any interface is opened."""
+    for args in (["tcp port nonsense"], ["--idle-timeout", "1m"]):
+        proc = subprocess.run([suite.mailtap, "capture", "-i", "mailtap-no-such0", "-d",
+                               os.path.join(suite.tmp, "never.db")] + args,
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 2 or "no-such0" in proc.stderr:
+            raise Failure("capture %r: rc %d, %r" % (args, proc.returncode, proc.stderr))
+    if os.path.exists(os.path.join(suite.tmp, "never.db")):
+        raise Failure("a usage error left a database behind")
+
+
 def test_read_directory(suite):
     """A directory stands for the captures directly inside it (pcap and pcapng by their first
     bytes, in any name): other files are named in a note, empty files and subdirectories left
@@ -1247,6 +1260,10 @@ def test_read_twice(suite):
         raise Failure("stdin: rc %d, %d sessions" % (piped.returncode, committed_count(db)))
     if read("-", "-", stdin=small).returncode != 2:
         raise Failure("standard input twice is not a usage error")
+    for value in ("1m", "x", "", "-5"):   # seconds only: "1m" was one second, "x" never
+        bad = read("--idle-timeout", value, small)
+        if bad.returncode != 2 or "--idle-timeout takes seconds" not in bad.stderr:
+            raise Failure("--idle-timeout %r: rc %d, %r" % (value, bad.returncode, bad.stderr))
     other_command = read("--workers", "2", small)   # capture's option: named, not silent
     if other_command.returncode != 2 or "read takes no --workers" not in other_command.stderr:
         raise Failure("capture's option given to read: rc %d, %r" % (other_command.returncode,
@@ -1731,7 +1748,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

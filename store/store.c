@@ -877,6 +877,11 @@ static void store_disconnect(struct mt_store *store)
  * -wal is not seen). SQLite result code. */
 static int open_immutable(struct mt_store *store, const char *path)
 {
+    return store_sqlite_open_immutable(path, &store->db);
+}
+
+int store_sqlite_open_immutable(const char *path, sqlite3 **db)
+{
     size_t len = strlen(path);
     char *uri = malloc(len * 3 + 32);
     if (!uri)
@@ -886,7 +891,7 @@ static int open_immutable(struct mt_store *store, const char *path)
         n += (size_t)(strchr("%?#", path[i]) ? sprintf(uri + n, "%%%02X", (unsigned char)path[i])
                                              : sprintf(uri + n, "%c", path[i]));
     strcpy(uri + n, "?immutable=1");
-    int rc = sqlite3_open_v2(uri, &store->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
     free(uri);
     return rc;
 }

@@ -68,6 +68,13 @@ void store_filter_init(struct store_filter *filter);
  * a newer schema. Returns NULL with a message in err (capacity errlen) on failure. */
 struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen);
 
+/* A database read as the file is, for a reader that cannot make the -shm file WAL mode
+ * needs (no write access to the directory): no locks, no WAL (what a writer still holds
+ * in its -wal is not seen). SQLite result code; *db to be closed in any case. For the
+ * console's own connection (ui/summary_model.c); store_open() falls back to it alone. */
+struct sqlite3;
+int store_sqlite_open_immutable(const char *path, struct sqlite3 **db);
+
 /* Commits what is pending, then closes. Returns the commit's result (the store is freed
  * either way, so call store_flush() first to get the message of a failure). NULL is
  * accepted. */

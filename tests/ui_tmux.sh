@@ -431,6 +431,27 @@ if [ -n "$MAILTAP" ]; then
     while [ $i -lt 50 ] && [ ! -f "$TMP/rc" ]; do sleep 0.1; i=$((i + 1)); done
     [ "$(cat "$TMP/rc" 2>/dev/null)" = 1 ] && ok "read --ui with a bad file: q exits 1" ||
         not_ok "read --ui with a bad file: q exits 1 (got $(cat "$TMP/rc" 2>/dev/null))"
+    # A read-only database in a directory the user may not write (a copy on a read-only
+    # share): the lists opened it, the Summary's own connection could not make the -shm
+    # file and the console refused to start. As nobody when root (root writes anywhere).
+    if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+        RO="$TMP/ro"
+        mkdir -p "$RO"
+        cp "$TMP/read-ui-bad.db" "$RO/ro.db"
+        chmod 444 "$RO/ro.db"
+        chmod 555 "$RO"
+        chmod 755 "$TMP"
+        CMD="setpriv --reuid=65534 --regid=65534 --clear-groups $MAILTAP ui -d $RO/ro.db"
+        start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+        expect "read-only database in a read-only directory: the list" "delivered"
+        keys 7
+        expect "read-only database in a read-only directory: the Summary" "1 session"
+        keys q   # the Summary closes, then the console
+        keys q
+        wait_exit && ok "read-only database: q exits 0" ||
+            not_ok "read-only database: q exits 0 (got $(cat "$TMP/rc" 2>/dev/null))"
+        chmod 755 "$RO"
+    fi
 else
     SKIP=$((SKIP + 1))
     echo "skip real captures: needs MAILTAP_BINARY (tests/ui_tmux.sh MAILTAP_BINARY DB)"

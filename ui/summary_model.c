@@ -104,10 +104,27 @@ struct ui_db *uidb_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(db->db, STORE_BUSY_TIMEOUT_MS);
+    bool immutable = false;
     for (int i = 0; i < Q_COUNT_STMTS; i++) {
         if (!stmt_sql[i])
             continue;
-        if (!(db->stmt[i] = prepare(db, stmt_sql[i]))) {
+        db->stmt[i] = prepare(db, stmt_sql[i]);
+        if (!db->stmt[i] && !immutable && (sqlite3_errcode(db->db) & 0xff) == SQLITE_READONLY) {
+            immutable = true;
+            for (int j = 0; j < i; j++) {
+                sqlite3_finalize(db->stmt[j]);
+                db->stmt[j] = NULL;
+            }
+            /* no -shm can be made beside it (a read-only copy, share or mount): read the
+             * file as it is, as store_open() does for the lists */
+            sqlite3_close(db->db);
+            db->db = NULL;
+            if (store_sqlite_open_immutable(path, &db->db) == SQLITE_OK) {
+                i = -1;   /* every statement again, on the new connection */
+                continue;
+            }
+        }
+        if (!db->stmt[i]) {
             snprintf(err, errlen, "%s: %s", path, db->error);
             uidb_close(db);
             return NULL;

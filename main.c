@@ -262,7 +262,8 @@ static int run_with_console(struct pipeline_options *options, struct capture_sou
         int rc = pipeline_run(options, source, &summary);
         if (readlog)   /* the console may end the read (SIGTERM) before the files do */
             readlog_finish(readlog, options->db_path,
-                           (rc == EXIT_OK || rc == EXIT_INPUT) && !capture_stopped(source));
+                           (rc == EXIT_OK || rc == EXIT_INPUT) && !capture_stopped(source),
+                           summary.sessions_stored == 0);
         fprintf(stderr, "mailtap: %s: ", options->db_path);
         pipeline_print_summary(&summary, stderr);
         fflush(stderr);
@@ -365,7 +366,7 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
     if (file_count == 0) {
         if (!options->quiet)
             fprintf(stderr, "mailtap: nothing new to read\n");
-        readlog_finish(&readlog, options->db_path, false);
+        readlog_finish(&readlog, options->db_path, false, false);
         return EXIT_OK;
     }
     if (capture_sort_files_by_time(files, file_count) && !options->quiet)
@@ -374,7 +375,7 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
     struct capture_source *source = capture_open_files(files, file_count);
     if (!source) {
         fprintf(stderr, "mailtap: out of memory\n");
-        readlog_finish(&readlog, options->db_path, false);
+        readlog_finish(&readlog, options->db_path, false, true);
         return EXIT_INPUT;
     }
     /* One run, one timeline: its statistics rows carry one name (running totals under each
@@ -391,7 +392,7 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
     if (with_console) {
         int rc = run_with_console(options, source, file_count > 1 ? label : files[0],
                                   &readlog);
-        readlog_finish(&readlog, options->db_path, false);   /* the decoder's process did */
+        readlog_finish(&readlog, options->db_path, false, false);   /* the decoder's did */
         capture_close(source);
         return rc;
     }
@@ -400,7 +401,8 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
     int rc = pipeline_run(options, source, &summary);
     sensor_forget_source();
     bool interrupted = capture_stopped(source);
-    readlog_finish(&readlog, options->db_path, (rc == EXIT_OK || rc == EXIT_INPUT) && !interrupted);
+    readlog_finish(&readlog, options->db_path, (rc == EXIT_OK || rc == EXIT_INPUT) && !interrupted,
+                   summary.sessions_stored == 0);
     capture_close(source);
     bool never_opened = rc == EXIT_DATABASE && summary.packets == 0;   /* said why already */
     /* Stopped by a signal: what was read is stored, but not all of the input was: a

@@ -145,18 +145,19 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
         }
         int64_t before = known == 0 ? grown_from(store, &entry) : 0;
         if (before > 0)
-            fprintf(stderr, "mailtap: note: %s grew since it was read into %s (%lld bytes then,"
+            fprintf(stderr, "mailtap: warning: %s grew since it was read into %s (%lld bytes then,"
                     " %lld now): it is read again whole, so the sessions of its first part are"
                     " there twice\n", files[i], db_path, (long long)before,
                     (long long)entry.size);
         if (known == 1 && !complete)
-            fprintf(stderr, "mailtap: note: %s was partly read into %s before (%s, interrupted):"
+            fprintf(stderr, "mailtap: warning: %s was partly read into %s before (%s, interrupted):"
                     " the sessions stored then are there twice now\n", files[i], db_path, when);
         else if (known == 1 && !quiet)
             fprintf(stderr, "mailtap: note: %s was read into %s before (%s): --again stores its"
                     " sessions twice\n", files[i], db_path, when);
         ok = ok && store_capture_file_mark(store, entry.identity, entry.recorded, entry.size,
                                            log->started_us, false) == STORE_OK;
+        entry.new_record = known == 0;
         log->entries[log->count++] = entry;   /* owns entry.recorded from here */
         entry.recorded = NULL;
     }
@@ -177,17 +178,22 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
     return true;
 }
 
-void readlog_finish(struct readlog *log, const char *db_path, bool complete)
+void readlog_finish(struct readlog *log, const char *db_path, bool complete,
+                    bool stored_nothing)
 {
     char err[512];
-    struct mt_store *store = complete && log->count > 0 ? store_open(db_path, true, err, sizeof err)
-                                                       : NULL;
+    bool forget = !complete && stored_nothing;
+    struct mt_store *store = (complete || forget) && log->count > 0
+                                 ? store_open(db_path, true, err, sizeof err) : NULL;
     if (complete && log->count > 0 && !store)
         fprintf(stderr, "mailtap: %s (the files read are not recorded as complete)\n", err);
     for (int i = 0; store && i < log->count; i++) {
         const struct readlog_entry *e = &log->entries[i];
-        if (store_capture_file_mark(store, e->identity, e->recorded, e->size, log->started_us,
-                                    true) != STORE_OK) {
+        if (forget && !e->new_record)
+            continue;   /* an earlier partial read's record stays: its sessions are there */
+        if (forget ? store_capture_file_forget(store, e->identity) != STORE_OK
+                   : store_capture_file_mark(store, e->identity, e->recorded, e->size,
+                                             log->started_us, true) != STORE_OK) {
             fprintf(stderr, "mailtap: %s\n", store_error(store));
             break;
         }

@@ -15,6 +15,7 @@ struct readlog_entry {
                                         in place is found again from any directory */
     char identity[40];
     int64_t size;
+    bool new_record;                 /* not in the database before this read */
 };
 
 struct readlog {
@@ -31,8 +32,11 @@ struct readlog {
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
                    bool again, bool quiet);
 
-/* The read of the recorded files ended (not interrupted): they are complete. A database
- * error is printed; the sessions are stored anyway. Frees what log holds. */
-void readlog_finish(struct readlog *log, const char *db_path, bool complete);
+/* The read of the recorded files ended: complete (not interrupted, and the database took
+ * its sessions), or not; a read that stored nothing at all (a full disk from the start)
+ * forgets the files it recorded, so that the next read gives no false "there twice". A
+ * database error is printed; the sessions are stored anyway. Frees what log holds. */
+void readlog_finish(struct readlog *log, const char *db_path, bool complete,
+                    bool stored_nothing);
 
 #endif

@@ -1151,6 +1151,19 @@ int64_t store_capture_file_smaller(struct mt_store *store, const char *path, int
     return before;
 }
 
+int store_capture_file_forget(struct mt_store *store, const char *identity)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(store->db, "DELETE FROM capture_files WHERE identity = ?", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, identity, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    return rc == SQLITE_DONE ? STORE_OK : store_fail(store, rc, "forgetting a capture file");
+}
+
 int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
                             int64_t size, int64_t read_at_us, bool complete)
 {

@@ -130,6 +130,8 @@ int store_capture_file_state(struct mt_store *store, const char *identity,
 int64_t store_capture_file_smaller(struct mt_store *store, const char *path, int64_t size,
                                    char *identity, size_t cap);
 /* Records a file (again): STORE_OK or a failure. Outside any batch: its own statement. */
+/* Forgets a capture file's record (a read that stored none of its sessions). */
+int store_capture_file_forget(struct mt_store *store, const char *identity);
 int store_capture_file_mark(struct mt_store *store, const char *identity, const char *path,
                             int64_t size, int64_t read_at_us, bool complete);
 /* Commits, and makes the indexes a bulk load deferred (store_close() does it too). */

@@ -19,10 +19,13 @@ static struct capture_source *volatile signalled_source;
 static volatile sig_atomic_t reopen_flag;
 static pid_t workers[SENSOR_WORKERS_MAX];
 static volatile sig_atomic_t worker_count;
+static volatile sig_atomic_t stopping;    /* SIGTERM/SIGINT forwarded: workers end now */
 
 static void on_signal(int signo)
 {
     int saved = errno;
+    if (signo != SIGHUP)
+        stopping = 1;
     for (int i = 0; i < worker_count; i++)
         if (workers[i] > 0)
             kill(workers[i], signo == SIGINT ? SIGTERM : signo);
@@ -189,6 +192,16 @@ int sensor_run_workers(const struct sensor_options *sensor, struct pipeline_opti
                 int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
                 if (rc > worst)
                     worst = rc;
+                /* Said at once: the kernel gives its flows to the others, which carry the
+                 * whole load from now on (or nothing is captured any more). */
+                if (!stopping && WIFSIGNALED(status))
+                    fprintf(stderr, "mailtap: worker %d (pid %d) was killed by signal %d; %d"
+                            " worker%s left\n", i + 1, (int)pid, WTERMSIG(status), left,
+                            left == 1 ? "" : "s");
+                else if (!stopping)
+                    fprintf(stderr, "mailtap: worker %d (pid %d) ended with exit status %d;"
+                            " %d worker%s left\n", i + 1, (int)pid, rc, left,
+                            left == 1 ? "" : "s");
             }
     }
     worker_count = 0;

@@ -351,6 +351,16 @@ def test_workers(suite):
                 ns.send(smtp_capture(name))
             got = wait_sessions(suite, db, len(names))
             time.sleep(1.0)
+            # A worker that dies is said at once (the others carry its flows): it was silent.
+            children = run(["pgrep", "-P", str(proc.pid)], check=False).stdout.split()
+            if len(children) != 2:
+                raise Failure("expected 2 worker processes, found %r" % children)
+            os.kill(int(children[0]), signal.SIGKILL)
+            deadline = time.time() + 10
+            while "was killed by signal 9; 1 worker left" not in open(db + ".stderr").read():
+                if time.time() > deadline:
+                    raise Failure("a killed worker is not reported: %s" % open(db + ".stderr").read())
+                time.sleep(0.1)
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(timeout=30)
         finally:
@@ -358,8 +368,10 @@ def test_workers(suite):
                 proc.kill()
             log.close()
         text = open(db + ".stderr").read()
-        if rc != 0:
-            raise Failure("exit status %d: %s" % (rc, text))
+        if rc != 1:   # a worker was lost: the exit status says so
+            raise Failure("exit status %d after a worker was killed: %s" % (rc, text))
+        if text.count("worker left") + text.count("workers left") != 1:
+            raise Failure("the stop itself is reported as workers ending: %s" % text)
         want = sorted(s["status"] for s in sessions(suite, suite_read(suite, *[smtp_capture(n) for n in names])))
         got = sorted(s["status"] for s in sessions(suite, db))
         if got != want:

@@ -509,6 +509,8 @@ static int command_capture(int argc, char **argv)
         usage_error("-Z %s: no such user", sensor.user);
         return EXIT_USAGE;
     }
+    if (!sensor_lock_database(options.db_path))
+        return EXIT_DATABASE;
     sensor_drop_privileges_when_ready(&options, sensor.user);
     if (sensor.workers > 1) {
         if (!options.quiet)

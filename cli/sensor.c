@@ -7,10 +7,12 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,6 +143,33 @@ static int worker_main(const struct sensor_options *sensor, struct pipeline_opti
         free(report);
     }
     return rc;
+}
+
+bool sensor_lock_database(const char *db_path)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s.lock", db_path) >= (int)sizeof path)
+        return true;
+    /* flock, not fcntl: SQLite's own locks on the database are fcntl locks, and these two
+     * kinds never meet on Linux. The name, not the file, is locked: a rotated database
+     * (moved, SIGHUP) is still this sensor's path. Left open on purpose. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "mailtap: warning: %s: %s (another sensor on this database would not"
+                " be noticed)\n", path, strerror(errno));
+        return true;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return true;
+    int error = errno;
+    close(fd);
+    if (error == EWOULDBLOCK)
+        fprintf(stderr, "mailtap: another `mailtap capture` is storing into %s (it holds %s):"
+                " two sensors on one database store every session twice; give this one"
+                " another -d, or --workers to the one running\n", db_path, path);
+    else
+        fprintf(stderr, "mailtap: warning: %s: %s\n", path, strerror(error));
+    return error != EWOULDBLOCK;
 }
 
 int sensor_run_workers(const struct sensor_options *sensor, struct pipeline_options *options)

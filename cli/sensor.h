@@ -29,6 +29,12 @@ void sensor_forget_source(void);
  * files are handed to that user). user NULL: nothing. */
 void sensor_drop_privileges_when_ready(struct pipeline_options *options, const char *user);
 
+/* One sensor per database: a lock on DB.lock (created beside it) held for the process's
+ * life (its workers share it). False, said on stderr, when another `capture` holds it: two
+ * sensors on one database store every session twice. A lock file that cannot be made is
+ * only a warning. */
+bool sensor_lock_database(const char *db_path);
+
 /* Captures with options->workers processes sharing the interface through one
  * PACKET_FANOUT group, all writing to options' database; forwards SIGTERM/SIGINT/SIGHUP
  * to them and waits. Each prints its own summary, labelled "IFACE#k". Returns the worst

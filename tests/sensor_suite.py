@@ -192,6 +192,12 @@ def test_signals_drop_and_rotation(suite):
                 raise Failure("database owner %d mode %o, want nobody and 0600" % (st.st_uid, st.st_mode & 0o777))
             ns.send(smtp_capture("delivered"))
             wait_sessions(suite, db, 1)
+            # A second sensor on the same database would store every session twice.
+            second = run(ns.exec_args([suite.mailtap, "capture", "-i", ns.iface, "-d", db]),
+                         check=False)
+            if second.returncode != 3 or "another `mailtap capture` is storing" not in second.stderr:
+                raise Failure("a second sensor on one database: rc %d, %r"
+                              % (second.returncode, second.stderr[-300:]))
             os.rename(db, db + ".1")
             cap.proc.send_signal(signal.SIGHUP)
             cap.wait_for("database reopened")

@@ -101,7 +101,11 @@ def generate(bindir, workdir, profile, size_mb, seed, extra=(), tag=None):
     name = "%s-%dm-s%d%s.pcap" % (tag or profile, size_mb, seed, "")
     path = os.path.join(workdir, name)
     counts = path + ".counts.json"
-    if not (os.path.exists(path) and os.path.exists(counts)):
+    fresh = False
+    if os.path.exists(path) and os.path.exists(counts):
+        with open(counts) as f:   # format 2: the quiet tail (older files lack it)
+            fresh = json.load(f).get("format") == 2
+    if not fresh:
         argv = [os.path.join(bindir, "gen_capture"), "--out", path, "--profile", profile,
                 "--size-mb", str(size_mb), "--seed", str(seed)] + list(extra)
         start = time.perf_counter()

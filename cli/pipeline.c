@@ -362,6 +362,8 @@ static void on_attempt_summary(void *ctx, const struct attempt_summary *over)
                      session->client_ip, pipeline->attempts.rows_per_minute);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     int index = session_transcript_add(session, over->first_us, 'I', line, len);
+    pipeline->summary->attempts_folded += over->counted;
+    pipeline->summary->summary_rows++;
     session_decide(session, refused ? MT_STATUS_REFUSED
                             : half_open || server_only || cut ? MT_STATUS_INCOMPLETE
                                                        : MT_STATUS_NO_RESPONSE,
@@ -738,6 +740,10 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
     if (summary->capture_gaps)
         fprintf(out, "; %llu session%s lost packets in the capture (flagged capture_gap)",
                 (unsigned long long)summary->capture_gaps, summary->capture_gaps == 1 ? "" : "s");
+    if (summary->attempts_folded)   /* each row counts once above: the rest, said */
+        fprintf(out, "; %llu more failed connection attempts counted in %llu summary row%s"
+                " (--attempt-rows)", (unsigned long long)summary->attempts_folded,
+                (unsigned long long)summary->summary_rows, summary->summary_rows == 1 ? "" : "s");
     if (summary->sessions_pruned)
         fprintf(out, "; %llu old rows pruned (sessions, statistics)", (unsigned long long)summary->sessions_pruned);
     if (summary->input_errors)

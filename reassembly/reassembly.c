@@ -80,6 +80,7 @@ void reassembly_config_defaults(struct reassembly_config *config)
     config->max_streams = 32768;
     config->idle_timeout_us = 31LL * 60 * 1000000;   /* longer than IMAP IDLE's 29 min */
     config->syn_timeout_us = 30LL * 1000000;         /* covers SYN retransmissions */
+    config->answer_window_us = 3LL * 1000000;        /* the first resend, and some */
     config->max_attempts = 16384;   /* ~180 bytes each: a held SYN and its bookkeeping */
     static const uint16_t mail_ports[] = { 25, 465, 587, 2525, 110, 995, 143, 993 };
     for (size_t i = 0; i < sizeof mail_ports / sizeof mail_ports[0]; i++)
@@ -729,7 +730,7 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
     }
     if (now_us > active->now_us)
         active->now_us = now_us;
-    attempts_flush(active->attempts, active->now_us, active->config.syn_timeout_us);
+    attempts_flush(active->attempts, active->now_us, active->config.answer_window_us);
     nids_exit();   /* raises NIDS_EXITING for every open stream */
     /* The callback's list node: the next nids_init() (another run in this process) would
      * forget it unfreed. */

@@ -70,6 +70,9 @@ struct reassembly_config {
     uint32_t max_streams;        /* libnids table size; it evicts at 3/4 of it */
     int64_t idle_timeout_us;     /* 0: never time out */
     int64_t syn_timeout_us;      /* an unanswered SYN is settled after this */
+    int64_t answer_window_us;    /* at the end of the input, a SYN (or handshake) younger
+                                    than this is cut, not unanswered: a live server answers
+                                    in milliseconds, and a client resends its SYN after 1 s */
     uint32_t max_attempts;       /* pending SYNs remembered */
     uint8_t ports[65536 / 8];    /* bitmap of TCP server ports to collect */
     uint8_t udp_ports[65536 / 8]; /* bitmap of UDP server ports handed to datagram() */

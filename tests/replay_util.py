@@ -44,10 +44,19 @@ def session_line(s):
     # is stopped sooner after it). The same lookup, seen for a different time.
     if s.get("proto") == "dns" and status in ("timeout", "incomplete") and s.get("end") == "timeout":
         status = "unanswered"
+    end = s.get("end")
+    # So with a SYN never answered: unanswered where the file's quiet tail let 31 s pass,
+    # cut (incomplete, eof) where the replay, sent at a fixed rate, was stopped within 3 s.
+    line = s.get("status_line") or ""
+    if ((status == "no_response" and end == "unanswered" and
+         line.startswith("no answer to the connection attempt")) or
+            (status == "incomplete" and end == "eof" and
+             line.startswith("the capture ended before the connection was established"))):
+        status, end = "unanswered", "unanswered"
     fields = [s.get("proto"), s.get("direction"),
               "%s:%s" % (s.get("client_ip"), s.get("client_port")),
               "%s:%s" % (s.get("server_ip"), s.get("server_port")),
-              "status=%s" % status, "end=%s" % s.get("end"),
+              "status=%s" % status, "end=%s" % end,
               "user=%s" % (s.get("user") or ""), "from=%s" % (s.get("mail_from") or "")]
     rcpts = ",".join("%s/%s" % (r.get("addr"), r.get("code")) for r in s.get("rcpt_to") or [])
     fields.append("rcpt=[%s]" % rcpts)

@@ -1150,6 +1150,31 @@ def test_kill_during_read(suite):
                           % (round_no, proc.returncode, (proc.stdout + proc.stderr)[-500:]))
 
 
+def test_refused_flood_counted(suite):
+    """150 refused connections to one server in a minute: 100 rows, one summary row for the
+    other 50, and the read's summary line counts those 50 (each summary row counted once)."""
+    packets = []
+    t = 1700000000
+    for i in range(150):
+        packets.append((t, i * 1000, pcaplib.ipv4_tcp("192.168.1.10", "192.168.1.20",
+                                                       30000 + i, 25, 1, 0, "S")))
+        packets.append((t, i * 1000 + 300, pcaplib.ipv4_tcp("192.168.1.20", "192.168.1.10", 25,
+                                                             30000 + i, 0, 2, "RA")))
+    packets.append((t + 40, 0, pcaplib.ipv4_tcp("192.168.1.10", "192.0.2.80", 41003, 80, 1, 0, "S")))
+    path = os.path.join(suite.tmp, "refused-flood.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
+    db = os.path.join(suite.tmp, "refused-flood.db")
+    proc = subprocess.run([suite.mailtap, "read", "-d", db, path], capture_output=True, text=True,
+                          timeout=60)
+    rows = suite.sessions(db)
+    summary_rows = [r for r in rows if "more refused connection attempts" in r["status_line"]]
+    if proc.returncode != 0 or len(rows) != 101 or len(summary_rows) != 1:
+        raise Failure("rc %d, %d rows, %d summary rows" % (proc.returncode, len(rows),
+                                                           len(summary_rows)))
+    if "50 more failed connection attempts counted in 1 summary row" not in proc.stdout:
+        raise Failure("the read's summary does not count the folded attempts: %r" % proc.stdout)
+
+
 def test_capture_usage_errors(suite):
     """A typo in capture's filter is a usage error (exit 2, which the shipped unit does not
     restart on), found before any interface is opened."""
@@ -1756,7 +1781,7 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_refused_flood_counted, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -884,7 +884,7 @@ static int command_stats(int argc, char **argv)
         double recent = store_sensor_sessions_per_minute(&g->newest, g->have_recent ? &g->recent
                                                                                     : &g->oldest);
         double run = store_sensor_sessions_per_minute(&g->newest, &g->oldest);
-        output_sensor_stats(stdout, &g->newest, recent, run, json);
+        output_sensor_stats(stdout, &g->newest, recent, run, g->oldest.ts_us, json);
     }
     if (context.count == 0 && !json)
         printf("no capture statistics in %s%s\n", db_path, since ? " since that time" : "");

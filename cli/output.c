@@ -1060,15 +1060,16 @@ static void rate_text(char *buf, size_t cap, double rate)
 }
 
 void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double recent_rate,
-                         double run_rate, bool json)
+                         double run_rate, int64_t run_since_us, bool json)
 {
-    char when[40], recent[32], run[32];
-    const char *health = s->health && s->health[0] ? s->health : "";
+    char when[40], recent[32], run[32], since[40];
+    const char *health = s->health && s->health[0] ? s->health : "ok";
     if (json) {
         output_time(when, sizeof when, s->ts_us, OUTPUT_TIME_ISO);
         fputs("{\"source\":", out);
         json_text(out, s->source, strlen(s->source));
-        json_str(out, "ts", when);
+        json_str(out, "time", when);
+        fprintf(out, ",\"ts\":%.6f", (double)s->ts_us / 1e6);
         json_u64(out, "packets", s->packets);
         json_u64(out, "kernel_drops", s->kernel_drops);
         json_u64(out, "interface_drops", s->interface_drops);
@@ -1076,6 +1077,8 @@ void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double r
         json_u64(out, "sessions", s->sessions);
         json_rate(out, "sessions_per_minute", recent_rate);
         json_rate(out, "sessions_per_minute_run", run_rate);
+        output_time(since, sizeof since, run_since_us, OUTPUT_TIME_ISO);
+        json_str(out, "run_rate_since", since);
         json_str(out, "health", health);
         fputs("}\n", out);
         return;
@@ -1091,12 +1094,10 @@ void output_sensor_stats(FILE *out, const struct store_sensor_stats *s, double r
             s->kernel_drops, s->interface_drops,
             s->kernel_drops + s->interface_drops ? "  (raise -B, or --workers)" : "");
     fprintf(out, "Streams       %" PRIu64 " tracked\n", s->streams);
-    fprintf(out, "Sessions      %" PRIu64 " decoded; per minute: %s (last 5 min), %s (whole run)\n",
-            s->sessions, recent, run);
+    output_time(since, sizeof since, run_since_us, OUTPUT_TIME_DATE);
+    fprintf(out, "Sessions      %" PRIu64 " decoded; per minute: %s (last 5 min), %s (since %.16s,"
+            " the oldest sample kept of this run)\n", s->sessions, recent, run, since);
     fputs("Health        ", out);
-    if (health[0])
-        put_str(out, health);
-    else
-        fputs("ok", out);
+    put_str(out, health);
     fputs("\n\n", out);
 }

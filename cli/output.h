@@ -46,10 +46,12 @@ void output_json_trace_hop(FILE *out, const struct mt_session *session, enum sto
 
 /* One capture source's latest statistics for `mailtap stats`: the newest row of its
  * latest run, sessions per minute over the last minutes and over the whole run (< 0:
- * unknown). JSON: one object per line. */
+ * unknown). The run's rate is over the samples kept, from run_since_us (retention prunes
+ * old samples, a SIGHUP starts a new file without them): said so. JSON: one object per
+ * line, times as in `list` ("time" ISO, "ts" epoch seconds). */
 struct store_sensor_stats;
 void output_sensor_stats(FILE *out, const struct store_sensor_stats *newest, double recent_rate,
-                         double run_rate, bool json);
+                         double run_rate, int64_t run_since_us, bool json);
 
 /* Helpers the console shares. */
 

@@ -1650,10 +1650,14 @@ def test_stats_after_read(suite):
         raise Failure("stats: exit %d, %d rows: %r" % (proc.returncode, len(rows), rows))
     if not rows[0]["source"].endswith("(+1 more file)") or rows[0]["packets"] != 846:
         raise Failure("stats row: %r" % rows[0])
+    # times as in list: "time" ISO, "ts" epoch seconds; the run's rate says from when
+    if (not rows[0]["time"].endswith("Z") or not isinstance(rows[0]["ts"], float) or
+            rows[0]["health"] != "ok" or not rows[0]["run_rate_since"].endswith("Z")):
+        raise Failure("stats --json fields: %r" % rows[0])
     db, _ = suite.mailtap_read([files[1]], expect_rc=0)   # 21 packets in under a second
     shown = subprocess.run([suite.mailtap, "stats", "-d", db], capture_output=True,
                            text=True).stdout
-    if "per minute: n/a (last 5 min), n/a (whole run)" not in shown:
+    if "per minute: n/a (last 5 min), n/a (since " not in shown:
         raise Failure("a rate from under a minute of capture: %r" % shown)
 
 

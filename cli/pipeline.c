@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How often (in capture time) idle streams and unanswered SYNs are looked for, and how
@@ -25,6 +26,11 @@
  * tick, so that a large backlog never stalls capture. */
 #define PRUNE_ROWS 200
 #define PRUNE_BUDGET_CALLS 2
+/* Over its size limit, retention goes on within a tick up to this much wall time; and a
+ * database still over by half again (sessions arrive faster than they can be deleted:
+ * 0.2 ms each) takes no new session until it is under: --max-db-mb bounds the file. */
+#define PRUNE_OVER_BUDGET_US 250000
+#define OVER_LIMIT_PCT 150
 /* A sensor keeps its database alive on its own: a failed one (a full disk since freed) is
  * opened again this often, and the path is checked this often for a file deleted or
  * replaced under it (the sensor would write on into a deleted file). */
@@ -45,6 +51,8 @@ struct pipeline {
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
     int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
+    bool over_limit;                /* past --max-db-mb by half: sessions are dropped */
+    uint64_t dropped_at_start;      /* dropped_over_limit when it began */
     int64_t store_retry_us;         /* a sensor's failed database: opened again then, */
     int64_t store_retry_wait_us;    /* after this long (doubled at each failure) */
     int64_t path_check_us;          /* a sensor's database path: looked at again then */
@@ -122,6 +130,11 @@ static void store_session(struct pipeline *pipeline, struct mt_session *session)
     }
     if (pipeline->store_failed) {
         summary->store_errors += pipeline->store == NULL;   /* no database: this one is lost */
+        session_free(session);
+        return;
+    }
+    if (pipeline->over_limit) {   /* counted and said: retention cannot keep up */
+        summary->dropped_over_limit++;
         session_free(session);
         return;
     }
@@ -529,6 +542,50 @@ static void keep_store_alive(struct pipeline *pipeline, int64_t now_us)
                            " (sessions would go to a file no one can read)");
 }
 
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The live size against --max-db-mb, times pct/100; false when unknown. */
+static bool size_over(struct pipeline *pipeline, int pct)
+{
+    int64_t max = pipeline->options->max_db_bytes, live = 0;
+    if (max <= 0 || pipeline->store_failed)
+        return false;
+    struct mt_store *store = store_writer_lock(pipeline->writer);
+    bool known = store_live_bytes(store, &live) == STORE_OK;
+    store_writer_unlock(pipeline->writer);
+    return known && live > max / 100 * pct;
+}
+
+static bool over_size(struct pipeline *pipeline)
+{
+    return size_over(pipeline, 100);
+}
+
+/* Past the limit by half, new sessions are dropped (counted, said) until retention has
+ * brought it back under the limit itself. */
+static void check_size_limit(struct pipeline *pipeline)
+{
+    struct pipeline_summary *summary = pipeline->summary;
+    if (!pipeline->over_limit && size_over(pipeline, OVER_LIMIT_PCT)) {
+        pipeline->over_limit = true;
+        pipeline->dropped_at_start = summary->dropped_over_limit;
+        fprintf(stderr, "mailtap: the database is over --max-db-mb by half: sessions arrive"
+                " faster than retention deletes them; new sessions are not stored until it is"
+                " under the limit again\n");
+    } else if (pipeline->over_limit && !over_size(pipeline)) {
+        pipeline->over_limit = false;
+        uint64_t dropped = summary->dropped_over_limit - pipeline->dropped_at_start;
+        fprintf(stderr, "mailtap: the database is under --max-db-mb again: storing resumes (%llu"
+                " session%s not stored meanwhile)\n", (unsigned long long)dropped,
+                dropped == 1 ? "" : "s");
+    }
+}
+
 /* Retention: a few small batches per tick (all: until nothing is left to delete). Sessions
  * still queued for the writer are not seen: the next tick (or the final one) gets them. */
 static void prune(struct pipeline *pipeline, int64_t now_us, bool all)
@@ -539,7 +596,8 @@ static void prune(struct pipeline *pipeline, int64_t now_us, bool all)
         return;
     int64_t older_than = options->keep_days > 0
                              ? now_us - (int64_t)options->keep_days * 86400 * 1000000 : 0;
-    for (int i = 0; all || i < PRUNE_BUDGET_CALLS; i++) {
+    int64_t started = monotonic_us();
+    for (int i = 0;; i++) {
         long deleted = 0;
         struct mt_store *store = store_writer_lock(pipeline->writer);
         bool pruned = store_prune(store, older_than, options->max_db_bytes, PRUNE_ROWS,
@@ -553,9 +611,15 @@ static void prune(struct pipeline *pipeline, int64_t now_us, bool all)
             return;
         }
         pipeline->summary->sessions_pruned += (uint64_t)deleted;
-        if (deleted < PRUNE_ROWS)
-            return;
+        if (deleted < PRUNE_ROWS)   /* nothing more is due now */
+            break;
+        /* past the few calls a tick takes: on only while the database is over its limit,
+         * and for a quarter of a second at most */
+        if (!all && i + 1 >= PRUNE_BUDGET_CALLS &&
+            (!over_size(pipeline) || monotonic_us() - started > PRUNE_OVER_BUDGET_US))
+            break;
     }
+    check_size_limit(pipeline);
 }
 
 /* Once a second (capture time): timers, drops, health, retention, SIGHUP. */
@@ -746,6 +810,11 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
                 (unsigned long long)summary->summary_rows, summary->summary_rows == 1 ? "" : "s");
     if (summary->sessions_pruned)
         fprintf(out, "; %llu old rows pruned (sessions, statistics)", (unsigned long long)summary->sessions_pruned);
+    if (summary->dropped_over_limit)
+        fprintf(out, "; %llu session%s NOT STORED: the database was over --max-db-mb by half,"
+                " retention could not keep up (raise the limit)",
+                (unsigned long long)summary->dropped_over_limit,
+                summary->dropped_over_limit == 1 ? "" : "s");
     if (summary->input_errors)
         fprintf(out, "; %d input error(s)", summary->input_errors);
     if (summary->store_errors && summary->sessions_stored < summary->sessions_total)

@@ -1491,6 +1491,13 @@ static int live_size(struct mt_store *store, int64_t *bytes, int64_t *free_pages
     return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+int store_live_bytes(struct mt_store *store, int64_t *bytes)
+{
+    int64_t free_pages;
+    int rc = live_size(store, bytes, &free_pages);
+    return rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "measuring the database");
+}
+
 /* The oldest session (by start time, then id): SQLITE_ROW with *start_us, or SQLITE_DONE
  * when there is none. */
 static int oldest_session(struct mt_store *store, int64_t *start_us)

@@ -196,6 +196,9 @@ double store_sensor_sessions_per_minute(const struct store_sensor_stats *newer,
 #define STORE_PRUNE_TARGET_PCT 90
 #define STORE_PRUNE_VACUUM_PAGES 1024
 #define STORE_PRUNE_MERGE_PAGES 256
+/* The database's live size: its pages not on the freelist, in bytes. Store result. */
+int store_live_bytes(struct mt_store *store, int64_t *bytes);
+
 int store_prune(struct mt_store *store, int64_t older_than_us, int64_t max_db_bytes,
                 int max_rows, long *deleted_out);
 

@@ -1325,6 +1325,24 @@ def test_read_twice(suite):
         raise Failure("a grown capture: rc %d, %r" % (after.returncode, after.stderr))
 
 
+def test_size_limit_burst(suite):
+    """--max-db-mb under a burst faster than retention deletes (the generator's sessions all
+    within a fraction of a second): past the limit by half no new session is stored until
+    retention is back under it, said on stderr; the file ends under the limit. (A sensor at
+    thousands of sessions a second reached 40 times its limit.)"""
+    capture, total = kill_test_capture(suite)
+    db = os.path.join(suite.tmp, "limited.db")
+    proc = subprocess.run([suite.mailtap, "read", "-d", db, "--max-db-mb", "2", capture],
+                          capture_output=True, text=True, timeout=300)
+    size = os.path.getsize(db)
+    if proc.returncode != 0 or size > 2 * 1024 * 1024 * 1.25:
+        raise Failure("rc %d, %d bytes for a 2 MiB limit: %r" % (proc.returncode, size,
+                                                                proc.stderr[-500:]))
+    if ("over --max-db-mb by half" not in proc.stderr or
+            "under --max-db-mb again: storing resumes" not in proc.stderr):
+        raise Failure("the burst past the limit is not said: %r" % proc.stderr[-800:])
+
+
 def test_interrupted_read(suite):
     """SIGINT during read: what was read is stored, the exit status is 1 and it says so; the
     file is not recorded as read (the next read warns that it was partly read)."""
@@ -1785,7 +1803,8 @@ def main():
     for test in (test_several_files_one_timeline, test_files_out_of_order, test_files_overlapping,
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
-                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_refused_flood_counted, test_reset_after_message,
+                 test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_refused_flood_counted,
+                 test_size_limit_burst, test_reset_after_message,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

@@ -591,6 +591,17 @@ const char *capture_error(const struct capture_source *source)
     return source->error;
 }
 
+const char *capture_input_problem(const struct capture_source *source)
+{
+    if (!source || !source->live)
+        return NULL;
+    if (!source->pcap)
+        return "the interface is gone: nothing is captured until it is back";
+    if (source->link_up == 0)
+        return "the link is down: nothing is captured until it is back";
+    return NULL;
+}
+
 bool capture_is_live(const struct capture_source *source)
 {
     return source->live;

@@ -61,6 +61,10 @@ struct capture_source *capture_open_live(const char *iface, const struct capture
  * False with pcap's message in err. */
 bool capture_filter_valid(const char *filter, char *err, size_t errlen);
 
+/* Why a live capture sees nothing right now (the link down, the interface gone), for the
+ * statistics' health; NULL when nothing is known wrong (always for files). */
+const char *capture_input_problem(const struct capture_source *source);
+
 /* What capture_next() returns. */
 enum capture_result {
     CAPTURE_ERROR = -1,  /* a file could not be opened or was cut short, or a live interface

@@ -396,6 +396,11 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
     struct capture_stats capture;
     capture_get_stats(pipeline->source, &capture);
     const struct pipeline_options *options = pipeline->options;
+    /* What stops the capture itself comes first: a down link is no "ok" */
+    char health[HEALTH_TEXT_MAX + 128];
+    const char *problem = capture_input_problem(pipeline->source);
+    snprintf(health, sizeof health, "%s%s%s", problem ? problem : "",
+             problem && pipeline->health.text[0] ? "; " : "", pipeline->health.text);
     struct store_sensor_stats stats = {
         .ts_us = ts_us,
         .packets = capture.packets,
@@ -404,7 +409,7 @@ static void write_sensor_stats(struct pipeline *pipeline, int64_t ts_us)
         .streams = reassembly_concurrent(),
         .sessions = pipeline->summary->sessions_total,
         .source = options->stats_label ? options->stats_label : capture_current_name(pipeline->source),
-        .health = pipeline->health.text,
+        .health = health,
     };
     struct mt_store *store = store_writer_lock(pipeline->writer);
     if (store_put_sensor_stats(store, &stats) != STORE_OK)

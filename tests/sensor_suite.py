@@ -290,6 +290,13 @@ def test_interface_comes_back(suite):
             wait_sessions(suite, db, 1)
             ns.ip("link", "set", ns.iface, "down")
             cap.wait_for("link is down")
+            # ... and `stats` says so meanwhile (its health read "ok")
+            deadline = time.time() + 10
+            while "the link is down" not in run([suite.mailtap, "stats", "-d", db]).stdout:
+                if time.time() > deadline:
+                    raise Failure("stats during a link down: %s"
+                                  % run([suite.mailtap, "stats", "-d", db]).stdout)
+                time.sleep(0.3)
             ns.ip("link", "set", ns.iface, "up")
             cap.wait_for("link is up again")
             ns.ip("link", "del", ns.iface)

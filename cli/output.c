@@ -141,6 +141,7 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
     }
     struct tm tm = { 0 };
     int consumed = 0;
+    int64_t fraction_us = 0;   /* digits past the sixth are ignored (scale reaches 0) */
     if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
         return false;
     const char *rest = text + consumed;
@@ -155,6 +156,12 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
                 return false;
             rest += 1 + c3;
         }
+        /* a fraction, as the JSON prints "start": "2026-11-28T13:20:41.266286Z" */
+        if (*rest == '.' && isdigit((unsigned char)rest[1])) {
+            int64_t scale = 100000;
+            for (rest++; isdigit((unsigned char)*rest); rest++, scale /= 10)
+                fraction_us += scale * (*rest - '0');
+        }
         if (*rest == 'Z')
             rest++;
     }
@@ -163,7 +170,7 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
         return false;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    *out_us = (int64_t)timegm(&tm) * 1000000;
+    *out_us = (int64_t)timegm(&tm) * 1000000 + fraction_us;
     return true;
 }
 

@@ -637,6 +637,12 @@ static void test_parse_time(void **state)
     assert_int_equal(us, 0);
     assert_false(output_parse_time("yesterday", 0, &us));
     assert_false(output_parse_time("2026-13-01", 0, &us));
+    /* what the JSON prints is accepted back, fraction and all */
+    assert_true(output_parse_time("2026-01-07T16:54:00.266286Z", 0, &us));
+    assert_int_equal(us, 1767804840266286LL);
+    assert_true(output_parse_time("2026-01-07T16:54:00.5", 0, &us));
+    assert_int_equal(us, 1767804840500000LL);
+    assert_false(output_parse_time("2026-01-07T16:54:00.x", 0, &us));
 }
 
 /* --- explanations ---------------------------------------------------------------------------- */

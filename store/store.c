@@ -913,8 +913,10 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
          * -shm files the database's own permissions. */
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) {
-            snprintf(store->error, sizeof store->error, "cannot create database %s: %s",
-                     path, strerror(errno));
+            int error = errno;
+            bool exists = stat(path, &sb) == 0;
+            snprintf(store->error, sizeof store->error, "cannot %s database %s: %s",
+                     exists ? "write to the" : "create", path, strerror(error));
             goto fail;
         }
         close(fd);

@@ -327,7 +327,7 @@ static size_t probe_bytes(struct pop3 *st, enum mt_side side, const char *bytes,
     if (tls && why == PROBE_STLS) {
         go_encrypted(st, "[TLS from here on: the handshake and what follows are not shown]");
     } else if (tls && !(side == MT_CLIENT && st->greeted)) {
-        go_encrypted(st, "[TLS from the first byte: nothing decodable]");
+        go_encrypted(st, "[TLS from the first byte: implicit TLS]");
     } else if (why == PROBE_STLS && side == MT_CLIENT) {
         /* Plaintext after STLS: a decrypted capture (when the server answers so), a client
          * that never began TLS, or one going on after -ERR. */

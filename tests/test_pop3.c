@@ -771,7 +771,7 @@ static void test_no_server_bytes_and_implicit_tls(void **unused)
 
     s = check(dialogue_implicit_tls, COUNT(dialogue_implicit_tls), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
-    assert_string_equal(s->status_line, "[TLS from the first byte: nothing decodable]");
+    assert_string_equal(s->status_line, "[TLS from the first byte: implicit TLS]");
     assert_true(s->tls);
     assert_int_equal(count_lines(s, 'C'), 0);
     session_free(s);

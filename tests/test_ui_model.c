@@ -1059,6 +1059,8 @@ static void test_count_matches_store(void **state)
         snprintf(s->user, sizeof s->user, i % 6 ? "u%d" : "carol_%d%%", i);
         snprintf(s->client_ip, sizeof s->client_ip, "10.0.0.%d", i % 7);
         snprintf(s->server_ip, sizeof s->server_ip, "192.0.2.%d", i % 5);
+        s->flags = (i % 10 == 0 ? MT_FLAG_CLEARTEXT_AUTH : 0) |
+                   (i % 15 == 0 ? MT_FLAG_CERT_EXPIRED | MT_FLAG_LINE_TRUNCATED : 0);
         if (i % 5 == 0) {
             struct mt_message *m = session_add_message(s);
             session_text_setf(&m->subject, MT_MSG_SUBJECT_MAX, "Invoice %d", i);
@@ -1110,6 +1112,10 @@ static void test_count_matches_store(void **state)
     assert_int_equal(sm->reasons[0].status, MT_STATUS_RELAY_DENIED);
     assert_int_equal(sm->reasons[1].status, MT_STATUS_DNS_FAILED);
     assert_true(sm->ip_count > 0);
+    /* the security findings, per flag: not the flags that describe the record */
+    assert_int_equal(sm->findings[7], 6);    /* cleartext_auth: i % 10 == 0 */
+    assert_int_equal(sm->findings[10], 4);   /* cert_expired: i % 15 == 0 */
+    assert_int_equal(sm->findings[0], 0);    /* line_truncated is no finding */
     for (int i = 0; i < sm->ip_count; i++)   /* the failed MX lookup has no IP to list */
         assert_true(sm->ips[i].text[0] != '\0');
     /* the whole range, 181 minutes, in at most 60 columns: 4 minutes each, made 5 */

@@ -502,6 +502,17 @@ static int summary_layout(struct sink *k, const struct ui_summary *sm)
                  sm->category_total[c]);
         draw_status_counts(k, line, sm->counts[c]);
     }
+    /* what is wrong even where the mail went through: the security findings (f filters) */
+    size_t len = (size_t)snprintf(line, sizeof line, "Security findings:");
+    bool any = false;
+    for (unsigned bit = 0; bit < 32 && len < sizeof line; bit++)
+        if (sm->findings[bit] > 0 && flag_name(bit)) {
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s %s %ld", any ? " ·" : "",
+                                    flag_name(bit), sm->findings[bit]);
+            any = true;
+        }
+    sink_text(k, "", A_NORMAL);
+    sink_text(k, any ? line : "Security findings: none", any ? A_BOLD : A_DIM);
     draw_top(k, "Top failure reasons (deciding line):", sm->reasons, sm->reason_count);
     draw_top(k, "Users with the most failures:", sm->users, sm->user_count);
     draw_top(k, "IPs with the most failures:", sm->ips, sm->ip_count);

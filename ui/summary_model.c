@@ -11,7 +11,7 @@
 
 enum uidb_stmt {
     Q_DATA_VERSION, Q_SENSOR_TABLE, Q_SENSOR, Q_COUNTS, Q_REASONS, Q_USERS, Q_IPS, Q_SPAN,
-    Q_PER_BUCKET, Q_COUNT_STMTS
+    Q_PER_BUCKET, Q_FINDINGS, Q_COUNT_STMTS
 };
 
 struct ui_db {
@@ -25,6 +25,12 @@ struct ui_db {
 #define RANGE " start_us >= ?1 AND (?2 = 0 OR start_us < ?2) "
 /* The IP a row is about: the client's inbound, the server's outbound (as in the list). */
 #define ROW_IP "CASE direction WHEN 'out' THEN server_ip ELSE client_ip END"
+
+/* MT_FLAG_CLEARTEXT_AUTH .. MT_FLAG_OVERLAP_CONFLICT (protocols/session.h), checked below */
+#define FINDINGS_SQL_MASK "8064"
+_Static_assert((MT_FLAG_CLEARTEXT_AUTH | MT_FLAG_STARTTLS_UNUSED | MT_FLAG_WEAK_TLS |
+                MT_FLAG_CERT_EXPIRED | MT_FLAG_CERT_NAME_MISMATCH | MT_FLAG_OVERLAP_CONFLICT) ==
+               8064, "FINDINGS_SQL_MASK is the findings' bits");
 
 static const char *const stmt_sql[Q_COUNT_STMTS] = {
     [Q_DATA_VERSION] = "PRAGMA data_version",
@@ -47,6 +53,9 @@ static const char *const stmt_sql[Q_COUNT_STMTS] = {
     /* ?3: the first minute, ?4: minutes per bucket */
     [Q_PER_BUCKET] = "SELECT (start_us / 60000000 - ?3) / ?4, count(*), sum(status IN (%s))"
                      " FROM sessions WHERE" RANGE "GROUP BY 1",
+    /* The security findings: few combinations of bits, counted per bit in C. */
+    [Q_FINDINGS] = "SELECT flags & " FINDINGS_SQL_MASK ", count(*) FROM sessions WHERE" RANGE
+                   "AND flags & " FINDINGS_SQL_MASK " <> 0 GROUP BY 1",
 };
 
 static const char *const category_names[UI_CAT_COUNT] = {
@@ -278,6 +287,18 @@ int uidb_summary(struct ui_db *db, int64_t since, int64_t until, int columns,
         top_list(db, Q_USERS, since, until, out->users, &out->user_count) < 0 ||
         top_list(db, Q_IPS, since, until, out->ips, &out->ip_count) < 0)
         return -1;
+
+    st = ranged(db, Q_FINDINGS, since, until);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t bits = (uint32_t)sqlite3_column_int64(st, 0);
+        long n = (long)sqlite3_column_int64(st, 1);
+        for (unsigned bit = 0; bit < 32; bit++)
+            if (bits & (1u << bit))
+                out->findings[bit] += n;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(db, "counting the findings");
 
     st = ranged(db, Q_SPAN, since, until);
     bool any = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;

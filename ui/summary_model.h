@@ -52,6 +52,7 @@ struct ui_summary {
     long dns_total, dns_failures;
     struct ui_summary_item reasons[UI_SUMMARY_TOP], users[UI_SUMMARY_TOP], ips[UI_SUMMARY_TOP];
     int reason_count, user_count, ip_count;
+    long findings[32];               /* sessions with each MT_FLAG_* finding bit set */
     /* Sessions per bucket of bucket_minutes minutes, from the minute of the oldest session
      * in range to that of the newest (a pcap can be old: "now" would show nothing): the
      * whole range, in at most the columns asked for. */

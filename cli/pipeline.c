@@ -482,8 +482,8 @@ static bool close_store(struct pipeline *pipeline, bool checkpoint)
 /* SIGHUP: the file may have been moved away (rotation). The old store is committed and
  * closed FIRST: its -wal and -shm files are named after the path, and a new database at
  * the same path must not pick them up. Closing checkpoints everything into the moved
- * file. If the path cannot be opened, sessions are counted as store errors until the
- * next SIGHUP succeeds (a full disk can be recovered from the same way). */
+ * file. If the path cannot be opened, sessions are counted as store errors until it can
+ * (keep_store_alive() tries again, and so does the next SIGHUP). why: for the messages. */
 static void reopen_store(struct pipeline *pipeline, const char *why)
 {
     char err[512];
@@ -521,11 +521,12 @@ static void reopen_store(struct pipeline *pipeline, const char *why)
     }
 }
 
-/* A sensor's database: opened again a minute after it failed (a full disk since freed),
- * and at once when its file was deleted or replaced under it. */
+/* A sensor's database: opened again 5 s after it failed (a full disk since freed), then
+ * after twice as long each time up to a minute; and at once when its file was deleted or
+ * replaced under it. A read (its input can be read again) reports and stores no more. */
 static void keep_store_alive(struct pipeline *pipeline, int64_t now_us)
 {
-    if (!pipeline->options->reopen_requested)   /* a sensor's; a read reports and ends */
+    if (pipeline->options->bulk_load || !pipeline->options->reopen_requested)
         return;
     if (pipeline->store_failed) {
         if (now_us >= pipeline->store_retry_us) {
@@ -810,7 +811,7 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
         fprintf(out, "; %llu session%s lost packets in the capture (flagged capture_gap)",
                 (unsigned long long)summary->capture_gaps, summary->capture_gaps == 1 ? "" : "s");
     if (summary->attempts_folded)   /* each row counts once above: the rest, said */
-        fprintf(out, "; %llu more failed connection attempts counted in %llu summary row%s"
+        fprintf(out, "; %llu more connection attempts counted in %llu summary row%s"
                 " (--attempt-rows)", (unsigned long long)summary->attempts_folded,
                 (unsigned long long)summary->summary_rows, summary->summary_rows == 1 ? "" : "s");
     if (summary->sessions_pruned)

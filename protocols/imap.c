@@ -1728,7 +1728,12 @@ static void imap_close(void *state, struct mt_session *session)
     if (imap->plain_after_starttls && !(session->flags & MT_FLAG_DECRYPTED)) {
         static const char why[] = "the client sent plaintext after STARTTLS's OK instead of"
                                   " starting TLS";
-        imap_decide(imap, MT_STATUS_TLS_FAILED, why, sizeof why - 1, -1);
+        static const char cut[] = "(capture ended before the server answered the plaintext"
+                                  " after STARTTLS)";   /* the answer may be in the next file */
+        if (session->end == MT_END_EOF)
+            imap_decide(imap, MT_STATUS_INCOMPLETE, cut, sizeof cut - 1, -1);
+        else
+            imap_decide(imap, MT_STATUS_TLS_FAILED, why, sizeof why - 1, -1);
         return;
     }
     if (!imap->decided)

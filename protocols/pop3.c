@@ -981,8 +981,10 @@ static void settle(struct pop3 *st)
         status = session->end == MT_END_REFUSED ? MT_STATUS_REFUSED : MT_STATUS_NO_RESPONSE;
         why = status == MT_STATUS_REFUSED ? "[connection refused]" : "[no reply from the server]";
     } else if (st->plain_after_stls && !(session->flags & MT_FLAG_DECRYPTED)) {
-        status = MT_STATUS_TLS_FAILED;
-        why = "the client sent plaintext after STLS's +OK instead of starting TLS";
+        bool cut = session->end == MT_END_EOF;   /* the answer may be in the next file */
+        status = cut ? MT_STATUS_INCOMPLETE : MT_STATUS_TLS_FAILED;
+        why = cut ? "[capture ended before the server answered the plaintext after STLS]"
+                  : "the client sent plaintext after STLS's +OK instead of starting TLS";
     } else if (st->state == POP3_TLS_PENDING) { /* STLS accepted, then nothing */
         decide(st, MT_STATUS_ENCRYPTED, line_buf_text(&st->stls_line.buf),
                st->stls_line.buf.len, st->stls_line.index);

@@ -1640,6 +1640,10 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_SERVER_REJECTED, &st->greeting);
     else if (st->server_bytes == 0)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
+    else if ((st->plain_after_starttls[MT_CLIENT] || st->plain_after_starttls[MT_SERVER]) &&
+             !(s->flags & MT_FLAG_DECRYPTED) && s->end == MT_END_EOF)
+        decide_event(s, MT_STATUS_INCOMPLETE, "capture ended before the other side answered"
+                                              " the plaintext after STARTTLS's 220");
     else if (st->plain_after_starttls[MT_CLIENT] && !(s->flags & MT_FLAG_DECRYPTED))
         decide_event(s, MT_STATUS_TLS_FAILED, "the client sent plaintext after STARTTLS's 220"
                                               " instead of starting TLS");

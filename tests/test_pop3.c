@@ -581,6 +581,9 @@ static void test_stls_then_plaintext(void **unused)
     assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     assert_true(has_line(s, 'I', "[plaintext after STLS]"));
     session_free(s);
+    s = check(dialogue_stls_client_plain, COUNT(dialogue_stls_client_plain), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);   /* cut by the capture's end */
+    session_free(s);
 }
 
 static const struct step dialogue_stls_refused[] = {

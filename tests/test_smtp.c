@@ -680,6 +680,9 @@ static const struct expectation {
     { DIALOGUE(starttls_alert, MT_END_CLOSE), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready" },
     { DIALOGUE(starttls_client_plain, MT_END_RESET), MT_STATUS_TLS_FAILED,
       "the client sent plaintext after STARTTLS's 220 instead of starting TLS" },
+    /* ... unless the capture ended there: the answer may be in the next file */
+    { DIALOGUE(starttls_client_plain, MT_END_EOF), MT_STATUS_INCOMPLETE,
+      "capture ended before the other side answered" },
     { DIALOGUE(pipelined_after_dot, MT_END_CLOSE), MT_STATUS_TEMP_FAILED, "451 4.3.0 Error: queue" },
     { DIALOGUE(misc_commands, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
     { DIALOGUE(implicit_tls, MT_END_EOF), MT_STATUS_ENCRYPTED, "TLS from the first byte" },

@@ -184,6 +184,7 @@ struct imap {
     int auth_answered;               /* login attempts the server answered */
     bool cap_logindisabled, cap_starttls;
     bool plain_after_starttls;     /* the client did not begin TLS after STARTTLS's OK */
+    bool plain_answer_seen;        /* ... and the server's next bytes were looked at */
     char *cap_auth;                  /* AUTH= mechanisms, each followed by a space; NULL: none */
     bool greeted, logged_in, decided, goodbye;
     bool unknown_tag_noted;          /* the transcript said why once */
@@ -1658,8 +1659,11 @@ static void imap_data(void *state, struct mt_session *session, enum mt_side from
         imap_log(imap, 'I', ts_us, why, sizeof why - 1, false);
         imap_enter_state(imap, IMAP_NOT_AUTH);
     }
-    if (from == MT_SERVER && imap->plain_after_starttls && !tls_record)
-        imap->session->flags |= MT_FLAG_DECRYPTED;   /* both sides in plaintext */
+    if (from == MT_SERVER && imap->plain_after_starttls && !imap->plain_answer_seen) {
+        imap->plain_answer_seen = true;   /* its first bytes only: a record's body is any */
+        if (!tls_record)
+            imap->session->flags |= MT_FLAG_DECRYPTED;   /* both sides in plaintext */
+    }
     s->chunk = bytes;
     s->chunk_len = len;
     lr_feed(&s->reader, bytes, len, from == MT_CLIENT ? client_event : server_event, imap);

@@ -179,6 +179,7 @@ struct pop3 {
     bool stls_plain;               /* the client spoke plaintext right after STLS */
     bool plain_after_stls;         /* ... and STLS was accepted: decrypted once the server
                                     * answers in plaintext too, else TLS failed */
+    bool plain_answer_seen;        /* the server's next bytes were looked at */
 };
 
 /* A command's name for a status line ("a command" for those counted as CMD_OTHER). */
@@ -902,8 +903,6 @@ static void on_server(void *ctx, const struct lr_event *event)
     }
     if (event->kind != LR_EVENT_LINE)
         return;
-    if (st->plain_after_stls)   /* both sides in plaintext after STLS's +OK */
-        st->session->flags |= MT_FLAG_DECRYPTED;
     if (event->truncated)
         st->session->flags |= MT_FLAG_LINE_TRUNCATED;
     if (st->retr.headers) {
@@ -968,6 +967,14 @@ static void pop3_data(void *state, struct mt_session *session, enum mt_side from
     st->now = ts_us;
     if (from == MT_SERVER && len > 0)
         st->server_spoke = true;
+    if (from == MT_SERVER && len > 0 && st->plain_after_stls && !st->plain_answer_seen) {
+        /* the server's first byte after the client's plaintext: plaintext too (both sides:
+         * decrypted), or a TLS record (an alert: TLS was expected) */
+        unsigned char first = (unsigned char)bytes[0];
+        st->plain_answer_seen = true;
+        if (first < 0x14 || first > 0x17)
+            st->session->flags |= MT_FLAG_DECRYPTED;
+    }
     feed(st, from, bytes, len);
 }
 

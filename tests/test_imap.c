@@ -799,6 +799,17 @@ static void test_starttls_then_plaintext(void **unused)
                         "the client sent plaintext after STARTTLS's OK instead of starting TLS");
     assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     session_free(s);
+    const struct chunk alert[] = {   /* the server answers the plaintext with a TLS alert */
+        SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        CL("a1 STARTTLS\r\n"),
+        SV("a1 OK Begin TLS negotiation now\r\n"),
+        CL("a2 CAPABILITY\r\n"),
+        SV("\x15\x03\x01\x00\x02\x02\x46"),
+    };
+    s = run(alert, COUNT(alert), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
+    session_free(s);
     s = run(dropped, COUNT(dropped), MT_END_EOF);   /* cut by the capture's end instead */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
     session_free(s);

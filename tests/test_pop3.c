@@ -563,6 +563,15 @@ static const struct step dialogue_stls_client_plain[] = {
     C("USER erin\r\n"),
 };
 
+/* ... and one whose server answers the plaintext with a TLS alert: no plaintext answer. */
+static const struct step dialogue_stls_client_plain_alert[] = {
+    GREETING,
+    C("STLS\r\n"),
+    S("+OK Begin TLS negotiation now.\r\n"),
+    C("USER erin\r\n"),
+    S("\x15\x03\x01\x00\x02\x02\x46"),
+};
+
 static void test_stls_then_plaintext(void **unused)
 {
     (void)unused;
@@ -580,6 +589,11 @@ static void test_stls_then_plaintext(void **unused)
                         "the client sent plaintext after STLS's +OK instead of starting TLS");
     assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     assert_true(has_line(s, 'I', "[plaintext after STLS]"));
+    session_free(s);
+    s = check(dialogue_stls_client_plain_alert, COUNT(dialogue_stls_client_plain_alert),
+              MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
+    assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     session_free(s);
     s = check(dialogue_stls_client_plain, COUNT(dialogue_stls_client_plain), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);   /* cut by the capture's end */

@@ -223,11 +223,16 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
 {
     struct dns_watch *watch = ctx;
     char hedged[MT_TEXT_MAX];
-    if (cut_by_end(watch, mx)) {   /* what a resolver gives up with, but not seen failing */
-        snprintf(hedged, sizeof hedged, "%s (no answer before the capture ended: assumed)",
-                 detail);
+    /* An MX query the capture's end cut within the resolver's timeout was not seen failing
+     * (the answer may be in the next file; or the resolver gave up unseen, an ICMP error
+     * the capture filter left out): the attempt is shown, incomplete, and no failure. */
+    bool cut = cut_by_end(watch, mx);
+    if (cut) {
+        snprintf(hedged, sizeof hedged, "no answer to the MX lookup when the capture ended"
+                 " (if none came: %s)", detail);
         detail = hedged;
     }
+    enum mt_status verdict = cut ? MT_STATUS_INCOMPLETE : MT_STATUS_DNS_FAILED;
     struct mt_session *row = session_new(MT_PROTO_SMTP);
     if (!row)
         return;
@@ -247,11 +252,11 @@ static void on_mx_failed(void *ctx, const struct dns_lookup *mx, const char *det
     recipient->message = 0;
     session_text_set(&recipient->addr, MT_RCPT_ADDR_MAX, mx->qname, strlen(mx->qname));
     session_text_set(&recipient->reply, MT_RCPT_REPLY_MAX, detail, strlen(detail));
-    message->status = MT_STATUS_DNS_FAILED;
+    message->status = verdict;
     message->start_us = mx->ts_us;
     session_text_set(&message->reply, MT_MSG_REPLY_MAX, detail, strlen(detail));
     int index = session_transcript_add(row, mx->ts_us, 'I', detail, strlen(detail));
-    session_decide(row, MT_STATUS_DNS_FAILED, detail, strlen(detail), index);
+    session_decide(row, verdict, detail, strlen(detail), index);
     /* The verdict comes now (the response, or a timeout: maybe long after the query when
      * the capture went quiet). A message accepted within a minute of the query explains
      * it: before it, or just after (the relay may ask before its 250 reaches the client). */

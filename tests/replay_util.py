@@ -53,6 +53,11 @@ def session_line(s):
             (status == "incomplete" and end == "eof" and
              line.startswith("the capture ended before the connection was established"))):
         status, end = "unanswered", "unanswered"
+    # ... and with an MX lookup never answered: a delivery failure where the file's clock
+    # ran past the resolver's timeout, an incomplete attempt where the replay stopped first.
+    mx_cut = status == "incomplete" and line.startswith("no answer to the MX lookup when the")
+    if mx_cut:
+        status = "dns_failed"
     fields = [s.get("proto"), s.get("direction"),
               "%s:%s" % (s.get("client_ip"), s.get("client_port")),
               "%s:%s" % (s.get("server_ip"), s.get("server_port")),
@@ -60,7 +65,8 @@ def session_line(s):
               "user=%s" % (s.get("user") or ""), "from=%s" % (s.get("mail_from") or "")]
     rcpts = ",".join("%s/%s" % (r.get("addr"), r.get("code")) for r in s.get("rcpt_to") or [])
     fields.append("rcpt=[%s]" % rcpts)
-    msgs = ",".join("%s/%s/%s" % (m.get("size"), m.get("status"), m.get("reply_code"))
+    msgs = ",".join("%s/%s/%s" % (m.get("size"), "dns_failed" if mx_cut else m.get("status"),
+                                  m.get("reply_code"))
                     for m in s.get("messages") or [])
     fields.append("msgs=[%s]" % msgs)
     fields.append("auth=%s/%s" % (s.get("auth_attempts"), s.get("auth_failures")))

@@ -2142,11 +2142,13 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
                        store_trace_fn callback, void *ctx)
 {
     /* Hops by Message-ID (match 0); guesses for hops without one: by size and time (1),
-     * and by envelope and time (2): a later transaction from the sender of a message a
-     * hop accepted, to one of its recipients, that never reached DATA (refused or
-     * deferred at RCPT), within Postfix's 5-day queue lifetime, and not after another
-     * message with an id from that sender to that recipient was accepted (a retry belongs
-     * to the latest message before it). The lowest match wins for a session. */
+     * and by envelope and time (2): a later transaction, made by the server of a hop that
+     * accepted the message (from its address), from the same sender to one of the
+     * message's recipients, that never reached DATA (refused or
+     * deferred at RCPT), within Postfix's 5-day queue lifetime, not after a later hop of
+     * this message took that recipient (it went on), and not after another message with an
+     * id from that sender to that recipient was accepted (a retry belongs to the latest
+     * message before it). The lowest match wins for a session. */
     static const char by_id[] =
         "WITH hops AS (SELECT session_id, idx, size, start_us, mail_from, message_id, status"
         "  FROM messages"
@@ -2165,11 +2167,18 @@ static int trace_query(struct mt_store *store, const char *key, bool address,
         "   AND rh.accepted"
         "  JOIN recipients r ON r.addr = rh.addr"
         "  JOIN messages m ON m.session_id = r.session_id AND m.idx = r.message_idx"
+        "  JOIN sessions sh ON sh.id = h.session_id JOIN sessions sm ON sm.id = m.session_id"
         "  WHERE h.status IN ('delivered', 'partial') AND h.mail_from != ''"
+        "  AND sm.client_ip = sh.server_ip"
         "  AND m.message_id = '' AND m.size = 0"
         "  AND m.mail_from = h.mail_from COLLATE NOCASE"
         "  AND m.start_us > h.start_us AND m.start_us - h.start_us <= 432000000000"
         "  AND m.session_id NOT IN (SELECT session_id FROM hops)"
+        /* not once a later hop of this message took that recipient: it went on */
+        "  AND NOT EXISTS (SELECT 1 FROM hops h3 JOIN recipients r3"
+        "   ON r3.session_id = h3.session_id AND r3.message_idx = h3.idx"
+        "   WHERE r3.addr = r.addr AND r3.accepted"
+        "   AND h3.start_us > h.start_us AND h3.start_us < m.start_us)"
         "  AND NOT EXISTS (SELECT 1 FROM recipients r2 JOIN messages m2"
         "   ON m2.session_id = r2.session_id AND m2.idx = r2.message_idx"
         "   WHERE r2.addr = r.addr AND r2.accepted AND m2.message_id != ''"

@@ -1481,6 +1481,17 @@ def test_trace_by_envelope(suite):
         conv.close()
         return conv.packets
 
+    def relay(sport, start, sender, rcpt, message_id):   # the next hop took it, by id
+        conv = smtp_up_to_rcpt("192.168.1.20", "192.168.1.30", sport, start, sender, rcpt)
+        conv.client_sends(b"DATA\r\n")
+        conv.server_sends(b"354 go ahead\r\n")
+        conv.client_sends(b"Subject: s\r\nMessage-ID: " + message_id + b"\r\n\r\nbody\r\n.\r\n")
+        conv.server_sends(b"250 2.0.0 Ok: queued as R1\r\n")
+        conv.client_sends(b"QUIT\r\n")
+        conv.server_sends(b"221 bye\r\n")
+        conv.close()
+        return conv.packets
+
     def attempt(sport, start, sender, rcpt, reply):   # the relay to the next hop, refused
         conv = smtp_up_to_rcpt("192.168.1.20", "192.168.1.30", sport, start, sender, rcpt, reply)
         conv.client_sends(b"QUIT\r\n")
@@ -1498,7 +1509,9 @@ def test_trace_by_envelope(suite):
                submission(43004, t0 + 3, alice, carol, b"<m2@example.test>") +
                attempt(43005, t0 + 4, alice, carol, later) +                      # m2's
                submission(43006, t0 + 10, alice, dave, b"<m3@example.test>") +
-               attempt(43007, t0 + 11, alice, dave, no))                          # m3's
+               attempt(43007, t0 + 11, alice, dave, no) +                         # m3's
+               relay(43008, t0 + 20, alice, carol, b"<m2@example.test>") +        # m2 went on
+               attempt(43009, t0 + 30, alice, carol, later))                      # not m2's
     packets.sort(key=lambda p: (p[0], p[1]))
     path = os.path.join(suite.tmp, "trace-by-envelope.pcap")
     pcaplib.write_pcap(path, pcaplib.DLT_RAW, packets)
@@ -1512,11 +1525,13 @@ def test_trace_by_envelope(suite):
         return [(r["id"], r["matched_by"], r["hop_status"])
                 for r in map(json.loads, proc.stdout.splitlines())]
     # session ids in time order: 1 early attempt, 2 m1, 3 its refusal, 4 mallory's,
-    # 5 m2, 6 its deferral, 7 m3, 8 its refusal
+    # 5 m2, 6 its deferral, 7 m3, 8 its refusal, 9 m2 relayed at last, 10 a later deferral
+    # to carol (another message's: m2 was gone)
     want = {"<m1@example.test>": [(2, "message_id", "delivered"),
                                   (3, "envelope_time", "rcpt_rejected")],
             "<m2@example.test>": [(5, "message_id", "delivered"),
-                                  (6, "envelope_time", "temp_failed")],
+                                  (6, "envelope_time", "temp_failed"),
+                                  (9, "message_id", "delivered")],
             "<m3@example.test>": [(7, "message_id", "delivered"),
                                   (8, "envelope_time", "rcpt_rejected")]}
     for key, hops in want.items():

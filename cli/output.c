@@ -122,21 +122,28 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
         *out_us = 0;
         return true;
     }
-    if (text[0] == '-') {
+    if (text[0] == '-') {   /* before now: -15m, -2h, -1.5h, -1d, -30s */
         char *end;
-        long n = strtol(text + 1, &end, 10);
+        if (!isdigit((unsigned char)text[1]))
+            return false;
+        double n = strtod(text + 1, &end);
         long unit = *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 :
                     *end == 's' ? 1 : 0;
-        if (end == text + 1 || n < 0 || !unit || end[1])
+        if (end == text + 1 || !unit || end[1] || n > 1e6)
             return false;
-        *out_us = now_us - (int64_t)n * unit * 1000000;
+        *out_us = now_us - (int64_t)(n * (double)unit * 1e6);
         return true;
     }
-    bool digits = true;
-    for (const char *p = text; *p; p++)
-        digits = digits && isdigit((unsigned char)*p);
-    if (digits) {
-        *out_us = (int64_t)strtoll(text, NULL, 10) * 1000000;
+    /* epoch seconds, with a fraction as the JSON's start_ts and ts print them */
+    size_t digits = strspn(text, "0123456789");
+    if (digits > 0 && (!text[digits] || (text[digits] == '.' &&
+                                         !text[digits + 1 + strspn(text + digits + 1,
+                                                                   "0123456789")]))) {
+        int64_t us = (int64_t)strtoll(text, NULL, 10) * 1000000;
+        int64_t scale = 100000;
+        for (const char *p = text + digits + (text[digits] == '.'); *p; p++, scale /= 10)
+            us += scale * (*p - '0');
+        *out_us = us;
         return true;
     }
     struct tm tm = { 0 };

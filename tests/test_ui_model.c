@@ -643,6 +643,12 @@ static void test_parse_time(void **state)
     assert_true(output_parse_time("2026-01-07T16:54:00.5", 0, &us));
     assert_int_equal(us, 1767804840500000LL);
     assert_false(output_parse_time("2026-01-07T16:54:00.x", 0, &us));
+    assert_true(output_parse_time("1767804840.266286", 0, &us));   /* start_ts, ts */
+    assert_int_equal(us, 1767804840266286LL);
+    assert_true(output_parse_time("-1.5h", 10000000000LL, &us));
+    assert_int_equal(us, 10000000000LL - 5400000000LL);
+    assert_false(output_parse_time("17678.04.84", 0, &us));
+    assert_false(output_parse_time("-h", 0, &us));
 }
 
 /* --- explanations ---------------------------------------------------------------------------- */

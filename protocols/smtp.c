@@ -1660,6 +1660,12 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_TLS_FAILED, &st->starttls_refused);
     else if (s->auth_attempts > 0 && st->auth_answered && !st->auth_ok && st->auth_line.buf.len)
         decide(s, MT_STATUS_AUTH_FAILED, &st->auth_line);
+    else if (st->starttls_done && st->state != SMTP_TLS && s->end == MT_END_EOF &&
+             !(s->flags & MT_FLAG_DECRYPTED))
+        /* the capture ended between the 220 and the first handshake byte: nothing was
+         * seen encrypted (the next file has it) */
+        decide_event(s, MT_STATUS_INCOMPLETE, "capture ended after STARTTLS's 220, before"
+                                              " the TLS handshake");
     else if (s->tls && !(s->flags & MT_FLAG_DECRYPTED))
         decide(s, MT_STATUS_ENCRYPTED, &st->tls_line);
     else if (s->end == MT_END_RESET)

@@ -371,6 +371,11 @@ static const struct chunk starttls_alert[] = {
     S("\x15\x03\x01\x00\x02\x02\x46"),
 };
 
+/* The capture ends right after the 220: no handshake seen, nothing encrypted seen. */
+static const struct chunk starttls_cut[] = {
+    GREETING, EHLO, C("STARTTLS\r\n"), S("220 2.0.0 Ready to start TLS\r\n"),
+};
+
 /* The client goes on in plaintext after the 220; the server (OpenSSL: "wrong version
  * number") drops it: TLS failed, nothing was decrypted. */
 static const struct chunk starttls_client_plain[] = {
@@ -678,6 +683,7 @@ static const struct expectation {
     { DIALOGUE(starttls_encrypted, MT_END_EOF), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready to start TLS" },
     { DIALOGUE(starttls_decrypted, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.6.0" },
     { DIALOGUE(starttls_alert, MT_END_CLOSE), MT_STATUS_ENCRYPTED, "220 2.0.0 Ready" },
+    { DIALOGUE(starttls_cut, MT_END_EOF), MT_STATUS_INCOMPLETE, "capture ended after STARTTLS" },
     { DIALOGUE(starttls_client_plain, MT_END_RESET), MT_STATUS_TLS_FAILED,
       "the client sent plaintext after STARTTLS's 220 instead of starting TLS" },
     /* ... unless the capture ended there: the answer may be in the next file */

@@ -77,7 +77,8 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the client must use STARTTLS/STLS or the TLS port")
     ENTRY(MT_STATUS_SERVER_REJECTED, FAIL, "the server refused the client in its greeting",
           "server overload, the client IP on a blocklist, connection limits")
-    ENTRY(MT_STATUS_NO_RESPONSE, FAIL, "the server never answered (no SYN-ACK, or no greeting)",
+    ENTRY(MT_STATUS_NO_RESPONSE, FAIL, "the server never answered (no SYN-ACK, no greeting, or "
+          "no reply to a command for a minute or more)",
           "server down, a firewall dropping packets, routing, or a hung server")
     ENTRY(MT_STATUS_REFUSED, FAIL, "nothing listens on that port: the SYN was answered by a reset",
           "is the mail service running? is a firewall rejecting the connection?")
@@ -129,6 +130,11 @@ static const struct {
     /* Which of the two "never answered": the handshake, or the greeting after it. */
     { MT_STATUS_NO_RESPONSE, "connection attempt (SYN)", "the SYN was never answered: the "
       "server is down, filtered by a firewall, or unreachable" },
+    { MT_STATUS_NO_RESPONSE, "no reply to the end of the message", "the server took the "
+      "message and went silent: a hung queue or content filter (its log says which); a client "
+      "that times out sends the message again" },
+    { MT_STATUS_NO_RESPONSE, "when the capture ended", "the server went silent after a "
+      "command: overloaded or hung (its log at that time)" },
     { MT_STATUS_NO_RESPONSE, "no reply from the server", "the connection was accepted, but "
       "no greeting followed: the server is overloaded or hung, or a proxy in between" },
     /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */

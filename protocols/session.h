@@ -197,6 +197,8 @@ struct mt_session {
     int status_transcript_line;    /* index of that line in the transcript, -1 if none */
     enum mt_end end;
     int8_t reset_by;          /* end RESET: MT_CLIENT or MT_SERVER sent the RST; -1 unknown */
+    int64_t input_end_us;     /* end EOF: when the input ended (end_us is the last bytes);
+                                 0 unknown. How long a reply was awaited when it ended */
     uint32_t flags;
 
     struct mt_recipient *recipients;

@@ -39,6 +39,10 @@
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
 #define SMTP_HEADER_LINES_MAX 1000
+/* A command unanswered this long when the capture ended is a silent server, not a cut:
+ * replies come in milliseconds to seconds (a greet pause, a slow filter), and clients time
+ * out after minutes. */
+#define SMTP_REPLY_WAIT_US (60LL * 1000000)
 #define SMTP_SASL_MAX 1024            /* decoded SASL response, enough to find a user */
 #define SMTP_NOTES_MAX 8              /* protocol-error notes per connection */
 #define SMTP_MASK "*****"
@@ -292,6 +296,7 @@ struct smtp_pending {
     int tline;                /* transcript index of the command line, -1 */
     bool last;                /* BDAT ... LAST */
     bool opens_txn;           /* MAIL */
+    int64_t sent_us;          /* when it was sent (or the message's end seen) */
 };
 
 /* The server's view of the current transaction, advanced in reply order. */
@@ -487,7 +492,9 @@ static void fifo_push(struct smtp *st, const struct smtp_pending *p)
         fifo_clear(st);
         return;
     }
-    *fifo_at(st, st->fifo.count++) = *p;
+    struct smtp_pending *entry = fifo_at(st, st->fifo.count++);
+    *entry = *p;
+    entry->sent_us = st->ts;
 }
 
 /* ---- Transactions ---------------------------------------------------------------- */
@@ -735,7 +742,8 @@ static void message_end(struct smtp *st, uint64_t size, const char *how)
         m->size = size;
     message_summary(st, size, how);
     message_release(st);
-    struct smtp_pending p = { &smtp_end_of_data, st->body.txn, st->body.msg, -1, -1, false, false };
+    struct smtp_pending p = { &smtp_end_of_data, st->body.txn, st->body.msg, -1, -1, false, false,
+                              0 };
     fifo_push(st, &p);
     st->client_in_txn = false;
     smtp_enter_state(st, SMTP_COMMAND);
@@ -1360,7 +1368,7 @@ static void command_line(struct smtp *st, const char *line, size_t len)
         if (word_is(line, verb, smtp_commands[i].verb))
             cmd = &smtp_commands[i];
     size_t arg = verb < len ? verb + 1 : len;
-    struct smtp_pending p = { cmd, 0, -1, -1, -1, false, false };
+    struct smtp_pending p = { cmd, 0, -1, -1, -1, false, false, 0 };
     if (cmd == &smtp_unknown)
         p.tline = transcript_unknown(st, line, len);
     else if (!cmd->masked)
@@ -1537,7 +1545,7 @@ static void *smtp_open(struct mt_session *session)
     st->probe[MT_CLIENT] = st->probe[MT_SERVER] = true;   /* implicit TLS */
     st->client_msg = -1;
     st->worst = MT_STATUS_UNKNOWN;
-    struct smtp_pending greeting = { &smtp_greeting, 0, -1, -1, -1, false, false };
+    struct smtp_pending greeting = { &smtp_greeting, 0, -1, -1, -1, false, false, 0 };
     fifo_push(st, &greeting);
     return st;
 }
@@ -1640,6 +1648,18 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_SERVER_REJECTED, &st->greeting);
     else if (st->server_bytes == 0)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
+    else if (s->end == MT_END_EOF && st->fifo.count > 0 && s->input_end_us > 0 &&
+             s->input_end_us - fifo_at(st, 0)->sent_us >= SMTP_REPLY_WAIT_US) {
+        /* the capture went on long after a command with no reply: no cut, a silence (a
+         * hung server, queue or content filter: the end of a message is the classic) */
+        const struct smtp_command *cmd = fifo_at(st, 0)->cmd;
+        char line[160];
+        snprintf(line, sizeof line, "no reply to %s for %lld s when the capture ended",
+                 cmd == &smtp_end_of_data ? "the end of the message"
+                 : cmd->verb[0] == '(' ? "a command" : cmd->verb,
+                 (long long)((s->input_end_us - fifo_at(st, 0)->sent_us) / 1000000));
+        decide_event(s, MT_STATUS_NO_RESPONSE, line);
+    }
     else if ((st->plain_after_starttls[MT_CLIENT] || st->plain_after_starttls[MT_SERVER]) &&
              !(s->flags & MT_FLAG_DECRYPTED) && s->end == MT_END_EOF)
         decide_event(s, MT_STATUS_INCOMPLETE, "capture ended before the other side answered"

@@ -931,6 +931,34 @@ static void test_auth(void **state)
     session_free(s);
 }
 
+/* The capture went on long after a command with no reply: a silence, not a cut (a hung
+ * content filter never answers the end of the message). Shortly after: the cut. */
+static void test_silence_at_the_end(void **state)
+{
+    (void)state;
+    static const struct { int64_t after_us; enum mt_status want; const char *line; } cases[] = {
+        { 5LL * 1000000, MT_STATUS_INCOMPLETE, "capture ended" },
+        { 300LL * 1000000, MT_STATUS_NO_RESPONSE,
+          "no reply to the end of the message for 300 s when the capture ended" },
+    };
+    const struct dialogue d = DIALOGUE(eof_awaiting_reply, MT_END_EOF);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct mt_session *s = session_new(MT_PROTO_SMTP);
+        void *st = smtp_decoder.open(s);
+        assert_non_null(st);
+        for (size_t i = 0; i < d.count; i++)
+            smtp_decoder.data(st, s, d.chunks[i].side, d.chunks[i].bytes, d.chunks[i].len, TS(i));
+        s->end = MT_END_EOF;
+        s->end_us = TS(d.count - 1);
+        s->input_end_us = TS(d.count - 1) + cases[k].after_us;
+        smtp_decoder.close(st, s);
+        smtp_decoder.free(st);
+        assert_int_equal(s->status, cases[k].want);
+        assert_true(strncmp(s->status_line, cases[k].line, strlen(cases[k].line)) == 0);
+        session_free(s);
+    }
+}
+
 static void test_tls(void **state)
 {
     (void)state;
@@ -1356,6 +1384,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pipelined_and_misc),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_silence_at_the_end),
         cmocka_unit_test(test_data_and_chunks),
         cmocka_unit_test(test_unfinished),
         cmocka_unit_test(test_hostile_text_sanitized),

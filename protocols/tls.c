@@ -742,7 +742,7 @@ static enum tls_outcome judge(struct tls_parser *p)
         snprintf(f->reason, sizeof f->reason, "encrypted alert during the handshake");
     else if (c->valid && !s->valid && s->bytes > 0)
         snprintf(f->reason, sizeof f->reason, "the server did not answer with TLS");
-    else if (c->valid && s->bytes == 0)
+    else if ((f->server_silent = c->valid && s->bytes == 0))
         snprintf(f->reason, sizeof f->reason, "no answer from the server");
     else
         snprintf(f->reason, sizeof f->reason, "the handshake did not complete");

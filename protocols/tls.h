@@ -89,6 +89,7 @@ struct tls_facts {
     enum mt_side alert_side;
     bool alert_fatal;
     bool encrypted_alert;            /* an alert we could not read ended the handshake */
+    bool server_silent;              /* FAILED: a client hello, and not a byte back */
     /* Progress */
     bool ccs[2];                     /* ChangeCipherSpec seen, by side (mt_side index) */
     uint64_t app_records[2];         /* application_data records, by side */

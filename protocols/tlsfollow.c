@@ -110,13 +110,12 @@ static void settle_tls(struct tls_follow *follow, struct mt_session *session)
     /* "no answer" from the parser, which does not see how the connection ended: a server
      * that reset or closed at once did answer, in its way (a TLS library that failed to
      * load its key or certificate does so) */
-    if (strcmp(facts.reason, "no answer from the server") == 0 && session->end == MT_END_RESET)
+    if (facts.server_silent && session->end == MT_END_RESET)
         snprintf(facts.reason, sizeof facts.reason, "%s instead of an answer to the ClientHello",
                  session->reset_by == MT_SERVER ? "the server reset the connection"
                  : session->reset_by == MT_CLIENT ? "the client reset the connection"
                                                   : "the connection was reset");
-    else if (strcmp(facts.reason, "no answer from the server") == 0 &&
-             session->end == MT_END_CLOSE)
+    else if (facts.server_silent && session->end == MT_END_CLOSE)
         snprintf(facts.reason, sizeof facts.reason, "the connection was closed instead of an"
                  " answer to the ClientHello");
     struct mt_tls_info *info = session_tls_alloc(session);

@@ -100,6 +100,23 @@ static sqlite3_stmt *prepare(struct ui_db *db, const char *sql_format)
     return st;
 }
 
+/* Every statement; false at the first that fails (db->error says why). */
+static bool prepare_all(struct ui_db *db)
+{
+    for (int i = 0; i < Q_COUNT_STMTS; i++)
+        if (stmt_sql[i] && !(db->stmt[i] = prepare(db, stmt_sql[i])))
+            return false;
+    return true;
+}
+
+static void finalize_all(struct ui_db *db)
+{
+    for (int i = 0; i < Q_COUNT_STMTS; i++) {
+        sqlite3_finalize(db->stmt[i]);
+        db->stmt[i] = NULL;
+    }
+}
+
 struct ui_db *uidb_open(const char *path, char *err, size_t errlen)
 {
     struct ui_db *db = calloc(1, sizeof *db);
@@ -113,31 +130,19 @@ struct ui_db *uidb_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(db->db, STORE_BUSY_TIMEOUT_MS);
-    bool immutable = false;
-    for (int i = 0; i < Q_COUNT_STMTS; i++) {
-        if (!stmt_sql[i])
-            continue;
-        db->stmt[i] = prepare(db, stmt_sql[i]);
-        if (!db->stmt[i] && !immutable && (sqlite3_errcode(db->db) & 0xff) == SQLITE_READONLY) {
-            immutable = true;
-            for (int j = 0; j < i; j++) {
-                sqlite3_finalize(db->stmt[j]);
-                db->stmt[j] = NULL;
-            }
-            /* no -shm can be made beside it (a read-only copy, share or mount): read the
-             * file as it is, as store_open() does for the lists */
-            sqlite3_close(db->db);
-            db->db = NULL;
-            if (store_sqlite_open_immutable(path, &db->db) == SQLITE_OK) {
-                i = -1;   /* every statement again, on the new connection */
-                continue;
-            }
-        }
-        if (!db->stmt[i]) {
-            snprintf(err, errlen, "%s: %s", path, db->error);
-            uidb_close(db);
-            return NULL;
-        }
+    bool prepared = prepare_all(db);
+    if (!prepared && (sqlite3_errcode(db->db) & 0xff) == SQLITE_READONLY) {
+        /* no -shm can be made beside it (a read-only copy, share or mount): read the file
+         * as it is, as store_open() does for the lists */
+        finalize_all(db);
+        sqlite3_close(db->db);
+        db->db = NULL;
+        prepared = store_sqlite_open_immutable(path, &db->db) == SQLITE_OK && prepare_all(db);
+    }
+    if (!prepared) {
+        snprintf(err, errlen, "%s: %s", path, db->error);
+        uidb_close(db);
+        return NULL;
     }
     return db;
 }
@@ -146,8 +151,7 @@ void uidb_close(struct ui_db *db)
 {
     if (!db)
         return;
-    for (int i = 0; i < Q_COUNT_STMTS; i++)
-        sqlite3_finalize(db->stmt[i]);
+    finalize_all(db);
     sqlite3_close(db->db);
     free(db);
 }

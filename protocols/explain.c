@@ -102,6 +102,9 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the resolver's reachability (firewall, port 53) and the name server's health")
 };
 
+#define LOGIN_HUNG "the server did not answer the login: its authentication backend (LDAP, " \
+                   "SQL, a password service) hung or is unreachable"
+
 /* Finer reasons, first match wins. status -1 applies to any status. Patterns are matched
  * case-insensitively anywhere in the deciding line. */
 static const struct {
@@ -133,8 +136,16 @@ static const struct {
     { MT_STATUS_NO_RESPONSE, "no reply to the end of the message", "the server took the "
       "message and went silent: a hung queue or content filter (its log says which); a client "
       "that times out sends the message again" },
+    { MT_STATUS_NO_RESPONSE, "nothing more from the server", "the server began the answer "
+      "and stopped: a hung server process or storage, or a client that stopped reading (its "
+      "receive window full; the capture does not show windows)" },
+    { MT_STATUS_NO_RESPONSE, "no reply to LOGIN", LOGIN_HUNG },
+    { MT_STATUS_NO_RESPONSE, "no reply to AUTH", LOGIN_HUNG },   /* and AUTHENTICATE */
+    { MT_STATUS_NO_RESPONSE, "no reply to PASS", LOGIN_HUNG },
+    { MT_STATUS_NO_RESPONSE, "no reply to APOP", LOGIN_HUNG },
     { MT_STATUS_NO_RESPONSE, "when the capture ended", "the server went silent after a "
-      "command: overloaded or hung (its log at that time)" },
+      "command: overloaded or hung, or a mailbox locked by another process (its log at that "
+      "time)" },
     { MT_STATUS_NO_RESPONSE, "no reply from the server", "the connection was accepted, but "
       "no greeting followed: the server is overloaded or hung, or a proxy in between" },
     /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */

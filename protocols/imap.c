@@ -199,6 +199,7 @@ struct imap {
     unsigned fetch_lines;
     struct { int64_t ts; char *text; size_t len; } plus_held[IMAP_PLUS_HELD];
     unsigned plus_count;             /* held go-aheads (hold_plus()) */
+    int64_t go_ahead_ts;             /* the server's latest "+": the client's turn after it */
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -1274,6 +1275,7 @@ static void server_line_done(struct imap *imap)
     }
     if (s->kind == LK_CONTINUE) {
         imap->client.waiting_plus = false;   /* go-ahead for a literal, or a SASL/IDLE step */
+        imap->go_ahead_ts = s->ts;
         if (imap->client.assembling && hold_plus(imap, s))
             return;
     } else {
@@ -1719,6 +1721,34 @@ static void imap_decide_interrupted(struct imap *imap, struct mt_session *sessio
                    session_transcript_add(session, ts, 'I', line, len));
 }
 
+/* The capture went on a minute or more after the server fell silent owing a command's
+ * completion: no cut, a silence (a hung server or storage, a mailbox lock). Not in IDLE
+ * (waiting is its purpose), not when the client owed the next word (a "+" go-ahead left
+ * unanswered), not inside TLS. Decides no_response over anything but a failure. */
+static void imap_decide_silent(struct imap *imap, struct mt_session *session)
+{
+    int64_t last = imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts;
+    int64_t quiet_s = session_silent_at_end_s(session, last);
+    const struct imap_tag *oldest = oldest_pending(imap);
+    if (quiet_s == 0 || !oldest || imap->server.chunk_off == 0 ||
+        status_is_failure(session->status) ||
+        (imap->go_ahead_ts > 0 && imap->go_ahead_ts >= imap->client.ts) ||
+        imap->state == IMAP_IDLING || imap->state == IMAP_OPAQUE ||
+        imap->state == IMAP_LOGOUT || imap->state == IMAP_TLS_STARTING ||
+        (session->tls && !(session->flags & MT_FLAG_DECRYPTED)))
+        return;
+    const char *name = oldest->cmd ? oldest->cmd->name : "a command";
+    char line[160];
+    int n = imap->server.ts > imap->client.ts   /* it began answering, then stopped */
+            ? snprintf(line, sizeof line, "(%s unfinished: nothing more from the server for %lld"
+                       " s when the capture ended)", name, (long long)quiet_s)
+            : snprintf(line, sizeof line, "(no reply to %s for %lld s when the capture ended)",
+                       name, (long long)quiet_s);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    session_decide(session, MT_STATUS_NO_RESPONSE, line, len,
+                   session_transcript_add(session, session->input_end_us, 'I', line, len));
+}
+
 static void imap_close(void *state, struct mt_session *session)
 {
     struct imap *imap = state;
@@ -1743,6 +1773,7 @@ static void imap_close(void *state, struct mt_session *session)
     if (!imap->decided)
         imap_decide_at_end(imap);
     imap_decide_interrupted(imap, session, end_ts);
+    imap_decide_silent(imap, session);
 }
 
 static void imap_free(void *state)

@@ -180,6 +180,7 @@ struct pop3 {
     bool plain_after_stls;         /* ... and STLS was accepted: decrypted once the server
                                     * answers in plaintext too, else TLS failed */
     bool plain_answer_seen;        /* the server's next bytes were looked at */
+    int64_t last_bytes_us[2];      /* each side's latest bytes (the silence at the end) */
 };
 
 /* A command's name for a status line ("a command" for those counted as CMD_OTHER). */
@@ -965,6 +966,8 @@ static void pop3_data(void *state, struct mt_session *session, enum mt_side from
     struct pop3 *st = state;
     st->session = session;
     st->now = ts_us;
+    if (len > 0)
+        st->last_bytes_us[from] = ts_us;
     if (from == MT_SERVER && len > 0)
         st->server_spoke = true;
     if (from == MT_SERVER && len > 0 && st->plain_after_stls && !st->plain_answer_seen) {
@@ -1012,6 +1015,36 @@ static void settle(struct pop3 *st)
     session_decide(session, status, why, strlen(why), -1);
 }
 
+/* The capture went on a minute or more after the server fell silent owing an answer: a
+ * command with no reply, or a message it stopped sending. No cut, a silence (a hung
+ * server, a mailbox lock, a storage stall); not when the client owed the next word (a
+ * SASL challenge left unanswered), nor inside TLS. Fills why[] ("" if none). Before
+ * the close cuts the message off. */
+static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
+{
+    const struct mt_session *session = st->session;
+    bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);
+    bool client_owes = st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
+    int64_t last = st->last_bytes_us[MT_CLIENT] > st->last_bytes_us[MT_SERVER]
+                   ? st->last_bytes_us[MT_CLIENT] : st->last_bytes_us[MT_SERVER];
+    int64_t quiet_s = session_silent_at_end_s(session, last);
+    why[0] = '\0';
+    if (!readable || !st->server_spoke || client_owes || quiet_s == 0 ||
+        st->state == POP3_ENCRYPTED || st->state == POP3_TLS_PENDING)
+        return;
+    if (st->retr.active) {
+        const struct line_reader *server = &st->reader[MT_SERVER];
+        uint64_t got = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
+                                                    : server->offset - st->retr.start;
+        snprintf(why, cap, "[%s stopped after %llu bytes: nothing more from the server for"
+                 " %lld s when the capture ended]", command_name(st->body_kind),
+                 (unsigned long long)got, (long long)quiet_s);
+    } else if (st->count > 0 && !st->desync) {
+        snprintf(why, cap, "[no reply to %s for %lld s when the capture ended]",
+                 command_name(st->pending[st->head].kind), (long long)quiet_s);
+    }
+}
+
 static void pop3_close(void *state, struct mt_session *session)
 {
     struct pop3 *st = state;
@@ -1031,7 +1064,9 @@ static void pop3_close(void *state, struct mt_session *session)
      * its reply, or inside a message: the server dropped the connection, or something
      * between did. Said so, and it decides unless a failure already did. */
     char interrupted[128] = "";
+    char silent[160] = "";
     bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);   /* else unseen */
+    silent_at_end(st, silent, sizeof silent);
     bool closed_early = session->end == MT_END_CLOSE && !st->quit_sent && st->server_spoke &&
                         readable;
     if (closed_early && st->count > 0)
@@ -1063,6 +1098,10 @@ static void pop3_close(void *state, struct mt_session *session)
         size_t n = strlen(interrupted);
         session_decide(session, MT_STATUS_INTERRUPTED, interrupted, n,
                        session_transcript_add(session, st->now, 'I', interrupted, n));
+    } else if (silent[0] && !status_is_failure(session->status)) {
+        size_t n = strlen(silent);
+        session_decide(session, MT_STATUS_NO_RESPONSE, silent, n,
+                       session_transcript_add(session, session->input_end_us, 'I', silent, n));
     }
 }
 

@@ -442,6 +442,14 @@ const char *flag_name(unsigned bit)
     return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
 }
 
+int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
+{
+    if (session->end != MT_END_EOF || session->input_end_us <= 0 || since_us <= 0 ||
+        session->input_end_us - since_us < MT_REPLY_WAIT_US)
+        return 0;
+    return (session->input_end_us - since_us) / 1000000;
+}
+
 bool status_is_failure(enum mt_status status)
 {
     switch (status) {

@@ -313,6 +313,13 @@ const char *direction_name(enum mt_direction direction);   /* "in" / "out" */
 const char *flag_name(unsigned bit);
 /* True for statuses an admin treats as a failure (for --failed and colours). */
 bool status_is_failure(enum mt_status status);
+/* How long a silence must have lasted when the capture ended for an unanswered command to
+ * be the server's silence rather than a cut: replies come in milliseconds to seconds (a
+ * greet pause, a slow filter or mailbox), clients give up after minutes. */
+#define MT_REPLY_WAIT_US (60LL * 1000000)
+/* Whole seconds from since_us to the end of the input, when the session ended there
+ * (MT_END_EOF with input_end_us known) and at least MT_REPLY_WAIT_US passed; else 0. */
+int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us);
 /* The more severe of two statuses (see the order of enum mt_status). */
 enum mt_status status_worse(enum mt_status a, enum mt_status b);
 

@@ -39,10 +39,6 @@
 #define SMTP_REPLY_LINES_MAX 100      /* lines of one reply kept in the transcript */
 #define SMTP_HEADER_BYTES_MAX (64 * 1024)
 #define SMTP_HEADER_LINES_MAX 1000
-/* A command unanswered this long when the capture ended is a silent server, not a cut:
- * replies come in milliseconds to seconds (a greet pause, a slow filter), and clients time
- * out after minutes. */
-#define SMTP_REPLY_WAIT_US (60LL * 1000000)
 #define SMTP_SASL_MAX 1024            /* decoded SASL response, enough to find a user */
 #define SMTP_NOTES_MAX 8              /* protocol-error notes per connection */
 #define SMTP_MASK "*****"
@@ -1648,8 +1644,7 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_SERVER_REJECTED, &st->greeting);
     else if (st->server_bytes == 0)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
-    else if (s->end == MT_END_EOF && st->fifo.count > 0 && s->input_end_us > 0 &&
-             s->input_end_us - fifo_at(st, 0)->sent_us >= SMTP_REPLY_WAIT_US) {
+    else if (st->fifo.count > 0 && session_silent_at_end_s(s, fifo_at(st, 0)->sent_us) > 0) {
         /* the capture went on long after a command with no reply: no cut, a silence (a
          * hung server, queue or content filter: the end of a message is the classic) */
         const struct smtp_command *cmd = fifo_at(st, 0)->cmd;
@@ -1657,7 +1652,7 @@ static void smtp_close(void *state, struct mt_session *s)
         snprintf(line, sizeof line, "no reply to %s for %lld s when the capture ended",
                  cmd == &smtp_end_of_data ? "the end of the message"
                  : cmd->verb[0] == '(' ? "a command" : cmd->verb,
-                 (long long)((s->input_end_us - fifo_at(st, 0)->sent_us) / 1000000));
+                 (long long)session_silent_at_end_s(s, fifo_at(st, 0)->sent_us));
         decide_event(s, MT_STATUS_NO_RESPONSE, line);
     }
     else if ((st->plain_after_starttls[MT_CLIENT] || st->plain_after_starttls[MT_SERVER]) &&

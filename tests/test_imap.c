@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "protocols/decoder.h"
+#include "protocols/explain.h"
 #include "protocols/session.h"
 
 #include <stdio.h>
@@ -712,6 +713,98 @@ static void test_credential_after_refusal(void **unused)
     session_free(s);
 }
 
+/* Feeds chunks at the times given (seconds), then the end of the capture `end_s` seconds
+ * in: whole, and byte by byte; both must decide the same. */
+static struct mt_session *run_until(const struct chunk *chunks, const int *at_s, size_t n,
+                                    int end_s)
+{
+    struct mt_session *whole = NULL;
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        struct mt_session *session = session_new(MT_PROTO_IMAP);
+        void *state = imap_decoder.open(session);
+        assert_non_null(state);
+        for (size_t i = 0; i < n; i++) {
+            int64_t ts = (int64_t)at_s[i] * 1000000 + 1;
+            for (size_t b = 0; bytewise && b < chunks[i].len; b++)
+                imap_decoder.data(state, session, chunks[i].side, chunks[i].bytes + b, 1, ts);
+            if (!bytewise)
+                imap_decoder.data(state, session, chunks[i].side, chunks[i].bytes, chunks[i].len,
+                                  ts);
+        }
+        session->end = MT_END_EOF;
+        session->end_us = (int64_t)at_s[n - 1] * 1000000 + 1;
+        session->input_end_us = (int64_t)end_s * 1000000 + 1;
+        imap_decoder.close(state, session);
+        imap_decoder.free(state);
+        if (!whole) {
+            whole = session;
+            continue;
+        }
+        assert_int_equal(session->status, whole->status);
+        assert_string_equal(session->status_line, whole->status_line);
+        session_free(session);
+    }
+    return whole;
+}
+
+/* The capture went on a minute or more after the server fell silent owing a completion:
+ * no cut, a silence (no_response), said with the command and how long. A shorter one is
+ * the cut it was; IDLE, a client that owed the next word, and a failure keep theirs. */
+static void test_silence_at_the_end(void **unused)
+{
+    (void)unused;
+    const struct chunk fetch[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
+        CL("a2 SELECT INBOX\r\n"), SV("* 1 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
+        CL("a3 FETCH 1 BODY[]\r\n"), SV("* 1 FETCH (BODY[] {500}\r\nSubject: x\r\n\r\nab"),
+    };
+    const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
+    struct mt_session *s = run_until(fetch, at, COUNT(fetch) - 1, 8);   /* 5 s: a cut */
+    assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    session_free(s);
+    s = run_until(fetch, at, COUNT(fetch) - 1, 303);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "(no reply to FETCH for 300 s when the capture ended)");
+    assert_transcript_has(s, "(no reply to FETCH for 300 s when the capture ended)");
+    session_free(s);
+    s = run_until(fetch, at, COUNT(fetch), 124);   /* the message began, then stopped */
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "(FETCH unfinished: nothing more from the server for "
+                                        "120 s when the capture ended)");
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "stopped reading"));
+    session_free(s);
+    s = run_until(fetch, at, 2, 100);   /* a login never answered */
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "(no reply to LOGIN for 99 s when the capture ended)");
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
+    session_free(s);
+
+    /* IDLE: waiting is what it is for */
+    const struct chunk idle[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
+        CL("a2 SELECT INBOX\r\n"), SV("a2 OK done\r\n"), CL("a3 IDLE\r\n"), SV("+ idling\r\n"),
+    };
+    s = run_until(idle, at, COUNT(idle), 900);
+    assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    session_free(s);
+    /* the client owed the answer to a go-ahead */
+    const struct chunk sasl[] = {
+        SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("+ \r\n"),
+    };
+    s = run_until(sasl, at, COUNT(sasl), 400);
+    assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    session_free(s);
+    /* a failure decided stays */
+    const struct chunk failed[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN bob wrong\r\n"),
+        SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+        CL("a2 LOGIN bob wrong\r\n"),
+    };
+    s = run_until(failed, at, COUNT(failed), 400);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    session_free(s);
+}
+
 static void test_idle_done(void **unused)
 {
     (void)unused;
@@ -1351,6 +1444,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_select_fetch_store_expunge_logout),
         cmocka_unit_test(test_fetch_retrievals),
+        cmocka_unit_test(test_silence_at_the_end),
         cmocka_unit_test(test_fetch_cut_in_headers),
         cmocka_unit_test(test_login_failure),
         cmocka_unit_test(test_fail_then_succeed),

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "protocols/decoder.h"
+#include "protocols/explain.h"
 #include "protocols/session.h"
 
 #include <stdio.h>
@@ -860,6 +861,94 @@ static const struct step dialogue_probe[] = {
     S("+OK POP server signing off\r\n"),
 };
 
+/* Feeds steps at the times given (seconds), then the end of the capture `end_s` seconds in:
+ * whole, and byte by byte; both must decide the same. */
+static struct mt_session *run_until(const struct step *steps, const int *at_s, size_t n,
+                                    int end_s)
+{
+    struct mt_session *whole = NULL;
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        struct mt_session *session = session_new(MT_PROTO_POP3);
+        void *state = pop3_decoder.open(session);
+        assert_non_null(state);
+        for (size_t i = 0; i < n; i++) {
+            int64_t ts = (int64_t)at_s[i] * 1000000 + 1;
+            for (size_t b = 0; bytewise && b < steps[i].len; b++)
+                pop3_decoder.data(state, session, steps[i].side, steps[i].bytes + b, 1, ts);
+            if (!bytewise)
+                pop3_decoder.data(state, session, steps[i].side, steps[i].bytes, steps[i].len, ts);
+        }
+        session->end = MT_END_EOF;
+        session->end_us = (int64_t)at_s[n - 1] * 1000000 + 1;
+        session->input_end_us = (int64_t)end_s * 1000000 + 1;
+        pop3_decoder.close(state, session);
+        pop3_decoder.free(state);
+        if (!whole) {
+            whole = session;
+            continue;
+        }
+        assert_int_equal(session->status, whole->status);
+        assert_string_equal(session->status_line, whole->status_line);
+        session_free(session);
+    }
+    return whole;
+}
+
+/* The capture went on a minute or more after the server fell silent owing an answer: no
+ * cut, a silence (no_response), said with the command and how long. A shorter one is the
+ * cut it was; a client that owed the next word, or a failure already decided, keep theirs. */
+static void test_silence_at_the_end(void **unused)
+{
+    (void)unused;
+    const struct step login[] = {
+        S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS secret\r\n"),
+        S("+OK logged in\r\n"), C("RETR 1\r\n"),
+    };
+    const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
+    struct mt_session *s = run_until(login, at, COUNT(login), 8);   /* 5 s: a cut */
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    s = run_until(login, at, COUNT(login), 303);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "[no reply to RETR for 300 s when the capture ended]");
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "mailbox locked"));
+    session_free(s);
+
+    /* the message began, then stopped */
+    const struct step body[] = {
+        S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS secret\r\n"),
+        S("+OK logged in\r\n"), C("RETR 1\r\n"), S("+OK 5000 octets\r\nSubject: x\r\n\r\nab"),
+    };
+    s = run_until(body, at, COUNT(body), 124);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "[RETR stopped after 16 bytes: nothing more from the "
+                                        "server for 120 s when the capture ended]");
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "stopped reading"));
+    session_free(s);
+
+    /* a password never answered: the authentication backend */
+    s = run_until(login, at, 4, 95);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "[no reply to PASS for 93 s when the capture ended]");
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
+    session_free(s);
+
+    /* the client owed the answer to a SASL challenge: not the server's silence */
+    const struct step sasl[] = { S("+OK ready\r\n"), C("AUTH PLAIN\r\n"), S("+ \r\n") };
+    s = run_until(sasl, at, COUNT(sasl), 400);
+    assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    session_free(s);
+
+    /* a failure decided stays */
+    const struct step failed[] = {
+        S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS wrong\r\n"),
+        S("-ERR [AUTH] Authentication failed.\r\n"), C("USER bob\r\n"),
+    };
+    s = run_until(failed, at, COUNT(failed), 400);
+    assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
+    session_free(s);
+}
+
 static void test_capa_quit_probe(void **unused)
 {
     (void)unused;
@@ -1574,6 +1663,7 @@ int main(void)
         cmocka_unit_test(test_server_trouble),
         cmocka_unit_test(test_no_server_bytes_and_implicit_tls),
         cmocka_unit_test(test_reset_and_incomplete),
+        cmocka_unit_test(test_silence_at_the_end),
         cmocka_unit_test(test_capa_quit_probe),
         cmocka_unit_test(test_top),
         cmocka_unit_test(test_retr_headers),

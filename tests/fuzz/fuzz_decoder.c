@@ -69,6 +69,8 @@ int fuzz_decoder_run(const struct mt_decoder *decoder, const uint8_t *data, size
     }
     /* How the connection ended: from the input size, so every ending gets exercised. */
     session->end = (enum mt_end)(size % (MT_END_EOF + 1));
+    if (session->end == MT_END_EOF)   /* the input went on a while, or a long while (a silence) */
+        session->input_end_us = now + (size & 8 ? 120 : 1) * 1000000LL;
     decoder->close(state, session);
     decoder->free(state);
     tls_follow_settle(tls, session);

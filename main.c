@@ -836,6 +836,81 @@ static int collect_stats(void *ctx, const struct store_sensor_stats *row)
     return 0;
 }
 
+/* The interface a `capture --workers` worker's source names ("eth0#2": "eth0"), its
+ * length in *len; false for any other source. */
+static bool worker_interface(const char *source, size_t *len)
+{
+    const char *hash = strrchr(source, '#');
+    if (!hash || hash == source || !hash[1] || strspn(hash + 1, "0123456789") != strlen(hash + 1))
+        return false;
+    *len = (size_t)(hash - source);
+    return true;
+}
+
+/* Workers share one interface: the admin's question is the interface's, so after each
+ * worker's block comes their sum ("eth0 (2 workers together)"), of the workers of the
+ * latest run: those whose last sample is within STATS_WORKERS_APART_US of the newest (a
+ * sensor run with more workers before leaves older "#3" rows behind). */
+#define STATS_WORKERS_APART_US (10LL * 60 * 1000000)
+static void print_worker_totals(struct stats_context *c, bool json)
+{
+    bool done[STATS_SOURCES_MAX] = { false };
+    for (int i = 0; i < c->count; i++) {
+        size_t len;
+        if (done[i] || !worker_interface(c->groups[i].source, &len))
+            continue;
+        int64_t newest_us = 0;
+        for (int j = i; j < c->count; j++) {
+            size_t other;
+            if (worker_interface(c->groups[j].source, &other) && other == len &&
+                memcmp(c->groups[j].source, c->groups[i].source, len) == 0) {
+                done[j] = true;
+                if (c->groups[j].newest.ts_us > newest_us)
+                    newest_us = c->groups[j].newest.ts_us;
+            }
+        }
+        struct store_sensor_stats sum = { 0 };
+        char source[160], health[1024] = "";
+        double recent = 0, run = 0;
+        int64_t since_us = INT64_MAX;
+        int workers = 0;
+        for (int j = i; j < c->count; j++) {
+            const struct stats_group *g = &c->groups[j];
+            size_t other;
+            if (!worker_interface(g->source, &other) || other != len ||
+                memcmp(g->source, c->groups[i].source, len) != 0 ||
+                g->newest.ts_us < newest_us - STATS_WORKERS_APART_US)
+                continue;
+            workers++;
+            sum.packets += g->newest.packets;
+            sum.kernel_drops += g->newest.kernel_drops;
+            sum.interface_drops += g->newest.interface_drops;
+            sum.streams += g->newest.streams;
+            sum.sessions += g->newest.sessions;
+            double r = store_sensor_sessions_per_minute(&g->newest, g->have_recent ? &g->recent
+                                                                                   : &g->oldest);
+            double whole = store_sensor_sessions_per_minute(&g->newest, &g->oldest);
+            recent = recent < 0 || r < 0 ? -1 : recent + r;
+            run = run < 0 || whole < 0 ? -1 : run + whole;
+            if (g->oldest.ts_us < since_us)
+                since_us = g->oldest.ts_us;
+            if (g->health[0]) {   /* each worker's own warning, named */
+                size_t used = strlen(health);
+                snprintf(health + used, sizeof health - used, "%s%s: %s", used ? "; " : "",
+                         g->source, g->health);
+            }
+        }
+        if (workers < 2)
+            continue;
+        snprintf(source, sizeof source, "%.*s (%d workers together)", (int)len,
+                 c->groups[i].source, workers);
+        sum.ts_us = newest_us;
+        sum.source = source;
+        sum.health = health;
+        output_sensor_stats(stdout, &sum, recent, run, since_us, json);
+    }
+}
+
 static int command_stats(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -886,6 +961,7 @@ static int command_stats(int argc, char **argv)
         double run = store_sensor_sessions_per_minute(&g->newest, &g->oldest);
         output_sensor_stats(stdout, &g->newest, recent, run, g->oldest.ts_us, json);
     }
+    print_worker_totals(&context, json);
     if (context.count == 0 && !json)
         printf("no capture statistics in %s%s\n", db_path, since ? " since that time" : "");
     store_close(store);

@@ -1694,6 +1694,42 @@ def test_stats_after_read(suite):
         raise Failure("a rate from under a minute of capture: %r" % shown)
 
 
+def test_stats_worker_totals(suite):
+    """A sensor's --workers each write their own statistics ("IFACE#N"): `stats` adds their
+    sum under the interface's name, with each worker's health named; a lone "#1" gets none.
+    Two reads of one capture into one database stand for two workers here (a file's rows
+    carry its name; workers sample at the same times)."""
+    db = tempfile.mktemp(suffix=".db", dir=suite.tmp)
+    workers = []
+    for n in (1, 2):
+        path = os.path.join(suite.tmp, "mtx#%d" % n)
+        shutil.copyfile(os.path.join(ROOT, "pcaps", "demo.pcap"), path)
+        workers.append(path)
+    for k, path in enumerate(workers):
+        proc = subprocess.run([suite.mailtap, "read", "-q", "--again", "-d", db, path],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Failure("read %s: %d %s" % (path, proc.returncode, proc.stderr))
+        rows = [json.loads(line) for line in subprocess.run(
+            [suite.mailtap, "stats", "-d", db, "--json"], capture_output=True,
+            text=True).stdout.splitlines()]
+        if k == 0 and len(rows) != 1:
+            raise Failure("one worker: %r" % rows)
+    by_source = {r["source"]: r for r in rows}
+    total = by_source.get(os.path.join(suite.tmp, "mtx") + " (2 workers together)")
+    if len(rows) != 3 or not total:
+        raise Failure("stats rows %r" % sorted(by_source))
+    parts = [by_source[w] for w in workers]
+    for key in ("packets", "sessions", "streams", "kernel_drops"):
+        if total[key] != sum(p[key] for p in parts):
+            raise Failure("total %s %r, workers %r" % (key, total[key], [p[key] for p in parts]))
+    if total["packets"] != 2 * 825 or total["health"] != "ok" or total["time"] != max(p["time"] for p in parts):
+        raise Failure("total %r" % total)
+    shown = subprocess.run([suite.mailtap, "stats", "-d", db], capture_output=True, text=True).stdout
+    if "(2 workers together)" not in shown or shown.count("Source") != 3:
+        raise Failure("stats text:\n%s" % shown)
+
+
 def test_encoded_subject_public(suite):
     """A real Subject in RFC 2047 (suricata_pop3: "=?gb2312?B?xeTQ...?=", GB2312 with pinyin
     letters) is stored decoded, and found by searching its decoded text."""
@@ -1827,7 +1863,7 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read,
+                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read, test_stats_worker_totals,
                  test_missing_indexes_noted, test_dns_failed_linked_across_quiet):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)

@@ -389,9 +389,12 @@ def test_workers(suite):
         got = sorted(s["status"] for s in sessions(suite, db))
         if got != want:
             raise Failure("workers decoded %r, offline %r" % (got, want))
-        sources = {r["source"] for r in map(json.loads, run([suite.mailtap, "stats", "-d", db, "--json"]).stdout.splitlines())}
-        if sources != {"mtd0#1", "mtd0#2"}:
-            raise Failure("stats sources %r, want both workers" % sources)
+        rows = {r["source"]: r for r in map(json.loads, run([suite.mailtap, "stats", "-d", db, "--json"]).stdout.splitlines())}
+        if set(rows) != {"mtd0#1", "mtd0#2", "mtd0 (2 workers together)"}:
+            raise Failure("stats sources %r, want both workers and their sum" % sorted(rows))
+        total = rows["mtd0 (2 workers together)"]
+        if total["packets"] != rows["mtd0#1"]["packets"] + rows["mtd0#2"]["packets"]:
+            raise Failure("the workers' sum %r" % rows)
 
 
 # ---- offline: capture health and retention ---------------------------------------------

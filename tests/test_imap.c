@@ -11,17 +11,12 @@
 
 #include "protocols/decoder.h"
 #include "protocols/explain.h"
+#include "tests/dialogue.h"
 #include "protocols/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct chunk {
-    enum mt_side side;
-    const char *bytes;
-    size_t len;
-};
 
 #define CL(s) { MT_CLIENT, (s), sizeof(s) - 1 }
 #define SV(s) { MT_SERVER, (s), sizeof(s) - 1 }
@@ -30,7 +25,7 @@ struct chunk {
 enum feed_how { FEED_WHOLE, FEED_SPLIT, FEED_BYTES };
 
 /* Feeds a dialogue: chunk i carries timestamp 1000000 + i, however it is cut. */
-static struct mt_session *feed(const struct chunk *chunks, size_t n, enum mt_end end,
+static struct mt_session *feed(const struct dialogue_step *chunks, size_t n, enum mt_end end,
                                enum feed_how how, size_t split)
 {
     struct mt_session *session = session_new(MT_PROTO_IMAP);
@@ -95,7 +90,7 @@ static void assert_same(const struct mt_session *a, const struct mt_session *b)
         assert_memory_equal(a->transcript, b->transcript, a->transcript_len);
 }
 
-static size_t total_len(const struct chunk *chunks, size_t n)
+static size_t total_len(const struct dialogue_step *chunks, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -105,7 +100,7 @@ static size_t total_len(const struct chunk *chunks, size_t n)
 
 /* Runs a dialogue whole, then split at every stride-th byte boundary and byte by byte;
  * every run must decode to the same session. Returns the whole run's session. */
-static struct mt_session *run_stride(const struct chunk *chunks, size_t n, enum mt_end end,
+static struct mt_session *run_stride(const struct dialogue_step *chunks, size_t n, enum mt_end end,
                                      size_t stride)
 {
     struct mt_session *whole = feed(chunks, n, end, FEED_WHOLE, 0);
@@ -121,7 +116,7 @@ static struct mt_session *run_stride(const struct chunk *chunks, size_t n, enum 
     return whole;
 }
 
-static struct mt_session *run(const struct chunk *chunks, size_t n, enum mt_end end)
+static struct mt_session *run(const struct dialogue_step *chunks, size_t n, enum mt_end end)
 {
     return run_stride(chunks, n, end, 1);
 }
@@ -162,7 +157,7 @@ static void test_login_select_fetch_store_expunge_logout(void **unused)
              "* 1 FETCH (FLAGS (\\Seen) BODY[] {%zu}\r\n%s)\r\n"
              "* 2 FETCH (BODY[] {%zu}\r\n%s FLAGS (\\Seen))\r\na3 OK FETCH completed\r\n",
              strlen(BODY1), BODY1, strlen(BODY2), BODY2);
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE AUTH=PLAIN] mail.example.org IMAP4rev1 ready\r\n"),
         CL("a1 LOGIN alice s3cr3t-pw\r\n"),
         SV("a1 OK [CAPABILITY IMAP4rev1 IDLE] LOGIN completed\r\n"),
@@ -234,7 +229,7 @@ static void test_fetch_retrievals(void **unused)
              "a3 OK FETCH completed\r\n",
              strlen(MSG_A), strlen(MSG_A), MSG_A, strlen(MSG_B), MSG_B, strlen(HDR_C), HDR_C,
              strlen(MSG_D), MSG_D, strlen(MSG_B), MSG_B);
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK IMAP4rev1 ready\r\n"),
         CL("a1 LOGIN bob pw\r\n"),
         SV("a1 OK LOGIN completed\r\n"),
@@ -271,7 +266,7 @@ static void test_fetch_retrievals(void **unused)
 static void test_fetch_cut_in_headers(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK IMAP4rev1 ready\r\n"),
         CL("a1 LOGIN bob pw\r\n"),
         SV("a1 OK LOGIN completed\r\n"),
@@ -290,7 +285,7 @@ static void test_fetch_cut_in_headers(void **unused)
 static void test_login_failure(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK Dovecot ready.\r\n"),
         CL("a1 LOGIN bob wr0ngpass\r\n"),
         SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
@@ -312,7 +307,7 @@ static void test_login_failure(void **unused)
 static void test_fail_then_succeed(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK ready\r\n"),
         CL("a1 LOGIN bob wr0ngpass\r\n"),
         SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
@@ -339,7 +334,7 @@ static void test_login_literals(void **unused)
 {
     (void)unused;
     /* synchronizing literals, each after "+"; the password holds a CR LF */
-    const struct chunk sync[] = {
+    const struct dialogue_step sync[] = {
         SV("* OK ready\r\n"),
         CL("a1 LOGIN {5}\r\n"),
         SV("+ Ready for literal data\r\n"),
@@ -361,7 +356,7 @@ static void test_login_literals(void **unused)
     session_free(s);
 
     /* LITERAL+: everything at once, then a too-long user literal that is not read */
-    const struct chunk plus[] = {
+    const struct dialogue_step plus[] = {
         SV("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
         CL("a1 LOGIN {4+}\r\ncarl {6+}\r\nsecret\r\na2 NOOP\r\n"),
         SV("a1 NO bad\r\na2 OK\r\n"),
@@ -376,7 +371,7 @@ static void test_login_literals(void **unused)
     char big[600];
     memset(big, 'u', 300);
     snprintf(big + 300, sizeof big - 300, " {6+}\r\nsecret\r\n");
-    const struct chunk large[] = {
+    const struct dialogue_step large[] = {
         SV("* OK ready\r\n"),
         CL("a1 LOGIN {300+}\r\n"),
         { MT_CLIENT, big, strlen(big) },
@@ -396,7 +391,7 @@ static void test_login_literals(void **unused)
 static void test_authenticate_plain_sasl_ir(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"),
         CL("a1 AUTHENTICATE PLAIN YWRtaW4AYWxpY2UAUGw0MW5TM2NyZXQ=\r\n"),
         SV("a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
@@ -411,7 +406,7 @@ static void test_authenticate_plain_sasl_ir(void **unused)
     session_free(s);
 
     /* empty authcid: the authzid is the user */
-    const struct chunk authzid[] = {
+    const struct dialogue_step authzid[] = {
         SV("* OK ready\r\n"),
         CL("a1 AUTHENTICATE PLAIN Ym9iAABQbDQxblMzY3JldA==\r\n"),
         SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
@@ -426,7 +421,7 @@ static void test_authenticate_plain_sasl_ir(void **unused)
 static void test_authenticate_continuations(void **unused)
 {
     (void)unused;
-    const struct chunk plain[] = {
+    const struct dialogue_step plain[] = {
         SV("* OK ready\r\n"),
         CL("a1 AUTHENTICATE PLAIN\r\n"),
         SV("+ \r\n"),
@@ -445,7 +440,7 @@ static void test_authenticate_continuations(void **unused)
     assert_no_secret(s, "AGFsaWNlAFBsNDFuUzNjcmV0");
     session_free(s);
 
-    const struct chunk login[] = {
+    const struct dialogue_step login[] = {
         SV("* OK ready\r\n"),
         CL("a1 authenticate login\r\n"),
         SV("+ VXNlcm5hbWU6\r\n"),
@@ -461,7 +456,7 @@ static void test_authenticate_continuations(void **unused)
     assert_no_secret(s, "ZGF2ZQ==");
     session_free(s);
 
-    const struct chunk xoauth[] = {
+    const struct dialogue_step xoauth[] = {
         SV("* OK ready\r\n"),
         CL("a1 AUTHENTICATE XOAUTH2 dXNlcj1jYXJvbEBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LlQwa2VuUzNjcmV0AQE=\r\n"),
         SV("a1 OK done\r\n"),
@@ -483,7 +478,7 @@ static void test_authenticate_continuations(void **unused)
           "frank@example.com" },
     };
     for (size_t i = 0; i < COUNT(scram); i++) {
-        const struct chunk one[] = {
+        const struct dialogue_step one[] = {
             SV("* OK ready\r\n"),
             { MT_CLIENT, scram[i][0], strlen(scram[i][0]) },
             SV("+ cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==\r\n"),
@@ -501,7 +496,7 @@ static void test_authenticate_continuations(void **unused)
     }
 
     /* the client cancels with "*" */
-    const struct chunk cancel[] = {
+    const struct dialogue_step cancel[] = {
         SV("* OK ready\r\n"),
         CL("a1 AUTHENTICATE CRAM-MD5\r\n"),
         SV("+ PDEyMzQ1QGhvc3Q+\r\n"),
@@ -532,7 +527,7 @@ static void test_pipelined_past_tags(void **unused)
         cl += (size_t)sprintf(cmds + cl, "a%d NOOP\r\n", i);
         dl += (size_t)sprintf(done + dl, "a%d OK NOOP completed\r\n", i);
     }
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"),
         { MT_CLIENT, cmds, cl }, { MT_SERVER, done, dl },
     };
@@ -549,7 +544,7 @@ static void test_append(void **unused)
     snprintf(sync_cmd, sizeof sync_cmd, "a2 APPEND INBOX (\\Seen) {%zu}\r\n", strlen(MESSAGE));
     snprintf(plus_cmd, sizeof plus_cmd, "a3 APPEND {4+}\r\nSent {%zu+}\r\n%s\r\na4 NOOP\r\n",
              strlen(MESSAGE), MESSAGE);
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
         CL("a1 LOGIN alice pw\r\n"),
         SV("a1 OK\r\n"),
@@ -604,7 +599,7 @@ static void test_append(void **unused)
 static void test_server_trouble(void **unused)
 {
     (void)unused;
-    const struct chunk unavailable[] = {
+    const struct dialogue_step unavailable[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw-unavail\r\n"),
         SV("a1 NO [UNAVAILABLE] Temporary authentication failure\r\n"),
         CL("a2 LOGOUT\r\n"), SV("* BYE\r\na2 OK\r\n"),
@@ -614,7 +609,7 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->auth_failures, 0);
     assert_no_secret(s, "pw-unavail");
     session_free(s);
-    const struct chunk serverbug[] = {
+    const struct dialogue_step serverbug[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 SELECT Archive\r\n"), SV("a2 NO Mailbox doesn't exist: Archive\r\n"),
         CL("a3 APPEND Sent {3}\r\n"), SV("a3 NO [TRYCREATE] Mailbox doesn't exist: Sent\r\n"),
@@ -625,7 +620,7 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
     assert_string_equal(s->status_line, "a4 NO [SERVERBUG] Internal error occurred");
     session_free(s);
-    const struct chunk benign[] = {
+    const struct dialogue_step benign[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 SELECT Archive\r\n"), SV("a2 NO Mailbox doesn't exist: Archive\r\n"),
         CL("a3 FETCH 9 BODY[]\r\n"), SV("a3 NO [EXPUNGEISSUED] Some messages were expunged\r\n"),
@@ -634,7 +629,7 @@ static void test_server_trouble(void **unused)
     s = run(benign, COUNT(benign), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
-    const struct chunk fetch_fails[] = {
+    const struct dialogue_step fetch_fails[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 SELECT INBOX\r\n"), SV("* 1 EXISTS\r\na2 OK [READ-WRITE] Select completed\r\n"),
         CL("a3 FETCH 1 BODY[]\r\n"), SV("a3 NO Error reading message body\r\n"),
@@ -643,7 +638,7 @@ static void test_server_trouble(void **unused)
     s = run(fetch_fails, COUNT(fetch_fails), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
     session_free(s);
-    const struct chunk bye[] = {
+    const struct dialogue_step bye[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 SELECT INBOX\r\n"), SV("* BYE Disconnected for inactivity.\r\n"),
     };
@@ -652,7 +647,7 @@ static void test_server_trouble(void **unused)
     assert_string_equal(s->status_line, "* BYE Disconnected for inactivity.");
     session_free(s);
     /* Connection limits are "not now", not a wrong password nor an interruption. */
-    const struct chunk limit_no[] = {
+    const struct dialogue_step limit_no[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"),
         SV("a1 NO [LIMIT] Too many simultaneous connections\r\n"),
     };
@@ -660,7 +655,7 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
     assert_int_equal(s->auth_failures, 0);
     session_free(s);
-    const struct chunk limit_bye[] = {
+    const struct dialogue_step limit_bye[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"),
         SV("* BYE Maximum number of connections from user+IP exceeded "
            "(mail_max_userip_connections=10)\r\n"),
@@ -675,10 +670,10 @@ static void test_server_trouble(void **unused)
                                            "a3 COPY 1 Archive\r\n" };
     for (size_t i = 0; i < COUNT(changes); i++) {
         for (int trouble = 0; trouble < 2; trouble++) {
-            const struct chunk reply = trouble
-                ? (struct chunk)SV("a3 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n")
-                : (struct chunk)SV("a3 NO Invalid messageset\r\n");
-            const struct chunk change[] = {
+            const struct dialogue_step reply = trouble
+                ? (struct dialogue_step)SV("a3 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n")
+                : (struct dialogue_step)SV("a3 NO Invalid messageset\r\n");
+            const struct dialogue_step change[] = {
                 SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
                 CL("a2 SELECT INBOX\r\n"), SV("* 9 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
                 { MT_CLIENT, changes[i], strlen(changes[i]) }, reply,
@@ -695,7 +690,7 @@ static void test_server_trouble(void **unused)
 static void test_credential_after_refusal(void **unused)
 {
     (void)unused;
-    const struct chunk sasl[] = {
+    const struct dialogue_step sasl[] = {
         SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("a1 NO unsupported\r\n"),
         CL("AGRhdmUATWFza0E2c2VjcmV0\r\n"), SV("* BAD command unknown\r\n"),
         CL("a2 LOGOUT\r\n"), SV("* BYE\r\na2 OK\r\n"),
@@ -704,7 +699,7 @@ static void test_credential_after_refusal(void **unused)
     assert_no_secret(s, "AGRhdmUATWFza0E2c2VjcmV0");
     assert_transcript_has(s, "[a line without a command, 24 bytes, not shown]");
     session_free(s);
-    const struct chunk password[] = {
+    const struct dialogue_step password[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN dave\r\n"), SV("a1 BAD Missing arguments\r\n"),
         CL("MaskA7secret\r\n"), SV("* BAD Error in IMAP command\r\n"),
     };
@@ -713,94 +708,60 @@ static void test_credential_after_refusal(void **unused)
     session_free(s);
 }
 
-/* Feeds chunks at the times given (seconds), then the end of the capture `end_s` seconds
- * in: whole, and byte by byte; both must decide the same. */
-static struct mt_session *run_until(const struct chunk *chunks, const int *at_s, size_t n,
-                                    int end_s)
-{
-    struct mt_session *whole = NULL;
-    for (int bytewise = 0; bytewise < 2; bytewise++) {
-        struct mt_session *session = session_new(MT_PROTO_IMAP);
-        void *state = imap_decoder.open(session);
-        assert_non_null(state);
-        for (size_t i = 0; i < n; i++) {
-            int64_t ts = (int64_t)at_s[i] * 1000000 + 1;
-            for (size_t b = 0; bytewise && b < chunks[i].len; b++)
-                imap_decoder.data(state, session, chunks[i].side, chunks[i].bytes + b, 1, ts);
-            if (!bytewise)
-                imap_decoder.data(state, session, chunks[i].side, chunks[i].bytes, chunks[i].len,
-                                  ts);
-        }
-        session->end = MT_END_EOF;
-        session->end_us = (int64_t)at_s[n - 1] * 1000000 + 1;
-        session->input_end_us = (int64_t)end_s * 1000000 + 1;
-        imap_decoder.close(state, session);
-        imap_decoder.free(state);
-        if (!whole) {
-            whole = session;
-            continue;
-        }
-        assert_int_equal(session->status, whole->status);
-        assert_string_equal(session->status_line, whole->status_line);
-        session_free(session);
-    }
-    return whole;
-}
-
 /* The capture went on a minute or more after the server fell silent owing a completion:
  * no cut, a silence (no_response), said with the command and how long. A shorter one is
  * the cut it was; IDLE, a client that owed the next word, and a failure keep theirs. */
 static void test_silence_at_the_end(void **unused)
 {
     (void)unused;
-    const struct chunk fetch[] = {
+    const struct dialogue_step fetch[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
         CL("a2 SELECT INBOX\r\n"), SV("* 1 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
         CL("a3 FETCH 1 BODY[]\r\n"), SV("* 1 FETCH (BODY[] {500}\r\nSubject: x\r\n\r\nab"),
     };
     const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
-    struct mt_session *s = run_until(fetch, at, COUNT(fetch) - 1, 8);   /* 5 s: a cut */
+    struct mt_session *s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch) - 1, 8);   /* 5 s: a cut */
     assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
     session_free(s);
-    s = run_until(fetch, at, COUNT(fetch) - 1, 303);
+    s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch) - 1, 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "(no reply to FETCH for 300 s when the capture ended)");
     assert_transcript_has(s, "(no reply to FETCH for 300 s when the capture ended)");
     session_free(s);
-    s = run_until(fetch, at, COUNT(fetch), 124);   /* the message began, then stopped */
+    s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch), 124);   /* the message began, then stopped */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "(FETCH unfinished: nothing more from the server for "
                                         "120 s when the capture ended)");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "stopped reading"));
     session_free(s);
-    s = run_until(fetch, at, 2, 100);   /* a login never answered */
+    s = dialogue_until_end(&imap_decoder, fetch, at, 2, 100);   /* a login never answered */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "(no reply to LOGIN for 99 s when the capture ended)");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
     session_free(s);
 
     /* IDLE: waiting is what it is for */
-    const struct chunk idle[] = {
+    const struct dialogue_step idle[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
         CL("a2 SELECT INBOX\r\n"), SV("a2 OK done\r\n"), CL("a3 IDLE\r\n"), SV("+ idling\r\n"),
     };
-    s = run_until(idle, at, COUNT(idle), 900);
+    s = dialogue_until_end(&imap_decoder, idle, at, COUNT(idle), 900);
     assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
     session_free(s);
     /* the client owed the answer to a go-ahead */
-    const struct chunk sasl[] = {
+    const struct dialogue_step sasl[] = {
         SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("+ \r\n"),
     };
-    s = run_until(sasl, at, COUNT(sasl), 400);
+    s = dialogue_until_end(&imap_decoder, sasl, at, COUNT(sasl), 400);
     assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
     session_free(s);
     /* a failure decided stays */
-    const struct chunk failed[] = {
+    const struct dialogue_step failed[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN bob wrong\r\n"),
         SV("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
         CL("a2 LOGIN bob wrong\r\n"),
     };
-    s = run_until(failed, at, COUNT(failed), 400);
+    s = dialogue_until_end(&imap_decoder, failed, at, COUNT(failed), 400);
     assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
     session_free(s);
 }
@@ -808,7 +769,7 @@ static void test_silence_at_the_end(void **unused)
 static void test_idle_done(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] logged in as bob\r\n"),
         CL("a1 EXAMINE INBOX\r\n"),
         SV("* 3 EXISTS\r\na1 OK [READ-ONLY] done\r\n"),
@@ -838,7 +799,7 @@ static void test_idle_done(void **unused)
 static void test_starttls_then_tls(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
         CL("a1 STARTTLS\r\n"),
         SV("a1 OK Begin TLS negotiation now\r\n"),
@@ -861,7 +822,7 @@ static void test_starttls_then_tls(void **unused)
 static void test_starttls_then_plaintext(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
         CL("a1 STARTTLS\r\n"),
         SV("a1 OK Begin TLS negotiation now\r\n"),
@@ -880,7 +841,7 @@ static void test_starttls_then_plaintext(void **unused)
     session_free(s);
 
     /* the client never began TLS, and the server dropped it: TLS failed, not decrypted */
-    const struct chunk dropped[] = {
+    const struct dialogue_step dropped[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
         CL("a1 STARTTLS\r\n"),
         SV("a1 OK Begin TLS negotiation now\r\n"),
@@ -892,7 +853,7 @@ static void test_starttls_then_plaintext(void **unused)
                         "the client sent plaintext after STARTTLS's OK instead of starting TLS");
     assert_int_equal(s->flags & MT_FLAG_DECRYPTED, 0);
     session_free(s);
-    const struct chunk alert[] = {   /* the server answers the plaintext with a TLS alert */
+    const struct dialogue_step alert[] = {   /* the server answers the plaintext with a TLS alert */
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
         CL("a1 STARTTLS\r\n"),
         SV("a1 OK Begin TLS negotiation now\r\n"),
@@ -909,7 +870,7 @@ static void test_starttls_then_plaintext(void **unused)
 
     /* plaintext after STARTTLS and nothing conclusive: the end decides, not "encrypted"
      * (nor the refusal before TLS, which TLS answered) */
-    const struct chunk idle[] = {
+    const struct dialogue_step idle[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
         CL("a0 LOGIN alice pw0rd\r\n"),
         SV("a0 NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"),
@@ -930,7 +891,7 @@ static void test_starttls_then_plaintext(void **unused)
 static void test_starttls_refused(void **unused)
 {
     (void)unused;
-    const struct chunk quit[] = {
+    const struct dialogue_step quit[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS] Dovecot ready.\r\n"),
         CL("b STARTTLS\r\n"),
         SV("b BAD TLS support isn't enabled.\r\n"),
@@ -944,7 +905,7 @@ static void test_starttls_refused(void **unused)
     assert_false(s->tls);
     session_free(s);
 
-    const struct chunk login[] = {
+    const struct dialogue_step login[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n"),
         CL("a1 STARTTLS\r\n"),
         SV("a1 NO [UNAVAILABLE] TLS not available\r\n"),
@@ -961,7 +922,7 @@ static void test_starttls_refused(void **unused)
 static void test_login_disabled(void **unused)
 {
     (void)unused;
-    const struct chunk privacy[] = {
+    const struct dialogue_step privacy[] = {
         SV("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] Dovecot ready.\r\n"),
         CL("a1 LOGIN alice pw0rd\r\n"),
         SV("a1 NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"),
@@ -977,7 +938,7 @@ static void test_login_disabled(void **unused)
     session_free(s);
 
     /* no response code: LOGINDISABLED was announced, the refusal is a BAD */
-    const struct chunk bad[] = {
+    const struct dialogue_step bad[] = {
         SV("* OK ready\r\n"),
         CL("a1 CAPABILITY\r\n"),
         SV("* CAPABILITY IMAP4rev1 LOGINDISABLED STARTTLS\r\na1 OK\r\n"),
@@ -993,7 +954,7 @@ static void test_login_disabled(void **unused)
 static void test_greetings(void **unused)
 {
     (void)unused;
-    const struct chunk bye[] = {
+    const struct dialogue_step bye[] = {
         SV("* BYE Too many connections from your IP\r\n"),
         CL("a1 LOGOUT\r\n"),
     };
@@ -1004,7 +965,7 @@ static void test_greetings(void **unused)
     assert_int_equal(s->status_transcript_line, 0);
     session_free(s);
 
-    const struct chunk silent[] = { CL("a1 CAPABILITY\r\n") };
+    const struct dialogue_step silent[] = { CL("a1 CAPABILITY\r\n") };
     s = run(silent, COUNT(silent), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_int_equal(s->status_transcript_line, -1);
@@ -1013,7 +974,7 @@ static void test_greetings(void **unused)
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     session_free(s);
 
-    const struct chunk tls[] = { CL("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), SV("\x16\x03\x03\x00\x5a") };
+    const struct dialogue_step tls[] = { CL("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"), SV("\x16\x03\x03\x00\x5a") };
     s = run(tls, COUNT(tls), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_ENCRYPTED);
     assert_true(s->tls);
@@ -1023,7 +984,7 @@ static void test_greetings(void **unused)
 static void test_end_statuses(void **unused)
 {
     (void)unused;
-    const struct chunk greet[] = { SV("* OK ready\r\n"), CL("a1 CAPABILITY\r\n"),
+    const struct dialogue_step greet[] = { SV("* OK ready\r\n"), CL("a1 CAPABILITY\r\n"),
                                    SV("* CAPABILITY IMAP4rev1\r\na1 OK\r\n") };
     struct { enum mt_end end; enum mt_status status; } cases[] = {
         { MT_END_CLOSE, MT_STATUS_NO_MAIL },   { MT_END_RESET, MT_STATUS_RESET },
@@ -1035,13 +996,13 @@ static void test_end_statuses(void **unused)
         assert_int_equal(s->status, cases[i].status);
         session_free(s);
     }
-    const struct chunk logout[] = { SV("* OK ready\r\n"), CL("a1 LOGOUT\r\n"), SV("* BYE bye\r\n") };
+    const struct dialogue_step logout[] = { SV("* OK ready\r\n"), CL("a1 LOGOUT\r\n"), SV("* BYE bye\r\n") };
     struct mt_session *s = run(logout, COUNT(logout), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_NO_MAIL);
     session_free(s);
     /* closed while LOGIN awaited its completion: the server (or something between)
      * dropped it, which the capture did see (it was incomplete once) */
-    const struct chunk unanswered[] = { SV("* OK ready\r\n"), CL("a1 LOGIN a b\r\n") };
+    const struct dialogue_step unanswered[] = { SV("* OK ready\r\n"), CL("a1 LOGIN a b\r\n") };
     s = run(unanswered, COUNT(unanswered), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "(connection closed while LOGIN awaited its completion)");
@@ -1050,7 +1011,7 @@ static void test_end_statuses(void **unused)
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
     session_free(s);
     /* logged in, then closed in the middle of a message */
-    const struct chunk cut[] = {
+    const struct dialogue_step cut[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 FETCH 1 BODY[]\r\n"), SV("* 1 FETCH (BODY[] {500}\r\nSubject: x\r\n"),
     };
@@ -1059,14 +1020,14 @@ static void test_end_statuses(void **unused)
     assert_string_equal(s->status_line, "(connection closed while FETCH awaited its completion)");
     session_free(s);
     /* a server ending IDLE by closing, and a LOGIN refused, are not interruptions */
-    const struct chunk idle[] = {
+    const struct dialogue_step idle[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 OK\r\n"),
         CL("a2 IDLE\r\n"), SV("+ idling\r\n"),
     };
     s = run(idle, COUNT(idle), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
-    const struct chunk refused[] = {
+    const struct dialogue_step refused[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN alice pw\r\n"), SV("a1 NO [AUTHENTICATIONFAILED] no\r\n"),
         CL("a2 LOGIN alice pw2\r\n"),
     };
@@ -1080,7 +1041,7 @@ static void test_end_statuses(void **unused)
 static void test_literal_4gb_then_eof(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK ready\r\n"),
         CL("a1 LOGIN alice pw\r\n"),
         SV("a1 OK\r\n"),
@@ -1097,7 +1058,7 @@ static void test_literal_4gb_then_eof(void **unused)
     session_free(s);
 
     /* a count beyond number64 is not skipped: a protocol error */
-    const struct chunk absurd[] = {
+    const struct dialogue_step absurd[] = {
         SV("* OK ready\r\n"),
         SV("* 1 FETCH (BODY[] {99999999999999999999999}\r\nnext\r\n"),
     };
@@ -1116,7 +1077,7 @@ static void test_overlong_lines(void **unused)
     memcpy(line, "* 1 FETCH (X-JUNK ", 18);
     memset(line + 18, 'x', big - 18);
     strcpy(line + big, " BODY[] {5}\r\nhello)\r\n");
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK ready\r\n"),
         { MT_SERVER, line, strlen(line) },
         SV("* 2 FETCH (BODY[] {3}\r\nabc)\r\n"),
@@ -1139,7 +1100,7 @@ static void test_overlong_lines(void **unused)
 static void test_control_bytes(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK \x1b[31mred\x1b[0m \x00 ready\r\n"),
         CL("a1 LOGIN \"ev\x1b]0;il\" p\x00w\r\n"),
         SV("a1 NO \x07\x1b[2J\r\n"),
@@ -1168,7 +1129,7 @@ static void test_pipelining_and_list_cap(void **unused)
     for (int i = 0; i < 50; i++)
         l += (size_t)snprintf(list + l, sizeof list - l, "* LIST () \"/\" folder%d\r\n", i);
     l += (size_t)snprintf(list + l, sizeof list - l, "* LIST () \"/\" {6}\r\nInBox!\r\nq1 OK\r\n");
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* PREAUTH ready\r\n"),
         { MT_CLIENT, commands, c },
         { MT_SERVER, replies, r },
@@ -1191,7 +1152,7 @@ static void test_pipelining_and_list_cap(void **unused)
 static void test_fetch_header_sections(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* PREAUTH ready\r\n"),
         CL("a1 SELECT INBOX\r\n"),
         SV("* 4 EXISTS\r\na1 OK done\r\n"),
@@ -1215,7 +1176,7 @@ static void test_fetch_header_sections(void **unused)
 static void test_store_silent_and_compress(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* PREAUTH ready\r\n"),
         CL("a1 SELECT {5+}\r\nINBOX\r\n"),
         SV("* 9 EXISTS\r\na1 OK done\r\n"),
@@ -1246,7 +1207,7 @@ static void test_store_silent_and_compress(void **unused)
 static void test_password_never_appears(void **unused)
 {
     (void)unused;
-    const struct chunk chunks[] = {
+    const struct dialogue_step chunks[] = {
         SV("* OK ready\r\n"),
         CL("LOGIN tagless Hunter2a\r\n"),
         SV("* BAD no tag\r\n"),
@@ -1286,7 +1247,7 @@ static void test_random_garbage(void **unused)
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
     for (int round = 0; round < 300; round++) {
         char bufs[12][160];
-        struct chunk chunks[12];
+        struct dialogue_step chunks[12];
         size_t n = 1 + next_random(&seed) % 12;
         for (size_t i = 0; i < n; i++) {
             size_t len = 0;
@@ -1301,7 +1262,7 @@ static void test_random_garbage(void **unused)
                     len += al;
                 }
             }
-            chunks[i] = (struct chunk){ (next_random(&seed) & 1) ? MT_SERVER : MT_CLIENT, bufs[i], len };
+            chunks[i] = (struct dialogue_step){ (next_random(&seed) & 1) ? MT_SERVER : MT_CLIENT, bufs[i], len };
         }
         enum mt_end end = (enum mt_end)(next_random(&seed) % 5);
         struct mt_session *s = run_stride(chunks, n, end, 1 + round % 13);
@@ -1314,7 +1275,7 @@ static void test_random_garbage(void **unused)
 /* ---- fixtures from public captures -------------------------------------------------------- */
 
 struct fixture {
-    struct chunk chunks[256];
+    struct dialogue_step chunks[256];
     size_t n;
     char *bytes;
 };
@@ -1353,7 +1314,7 @@ static void fixture_load(struct fixture *fx, const char *name)
         assert_true(fx->n < COUNT(fx->chunks) && used + len / 2 <= (1 << 20));
         for (k = 0; k < len; k += 2)
             fx->bytes[used + k / 2] = (char)(hexval(p[k]) << 4 | hexval(p[k + 1]));
-        fx->chunks[fx->n++] = (struct chunk){ side, fx->bytes + used, len / 2 };
+        fx->chunks[fx->n++] = (struct dialogue_step){ side, fx->bytes + used, len / 2 };
         used += len / 2;
     }
     fclose(f);

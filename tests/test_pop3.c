@@ -10,17 +10,12 @@
 
 #include "protocols/decoder.h"
 #include "protocols/explain.h"
+#include "tests/dialogue.h"
 #include "protocols/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct step {
-    enum mt_side side;
-    const char *bytes;
-    size_t len;
-};
 
 #define C(s) { MT_CLIENT, s, sizeof(s) - 1 }
 #define S(s) { MT_SERVER, s, sizeof(s) - 1 }
@@ -31,7 +26,7 @@ enum feed_mode { FEED_WHOLE, FEED_SPLIT, FEED_BYTES };
 /* Runs a dialogue: each step is one segment (time 1000 * its number), except the one
  * holding byte offset split_at (FEED_SPLIT), which is cut there, and FEED_BYTES, where
  * every byte is a segment of its own. */
-static struct mt_session *run(const struct step *steps, size_t n, enum mt_end end,
+static struct mt_session *run(const struct dialogue_step *steps, size_t n, enum mt_end end,
                               enum feed_mode mode, size_t split_at)
 {
     struct mt_session *session = session_new(MT_PROTO_POP3);
@@ -92,7 +87,7 @@ static void assert_same_session(const struct mt_session *a, const struct mt_sess
     }
 }
 
-static size_t total_bytes(const struct step *steps, size_t n)
+static size_t total_bytes(const struct dialogue_step *steps, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -102,7 +97,7 @@ static size_t total_bytes(const struct step *steps, size_t n)
 
 /* Feeds the dialogue whole, byte by byte and split at every `stride`-th byte boundary;
  * returns the whole-fed session after checking the others are identical to it. */
-static struct mt_session *check_strided(const struct step *steps, size_t n, enum mt_end end,
+static struct mt_session *check_strided(const struct dialogue_step *steps, size_t n, enum mt_end end,
                                         size_t stride)
 {
     struct mt_session *whole = run(steps, n, end, FEED_WHOLE, 0);
@@ -118,7 +113,7 @@ static struct mt_session *check_strided(const struct step *steps, size_t n, enum
     return whole;
 }
 
-static struct mt_session *check(const struct step *steps, size_t n, enum mt_end end)
+static struct mt_session *check(const struct dialogue_step *steps, size_t n, enum mt_end end)
 {
     return check_strided(steps, n, end, 1);
 }
@@ -169,7 +164,7 @@ static void assert_no_secret(const struct mt_session *s, const char *secret)
              "+OK not a reply\r\n-ERR not a reply either\r\n.\r\n"
 #define BODY_BYTES (sizeof(BODY) - 1 - 3) /* the terminating ".\r\n" is not counted */
 
-static const struct step dialogue_user_pass[] = {
+static const struct dialogue_step dialogue_user_pass[] = {
     GREETING,
     C("CAPA\r\n"),
     S("+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\n"
@@ -223,7 +218,7 @@ static void test_user_pass_retr_counters(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_bad_password[] = {
+static const struct dialogue_step dialogue_bad_password[] = {
     GREETING,
     C("USER bob\r\n"),
     S("+OK\r\n"),
@@ -248,7 +243,7 @@ static void test_bad_password(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_fail_then_ok[] = {
+static const struct dialogue_step dialogue_fail_then_ok[] = {
     GREETING,
     C("USER bob\r\n"),
     S("+OK\r\n"),
@@ -278,7 +273,7 @@ static void test_fail_then_succeed(void **unused)
 }
 
 /* "\0alice\0pw-plain-123" */
-static const struct step dialogue_plain_ok[] = {
+static const struct dialogue_step dialogue_plain_ok[] = {
     GREETING,
     C("AUTH PLAIN AGFsaWNlAHB3LXBsYWluLTEyMw==\r\n"),
     S("+OK Logged in.\r\n"),
@@ -287,7 +282,7 @@ static const struct step dialogue_plain_ok[] = {
 };
 
 /* "admin\0frank\0pw-plain-456", sent after an empty "+ " challenge */
-static const struct step dialogue_plain_failed[] = {
+static const struct dialogue_step dialogue_plain_failed[] = {
     GREETING,
     C("AUTH PLAIN\r\n"),
     S("+ \r\n"),
@@ -296,7 +291,7 @@ static const struct step dialogue_plain_failed[] = {
 };
 
 /* "grace\0\0pw-plain-789": empty authcid, the authzid names the user */
-static const struct step dialogue_plain_authzid[] = {
+static const struct dialogue_step dialogue_plain_authzid[] = {
     GREETING,
     C("AUTH PLAIN Z3JhY2UAAHB3LXBsYWluLTc4OQ==\r\n"),
     S("+OK Logged in.\r\n"),
@@ -334,7 +329,7 @@ static void test_auth_plain(void **unused)
 }
 
 /* "carol" / "pw-login-321" */
-static const struct step dialogue_login[] = {
+static const struct dialogue_step dialogue_login[] = {
     GREETING,
     C("AUTH LOGIN\r\n"),
     S("+ VXNlcm5hbWU6\r\n"),
@@ -365,7 +360,7 @@ static void test_auth_login(void **unused)
 
 /* CRAM-MD5 (the RFC 2195 example), XOAUTH2 refused (error challenge, empty answer),
  * OAUTHBEARER accepted. */
-static const struct step dialogue_cram_md5[] = {
+static const struct dialogue_step dialogue_cram_md5[] = {
     S("+OK POP3 server ready\r\n"),
     C("AUTH CRAM-MD5\r\n"),
     S("+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"),
@@ -373,7 +368,7 @@ static const struct step dialogue_cram_md5[] = {
     S("+OK CRAM authentication successful\r\n"),
 };
 
-static const struct step dialogue_xoauth2[] = {
+static const struct dialogue_step dialogue_xoauth2[] = {
     GREETING,
     C("AUTH XOAUTH2 dXNlcj1kYXZlQGV4YW1wbGUuY29tAWF1dGg9QmVhcmVyIHlhMjkuc2VjcmV0LXRva2VuAQE=\r\n"),
     S("+ eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
@@ -383,7 +378,7 @@ static const struct step dialogue_xoauth2[] = {
     S("+OK bye\r\n"),
 };
 
-static const struct step dialogue_oauthbearer[] = {
+static const struct dialogue_step dialogue_oauthbearer[] = {
     GREETING,
     C("AUTH OAUTHBEARER bixhPW9sZ2FAZXhhbXBsZS5jb20sAWhvc3Q9bWFpbAFhdXRoPUJlYXJlciBvYXV0aC1zZWNyZXQteHl6AQE=\r\n"),
     S("+OK Logged in\r\n"),
@@ -415,7 +410,7 @@ static void test_auth_other_mechanisms(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_auth_cancel[] = {
+static const struct dialogue_step dialogue_auth_cancel[] = {
     GREETING,
     C("AUTH\r\n"),
     S("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"),
@@ -429,7 +424,7 @@ static const struct step dialogue_auth_cancel[] = {
     S("+OK bye\r\n"),
 };
 
-static const struct step dialogue_auth_unsupported[] = {
+static const struct dialogue_step dialogue_auth_unsupported[] = {
     GREETING,
     C("AUTH GSSAPI\r\n"),
     S("-ERR Unsupported authentication mechanism.\r\n"),
@@ -461,7 +456,7 @@ static void test_auth_list_and_cancel(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_apop[] = {
+static const struct dialogue_step dialogue_apop[] = {
     S("+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"),
     C("APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"),
     S("+OK mrose's maildrop has 2 messages (320 octets)\r\n"),
@@ -481,7 +476,7 @@ static void test_apop(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_stls_tls[] = {
+static const struct dialogue_step dialogue_stls_tls[] = {
     S("+OK mail.example.org POP3 ready\r\n"),
     C("CAPA\r\n"),
     S("+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
@@ -510,14 +505,14 @@ static void test_stls_then_tls(void **unused)
 }
 
 /* The client's side comes first, STLS and hello in one segment: still TLS. */
-static const struct step dialogue_stls_client_ahead[] = {
+static const struct dialogue_step dialogue_stls_client_ahead[] = {
     S("+OK ready\r\n"),
     C("STLS\r\n\x16\x03\x01\x00\x05hello"),
     S("+OK Begin TLS\r\n\x16\x03\x03\x00\x02hi"),
 };
 
 /* A refused plaintext login, then STLS: what follows is encrypted, whatever it was. */
-static const struct step dialogue_disabled_then_stls[] = {
+static const struct dialogue_step dialogue_disabled_then_stls[] = {
     S("+OK Dovecot ready.\r\n"),
     C("USER zoe\r\n"),
     S("-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"),
@@ -542,7 +537,7 @@ static void test_stls_client_ahead(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_stls_plain[] = {
+static const struct dialogue_step dialogue_stls_plain[] = {
     GREETING,
     C("STLS\r\n"),
     S("+OK Begin TLS negotiation now.\r\n"),
@@ -557,7 +552,7 @@ static const struct step dialogue_stls_plain[] = {
 };
 
 /* The client never began TLS; the server (OpenSSL: "wrong version number") drops it. */
-static const struct step dialogue_stls_client_plain[] = {
+static const struct dialogue_step dialogue_stls_client_plain[] = {
     GREETING,
     C("STLS\r\n"),
     S("+OK Begin TLS negotiation now.\r\n"),
@@ -565,7 +560,7 @@ static const struct step dialogue_stls_client_plain[] = {
 };
 
 /* ... and one whose server answers the plaintext with a TLS alert: no plaintext answer. */
-static const struct step dialogue_stls_client_plain_alert[] = {
+static const struct dialogue_step dialogue_stls_client_plain_alert[] = {
     GREETING,
     C("STLS\r\n"),
     S("+OK Begin TLS negotiation now.\r\n"),
@@ -601,7 +596,7 @@ static void test_stls_then_plaintext(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_stls_refused[] = {
+static const struct dialogue_step dialogue_stls_refused[] = {
     GREETING,
     C("STLS\r\n"),
     S("-ERR TLS support isn't enabled.\r\n"),
@@ -611,7 +606,7 @@ static const struct step dialogue_stls_refused[] = {
     S("+OK Logged in.\r\n"),
 };
 
-static const struct step dialogue_stls_refused_quit[] = {
+static const struct dialogue_step dialogue_stls_refused_quit[] = {
     GREETING,
     C("CAPA\r\n"),
     S("+OK\r\nSTLS\r\nUSER\r\n.\r\n"),
@@ -641,7 +636,7 @@ static void test_stls_refused(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_login_disabled[] = {
+static const struct dialogue_step dialogue_login_disabled[] = {
     S("+OK Dovecot (Ubuntu) ready.\r\n"),
     C("USER www-data\r\n"),
     S("-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"),
@@ -649,7 +644,7 @@ static const struct step dialogue_login_disabled[] = {
     S("+OK Logging out\r\n"),
 };
 
-static const struct step dialogue_login_disabled_auth[] = {
+static const struct dialogue_step dialogue_login_disabled_auth[] = {
     S("+OK ready\r\n"),
     C("AUTH PLAIN AGFsaWNlAHB3LXBsYWluLTEyMw==\r\n"),
     S("-ERR Must issue a STARTTLS command first.\r\n"),
@@ -675,7 +670,7 @@ static void test_login_disabled(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_err_greeting[] = {
+static const struct dialogue_step dialogue_err_greeting[] = {
     S("-ERR [SYS/TEMP] Too many connections, try again later\r\n"),
     C("QUIT\r\n"),
 };
@@ -694,21 +689,21 @@ static void test_err_greeting(void **unused)
 
 /* The server's own trouble at login (RFC 3206 codes) is not a wrong password; after a
  * login, a mailbox command it fails is the session's failure. */
-static const struct step dialogue_locked[] = {
+static const struct dialogue_step dialogue_locked[] = {
     GREETING,
     C("USER carol\r\n"), S("+OK\r\n"),
     C("PASS locked-pw\r\n"), S("-ERR [IN-USE] Unable to lock maildrop\r\n"),
     C("QUIT\r\n"), S("+OK bye\r\n"),
 };
 
-static const struct step dialogue_sys_perm[] = {
+static const struct dialogue_step dialogue_sys_perm[] = {
     GREETING,
     C("USER carol\r\n"), S("+OK\r\n"),
     C("PASS perm-pw\r\n"), S("-ERR [SYS/PERM] Mailbox is corrupted\r\n"),
     C("QUIT\r\n"), S("+OK bye\r\n"),
 };
 
-static const struct step dialogue_retr_fails[] = {
+static const struct dialogue_step dialogue_retr_fails[] = {
     GREETING,
     C("USER carol\r\n"), S("+OK\r\n"),
     C("PASS retr-pw\r\n"), S("+OK Logged in.\r\n"),
@@ -718,7 +713,7 @@ static const struct step dialogue_retr_fails[] = {
     C("QUIT\r\n"), S("+OK bye\r\n"),
 };
 
-static const struct step dialogue_quit_fails[] = {
+static const struct dialogue_step dialogue_quit_fails[] = {
     S("+OK Dovecot ready.\r\n"), C("USER kim\r\n"), S("+OK\r\n"), C("PASS quit-pw\r\n"),
     S("+OK Logged in.\r\n"), C("DELE 1\r\n"), S("+OK Marked to be deleted.\r\n"),
     C("QUIT\r\n"), S("-ERR [SYS/TEMP] Failed to delete messages: Internal error occurred.\r\n"),
@@ -751,16 +746,16 @@ static void test_server_trouble(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_client_only[] = {
+static const struct dialogue_step dialogue_client_only[] = {
     C("CAPA\r\n"),
     C("USER x\r\n"),
 };
 
-static const struct step dialogue_tls_hello_only[] = {
+static const struct dialogue_step dialogue_tls_hello_only[] = {
     C("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
 };
 
-static const struct step dialogue_implicit_tls[] = {
+static const struct dialogue_step dialogue_implicit_tls[] = {
     C("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
     S("\x16\x03\x03\x00\x5a\x02\x00\x00\x56"),
     C("\x17\x03\x03\x00\x20USER x\r\n"),
@@ -795,13 +790,13 @@ static void test_no_server_bytes_and_implicit_tls(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_reset[] = {
+static const struct dialogue_step dialogue_reset[] = {
     GREETING,
     C("CAPA\r\n"),
     S("+OK\r\nUSER\r\n.\r\n"),
 };
 
-static const struct step dialogue_incomplete[] = {
+static const struct dialogue_step dialogue_incomplete[] = {
     GREETING,
     C("USER x\r\n"),
     S("+OK\r\n"),
@@ -828,7 +823,7 @@ static void test_reset_and_incomplete(void **unused)
 
     /* closed (a FIN seen, not the capture's end) while a command awaited its reply, or in
      * the middle of a message: interrupted, whatever was decided before, but a failure */
-    const struct step after_user[] = { GREETING, C("USER dropme\r\n") };
+    const struct dialogue_step after_user[] = { GREETING, C("USER dropme\r\n") };
     s = check(after_user, COUNT(after_user), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "[connection closed while USER awaited its reply]");
@@ -836,7 +831,7 @@ static void test_reset_and_incomplete(void **unused)
     s = check(after_user, COUNT(after_user), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
     session_free(s);
-    const struct step mid_message[] = {
+    const struct dialogue_step mid_message[] = {
         dialogue_plain_ok[0], dialogue_plain_ok[1], dialogue_plain_ok[2],
         C("RETR 1\r\n"), S("+OK 500 octets\r\nSubject: cut\r\n\r\nfirst line\r\n"),
     };
@@ -844,7 +839,7 @@ static void test_reset_and_incomplete(void **unused)
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_non_null(strstr(s->status_line, "[connection closed during RETR: the message cut"));
     session_free(s);
-    const struct step failed_then_closed[] = {
+    const struct dialogue_step failed_then_closed[] = {
         GREETING, C("USER x\r\n"), S("+OK\r\n"), C("PASS y\r\n"),
         S("-ERR [AUTH] Authentication failed.\r\n"), C("USER x\r\n"),
     };
@@ -854,45 +849,12 @@ static void test_reset_and_incomplete(void **unused)
 }
 
 /* CAPA and QUIT pipelined, as in the zeek capture: a probe, never a login. */
-static const struct step dialogue_probe[] = {
+static const struct dialogue_step dialogue_probe[] = {
     S("+OK POP server ready\r\n"),
     C("CAPA\r\nQUIT\r\n"),
     S("+OK Capability list follows\r\nTOP\r\nUSER\r\n.\r\n"),
     S("+OK POP server signing off\r\n"),
 };
-
-/* Feeds steps at the times given (seconds), then the end of the capture `end_s` seconds in:
- * whole, and byte by byte; both must decide the same. */
-static struct mt_session *run_until(const struct step *steps, const int *at_s, size_t n,
-                                    int end_s)
-{
-    struct mt_session *whole = NULL;
-    for (int bytewise = 0; bytewise < 2; bytewise++) {
-        struct mt_session *session = session_new(MT_PROTO_POP3);
-        void *state = pop3_decoder.open(session);
-        assert_non_null(state);
-        for (size_t i = 0; i < n; i++) {
-            int64_t ts = (int64_t)at_s[i] * 1000000 + 1;
-            for (size_t b = 0; bytewise && b < steps[i].len; b++)
-                pop3_decoder.data(state, session, steps[i].side, steps[i].bytes + b, 1, ts);
-            if (!bytewise)
-                pop3_decoder.data(state, session, steps[i].side, steps[i].bytes, steps[i].len, ts);
-        }
-        session->end = MT_END_EOF;
-        session->end_us = (int64_t)at_s[n - 1] * 1000000 + 1;
-        session->input_end_us = (int64_t)end_s * 1000000 + 1;
-        pop3_decoder.close(state, session);
-        pop3_decoder.free(state);
-        if (!whole) {
-            whole = session;
-            continue;
-        }
-        assert_int_equal(session->status, whole->status);
-        assert_string_equal(session->status_line, whole->status_line);
-        session_free(session);
-    }
-    return whole;
-}
 
 /* The capture went on a minute or more after the server fell silent owing an answer: no
  * cut, a silence (no_response), said with the command and how long. A shorter one is the
@@ -900,26 +862,26 @@ static struct mt_session *run_until(const struct step *steps, const int *at_s, s
 static void test_silence_at_the_end(void **unused)
 {
     (void)unused;
-    const struct step login[] = {
+    const struct dialogue_step login[] = {
         S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS secret\r\n"),
         S("+OK logged in\r\n"), C("RETR 1\r\n"),
     };
     const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
-    struct mt_session *s = run_until(login, at, COUNT(login), 8);   /* 5 s: a cut */
+    struct mt_session *s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 8);   /* 5 s: a cut */
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
-    s = run_until(login, at, COUNT(login), 303);
+    s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "[no reply to RETR for 300 s when the capture ended]");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "mailbox locked"));
     session_free(s);
 
     /* the message began, then stopped */
-    const struct step body[] = {
+    const struct dialogue_step body[] = {
         S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS secret\r\n"),
         S("+OK logged in\r\n"), C("RETR 1\r\n"), S("+OK 5000 octets\r\nSubject: x\r\n\r\nab"),
     };
-    s = run_until(body, at, COUNT(body), 124);
+    s = dialogue_until_end(&pop3_decoder, body, at, COUNT(body), 124);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "[RETR stopped after 16 bytes: nothing more from the "
                                         "server for 120 s when the capture ended]");
@@ -927,24 +889,24 @@ static void test_silence_at_the_end(void **unused)
     session_free(s);
 
     /* a password never answered: the authentication backend */
-    s = run_until(login, at, 4, 95);
+    s = dialogue_until_end(&pop3_decoder, login, at, 4, 95);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "[no reply to PASS for 93 s when the capture ended]");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
     session_free(s);
 
     /* the client owed the answer to a SASL challenge: not the server's silence */
-    const struct step sasl[] = { S("+OK ready\r\n"), C("AUTH PLAIN\r\n"), S("+ \r\n") };
-    s = run_until(sasl, at, COUNT(sasl), 400);
+    const struct dialogue_step sasl[] = { S("+OK ready\r\n"), C("AUTH PLAIN\r\n"), S("+ \r\n") };
+    s = dialogue_until_end(&pop3_decoder, sasl, at, COUNT(sasl), 400);
     assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
     session_free(s);
 
     /* a failure decided stays */
-    const struct step failed[] = {
+    const struct dialogue_step failed[] = {
         S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS wrong\r\n"),
         S("-ERR [AUTH] Authentication failed.\r\n"), C("USER bob\r\n"),
     };
-    s = run_until(failed, at, COUNT(failed), 400);
+    s = dialogue_until_end(&pop3_decoder, failed, at, COUNT(failed), 400);
     assert_int_equal(s->status, MT_STATUS_AUTH_FAILED);
     session_free(s);
 }
@@ -961,7 +923,7 @@ static void test_capa_quit_probe(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_top[] = {
+static const struct dialogue_step dialogue_top[] = {
     GREETING,
     C("USER a\r\n"),
     S("+OK\r\n"),
@@ -1000,7 +962,7 @@ static void test_top(void **unused)
 #define RETR_BODY RETR_HEADERS "Message-ID: <not-a-header@body>\r\n+OK body line\r\n"
 #define RETR_BODY_BYTES (sizeof(RETR_BODY) - 1)
 
-static const struct step dialogue_retr_headers[] = {
+static const struct dialogue_step dialogue_retr_headers[] = {
     GREETING,
     C("USER a\r\n"),
     S("+OK\r\n"),
@@ -1070,7 +1032,7 @@ static void test_retr_headers(void **unused)
 }
 
 /* A capture ending inside the headers, or inside the body: the message is kept, cut. */
-static const struct step dialogue_retr_cut_headers[] = {
+static const struct dialogue_step dialogue_retr_cut_headers[] = {
     GREETING,
     C("USER a\r\nPASS b\r\nRETR 1\r\n"),
     S("+OK\r\n+OK in\r\n+OK\r\nSubject: cut\r\nMessage-ID: <cut@x"),
@@ -1094,7 +1056,7 @@ static void test_retr_cut(void **unused)
 }
 
 /* PIPELINING: a batch of commands in one segment, the replies in one segment. */
-static const struct step dialogue_pipelined[] = {
+static const struct dialogue_step dialogue_pipelined[] = {
     GREETING,
     C("USER pat\r\nPASS pipe-pw\r\nSTAT\r\nLIST\r\nRETR 1\r\nUIDL\r\nTOP 2 0\r\nDELE 1\r\n"
       "DELE 2\r\nNOOP\r\nLIST 2\r\nQUIT\r\n"),
@@ -1121,7 +1083,7 @@ static void test_pipelined_batch(void **unused)
     session_free(s);
 
     /* the whole client side first, then the whole server side: replies still match */
-    const struct step reordered[] = {
+    const struct dialogue_step reordered[] = {
         dialogue_pipelined[1], dialogue_pipelined[0], dialogue_pipelined[2],
     };
     s = check(reordered, COUNT(reordered), MT_END_CLOSE);
@@ -1134,7 +1096,7 @@ static void test_pipelined_batch(void **unused)
 }
 
 /* Lines that are not what they claim: a password on a line of its own, a blank one. */
-static const struct step dialogue_odd_secrets[] = {
+static const struct dialogue_step dialogue_odd_secrets[] = {
     GREETING,
     C("USER odd\r\n"),
     S("+OK\r\n"),
@@ -1167,7 +1129,7 @@ static void test_secrets_never_stored(void **unused)
 {
     (void)unused;
     static const struct {
-        const struct step *steps;
+        const struct dialogue_step *steps;
         size_t n;
         const char *secrets[4];
     } cases[] = {
@@ -1191,7 +1153,7 @@ static void test_secrets_never_stored(void **unused)
         { dialogue_odd_secrets, COUNT(dialogue_odd_secrets), { "hunter" } },
     };
     enum mt_end ends[] = { MT_END_CLOSE, MT_END_EOF, MT_END_RESET };
-    struct step cut[32];
+    struct dialogue_step cut[32];
     for (size_t i = 0; i < COUNT(cases); i++) {
         assert_true(cases[i].n <= COUNT(cut));
         memcpy(cut, cases[i].steps, cases[i].n * sizeof *cut);
@@ -1218,7 +1180,7 @@ static void test_escape_sequences_and_nul(void **unused)
     (void)unused;
     static const char greeting[] = "+OK \x1b[2J\x1b]0;owned\x07 ready\0tail\r\n";
     static const char user[] = "USER ev\x1b[31mil\0x\r\n";
-    const struct step steps[] = {
+    const struct dialogue_step steps[] = {
         { MT_SERVER, greeting, sizeof greeting - 1 },
         { MT_CLIENT, user, sizeof user - 1 },
         S("+OK \x9b\x31m C1 control\r\n"),
@@ -1349,7 +1311,7 @@ static void test_never_ending_responses(void **unused)
     session_free(s);
 }
 
-static const struct step dialogue_desync[] = {
+static const struct dialogue_step dialogue_desync[] = {
     GREETING,
     C("USER a\r\n"),
     S("+OK\r\n"),
@@ -1452,7 +1414,7 @@ static void test_random_garbage(void **unused)
     for (uint64_t seed = 1; seed <= 24; seed++) {
         uint64_t x = seed * 0x9e3779b97f4a7c15ull;
         size_t n = 40 + xorshift(&x) % 40;
-        struct step *steps = calloc(n, sizeof *steps);
+        struct dialogue_step *steps = calloc(n, sizeof *steps);
         char **bufs = calloc(n, sizeof *bufs);
         for (size_t i = 0; i < n; i++) {
             size_t len = 1 + xorshift(&x) % 600;
@@ -1471,7 +1433,7 @@ static void test_random_garbage(void **unused)
                 }
             }
             bufs[i] = buf;
-            steps[i] = (struct step){ (xorshift(&x) & 1) ? MT_SERVER : MT_CLIENT, buf, used };
+            steps[i] = (struct dialogue_step){ (xorshift(&x) & 1) ? MT_SERVER : MT_CLIENT, buf, used };
         }
         enum mt_end end = (enum mt_end)(seed % 5);
         size_t stride = total_bytes(steps, n) / 300 + 1 + (size_t)(seed % 7);
@@ -1492,7 +1454,7 @@ static void test_random_garbage(void **unused)
 /* ---- real captures (tests/data/pop3, from the public set: see extract.py) ---- */
 
 struct fixture {
-    struct step *steps;
+    struct dialogue_step *steps;
     size_t n;
     char *data;
 };
@@ -1526,7 +1488,7 @@ static void fixture_load(struct fixture *f, const char *name)
             cap = cap ? cap * 2 : 64;
             f->steps = realloc(f->steps, cap * sizeof *f->steps);
         }
-        f->steps[f->n++] = (struct step){ side == 'S' ? MT_SERVER : MT_CLIENT, f->data + at, len };
+        f->steps[f->n++] = (struct dialogue_step){ side == 'S' ? MT_SERVER : MT_CLIENT, f->data + at, len };
         at += len + 1;
     }
 }

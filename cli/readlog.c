@@ -98,7 +98,8 @@ bool readlog_begin(struct readlog *log, const char *db_path, const char **files,
     char err[512];
     *log = (struct readlog){ .started_us = now_us() };
     log->entries = calloc((size_t)*count + 1, sizeof *log->entries);
-    struct mt_store *store = log->entries ? store_open(db_path, true, err, sizeof err) : NULL;
+    /* the first to open the database for `read`: a new one gets a load's pages */
+    struct mt_store *store = log->entries ? store_open_for_load(db_path, err, sizeof err) : NULL;
     if (!store) {
         fprintf(stderr, "mailtap: %s\n", log->entries ? err : "out of memory");
         free(log->entries);

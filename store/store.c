@@ -451,6 +451,8 @@ struct mt_store {
     bool writable;
     bool search;              /* the database has the search index (session_search) */
     bool indexes_deferred;    /* a bulk load dropped SECONDARY_INDEXES: made again at its end */
+    bool bulk_journal;        /* ... and writes with a rollback journal until then (WAL after) */
+    int new_page_size;        /* a file this handle creates gets pages of this size (0: 4 KiB) */
     bool search_bulk;         /* a bulk load turned the search index's automerge off */
     uint64_t sessions_committed;   /* by this handle: what a summary can say was stored */
     bool sensor_columns;      /* sensor_stats has streams and run (see sensor_check()) */
@@ -805,6 +807,11 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
          * be set before anything writes page 1, which switching to WAL does, and outside
          * a transaction. On an existing database SQLite would ignore it anyway. */
         rc = pragma_int(store, "PRAGMA page_count", &pages);
+        if (rc == SQLITE_OK && pages == 0 && store->new_page_size > 0) {
+            char sql[48];   /* likewise: the page size of a file with pages does not change */
+            snprintf(sql, sizeof sql, "PRAGMA page_size=%d", store->new_page_size);
+            rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+        }
         if (rc == SQLITE_OK && pages == 0)
             rc = sqlite3_exec(store->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
@@ -880,8 +887,44 @@ static int open_immutable(struct mt_store *store, const char *path)
     return store_sqlite_open_immutable(path, &store->db);
 }
 
+/* A rollback journal with its header written (SQLite's magic in its first 8 bytes) is
+ * hot: a bulk load (store_set_bulk_load()) was killed while its commit wrote pages into
+ * the file, which holds half a transaction until a writer rolls it back. A journal whose
+ * header is still zero is a transaction that never reached the file. */
+static bool hot_journal_beside(const char *path)
+{
+    static const unsigned char magic[8] = { 0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7 };
+    unsigned char head[8];
+    char journal[4200];
+    if ((size_t)snprintf(journal, sizeof journal, "%s-journal", path) >= sizeof journal)
+        return false;
+    FILE *f = fopen(journal, "rb");
+    if (!f)
+        return false;
+    bool hot = fread(head, 1, sizeof head, f) == sizeof head && memcmp(head, magic, 8) == 0;
+    fclose(f);
+    return hot;
+}
+
+/* A read-only connection cannot roll back a hot journal ("attempt to write a readonly
+ * database"); a writable one does at its first read. Done for a reader that may write the
+ * file and its directory: what the rollback restores is what was committed. True when the
+ * journal is gone. */
+static bool roll_back_hot_journal(const char *path)
+{
+    if (!hot_journal_beside(path) || access(path, W_OK) != 0 || directory_blocks_writing(path))
+        return false;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
+        sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return !hot_journal_beside(path);
+}
+
 int store_sqlite_open_immutable(const char *path, sqlite3 **db)
 {
+    if (hot_journal_beside(path))
+        return SQLITE_READONLY_ROLLBACK;   /* immutable would read the half transaction */
     size_t len = strlen(path);
     char *uri = malloc(len * 3 + 32);
     if (!uri)
@@ -896,7 +939,21 @@ int store_sqlite_open_immutable(const char *path, sqlite3 **db)
     return rc;
 }
 
+static struct mt_store *open_store(const char *path, bool writable, int new_page_size,
+                                   char *err, size_t errlen);
+
 struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen)
+{
+    return open_store(path, writable, 0, err, errlen);
+}
+
+struct mt_store *store_open_for_load(const char *path, char *err, size_t errlen)
+{
+    return open_store(path, true, STORE_BULK_PAGE_SIZE, err, errlen);
+}
+
+static struct mt_store *open_store(const char *path, bool writable, int new_page_size,
+                                   char *err, size_t errlen)
 {
     bool special = path[0] == '\0' || strcmp(path, ":memory:") == 0;
     struct mt_store *store = calloc(1, sizeof *store);
@@ -906,6 +963,7 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    store->new_page_size = new_page_size;
     store->batch_max = STORE_BATCH_SESSIONS;
     store->batch_ms = STORE_BATCH_MS;
     if (!special && writable) {
@@ -941,9 +999,21 @@ struct mt_store *store_open(const char *path, bool writable, char *err, size_t e
         goto fail;
     }
     int result = store_configure(store, path, writable);
+    if (result == STORE_READONLY && !writable && !special && roll_back_hot_journal(path)) {
+        store_disconnect(store);   /* the journal is gone: as it was opened, again */
+        rc = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        result = rc == SQLITE_OK ? store_configure(store, path, writable)
+                                 : store_fail(store, rc, "opening");
+    }
     if (result == STORE_READONLY && !writable && !special) {
         store_disconnect(store);
-        if ((rc = open_immutable(store, path)) != SQLITE_OK) {
+        if ((rc = open_immutable(store, path)) == SQLITE_READONLY_ROLLBACK) {
+            snprintf(store->error, sizeof store->error, "cannot open database %s: a read into it "
+                     "was killed in the middle of a commit (%s-journal): any mailtap command run "
+                     "by a user who may write the file and its directory rolls that back", path,
+                     path);
+            goto fail;
+        } else if (rc != SQLITE_OK) {
             snprintf(store->error, sizeof store->error, "cannot open database %s: %s", path,
                      store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
             goto fail;
@@ -1032,13 +1102,44 @@ void store_set_batch(struct mt_store *store, int max_sessions, int max_ms)
     store->batch_ms = max_ms > 0 ? max_ms : 0;
 }
 
+/* Sets the journal mode and tells whether it is now `mode` (SQLite keeps WAL while another
+ * connection has the database open in WAL mode, and says so by the mode it returns). */
+static bool journal_mode_set(struct mt_store *store, const char *mode)
+{
+    char sql[48];
+    sqlite3_stmt *st = NULL;
+    bool set = false;
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", mode);
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *now = (const char *)sqlite3_column_text(st, 0);
+        set = now && strcasecmp(now, mode) == 0;
+    }
+    sqlite3_finalize(st);
+    return set;
+}
+
+/* A bulk load into an empty database nobody reads (see store_set_bulk_load()): a rollback
+ * journal until store_finish_bulk_load(). A measured gain, not needed for what is right:
+ * when the mode cannot change (a reader has the file open in WAL mode), the load is as
+ * before. */
+static void enter_bulk_journal(struct mt_store *store)
+{
+    if (!journal_mode_set(store, "delete"))
+        return;
+    store->bulk_journal = true;
+}
+
 int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
 {
     char sql[48];
-    int64_t rows = 1;
+    int64_t rows = 1, page_size = 0;
     store->batch_max = STORE_BULK_BATCH_SESSIONS;
-    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d", STORE_BULK_WAL_PAGES);
-    int rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    int rc = pragma_int(store, "PRAGMA page_size", &page_size);
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%lld",
+             (long long)(STORE_BULK_WAL_BYTES / (page_size > 0 ? page_size : 4096)));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK && store->search && !store->in_batch) {
         rc = sqlite3_exec(store->db, SEARCH_BULK_SQL, NULL, NULL, NULL);
         store->search_bulk = rc == SQLITE_OK;
@@ -1056,8 +1157,20 @@ int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
         if (rc != SQLITE_OK && !sqlite3_get_autocommit(store->db))
             sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         store->indexes_deferred = rc == SQLITE_OK && rows == 0;
+        if (store->indexes_deferred)
+            enter_bulk_journal(store);
     }
     return rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "setting up a bulk load");
+}
+
+/* Back to the write-ahead log after a bulk load in a rollback journal. A reader holding
+ * the file keeps the rollback journal: the next writable open sets WAL again. */
+static void leave_bulk_journal(struct mt_store *store)
+{
+    if (!store->bulk_journal || !sqlite3_get_autocommit(store->db))
+        return;
+    store->bulk_journal = false;
+    journal_mode_set(store, "wal");
 }
 
 int store_finish_bulk_load(struct mt_store *store)
@@ -1066,21 +1179,22 @@ int store_finish_bulk_load(struct mt_store *store)
     if (rc == STORE_OK && store->search_bulk) {
         store->search_bulk = false;
         if ((rc = sqlite3_exec(store->db, SEARCH_CONFIG_SQL, NULL, NULL, NULL)) != SQLITE_OK)
-            return store_fail(store, rc, "ending a bulk load");
+            rc = store_fail(store, rc, "ending a bulk load");
     }
-    if (rc != STORE_OK || !store->indexes_deferred)
-        return rc;
-    store->indexes_deferred = false;
-    rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        return STORE_OK;
-    rc = store_fail(store, rc, "making the indexes");
-    if (!sqlite3_get_autocommit(store->db))
-        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == STORE_OK && store->indexes_deferred) {
+        store->indexes_deferred = false;
+        int sql_rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (sql_rc == SQLITE_OK)
+            sql_rc = sqlite3_exec(store->db, index_sql, NULL, NULL, NULL);
+        if (sql_rc == SQLITE_OK)
+            sql_rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+        if (sql_rc != SQLITE_OK) {
+            rc = store_fail(store, sql_rc, "making the indexes");
+            if (!sqlite3_get_autocommit(store->db))
+                sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    leave_bulk_journal(store);
     return rc;
 }
 

@@ -1908,6 +1908,110 @@ static long grep_count(struct mt_store *store, const char *text)
     return store_count_sessions(store, &q);
 }
 
+static const char *journal_mode(const char *path)
+{
+    static char mode[16];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return mode;
+}
+
+static const char *journal_path(const struct fixture *f, const char *suffix)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s%s", f->path, suffix);
+    return path;
+}
+
+/* A bulk load into an empty database made for it (16 KiB pages) writes with a rollback
+ * journal and ends in WAL mode with every session there; into a database with sessions it
+ * stays in WAL. */
+static void test_bulk_load_journal(void **state)
+{
+    struct fixture *f = *state;
+    char err[512] = "";
+    struct mt_store *store = store_open_for_load(f->path, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    assert_int_equal(sql_int(f->path, "PRAGMA page_size"), STORE_BULK_PAGE_SIZE);
+    assert_string_equal(journal_mode(f->path), "delete");
+    put_varied(store);
+    assert_int_equal(store_flush(store), STORE_OK);
+    int64_t stored = sql_int(f->path, "SELECT count(*) FROM sessions");
+    assert_true(stored > 0);
+    struct mt_store *reader = open_store(f, false);   /* reads while the load goes on */
+    struct store_filter all;
+    store_filter_init(&all);
+    assert_int_equal(store_count_sessions(reader, &all), stored);
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_string_equal(journal_mode(f->path), "wal");
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), stored);
+    assert_no_orphans(f->path);
+
+    /* sessions there: WAL stays */
+    store = open_store(f, true);
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    put_varied(store);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_true(access(journal_path(f, "-wal"), F_OK) == 0);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 2 * stored);
+    /* a database made for a sensor keeps SQLite's 4 KiB pages */
+    unlink(f->path);
+    store = open_store(f, true);
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, "PRAGMA page_size"), 4096);
+}
+
+/* A bulk load killed while its commit wrote into the file leaves a hot journal: a reader
+ * that may write rolls it back and reads what was committed; immutable (a reader that may
+ * not) refuses the half transaction instead of reading it. */
+static void test_hot_journal(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    put_varied(store);
+    assert_int_equal(store_close(store), STORE_OK);
+    int64_t stored = sql_int(f->path, "SELECT count(*) FROM sessions");
+    int64_t refused = sql_int(f->path, "SELECT count(*) FROM sessions WHERE status = 'refused'");
+    assert_true(refused < stored);
+    exec_ok(f->path, "PRAGMA journal_mode=DELETE");
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {   /* a writer that dies with its changes half in the file */
+        sqlite3 *db;
+        if (sqlite3_open(f->path, &db) != SQLITE_OK)
+            _exit(1);
+        sqlite3_exec(db, "PRAGMA cache_size=2; BEGIN; UPDATE sessions SET status = 'refused';"
+                         " UPDATE transcript SET text = text || text;", NULL, NULL, NULL);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char journal[128];
+    snprintf(journal, sizeof journal, "%s-journal", f->path);
+    assert_int_equal(access(journal, F_OK), 0);
+    sqlite3 *immutable = NULL;
+    assert_int_equal(store_sqlite_open_immutable(f->path, &immutable), SQLITE_READONLY_ROLLBACK);
+    sqlite3_close(immutable);
+    struct mt_store *reader = open_store(f, false);
+    assert_int_not_equal(access(journal, F_OK), 0);
+    struct store_filter q;
+    store_filter_init(&q);
+    q.status = MT_STATUS_REFUSED;
+    assert_int_equal(store_count_sessions(reader, &q), refused);
+    assert_int_equal(store_close(reader), STORE_OK);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), stored);
+}
+
 static void test_prune_by_age(void **state)
 {
     struct fixture *f = *state;
@@ -2389,6 +2493,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capture_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_positional_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_max_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_nothing_to_do, setup, teardown),

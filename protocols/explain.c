@@ -102,6 +102,9 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the resolver's reachability (firewall, port 53) and the name server's health")
 };
 
+#define TOO_MANY_INVALID "the server disconnected the client after too many invalid " \
+                         "commands: a broken client, a scanner, or a client of another " \
+                         "protocol on this port"
 #define LOGIN_HUNG "the server did not answer the login: its authentication backend (LDAP, " \
                    "SQL, a password service) hung or is unreachable"
 
@@ -130,6 +133,13 @@ static const struct {
     { -1, " rbl", "the client IP is on a DNS blocklist" },
     { MT_STATUS_INCOMPLETE, "cut by the snap length", "the capture kept only the start of "
       "each packet: capture whole packets (tcpdump -s 0)" },
+    { -1, "too many invalid", TOO_MANY_INVALID },   /* before " BAD ": "invalid bad commands" */
+    { -1, "too many bad", TOO_MANY_INVALID },
+    { MT_STATUS_NO_MAIL, " BAD ", "the server could not parse a command the client sent "
+      "(BAD); for LOGIN, a password with spaces, quotes or other special characters that the "
+      "client did not quote: the password was never checked" },
+    { MT_STATUS_NO_MAIL, "cancelled authentication", "the client gave up its login itself "
+      "(a cancelled password prompt, or a mechanism it could not finish)" },
     /* Which of the two "never answered": the handshake, or the greeting after it. */
     { MT_STATUS_NO_RESPONSE, "connection attempt (SYN)", "the SYN was never answered: the "
       "server is down, filtered by a firewall, or unreachable" },
@@ -137,8 +147,8 @@ static const struct {
       "message and went silent: a hung queue or content filter (its log says which); a client "
       "that times out sends the message again" },
     { MT_STATUS_NO_RESPONSE, "nothing more from the server", "the server began the answer "
-      "and stopped: a hung server process or storage, or a client that stopped reading (its "
-      "receive window full; the capture does not show windows)" },
+      "and stopped: a hung server process or storage, or a client that stopped reading (a "
+      "zero receive window: the capture's TCP headers tell which; mailtap does not read them)" },
     { MT_STATUS_NO_RESPONSE, "no reply to LOGIN", LOGIN_HUNG },
     { MT_STATUS_NO_RESPONSE, "no reply to AUTH", LOGIN_HUNG },   /* and AUTHENTICATE */
     { MT_STATUS_NO_RESPONSE, "no reply to PASS", LOGIN_HUNG },

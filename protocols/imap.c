@@ -181,6 +181,7 @@ struct imap {
     uint64_t tag_age;
     struct imap_tag *auth_tag;       /* the AUTHENTICATE running, if any */
     int sasl_step;                   /* client responses so far in this AUTHENTICATE */
+    bool sasl_cancelled;             /* ... and the client cancelled it ("*") */
     int auth_answered;               /* login attempts the server answered */
     bool cap_logindisabled, cap_starttls;
     bool plain_after_starttls;     /* the client did not begin TLS after STARTTLS's OK */
@@ -706,6 +707,7 @@ static void client_sasl(struct imap *imap, const char *p, size_t len)
     bool cancel = len == 1 && p[0] == '*';
     if (!cancel)
         sasl_response(imap, p, len);
+    imap->sasl_cancelled |= cancel;
     imap_log(imap, 'C', imap->client.ts, cancel ? "*" : IMAP_MASK, cancel ? 1 : strlen(IMAP_MASK),
              false);
 }
@@ -768,6 +770,7 @@ static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag,
         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     imap->auth_tag = tag->used ? tag : NULL;
     imap->sasl_step = 0;
+    imap->sasl_cancelled = false;
     imap_enter_state(imap, IMAP_AUTHENTICATING);
     shown_add(shown, c->text, upto_mech);
     if (initial.kind != TOK_NONE) {   /* SASL-IR, RFC 4959 */
@@ -776,13 +779,53 @@ static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag,
     }
 }
 
+/* Decides login_ok with the server's line less its [CAPABILITY ...] response code (Dovecot
+ * lists 40 words there): the status line is searched, and "quota" or "idle" would then find
+ * every login. The transcript keeps the line whole. */
+static void decide_logged_in(struct imap *imap, const char *text, size_t len, int tline)
+{
+    char line[MT_TRANSCRIPT_LINE_MAX];
+    long at = text_find_ci(text, len, "[CAPABILITY ");
+    const char *end = at >= 0 ? memchr(text + at, ']', len - (size_t)at) : NULL;
+    if (!end || len >= sizeof line) {
+        imap_decide(imap, MT_STATUS_LOGIN_OK, text, len, tline);
+        return;
+    }
+    size_t after = (size_t)(end + 1 - text);
+    while (after < len && text[after] == ' ')
+        after++;
+    memcpy(line, text, (size_t)at);
+    memcpy(line + at, text + after, len - after);
+    size_t n = (size_t)at + (len - after);
+    while (n > 0 && line[n - 1] == ' ')
+        n--;
+    imap_decide(imap, MT_STATUS_LOGIN_OK, line, n, tline);
+}
+
 static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
 {
     struct imap_side *s = &imap->server;
     imap->auth_answered++;
     if (result == IMAP_OK) {
         imap->logged_in = true;
-        imap_decide(imap, MT_STATUS_LOGIN_OK, s->text, s->len, imap->tline);
+        decide_logged_in(imap, s->text, s->len, imap->tline);
+        return;
+    }
+    bool cancelled = imap->sasl_cancelled && imap->state == IMAP_AUTHENTICATING;
+    bool unparsed = result == IMAP_BAD && tag && tag->cmd && strcmp(tag->cmd->name, "LOGIN") == 0 &&
+                    !login_refused_for_privacy(imap, tag);   /* LOGINDISABLED: a BAD too */
+    if (cancelled || unparsed) {
+        /* No verdict on the password: the client gave up ("*"), or the server could not
+         * parse the LOGIN (BAD: a password with spaces or quotes the client did not quote)
+         * and never checked it. Not a failed login; said, unless something else decided. */
+        static const char gave_up[] = "(the client cancelled authentication)";
+        if (unparsed)
+            imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
+        if (imap->state == IMAP_AUTHENTICATING)
+            imap_enter_state(imap, IMAP_NOT_AUTH);
+        if (!imap->logged_in && !status_is_failure(imap->session->status))
+            imap_decide(imap, MT_STATUS_NO_MAIL, unparsed ? s->text : gave_up,
+                        unparsed ? s->len : sizeof gave_up - 1, unparsed ? imap->tline : -1);
         return;
     }
     enum mt_status trouble = result == IMAP_NO ? server_trouble(s) : MT_STATUS_UNKNOWN;
@@ -1159,7 +1202,7 @@ static bool server_greeting(struct imap *imap, const char *w, size_t wl, size_t 
         imap_enter_state(imap, IMAP_LOGOUT);
     } else if (word_eq(w, wl, "PREAUTH")) {
         imap->logged_in = true;
-        imap_decide(imap, MT_STATUS_LOGIN_OK, s->text, s->len, tline);
+        decide_logged_in(imap, s->text, s->len, tline);
         imap_enter_state(imap, IMAP_AUTH);
     } else {
         imap_enter_state(imap, IMAP_NOT_AUTH);
@@ -1194,7 +1237,10 @@ static void server_untagged(struct imap *imap)
         if (!imap->goodbye && bye_for_limit(s))
             imap_decide(imap, MT_STATUS_TEMP_FAILED, s->text, s->len, imap->tline);
         else if (!imap->goodbye && waiting && !status_is_failure(imap->session->status))
-            imap_decide(imap, MT_STATUS_INTERRUPTED, s->text, s->len, imap->tline);
+            /* before any login, the server gave up on the client ("Too many invalid IMAP
+             * commands": a scanner, a broken client), as POP3's -ERR then close */
+            imap_decide(imap, imap->logged_in ? MT_STATUS_INTERRUPTED : MT_STATUS_NO_MAIL,
+                        s->text, s->len, imap->tline);
         imap->goodbye = true;
         imap_enter_state(imap, IMAP_LOGOUT);
     } else if (!numbered && word_eq(w, wl, "CAPABILITY")) {
@@ -1704,20 +1750,34 @@ static void imap_decide_at_end(struct imap *imap)
 /* Closed (FIN, not the end of the capture: that is incomplete) while a command awaited
  * its completion (not IDLE, which a server may end, nor after LOGOUT): the server dropped
  * the connection, or something between did. It decides unless a failure already did. */
-static void imap_decide_interrupted(struct imap *imap, struct mt_session *session, int64_t ts)
+/* A message being sent when the connection ended: its announced size and what came. */
+struct imap_cut {
+    bool in_message;
+    uint64_t size, received;
+};
+
+static void imap_decide_interrupted(struct imap *imap, struct mt_session *session, int64_t ts,
+                                    const struct imap_cut *cut)
 {
-    if (session->end != MT_END_CLOSE || imap->goodbye || imap->server.chunk_off == 0 ||
+    bool ended = session->end == MT_END_CLOSE || session->end == MT_END_RESET;
+    bool at_end = session->end == MT_END_EOF && cut->in_message;   /* the rest: next file? */
+    if ((!ended && !at_end) || imap->goodbye || imap->server.chunk_off == 0 ||
         status_is_failure(session->status) ||
         (session->tls && !(session->flags & MT_FLAG_DECRYPTED)))   /* commands unseen */
         return;
     const struct imap_tag *oldest = oldest_pending(imap);
-    if (!oldest)
+    if (!oldest && !cut->in_message)
         return;
-    char line[128];
-    int n = snprintf(line, sizeof line, "(connection closed while %s awaited its completion)",
-                     oldest->cmd ? oldest->cmd->name : "a command");
+    const char *name = oldest && oldest->cmd ? oldest->cmd->name : "a command";
+    const char *how = at_end ? "capture ended" : session_end_words(session);
+    char line[160];
+    int n = cut->in_message
+            ? snprintf(line, sizeof line, "(%s during %s: the message cut after %llu of %llu "
+                       "bytes)", how, oldest ? name : "FETCH", (unsigned long long)cut->received,
+                       (unsigned long long)cut->size)
+            : snprintf(line, sizeof line, "(%s while %s awaited its completion)", how, name);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    session_decide(session, MT_STATUS_INTERRUPTED, line, len,
+    session_decide(session, at_end ? MT_STATUS_INCOMPLETE : MT_STATUS_INTERRUPTED, line, len,
                    session_transcript_add(session, ts, 'I', line, len));
 }
 
@@ -1752,7 +1812,14 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
 static void imap_close(void *state, struct mt_session *session)
 {
     struct imap *imap = state;
-    (void)session;
+    /* A message the server was sending when the connection or the capture ended (the
+     * flush below closes the literal). */
+    struct imap_cut cut = {
+        .in_message = imap->server.in_literal && imap->server.role == LIT_FETCH &&
+                      !imap->server.lit_header_only,
+        .size = imap->server.lit_size,
+        .received = imap->server.chunk_off - imap->server.lit_start,
+    };
     lr_finish(&imap->client.reader, client_event, imap);
     side_flush(imap, &imap->client);
     lr_finish(&imap->server.reader, server_event, imap);
@@ -1762,18 +1829,30 @@ static void imap_close(void *state, struct mt_session *session)
     if (imap->plain_after_starttls && !(session->flags & MT_FLAG_DECRYPTED)) {
         static const char why[] = "the client sent plaintext after STARTTLS's OK instead of"
                                   " starting TLS";
-        static const char cut[] = "(capture ended before the server answered the plaintext"
-                                  " after STARTTLS)";   /* the answer may be in the next file */
+        static const char unanswered[] = "(capture ended before the server answered the "
+                                         "plaintext after STARTTLS)";   /* next file? */
         if (session->end == MT_END_EOF)
-            imap_decide(imap, MT_STATUS_INCOMPLETE, cut, sizeof cut - 1, -1);
+            imap_decide(imap, MT_STATUS_INCOMPLETE, unanswered, sizeof unanswered - 1, -1);
         else
             imap_decide(imap, MT_STATUS_TLS_FAILED, why, sizeof why - 1, -1);
         return;
     }
     if (!imap->decided)
         imap_decide_at_end(imap);
-    imap_decide_interrupted(imap, session, end_ts);
-    imap_decide_silent(imap, session);
+    imap_decide_silent(imap, session);   /* the capture went on: a silence, not a cut */
+    imap_decide_interrupted(imap, session, end_ts, &cut);
+    if (cut.in_message && session->message_count > 0) {
+        /* the last message is that literal's: not "retrieved", and as big as what came */
+        struct mt_message *m = &session->messages[session->message_count - 1];
+        const char *reply = mt_str(m->reply);
+        static const char retrieved[] = "retrieved by ";
+        char was[MT_MSG_REPLY_MAX];
+        snprintf(was, sizeof was, "%s", strncmp(reply, retrieved, sizeof retrieved - 1) == 0
+                                        ? reply + sizeof retrieved - 1 : reply);
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "%s cut after %llu of %llu bytes", was,
+                          (unsigned long long)cut.received, (unsigned long long)cut.size);
+        m->size = cut.received;
+    }
 }
 
 static void imap_free(void *state)

@@ -25,7 +25,10 @@
  *
  * Counters: retr_count/top_count count bodies that ended with their "."; retr_bytes adds
  * RETR body sizes as sent (dot-stuffing included, like SMTP message sizes); dele_count is
- * the messages marked deleted, so RSET sets it back to 0.
+ * the messages deleted: marked by DELE (RSET unmarks them) and removed by a QUIT answered
+ * +OK (RFC 1939's UPDATE state). A session that ends without one deleted nothing: the
+ * count goes back to 0 and the transcript says how many stay on the server (the classic
+ * "my mail downloads again and again").
  *
  * Retrieved messages: each RETR/TOP body that begins adds a session message (mail_from
  * empty, status unknown, reply "retrieved by RETR n") whose Message-ID and Subject come
@@ -100,6 +103,7 @@ struct pending {
     bool login; /* its reply judges credentials (never once logged in) */
     bool has_number;
     uint64_t number; /* RETR/TOP: the message number asked for */
+    bool malformed;  /* its arguments are not RFC 1939's: a -ERR is the client's error */
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -115,6 +119,8 @@ struct retr_body {
     uint64_t start;                /* server stream offset of the first body byte */
     uint64_t line_end;             /* offset past the last header line read */
     uint64_t before_dot;           /* body bytes read as lines before the dot-body skip */
+    uint64_t announced;            /* "+OK 1200 octets": the size the server gave, 0 none */
+    uint64_t number;               /* the message number asked for, 0 none */
     unsigned header_lines;
     /* The fields of retr_headers[] being read; non-NULL exactly while the server reader
      * delivers header lines (1 KiB, so not kept once the headers are over). */
@@ -164,6 +170,11 @@ struct pop3 {
     enum pop3_rank rank;
     bool quit_sent, quit_answered;
     struct saved_line quit_line, stls_line;
+    /* The server's latest -ERR, and whether nothing came from it after (its goodbye when it
+     * then closes: "-ERR Too many invalid bad commands.", "-ERR [SYS/TEMP] Server shutting
+     * down."); unsolicited: answering no command (the server hanging up on its own). */
+    struct saved_line last_err;
+    bool err_was_last, err_unsolicited;
 
     bool listing;                  /* reading a multi-line listing as lines */
     uint64_t listing_lines;
@@ -573,6 +584,33 @@ static void on_command(struct pop3 *st, struct pending *cmd, const char *arg, si
     }
 }
 
+/* RFC 1939's arguments for the maildrop commands: RETR and DELE one message number, TOP a
+ * number and a line count, LIST and UIDL an optional number, STAT none. "TOP 1", "RETR 1 2"
+ * and "RETR abc" answered -ERR are the client's mistake, not the mailbox failing. */
+static bool arguments_well_formed(enum cmd_kind kind, const char *arg, size_t len)
+{
+    size_t words = 0;
+    bool numeric = true;
+    while (len > 0) {
+        const char *word;
+        size_t n = next_word(&arg, &len, &word);
+        if (n == 0)
+            break;
+        words++;
+        for (size_t i = 0; i < n; i++)
+            numeric = numeric && word[i] >= '0' && word[i] <= '9';
+    }
+    switch (kind) {
+    case CMD_RETR:
+    case CMD_DELE: return words == 1 && numeric;
+    case CMD_TOP: return words == 2 && numeric;
+    case CMD_LIST:
+    case CMD_UIDL: return words <= 1 && numeric;
+    case CMD_STAT: return words == 0;
+    default: return true;
+    }
+}
+
 static void on_client(void *ctx, const struct lr_event *event)
 {
     struct pop3 *st = ctx;
@@ -608,7 +646,7 @@ static void on_client(void *ctx, const struct lr_event *event)
     while (arg_len > 0 && (arg[arg_len - 1] == ' ' || arg[arg_len - 1] == '\t'))
         arg_len--;
     struct pending cmd = { command ? command->kind : CMD_OTHER, arg_len > 0, !st->logged_in,
-                           false, 0 };
+                           false, 0, false };
     if (cmd.kind == CMD_RETR || cmd.kind == CMD_TOP) {
         const char *num = arg, *digits;
         size_t num_rest = arg_len, num_len = next_word(&num, &num_rest, &digits);
@@ -618,6 +656,7 @@ static void on_client(void *ctx, const struct lr_event *event)
             cmd.number = cmd.number * 10 + (uint64_t)(digits[i] - '0');
         }
     }
+    cmd.malformed = !arguments_well_formed(cmd.kind, arg, arg_len);
     on_command(st, &cmd, arg, arg_len);
     pending_push(st, &cmd);
 }
@@ -673,6 +712,7 @@ static void retr_begin(struct pop3 *st, const struct pending *cmd)
     b->active = true;
     b->start = b->line_end = st->reader[MT_SERVER].offset;
     b->msg = SIZE_MAX;
+    b->number = cmd->has_number ? cmd->number : 0;
     st->body_kind = cmd->kind;
     b->headers = malloc(sizeof *b->headers);
     if (b->headers)
@@ -770,7 +810,7 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
                      size_t len, int index)
 {
     struct mt_mailbox_stats *stats = &st->session->stats;
-    if (!ok && st->logged_in && mailbox_failure(cmd->kind, line, len))
+    if (!ok && st->logged_in && !cmd->malformed && mailbox_failure(cmd->kind, line, len))
         decide(st, MT_STATUS_MAILBOX_FAILED, line, len, index);
     const char *rest = line + 3;
     size_t rest_len = len - 3;
@@ -821,8 +861,12 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
         break;
     case CMD_RETR:
     case CMD_TOP: /* headers read as lines, the rest skipped: a body line may read "+OK" */
-        if (ok)
+        if (ok) {
+            uint64_t octets = 0;
             retr_begin(st, cmd);
+            if (parse_number(&rest, &rest_len, &octets))   /* RFC 1939's "+OK 120 octets" */
+                st->retr.announced = octets;
+        }
         break;
     case CMD_STAT: /* "+OK nn mm" */
         if (ok && parse_number(&rest, &rest_len, &messages) && parse_number(&rest, &rest_len, &bytes))
@@ -929,6 +973,11 @@ static void on_server(void *ctx, const struct lr_event *event)
         return;
     }
     bool ok = text_starts_with_ci(line, len, "+OK"), err = text_starts_with_ci(line, len, "-ERR");
+    st->err_was_last = err;
+    if (err) {
+        save_line(&st->last_err, line, len, index);
+        st->err_unsolicited = st->count == 0;
+    }
     if (!ok && !err) {
         if (st->state == POP3_SASL && len > 0 && line[0] == '+')
             st->sasl_challenges++; /* "+ base64": the client answers next */
@@ -1005,6 +1054,13 @@ static void settle(struct pop3 *st)
         session_decide(session, MT_STATUS_NO_MAIL, line_buf_text(&st->quit_line.buf),
                        st->quit_line.buf.len, st->quit_line.index);
         return;
+    } else if (st->err_was_last && (session->end == MT_END_RESET ||
+                                    session->end == MT_END_CLOSE)) {
+        /* the server said why, then the connection ended: "-ERR Too many invalid bad
+         * commands." (a scanner, a broken client, another protocol on this port) */
+        session_decide(session, MT_STATUS_NO_MAIL, line_buf_text(&st->last_err.buf),
+                       st->last_err.buf.len, st->last_err.index);
+        return;
     } else if (session->end == MT_END_RESET) {
         status = MT_STATUS_RESET, why = "[connection reset before login]";
     } else if (st->quit_sent || session->end == MT_END_CLOSE) {
@@ -1045,6 +1101,18 @@ static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
     }
 }
 
+/* The server's goodbye is about a client that sat idle ("-ERR Disconnected for
+ * inactivity."): the client's doing, nothing interrupted. */
+static bool idle_goodbye(const struct pop3 *st)
+{
+    static const char *const idle[] = { "inactiv", "idle", "timeout", "timed out", "autologout" };
+    const char *text = line_buf_text(&st->last_err.buf);
+    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
+        if (text_find_ci(text, st->last_err.buf.len, idle[i]) >= 0)
+            return true;
+    return false;
+}
+
 static void pop3_close(void *state, struct mt_session *session)
 {
     struct pop3 *st = state;
@@ -1060,32 +1128,49 @@ static void pop3_close(void *state, struct mt_session *session)
     }
     lr_finish(&st->reader[MT_CLIENT], on_client, st);
     lr_finish(server, on_server, st);
-    /* Closed (FIN, not the end of the capture: that is incomplete) while a command awaited
-     * its reply, or inside a message: the server dropped the connection, or something
-     * between did. Said so, and it decides unless a failure already did. */
-    char interrupted[128] = "";
+    /* Closed or reset (not the end of the capture) while a command awaited its reply, or
+     * inside a message: the server dropped the connection, a client gave up, or something
+     * between did. The end of the capture inside a message: incomplete, the rest may be in
+     * the next file. Said so, and it decides unless a failure already did. */
+    char interrupted[160] = "";
+    enum mt_status cut_status = MT_STATUS_INTERRUPTED;
     char silent[160] = "";
     bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);   /* else unseen */
     silent_at_end(st, silent, sizeof silent);
-    bool closed_early = session->end == MT_END_CLOSE && !st->quit_sent && st->server_spoke &&
-                        readable;
+    bool closed_early = (session->end == MT_END_CLOSE || session->end == MT_END_RESET) &&
+                        !st->quit_sent && st->server_spoke && readable;
+    const char *how = session_end_words(session);
     if (closed_early && st->count > 0)
-        snprintf(interrupted, sizeof interrupted, "[connection closed while %s awaited its reply]",
+        snprintf(interrupted, sizeof interrupted, "[%s while %s awaited its reply]", how,
                  command_name(st->pending[st->head].kind));
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */
         uint64_t cut = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
                                                    : server->offset - st->retr.start;
         retr_headers_end(st);
         st->retr.active = false;
+        char of[40] = "";
+        if (st->retr.announced > 0)
+            snprintf(of, sizeof of, " of %llu", (unsigned long long)st->retr.announced);
         struct mt_message *m = retr_message(st);
-        if (m)
+        if (m) {   /* not "retrieved": show, the console and trace say what came */
             m->size = cut;
-        session_transcript_addf(session, st->now, 'I', "[message cut after %llu bytes]",
-                                (unsigned long long)cut);
-        if (closed_early)
-            snprintf(interrupted, sizeof interrupted, "[connection closed during %s: the "
-                     "message cut after %llu bytes]", command_name(st->body_kind),
-                     (unsigned long long)cut);
+            if (st->retr.number > 0)
+                session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "%s %llu cut after %llu%s bytes",
+                                  command_name(st->body_kind),
+                                  (unsigned long long)st->retr.number, (unsigned long long)cut,
+                                  of);
+            else
+                session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "%s cut after %llu%s bytes",
+                                  command_name(st->body_kind), (unsigned long long)cut, of);
+        }
+        session_transcript_addf(session, st->now, 'I', "[message cut after %llu%s bytes]",
+                                (unsigned long long)cut, of);
+        if (closed_early || (session->end == MT_END_EOF && readable && !silent[0])) {
+            snprintf(interrupted, sizeof interrupted, "[%s during %s: the message cut after %llu%s "
+                     "bytes]", closed_early ? how : "capture ended", command_name(st->body_kind),
+                     (unsigned long long)cut, of);
+            cut_status = closed_early ? MT_STATUS_INTERRUPTED : MT_STATUS_INCOMPLETE;
+        }
     } else if (st->listing && st->listing_lines > POP3_LISTING_SHOWN)
         session_transcript_addf(session, st->now, 'I', "[... %llu more lines, listing cut]",
                                 (unsigned long long)(st->listing_lines - POP3_LISTING_SHOWN));
@@ -1093,11 +1178,27 @@ static void pop3_close(void *state, struct mt_session *session)
         session_transcript_addf(session, st->now, 'I', "[%llu server lines not kept: neither +OK"
                                 " nor -ERR, and no reply paired with a command]",
                                 (unsigned long long)st->desync_hidden);
+    if (st->session->stats.dele_count > 0 && !st->quit_answered && readable) {
+        session_transcript_addf(session, st->now, 'I', "[%llu message%s marked for deletion %s]",
+                                (unsigned long long)session->stats.dele_count,
+                                session->stats.dele_count == 1 ? "" : "s",
+                                session->end == MT_END_EOF
+                                ? "when the capture ended: deleted only if a QUIT came after"
+                                : "stay on the server: the session ended without QUIT");
+        session->stats.dele_count = 0;
+    }
     settle(st);
-    if (interrupted[0] && !status_is_failure(session->status)) {
+    bool server_said_why = st->err_was_last && !st->logged_in;   /* settle() decided by it */
+    if (interrupted[0] && !status_is_failure(session->status) && !server_said_why) {
         size_t n = strlen(interrupted);
-        session_decide(session, MT_STATUS_INTERRUPTED, interrupted, n,
+        session_decide(session, cut_status, interrupted, n,
                        session_transcript_add(session, st->now, 'I', interrupted, n));
+    } else if (st->logged_in && st->err_was_last && st->err_unsolicited && !st->quit_sent &&
+               closed_early && !status_is_failure(session->status) && !idle_goodbye(st)) {
+        /* the server hung up on a logged-in user, and said why ("-ERR [SYS/TEMP] Server
+         * shutting down.": a restart, doveadm kick); not for a client that sat idle */
+        session_decide(session, MT_STATUS_INTERRUPTED, line_buf_text(&st->last_err.buf),
+                       st->last_err.buf.len, st->last_err.index);
     } else if (silent[0] && !status_is_failure(session->status)) {
         size_t n = strlen(silent);
         session_decide(session, MT_STATUS_NO_RESPONSE, silent, n,
@@ -1115,6 +1216,7 @@ static void pop3_free(void *state)
     free(st->pending);
     saved_free(&st->quit_line);
     saved_free(&st->stls_line);
+    saved_free(&st->last_err);
     free(st->retr.headers);
     free(st);
 }

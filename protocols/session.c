@@ -442,6 +442,15 @@ const char *flag_name(unsigned bit)
     return bit < sizeof names / sizeof names[0] ? names[bit] : NULL;
 }
 
+const char *session_end_words(const struct mt_session *session)
+{
+    if (session->end != MT_END_RESET)
+        return "connection closed";
+    return session->reset_by == MT_CLIENT ? "connection reset by the client"
+           : session->reset_by == MT_SERVER ? "connection reset by the server"
+                                            : "connection reset";
+}
+
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
     if (session->end != MT_END_EOF || session->input_end_us <= 0 || since_us <= 0 ||

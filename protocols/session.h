@@ -311,6 +311,9 @@ enum mt_end end_from_name(const char *name);        /* MT_END_EOF if none */
 const char *direction_name(enum mt_direction direction);   /* "in" / "out" */
 /* Name of flag bit `bit` (MT_FLAG_* == 1u << bit), e.g. "line_truncated"; NULL if none. */
 const char *flag_name(unsigned bit);
+/* How the connection ended, for a status line: "connection closed", "connection reset by
+ * the client" / "by the server" / "connection reset" (who sent the RST unknown). */
+const char *session_end_words(const struct mt_session *session);
 /* True for statuses an admin treats as a failure (for --failed and colours). */
 bool status_is_failure(enum mt_status status);
 /* How long a silence must have lasted when the capture ended for an unanswered command to

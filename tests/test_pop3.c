@@ -837,7 +837,20 @@ static void test_reset_and_incomplete(void **unused)
     };
     s = check(mid_message, COUNT(mid_message), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
-    assert_non_null(strstr(s->status_line, "[connection closed during RETR: the message cut"));
+    assert_string_equal(s->status_line, "[connection closed during RETR: the message cut after 28"
+                                        " of 500 bytes]");
+    assert_string_equal(mt_str(s->messages[0].reply), "RETR 1 cut after 28 of 500 bytes");
+    session_free(s);
+    /* a client that gives up (curl --max-time) resets; the capture's end cuts it too */
+    s = check(mid_message, COUNT(mid_message), MT_END_RESET);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "[connection reset during RETR: the message cut after 28"
+                                        " of 500 bytes]");
+    session_free(s);
+    s = check(mid_message, COUNT(mid_message), MT_END_EOF);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "[capture ended during RETR: the message cut after 28 of"
+                                        " 500 bytes]");
     session_free(s);
     const struct dialogue_step failed_then_closed[] = {
         GREETING, C("USER x\r\n"), S("+OK\r\n"), C("PASS y\r\n"),
@@ -859,6 +872,82 @@ static const struct dialogue_step dialogue_probe[] = {
 /* The capture went on a minute or more after the server fell silent owing an answer: no
  * cut, a silence (no_response), said with the command and how long. A shorter one is the
  * cut it was; a client that owed the next word, or a failure already decided, keep theirs. */
+/* A -ERR to a command the client malformed ("TOP 1", "RETR 1 2") is the client's mistake,
+ * not the mailbox failing; the same -ERR to a well-formed command is. DELE marks; only a
+ * QUIT answered +OK deletes: a session that ends without one deleted nothing, and says so. */
+static void test_client_errors_and_unfinished_deletes(void **unused)
+{
+    (void)unused;
+    const struct dialogue_step malformed[] = {
+        GREETING, C("USER bob\r\n"), S("+OK\r\n"), C("PASS pw\r\n"), S("+OK Logged in.\r\n"),
+        C("TOP 1\r\n"), S("-ERR Noise after message number: \r\n"),
+        C("RETR 1 2\r\n"), S("-ERR Noise after message number:  2\r\n"),
+        C("TOP 1 x\r\n"), S("-ERR Invalid size: x\r\n"), C("QUIT\r\n"), S("+OK Bye\r\n"),
+    };
+    struct mt_session *s = check(malformed, COUNT(malformed), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    const struct dialogue_step failing[] = {
+        GREETING, C("USER bob\r\n"), S("+OK\r\n"), C("PASS pw\r\n"), S("+OK Logged in.\r\n"),
+        C("TOP 1 0\r\n"), S("-ERR Noise after message number: \r\n"),
+    };
+    s = check(failing, COUNT(failing), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    session_free(s);
+
+    const struct dialogue_step deletes[] = {
+        GREETING, C("USER bob\r\n"), S("+OK\r\n"), C("PASS pw\r\n"), S("+OK Logged in.\r\n"),
+        C("DELE 1\r\n"), S("+OK Marked to be deleted.\r\n"),
+        C("DELE 2\r\n"), S("+OK Marked to be deleted.\r\n"),
+    };
+    s = check(deletes, COUNT(deletes), MT_END_RESET);
+    assert_int_equal(s->stats.dele_count, 0);
+    assert_true(has_line(s, 'I', "[2 messages marked for deletion stay on the server: the "
+                                 "session ended without QUIT]"));
+    session_free(s);
+    s = check(deletes, COUNT(deletes), MT_END_EOF);
+    assert_int_equal(s->stats.dele_count, 0);
+    assert_true(has_line(s, 'I', "[2 messages marked for deletion when the capture ended: "
+                                 "deleted only if a QUIT came after]"));
+    session_free(s);
+}
+
+/* The server's last word before it closed decides what a bare "closed" would not: a
+ * client cut off for too many invalid commands before any login (reset or closed), a
+ * logged-in user the server hung up on ("Server shutting down": interrupted); not a
+ * client that sat idle. */
+static void test_server_goodbye(void **unused)
+{
+    (void)unused;
+    const struct dialogue_step scanner[] = {
+        GREETING, C("FROB1\r\n"), S("-ERR Unknown command.\r\n"), C("FROB2\r\n"),
+        S("-ERR Too many invalid bad commands.\r\n"),
+    };
+    enum mt_end ends[] = { MT_END_CLOSE, MT_END_RESET };
+    for (size_t i = 0; i < COUNT(ends); i++) {
+        struct mt_session *s = check(scanner, COUNT(scanner), ends[i]);
+        assert_int_equal(s->status, MT_STATUS_NO_MAIL);
+        assert_string_equal(s->status_line, "-ERR Too many invalid bad commands.");
+        assert_non_null(strstr(explain_reason(s->status, s->status_line), "invalid commands"));
+        session_free(s);
+    }
+    const struct dialogue_step kicked[] = {
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
+        C("STAT\r\n"), S("+OK 2 320\r\n"), S("-ERR [SYS/TEMP] Server shutting down.\r\n"),
+    };
+    struct mt_session *s = check(kicked, COUNT(kicked), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "-ERR [SYS/TEMP] Server shutting down.");
+    session_free(s);
+    const struct dialogue_step idle[] = {
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
+        S("-ERR Disconnected for inactivity.\r\n"),
+    };
+    s = check(idle, COUNT(idle), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+}
+
 static void test_silence_at_the_end(void **unused)
 {
     (void)unused;
@@ -1626,6 +1715,8 @@ int main(void)
         cmocka_unit_test(test_no_server_bytes_and_implicit_tls),
         cmocka_unit_test(test_reset_and_incomplete),
         cmocka_unit_test(test_silence_at_the_end),
+        cmocka_unit_test(test_server_goodbye),
+        cmocka_unit_test(test_client_errors_and_unfinished_deletes),
         cmocka_unit_test(test_capa_quit_probe),
         cmocka_unit_test(test_top),
         cmocka_unit_test(test_retr_headers),

@@ -1151,6 +1151,49 @@ static void test_count_matches_store(void **state)
     unlink(side);
 }
 
+/* The Summary's top failure reasons: one per reason, not per IMAP tag or per Dovecot
+ * timing ("a7 NO [OVERQUOTA] ... (0.001 + 0.000 secs)." three times is one reason). */
+static void test_summary_reasons_grouped(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_ui_model_XXXXXX", db_path[64], err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    snprintf(db_path, sizeof db_path, "%s.db", path);
+    struct mt_store *store = store_open(db_path, true, err, sizeof err);
+    assert_non_null(store);
+    static const char *const lines[] = {
+        "EPHM2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.001 + 0.000 secs).",
+        "FFCN2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.002 + 0.000 + 0.001 secs).",
+        "a5 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.001 + 0.000 secs).",
+        "-ERR [SYS/TEMP] Failed to create POP3 session lock.",
+    };
+    for (int i = 0; i < 4; i++) {
+        struct mt_session *s = session_new(i < 3 ? MT_PROTO_IMAP : MT_PROTO_POP3);
+        s->start_us = 1767804840000000LL + i;
+        session_decide(s, i < 3 ? MT_STATUS_MAILBOX_FAILED : MT_STATUS_TEMP_FAILED, lines[i],
+                       strlen(lines[i]), -1);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+    struct ui_db *db = uidb_open(db_path, err, sizeof err);
+    assert_non_null(db);
+    struct ui_summary *sm = malloc(sizeof *sm);
+    assert_int_equal(uidb_summary(db, 0, 0, 60, sm), 0);
+    assert_int_equal(sm->reason_count, 2);
+    assert_int_equal(sm->reasons[0].count, 3);
+    assert_string_equal(sm->reasons[0].text,
+                        "NO [OVERQUOTA] Quota exceeded (mailbox for user is full).");
+    assert_string_equal(sm->reasons[1].text, "-ERR [SYS/TEMP] Failed to create POP3 session lock.");
+    free(sm);
+    uidb_close(db);
+    store_close(store);
+    unlink(db_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1172,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_detail_tls_failed),
         cmocka_unit_test(test_detail_retrieval_and_dns),
         cmocka_unit_test(test_count_matches_store),
+        cmocka_unit_test(test_summary_reasons_grouped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

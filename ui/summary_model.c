@@ -40,8 +40,9 @@ static const char *const stmt_sql[Q_COUNT_STMTS] = {
                  "GROUP BY 1, 2, 3",
     /* The top lists are of mail sessions: failed lookups have the DNS line (a name that
      * does not exist filled the reasons with its A, AAAA and MX lookups). */
-    [Q_REASONS] = "SELECT status, status_line, count(*) AS n FROM sessions WHERE" RANGE
-                  "AND status IN (%s) AND proto <> 'dns' GROUP BY 1, 2 ORDER BY n DESC LIMIT 8",
+    [Q_REASONS] = "SELECT status, mt_reason(status_line), count(*) AS n FROM sessions WHERE"
+                  RANGE "AND status IN (%s) AND proto <> 'dns' GROUP BY 1, 2 ORDER BY n DESC"
+                  " LIMIT 8",
     [Q_USERS] = "SELECT user, count(*) AS n FROM sessions WHERE" RANGE
                 "AND status IN (%s) AND user <> '' AND proto <> 'dns' GROUP BY 1 ORDER BY n DESC"
                 " LIMIT 8",
@@ -100,9 +101,57 @@ static sqlite3_stmt *prepare(struct ui_db *db, const char *sql_format)
     return st;
 }
 
+/* A failure line as one reason: without an IMAP command's tag ("a7 NO [OVERQUOTA] ..." and
+ * "b2 NO [OVERQUOTA] ..." are one reason) and without the timing Dovecot appends to its
+ * replies ("(0.001 + 0.000 secs)"), else every line would be a reason of its own. */
+static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    if (!text) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    size_t len = strlen(text);
+    const char *space = memchr(text, ' ', len);
+    if (space && space > text && text[0] != '*' && text[0] != '(' && text[0] != '[' &&
+        (strncmp(space, " OK ", 4) == 0 || strncmp(space, " NO ", 4) == 0 ||
+         strncmp(space, " BAD ", 5) == 0)) {
+        len -= (size_t)(space + 1 - text);
+        text = space + 1;
+    }
+    const char *open = len > 6 ? memchr(text, '(', len) : NULL;
+    while (open) {   /* the last "(... secs)" */
+        const char *close = memchr(open, ')', len - (size_t)(open - text));
+        bool timing = close && close - open > 6 && memcmp(close - 5, " secs", 5) == 0;
+        for (const char *c = open + 1; timing && c < close - 5; c++)
+            timing = (*c >= '0' && *c <= '9') || *c == '.' || *c == '+' || *c == ' ';
+        if (timing) {
+            size_t cut = (size_t)(open - text);
+            while (cut > 0 && text[cut - 1] == ' ')
+                cut--;
+            size_t tail = len - (size_t)(close + 1 - text);   /* "." after it, kept */
+            char *out = sqlite3_malloc64(cut + tail + 1);
+            if (!out) {
+                sqlite3_result_error_nomem(ctx);
+                return;
+            }
+            memcpy(out, text, cut);
+            memcpy(out + cut, close + 1, tail);
+            out[cut + tail] = '\0';
+            sqlite3_result_text(ctx, out, (int)(cut + tail), sqlite3_free);
+            return;
+        }
+        open = memchr(open + 1, '(', len - (size_t)(open + 1 - text));
+    }
+    sqlite3_result_text(ctx, text, (int)len, SQLITE_TRANSIENT);
+}
+
 /* Every statement; false at the first that fails (db->error says why). */
 static bool prepare_all(struct ui_db *db)
 {
+    sqlite3_create_function(db->db, "mt_reason", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            reason_key, NULL, NULL);
     for (int i = 0; i < Q_COUNT_STMTS; i++)
         if (stmt_sql[i] && !(db->stmt[i] = prepare(db, stmt_sql[i])))
             return false;

@@ -201,9 +201,16 @@ static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t 
 
 static void on_reset(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
 {
-    (void)ctx, (void)ts_us;
+    (void)ctx;
     struct live_session *live = stream;
-    connection_reset_by(&live->conn, from);
+    connection_reset_by(&live->conn, from, ts_us);
+}
+
+static void on_fin(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    (void)ctx;
+    struct live_session *live = stream;
+    connection_fin_by(&live->conn, from, ts_us);
 }
 
 static void on_snap_cut(void *ctx, void *stream, int64_t ts_us)
@@ -740,7 +747,7 @@ int pipeline_run(const struct pipeline_options *options, struct capture_source *
         .closed = on_closed,
         .attempt = on_attempt,
         .datagram = on_datagram,
-        .conflict = on_conflict, .reset = on_reset, .snap_cut = on_snap_cut,
+        .conflict = on_conflict, .reset = on_reset, .fin = on_fin, .snap_cut = on_snap_cut,
     };
     pipeline.dns = dns_watch_new(on_dns_row, &pipeline);
     if (reassembly_start(&config, &events, err, sizeof err) != 0) {

@@ -99,6 +99,7 @@ void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum str
         return;
     }
     struct mt_session *session = conn->session;
+    conn->reset_last = false;   /* the connection went on after it */
     if (from == STREAM_FROM_CLIENT)
         session->bytes_c2s += len;
     else
@@ -152,10 +153,27 @@ void connection_overlap_conflict(struct mt_connection *conn, enum stream_side fr
                             client ? "client" : "server");
 }
 
-void connection_reset_by(struct mt_connection *conn, enum stream_side from)
+void connection_reset_by(struct mt_connection *conn, enum stream_side from, int64_t ts_us)
 {
-    if (conn->session && conn->session->reset_by < 0)
+    if (!conn->session)
+        return;
+    if (conn->session->reset_by < 0)
         conn->session->reset_by = from == STREAM_FROM_CLIENT ? MT_CLIENT : MT_SERVER;
+    if (!conn->reset_last)
+        conn->reset_us = ts_us;
+    conn->reset_last = true;
+}
+
+void connection_fin_by(struct mt_connection *conn, enum stream_side from, int64_t ts_us)
+{
+    if (!conn->session)
+        return;
+    bool client = from == STREAM_FROM_CLIENT;
+    if (conn->fins == 0)
+        conn->session->closed_by = client ? MT_CLIENT : MT_SERVER;
+    if (!client && !(conn->fins & 2))
+        conn->server_fin_us = ts_us;
+    conn->fins |= client ? 1 : 2;
 }
 
 void connection_snap_cut(struct mt_connection *conn)
@@ -181,6 +199,17 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     }
     if (conn->guessing)   /* the server never spoke: what it was taken for */
         guessed(conn, session->proto);
+    if (how == STREAM_END_OF_INPUT && conn->reset_last && session->reset_by >= 0) {
+        how = STREAM_RESET;   /* a RST libnids left aside ended it: nothing came after */
+        ts_us = conn->reset_us;
+    } else if (how == STREAM_END_OF_INPUT && conn->fins == 2) {
+        how = STREAM_CLOSED;   /* the server closed; the client's side was not captured */
+        ts_us = conn->server_fin_us;
+        session_transcript_addf(session, ts_us, 'I', "[connection closed by the server; the "
+                                "client's side of the close was not captured]");
+    }
+    if (how != STREAM_CLOSED)
+        session->closed_by = -1;
     session->end = connection_end(how);
     if (how != STREAM_RESET)   /* a RST libnids did not take: not how it ended */
         session->reset_by = -1;

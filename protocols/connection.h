@@ -34,6 +34,10 @@ struct mt_connection {
     int64_t held_us;
     uint8_t conflicts_noted;   /* connection_overlap_conflict(): 1 client, 2 server */
     bool snap_cut;             /* a packet was cut by the snap length: that is its gap */
+    bool reset_last;           /* a RST came, and no byte after it (connection_reset_by()) */
+    int64_t reset_us;
+    uint8_t fins;              /* connection_fin_by(): 1 the client's, 2 the server's */
+    int64_t server_fin_us;
 };
 
 #define CONNECTION_GUESS_HOLD 4096
@@ -70,8 +74,16 @@ void connection_overlap_conflict(struct mt_connection *conn, enum stream_side fr
                                  int64_t ts_us);
 
 /* A RST came from side `from` (session->reset_by): if the connection ends reset, the
- * session says who reset it, with a transcript note. The first RST counts. */
-void connection_reset_by(struct mt_connection *conn, enum stream_side from);
+ * session says who reset it, with a transcript note. The first RST counts. A RST libnids
+ * did not take (one at the right edge of a full receive window: a server killed while a
+ * slow client reads) that nothing followed until the input ended is how the connection
+ * ended all the same. */
+void connection_reset_by(struct mt_connection *conn, enum stream_side from, int64_t ts_us);
+
+/* A FIN came from side `from`: the first says who closed (session->closed_by). A FIN
+ * from the server that the input ended after, the client's not seen (the capture stopped,
+ * or a client that never closes), is a close by the server all the same. */
+void connection_fin_by(struct mt_connection *conn, enum stream_side from, int64_t ts_us);
 
 /* A packet of the connection was cut by the capture's snap length: a sequence gap it ends
  * with is said to be that (a capture setting), not packets the mirror port lost. */

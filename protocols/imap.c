@@ -1772,8 +1772,8 @@ static void imap_decide_interrupted(struct imap *imap, struct mt_session *sessio
     const char *how = at_end ? "capture ended" : session_end_words(session);
     char line[160];
     int n = cut->in_message
-            ? snprintf(line, sizeof line, "(%s during %s: the message cut after %llu of %llu "
-                       "bytes)", how, oldest ? name : "FETCH", (unsigned long long)cut->received,
+            ? snprintf(line, sizeof line, "(%s during FETCH: the message cut after %llu of %llu "
+                       "bytes)", how, (unsigned long long)cut->received,
                        (unsigned long long)cut->size)
             : snprintf(line, sizeof line, "(%s while %s awaited its completion)", how, name);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;

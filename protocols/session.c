@@ -55,6 +55,7 @@ struct mt_session *session_new(enum mt_proto proto)
     session->status_transcript_line = -1;
     session->end = MT_END_EOF;
     session->reset_by = -1;
+    session->closed_by = -1;
     return session;
 }
 
@@ -445,7 +446,9 @@ const char *flag_name(unsigned bit)
 const char *session_end_words(const struct mt_session *session)
 {
     if (session->end != MT_END_RESET)
-        return "connection closed";
+        return session->closed_by == MT_CLIENT ? "connection closed by the client"
+               : session->closed_by == MT_SERVER ? "connection closed by the server"
+                                                 : "connection closed";
     return session->reset_by == MT_CLIENT ? "connection reset by the client"
            : session->reset_by == MT_SERVER ? "connection reset by the server"
                                             : "connection reset";

@@ -197,6 +197,7 @@ struct mt_session {
     int status_transcript_line;    /* index of that line in the transcript, -1 if none */
     enum mt_end end;
     int8_t reset_by;          /* end RESET: MT_CLIENT or MT_SERVER sent the RST; -1 unknown */
+    int8_t closed_by;         /* end CLOSE: the side whose FIN came first; -1 unknown */
     int64_t input_end_us;     /* end EOF: when the input ended (end_us is the last bytes);
                                  0 unknown. How long a reply was awaited when it ended */
     uint32_t flags;
@@ -311,8 +312,9 @@ enum mt_end end_from_name(const char *name);        /* MT_END_EOF if none */
 const char *direction_name(enum mt_direction direction);   /* "in" / "out" */
 /* Name of flag bit `bit` (MT_FLAG_* == 1u << bit), e.g. "line_truncated"; NULL if none. */
 const char *flag_name(unsigned bit);
-/* How the connection ended, for a status line: "connection closed", "connection reset by
- * the client" / "by the server" / "connection reset" (who sent the RST unknown). */
+/* How the connection ended, for a status line: "connection closed by the server" / "by the
+ * client" / "connection closed" (who began it unknown), "connection reset by the client" /
+ * "by the server" / "connection reset". */
 const char *session_end_words(const struct mt_session *session);
 /* True for statuses an admin treats as a failure (for --failed and colours). */
 bool status_is_failure(enum mt_status status);

@@ -537,14 +537,19 @@ static void snap_cut_check(const uint8_t *ip, size_t len)
 
 /* Who sent a RST (tcp: its header; flow: segment_of()'s): libnids reports the reset, never
  * its sender. Before libnids, which closes the stream on it. */
-static void reset_check(const uint8_t *tcp, const struct overlap_flow *flow)
+/* A RST or a FIN (two a connection): reported on its stream before libnids takes it. */
+static void end_flags_check(const uint8_t *tcp, const struct overlap_flow *flow)
 {
-    if (!(tcp[13] & TCP_RST) || !active->events.reset)
+    bool rst = (tcp[13] & TCP_RST) && active->events.reset;
+    bool fin = (tcp[13] & TCP_FIN) && active->events.fin;
+    if (!rst && !fin)
         return;
     enum stream_side from;
     struct stream_slot *slot = slot_of(flow, &from);
-    if (slot)
+    if (slot && rst)
         active->events.reset(active->events.ctx, slot->user, from, active->now_us);
+    else if (slot)
+        active->events.fin(active->events.ctx, slot->user, from, active->now_us);
 }
 
 static void hand_to_nids(const uint8_t *ip, size_t len)
@@ -641,7 +646,7 @@ void reassembly_ip_packet(const struct ip_frame *frame, int64_t ts_us)
         data = segment_of(ip, len, header_len, &flow, &seq, &payload, &payload_len);
         if (data)
             overlap_prefetch(active->overlaps, &flow, seq);
-        reset_check(ip + header_len, &flow);
+        end_flags_check(ip + header_len, &flow);
     }
     hand_to_nids(repair_ipv4(ip, len, header_len), len);
     if (data && overlap_conflicts(active->overlaps, &flow, seq, payload, payload_len))

@@ -61,6 +61,9 @@ struct reassembly_events {
     /* A RST from that side reached the stream (libnids reports the reset, never its
      * sender); called before closed(). May be NULL. */
     void (*reset)(void *ctx, void *stream, enum stream_side from, int64_t ts_us);
+    /* A FIN from that side reached the stream (libnids reports the close, never who began
+     * it, nor a close whose other half the capture missed). May be NULL. */
+    void (*fin)(void *ctx, void *stream, enum stream_side from, int64_t ts_us);
     /* A packet of the stream was cut by the capture's snap length: it is not given to
      * libnids, so its bytes are a gap (the stream ends with data_lost). IPv4. May be NULL. */
     void (*snap_cut)(void *ctx, void *stream, int64_t ts_us);

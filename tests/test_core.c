@@ -454,6 +454,58 @@ static void test_connection_silence_cut_by_the_end(void **state)
     }
 }
 
+/* A RST libnids did not take (at the right edge of a full window: a server killed while a
+ * slow client reads) that nothing followed is how the connection ended: reset by the
+ * server in the middle of RETR, not a login that went well; one that bytes followed is not.
+ * A server's FIN says who closed, also when the capture missed the client's. */
+static void test_connection_reset_libnids_left(void **state)
+{
+    (void)state;
+    struct flow flow = { .client = { .family = 4, .bytes = { 10, 0, 0, 1 } },
+                         .server = { .family = 4, .bytes = { 10, 0, 0, 2 } },
+                         .client_port = 40000, .server_port = 110 };
+    static const char *const server[] = { "+OK ready\r\n", "+OK\r\n", "+OK Logged in.\r\n",
+                                          "+OK 900 octets\r\nSubject: x\r\n\r\nbody" };
+    static const char *const client[] = { "USER a\r\n", "PASS b\r\n", "RETR 1\r\n" };
+    for (int after = 0; after < 4; after++) {
+        struct mt_connection conn;
+        int64_t t = 1000000;
+        assert_true(connection_open(&conn, MT_PROTO_POP3, false, &flow, true, t));
+        for (int i = 0; i < 4; i++) {
+            connection_data(&conn, NULL, STREAM_FROM_SERVER, server[i], strlen(server[i]), ++t);
+            if (i < 3)
+                connection_data(&conn, NULL, STREAM_FROM_CLIENT, client[i], strlen(client[i]), ++t);
+        }
+        if (after < 2)
+            connection_reset_by(&conn, STREAM_FROM_SERVER, ++t);
+        else   /* the server's FIN; the client's is not captured (2), or comes (3) */
+            connection_fin_by(&conn, STREAM_FROM_SERVER, ++t);
+        if (after == 1)   /* the connection went on: that RST ended nothing */
+            connection_data(&conn, NULL, STREAM_FROM_SERVER, "more", 4, ++t);
+        if (after == 3)
+            connection_fin_by(&conn, STREAM_FROM_CLIENT, ++t);
+        struct mt_session *s = connection_close(&conn, after == 3 ? STREAM_CLOSED
+                                                                  : STREAM_END_OF_INPUT,
+                                                false, t + 5000000);
+        assert_non_null(s);
+        if (after >= 2) {   /* who closed first is said */
+            assert_int_equal(s->end, MT_END_CLOSE);
+            assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+            assert_string_equal(s->status_line, "[connection closed by the server during RETR: "
+                                                "the message cut after 18 of 900 bytes]");
+        } else if (!after) {
+            assert_int_equal(s->end, MT_END_RESET);
+            assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+            assert_string_equal(s->status_line, "[connection reset by the server during RETR: the "
+                                                "message cut after 18 of 900 bytes]");
+        } else {
+            assert_int_equal(s->end, MT_END_EOF);
+            assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+        }
+        session_free(s);
+    }
+}
+
 static void test_connection_guesses_from_greeting(void **state)
 {
     (void)state;
@@ -1355,6 +1407,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_connection_silence_cut_by_the_end),
+        cmocka_unit_test(test_connection_reset_libnids_left),
         cmocka_unit_test(test_connection_guesses_from_greeting),
         cmocka_unit_test(test_linereader_every_split),
         cmocka_unit_test(test_linereader_dot_body_scan),

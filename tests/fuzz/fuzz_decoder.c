@@ -279,11 +279,20 @@ static void on_conflict(void *ctx, void *stream, enum stream_side from, int64_t 
 
 static void on_reset(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
 {
-    (void)ctx, (void)ts_us;
+    (void)ctx;
     struct live *live = live_from(stream);
     if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
         fuzz_fail("reset() from side %d", (int)from);
-    connection_reset_by(&live->conn, from);
+    connection_reset_by(&live->conn, from, ts_us);
+}
+
+static void on_fin(void *ctx, void *stream, enum stream_side from, int64_t ts_us)
+{
+    (void)ctx;
+    struct live *live = live_from(stream);
+    if (from != STREAM_FROM_CLIENT && from != STREAM_FROM_SERVER)
+        fuzz_fail("fin() from side %d", (int)from);
+    connection_fin_by(&live->conn, from, ts_us);
 }
 
 static void on_datagram(void *ctx, const struct flow *flow, enum stream_side from,
@@ -331,7 +340,7 @@ void fuzz_path_start(bool dns_possible)
     static const struct reassembly_events events = {
         .opened = on_opened, .data = on_data, .closed = on_closed,
         .attempt = on_attempt, .datagram = on_datagram, .conflict = on_conflict,
-        .reset = on_reset,
+        .reset = on_reset, .fin = on_fin,
     };
     if (running)
         return;

@@ -226,9 +226,16 @@ static const struct {
     /* Dovecot answers a plaintext USER with "-ERR [AUTH] Plaintext authentication
      * disallowed": the code that usually means a wrong password. */
     { MT_STATUS_LOGIN_DISABLED, "", "plaintext login refused: use TLS" },
-    { -1, "[AUTH]", "the server rejected the password (POP3 [AUTH])" },
+    { -1, "[AUTH]", "the server refused the login (POP3 [AUTH]): the password, or the account "
+                    "itself when its text says so (suspended, disabled)" },
     { -1, "[IN-USE]", "the mailbox is locked by another session (POP3 [IN-USE])" },
-    { -1, "[SYS/TEMP]", "a temporary problem on the server (POP3 [SYS/TEMP])" },
+    { -1, "[SYS/TEMP]", "a problem on the server it calls temporary (POP3 [SYS/TEMP]); one "
+                        "that repeats for a user is a server-side error (a lock, storage, a "
+                        "missing mailbox): its log says which" },
+    { -1, "[CONTACTADMIN]", "the server refuses this account until an administrator acts "
+                            "(IMAP [CONTACTADMIN]: suspended, disabled, or its setup broken)" },
+    { -1, "[SERVERBUG]", "the server failed on its own (IMAP [SERVERBUG]): its log has the error "
+                         "(a missing or corrupt mailbox, permissions, a bug)" },
     { -1, "[SYS/PERM]", "a permanent problem on the server (POP3 [SYS/PERM])" },
     { -1, "[AUTHENTICATIONFAILED]", "the server rejected the user name or password (IMAP)" },
     { -1, "[AUTHORIZATIONFAILED]", "the login is valid but not allowed to use this mailbox" },

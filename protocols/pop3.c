@@ -58,6 +58,7 @@
 #define POP3_PENDING_MAX 2048
 #define POP3_LISTING_SHOWN 20   /* lines of one CAPA/LIST/UIDL listing kept in the transcript */
 #define POP3_MASK "*****"
+#define POP3_HIDDEN_MAX 256     /* a hidden client line kept to mask the server's echo of it */
 #define SASL_DECODED_MAX (LR_LINE_MAX / 4 * 3 + 3) /* a SASL line is <= LR_LINE_MAX base64 */
 #define POP3_HEADER_BYTES_MAX (64 * 1024) /* as SMTP's: past these, the rest is body */
 #define POP3_HEADER_LINES_MAX 1000
@@ -175,6 +176,11 @@ struct pop3 {
      * down."); unsolicited: answering no command (the server hanging up on its own). */
     struct saved_line last_err;
     bool err_was_last, err_unsolicited;
+    /* A client line hidden as a possible password ("[unknown command, 9 bytes]"), kept until
+     * the reply: servers echo unknown commands ("-ERR Unknown command: HUNTER2!X"), and the
+     * echo is masked too. NULL when none (or longer than POP3_HIDDEN_MAX). */
+    char *hidden;
+    size_t hidden_len;
 
     bool listing;                  /* reading a multi-line listing as lines */
     uint64_t listing_lines;
@@ -234,6 +240,15 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
         return;
     st->rank = rank;
     session_decide(st->session, status, line, len, index);
+}
+
+static void hidden_forget(struct pop3 *st)
+{
+    if (st->hidden)
+        explicit_bzero(st->hidden, st->hidden_len);
+    free(st->hidden);
+    st->hidden = NULL;
+    st->hidden_len = 0;
 }
 
 static void save_line(struct saved_line *saved, const char *line, size_t len, int index)
@@ -638,8 +653,16 @@ static void on_client(void *ctx, const struct lr_event *event)
         log_command(st, line, len, command->mask_after);
     else if (keyword) /* unknown command: its arguments could be anything */
         log_command(st, line, len, 1);
-    else /* not even a keyword: maybe a stray password, so only its size shows */
+    else {   /* not even a keyword: maybe a stray password, so only its size shows */
         session_transcript_addf(st->session, st->now, 'C', "[unknown command, %zu bytes]", len);
+        hidden_forget(st);
+        if (len > 0 && len <= POP3_HIDDEN_MAX && !memchr(line, '\0', len) &&
+            (st->hidden = malloc(len + 1)) != NULL) {
+            memcpy(st->hidden, line, len);
+            st->hidden[len] = '\0';
+            st->hidden_len = len;
+        }
+    }
 
     while (arg_len > 0 && (*arg == ' ' || *arg == '\t'))
         arg++, arg_len--;
@@ -967,6 +990,21 @@ static void on_server(void *ctx, const struct lr_event *event)
             st->desync_hidden++;
         return;
     }
+    char masked[LR_LINE_MAX];
+    if (st->hidden && len < sizeof masked) {   /* the reply to it, maybe echoing it */
+        long at = text_find_ci(line, len, st->hidden);
+        if (at >= 0) {
+            size_t after = (size_t)at + st->hidden_len, n = (size_t)at;
+            memcpy(masked, line, n);
+            memcpy(masked + n, POP3_MASK, strlen(POP3_MASK));
+            n += strlen(POP3_MASK);
+            size_t rest = len - after < sizeof masked - n ? len - after : sizeof masked - n;
+            memcpy(masked + n, line + after, rest);
+            line = masked;
+            len = n + rest;
+        }
+        hidden_forget(st);
+    }
     int index = session_transcript_add(st->session, st->now, 'S', line, len);
     if (!st->greeted) {
         greeting(st, line, len, index);
@@ -1211,6 +1249,7 @@ static void pop3_free(void *state)
     struct pop3 *st = state;
     if (!st)
         return;
+    hidden_forget(st);
     lr_free(&st->reader[MT_CLIENT]);
     lr_free(&st->reader[MT_SERVER]);
     free(st->pending);

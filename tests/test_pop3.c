@@ -948,6 +948,24 @@ static void test_server_goodbye(void **unused)
     session_free(s);
 }
 
+/* A line hidden as a possible password (a password typed at the wrong prompt) stays
+ * hidden when the server echoes it back in its error, in any case. */
+static void test_hidden_line_echo_masked(void **unused)
+{
+    (void)unused;
+    const struct dialogue_step echo[] = {
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
+        C("Hunter2!x\r\n"), S("-ERR Unknown command: HUNTER2!X\r\n"),
+        C("QUIT\r\n"), S("+OK Logging out.\r\n"),
+    };
+    struct mt_session *s = check(echo, COUNT(echo), MT_END_CLOSE);
+    assert_true(has_line(s, 'C', "[unknown command, 9 bytes]"));
+    assert_true(has_line(s, 'S', "-ERR Unknown command: *****"));
+    assert_null(memmem(s->transcript, s->transcript_len, "UNTER2", 6));
+    assert_null(memmem(s->transcript, s->transcript_len, "unter2", 6));
+    session_free(s);
+}
+
 static void test_silence_at_the_end(void **unused)
 {
     (void)unused;
@@ -1715,6 +1733,7 @@ int main(void)
         cmocka_unit_test(test_no_server_bytes_and_implicit_tls),
         cmocka_unit_test(test_reset_and_incomplete),
         cmocka_unit_test(test_silence_at_the_end),
+        cmocka_unit_test(test_hidden_line_echo_masked),
         cmocka_unit_test(test_server_goodbye),
         cmocka_unit_test(test_client_errors_and_unfinished_deletes),
         cmocka_unit_test(test_capa_quit_probe),

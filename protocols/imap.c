@@ -1480,14 +1480,17 @@ static void fetch_headers_begin(struct imap *imap, uint64_t size)
         for (size_t i = has_uid ? (size_t)at + 4 : s->len; i < s->len && s->text[i] >= '0' &&
              s->text[i] <= '9' && uid < UINT64_MAX / 10 - 9; i++)
             uid = uid * 10 + (uint64_t)(s->text[i] - '0');
+        /* "BODY[]<0> {1024}": a partial fetch (RFC 9051 6.4.5), a piece, not the message */
+        const char *part = s->len > 2 && text_find_ci(s->text, s->len, "]<") >= 0
+                           ? " (partial)" : "";
         if (parse_u64(w, wl, UINT64_MAX, &number) && uid)
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu (UID %llu)",
-                              (unsigned long long)number, (unsigned long long)uid);
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu (UID %llu)%s",
+                              (unsigned long long)number, (unsigned long long)uid, part);
         else if (parse_u64(w, wl, UINT64_MAX, &number))
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu",
-                              (unsigned long long)number);
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu%s",
+                              (unsigned long long)number, part);
         else
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH");
+            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH%s", part);
     }
     lr_read_block(&s->reader, size);
 }

@@ -255,6 +255,7 @@ static void test_fetch_retrievals(void **unused)
     assert_non_null(strstr(mt_str(s->messages[0].subject), "report"));
     assert_string_equal(mt_str(s->messages[1].message_id), "<b2@example.org>");
     assert_string_equal(mt_str(s->messages[1].subject), "partial");
+    assert_string_equal(mt_str(s->messages[1].reply), "retrieved by FETCH 2 (partial)");
     assert_string_equal(mt_str(s->messages[2].message_id), "<d4@example.org>");
     assert_string_equal(mt_str(s->messages[2].reply), "retrieved by FETCH 4");
     /* the literal ends the header scan: the rest of the line is IMAP again */

@@ -238,9 +238,7 @@ static int run_with_console(struct pipeline_options *options, struct capture_sou
     snprintf(log_path, sizeof log_path, "%s.log", options->db_path);
     /* The database must exist before the console opens it. */
     char err[512];
-    struct mt_store *store = options->bulk_load
-                             ? store_open_for_load(options->db_path, err, sizeof err)
-                             : store_open(options->db_path, true, err, sizeof err);
+    struct mt_store *store = store_open(options->db_path, true, err, sizeof err);
     if (!store) {
         fprintf(stderr, "mailtap: %s\n", err);
         return EXIT_DATABASE;
@@ -363,7 +361,8 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
         return EXIT_USAGE;
     }
     struct readlog readlog;
-    if (!readlog_begin(&readlog, options->db_path, files, &file_count, again, options->quiet))
+    if (!readlog_begin(&readlog, options->db_path, files, &file_count, again, options->quiet,
+                       options->defer_indexes))
         return EXIT_DATABASE;
     if (file_count == 0) {
         if (!options->quiet)

@@ -443,7 +443,7 @@ static bool configure_store(struct pipeline *pipeline, char *err, size_t errlen)
 /* Opens the database and starts its writer thread. False with a message in err. */
 static bool open_store(struct pipeline *pipeline, char *err, size_t errlen)
 {
-    pipeline->store = pipeline->options->bulk_load
+    pipeline->store = pipeline->options->bulk_load && pipeline->options->defer_indexes
                       ? store_open_for_load(pipeline->options->db_path, err, errlen)
                       : store_open(pipeline->options->db_path, true, err, errlen);
     if (!pipeline->store)

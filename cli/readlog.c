@@ -93,13 +93,15 @@ static void free_entries(struct readlog *log)
 #define SKIPPED_NAMED 3
 
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
-                   bool again, bool quiet)
+                   bool again, bool quiet, bool load_pages)
 {
     char err[512];
     *log = (struct readlog){ .started_us = now_us() };
     log->entries = calloc((size_t)*count + 1, sizeof *log->entries);
-    /* the first to open the database for `read`: a new one gets a load's pages */
-    struct mt_store *store = log->entries ? store_open_for_load(db_path, err, sizeof err) : NULL;
+    /* the first to open the database for `read`: a new one may get a load's pages */
+    struct mt_store *store = !log->entries ? NULL
+                             : load_pages ? store_open_for_load(db_path, err, sizeof err)
+                                          : store_open(db_path, true, err, sizeof err);
     if (!store) {
         fprintf(stderr, "mailtap: %s\n", log->entries ? err : "out of memory");
         free(log->entries);

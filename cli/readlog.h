@@ -27,10 +27,11 @@ struct readlog {
 /* Drops from files[0..*count) the ones read completely into db_path before (said on
  * stderr unless quiet), warns of those read only partly (an interrupted read: their
  * sessions stored then will be there twice), and records the others as being read.
- * again: none is dropped. False on a database or memory error (message printed); *log is
+ * again: none is dropped. load_pages: a database this creates gets a bulk load's pages
+ * (store_open_for_load()). False on a database or memory error (message printed); *log is
  * then empty and nothing was recorded. */
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
-                   bool again, bool quiet);
+                   bool again, bool quiet, bool load_pages);
 
 /* The read of the recorded files ended: complete (not interrupted, and the database took
  * its sessions), or not; a read that stored nothing at all (a full disk from the start)

@@ -58,6 +58,7 @@
 #define IMAP_SASL_B64_MAX 2048  /* base64 characters of a SASL response decoded */
 #define IMAP_NUMBER64_MAX 9223372036854775807ULL  /* RFC 9051 number64 */
 #define IMAP_MASK "*****"     /* what a secret looks like in the transcript */
+#define IMAP_HIDDEN_MAX 256   /* a hidden client line kept to mask the server's echo of it */
 #define IMAP_HEADER_BYTES_MAX (64 * 1024) /* as SMTP's and POP3's: past these, the rest is body */
 #define IMAP_HEADER_LINES_MAX 1000
 
@@ -201,6 +202,10 @@ struct imap {
     struct { int64_t ts; char *text; size_t len; } plus_held[IMAP_PLUS_HELD];
     unsigned plus_count;             /* held go-aheads (hold_plus()) */
     int64_t go_ahead_ts;             /* the server's latest "+": the client's turn after it */
+    /* A client line hidden as a possible password, kept until the server's next line, which
+     * may echo it (Dovecot takes it for a tag: "Hunter2!x BAD ..."); NULL when none. */
+    char *hidden;
+    size_t hidden_len;
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -1093,6 +1098,15 @@ static void log_held_plus(struct imap *imap)
     imap->plus_count = 0;
 }
 
+static void hidden_forget(struct imap *imap)
+{
+    if (imap->hidden)
+        explicit_bzero(imap->hidden, imap->hidden_len);
+    free(imap->hidden);
+    imap->hidden = NULL;
+    imap->hidden_len = 0;
+}
+
 static void client_line_done(struct imap *imap)
 {
     struct imap_side *c = &imap->client;
@@ -1116,6 +1130,11 @@ static void client_line_done(struct imap *imap)
         int n = snprintf(shown.text, sizeof shown.text, "[a line without a command, %zu bytes,"
                          " not shown]", c->len);
         shown.len = n > 0 && (size_t)n < sizeof shown.text ? (size_t)n : 0;
+        hidden_forget(imap);
+        if (c->len > 0 && c->len <= IMAP_HIDDEN_MAX && (imap->hidden = malloc(c->len))) {
+            memcpy(imap->hidden, c->text, c->len);
+            imap->hidden_len = c->len;
+        }
         explicit_bzero(c->text, c->len);
     } else {
         shown.len = render_line(c, shown.text, sizeof shown.text);
@@ -1306,6 +1325,16 @@ static void server_tagged(struct imap *imap)
 static void server_line_done(struct imap *imap)
 {
     struct imap_side *s = &imap->server;
+    if (imap->hidden) {   /* the reply to a hidden line: its echo masked */
+        char masked[MT_TRANSCRIPT_LINE_MAX];
+        size_t n = text_mask_echo(masked, sizeof masked, s->text, s->len, imap->hidden,
+                                  imap->hidden_len, IMAP_MASK);
+        if (n <= s->cap) {
+            memcpy(s->text, masked, n);
+            s->len = n;
+        }
+        hidden_forget(imap);
+    }
     if (s->kind == LK_STATUS || s->kind == LK_DATA || s->kind == LK_FETCH) {
         server_untagged(imap);
         return;
@@ -1863,6 +1892,7 @@ static void imap_free(void *state)
     struct imap *imap = state;
     if (!imap)
         return;
+    hidden_forget(imap);
     lr_free(&imap->client.reader);
     lr_free(&imap->server.reader);
     free(imap->fetch_scan);

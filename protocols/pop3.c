@@ -656,10 +656,8 @@ static void on_client(void *ctx, const struct lr_event *event)
     else {   /* not even a keyword: maybe a stray password, so only its size shows */
         session_transcript_addf(st->session, st->now, 'C', "[unknown command, %zu bytes]", len);
         hidden_forget(st);
-        if (len > 0 && len <= POP3_HIDDEN_MAX && !memchr(line, '\0', len) &&
-            (st->hidden = malloc(len + 1)) != NULL) {
+        if (len > 0 && len <= POP3_HIDDEN_MAX && (st->hidden = malloc(len)) != NULL) {
             memcpy(st->hidden, line, len);
-            st->hidden[len] = '\0';
             st->hidden_len = len;
         }
     }
@@ -991,18 +989,10 @@ static void on_server(void *ctx, const struct lr_event *event)
         return;
     }
     char masked[LR_LINE_MAX];
-    if (st->hidden && len < sizeof masked) {   /* the reply to it, maybe echoing it */
-        long at = text_find_ci(line, len, st->hidden);
-        if (at >= 0) {
-            size_t after = (size_t)at + st->hidden_len, n = (size_t)at;
-            memcpy(masked, line, n);
-            memcpy(masked + n, POP3_MASK, strlen(POP3_MASK));
-            n += strlen(POP3_MASK);
-            size_t rest = len - after < sizeof masked - n ? len - after : sizeof masked - n;
-            memcpy(masked + n, line + after, rest);
-            line = masked;
-            len = n + rest;
-        }
+    if (st->hidden) {   /* the reply to it, maybe echoing it */
+        len = text_mask_echo(masked, sizeof masked, line, len, st->hidden, st->hidden_len,
+                             POP3_MASK);
+        line = masked;
         hidden_forget(st);
     }
     int index = session_transcript_add(st->session, st->now, 'S', line, len);
@@ -1217,26 +1207,30 @@ static void pop3_close(void *state, struct mt_session *session)
                                 " nor -ERR, and no reply paired with a command]",
                                 (unsigned long long)st->desync_hidden);
     if (st->session->stats.dele_count > 0 && !st->quit_answered && readable) {
+        bool one = session->stats.dele_count == 1;
         session_transcript_addf(session, st->now, 'I', "[%llu message%s marked for deletion %s]",
-                                (unsigned long long)session->stats.dele_count,
-                                session->stats.dele_count == 1 ? "" : "s",
+                                (unsigned long long)session->stats.dele_count, one ? "" : "s",
                                 session->end == MT_END_EOF
                                 ? "when the capture ended: deleted only if a QUIT came after"
-                                : "stay on the server: the session ended without QUIT");
+                                : one ? "stays on the server: the session ended without QUIT"
+                                      : "stay on the server: the session ended without QUIT");
         session->stats.dele_count = 0;
     }
     settle(st);
     bool server_said_why = st->err_was_last && !st->logged_in;   /* settle() decided by it */
-    if (interrupted[0] && !status_is_failure(session->status) && !server_said_why) {
+    /* The server hung up on a logged-in user and said why: unasked ("-ERR [SYS/TEMP] Server
+     * shutting down.": a restart, doveadm kick), or answering the command before those it
+     * then left unanswered ("-ERR Too many bad commands."); its words say more than "reset
+     * while NOOP awaited its reply". Not for a client that sat idle. */
+    bool hung_up = st->logged_in && st->err_was_last && !st->quit_sent && closed_early &&
+                   (st->err_unsolicited || st->count > 0) && !idle_goodbye(st);
+    if (hung_up && !status_is_failure(session->status)) {
+        session_decide(session, MT_STATUS_INTERRUPTED, line_buf_text(&st->last_err.buf),
+                       st->last_err.buf.len, st->last_err.index);
+    } else if (interrupted[0] && !status_is_failure(session->status) && !server_said_why) {
         size_t n = strlen(interrupted);
         session_decide(session, cut_status, interrupted, n,
                        session_transcript_add(session, st->now, 'I', interrupted, n));
-    } else if (st->logged_in && st->err_was_last && st->err_unsolicited && !st->quit_sent &&
-               closed_early && !status_is_failure(session->status) && !idle_goodbye(st)) {
-        /* the server hung up on a logged-in user, and said why ("-ERR [SYS/TEMP] Server
-         * shutting down.": a restart, doveadm kick); not for a client that sat idle */
-        session_decide(session, MT_STATUS_INTERRUPTED, line_buf_text(&st->last_err.buf),
-                       st->last_err.buf.len, st->last_err.index);
     } else if (silent[0] && !status_is_failure(session->status)) {
         size_t n = strlen(silent);
         session_decide(session, MT_STATUS_NO_RESPONSE, silent, n,

@@ -274,3 +274,57 @@ size_t text_extract_path(char *dst, size_t cap, const char *arg, size_t len)
         word++;
     return text_sanitize(dst, cap, arg, word);
 }
+
+static bool word_byte(char c)
+{
+    return c != ' ' && c != '\t' && c != ':' && c != '"' && c != '\'' && c != '(' && c != ')' &&
+           c != '[' && c != ']' && c != ',';
+}
+
+/* Does s[0..len) begin with w[0..wl), case-insensitively? */
+static bool starts_ci(const char *s, size_t len, const char *w, size_t wl)
+{
+    if (wl > len)
+        return false;
+    for (size_t i = 0; i < wl; i++) {
+        unsigned char a = (unsigned char)s[i], b = (unsigned char)w[i];
+        if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
+            return false;
+    }
+    return true;
+}
+
+size_t text_mask_echo(char *out, size_t cap, const char *line, size_t len, const char *hidden,
+                      size_t hidden_len, const char *mask)
+{
+    size_t n = 0, mask_len = strlen(mask);
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len && n < cap;) {
+        size_t hit = 0;
+        bool at_word = i == 0 || !word_byte(line[i - 1]);
+        if (at_word && hidden_len > 0 && starts_ci(line + i, len - i, hidden, hidden_len) &&
+            (i + hidden_len == len || !word_byte(line[i + hidden_len])))
+            hit = hidden_len;
+        for (size_t w = 0; !hit && at_word && w < hidden_len;) {
+            while (w < hidden_len && (hidden[w] == ' ' || hidden[w] == '\t'))
+                w++;
+            size_t e = w;
+            while (e < hidden_len && hidden[e] != ' ' && hidden[e] != '\t')
+                e++;
+            if (e - w >= 2 && starts_ci(line + i, len - i, hidden + w, e - w) &&
+                (i + (e - w) == len || !word_byte(line[i + (e - w)])))
+                hit = e - w;
+            w = e;
+        }
+        if (hit) {
+            size_t take = mask_len < cap - n ? mask_len : cap - n;
+            memcpy(out + n, mask, take);
+            n += take;
+            i += hit;
+        } else {
+            out[n++] = line[i++];
+        }
+    }
+    return n;
+}

@@ -50,6 +50,15 @@ bool text_starts_with_ci(const char *s, size_t len, const char *word);
 /* Case-insensitive search for needle inside s[0..len); returns offset or -1. */
 long text_find_ci(const char *s, size_t len, const char *needle);
 
+/* Copies line[0..len) into out (capacity cap) with the echo of a hidden client line
+ * masked (mask in its place): the whole line, and each of its words of 2 bytes or more
+ * found as a word of the line, case-insensitively. Servers echo what they did not
+ * understand, whole, by its first word, or upper-cased ("-ERR Unknown command: HUNTER2",
+ * IMAP's "Hunter2!x BAD ..."): a password typed at the wrong prompt must not come back
+ * that way. Returns the length (cut to cap). */
+size_t text_mask_echo(char *out, size_t cap, const char *line, size_t len, const char *hidden,
+                      size_t hidden_len, const char *mask);
+
 /* Copies s[0..len) to dst (capacity cap), sanitized, after removing leading and
  * trailing spaces/tabs. Returns the length written, as text_sanitize(). */
 size_t text_copy_trimmed(char *dst, size_t cap, const char *s, size_t len);

@@ -887,8 +887,8 @@ static int open_immutable(struct mt_store *store, const char *path)
     return store_sqlite_open_immutable(path, &store->db);
 }
 
-/* A rollback journal with its header written (SQLite's magic in its first 8 bytes) is
- * hot: a bulk load (store_set_bulk_load()) was killed while its commit wrote pages into
+/* A rollback journal with its header written (SQLite's magic in its first 8 bytes), or
+ * one this user may not read, is hot: a bulk load (store_set_bulk_load()) was killed while its commit wrote pages into
  * the file, which holds half a transaction until a writer rolls it back. A journal whose
  * header is still zero is a transaction that never reached the file. */
 static bool hot_journal_beside(const char *path)
@@ -899,8 +899,9 @@ static bool hot_journal_beside(const char *path)
     if ((size_t)snprintf(journal, sizeof journal, "%s-journal", path) >= sizeof journal)
         return false;
     FILE *f = fopen(journal, "rb");
-    if (!f)
-        return false;
+    struct stat st;
+    if (!f)   /* one this user may not read (0600, another's): it cannot be told, so it is */
+        return errno != ENOENT && stat(journal, &st) == 0 && st.st_size > 0;
     bool hot = fread(head, 1, sizeof head, f) == sizeof head && memcmp(head, magic, 8) == 0;
     fclose(f);
     return hot;

@@ -68,11 +68,13 @@ void store_filter_init(struct store_filter *filter);
  * NORMAL, foreign keys on, busy timeout. Refuses a database that is not mailtap's or has
  * a newer schema. Returns NULL with a message in err (capacity errlen) on failure. */
 struct mt_store *store_open(const char *path, bool writable, char *err, size_t errlen);
-/* store_open(path, true, ...) for `read` (a bulk load, store_set_bulk_load()): a file it creates
+/* store_open(path, true, ...) for `read` into a new database without --ui or retention (a
+ * bulk load that may defer its indexes, store_set_bulk_load()): a file it creates
  * gets STORE_BULK_PAGE_SIZE pages, for good (a page size does not change once there are
  * pages): fewer pages to split, link and write per session, 2.4 -> 2.1 s on the
  * session-heavy benchmark. A sensor's databases keep 4 KiB pages: each of its small
- * commits writes every page it touched (about 30) to the log, 4 times the bytes at 16 KiB. */
+ * commits writes every page it touched (about 30) to the log, 4 times the bytes at 16 KiB;
+ * and so do those of a read with --ui or retention (a size limit is kept in pages). */
 struct mt_store *store_open_for_load(const char *path, char *err, size_t errlen);
 
 /* A database read as the file is, for a reader that cannot make the -shm file WAL mode

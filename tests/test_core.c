@@ -322,6 +322,29 @@ static void test_session_text(void **state)
 
 /* A saved line: grown in steps of MT_LINE_BUF_ROUND, cut at MT_TEXT_MAX, its buffer kept
  * for a shorter line; an empty line needs no buffer; copying onto itself changes nothing. */
+/* A hidden line's echo is masked whole, by any of its words, in any case; other words
+ * of the reply stay. */
+static void test_mask_echo(void **state)
+{
+    (void)state;
+    static const struct { const char *line, *hidden, *want; } cases[] = {
+        { "-ERR Unknown command: HUNTER2!X", "Hunter2!x", "-ERR Unknown command: *****" },
+        { "-ERR Unknown command: TR0UB4DOR", "Tr0ub4dor and3 more", "-ERR Unknown command: *****" },
+        { "Hunter2!x BAD Error in IMAP command.", "Hunter2!x", "***** BAD Error in IMAP command." },
+        { "-ERR Unknown command: MYPASS", "my", "-ERR Unknown command: MYPASS" },   /* a part */
+        { "-ERR nothing echoed", "s3cr3t", "-ERR nothing echoed" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[128];
+        size_t n = text_mask_echo(out, sizeof out, cases[i].line, strlen(cases[i].line),
+                                  cases[i].hidden, strlen(cases[i].hidden), "*****");
+        out[n] = '\0';
+        assert_string_equal(out, cases[i].want);
+    }
+    char tiny[4];   /* never past its capacity */
+    assert_int_equal(text_mask_echo(tiny, sizeof tiny, "-ERR x", 6, "x", 1, "*****"), 4);
+}
+
 static void test_line_buf(void **state)
 {
     (void)state;
@@ -1403,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_encoded_words),
         cmocka_unit_test(test_encoded_words_caps),
         cmocka_unit_test(test_session_text),
+        cmocka_unit_test(test_mask_echo),
         cmocka_unit_test(test_line_buf),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_extract_path),

@@ -953,6 +953,15 @@ static void test_login_bad_syntax(void **unused)
     assert_string_equal(s->status_line, "a1 NO [AUTHENTICATIONFAILED] Authentication failed.");
     assert_int_equal(s->auth_failures, 1);
     session_free(s);
+    /* a password typed as a line of its own: hidden, and so is Dovecot's echo of it */
+    const struct dialogue_step echo[] = {
+        SV("* OK ready\r\n"), CL("Hunter2!x\r\n"),
+        SV("Hunter2!x BAD Error in IMAP command received by server.\r\n"),
+    };
+    s = run(echo, COUNT(echo), MT_END_CLOSE);
+    assert_no_secret(s, "unter2");
+    assert_transcript_has(s, "S ***** BAD Error in IMAP command received by server.\n");
+    session_free(s);
     /* a client the server gives up on before any login: its words, as POP3's -ERR */
     const struct dialogue_step scanner[] = {
         SV("* OK ready\r\n"), CL("b1 FROB\r\n"), SV("b1 BAD Error in IMAP command.\r\n"),

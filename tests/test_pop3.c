@@ -939,6 +939,14 @@ static void test_server_goodbye(void **unused)
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "-ERR [SYS/TEMP] Server shutting down.");
     session_free(s);
+    const struct dialogue_step bad_commands[] = {   /* the next command gets the RST */
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
+        C("FROB\r\n"), S("-ERR Too many bad commands.\r\n"), C("NOOP\r\n"),
+    };
+    s = check(bad_commands, COUNT(bad_commands), MT_END_RESET);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_string_equal(s->status_line, "-ERR Too many bad commands.");
+    session_free(s);
     const struct dialogue_step idle[] = {
         GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
         S("-ERR Disconnected for inactivity.\r\n"),
@@ -963,6 +971,13 @@ static void test_hidden_line_echo_masked(void **unused)
     assert_true(has_line(s, 'S', "-ERR Unknown command: *****"));
     assert_null(memmem(s->transcript, s->transcript_len, "UNTER2", 6));
     assert_null(memmem(s->transcript, s->transcript_len, "unter2", 6));
+    session_free(s);
+    const struct dialogue_step words[] = {   /* Dovecot echoes the first word only */
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
+        C("Tr0ub4dor and3\r\n"), S("-ERR Unknown command: TR0UB4DOR\r\n"),
+    };
+    s = check(words, COUNT(words), MT_END_CLOSE);
+    assert_true(has_line(s, 'S', "-ERR Unknown command: *****"));
     session_free(s);
 }
 

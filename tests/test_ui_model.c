@@ -1169,12 +1169,15 @@ static void test_summary_reasons_grouped(void **state)
         "FFCN2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.002 + 0.000 + 0.001 secs).",
         "a5 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.001 + 0.000 secs).",
         "-ERR [SYS/TEMP] Failed to create POP3 session lock.",
+        "[connection reset by the client during RETR: the message cut after 303595 of 900 bytes]",
+        "[connection reset by the client during RETR: the message cut after 1024 of 77 bytes]",
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         struct mt_session *s = session_new(i < 3 ? MT_PROTO_IMAP : MT_PROTO_POP3);
         s->start_us = 1767804840000000LL + i;
-        session_decide(s, i < 3 ? MT_STATUS_MAILBOX_FAILED : MT_STATUS_TEMP_FAILED, lines[i],
-                       strlen(lines[i]), -1);
+        session_decide(s, i < 3 ? MT_STATUS_MAILBOX_FAILED
+                          : i == 3 ? MT_STATUS_TEMP_FAILED : MT_STATUS_INTERRUPTED,
+                       lines[i], strlen(lines[i]), -1);
         assert_int_equal(store_put_session(store, s), STORE_OK);
         session_free(s);
     }
@@ -1183,11 +1186,14 @@ static void test_summary_reasons_grouped(void **state)
     assert_non_null(db);
     struct ui_summary *sm = malloc(sizeof *sm);
     assert_int_equal(uidb_summary(db, 0, 0, 60, sm), 0);
-    assert_int_equal(sm->reason_count, 2);
+    assert_int_equal(sm->reason_count, 3);
     assert_int_equal(sm->reasons[0].count, 3);
     assert_string_equal(sm->reasons[0].text,
                         "NO [OVERQUOTA] Quota exceeded (mailbox for user is full).");
-    assert_string_equal(sm->reasons[1].text, "-ERR [SYS/TEMP] Failed to create POP3 session lock.");
+    assert_int_equal(sm->reasons[1].count, 2);   /* mailtap's own lines: numbers as N */
+    assert_string_equal(sm->reasons[1].text, "[connection reset by the client during RETR: the "
+                                             "message cut after N of N bytes]");
+    assert_string_equal(sm->reasons[2].text, "-ERR [SYS/TEMP] Failed to create POP3 session lock.");
     free(sm);
     uidb_close(db);
     store_close(store);

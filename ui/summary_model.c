@@ -102,8 +102,10 @@ static sqlite3_stmt *prepare(struct ui_db *db, const char *sql_format)
 }
 
 /* A failure line as one reason: without an IMAP command's tag ("a7 NO [OVERQUOTA] ..." and
- * "b2 NO [OVERQUOTA] ..." are one reason) and without the timing Dovecot appends to its
- * replies ("(0.001 + 0.000 secs)"), else every line would be a reason of its own. */
+ * "b2 NO [OVERQUOTA] ..." are one reason), without the timing Dovecot appends to its
+ * replies ("(0.001 + 0.000 secs)"), and, in mailtap's own lines ("[...]", "(...)"), with
+ * every number as N ("the message cut after N of N bytes"): else every line would be a
+ * reason of its own. */
 static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
@@ -120,31 +122,31 @@ static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         len -= (size_t)(space + 1 - text);
         text = space + 1;
     }
-    const char *open = len > 6 ? memchr(text, '(', len) : NULL;
-    while (open) {   /* the last "(... secs)" */
-        const char *close = memchr(open, ')', len - (size_t)(open - text));
-        bool timing = close && close - open > 6 && memcmp(close - 5, " secs", 5) == 0;
-        for (const char *c = open + 1; timing && c < close - 5; c++)
-            timing = (*c >= '0' && *c <= '9') || *c == '.' || *c == '+' || *c == ' ';
-        if (timing) {
-            size_t cut = (size_t)(open - text);
-            while (cut > 0 && text[cut - 1] == ' ')
-                cut--;
-            size_t tail = len - (size_t)(close + 1 - text);   /* "." after it, kept */
-            char *out = sqlite3_malloc64(cut + tail + 1);
-            if (!out) {
-                sqlite3_result_error_nomem(ctx);
-                return;
-            }
-            memcpy(out, text, cut);
-            memcpy(out + cut, close + 1, tail);
-            out[cut + tail] = '\0';
-            sqlite3_result_text(ctx, out, (int)(cut + tail), sqlite3_free);
-            return;
-        }
-        open = memchr(open + 1, '(', len - (size_t)(open + 1 - text));
+    char *out = sqlite3_malloc64(len + 1);
+    if (!out) {
+        sqlite3_result_error_nomem(ctx);
+        return;
     }
-    sqlite3_result_text(ctx, text, (int)len, SQLITE_TRANSIENT);
+    bool own = len > 0 && (text[0] == '[' || text[0] == '(');
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        const char *close = text[i] == '(' ? memchr(text + i, ')', len - i) : NULL;
+        bool timing = close && close - (text + i) > 6 && memcmp(close - 5, " secs", 5) == 0;
+        for (const char *c = text + i + 1; timing && c < close - 5; c++)
+            timing = (*c >= '0' && *c <= '9') || *c == '.' || *c == '+' || *c == ' ';
+        if (timing) {   /* "(0.001 + 0.000 secs)" and the blank before it */
+            while (n > 0 && out[n - 1] == ' ')
+                n--;
+            i = (size_t)(close + 1 - text);
+        } else if (own && text[i] >= '0' && text[i] <= '9') {
+            out[n++] = 'N';
+            while (i < len && text[i] >= '0' && text[i] <= '9')
+                i++;
+        } else {
+            out[n++] = text[i++];
+        }
+    }
+    sqlite3_result_text(ctx, out, (int)n, sqlite3_free);
 }
 
 /* Every statement; false at the first that fails (db->error says why). */

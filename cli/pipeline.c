@@ -50,6 +50,10 @@ struct pipeline {
     struct capture_health health;
     uint64_t drops_seen;            /* kernel + interface drops at the last tick */
     uint64_t drop_epoch;            /* bumped whenever drops_seen grew */
+    /* The input went from one file to another across a minute or more without a packet
+     * (captures of different times read together): the latest such gap's start. A
+     * connection silent since before it was not seen silent: session->input_gap_us. */
+    int64_t input_gap_us;
     int64_t prune_after_us;         /* a failed prune (full disk) waits a minute */
     bool over_limit;                /* past --max-db-mb by half: sessions are dropped */
     uint64_t dropped_at_start;      /* dropped_over_limit when it began */
@@ -224,6 +228,8 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
 {
     struct pipeline *pipeline = ctx;
     struct live_session *live = stream;
+    if (live->conn.session && how == STREAM_END_OF_INPUT)
+        live->conn.session->input_gap_us = pipeline->input_gap_us;
     struct mt_session *session = connection_close(&live->conn, how, data_lost, ts_us);
     bool dropped = live->drop_epoch != pipeline->drop_epoch;
     size_t announced = live->messages_announced;
@@ -672,6 +678,7 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
     int stats_s = pipeline->options->stats_interval_s > 0 ? pipeline->options->stats_interval_s
                                                           : STATS_INTERVAL_S;
     int64_t next_tick = 0, next_stats = 0, last_ts = 0;
+    const char *file = NULL;
     int rc;
     while ((rc = capture_next(source, &packet)) != CAPTURE_END) {
         if (rc == CAPTURE_ERROR) {
@@ -686,6 +693,10 @@ static int64_t run_loop(struct pipeline *pipeline, struct capture_source *source
         if (rc == CAPTURE_PACKET) {
             summary->packets++;
             summary->bytes += packet.caplen;
+            const char *name = capture_current_name(source);
+            if (last_ts > 0 && packet.ts_us - last_ts >= MT_REPLY_WAIT_US && name != file)
+                pipeline->input_gap_us = last_ts;
+            file = name;
             if (packet.ts_us > last_ts)   /* the end is the latest time seen, as for reassembly */
                 last_ts = packet.ts_us;
             struct ip_frame frame;

@@ -456,10 +456,13 @@ const char *session_end_words(const struct mt_session *session)
 
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
+    /* after a jump between files, the silence seen ends where the earlier file did */
+    int64_t seen_until = session->input_gap_us >= since_us ? session->input_gap_us
+                                                           : session->input_end_us;
     if (session->end != MT_END_EOF || session->input_end_us <= 0 || since_us <= 0 ||
-        session->input_end_us - since_us < MT_REPLY_WAIT_US)
+        seen_until - since_us < MT_REPLY_WAIT_US)
         return 0;
-    return (session->input_end_us - since_us) / 1000000;
+    return (seen_until - since_us) / 1000000;
 }
 
 bool status_is_failure(enum mt_status status)

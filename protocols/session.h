@@ -200,6 +200,8 @@ struct mt_session {
     int8_t closed_by;         /* end CLOSE: the side whose FIN came first; -1 unknown */
     int64_t input_end_us;     /* end EOF: when the input ended (end_us is the last bytes);
                                  0 unknown. How long a reply was awaited when it ended */
+    int64_t input_gap_us;     /* end EOF: where the input last jumped a minute or more from
+                                 one file to another (0 none): silence after it is unseen */
     uint32_t flags;
 
     struct mt_recipient *recipients;
@@ -323,7 +325,10 @@ bool status_is_failure(enum mt_status status);
  * greet pause, a slow filter or mailbox), clients give up after minutes. */
 #define MT_REPLY_WAIT_US (60LL * 1000000)
 /* Whole seconds from since_us to the end of the input, when the session ended there
- * (MT_END_EOF with input_end_us known) and at least MT_REPLY_WAIT_US passed; else 0. */
+ * (MT_END_EOF with input_end_us known) and at least MT_REPLY_WAIT_US passed; else 0.
+ * When the input jumped from one file to another across a minute without packets after
+ * since_us (input_gap_us: captures of other times read together), the silence seen ends
+ * where the earlier file did. */
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us);
 /* The more severe of two statuses (see the order of enum mt_status). */
 enum mt_status status_worse(enum mt_status a, enum mt_status b);

@@ -529,6 +529,24 @@ static void test_connection_reset_libnids_left(void **state)
     }
 }
 
+/* Captures of different times read together: the silence seen after a connection's last
+ * bytes ends where its file did, not at the end of a later file. */
+static void test_silence_ends_at_a_file_jump(void **state)
+{
+    (void)state;
+    struct mt_session *s = session_new(MT_PROTO_IMAP);
+    s->end = MT_END_EOF;
+    s->input_end_us = 1000LL * 1000000;
+    assert_int_equal(session_silent_at_end_s(s, 100LL * 1000000), 900);
+    s->input_gap_us = 130LL * 1000000;   /* the first file ended 30 s after the last bytes */
+    assert_int_equal(session_silent_at_end_s(s, 100LL * 1000000), 0);
+    s->input_gap_us = 190LL * 1000000;   /* 90 s after them: that silence was seen */
+    assert_int_equal(session_silent_at_end_s(s, 100LL * 1000000), 90);
+    s->input_gap_us = 50LL * 1000000;    /* a jump before the bytes: the end counts */
+    assert_int_equal(session_silent_at_end_s(s, 100LL * 1000000), 900);
+    session_free(s);
+}
+
 static void test_connection_guesses_from_greeting(void **state)
 {
     (void)state;
@@ -1432,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_extract_path),
         cmocka_unit_test(test_connection_silence_cut_by_the_end),
         cmocka_unit_test(test_connection_reset_libnids_left),
+        cmocka_unit_test(test_silence_ends_at_a_file_jump),
         cmocka_unit_test(test_connection_guesses_from_greeting),
         cmocka_unit_test(test_linereader_every_split),
         cmocka_unit_test(test_linereader_dot_body_scan),

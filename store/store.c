@@ -888,9 +888,10 @@ static int open_immutable(struct mt_store *store, const char *path)
 }
 
 /* A rollback journal with its header written (SQLite's magic in its first 8 bytes), or
- * one this user may not read, is hot: a bulk load (store_set_bulk_load()) was killed while its commit wrote pages into
- * the file, which holds half a transaction until a writer rolls it back. A journal whose
- * header is still zero is a transaction that never reached the file. */
+ * one this user may not read, is hot: a bulk load (store_set_bulk_load()) was killed while
+ * its commit wrote pages into the file, which holds half a transaction until a writer
+ * rolls it back. A journal whose header is still zero is a transaction that never reached
+ * the file. */
 static bool hot_journal_beside(const char *path)
 {
     static const unsigned char magic[8] = { 0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7 };

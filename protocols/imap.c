@@ -1100,11 +1100,7 @@ static void log_held_plus(struct imap *imap)
 
 static void hidden_forget(struct imap *imap)
 {
-    if (imap->hidden)
-        explicit_bzero(imap->hidden, imap->hidden_len);
-    free(imap->hidden);
-    imap->hidden = NULL;
-    imap->hidden_len = 0;
+    text_secret_free(&imap->hidden, &imap->hidden_len);
 }
 
 static void client_line_done(struct imap *imap)

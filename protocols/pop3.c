@@ -244,11 +244,7 @@ static void decide(struct pop3 *st, enum mt_status status, const char *line, siz
 
 static void hidden_forget(struct pop3 *st)
 {
-    if (st->hidden)
-        explicit_bzero(st->hidden, st->hidden_len);
-    free(st->hidden);
-    st->hidden = NULL;
-    st->hidden_len = 0;
+    text_secret_free(&st->hidden, &st->hidden_len);
 }
 
 static void save_line(struct saved_line *saved, const char *line, size_t len, int index)

@@ -1,6 +1,7 @@
 /* text.c — sanitizing wire text, base64, case-insensitive helpers. */
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char hex_digits[] = "0123456789abcdef";
@@ -327,4 +328,13 @@ size_t text_mask_echo(char *out, size_t cap, const char *line, size_t len, const
         }
     }
     return n;
+}
+
+void text_secret_free(char **text, size_t *len)
+{
+    if (*text)
+        explicit_bzero(*text, *len);
+    free(*text);
+    *text = NULL;
+    *len = 0;
 }

@@ -50,6 +50,9 @@ bool text_starts_with_ci(const char *s, size_t len, const char *word);
 /* Case-insensitive search for needle inside s[0..len); returns offset or -1. */
 long text_find_ci(const char *s, size_t len, const char *needle);
 
+/* Wipes and frees a heap copy of something secret (*text, *len bytes); both reset. */
+void text_secret_free(char **text, size_t *len);
+
 /* Copies line[0..len) into out (capacity cap) with the echo of a hidden client line
  * masked (mask in its place): the whole line, and each of its words of 2 bytes or more
  * found as a word of the line, case-insensitively. Servers echo what they did not

@@ -1046,17 +1046,25 @@ static int count_rows(void *ctx, struct mt_session *s)
     return 0;
 }
 
-static void test_count_matches_store(void **state)
+/* A new database in /tmp (its path in db_path), open for writing. */
+static struct mt_store *temp_store(char *db_path, size_t cap)
 {
-    (void)state;
-    char path[] = "/tmp/test_ui_model_XXXXXX", db_path[64], err[256];
+    char path[] = "/tmp/test_ui_model_XXXXXX", err[256];
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
     unlink(path);
-    snprintf(db_path, sizeof db_path, "%s.db", path);
+    snprintf(db_path, cap, "%s.db", path);
     struct mt_store *store = store_open(db_path, true, err, sizeof err);
     assert_non_null(store);
+    return store;
+}
+
+static void test_count_matches_store(void **state)
+{
+    (void)state;
+    char db_path[64], err[256];
+    struct mt_store *store = temp_store(db_path, sizeof db_path);
     for (int i = 0; i < 60; i++) {
         struct mt_session *s = session_new((enum mt_proto)(i % 3));
         s->direction = i % 2 ? MT_OUTBOUND : MT_INBOUND;
@@ -1156,14 +1164,8 @@ static void test_count_matches_store(void **state)
 static void test_summary_reasons_grouped(void **state)
 {
     (void)state;
-    char path[] = "/tmp/test_ui_model_XXXXXX", db_path[64], err[256];
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(path);
-    snprintf(db_path, sizeof db_path, "%s.db", path);
-    struct mt_store *store = store_open(db_path, true, err, sizeof err);
-    assert_non_null(store);
+    char db_path[64], err[256];
+    struct mt_store *store = temp_store(db_path, sizeof db_path);
     static const char *const lines[] = {
         "EPHM2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.001 + 0.000 secs).",
         "FFCN2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full) (0.002 + 0.000 + 0.001 secs).",

@@ -231,6 +231,8 @@ static void on_closed(void *ctx, void *stream, enum stream_end how, bool data_lo
     if (live->conn.session && how == STREAM_END_OF_INPUT)
         live->conn.session->input_gap_us = pipeline->input_gap_us;
     struct mt_session *session = connection_close(&live->conn, how, data_lost, ts_us);
+    if (session && how == STREAM_END_OF_INPUT && session->end != MT_END_EOF)
+        pipeline->summary->ended_at_end++;
     bool dropped = live->drop_epoch != pipeline->drop_epoch;
     size_t announced = live->messages_announced;
     free(live);
@@ -809,9 +811,10 @@ void pipeline_print_summary(const struct pipeline_summary *summary, FILE *out)
     if (r->streams_evicted)
         fprintf(out, "; %llu streams EVICTED (table full: raise --max-streams)",
                 (unsigned long long)r->streams_evicted);
-    if (r->streams_open_at_end + r->attempts_cut)
-        fprintf(out, "; %llu still open at end",
-                (unsigned long long)(r->streams_open_at_end + r->attempts_cut));
+    uint64_t open = r->streams_open_at_end + r->attempts_cut;
+    open -= summary->ended_at_end < open ? summary->ended_at_end : open;
+    if (open)
+        fprintf(out, "; %llu still open at end", (unsigned long long)open);
     if (r->attempts_not_established)
         fprintf(out, "; %llu answered handshake%s never established (spoofed SYNs, lost packets "
                 "or a full stream table)", (unsigned long long)r->attempts_not_established,

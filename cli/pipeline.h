@@ -49,6 +49,7 @@ struct pipeline_summary {
     uint64_t dns_failures;        /* DNS lookups that failed (dns_error, timeout) */
     uint64_t sessions_stored;     /* committed to the database (DNS rows included) */
     uint64_t sessions_pruned, capture_gaps;   /* sessions_pruned: with statistics rows */
+    uint64_t ended_at_end;   /* open at the end by libnids, ended by a FIN or RST it left aside */
     uint64_t attempts_folded;     /* failed attempts counted in summary rows, not rows */
     uint64_t dropped_over_limit;  /* not stored: the database was over --max-db-mb by half */
     uint64_t summary_rows;        /* those rows */

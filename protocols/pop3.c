@@ -105,6 +105,7 @@ struct pending {
     bool has_number;
     uint64_t number; /* RETR/TOP: the message number asked for */
     bool malformed;  /* its arguments are not RFC 1939's: a -ERR is the client's error */
+    bool counted;    /* PASS/APOP: the login attempt counted when it was sent */
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -462,10 +463,12 @@ static enum mt_status login_error_status(const char *line, size_t len)
     return MT_STATUS_UNKNOWN;
 }
 
-static void login_verdict(struct pop3 *st, bool ok, const char *line, size_t len, int index)
+static void login_verdict(struct pop3 *st, bool ok, const char *line, size_t len, int index,
+                          bool counted)
 {
     struct mt_session *session = st->session;
-    session->auth_attempts += session->auth_attempts < INT_MAX; /* a brute force may be long */
+    if (!counted)   /* a brute force may be long */
+        session->auth_attempts += session->auth_attempts < INT_MAX;
     if (ok) {
         st->logged_in = true;
         decide(st, MT_STATUS_LOGIN_OK, line, len, index);
@@ -579,6 +582,12 @@ static void on_command(struct pop3 *st, struct pending *cmd, const char *arg, si
     case CMD_APOP: /* APOP name digest */
         n = next_word(&arg, &len, &word);
         set_user(st->session, word, n);
+        /* fall through */
+    case CMD_PASS:   /* the credentials went out: an attempt, answered or not */
+        if (cmd->login && st->session->auth_attempts < INT_MAX) {
+            st->session->auth_attempts++;
+            cmd->counted = true;
+        }
         break;
     case CMD_AUTH:
         sasl_start(st, cmd, arg, len);
@@ -663,7 +672,7 @@ static void on_client(void *ctx, const struct lr_event *event)
     while (arg_len > 0 && (arg[arg_len - 1] == ' ' || arg[arg_len - 1] == '\t'))
         arg_len--;
     struct pending cmd = { command ? command->kind : CMD_OTHER, arg_len > 0, !st->logged_in,
-                           false, 0, false };
+                           false, 0, false, false };
     if (cmd.kind == CMD_RETR || cmd.kind == CMD_TOP) {
         const char *num = arg, *digits;
         size_t num_rest = arg_len, num_len = next_word(&num, &num_rest, &digits);
@@ -838,18 +847,18 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
             decide(st, MT_STATUS_LOGIN_DISABLED, line, len, index);   /* no password went:
                                                       no attempt, no cleartext_auth finding */
         else if (!ok && cmd->login)
-            login_verdict(st, ok, line, len, index);
+            login_verdict(st, ok, line, len, index, false);
         break;
     case CMD_PASS:
     case CMD_APOP:
         if (cmd->login)
-            login_verdict(st, ok, line, len, index);
+            login_verdict(st, ok, line, len, index, cmd->counted);
         break;
     case CMD_AUTH:
         if (!cmd->has_arg && ok)
             st->listing = true, st->listing_lines = 0; /* the mechanism list */
         else if (cmd->login && (ok || sasl_judged(st, line, len)))
-            login_verdict(st, ok, line, len, index);
+            login_verdict(st, ok, line, len, index, false);
         else if (st->state == POP3_SASL)
             set_state(st, POP3_AUTHORIZATION);
         break;

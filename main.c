@@ -848,6 +848,14 @@ static bool worker_interface(const char *source, size_t *len)
     return true;
 }
 
+/* Is g a worker of the interface named by prefix[0..len)? */
+static bool worker_of(const struct stats_group *g, const char *prefix, size_t len)
+{
+    size_t other;
+    return worker_interface(g->source, &other) && other == len &&
+           memcmp(g->source, prefix, len) == 0;
+}
+
 /* Workers share one interface: the admin's question is the interface's, so after each
  * worker's block comes their sum ("eth0 (2 workers together)"), of the workers of the
  * latest run: those whose last sample is within STATS_WORKERS_APART_US of the newest (a
@@ -860,11 +868,10 @@ static void print_worker_totals(struct stats_context *c, bool json)
         size_t len;
         if (done[i] || !worker_interface(c->groups[i].source, &len))
             continue;
+        const char *interface = c->groups[i].source;
         int64_t newest_us = 0;
         for (int j = i; j < c->count; j++) {
-            size_t other;
-            if (worker_interface(c->groups[j].source, &other) && other == len &&
-                memcmp(c->groups[j].source, c->groups[i].source, len) == 0) {
+            if (worker_of(&c->groups[j], interface, len)) {
                 done[j] = true;
                 if (c->groups[j].newest.ts_us > newest_us)
                     newest_us = c->groups[j].newest.ts_us;
@@ -877,10 +884,8 @@ static void print_worker_totals(struct stats_context *c, bool json)
         int workers = 0;
         for (int j = i; j < c->count; j++) {
             const struct stats_group *g = &c->groups[j];
-            size_t other;
-            if (!worker_interface(g->source, &other) || other != len ||
-                memcmp(g->source, c->groups[i].source, len) != 0 ||
-                g->newest.ts_us < newest_us - STATS_WORKERS_APART_US)
+            if (!worker_of(g, interface, len) ||
+                g->newest.ts_us < newest_us - STATS_WORKERS_APART_US)   /* an earlier run's */
                 continue;
             workers++;
             sum.packets += g->newest.packets;
@@ -903,8 +908,8 @@ static void print_worker_totals(struct stats_context *c, bool json)
         }
         if (workers < 2)
             continue;
-        snprintf(source, sizeof source, "%.*s (%d workers together)", (int)len,
-                 c->groups[i].source, workers);
+        snprintf(source, sizeof source, "%.*s (%d workers together)", (int)len, interface,
+                 workers);
         sum.ts_us = newest_us;
         sum.source = source;
         sum.health = health;

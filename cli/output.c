@@ -114,6 +114,16 @@ static void put_ip_cell(FILE *out, const char *ip, int width)
 
 /* ---- shared helpers ------------------------------------------------------------------ */
 
+/* The microseconds of the decimal digits at *p (after a '.'), moving *p past them; digits
+ * past the sixth are ignored. */
+static int64_t fraction_us(const char **p)
+{
+    int64_t us = 0, scale = 100000;
+    for (; isdigit((unsigned char)**p); (*p)++, scale /= 10)
+        us += scale * (**p - '0');
+    return us;
+}
+
 bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
 {
     while (*text == ' ')
@@ -139,16 +149,13 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
     if (digits > 0 && (!text[digits] || (text[digits] == '.' &&
                                          !text[digits + 1 + strspn(text + digits + 1,
                                                                    "0123456789")]))) {
-        int64_t us = (int64_t)strtoll(text, NULL, 10) * 1000000;
-        int64_t scale = 100000;
-        for (const char *p = text + digits + (text[digits] == '.'); *p; p++, scale /= 10)
-            us += scale * (*p - '0');
-        *out_us = us;
+        const char *fraction = text + digits + (text[digits] == '.');
+        *out_us = (int64_t)strtoll(text, NULL, 10) * 1000000 + fraction_us(&fraction);
         return true;
     }
     struct tm tm = { 0 };
     int consumed = 0;
-    int64_t fraction_us = 0;   /* digits past the sixth are ignored (scale reaches 0) */
+    int64_t fraction = 0;
     if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) != 3)
         return false;
     const char *rest = text + consumed;
@@ -165,9 +172,8 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
         }
         /* a fraction, as the JSON prints "start": "2026-11-28T13:20:41.266286Z" */
         if (*rest == '.' && isdigit((unsigned char)rest[1])) {
-            int64_t scale = 100000;
-            for (rest++; isdigit((unsigned char)*rest); rest++, scale /= 10)
-                fraction_us += scale * (*rest - '0');
+            rest++;
+            fraction = fraction_us(&rest);
         }
         if (*rest == 'Z')
             rest++;
@@ -177,7 +183,7 @@ bool output_parse_time(const char *text, int64_t now_us, int64_t *out_us)
         return false;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    *out_us = (int64_t)timegm(&tm) * 1000000 + fraction_us;
+    *out_us = (int64_t)timegm(&tm) * 1000000 + fraction;
     return true;
 }
 

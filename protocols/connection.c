@@ -213,11 +213,9 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     session->end = connection_end(how);
     if (how != STREAM_RESET)   /* a RST libnids did not take: not how it ended */
         session->reset_by = -1;
-    if (session->reset_by >= 0) {   /* noted before the decoder decides */
+    if (session->reset_by >= 0)   /* noted before the decoder decides */
         session_transcript_addf(session, ts_us > session->end_us ? ts_us : session->end_us, 'I',
-                                "[connection reset by the %s]",
-                                session->reset_by == MT_CLIENT ? "client" : "server");
-    }
+                                "[%s]", session_end_words(session));
     /* The end of input and the idle timer are not the connection's doing: its last
      * bytes stay its end. */
     if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)

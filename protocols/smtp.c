@@ -1637,6 +1637,9 @@ static void smtp_close(void *state, struct mt_session *s)
     lr_finish(&st->reader[MT_CLIENT], smtp_client_event, st);
     lr_finish(&st->reader[MT_SERVER], smtp_server_event, st);
     settle_open_transactions(st);
+    /* how long the oldest command still awaiting its reply was unanswered at the end */
+    int64_t quiet_s = st->fifo.count > 0 ? session_silent_at_end_s(s, fifo_at(st, 0)->sent_us)
+                                         : 0;
 
     if (s->end == MT_END_REFUSED)
         decide_event(s, MT_STATUS_REFUSED, "connection refused");
@@ -1644,7 +1647,7 @@ static void smtp_close(void *state, struct mt_session *s)
         decide(s, MT_STATUS_SERVER_REJECTED, &st->greeting);
     else if (st->server_bytes == 0)
         decide_event(s, MT_STATUS_NO_RESPONSE, "no reply from the server");
-    else if (st->fifo.count > 0 && session_silent_at_end_s(s, fifo_at(st, 0)->sent_us) > 0) {
+    else if (quiet_s > 0) {
         /* the capture went on long after a command with no reply: no cut, a silence (a
          * hung server, queue or content filter: the end of a message is the classic) */
         const struct smtp_command *cmd = fifo_at(st, 0)->cmd;
@@ -1652,7 +1655,7 @@ static void smtp_close(void *state, struct mt_session *s)
         snprintf(line, sizeof line, "no reply to %s for %lld s when the capture ended",
                  cmd == &smtp_end_of_data ? "the end of the message"
                  : cmd->verb[0] == '(' ? "a command" : cmd->verb,
-                 (long long)session_silent_at_end_s(s, fifo_at(st, 0)->sent_us));
+                 (long long)quiet_s);
         decide_event(s, MT_STATUS_NO_RESPONSE, line);
     }
     else if ((st->plain_after_starttls[MT_CLIENT] || st->plain_after_starttls[MT_SERVER]) &&

@@ -285,14 +285,7 @@ static bool word_byte(char c)
 /* Does s[0..len) begin with w[0..wl), case-insensitively? */
 static bool starts_ci(const char *s, size_t len, const char *w, size_t wl)
 {
-    if (wl > len)
-        return false;
-    for (size_t i = 0; i < wl; i++) {
-        unsigned char a = (unsigned char)s[i], b = (unsigned char)w[i];
-        if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
-            return false;
-    }
-    return true;
+    return wl <= len && same_ci((const unsigned char *)s, (const unsigned char *)w, wl);
 }
 
 size_t text_mask_echo(char *out, size_t cap, const char *line, size_t len, const char *hidden,

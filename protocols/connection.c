@@ -99,6 +99,13 @@ void connection_data(struct mt_connection *conn, struct dns_watch *dns, enum str
         return;
     }
     struct mt_session *session = conn->session;
+    /* With thousands of connections open each of these is cold, and in an allocation of
+     * its own: asked for together, their cache misses overlap instead of following one
+     * another through the decoder (see the order of struct mt_session). */
+    __builtin_prefetch(session);
+    __builtin_prefetch((const char *)session + 64);
+    __builtin_prefetch(conn->state);
+    __builtin_prefetch(conn->tls);
     conn->reset_last = false;   /* the connection went on after it */
     if (from == STREAM_FROM_CLIENT)
         session->bytes_c2s += len;

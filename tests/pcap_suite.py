@@ -973,21 +973,50 @@ KILL_SNAPSHOT_SQL = (       # what a committed session must still be after the k
     " FROM sessions s")
 
 
-def kill_test_capture(suite):
-    """The bench generator's capture (deterministic, seed 1) and its truth sidecar."""
+def generated_capture(suite, name, args):
+    """A capture of the bench generator (deterministic for given args) and its truth
+    sidecar (what it generated, NAME.counts.json)."""
     gen = os.path.join(ROOT, "build-bench", "bin", "gen_capture")
     if not os.path.exists(gen):
         proc = subprocess.run(["make", "-s", "-C", ROOT, "build-bench/bin/gen_capture"],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise Failure("cannot build the capture generator: %s" % proc.stderr[-1000:])
-    path = os.path.join(suite.tmp, "kill.pcap")
-    proc = subprocess.run([gen, "--out", path, "--profile", "sessions", "--size-mb",
-                           str(KILL_CAPTURE_MB), "--seed", "1"],
-                          capture_output=True, text=True, timeout=120)
+    path = os.path.join(suite.tmp, name + ".pcap")
+    proc = subprocess.run([gen, "--out", path] + args, capture_output=True, text=True,
+                          timeout=120)
     if proc.returncode != 0:
         raise Failure("gen_capture failed: %s" % proc.stderr[-1000:])
-    return path, json.load(open(path + ".counts.json"))["sessions_total"]
+    return path, json.load(open(path + ".counts.json"))
+
+
+def kill_test_capture(suite):
+    path, truth = generated_capture(suite, "kill", ["--profile", "sessions", "--size-mb",
+                                                    str(KILL_CAPTURE_MB), "--seed", "1"])
+    return path, truth["sessions_total"]
+
+
+def test_many_streams_at_once(suite):
+    """1,500 connections open at once. Past 1,024 open streams the reassembly gives each
+    receive buffer back after its delivery and lends a spare one to the next segment, and
+    looks a segment's stream up ahead of libnids (reassembly.c, MANY_STREAMS): every
+    session, status, message, recipient and download must still be what the generator
+    wrote, as the bench checks on its 20,000-stream capture."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import bench   # its comparison of mailtap's results with the generator's truth
+    path, truth = generated_capture(suite, "many-streams", [
+        "--profile", "concurrent", "--concurrent", "1500", "--size-mb", "8", "--seed", "3"])
+    if truth["peak_concurrent_mail"] <= 1024:
+        raise Failure("the capture never has more than 1,024 streams open (peak %d)"
+                      % truth["peak_concurrent_mail"])
+    db = os.path.join(suite.tmp, "many-streams.db")
+    proc = subprocess.run([suite.mailtap, "read", "-d", db, path], capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0:
+        raise Failure("read: rc %d: %s" % (proc.returncode, proc.stderr[-500:]))
+    diffs = bench.compare(truth, bench.mailtap_results(suite.mailtap, db))
+    if diffs:
+        raise Failure("; ".join(diffs[:6]))
 
 
 def committed_sessions(db):
@@ -1864,7 +1893,8 @@ def main():
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
                  test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read, test_stats_worker_totals,
-                 test_missing_indexes_noted, test_dns_failed_linked_across_quiet):
+                 test_missing_indexes_noted, test_dns_failed_linked_across_quiet,
+                 test_many_streams_at_once):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

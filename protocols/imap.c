@@ -68,7 +68,8 @@ enum imap_state {
     IMAP_AUTHENTICATING,  /* AUTHENTICATE running: every client line is a SASL response */
     IMAP_AUTH,            /* logged in, no mailbox selected */
     IMAP_SELECTED,
-    IMAP_IDLING,          /* IDLE running: the client ends it with DONE */
+    IMAP_IDLE_ASKED,      /* IDLE sent, its "+" not come: the server owes an answer */
+    IMAP_IDLING,          /* IDLE running ("+" came): the client ends it with DONE */
     IMAP_TLS_STARTING,    /* STARTTLS accepted: the client's next byte says TLS or not */
     IMAP_OPAQUE,          /* TLS or COMPRESS from here on: nothing more is readable */
     IMAP_LOGOUT,          /* LOGOUT completed or BYE received */
@@ -77,7 +78,7 @@ enum imap_state {
 
 static const char *const imap_state_names[IMAP_STATE_COUNT] = {
     "greeting", "not-authenticated", "authenticating", "authenticated", "selected",
-    "idling", "tls-starting", "opaque", "logout",
+    "idle-asked", "idling", "tls-starting", "opaque", "logout",
 };
 
 enum imap_result { IMAP_OK, IMAP_NO, IMAP_BAD };
@@ -176,7 +177,7 @@ struct imap_side {
 
 struct imap {
     struct mt_session *session;
-    enum imap_state state, resume;   /* resume: where IDLE returns to */
+    enum imap_state state, resume;   /* resume: where IDLE (asked or running) returns to */
     struct imap_side client, server;
     struct imap_tag *tags[IMAP_TAGS_MAX];   /* NULL until a slot is first needed */
     uint64_t tag_age;
@@ -231,7 +232,7 @@ static void imap_enter_state(struct imap *imap, enum imap_state next)
 #else
     (void)imap_state_names;
 #endif
-    if (next == IMAP_IDLING)
+    if (next == IMAP_IDLE_ASKED)
         imap->resume = imap->state;
     imap->state = next;
 }
@@ -484,8 +485,10 @@ static void imap_decide(struct imap *imap, enum mt_status status, const char *li
     imap->decided = true;
 }
 
-/* The oldest command awaiting its completion, unless it is IDLE (a server may end it) or
- * LOGOUT (the end asked for); NULL when none. */
+/* The oldest command awaiting its completion, unless it is an IDLE running (waiting is
+ * its purpose, and a server may end it) or LOGOUT (the end asked for); NULL when none. An
+ * IDLE whose "+" never came, or that the client ended with DONE, awaits the server as any
+ * command does. */
 static const struct imap_tag *oldest_pending(const struct imap *imap)
 {
     const struct imap_tag *oldest = NULL;
@@ -494,8 +497,9 @@ static const struct imap_tag *oldest_pending(const struct imap *imap)
         if (t && t->used && (!oldest || t->age < oldest->age))
             oldest = t;
     }
-    if (oldest && oldest->cmd && (strcmp(oldest->cmd->name, "IDLE") == 0 ||
-                                  strcmp(oldest->cmd->name, "LOGOUT") == 0))
+    bool idling = imap->state == IMAP_IDLING && oldest && oldest->cmd &&
+                  strcmp(oldest->cmd->name, "IDLE") == 0;
+    if (idling || (oldest && oldest->cmd && strcmp(oldest->cmd->name, "LOGOUT") == 0))
         return NULL;
     return oldest;
 }
@@ -975,14 +979,20 @@ static void cmd_idle_start(struct imap *imap, struct imap_tag *tag, struct imap_
 {
     (void)tag, (void)shown;
     imap->session->stats.idled = true;
-    imap_enter_state(imap, IMAP_IDLING);
+    imap_enter_state(imap, IMAP_IDLE_ASKED);   /* running once the server's "+" comes */
+}
+
+/* The client leaves IDLE (DONE), or the server ends it or refuses it (its completion). */
+static void idle_leave(struct imap *imap)
+{
+    if (imap->state == IMAP_IDLE_ASKED || imap->state == IMAP_IDLING)
+        imap_enter_state(imap, imap->resume);
 }
 
 static void cmd_idle_done(struct imap *imap, struct imap_tag *tag, enum imap_result result)
 {
     (void)tag, (void)result;
-    if (imap->state == IMAP_IDLING)
-        imap_enter_state(imap, imap->resume);
+    idle_leave(imap);
 }
 
 static void cmd_logout_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
@@ -1345,6 +1355,9 @@ static void server_line_done(struct imap *imap)
         return;
     }
     if (s->kind == LK_CONTINUE) {
+        /* IDLE runs from its go-ahead: before it the server owes an answer */
+        if (imap->state == IMAP_IDLE_ASKED && !imap->client.assembling)
+            imap_enter_state(imap, IMAP_IDLING);
         imap->client.waiting_plus = false;   /* go-ahead for a literal, or a SASL/IDLE step */
         imap->go_ahead_ts = s->ts;
         if (imap->client.assembling && hold_plus(imap, s))
@@ -1653,8 +1666,11 @@ static void client_event(void *ctx, const struct lr_event *ev)
         if (ev->truncated)
             imap->session->flags |= MT_FLAG_LINE_TRUNCATED;
         client_sasl(imap, ev->line, ev->len);
-    } else if (!c->assembling && imap->state == IMAP_IDLING && word_eq(ev->line, ev->len, "DONE")) {
-        imap_log(imap, 'C', c->ts, ev->line, ev->len, false);   /* not a tagged command */
+    } else if (!c->assembling && (imap->state == IMAP_IDLING || imap->state == IMAP_IDLE_ASKED) &&
+               word_eq(ev->line, ev->len, "DONE")) {
+        /* not a tagged command; IDLE's completion is owed from here */
+        imap_log(imap, 'C', c->ts, ev->line, ev->len, false);
+        idle_leave(imap);
     } else if (c->assembling || ev->len > 0) {
         side_piece(imap, c, ev);
     }
@@ -1810,8 +1826,9 @@ static void imap_decide_interrupted(struct imap *imap, struct mt_session *sessio
 }
 
 /* The capture went on a minute or more after the server fell silent owing a command's
- * completion: no cut, a silence (a hung server or storage, a mailbox lock). Not in IDLE
- * (waiting is its purpose), not when the client owed the next word (a "+" go-ahead left
+ * completion: no cut, a silence (a hung server or storage, a mailbox lock; an IDLE never
+ * acknowledged, or left with DONE and never completed). Not in a running IDLE (waiting is
+ * its purpose), not when the client owed the next word (a "+" go-ahead left
  * unanswered), not inside TLS. Decides no_response over anything but a failure. */
 static void imap_decide_silent(struct imap *imap, struct mt_session *session)
 {

@@ -745,13 +745,32 @@ static void test_silence_at_the_end(void **unused)
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
     session_free(s);
 
-    /* IDLE: waiting is what it is for */
+    /* IDLE: waiting is what it is for, once the server's "+" said it runs; before it, and
+     * after the client's DONE, the server owes the answer as for any command */
     const struct dialogue_step idle[] = {
         SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
         CL("a2 SELECT INBOX\r\n"), SV("a2 OK done\r\n"), CL("a3 IDLE\r\n"), SV("+ idling\r\n"),
+        CL("DONE\r\n"),
     };
-    s = dialogue_until_end(&imap_decoder, idle, at, COUNT(idle), 900);
-    assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    const int idle_at[] = { 0, 1, 1, 2, 2, 3, 3, 10 };
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 1, 900);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 70);   /* no "+" */
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
+    assert_transcript_has(s, "(no reply to IDLE for 67 s when the capture ended)");
+    session_free(s);
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 50);   /* a cut */
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 77);   /* DONE, no OK */
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
+    assert_transcript_has(s, "C DONE\n");
+    session_free(s);
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 30);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
     /* the client owed the answer to a go-ahead */
     const struct dialogue_step sasl[] = {

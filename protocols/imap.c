@@ -41,6 +41,7 @@
 #include "session.h"
 #include "text.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +108,8 @@ struct imap_shown {
 
 enum {
     CMD_MASKED = 1u << 0,        /* arguments hold a secret: start() renders the line */
-    CMD_AUTH = 1u << 1,          /* a login attempt */
-    CMD_CAPTURE_FIRST = 1u << 2, /* read a small literal first argument */
-    CMD_UPLOAD = 1u << 3,        /* literals after the first argument are messages */
+    CMD_CAPTURE_FIRST = 1u << 1, /* read a small literal first argument */
+    CMD_UPLOAD = 1u << 2,        /* literals after the first argument are messages */
 };
 
 struct imap_command {
@@ -126,6 +126,7 @@ struct imap_command {
 struct imap_tag {
     bool used, uid;
     bool deletes;                    /* STORE adding \Deleted */
+    bool counted;                    /* LOGIN/AUTHENTICATE: counted as a login attempt */
     char tag[IMAP_TAG_MAX];
     size_t tag_len;                  /* the full length on the wire */
     uint64_t age;                    /* order of issue: the oldest is evicted */
@@ -183,6 +184,7 @@ struct imap {
     uint64_t tag_age;
     struct imap_tag *auth_tag;       /* the AUTHENTICATE running, if any */
     int sasl_step;                   /* client responses so far in this AUTHENTICATE */
+    bool sasl_counted;               /* ... and it counted as a login attempt */
     bool sasl_cancelled;             /* ... and the client cancelled it ("*") */
     int auth_answered;               /* login attempts the server answered */
     bool cap_logindisabled, cap_starttls;
@@ -710,10 +712,27 @@ static void sasl_response(struct imap *imap, const char *p, size_t len)
     imap_set_user(imap, (const char *)user, user_len);
 }
 
+/* A login attempt counts once: when its credentials go out (a password, a SASL response),
+ * or at the server's verdict. A LOGIN or AUTHENTICATE whose secret never crossed the wire
+ * (the client stopped at the go-ahead) is none, and no cleartext_auth finding. tag: NULL
+ * when no entry could be had (counted each time: nothing to remember it by). */
+static void auth_attempt_count(struct imap *imap, struct imap_tag *tag)
+{
+    if (tag && tag->counted)
+        return;
+    if (tag)
+        tag->counted = true;
+    imap->session->auth_attempts += imap->session->auth_attempts < INT_MAX;
+}
+
 /* A client line while AUTHENTICATE runs: masked; a lone "*" is the client cancelling. */
 static void client_sasl(struct imap *imap, const char *p, size_t len)
 {
     bool cancel = len == 1 && p[0] == '*';
+    if (!cancel && !imap->sasl_counted) {
+        auth_attempt_count(imap, imap->auth_tag);
+        imap->sasl_counted = true;
+    }
     if (!cancel)
         sasl_response(imap, p, len);
     imap->sasl_cancelled |= cancel;
@@ -743,14 +762,19 @@ static bool login_refused_for_privacy(const struct imap *imap, const struct imap
                                    text_find_ci(line, len, "encrypt") >= 0));
 }
 
-/* LOGIN user password: the user is kept and shown, the password never. */
+/* LOGIN user password: the user is kept and shown, the password never. The attempt counts
+ * once the password went out: not for a literal the client never sent after its "+". */
 static void cmd_login_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     struct imap_side *c = &imap->client;
     char value[IMAP_CAPTURE_MAX], note[80];
-    size_t pos = c->args, vlen;
+    size_t pos = c->args, vlen, after_user;
     struct token user = token_next(c, &pos);
-    (void)tag;
+    after_user = pos;
+    struct token password = token_next(c, &after_user);
+    if (password.kind != TOK_NONE &&
+        (password.kind != TOK_LITERAL || c->lits[password.lit].received > 0))
+        auth_attempt_count(imap, tag);
     shown_add(shown, c->text, c->args);
     if (token_value(c, &user, value, sizeof value, &vlen)) {
         imap_set_user(imap, value, vlen);
@@ -780,6 +804,9 @@ static void cmd_authenticate_start(struct imap *imap, struct imap_tag *tag,
     imap->auth_tag = tag->used ? tag : NULL;
     imap->sasl_step = 0;
     imap->sasl_cancelled = false;
+    imap->sasl_counted = initial.kind != TOK_NONE;   /* SASL-IR: the credentials are here */
+    if (imap->sasl_counted)
+        auth_attempt_count(imap, tag);
     imap_enter_state(imap, IMAP_AUTHENTICATING);
     shown_add(shown, c->text, upto_mech);
     if (initial.kind != TOK_NONE) {   /* SASL-IR, RFC 4959 */
@@ -815,6 +842,7 @@ static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_res
 {
     struct imap_side *s = &imap->server;
     imap->auth_answered++;
+    auth_attempt_count(imap, tag);   /* a verdict, whatever went out before it */
     if (result == IMAP_OK) {
         imap->logged_in = true;
         decide_logged_in(imap, s->text, s->len, imap->tline);
@@ -1021,7 +1049,7 @@ static void cmd_append_done(struct imap *imap, struct imap_tag *tag, enum imap_r
 /* Commands followed. Others are still matched to their completions, just not decoded. */
 static const struct imap_command imap_commands[] = {
     { "APPEND", CMD_UPLOAD, 0, NULL, cmd_append_done },
-    { "AUTHENTICATE", CMD_MASKED | CMD_AUTH, IMAP_AUTH, cmd_authenticate_start, cmd_auth_done },
+    { "AUTHENTICATE", CMD_MASKED, IMAP_AUTH, cmd_authenticate_start, cmd_auth_done },
     { "CAPABILITY", 0, 0, NULL, NULL },
     { "CLOSE", 0, IMAP_AUTH, NULL, NULL },
     { "COMPRESS", 0, 0, NULL, cmd_compress_done },
@@ -1032,7 +1060,7 @@ static const struct imap_command imap_commands[] = {
     { "ID", 0, 0, NULL, NULL },
     { "IDLE", 0, 0, cmd_idle_start, cmd_idle_done },
     { "LIST", 0, 0, NULL, NULL },
-    { "LOGIN", CMD_MASKED | CMD_AUTH | CMD_CAPTURE_FIRST, IMAP_AUTH, cmd_login_start, cmd_auth_done },
+    { "LOGIN", CMD_MASKED | CMD_CAPTURE_FIRST, IMAP_AUTH, cmd_login_start, cmd_auth_done },
     { "LOGOUT", 0, IMAP_LOGOUT, cmd_logout_start, NULL },
     { "LSUB", 0, 0, NULL, NULL },
     { "MOVE", 0, 0, NULL, cmd_change_done },
@@ -1076,8 +1104,6 @@ static void client_classify(struct imap *imap)
     c->cmd = cmd;
     c->args = pos;
     c->tag = tag_add(imap, tag, tl, cmd, uid);
-    if (cmd && (cmd->flags & CMD_AUTH))
-        imap->session->auth_attempts++;
 }
 
 /* A "+" go-ahead for a synchronizing literal comes while the client's command line is

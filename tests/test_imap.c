@@ -389,6 +389,53 @@ static void test_login_literals(void **unused)
     session_free(s);
 }
 
+/* A login whose secret never crossed the wire (the client stopped at the go-ahead of its
+ * AUTHENTICATE or of its LOGIN's literal) is no attempt, hence no cleartext_auth finding;
+ * one whose password went out is, answered or not. */
+static void test_credentials_never_sent(void **unused)
+{
+    (void)unused;
+    const struct dialogue_step sasl[] = {
+        SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("+ \r\n"),
+        CL("AGhhbmcAU2VjcjN0\r\n"),
+    };
+    const struct dialogue_step user_literal[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN {5}\r\n"), SV("+ OK\r\n"),
+        CL("alice {8}\r\n"), SV("+ OK\r\n"), CL("Secr3tpw\r\n"),
+    };
+    const struct {
+        const struct dialogue_step *steps;
+        size_t n;
+        int attempts;
+    } cases[] = {
+        { sasl, 3, 0 }, { sasl, 4, 1 },
+        { user_literal, 3, 0 }, { user_literal, 5, 0 }, { user_literal, 6, 1 },
+    };
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        enum mt_end ends[] = { MT_END_EOF, MT_END_CLOSE };
+        for (size_t e = 0; e < COUNT(ends); e++) {
+            struct mt_session *s = run(cases[i].steps, cases[i].n, ends[e]);
+            assert_int_equal(s->auth_attempts, cases[i].attempts);
+            assert_int_equal(s->auth_failures, 0);
+            assert_no_secret(s, "Secr3tpw");
+            assert_no_secret(s, "AGhhbmcAU2VjcjN0");
+            session_free(s);
+        }
+    }
+    /* answered, the attempt counts once, whenever its credentials went */
+    const struct dialogue_step refused[] = {
+        SV("* OK ready\r\n"), CL("a1 AUTHENTICATE PLAIN\r\n"), SV("+ \r\n"),
+        CL("AGhhbmcAU2VjcjN0\r\n"), SV("a1 NO [AUTHENTICATIONFAILED] failed\r\n"),
+        CL("a2 LOGIN {5}\r\n"), SV("+ OK\r\n"), CL("alice wrongpw\r\n"),
+        SV("a2 NO [AUTHENTICATIONFAILED] failed\r\n"),
+        CL("a3 AUTHENTICATE CRAM-MD5\r\n"), SV("a3 NO unsupported mechanism\r\n"),
+    };
+    struct mt_session *s = run(refused, COUNT(refused), MT_END_CLOSE);
+    assert_int_equal(s->auth_attempts, 3);
+    assert_int_equal(s->auth_failures, 3);
+    session_free(s);
+}
+
 /* ---- AUTHENTICATE ---------------------------------------------------------------------- */
 
 static void test_authenticate_plain_sasl_ir(void **unused)
@@ -1512,6 +1559,7 @@ int main(void)
         cmocka_unit_test(test_credential_after_refusal),
         cmocka_unit_test(test_pipelined_past_tags),
         cmocka_unit_test(test_idle_done),
+        cmocka_unit_test(test_credentials_never_sent),
         cmocka_unit_test(test_starttls_then_tls),
         cmocka_unit_test(test_starttls_then_plaintext),
         cmocka_unit_test(test_starttls_refused),

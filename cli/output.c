@@ -695,7 +695,7 @@ static void json_session(FILE *out, const struct mt_session *s)
 /* "dns" for DNS rows, "tls_details" when a TLS handshake was read. */
 static void json_extras(FILE *out, const struct mt_session *s)
 {
-    const struct mt_explain *e = explain_status(s->status);
+    const struct mt_explain *e = explain_decision(s->status, s->status_line);
     const char *reason = explain_reason(s->status, s->status_line);
     fputs(",\"explanation\":{\"meaning\":", out);
     json_text(out, e->meaning, strlen(e->meaning));
@@ -969,7 +969,7 @@ static void show_tls(FILE *out, const struct mt_session *s)
 /* What the status means, the finer reason read from the deciding line, what to check. */
 static void show_explanation(FILE *out, const struct mt_session *s)
 {
-    const struct mt_explain *e = explain_status(s->status);
+    const struct mt_explain *e = explain_decision(s->status, s->status_line);
     const char *reason = explain_reason(s->status, s->status_line);
     show_field(out, "Meaning", e->meaning);
     if (reason)

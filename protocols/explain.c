@@ -229,6 +229,9 @@ static const struct {
     { -1, "[AUTH]", "the server refused the login (POP3 [AUTH]): the password, or the account "
                     "itself when its text says so (suspended, disabled)" },
     { -1, "[IN-USE]", "the mailbox is locked by another session (POP3 [IN-USE])" },
+    /* Before [SYS/TEMP]: Dovecot says "-ERR [SYS/TEMP] Server shutting down." when stopped. */
+    { -1, "shutting down", "the server was being stopped or restarted (a shutdown, an "
+                           "upgrade, a configuration reload that ends sessions)" },
     { -1, "[SYS/TEMP]", "a problem on the server it calls temporary (POP3 [SYS/TEMP]); one "
                         "that repeats for a user is a server-side error (a lock, storage, a "
                         "missing mailbox): its log says which" },
@@ -252,6 +255,26 @@ const struct mt_explain *explain_status(enum mt_status status)
     if ((int)status < 0 || status >= MT_STATUS_COUNT || !table[status].meaning)
         status = MT_STATUS_UNKNOWN;
     return &table[status];
+}
+
+/* interrupted, decided by the server's own last word rather than mailtap's note of a cut */
+static const struct mt_explain server_ended_session = {
+    MT_SEV_FAIL,
+    "the server ended the session of a logged-in user and said why (the status line is its "
+    "last word before it closed)",
+    "the server's reason and its log at that moment: a shutdown or restart, an administrator "
+    "ending the session (doveadm kick), a limit; the client connects again once the server "
+    "is back",
+};
+
+const struct mt_explain *explain_decision(enum mt_status status, const char *status_line)
+{
+    size_t len = status_line ? strlen(status_line) : 0;
+    bool servers_goodbye = text_starts_with_ci(status_line ? status_line : "", len, "-ERR") ||
+                           text_starts_with_ci(status_line ? status_line : "", len, "* BYE");
+    if (status == MT_STATUS_INTERRUPTED && servers_goodbye)
+        return &server_ended_session;
+    return explain_status(status);
 }
 
 const char *explain_reason(enum mt_status status, const char *status_line)

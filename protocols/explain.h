@@ -24,6 +24,13 @@ struct mt_explain {
 /* Never NULL: out-of-range statuses get the entry of MT_STATUS_UNKNOWN. */
 const struct mt_explain *explain_status(enum mt_status status);
 
+/* As explain_status(), for a status decided by status_line: where one status covers
+ * events an admin reads differently, the line says which (an interrupted session whose
+ * deciding line is the server's own goodbye, "-ERR [SYS/TEMP] Server shutting down." or
+ * "* BYE ...": the server ended it and said why; no command of the client was cut).
+ * Never NULL. */
+const struct mt_explain *explain_decision(enum mt_status status, const char *status_line);
+
 /* A more precise reason read from the deciding line (enhanced status code, POP3/IMAP
  * response code, well-known words), e.g. "5.1.1" under rcpt_rejected: "the mailbox does not
  * exist". NULL when nothing more precise is known. */

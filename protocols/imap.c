@@ -1261,6 +1261,33 @@ static bool server_greeting(struct imap *imap, const char *w, size_t wl, size_t 
     return true;
 }
 
+/* A "* BYE" the client did not ask for (no LOGOUT): the server ends the session and says
+ * why. It decides, unless a failure already did:
+ *   - a connection limit: the login refused for now (temp_failed);
+ *   - while a command (not LOGOUT, not a running IDLE) awaits its completion: that command
+ *     never completes ("Disconnected for inactivity", "Server shutting down"): interrupted
+ *     once logged in; before any login the server gave up on the client ("Too many invalid
+ *     IMAP commands": a scanner, a broken client), no_mail, as POP3's -ERR then close;
+ *   - unasked, to a logged-in user, idle or in IDLE: the server ended a session in use (a
+ *     shutdown or restart, doveadm kick), interrupted, as POP3's unsolicited -ERR before
+ *     its close; not a goodbye for inactivity (the client sat idle: nothing was cut). */
+static void server_bye(struct imap *imap)
+{
+    const struct imap_side *s = &imap->server;
+    const struct imap_tag *waiting = oldest_pending(imap);
+    bool failed = status_is_failure(imap->session->status);
+    if (!imap->goodbye && bye_for_limit(s))
+        imap_decide(imap, MT_STATUS_TEMP_FAILED, s->text, s->len, imap->tline);
+    else if (!imap->goodbye && waiting && !failed)
+        imap_decide(imap, imap->logged_in ? MT_STATUS_INTERRUPTED : MT_STATUS_NO_MAIL,
+                    s->text, s->len, imap->tline);
+    else if (!imap->goodbye && imap->logged_in && !failed &&
+             !session_goodbye_for_inactivity(s->text, s->len))
+        imap_decide(imap, MT_STATUS_INTERRUPTED, s->text, s->len, imap->tline);
+    imap->goodbye = true;
+    imap_enter_state(imap, IMAP_LOGOUT);
+}
+
 static void server_untagged(struct imap *imap)
 {
     struct imap_side *s = &imap->server;
@@ -1281,19 +1308,7 @@ static void server_untagged(struct imap *imap)
     bool bye = !numbered && word_eq(w, wl, "BYE");
     imap->tline = imap_log(imap, 'S', s->ts, out, render_line(s, out, sizeof out), !bye);
     if (bye) {
-        /* A goodbye while a command (not LOGOUT, not IDLE) awaits its completion: the server
-         * ends the session in the middle of it, and says why ("Disconnected for
-         * inactivity", "Server shutting down"): that command never completes. */
-        const struct imap_tag *waiting = oldest_pending(imap);
-        if (!imap->goodbye && bye_for_limit(s))
-            imap_decide(imap, MT_STATUS_TEMP_FAILED, s->text, s->len, imap->tline);
-        else if (!imap->goodbye && waiting && !status_is_failure(imap->session->status))
-            /* before any login, the server gave up on the client ("Too many invalid IMAP
-             * commands": a scanner, a broken client), as POP3's -ERR then close */
-            imap_decide(imap, imap->logged_in ? MT_STATUS_INTERRUPTED : MT_STATUS_NO_MAIL,
-                        s->text, s->len, imap->tline);
-        imap->goodbye = true;
-        imap_enter_state(imap, IMAP_LOGOUT);
+        server_bye(imap);
     } else if (!numbered && word_eq(w, wl, "CAPABILITY")) {
         caps_parse(imap, s->text + pos, s->len - pos);
     } else if (!numbered && is_cond(w, wl)) {

@@ -1134,18 +1134,6 @@ static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
     }
 }
 
-/* The server's goodbye is about a client that sat idle ("-ERR Disconnected for
- * inactivity."): the client's doing, nothing interrupted. */
-static bool idle_goodbye(const struct pop3 *st)
-{
-    static const char *const idle[] = { "inactiv", "idle", "timeout", "timed out", "autologout" };
-    const char *text = line_buf_text(&st->last_err.buf);
-    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
-        if (text_find_ci(text, st->last_err.buf.len, idle[i]) >= 0)
-            return true;
-    return false;
-}
-
 static void pop3_close(void *state, struct mt_session *session)
 {
     struct pop3 *st = state;
@@ -1228,7 +1216,9 @@ static void pop3_close(void *state, struct mt_session *session)
      * then left unanswered ("-ERR Too many bad commands."); its words say more than "reset
      * while NOOP awaited its reply". Not for a client that sat idle. */
     bool hung_up = st->logged_in && st->err_was_last && !st->quit_sent && closed_early &&
-                   (st->err_unsolicited || st->count > 0) && !idle_goodbye(st);
+                   (st->err_unsolicited || st->count > 0) &&
+                   !session_goodbye_for_inactivity(line_buf_text(&st->last_err.buf),
+                                                   st->last_err.buf.len);
     if (hung_up && !status_is_failure(session->status)) {
         session_decide(session, MT_STATUS_INTERRUPTED, line_buf_text(&st->last_err.buf),
                        st->last_err.buf.len, st->last_err.index);

@@ -454,6 +454,15 @@ const char *session_end_words(const struct mt_session *session)
                                             : "connection reset";
 }
 
+bool session_goodbye_for_inactivity(const char *line, size_t len)
+{
+    static const char *const idle[] = { "inactiv", "idle", "timeout", "timed out", "autologout" };
+    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
+        if (text_find_ci(line, len, idle[i]) >= 0)
+            return true;
+    return false;
+}
+
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
     /* after a jump between files, the silence seen ends where the earlier file did */

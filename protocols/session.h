@@ -319,6 +319,10 @@ const char *flag_name(unsigned bit);
  * client" / "connection closed" (who began it unknown), "connection reset by the client" /
  * "by the server" / "connection reset". */
 const char *session_end_words(const struct mt_session *session);
+/* A server's goodbye about a client that sat idle ("-ERR Disconnected for inactivity.",
+ * "* BYE Autologout; idle for too long"): the client's doing, not the server ending a
+ * session in use. Both POP3 and IMAP read it so. */
+bool session_goodbye_for_inactivity(const char *line, size_t len);
 /* True for statuses an admin treats as a failure (for --failed and colours). */
 bool status_is_failure(enum mt_status status);
 /* How long a silence must have lasted when the capture ended for an unanswered command to

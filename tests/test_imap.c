@@ -837,6 +837,57 @@ static void test_silence_at_the_end(void **unused)
     session_free(s);
 }
 
+/* An unsolicited "* BYE" to a logged-in user ends a session in use, whether it was idle,
+ * in IDLE or between commands: interrupted, decided by the server's words, as POP3's
+ * unsolicited -ERR before its close; a goodbye for inactivity is the client's idleness. */
+static void test_unsolicited_bye(void **unused)
+{
+    (void)unused;
+    static const char *const byes[] = {
+        "* BYE Server shutting down.\r\n", "* BYE Disconnected for inactivity.\r\n",
+        "* BYE Autologout; idle for too long\r\n",
+    };
+    for (size_t i = 0; i < COUNT(byes); i++) {
+        for (int idling = 0; idling < 2; idling++) {
+            const struct dialogue_step idle_steps[] = {
+                CL("a3 IDLE\r\n"), SV("+ idling\r\n"),
+            };
+            const struct dialogue_step none[] = { SV("* 0 RECENT\r\n"), SV("* 1 RECENT\r\n") };
+            const struct dialogue_step *middle = idling ? idle_steps : none;
+            const struct dialogue_step chunks[] = {
+                SV("* OK ready\r\n"), CL("a1 LOGIN dave secret\r\n"), SV("a1 OK Logged in\r\n"),
+                CL("a2 SELECT INBOX\r\n"), SV("* 4 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
+                middle[0], middle[1], { MT_SERVER, byes[i], strlen(byes[i]) },
+            };
+            struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+            if (i == 0) {
+                assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+                assert_string_equal(s->status_line, "* BYE Server shutting down.");
+                const struct mt_explain *e = explain_decision(s->status, s->status_line);
+                assert_non_null(strstr(e->meaning, "the server ended the session of a "
+                                                   "logged-in user and said why"));
+                assert_non_null(strstr(explain_reason(s->status, s->status_line),
+                                       "stopped or restarted"));
+            } else {
+                assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+            }
+            session_free(s);
+        }
+    }
+    /* the goodbye the client asked for is none of this */
+    const struct dialogue_step logout[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN dave secret\r\n"), SV("a1 OK Logged in\r\n"),
+        CL("a2 LOGOUT\r\n"), SV("* BYE Server shutting down.\r\na2 OK\r\n"),
+    };
+    struct mt_session *s = run(logout, COUNT(logout), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    session_free(s);
+    /* a command cut by it says what interrupted means otherwise */
+    assert_non_null(strstr(explain_decision(MT_STATUS_INTERRUPTED, "(connection reset by the "
+                                            "client during FETCH)")->meaning,
+                           "middle of a command"));
+}
+
 static void test_idle_done(void **unused)
 {
     (void)unused;
@@ -1559,6 +1610,7 @@ int main(void)
         cmocka_unit_test(test_credential_after_refusal),
         cmocka_unit_test(test_pipelined_past_tags),
         cmocka_unit_test(test_idle_done),
+        cmocka_unit_test(test_unsolicited_bye),
         cmocka_unit_test(test_credentials_never_sent),
         cmocka_unit_test(test_starttls_then_tls),
         cmocka_unit_test(test_starttls_then_plaintext),

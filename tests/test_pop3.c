@@ -938,6 +938,11 @@ static void test_server_goodbye(void **unused)
     struct mt_session *s = check(kicked, COUNT(kicked), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "-ERR [SYS/TEMP] Server shutting down.");
+    /* no command was cut: the server ended the session, and its words say why */
+    assert_non_null(strstr(explain_decision(s->status, s->status_line)->meaning,
+                           "the server ended the session of a logged-in user and said why"));
+    assert_null(strstr(explain_decision(s->status, s->status_line)->meaning, "middle of a command"));
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "stopped or restarted"));
     session_free(s);
     const struct dialogue_step bad_commands[] = {   /* the next command gets the RST */
         GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),
@@ -946,6 +951,7 @@ static void test_server_goodbye(void **unused)
     s = check(bad_commands, COUNT(bad_commands), MT_END_RESET);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
     assert_string_equal(s->status_line, "-ERR Too many bad commands.");
+    assert_non_null(strstr(explain_decision(s->status, s->status_line)->meaning, "said why"));
     session_free(s);
     const struct dialogue_step idle[] = {
         GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK Logged in.\r\n"),

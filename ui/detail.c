@@ -225,7 +225,7 @@ static void add_mail(struct ui_detail *d, const struct mt_session *s)
 
 static void add_status(struct ui_detail *d, const struct mt_session *s)
 {
-    const struct mt_explain *e = explain_status(s->status);
+    const struct mt_explain *e = explain_decision(s->status, s->status_line);
     const char *reason = explain_reason(s->status, s->status_line);
     struct detail_line *line = add_line(d, DL_STATUS, LABEL_WIDTH, "%-*s%s — %s",
                                         LABEL_WIDTH, "Status", status_name(s->status), e->meaning);

@@ -206,6 +206,8 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
     }
     if (conn->guessing)   /* the server never spoke: what it was taken for */
         guessed(conn, session->proto);
+    if (conn->state && conn->decoder->flush)   /* its lines before the notes on the end */
+        conn->decoder->flush(conn->state, session);
     if (how == STREAM_END_OF_INPUT && conn->reset_last && session->reset_by >= 0) {
         how = STREAM_RESET;   /* a RST libnids left aside ended it: nothing came after */
         ts_us = conn->reset_us;

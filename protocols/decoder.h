@@ -18,8 +18,14 @@ struct mt_decoder {
      * the epoch) of the segment that completed them. Lines may be split anywhere. */
     void (*data)(void *state, struct mt_session *session, enum mt_side from,
                  const char *bytes, size_t len, int64_t ts_us);
+    /* Optional (NULL: none). The streams are over: end the lines in progress now, before
+     * the connection notes how it ended, so that the transcript stays in time order (a
+     * decoder that stamps a line when it began: a cut FETCH line began before the reset
+     * that cut it). session->end is not set yet. close() follows. */
+    void (*flush)(void *state, struct mt_session *session);
     /* The connection is over (session->end says how, session->end_us when). Flush
-     * pending partial lines and settle session->status / status_line. */
+     * pending partial lines (unless flush() did) and settle session->status /
+     * status_line. */
     void (*close)(void *state, struct mt_session *session);
     void (*free)(void *state);
 };

@@ -99,6 +99,12 @@ enum lit_role { LIT_OTHER, LIT_FETCH, LIT_UPLOAD };
 struct imap;
 struct imap_tag;
 
+/* A message being sent when the connection ended: its announced size and what came. */
+struct imap_cut {
+    bool in_message;
+    uint64_t size, received;
+};
+
 /* A client line as the transcript shows it: built on the stack while the line is handled,
  * not kept per connection. */
 struct imap_shown {
@@ -205,6 +211,9 @@ struct imap {
     struct { int64_t ts; char *text; size_t len; } plus_held[IMAP_PLUS_HELD];
     unsigned plus_count;             /* held go-aheads (hold_plus()) */
     int64_t go_ahead_ts;             /* the server's latest "+": the client's turn after it */
+    /* The streams ended (imap_flush): lines in progress done, the cut message kept. */
+    bool flushed;
+    struct imap_cut cut;
     /* A client line hidden as a possible password, kept until the server's next line, which
      * may echo it (Dovecot takes it for a tag: "Hunter2!x BAD ..."); NULL when none. */
     char *hidden;
@@ -1835,12 +1844,6 @@ static void imap_decide_at_end(struct imap *imap)
 /* Closed (FIN, not the end of the capture: that is incomplete) while a command awaited
  * its completion (not IDLE, which a server may end, nor after LOGOUT): the server dropped
  * the connection, or something between did. It decides unless a failure already did. */
-/* A message being sent when the connection ended: its announced size and what came. */
-struct imap_cut {
-    bool in_message;
-    uint64_t size, received;
-};
-
 static void imap_decide_interrupted(struct imap *imap, struct mt_session *session, int64_t ts,
                                     const struct imap_cut *cut)
 {
@@ -1895,12 +1898,18 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
                    session_transcript_add(session, session->input_end_us, 'I', line, len));
 }
 
-static void imap_close(void *state, struct mt_session *session)
+/* The streams are over: the lines in progress are logged, stamped when they began, before
+ * the connection's note on how it ended, which comes later in time. */
+static void imap_flush(void *state, struct mt_session *session)
 {
     struct imap *imap = state;
+    (void)session;
+    if (imap->flushed)
+        return;
+    imap->flushed = true;
     /* A message the server was sending when the connection or the capture ended (the
      * flush below closes the literal). */
-    struct imap_cut cut = {
+    imap->cut = (struct imap_cut){
         .in_message = imap->server.in_literal && imap->server.role == LIT_FETCH &&
                       !imap->server.lit_header_only,
         .size = imap->server.lit_size,
@@ -1910,8 +1919,17 @@ static void imap_close(void *state, struct mt_session *session)
     side_flush(imap, &imap->client);
     lr_finish(&imap->server.reader, server_event, imap);
     side_flush(imap, &imap->server);
+    log_flush_hidden(imap, imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts);
+}
+
+static void imap_close(void *state, struct mt_session *session)
+{
+    struct imap *imap = state;
+    imap_flush(imap, session);
+    const struct imap_cut cut = imap->cut;
+    /* the end: after the last bytes, and after a reset or close noted when it came */
     int64_t end_ts = imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts;
-    log_flush_hidden(imap, end_ts);
+    end_ts = session->end_us > end_ts ? session->end_us : end_ts;
     if (imap->plain_after_starttls && !(session->flags & MT_FLAG_DECRYPTED)) {
         static const char why[] = "the client sent plaintext after STARTTLS's OK instead of"
                                   " starting TLS";
@@ -1973,6 +1991,7 @@ const struct mt_decoder imap_decoder = {
     .proto = MT_PROTO_IMAP,
     .open = imap_open,
     .data = imap_data,
+    .flush = imap_flush,
     .close = imap_close,
     .free = imap_free,
 };

@@ -1724,4 +1724,10 @@ static void smtp_free(void *state)
     free(st);
 }
 
-const struct mt_decoder smtp_decoder = { MT_PROTO_SMTP, smtp_open, smtp_data, smtp_close, smtp_free };
+const struct mt_decoder smtp_decoder = {
+    .proto = MT_PROTO_SMTP,
+    .open = smtp_open,
+    .data = smtp_data,
+    .close = smtp_close,
+    .free = smtp_free,
+};

@@ -529,6 +529,61 @@ static void test_connection_reset_libnids_left(void **state)
     }
 }
 
+/* Each transcript line's time is no earlier than the one before it. */
+static void assert_transcript_in_time_order(const struct mt_session *s)
+{
+    long long last = 0;
+    for (const char *line = s->transcript; line && *line; line = strchr(line, '\n') + 1) {
+        long long at = strtoll(line, NULL, 10);
+        if (at < last)
+            fail_msg("transcript out of time order at \"%.*s\":\n%s",
+                     (int)strcspn(line, "\n"), line, s->transcript);
+        last = at;
+    }
+}
+
+/* A download the client reset two seconds after its last bytes came (curl --max-time): the
+ * cut FETCH line, stamped when it began, comes before the note on the reset, and the
+ * deciding note after both, however the bytes were cut (walkthrough 10). */
+static void test_connection_reset_after_cut_line(void **state)
+{
+    (void)state;
+    struct flow flow = { .client = { .family = 4, .bytes = { 10, 0, 0, 1 } },
+                         .server = { .family = 4, .bytes = { 10, 0, 0, 2 } },
+                         .client_port = 40000, .server_port = 143 };
+    static const char *const server[] = { "* OK ready\r\n", "a1 OK Logged in\r\n",
+                                          "* 4 EXISTS\r\na2 OK done\r\n",
+                                          "* 4 FETCH (BODY[] {900}\r\nSubject: x\r\n\r\nbody" };
+    static const char *const client[] = { "a1 LOGIN bob pw\r\n", "a2 SELECT INBOX\r\n",
+                                          "a3 FETCH 4 BODY[]\r\n" };
+    size_t last_len = strlen(server[3]);
+    for (size_t split = 0; split < last_len; split++) {
+        struct mt_connection conn;
+        int64_t t = 1000000;
+        assert_true(connection_open(&conn, MT_PROTO_IMAP, false, &flow, true, t));
+        for (int i = 0; i < 4; i++) {
+            size_t len = strlen(server[i]);
+            size_t first = i == 3 ? split : len;
+            connection_data(&conn, NULL, STREAM_FROM_SERVER, server[i], first, ++t);
+            if (first < len)
+                connection_data(&conn, NULL, STREAM_FROM_SERVER, server[i] + first, len - first, ++t);
+            if (i < 3)
+                connection_data(&conn, NULL, STREAM_FROM_CLIENT, client[i], strlen(client[i]), ++t);
+        }
+        connection_reset_by(&conn, STREAM_FROM_CLIENT, t + 2000000);
+        struct mt_session *s = connection_close(&conn, STREAM_RESET, false, t + 2000000);
+        assert_non_null(s);
+        assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+        assert_transcript_in_time_order(s);
+        const char *cut = strstr(s->transcript, "S * 4 FETCH (BODY[] [literal 900 bytes");
+        const char *note = strstr(s->transcript, "I [connection reset by the client]");
+        assert_non_null(cut);
+        assert_non_null(note);
+        assert_true(cut < note);
+        session_free(s);
+    }
+}
+
 /* Captures of different times read together: the silence seen after a connection's last
  * bytes ends where its file did, not at the end of a later file. */
 static void test_silence_ends_at_a_file_jump(void **state)
@@ -1465,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_attempt_limit),
         cmocka_unit_test(test_ipv6map_round_trip),
         cmocka_unit_test(test_idle_streams),
+        cmocka_unit_test(test_connection_reset_after_cut_line),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

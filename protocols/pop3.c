@@ -23,8 +23,10 @@
  * A login attempt is a verdict on credentials: -ERR to USER, any reply to PASS or APOP,
  * the final reply to AUTH once credentials went out (or refused for want of TLS).
  *
- * Counters: retr_count/top_count count bodies that ended with their "."; retr_bytes adds
- * RETR body sizes as sent (dot-stuffing included, like SMTP message sizes); dele_count is
+ * Counters: retr_count/top_count count the bodies that began: ended with their ".", or
+ * cut by the connection's or the capture's end (as IMAP counts a cut FETCH: its message
+ * line says "cut after X of Y bytes"); retr_bytes adds RETR body sizes as sent, or what
+ * came of a cut one (dot-stuffing included, like SMTP message sizes); dele_count is
  * the messages deleted: marked by DELE (RSET unmarks them) and removed by a QUIT answered
  * +OK (RFC 1939's UPDATE state). A session that ends without one deleted nothing: the
  * count goes back to 0 and the transcript says how many stay on the server (the classic
@@ -759,16 +761,23 @@ static void retr_begin(struct pop3 *st, const struct pending *cmd)
         session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by %s", verb);
 }
 
-/* The body is over (its "."), size bytes as sent: counters, message size, summary. */
-static void retr_done(struct pop3 *st, uint64_t size)
+/* A body that began counts, with the size bytes that came of it (all, or a cut one's). */
+static void retr_count(struct pop3 *st, uint64_t size)
 {
     struct mt_mailbox_stats *stats = &st->session->stats;
     bool top = st->body_kind == CMD_TOP;
-    st->retr.active = false;
-    retr_headers_end(st);
     stats->top_count += top;
     stats->retr_count += !top;
     stats->retr_bytes += top ? 0 : size;
+}
+
+/* The body is over (its "."), size bytes as sent: counters, message size, summary. */
+static void retr_done(struct pop3 *st, uint64_t size)
+{
+    bool top = st->body_kind == CMD_TOP;
+    st->retr.active = false;
+    retr_headers_end(st);
+    retr_count(st, size);
     struct mt_message *m = retr_message(st);
     if (m)
         m->size = size;
@@ -1169,6 +1178,7 @@ static void pop3_close(void *state, struct mt_session *session)
                                                    : server->offset - st->retr.start;
         retr_headers_end(st);
         st->retr.active = false;
+        retr_count(st, cut);
         char of[40] = "";
         if (st->retr.announced > 0)
             snprintf(of, sizeof of, " of %llu", (unsigned long long)st->retr.announced);

@@ -1162,7 +1162,9 @@ static void test_retr_headers(void **unused)
     }
 }
 
-/* A capture ending inside the headers, or inside the body: the message is kept, cut. */
+/* A capture ending inside the headers, or inside the body: the message is kept, cut, and
+ * counted with what came, as IMAP counts a cut FETCH (walkthrough 10: retr=0/0 beside
+ * IMAP's fetch=1/242658 for the same download cut the same way). */
 static const struct dialogue_step dialogue_retr_cut_headers[] = {
     GREETING,
     C("USER a\r\nPASS b\r\nRETR 1\r\n"),
@@ -1178,11 +1180,24 @@ static void test_retr_cut(void **unused)
     assert_string_equal(mt_str(s->messages[0].subject), "cut");
     assert_string_equal(mt_str(s->messages[0].message_id), "<cut@x");
     assert_int_equal(s->messages[0].size, sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
-    assert_int_equal(s->stats.retr_count, 0);
+    assert_int_equal(s->stats.retr_count, 1);
+    assert_int_equal(s->stats.retr_bytes, sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
     char note[64];
     snprintf(note, sizeof note, "[message cut after %zu bytes]",
              sizeof("Subject: cut\r\nMessage-ID: <cut@x") - 1);
     assert_true(has_line(s, 'I', note));
+    session_free(s);
+    /* cut by the client's reset: counted too, and its line says how much came of how much */
+    const struct dialogue_step reset[] = {
+        GREETING, C("USER a\r\n"), S("+OK\r\n"), C("PASS b\r\n"), S("+OK in\r\n"),
+        C("RETR 4\r\n"), S("+OK 900 octets\r\nSubject: cut\r\n\r\nbody"),
+    };
+    s = check(reset, COUNT(reset), MT_END_RESET);
+    assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
+    assert_int_equal(s->stats.retr_count, 1);
+    assert_int_equal(s->stats.retr_bytes, 20);
+    assert_int_equal(s->message_count, 1);
+    assert_string_equal(mt_str(s->messages[0].reply), "RETR 4 cut after 20 of 900 bytes");
     session_free(s);
 }
 
@@ -1425,7 +1440,7 @@ static void test_never_ending_responses(void **unused)
     assert_true(s->transcript_len < 4096);
     session_free(s);
 
-    /* a body that never ends: skipped, never counted as a message */
+    /* a body that never ends: skipped, counted with what came (cut by the capture's end) */
     s = session_new(MT_PROTO_POP3);
     st = pop3_decoder.open(s);
     feed_text(st, s, MT_SERVER, "+OK ready\r\n");
@@ -1436,7 +1451,8 @@ static void test_never_ending_responses(void **unused)
     s->end = MT_END_EOF;
     pop3_decoder.close(st, s);
     pop3_decoder.free(st);
-    assert_int_equal(s->stats.retr_count, 0);
+    assert_int_equal(s->stats.retr_count, 1);
+    assert_int_equal(s->stats.retr_bytes, 2100000);
     assert_true(has_line(s, 'I', "[message cut after 2100000 bytes]"));
     assert_int_equal(s->flags, 0);
     session_free(s);

@@ -9,11 +9,13 @@
  * Literal octets (bodies in FETCH responses, messages in APPEND) are skipped by count
  * with lr_skip(): never buffered. Two exceptions: a small first argument of LOGIN /
  * SELECT / EXAMINE (user, mailbox) is read back, and a FETCH literal holding a whole
- * message (BODY[], RFC822, BINARY[]) has its header lines read, within its count and
- * caps, before the rest is skipped: each becomes a retrieved message of the session with
- * its Message-ID and Subject, so `mailtap trace` finds the retrieval hop. Header-only
- * fetches (a client listing a mailbox) are not retrievals and add no message. Nothing
- * is allocated in proportion to what the wire announces.
+ * message from its first octet (BODY[], RFC822, BINARY[], <0>) has its header lines read,
+ * within its count and caps, before the rest is skipped. Each FETCH response counted as a
+ * retrieval (fetch_count below) is a retrieved message of the session, with its
+ * Message-ID and Subject when its headers were there, so `mailtap trace` finds the
+ * retrieval hop; a piece says so ("(partial)", "(only BODY[1])"). Header-only fetches (a
+ * client listing a mailbox) are not retrievals and add no message. Nothing is allocated
+ * in proportion to what the wire announces.
  *
  * Memory: thousands of connections stay open at once, so one costs what it uses. A tag
  * entry is allocated when pipelining first needs that many and reused after; what only
@@ -141,6 +143,7 @@ struct imap_tag {
                                         sanitized, sized to it; NULL reads as "" */
     uint64_t set_size, deleted_seen; /* STORE: messages named, FETCH responses seen */
     uint64_t uploads, upload_bytes;  /* APPEND: message literals sent, counted at its OK */
+    uint64_t partial_len;            /* FETCH: N of a whole message's "<0.N>" asked, 0 none */
 };
 
 struct imap_lit {
@@ -1012,6 +1015,23 @@ static void cmd_store_done(struct imap *imap, struct imap_tag *tag, enum imap_re
     cmd_change_done(imap, tag, result);
 }
 
+/* FETCH set BODY.PEEK[]<0.200>: how much of the message a range from its start asks for;
+ * an answer shorter than that is the whole message (RFC 9051 6.4.5), not a piece. */
+static void cmd_fetch_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
+{
+    const struct imap_side *c = &imap->client;
+    (void)shown;
+    long at = text_find_ci(c->text + c->args, c->len - c->args, "[]<0.");
+    if (at < 0)
+        return;
+    const char *digits = c->text + c->args + at + 5;
+    size_t n = 0, room = c->len - c->args - (size_t)at - 5;
+    while (n < room && digits[n] >= '0' && digits[n] <= '9')
+        n++;
+    if (n < room && digits[n] == '>' && !parse_u64(digits, n, UINT64_MAX, &tag->partial_len))
+        tag->partial_len = 0;
+}
+
 static void cmd_idle_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     (void)tag, (void)shown;
@@ -1065,7 +1085,7 @@ static const struct imap_command imap_commands[] = {
     { "COPY", 0, 0, NULL, cmd_change_done },
     { "EXAMINE", CMD_CAPTURE_FIRST, IMAP_SELECTED, cmd_select_start, cmd_select_done },
     { "EXPUNGE", 0, 0, NULL, cmd_change_done },
-    { "FETCH", 0, 0, NULL, cmd_mailbox_done },
+    { "FETCH", 0, 0, cmd_fetch_start, cmd_mailbox_done },
     { "ID", 0, 0, NULL, NULL },
     { "IDLE", 0, 0, cmd_idle_start, cmd_idle_done },
     { "LIST", 0, 0, NULL, NULL },
@@ -1539,11 +1559,116 @@ static struct mt_message *fetch_message(struct imap *imap)
     return imap->fetch_msg < session->message_count ? &session->messages[imap->fetch_msg] : NULL;
 }
 
-/* A message literal begins: a session message, and the reader delivers its lines. */
-static void fetch_headers_begin(struct imap *imap, uint64_t size)
+/* The FETCH a response answers: the oldest awaiting its completion (servers answer in
+ * order); NULL when none is known. */
+static const struct imap_tag *fetch_asked(const struct imap *imap)
+{
+    const struct imap_tag *oldest = NULL;
+    for (size_t i = 0; i < IMAP_TAGS_MAX; i++) {
+        const struct imap_tag *t = imap->tags[i];
+        if (t && t->used && t->cmd && strcmp(t->cmd->name, "FETCH") == 0 &&
+            (!oldest || t->age < oldest->age))
+            oldest = t;
+    }
+    return oldest;
+}
+
+/* The FETCH item announcing a literal: the last item of text[0..len) (before "{n}"), its
+ * brackets kept whole ("BODY[1.2]<0>", "RFC822"). Returns its start. */
+static size_t fetch_item_start(const char *text, size_t len)
+{
+    int depth = 0;
+    size_t i = len;
+    while (i > 0) {
+        char c = text[i - 1];
+        depth += c == ']' ? 1 : c == '[' ? -1 : 0;
+        if (depth <= 0 && (c == ' ' || c == '('))
+            break;
+        i--;
+    }
+    return i;
+}
+
+/* What of the message a content literal holds, for its message line: "" the whole message
+ * (BODY[], BINARY[], RFC822, or a range from 0 asked longer than what came: RFC 9051 6.4.5
+ * sends what there is), " (partial)" a range of it, " (only BODY[TEXT])" its text or a
+ * part. text[0..len) is the response before the literal's "{n}". */
+static void fetch_piece_words(const struct imap *imap, const char *text, size_t len,
+                              uint64_t size, char *out, size_t cap)
+{
+    while (len > 0 && text[len - 1] == ' ')
+        len--;
+    size_t start = fetch_item_start(text, len), base_end = len;
+    const char *item = text + start;
+    bool ranged = len > start && text[len - 1] == '>';
+    uint64_t origin = 0;
+    if (ranged) {
+        while (base_end > start && text[base_end - 1] != '<')
+            base_end--;
+        if (base_end == start || !parse_u64(text + base_end, len - 1 - base_end, UINT64_MAX,
+                                            &origin))
+            origin = 1;   /* unreadable: a piece, not the message */
+        base_end -= base_end > start;
+    }
+    static const char *const whole[] = { "BODY[]", "BINARY[]", "RFC822" };
+    bool is_whole = false;
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
+        is_whole |= word_eq(item, base_end - start, whole[i]);
+    const struct imap_tag *asked = fetch_asked(imap);
+    out[0] = '\0';
+    if (is_whole && ranged && !(origin == 0 && asked && asked->partial_len > size))
+        snprintf(out, cap, " (partial)");
+    else if (!is_whole) {
+        char shown[48];
+        text_sanitize(shown, sizeof shown, item, len - start);
+        snprintf(out, cap, " (only %s)", shown);
+    }
+}
+
+/* A FETCH response's first literal of message content: counted (fetch_count), and a
+ * retrieved message of the session, "retrieved by FETCH 3 (UID 7)" and what of it came:
+ * every retrieval counted is listed. Returns its index in session->messages, SIZE_MAX
+ * when none could be kept. */
+static size_t fetch_retrieval_add(struct imap *imap, size_t mark, uint64_t size)
 {
     struct imap_side *s = &imap->server;
     struct mt_session *session = imap->session;
+    session->stats.fetch_count++;
+    s->fetch_counted = true;
+    struct mt_message *m = session_add_message(session);
+    if (!m)
+        return SIZE_MAX;
+    const char *w;
+    size_t pos = 1, wl = next_word(s->text, s->len, &pos, &w);
+    uint64_t number;
+    char piece[64];
+    m->status = MT_STATUS_UNKNOWN;
+    m->start_us = s->ts;
+    m->size = size;   /* a literal is the message (or its piece), octet for octet */
+    /* The UID too when the response carries it: the server's log names messages so. */
+    long at = text_find_ci(s->text, mark, "UID ");
+    uint64_t uid = 0;
+    bool has_uid = at > 0 && (s->text[at - 1] == '(' || s->text[at - 1] == ' ');
+    for (size_t i = has_uid ? (size_t)at + 4 : mark; i < mark && s->text[i] >= '0' &&
+         s->text[i] <= '9' && uid < UINT64_MAX / 10 - 9; i++)
+        uid = uid * 10 + (uint64_t)(s->text[i] - '0');
+    fetch_piece_words(imap, s->text, mark, size, piece, sizeof piece);
+    if (parse_u64(w, wl, UINT64_MAX, &number) && uid)
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu (UID %llu)%s",
+                          (unsigned long long)number, (unsigned long long)uid, piece);
+    else if (parse_u64(w, wl, UINT64_MAX, &number))
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu%s",
+                          (unsigned long long)number, piece);
+    else
+        session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH%s", piece);
+    return session->message_count - 1;
+}
+
+/* A whole message from its first octet: the reader delivers its header lines, read into
+ * message msg (SIZE_MAX: none kept, the lines are still read to find the literal's end). */
+static void fetch_headers_begin(struct imap *imap, size_t msg, uint64_t size)
+{
+    struct imap_side *s = &imap->server;
     imap->fetch_scan = malloc(sizeof *imap->fetch_scan);
     if (!imap->fetch_scan) {
         lr_skip(&s->reader, size);
@@ -1551,35 +1676,7 @@ static void fetch_headers_begin(struct imap *imap, uint64_t size)
     }
     header_scan_init(imap->fetch_scan);
     imap->fetch_lines = 0;
-    imap->fetch_msg = SIZE_MAX;
-    struct mt_message *m = session_add_message(session);
-    if (m) {
-        const char *w;
-        size_t pos = 1, wl = next_word(s->text, s->len, &pos, &w);
-        uint64_t number;
-        imap->fetch_msg = session->message_count - 1;
-        m->status = MT_STATUS_UNKNOWN;
-        m->start_us = s->ts;
-        m->size = size;   /* a literal is the message, octet for octet */
-        /* The UID too when the response carries it: the server's log names messages so. */
-        long at = text_find_ci(s->text, s->len, "UID ");
-        uint64_t uid = 0;
-        bool has_uid = at > 0 && (s->text[at - 1] == '(' || s->text[at - 1] == ' ');
-        for (size_t i = has_uid ? (size_t)at + 4 : s->len; i < s->len && s->text[i] >= '0' &&
-             s->text[i] <= '9' && uid < UINT64_MAX / 10 - 9; i++)
-            uid = uid * 10 + (uint64_t)(s->text[i] - '0');
-        /* "BODY[]<0> {1024}": a partial fetch (RFC 9051 6.4.5), a piece, not the message */
-        const char *part = s->len > 2 && text_find_ci(s->text, s->len, "]<") >= 0
-                           ? " (partial)" : "";
-        if (parse_u64(w, wl, UINT64_MAX, &number) && uid)
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu (UID %llu)%s",
-                              (unsigned long long)number, (unsigned long long)uid, part);
-        else if (parse_u64(w, wl, UINT64_MAX, &number))
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH %llu%s",
-                              (unsigned long long)number, part);
-        else
-            session_text_setf(&m->reply, MT_MSG_REPLY_MAX, "retrieved by FETCH%s", part);
-    }
+    imap->fetch_msg = msg;
     lr_read_block(&s->reader, size);
 }
 
@@ -1609,7 +1706,7 @@ static void fetch_headers_done(struct imap *imap)
 static void literal_end(struct imap *imap, struct imap_side *s, uint64_t received, bool complete)
 {
     struct mt_mailbox_stats *stats = &imap->session->stats;
-    bool counts = complete || received > 0;
+    bool counts = complete || received > 0;   /* an upload: a FETCH counted as it began */
     s->in_literal = false;
     s->waiting_plus = s->waiting_plus && s->lit_size == 0;   /* {0}: the rest still waits */
     if (s->lit_index >= 0 && (size_t)s->lit_index < s->nlits)
@@ -1623,8 +1720,6 @@ static void literal_end(struct imap *imap, struct imap_side *s, uint64_t receive
         fetch_headers_done(imap);
     if (s->role == LIT_FETCH && !s->lit_header_only) {
         stats->fetch_bytes += received;
-        stats->fetch_count += counts && !s->fetch_counted;
-        s->fetch_counted = s->fetch_counted || counts;
     } else if (s->role == LIT_UPLOAD && counts && s->tag) {
         s->tag->uploads++;   /* stored only if the server says OK (cmd_append_done) */
         s->tag->upload_bytes += received;
@@ -1657,10 +1752,13 @@ static void literal_begin(struct imap *imap, struct imap_side *s, uint64_t size,
         s->capturing = s->capture != NULL;   /* else: a value unknown, as a larger literal */
         s->capture_len = 0;
     }
+    /* every retrieval counted is listed: its first content literal makes it both */
+    bool retrieval = s->role == LIT_FETCH && !s->lit_header_only && !s->fetch_counted;
+    size_t msg = retrieval ? fetch_retrieval_add(imap, mark, size) : SIZE_MAX;
     if (size == 0)
         literal_end(imap, s, 0, true);
-    else if (s->role == LIT_FETCH && fetch_item_is_message(s->text, mark))
-        fetch_headers_begin(imap, size);
+    else if (retrieval && fetch_item_is_message(s->text, mark))
+        fetch_headers_begin(imap, msg, size);
     else
         lr_skip(&s->reader, size);
 }

@@ -246,7 +246,8 @@ static void test_fetch_retrievals(void **unused)
     assert_int_equal(s->stats.fetch_count, 4);
     assert_int_equal(s->stats.fetch_bytes,
                      strlen(MSG_A) + strlen(MSG_B) + strlen(MSG_D) + strlen(MSG_B));
-    assert_int_equal(s->message_count, 3);   /* BODY[HEADER] and BODY[TEXT] are no retrievals */
+    /* every retrieval counted is listed (BODY[TEXT] too: walkthrough 10); a header is none */
+    assert_int_equal(s->message_count, 4);
     assert_string_equal(mt_str(s->messages[0].message_id), "<a1@example.org>");
     /* the UID when it comes before the literal (the server's log names messages so); the
      * fourth's comes after its literal, too late for the line */
@@ -258,6 +259,8 @@ static void test_fetch_retrievals(void **unused)
     assert_string_equal(mt_str(s->messages[1].reply), "retrieved by FETCH 2 (partial)");
     assert_string_equal(mt_str(s->messages[2].message_id), "<d4@example.org>");
     assert_string_equal(mt_str(s->messages[2].reply), "retrieved by FETCH 4");
+    assert_string_equal(mt_str(s->messages[3].reply), "retrieved by FETCH 5 (only BODY[TEXT])");
+    assert_string_equal(mt_str(s->messages[3].message_id), "");   /* its headers are not there */
     /* the literal ends the header scan: the rest of the line is IMAP again */
     assert_transcript_has(s, "[literal 63 bytes] UID 9)\n");
     session_free(s);
@@ -1361,7 +1364,49 @@ static void test_fetch_header_sections(void **unused)
     struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
     assert_int_equal(s->stats.fetch_count, 1);
     assert_int_equal(s->stats.fetch_bytes, 5);
-    assert_int_equal(s->message_count, 0);
+    assert_int_equal(s->message_count, 1);   /* the part counted is listed, once */
+    assert_string_equal(mt_str(s->messages[0].reply), "retrieved by FETCH 2 (only BODY[1])");
+    assert_int_equal(s->messages[0].size, 5);
+    session_free(s);
+}
+
+/* Ranges (RFC 9051 6.4.5): one from the start asked longer than the message brings the
+ * whole message, not a piece; one from further on is a piece, and listed as every counted
+ * retrieval is (walkthrough 10: "(partial), 145 bytes" for a whole message; a counted
+ * "<5.20>" in no Message line). */
+static void test_fetch_ranges(void **unused)
+{
+    (void)unused;
+    const struct dialogue_step chunks[] = {
+        SV("* PREAUTH ready\r\n"),
+        CL("a1 SELECT INBOX\r\n"),
+        SV("* 1 EXISTS\r\na1 OK done\r\n"),
+        CL("a2 FETCH 1 BODY.PEEK[]<0.100>\r\n"),
+        SV("* 1 FETCH (BODY[]<0> {100}\r\nSubject: a\r\n"),
+        SV("0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567)\r\n"
+           "a2 OK\r\n"),
+        CL("a3 FETCH 1 BINARY.PEEK[]<0.200>\r\n"),
+        SV("* 1 FETCH (BINARY[]<0> {14}\r\nSubject: b\r\n\r\n)\r\na3 OK\r\n"),
+        CL("a4 UID FETCH 1 BODY.PEEK[]<5.20>\r\n"),
+        SV("* 1 FETCH (UID 1 BODY[]<5> {20}\r\nct: b\r\n\r\n0123456789)\r\na4 OK\r\n"),
+        CL("a5 FETCH 1 BODY.PEEK[]<0.14>\r\n"),
+        SV("* 1 FETCH (BODY[]<0> {14}\r\nSubject: b\r\n\r\n)\r\na5 OK\r\n"),
+        CL("a6 LOGOUT\r\n"),
+        SV("* BYE\r\na6 OK\r\n"),
+    };
+    struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
+    assert_int_equal(s->stats.fetch_count, 4);
+    assert_int_equal(s->stats.fetch_bytes, 100 + 14 + 20 + 14);
+    assert_int_equal(s->message_count, 4);
+    assert_string_equal(mt_str(s->messages[0].reply), "retrieved by FETCH 1 (partial)");
+    assert_string_equal(mt_str(s->messages[1].reply), "retrieved by FETCH 1");
+    assert_string_equal(mt_str(s->messages[1].subject), "b");
+    assert_string_equal(mt_str(s->messages[2].reply), "retrieved by FETCH 1 (UID 1) (partial)");
+    assert_string_equal(mt_str(s->messages[2].subject), "");   /* not read from byte 5 */
+    assert_int_equal(s->messages[2].size, 20);
+    /* exactly as long as asked: it may have been cut there */
+    assert_string_equal(mt_str(s->messages[3].reply), "retrieved by FETCH 1 (partial)");
+    assert_int_equal(s->flags, 0);
     session_free(s);
 }
 
@@ -1623,6 +1668,7 @@ int main(void)
         cmocka_unit_test(test_control_bytes),
         cmocka_unit_test(test_pipelining_and_list_cap),
         cmocka_unit_test(test_fetch_header_sections),
+        cmocka_unit_test(test_fetch_ranges),
         cmocka_unit_test(test_store_silent_and_compress),
         cmocka_unit_test(test_password_never_appears),
         cmocka_unit_test(test_random_garbage),

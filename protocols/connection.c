@@ -226,7 +226,8 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
         session_transcript_addf(session, ts_us > session->end_us ? ts_us : session->end_us, 'I',
                                 "[%s]", session_end_words(session));
     /* The end of input and the idle timer are not the connection's doing: its last
-     * bytes stay its end. */
+     * bytes stay its end (unless its decoder finds a server silent a minute or more owing
+     * an answer: the connection waited until the end, session_end_at_silence()). */
     if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
         session->end_us = ts_us;
     if (how == STREAM_END_OF_INPUT)

@@ -1993,7 +1993,8 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
                        name, (long long)quiet_s);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     session_decide(session, MT_STATUS_NO_RESPONSE, line, len,
-                   session_transcript_add(session, session->input_end_us, 'I', line, len));
+                   session_transcript_add(session, session_end_at_silence(session, last), 'I',
+                                          line, len));
 }
 
 /* The streams are over: the lines in progress are logged, stamped when they began, before

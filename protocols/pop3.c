@@ -1118,14 +1118,18 @@ static void settle(struct pop3 *st)
  * server, a mailbox lock, a storage stall); not when the client owed the next word (a
  * SASL challenge left unanswered), nor inside TLS. Fills why[] ("" if none). Before
  * the close cuts the message off. */
+static int64_t last_bytes(const struct pop3 *st)
+{
+    return st->last_bytes_us[MT_CLIENT] > st->last_bytes_us[MT_SERVER]
+           ? st->last_bytes_us[MT_CLIENT] : st->last_bytes_us[MT_SERVER];
+}
+
 static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
 {
     const struct mt_session *session = st->session;
     bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);
     bool client_owes = st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
-    int64_t last = st->last_bytes_us[MT_CLIENT] > st->last_bytes_us[MT_SERVER]
-                   ? st->last_bytes_us[MT_CLIENT] : st->last_bytes_us[MT_SERVER];
-    int64_t quiet_s = session_silent_at_end_s(session, last);
+    int64_t quiet_s = session_silent_at_end_s(session, last_bytes(st));
     why[0] = '\0';
     if (!readable || !st->server_spoke || client_owes || quiet_s == 0 ||
         st->state == POP3_ENCRYPTED || st->state == POP3_TLS_PENDING)
@@ -1238,8 +1242,9 @@ static void pop3_close(void *state, struct mt_session *session)
                        session_transcript_add(session, st->now, 'I', interrupted, n));
     } else if (silent[0] && !status_is_failure(session->status)) {
         size_t n = strlen(silent);
+        int64_t until = session_end_at_silence(session, last_bytes(st));
         session_decide(session, MT_STATUS_NO_RESPONSE, silent, n,
-                       session_transcript_add(session, session->input_end_us, 'I', silent, n));
+                       session_transcript_add(session, until, 'I', silent, n));
     }
 }
 

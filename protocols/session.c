@@ -463,11 +463,24 @@ bool session_goodbye_for_inactivity(const char *line, size_t len)
     return false;
 }
 
+/* Where a silence from since_us was seen to end: after a jump between files, where the
+ * earlier file did; else at the end of the input. */
+static int64_t silence_seen_until(const struct mt_session *session, int64_t since_us)
+{
+    return session->input_gap_us >= since_us ? session->input_gap_us : session->input_end_us;
+}
+
+int64_t session_end_at_silence(struct mt_session *session, int64_t since_us)
+{
+    int64_t until = silence_seen_until(session, since_us);
+    if (until > session->end_us)
+        session->end_us = until;
+    return until;
+}
+
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
-    /* after a jump between files, the silence seen ends where the earlier file did */
-    int64_t seen_until = session->input_gap_us >= since_us ? session->input_gap_us
-                                                           : session->input_end_us;
+    int64_t seen_until = silence_seen_until(session, since_us);
     if (session->end != MT_END_EOF || session->input_end_us <= 0 || since_us <= 0 ||
         seen_until - since_us < MT_REPLY_WAIT_US)
         return 0;

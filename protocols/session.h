@@ -335,6 +335,11 @@ bool status_is_failure(enum mt_status status);
  * since_us (input_gap_us: captures of other times read together), the silence seen ends
  * where the earlier file did. */
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us);
+/* For a session decided no_response by such a silence: it was open, owed an answer, until
+ * the silence seen ended (the end of the input, or of the earlier file), so it ends there,
+ * not at its last bytes ("14:26:23.621 to 14:26:23.627" beside "no reply to PASS for 67 s"
+ * read as a 6 ms session). Returns that time, for the note saying so. */
+int64_t session_end_at_silence(struct mt_session *session, int64_t since_us);
 /* The more severe of two statuses (see the order of enum mt_status). */
 enum mt_status status_worse(enum mt_status a, enum mt_status b);
 

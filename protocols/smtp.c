@@ -1657,6 +1657,7 @@ static void smtp_close(void *state, struct mt_session *s)
                  : cmd->verb[0] == '(' ? "a command" : cmd->verb,
                  (long long)quiet_s);
         decide_event(s, MT_STATUS_NO_RESPONSE, line);
+        session_end_at_silence(s, fifo_at(st, 0)->sent_us);   /* open, waiting, until then */
     }
     else if ((st->plain_after_starttls[MT_CLIENT] || st->plain_after_starttls[MT_SERVER]) &&
              !(s->flags & MT_FLAG_DECRYPTED) && s->end == MT_END_EOF)

@@ -777,11 +777,14 @@ static void test_silence_at_the_end(void **unused)
     const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
     struct mt_session *s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch) - 1, 8);   /* 5 s: a cut */
     assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_int_equal(s->end_us, 3000001);   /* its last bytes */
     session_free(s);
     s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch) - 1, 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "(no reply to FETCH for 300 s when the capture ended)");
-    assert_transcript_has(s, "(no reply to FETCH for 300 s when the capture ended)");
+    assert_transcript_has(s, "303000001 I (no reply to FETCH for 300 s when the capture ended)");
+    /* it waited until then: the session's time covers the silence (walkthrough 10) */
+    assert_int_equal(s->end_us, 303000001);
     session_free(s);
     s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch), 124);   /* the message began, then stopped */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);

@@ -997,10 +997,14 @@ static void test_silence_at_the_end(void **unused)
     const int at[] = { 0, 1, 1, 2, 2, 3, 4 };
     struct mt_session *s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 8);   /* 5 s: a cut */
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->end_us, 3000001);   /* its last bytes */
     session_free(s);
     s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "[no reply to RETR for 300 s when the capture ended]");
+    /* it waited until then: the session's time covers the silence (walkthrough 10) */
+    assert_int_equal(s->end_us, 303000001);
+    assert_true(contains(s->transcript, s->transcript_len, "303000001 I [no reply to RETR for 300 s"));
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "mailbox locked"));
     session_free(s);
 

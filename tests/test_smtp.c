@@ -955,6 +955,9 @@ static void test_silence_at_the_end(void **state)
         smtp_decoder.free(st);
         assert_int_equal(s->status, cases[k].want);
         assert_true(strncmp(s->status_line, cases[k].line, strlen(cases[k].line)) == 0);
+        /* a silence: the session waited until the end; a cut ends at its last bytes */
+        assert_int_equal(s->end_us, cases[k].want == MT_STATUS_NO_RESPONSE ? s->input_end_us
+                                                                           : TS(d.count - 1));
         session_free(s);
     }
 }

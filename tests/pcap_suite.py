@@ -706,6 +706,57 @@ def test_reset_after_message(suite):
         raise Failure("no transcript note of who reset")
 
 
+def test_cut_download_both_protocols(suite):
+    """A download the client resets two seconds after the last bytes came (curl --max-time),
+    in POP3 and in IMAP: both interrupted, both counted with the bytes that came (POP3 said
+    retr=0/0 beside IMAP's fetch=1), the message line says how much of how much, and the
+    IMAP transcript is in time order: the cut FETCH line before the note on the reset
+    (walkthroughs 9 and 10)."""
+    part = b"Subject: big\r\n\r\n" + b"x" * 29984
+    convs = []
+    pop = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40110, 110, start=1700000000)
+    pop.handshake()
+    for client, server in ((b"", b"+OK ready\r\n"), (b"USER carol\r\n", b"+OK\r\n"),
+                           (b"PASS pw\r\n", b"+OK Logged in.\r\n"),
+                           (b"RETR 4\r\n", b"+OK 900000 octets\r\n" + part)):
+        if client:
+            pop.client_sends(client)
+        pop.server_sends(server)
+    convs.append(pop)
+    imap = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40143, 143, start=1700000100)
+    imap.handshake()
+    for client, server in ((b"", b"* OK ready\r\n"), (b"a1 LOGIN carol pw\r\n", b"a1 OK done\r\n"),
+                           (b"a2 SELECT INBOX\r\n", b"* 4 EXISTS\r\na2 OK done\r\n"),
+                           (b"a3 FETCH 4 BODY[]\r\n", b"* 4 FETCH (BODY[] {900000}\r\n" + part)):
+        if client:
+            imap.client_sends(client)
+        imap.server_sends(server)
+    convs.append(imap)
+    for conv in convs:
+        conv.time += 2000000
+        conv._emit(pcaplib.ipv4_tcp(conv.client, conv.server, conv.sport, conv.dport, conv.cseq,
+                                    conv.sseq, "R"))
+    path = os.path.join(suite.tmp, "cut-downloads.pcap")
+    pcaplib.write_pcap(path, pcaplib.DLT_RAW, pop.packets + imap.packets)
+    db, _ = suite.mailtap_read([path], expect_rc=0)
+    rows = {r["proto"]: r for r in suite.sessions(db)}
+    for proto, count, verb in (("pop3", "retr", "RETR 4"), ("imap", "fetch", "FETCH 4")):
+        row = rows.get(proto)
+        if not row or row["status"] != "interrupted":
+            raise Failure("%s: %r" % (proto, row and (row["status"], row["status_line"])))
+        stats = row["stats"]
+        if (stats[count + "_count"], stats[count + "_bytes"]) != (1, len(part)):
+            raise Failure("%s: the cut download is not counted with what came: %r" % (proto, stats))
+        replies = [m["reply"] for m in row["messages"]]
+        if replies != ["%s cut after %d of 900000 bytes" % (verb, len(part))]:
+            raise Failure("%s: message lines %r" % (proto, replies))
+    shown = suite.show(db, rows["imap"]["id"])
+    cut = shown.find("S: * 4 FETCH (BODY[] [literal 900000 bytes, %d received]" % len(part))
+    note = shown.find("[connection reset by the client]")
+    if cut < 0 or note < 0 or cut > note:
+        raise Failure("the cut FETCH line is not before the note on the reset:\n" + shown)
+
+
 def moved_to_port(src, dst, old_port, new_port):
     """A copy of the IPv4 capture src with TCP port old_port renumbered new_port, written
     as raw IP (mailtap checks no checksums)."""
@@ -1884,7 +1935,7 @@ def main():
                  test_truncated_file, test_random_bytes,
                  test_random_packets, test_unknown_link_type, test_pcapng_mixed_link_types, test_missing_file,
                  test_long_lines, test_escape_sequences, test_overlap_conflict, test_read_twice, test_read_directory, test_one_direction_only, test_tls_refused_in_plaintext, test_snap_length_cut, test_failed_mx_rows, test_negative_answers, test_trace_by_size, test_trace_by_envelope, test_capture_usage_errors, test_refused_flood_counted,
-                 test_size_limit_burst, test_reset_after_message,
+                 test_size_limit_burst, test_reset_after_message, test_cut_download_both_protocols,
                  test_interrupted_read,
                  test_bare_port_reads_the_greeting,
                  test_refused_and_silent,

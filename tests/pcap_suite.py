@@ -713,25 +713,26 @@ def test_cut_download_both_protocols(suite):
     IMAP transcript is in time order: the cut FETCH line before the note on the reset
     (walkthroughs 9 and 10)."""
     part = b"Subject: big\r\n\r\n" + b"x" * 29984
-    convs = []
-    pop = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40110, 110, start=1700000000)
-    pop.handshake()
-    for client, server in ((b"", b"+OK ready\r\n"), (b"USER carol\r\n", b"+OK\r\n"),
-                           (b"PASS pw\r\n", b"+OK Logged in.\r\n"),
-                           (b"RETR 4\r\n", b"+OK 900000 octets\r\n" + part)):
-        if client:
-            pop.client_sends(client)
-        pop.server_sends(server)
-    convs.append(pop)
-    imap = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40143, 143, start=1700000100)
-    imap.handshake()
-    for client, server in ((b"", b"* OK ready\r\n"), (b"a1 LOGIN carol pw\r\n", b"a1 OK done\r\n"),
-                           (b"a2 SELECT INBOX\r\n", b"* 4 EXISTS\r\na2 OK done\r\n"),
-                           (b"a3 FETCH 4 BODY[]\r\n", b"* 4 FETCH (BODY[] {900000}\r\n" + part)):
-        if client:
-            imap.client_sends(client)
-        imap.server_sends(server)
-    convs.append(imap)
+
+    def dialogue(port, start, exchanges):
+        conv = pcaplib.TcpConversation("192.168.1.10", "192.168.1.20", 40000 + port, port,
+                                       start=start)
+        conv.handshake()
+        for client, server in exchanges:
+            if client:
+                conv.client_sends(client)
+            conv.server_sends(server)
+        return conv
+
+    pop = dialogue(110, 1700000000, (
+        (b"", b"+OK ready\r\n"), (b"USER carol\r\n", b"+OK\r\n"),
+        (b"PASS pw\r\n", b"+OK Logged in.\r\n"),
+        (b"RETR 4\r\n", b"+OK 900000 octets\r\n" + part)))
+    imap = dialogue(143, 1700000100, (
+        (b"", b"* OK ready\r\n"), (b"a1 LOGIN carol pw\r\n", b"a1 OK done\r\n"),
+        (b"a2 SELECT INBOX\r\n", b"* 4 EXISTS\r\na2 OK done\r\n"),
+        (b"a3 FETCH 4 BODY[]\r\n", b"* 4 FETCH (BODY[] {900000}\r\n" + part)))
+    convs = [pop, imap]
     for conv in convs:
         conv.time += 2000000
         conv._emit(pcaplib.ipv4_tcp(conv.client, conv.server, conv.sport, conv.dport, conv.cseq,

@@ -177,6 +177,10 @@ static const struct {
     { -1, "bad_certificate", "the peer refused the certificate" },
     { -1, "did not answer with TLS", "the server answered in plaintext: no TLS on this port, "
                                      "or a refusal after STARTTLS (the transcript shows it)" },
+    { -1, "no TLS version in common",
+      "the client offers only TLS versions the server no longer accepts (1.1 or older, "
+      "dropped by current servers): update the client or its TLS settings; allowing them "
+      "again on the server weakens it for everyone" },
     { -1, "reset the connection instead of an answer to the ClientHello",
       "the server dropped the handshake at once: typically its TLS library could not load "
       "the key or certificate (its log says so)" },

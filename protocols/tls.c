@@ -724,6 +724,16 @@ static enum tls_outcome judge(struct tls_parser *p)
     struct tls_facts *f = &p->f;
     const struct tls_side *c = &p->side[MT_CLIENT], *s = &p->side[MT_SERVER];
     const char *who = f->alert_side == MT_CLIENT ? "client" : "server";
+    /* Servers dropped TLS 1.0 and 1.1, and many just close on such a hello without a
+     * protocol_version alert: then the offer is the reason, whatever the client said after. */
+    f->offer_outdated = f->client_hello && f->client_versions &&
+                        !(f->client_versions & (TLS_VBIT_TLS12 | TLS_VBIT_TLS13 | TLS_VBIT_OTHER));
+    if (f->offer_outdated && !f->server_hello && c->valid && s->bytes == 0) {
+        f->server_silent = true;
+        snprintf(f->reason, sizeof f->reason, "no answer from the server to a ClientHello "
+                 "offering only %s (no TLS version in common)", f->client_versions_text);
+        return TLS_OUTCOME_FAILED;
+    }
     if (f->alert_seen && f->alert_fatal && !p->complete_at_alert) {
         snprintf(f->reason, sizeof f->reason, "fatal alert %s from the %s", f->alert_name, who);
         return TLS_OUTCOME_FAILED;

@@ -22,7 +22,7 @@
 #define TLS_ALPN_TEXT_MAX 64            /* first few ALPN ids, comma-joined */
 #define TLS_ALPN_KEEP 4
 #define TLS_CIPHER_NAME_MAX 56
-#define TLS_REASON_MAX 96
+#define TLS_REASON_MAX 192
 
 enum tls_outcome {
     TLS_OUTCOME_UNKNOWN,     /* no TLS seen (nothing, or not TLS at all) */
@@ -90,6 +90,7 @@ struct tls_facts {
     bool alert_fatal;
     bool encrypted_alert;            /* an alert we could not read ended the handshake */
     bool server_silent;              /* FAILED: a client hello, and not a byte back */
+    bool offer_outdated;             /* the client offered nothing newer than TLS 1.1 */
     /* Progress */
     bool ccs[2];                     /* ChangeCipherSpec seen, by side (mt_side index) */
     uint64_t app_records[2];         /* application_data records, by side */

@@ -110,14 +110,18 @@ static void settle_tls(struct tls_follow *follow, struct mt_session *session)
     /* "no answer" from the parser, which does not see how the connection ended: a server
      * that reset or closed at once did answer, in its way (a TLS library that failed to
      * load its key or certificate does so) */
+    char offer[128] = "";
+    if (facts.offer_outdated)
+        snprintf(offer, sizeof offer, ", which offered only %s (no TLS version in common)",
+                 facts.client_versions_text);
     if (facts.server_silent && session->end == MT_END_RESET)
-        snprintf(facts.reason, sizeof facts.reason, "%s instead of an answer to the ClientHello",
+        snprintf(facts.reason, sizeof facts.reason, "%s instead of an answer to the ClientHello%s",
                  session->reset_by == MT_SERVER ? "the server reset the connection"
                  : session->reset_by == MT_CLIENT ? "the client reset the connection"
-                                                  : "the connection was reset");
+                                                  : "the connection was reset", offer);
     else if (facts.server_silent && session->end == MT_END_CLOSE)
         snprintf(facts.reason, sizeof facts.reason, "the connection was closed instead of an"
-                 " answer to the ClientHello");
+                 " answer to the ClientHello%s", offer);
     struct mt_tls_info *info = session_tls_alloc(session);
     if (info)   /* out of memory: the facts are lost, the findings below are not */
         copy_facts(info, &facts, outcome);

@@ -528,7 +528,9 @@ static void test_sslv2_hello(void **unused)
     assert_int_equal(f.client_hello_version, 0x0301);
     assert_int_equal(f.client_versions, TLS_VBIT_TLS10);
     assert_int_equal(o, TLS_OUTCOME_FAILED);
-    assert_string_equal(f.reason, "no answer from the server");
+    assert_true(f.offer_outdated);
+    assert_string_equal(f.reason, "no answer from the server to a ClientHello offering only "
+                                  "TLSv1.0 (no TLS version in common)");
     /* cut anywhere: no crash */
     for (size_t n = 0; n < sizeof hello; n++)
         (void)feed_bytes(hello, n, &o);
@@ -560,9 +562,37 @@ static void test_hello_dropped(void **unused)
         tls_follow_settle(follow, s);
         assert_int_equal(s->status, MT_STATUS_TLS_FAILED);
         assert_true(strncmp(s->status_line, cases[i].want, strlen(cases[i].want)) == 0);
+        /* a hello offering nothing newer than TLS 1.0: that is the likely reason */
+        assert_non_null(strstr(s->status_line, "ClientHello, which offered only TLSv1.0 (no TLS "
+                                               "version in common)"));
         tls_follow_free(follow);
         session_free(s);
     }
+}
+
+/* A current ClientHello (TLS 1.2 and 1.3 offered) the server never answers: no claim about
+ * versions, the server's silence is all there is. Also an outdated one the server answered
+ * with an alert of its own: the alert says it. */
+static void test_hello_unanswered_current(void **unused)
+{
+    (void)unused;
+    struct fixture fx;
+    fixture_load(&fx, "tls12_expired.chunks");
+    struct tls_parser *p = tls_parser_new();
+    assert_non_null(p);
+    size_t i = 0;
+    while (i < fx.n && fx.chunks[i].side != MT_CLIENT)
+        i++;
+    assert_true(i < fx.n);
+    tls_feed(p, MT_CLIENT, fx.chunks[i].bytes, fx.chunks[i].len, 1);
+    struct tls_facts f;
+    assert_int_equal(tls_finish(p, CAPTURE_2026, NULL, &f), TLS_OUTCOME_FAILED);
+    assert_true(f.client_versions & TLS_VBIT_TLS12);
+    assert_false(f.offer_outdated);
+    assert_true(f.server_silent);
+    assert_string_equal(f.reason, "no answer from the server");
+    tls_parser_free(p);
+    fixture_free(&fx);
 }
 
 /* A handshake message of 16 MB spanning records is skipped; the next message parses. */
@@ -1016,6 +1046,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_sslv2_hello),
         cmocka_unit_test(test_hello_dropped),
+        cmocka_unit_test(test_hello_unanswered_current),
         cmocka_unit_test(test_oversized_handshake),
         cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_looks_like_record),

@@ -778,11 +778,24 @@ static void test_columns_fit_every_width(void **state)
             int n = columns_layout(layouts[l], width, cols);
             assert_true(n >= 2);
             assert_true(cols[n - 1].x + cols[n - 1].width <= width);
-            assert_int_equal(cols[n - 1].col, COL_STATUS);
+            /* the status last, or the reply that decided it right after it */
+            bool reply = cols[n - 1].col == COL_REPLY;
+            assert_int_equal(cols[n - 1 - reply].col, COL_STATUS);
+            bool port = false;
+            for (int c = 0; c < n; c++)
+                port |= cols[c].col == COL_PORT;
             if (width >= 80)
                 assert_true(n >= 5);
             if (width >= 100)
                 assert_int_equal(cols[n - 1].x + cols[n - 1].width, width);
+            /* the extras only where the others have their room: an 80-column screen
+             * keeps its width for addresses */
+            if (width <= 88)
+                assert_false(port || reply);
+            if (width >= 120) {
+                assert_true(port && reply);
+                assert_true(cols[n - 1].width >= 20);
+            }
         }
     assert_int_equal(columns_layout(UI_LAYOUT_NONE, 80, cols), 0);
 
@@ -799,7 +812,25 @@ static void test_columns_fit_every_width(void **state)
     assert_non_null(strstr(cell, "retr=2"));
     columns_cell(COL_TYPE, s, 4, cell, sizeof cell);
     assert_string_equal(cell, "pop3");
+    s->server_port = 995;
+    columns_cell(COL_PORT, s, 5, cell, sizeof cell);
+    assert_string_equal(cell, "995");
+    snprintf(s->status_line, sizeof s->status_line, "-ERR [IN-USE] Mailbox locked");
+    columns_cell(COL_REPLY, s, 30, cell, sizeof cell);
+    assert_string_equal(cell, "-ERR [IN-USE] Mailbox locked");
     session_free(s);
+    /* the reply without the IMAP tag it answered; other lines as they are */
+    assert_string_equal(columns_reply_text("a7 NO [OVERQUOTA] Quota exceeded"),
+                        "NO [OVERQUOTA] Quota exceeded");
+    assert_string_equal(columns_reply_text("A0001 BAD Error in IMAP command"),
+                        "BAD Error in IMAP command");
+    assert_string_equal(columns_reply_text("* BYE Server shutting down."),
+                        "* BYE Server shutting down.");
+    assert_string_equal(columns_reply_text("550 5.1.1 <x@example.com>: User unknown"),
+                        "550 5.1.1 <x@example.com>: User unknown");
+    assert_string_equal(columns_reply_text("[no reply to PASS for 67 s]"),
+                        "[no reply to PASS for 67 s]");
+    assert_string_equal(columns_reply_text(""), "");
 
     /* a bounce's null sender reads "<>", as in `mailtap list`, not blank */
     s = session_new(MT_PROTO_SMTP);

@@ -140,6 +140,20 @@ expect "Esc goes back to the list" "Filter: search"
 keys c
 expect "c clears the filter" "Filter: no filter"
 
+# a wide screen: the server's port and the line that decided each row, in the list
+tmux resize-window -t "$SESSION" -x 140 -y 30
+sleep 0.5
+keys 4
+expect "wide: a Reply column" "Reply"
+expect "wide: the deciding line in the row" "-ERR [AUTH] Authentic"
+expect "wide: a Port column" "Port"
+if screen | grep -F "retr=2/50K" | grep -qE ' 110 +[^ ]'; then
+    ok "wide: the server's port in the row"
+else
+    not_ok "wide: the server's port in the row"
+fi
+keys 1
+
 tmux resize-window -t "$SESSION" -x 80 -y 24
 sleep 0.5
 expect "resize re-flows the columns" "01-07 16:54:00"

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #define ROOMY 20   /* spare columns after the preferred widths that count as a wide screen */
+/* Columns of this priority or above are extras (the port, the reply): shown only where
+ * every other column has its preferred width and EXTRA_SLACK columns are left over, so a
+ * narrower screen keeps its room for addresses. */
+#define EXTRA_PRIO 7
+#define EXTRA_SLACK 10
 
 struct column_def {
     const char *title, *short_title;
@@ -32,16 +37,20 @@ static const struct column_def defs[COL_COUNT] = {
     [COL_QUESTION] = { "Question", "Question", 10, 20, 0, 3, 3 },
     [COL_ANSWER] = { "Answer", "Answer", 10, 16, 0, 3, 4 },
     [COL_STATUS] = { "Status", "Status", 13, 16, 16, 0, 0 },
+    [COL_PORT] = { "Port", "Port", 4, 5, 5, 0, 7 },
+    /* Last to show and first to go: the detail view has it whole, the list saves an Enter
+     * per row on a wide screen ("NO [OVERQUOTA]", "-ERR [IN-USE]"). */
+    [COL_REPLY] = { "Reply", "Reply", 10, 24, 0, 2, 8 },
 };
 
 static const enum ui_column layout_mixed[] = {
-    COL_TIME, COL_TYPE, COL_IP, COL_WHO, COL_WHAT, COL_STATUS, COL_COUNT
+    COL_TIME, COL_TYPE, COL_IP, COL_PORT, COL_WHO, COL_WHAT, COL_STATUS, COL_REPLY, COL_COUNT
 };
 static const enum ui_column layout_smtp[] = {
-    COL_TIME, COL_IP, COL_SENDER, COL_RCPTS, COL_STATUS, COL_COUNT
+    COL_TIME, COL_IP, COL_PORT, COL_SENDER, COL_RCPTS, COL_STATUS, COL_REPLY, COL_COUNT
 };
 static const enum ui_column layout_mailbox[] = {
-    COL_TIME, COL_USER, COL_IP, COL_COUNTERS, COL_STATUS, COL_COUNT
+    COL_TIME, COL_USER, COL_IP, COL_PORT, COL_COUNTERS, COL_STATUS, COL_REPLY, COL_COUNT
 };
 
 static const enum ui_column layout_dns[] = {
@@ -87,6 +96,22 @@ int columns_layout(enum ui_layout layout, int width, struct ui_colpos out[UI_COL
         for (int i = 0; i < n; i++)
             if (defs[cols[i]].prio == prio)
                 shown[i] = false;
+    /* The extras, if the others can all have their preferred widths and some to spare. */
+    int base = 0, others = 0;
+    for (int i = 0; i < n; i++)
+        if (shown[i] && defs[cols[i]].prio < EXTRA_PRIO) {
+            base += defs[cols[i]].pref;
+            others++;
+        }
+    base += others - 1;
+    for (int prio = EXTRA_PRIO; prio <= 9; prio++)
+        for (int i = 0; i < n; i++) {
+            if (!shown[i] || defs[cols[i]].prio != prio)
+                continue;
+            shown[i] = base + 1 + defs[cols[i]].pref + EXTRA_SLACK <= width;
+            if (shown[i])
+                base += 1 + defs[cols[i]].pref;
+        }
     /* Grow toward the preferred widths, most useful first. */
     for (int prio = 0; prio <= 9; prio++)
         for (int i = 0; i < n; i++) {
@@ -191,6 +216,16 @@ static void cell_recipients(const struct mt_session *s, char *buf, size_t cap)
         snprintf(buf + len, cap - len, " +%llu", (unsigned long long)more);
 }
 
+const char *columns_reply_text(const char *line)
+{
+    const char *space = strchr(line, ' ');
+    if (space && space > line && line[0] != '*' && line[0] != '(' && line[0] != '[' &&
+        (strncmp(space, " OK ", 4) == 0 || strncmp(space, " NO ", 4) == 0 ||
+         strncmp(space, " BAD ", 5) == 0))
+        return space + 1;
+    return line;
+}
+
 void columns_cell(enum ui_column col, const struct mt_session *s, int width, char *buf,
                   size_t cap)
 {
@@ -228,6 +263,11 @@ void columns_cell(enum ui_column col, const struct mt_session *s, int width, cha
         snprintf(buf, cap, "%s", dns->answers[0] ? dns->answers : dns->rcode);
         break;
     case COL_STATUS: snprintf(buf, cap, "%s", status_name(s->status)); break;
+    case COL_PORT:
+        if (s->server_port)
+            snprintf(buf, cap, "%u", (unsigned)s->server_port);
+        break;
+    case COL_REPLY: snprintf(buf, cap, "%s", columns_reply_text(s->status_line)); break;
     case COL_WHO:
     case COL_WHAT:
     case COL_COUNT:

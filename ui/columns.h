@@ -20,7 +20,10 @@ enum ui_column {
     COL_QUESTION, COL_ANSWER,   /* DNS: "MX example.com"; the records or the error */
     COL_WHO,    /* mixed: sender (SMTP) or user (POP3/IMAP) */
     COL_WHAT,   /* mixed: recipients (SMTP) or counters (POP3/IMAP) */
-    COL_STATUS, COL_COUNT
+    COL_STATUS,
+    COL_PORT,   /* the server's: 110 or 995, 143 or 993, 25, 465 or 587 */
+    COL_REPLY,  /* the line that decided the status: "NO [OVERQUOTA] ...", "550 5.1.1 ..." */
+    COL_COUNT
 };
 
 #define UI_COLUMNS_MAX 8
@@ -38,6 +41,10 @@ int columns_layout(enum ui_layout layout, int width, struct ui_colpos out[UI_COL
 
 /* The column's title, a shorter one when the long one does not fit in width. */
 const char *columns_title(enum ui_column col, int width);
+
+/* A deciding line as an admin reads it: without the IMAP command tag the server's answer
+ * begins with ("a7 NO [OVERQUOTA] ..." is "NO [OVERQUOTA] ..."). Points into line. */
+const char *columns_reply_text(const char *line);
 
 /* The unguarded text of a cell (draw.c guards and fits it). The time cell adapts to
  * `width`: "2026-01-07 16:54:15", "01-07 16:54:15" or "16:54:15". */

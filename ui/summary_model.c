@@ -4,6 +4,8 @@
  * every value is bound. */
 #include "summary_model.h"
 
+#include "columns.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,14 +116,8 @@ static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
         return;
     }
+    text = columns_reply_text(text);
     size_t len = strlen(text);
-    const char *space = memchr(text, ' ', len);
-    if (space && space > text && text[0] != '*' && text[0] != '(' && text[0] != '[' &&
-        (strncmp(space, " OK ", 4) == 0 || strncmp(space, " NO ", 4) == 0 ||
-         strncmp(space, " BAD ", 5) == 0)) {
-        len -= (size_t)(space + 1 - text);
-        text = space + 1;
-    }
     char *out = sqlite3_malloc64(len + 1);
     if (!out) {
         sqlite3_result_error_nomem(ctx);

@@ -7,6 +7,7 @@
 #include "cli/privileges.h"
 #include "cli/readlog.h"
 #include "cli/sensor.h"
+#include "protocols/explain.h"
 #include "protocols/session.h"
 #include "store/store.h"
 #include "ui/console.h"
@@ -770,10 +771,11 @@ static int command_show(int argc, char **argv)
         store_close(store);
         return rc == STORE_NOT_FOUND ? EXIT_USAGE : EXIT_DATABASE;
     }
-    if (json)
-        output_show_json(stdout, session);
-    else
-        output_show(stdout, session);
+    struct store_peers peers = { .count = 0 };
+    if (explain_blames_other_sessions(session->status_line) &&
+        store_peer_sessions(store, session, &peers) != STORE_OK)
+        peers.count = peers.total = 0;   /* shown without them: the session is what was asked */
+    output_show_peers(stdout, session, &peers, json);
     session_free(session);
     store_close(store);
     return EXIT_OK;

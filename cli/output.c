@@ -763,13 +763,32 @@ void output_json_trace_hop(FILE *out, const struct mt_session *s, enum store_tra
     fputs("}\n", out);
 }
 
-void output_show_json(FILE *out, const struct mt_session *s)
+static void json_peers(FILE *out, const struct store_peers *peers)
+{
+    if (!peers || !peers->count)
+        return;
+    fputs(",\"also_open\":[", out);
+    for (size_t i = 0; i < peers->count; i++) {
+        const struct store_peer *p = &peers->list[i];
+        fprintf(out, "%s{\"id\":%" PRId64 ",\"client_ip\":", i ? "," : "", p->id);
+        json_text(out, p->client_ip, strlen(p->client_ip));
+        fputs(",\"start_ts\":", out);
+        put_seconds(out, p->start_us);
+        fputs(",\"end_ts\":", out);
+        put_seconds(out, p->end_us);
+        fprintf(out, ",\"status\":\"%s\"}", status_name(p->status));
+    }
+    fprintf(out, "],\"also_open_total\":%zu", peers->total);
+}
+
+static void show_json(FILE *out, const struct mt_session *s, const struct store_peers *peers)
 {
     struct output_line line;
     size_t pos = 0;
     const char *sep = "";
     json_session(out, s);
     json_extras(out, s);
+    json_peers(out, peers);
     fputs(",\"transcript\":[", out);
     while (output_transcript_next(s, &pos, &line)) {
         fprintf(out, "%s{\"ts\":", sep);
@@ -780,6 +799,11 @@ void output_show_json(FILE *out, const struct mt_session *s)
         sep = ",";
     }
     fputs("]}\n", out);
+}
+
+void output_show_json(FILE *out, const struct mt_session *s)
+{
+    show_json(out, s, NULL);
 }
 
 /* ---- detail view ------------------------------------------------------------------ */
@@ -977,7 +1001,21 @@ static void show_explanation(FILE *out, const struct mt_session *s)
     show_field(out, "Check", e->check);
 }
 
-static void show_header(FILE *out, const struct mt_session *s)
+/* "Also open  #3 from 192.168.1.50 since 13:37:33.120 (login_ok, until 13:41:02.004)" */
+static void show_peers(FILE *out, const struct store_peers *peers)
+{
+    char line[160];
+    for (size_t i = 0; peers && i < peers->count; i++) {
+        show_label(out, i ? "" : "Also open");
+        output_peer(line, sizeof line, &peers->list[i]);
+        put_str(out, line);
+        fputc('\n', out);
+    }
+    if (peers && peers->total > peers->count)
+        fprintf(out, "%-11sand %zu more\n", "", peers->total - peers->count);
+}
+
+static void show_header(FILE *out, const struct mt_session *s, const struct store_peers *peers)
 {
     char a[32], b[32];
     int64_t us = s->end_us - s->start_us;
@@ -1026,6 +1064,7 @@ static void show_header(FILE *out, const struct mt_session *s)
         fputc('\n', out);
     }
     show_explanation(out, s);
+    show_peers(out, peers);
     show_field(out, "End", end_name(s->end));
     if (s->flags) {
         show_label(out, "Flags");
@@ -1045,12 +1084,12 @@ static void show_header(FILE *out, const struct mt_session *s)
             s->bytes_s2c);
 }
 
-void output_show(FILE *out, const struct mt_session *s)
+static void show_text(FILE *out, const struct mt_session *s, const struct store_peers *peers)
 {
     struct output_line line;
     size_t pos = 0;
     char clock[32];
-    show_header(out, s);
+    show_header(out, s, peers);
     fputs("\nTranscript (UTC):\n", out);
     if (!s->transcript_len)
         fputs("   (empty)\n", out);
@@ -1067,6 +1106,28 @@ void output_show(FILE *out, const struct mt_session *s)
     if (s->transcript_dropped)
         fprintf(out, "   [%" PRIu64 " more lines not kept: transcript limit reached]\n",
                 s->transcript_dropped);
+}
+
+void output_show(FILE *out, const struct mt_session *s)
+{
+    show_text(out, s, NULL);
+}
+
+void output_show_peers(FILE *out, const struct mt_session *s, const struct store_peers *peers,
+                       bool json)
+{
+    if (json)
+        show_json(out, s, peers);
+    else
+        show_text(out, s, peers);
+}
+
+void output_peer(char *buf, size_t cap, const struct store_peer *p)
+{
+    char since[32], until[32];
+    snprintf(buf, cap, "#%" PRId64 " from %s since %s (%s, until %s)", p->id, p->client_ip,
+             output_time(since, sizeof since, p->start_us, OUTPUT_TIME_CLOCK),
+             status_name(p->status), output_time(until, sizeof until, p->end_us, OUTPUT_TIME_CLOCK));
 }
 
 /* ---- capture statistics ------------------------------------------------------------- */

@@ -32,6 +32,13 @@ void output_json(FILE *out, const struct mt_session *session);
 void output_show(FILE *out, const struct mt_session *session);
 /* output_json() plus "transcript": [{"ts", "dir", "text"}, ...]. */
 void output_show_json(FILE *out, const struct mt_session *session);
+/* The same, with the user's other sessions open at the time (store_peer_sessions(); shown
+ * as "Also open", JSON "also_open": [{"id", "client_ip", "start_ts", "end_ts", "status"}]). */
+void output_show_peers(FILE *out, const struct mt_session *session,
+                       const struct store_peers *peers, bool json);
+/* One of them as the detail views show it: "#3 from 192.168.1.50 since 13:37:33.291
+ * (login_ok, until 13:38:18.319)". */
+void output_peer(char *buf, size_t cap, const struct store_peer *peer);
 
 /* One hop of `mailtap trace`: when, where from and to, what happened. */
 /* One trace hop on one line. key: what was traced (a Message-ID names the retrieved

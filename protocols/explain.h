@@ -31,6 +31,11 @@ const struct mt_explain *explain_status(enum mt_status status);
  * Never NULL. */
 const struct mt_explain *explain_decision(enum mt_status status, const char *status_line);
 
+/* The deciding line speaks of other sessions of the user: a mailbox lock ("-ERR [IN-USE]",
+ * "NO [INUSE]") or a connection limit ("[LIMIT]", "Maximum number of connections"). Those
+ * open at the time are worth naming beside it. */
+bool explain_blames_other_sessions(const char *status_line);
+
 /* A more precise reason read from the deciding line (enhanced status code, POP3/IMAP
  * response code, well-known words), e.g. "5.1.1" under rcpt_rejected: "the mailbox does not
  * exist". NULL when nothing more precise is known. */

@@ -2231,6 +2231,46 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
     return result;
 }
 
+/* The user's index (user, start_us) finds them: sessions of that user that began by then,
+ * those still open at that moment kept. */
+static const char peer_sql[] =
+    "SELECT id, client_ip, start_us, end_us, status, count(*) OVER () FROM sessions"
+    " WHERE user = :user"
+    " AND start_us <= :at AND end_us >= :at AND proto = :proto AND server_ip = :server"
+    " AND id <> :id ORDER BY start_us LIMIT :cap";
+
+int store_peer_sessions(struct mt_store *store, const struct mt_session *session,
+                        struct store_peers *out)
+{
+    sqlite3_stmt *st = NULL;
+    out->count = out->total = 0;
+    if (!session->user[0])
+        return STORE_OK;
+    int rc = sqlite3_prepare_v2(store->db, peer_sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_fail(store, rc, "preparing the peer query");
+    bind_named_text(st, ":user", session->user);
+    bind_named_int(st, ":at", session->start_us);
+    bind_named_text(st, ":proto", proto_name(session->proto));
+    bind_named_text(st, ":server", session->server_ip);
+    bind_named_int(st, ":id", session->id);
+    bind_named_int(st, ":cap", STORE_PEERS_MAX);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->count < STORE_PEERS_MAX) {
+        struct store_peer *p = &out->list[out->count++];
+        const char *ip = (const char *)sqlite3_column_text(st, 1);
+        const char *status = (const char *)sqlite3_column_text(st, 4);
+        p->id = sqlite3_column_int64(st, 0);
+        snprintf(p->client_ip, sizeof p->client_ip, "%s", ip ? ip : "");
+        p->start_us = sqlite3_column_int64(st, 2);
+        p->end_us = sqlite3_column_int64(st, 3);
+        p->status = status_from_name(status ? status : "");
+        out->total = (size_t)sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK
+                                                 : store_fail(store, rc, "finding the peers");
+}
+
 /* ---- message trace ---------------------------------------------------------------- */
 
 /* Sessions that carried one message, in time order (the guesses for hops without the

@@ -238,6 +238,26 @@ long store_count_sessions(struct mt_store *store, const struct store_filter *fil
  * session_free()). STORE_NOT_FOUND when there is no such id; *out is NULL on failure. */
 int store_load_session(struct mt_store *store, int64_t id, struct mt_session **out);
 
+/* Another session of the same user with the same server and protocol, open when a session
+ * began: whoever held the mailbox lock ("-ERR [IN-USE]") or the connection slots ("[LIMIT]",
+ * "Maximum number of connections") a refusal speaks of. */
+struct store_peer {
+    int64_t id;
+    char client_ip[MT_IP_MAX];
+    int64_t start_us, end_us;
+    enum mt_status status;
+};
+#define STORE_PEERS_MAX 5
+struct store_peers {
+    struct store_peer list[STORE_PEERS_MAX];   /* the oldest first */
+    size_t count;                              /* in list */
+    size_t total;                              /* in all (more than count: not all listed) */
+};
+
+/* Such sessions of session (none when its user is empty) into *out. Store result. */
+int store_peer_sessions(struct mt_store *store, const struct mt_session *session,
+                        struct store_peers *out);
+
 /* How a hop was found. A hop without the Message-ID is a guess, said so wherever shown:
  * by size and time (a relay hop whose headers were not read), or by envelope and time (a
  * later attempt from the same sender to one of its recipients that never reached DATA:

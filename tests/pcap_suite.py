@@ -1048,6 +1048,41 @@ def kill_test_capture(suite):
     return path, truth["sessions_total"]
 
 
+def test_other_sessions_named(suite):
+    """A refusal that blames the user's other sessions names those open at the time: the
+    POP3 session holding the mailbox lock beside '-ERR [IN-USE]', and the ten IMAP sessions
+    beside 'NO [LIMIT] Maximum number of connections' (five listed, the rest counted), in
+    `show` and its JSON (walkthrough 9 L11; Dovecot recordings)."""
+    walk = os.path.join(ROOT, "pcaps", "walkthrough")
+    db, _ = suite.mailtap_read([os.path.join(walk, "pop3-mailbox-locked.pcap")])
+    rows = suite.sessions(db)
+    locked = [r for r in rows if r["status"] == "temp_failed"]
+    holder = [r for r in rows if r["status"] == "login_ok"]
+    if len(locked) != 1 or len(holder) != 1:
+        raise Failure("expected one locked and one holding session: %r" % rows)
+    text = suite.show(db, locked[0]["id"])
+    want = "Also open  #%d from 127.0.0.1 since 13:37:33" % holder[0]["id"]
+    if want not in text:
+        raise Failure("the lock holder is not named (%r) in:\n%s" % (want, text))
+    data = json.loads(suite.show(db, locked[0]["id"], "--json"))
+    if [p["id"] for p in data.get("also_open", [])] != [holder[0]["id"]] or \
+            data.get("also_open_total") != 1:
+        raise Failure("JSON also_open: %r" % data.get("also_open"))
+    if "Also open" in suite.show(db, holder[0]["id"]):
+        raise Failure("a session no refusal blames names others")
+    db, _ = suite.mailtap_read([os.path.join(walk, "imap-connection-limit.pcap")])
+    rows = suite.sessions(db)
+    limited = [r for r in rows if r["status"] == "temp_failed"]
+    if len(limited) != 1:
+        raise Failure("expected one session over the limit: %r" % rows)
+    text = suite.show(db, limited[0]["id"])
+    data = json.loads(suite.show(db, limited[0]["id"], "--json"))
+    if len(data.get("also_open", [])) != 5 or data.get("also_open_total") != 10 or \
+            "and 5 more" not in text:
+        raise Failure("connection limit: %r, total %r:\n%s" % (
+            data.get("also_open"), data.get("also_open_total"), text))
+
+
 def test_many_streams_at_once(suite):
     """1,500 connections open at once. Past 1,024 open streams the reassembly gives each
     receive buffer back after its delivery and lends a spare one to the next segment, and
@@ -1946,7 +1981,7 @@ def main():
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
                  test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read, test_stats_worker_totals,
                  test_missing_indexes_noted, test_dns_failed_linked_across_quiet,
-                 test_many_streams_at_once):
+                 test_many_streams_at_once, test_other_sessions_named):
         if not args.only or args.only == test.__name__[5:]:
             suite.run(test.__name__[5:], test, suite)
     subprocess.run(["rm", "-rf", suite.tmp])

@@ -4,6 +4,7 @@
  * missing file, schema version refusal, a simulated full disk, batch visibility, retention
  * (store_prune) by age and by size, and capture statistics read back. */
 #include "cli/output.h"
+#include "protocols/explain.h"
 #include "protocols/session.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -2012,6 +2013,73 @@ static void test_hot_journal(void **state)
     assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), stored);
 }
 
+static struct mt_session *mailbox_session(const char *user, const char *client,
+                                          const char *server, int64_t start_s, int64_t end_s,
+                                          enum mt_status status, const char *line)
+{
+    struct mt_session *s = session_new(MT_PROTO_POP3);
+    assert_non_null(s);
+    snprintf(s->user, sizeof s->user, "%s", user);
+    snprintf(s->client_ip, sizeof s->client_ip, "%s", client);
+    snprintf(s->server_ip, sizeof s->server_ip, "%s", server);
+    s->server_port = 110;
+    s->start_us = T_SMTP + start_s * 1000000;
+    s->end_us = T_SMTP + end_s * 1000000;
+    s->status = status;
+    snprintf(s->status_line, sizeof s->status_line, "%s", line);
+    return s;
+}
+
+/* "-ERR [IN-USE]": the user's other sessions to that server open when it began are found
+ * (the lock holder), not those of another user, another server, or one already over. */
+static void test_peer_sessions(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    struct mt_session *s[] = {
+        mailbox_session("carol", "192.0.2.7", "10.1.0.2", 0, 300, MT_STATUS_LOGIN_OK, "+OK"),
+        mailbox_session("carol", "192.0.2.9", "10.1.0.2", 10, 11, MT_STATUS_TEMP_FAILED,
+                        "-ERR [IN-USE] Mailbox is locked by another POP3 session."),
+        mailbox_session("dave", "192.0.2.7", "10.1.0.2", 0, 300, MT_STATUS_LOGIN_OK, "+OK"),
+        mailbox_session("carol", "192.0.2.7", "10.1.0.3", 0, 300, MT_STATUS_LOGIN_OK, "+OK"),
+        mailbox_session("carol", "192.0.2.8", "10.1.0.2", 0, 5, MT_STATUS_LOGIN_OK, "+OK"),
+        mailbox_session("carol", "192.0.2.8", "10.1.0.2", 20, 30, MT_STATUS_LOGIN_OK, "+OK"),
+    };
+    size_t n = sizeof s / sizeof s[0];
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(store_put_session(store, s[i]), STORE_OK);
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_true(explain_blames_other_sessions(s[1]->status_line));
+    assert_false(explain_blames_other_sessions(s[0]->status_line));
+    struct store_peers peers;
+    assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
+    assert_int_equal(peers.count, 1);
+    assert_int_equal(peers.total, 1);
+    assert_int_equal(peers.list[0].id, s[0]->id);
+    assert_string_equal(peers.list[0].client_ip, "192.0.2.7");
+    assert_int_equal(peers.list[0].status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(peers.list[0].start_us, s[0]->start_us);
+    /* more than are listed: the total says so */
+    for (int i = 0; i < STORE_PEERS_MAX + 2; i++) {
+        struct mt_session *other = mailbox_session("carol", "192.0.2.10", "10.1.0.2", 1 + i,
+                                                   100, MT_STATUS_LOGIN_OK, "+OK");
+        assert_int_equal(store_put_session(store, other), STORE_OK);
+        session_free(other);
+    }
+    assert_int_equal(store_flush(store), STORE_OK);
+    assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
+    assert_int_equal(peers.count, STORE_PEERS_MAX);
+    assert_int_equal(peers.total, 1 + STORE_PEERS_MAX + 2);
+    assert_int_equal(peers.list[0].id, s[0]->id);   /* the oldest first */
+    /* a session without a user has none */
+    s[1]->user[0] = '\0';
+    assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
+    assert_int_equal(peers.count, 0);
+    for (size_t i = 0; i < n; i++)
+        session_free(s[i]);
+    assert_int_equal(store_close(store), STORE_OK);
+}
+
 static void test_prune_by_age(void **state)
 {
     struct fixture *f = *state;
@@ -2495,6 +2563,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_max_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_nothing_to_do, setup, teardown),

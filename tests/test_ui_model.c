@@ -1025,6 +1025,40 @@ static void test_detail_retrieval_and_dns(void **state)
     detail_free(d);
 }
 
+/* A mailbox lock names who held it, under the deciding line; more than are listed are
+ * counted. */
+static void test_detail_peers(void **state)
+{
+    (void)state;
+    struct mt_session *s = pop3_failure();
+    snprintf(s->status_line, sizeof s->status_line, "-ERR [IN-USE] Mailbox is locked");
+    struct store_peers peers = { .count = 1, .total = 3 };
+    peers.list[0] = (struct store_peer){ .id = 3, .client_ip = "192.0.2.7",
+                                         .start_us = s->start_us - 60000000,
+                                         .end_us = s->start_us + 60000000,
+                                         .status = MT_STATUS_LOGIN_OK };
+    struct ui_detail *d = detail_new_with_peers(s, &peers);
+    assert_non_null(d);
+    int also = -1, more = -1, check = -1;
+    for (int i = 0; i < detail_line_count(d); i++) {
+        const char *t = detail_line(d, i)->text;
+        if (strstr(t, "Also open") && strstr(t, "#3 from 192.0.2.7 since 16:53:00.000") &&
+            strstr(t, "(login_ok, until 16:55:00.000)"))
+            also = i;
+        if (strstr(t, "and 2 more"))
+            more = i;
+        if (strncmp(t, "Check", 5) == 0)
+            check = i;
+    }
+    assert_true(check >= 0 && also > check && more == also + 1);
+    detail_free(d);
+    /* without peers: no such line */
+    d = detail_new(pop3_failure());
+    for (int i = 0; i < detail_line_count(d); i++)
+        assert_null(strstr(detail_line(d, i)->text, "Also open"));
+    detail_free(d);
+}
+
 static void test_detail_view(void **state)
 {
     (void)state;
@@ -1250,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_columns_fit_every_width),
         cmocka_unit_test(test_keys_table),
         cmocka_unit_test(test_detail_view),
+        cmocka_unit_test(test_detail_peers),
         cmocka_unit_test(test_detail_flags),
         cmocka_unit_test(test_detail_tls_failed),
         cmocka_unit_test(test_detail_retrieval_and_dns),

@@ -91,6 +91,11 @@ static int src_trace(void *ctx, const char *key, store_trace_fn fn, void *fn_ctx
     return store_trace(((struct console *)ctx)->store, key, fn, fn_ctx);
 }
 
+static int src_peers(void *ctx, const struct mt_session *session, struct store_peers *out)
+{
+    return store_peer_sessions(((struct console *)ctx)->store, session, out);
+}
+
 static const char *src_error(void *ctx)
 {
     struct console *c = ctx;
@@ -190,8 +195,10 @@ static int open_detail(struct console *c)
         say(c, model_total(c->model) ? model_error(c->model) : "No session to open.");
         return UI_REDRAW;
     }
+    struct store_peers peers;
+    model_peers(c->model, s, &peers);
     detail_free(c->detail);
-    if (!(c->detail = detail_new(s))) {
+    if (!(c->detail = detail_new_with_peers(s, &peers))) {
         say(c, "out of memory");
         return UI_REDRAW;
     }
@@ -757,7 +764,8 @@ int ui_run(const char *db_path, const struct ui_live *live)
         store_close(c.store);
         return 1;
     }
-    struct ui_source source = { &c, src_query, src_count, src_load, src_error, src_trace };
+    struct ui_source source = { &c, src_query, src_count, src_load, src_error, src_trace,
+                                src_peers };
     if (!(c.model = model_new(&source))) {
         fprintf(stderr, "mailtap ui: out of memory\n");
         goto end;

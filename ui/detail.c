@@ -281,7 +281,25 @@ static void add_transcript(struct ui_detail *d, const struct mt_session *s)
                  (unsigned long long)s->transcript_dropped);
 }
 
+/* "Also open  #3 from 192.168.1.50 since 13:37:33.291 (login_ok, until 13:38:18.319)" */
+static void add_peers(struct ui_detail *d, const struct store_peers *peers)
+{
+    char line[160];
+    for (size_t i = 0; peers && i < peers->count; i++) {
+        output_peer(line, sizeof line, &peers->list[i]);
+        FIELD(d, "%s", i ? "" : "Also open", line);
+    }
+    if (peers && peers->total > peers->count)
+        FIELD(d, "and %zu more", "", peers->total - peers->count);
+}
+
 struct ui_detail *detail_new(struct mt_session *session)
+{
+    return detail_new_with_peers(session, NULL);
+}
+
+struct ui_detail *detail_new_with_peers(struct mt_session *session,
+                                        const struct store_peers *peers)
 {
     struct ui_detail *d = calloc(1, sizeof *d);
     if (!d) {
@@ -293,6 +311,7 @@ struct ui_detail *detail_new(struct mt_session *session)
     add_endpoints(d, session);
     add_mail(d, session);
     add_status(d, session);
+    add_peers(d, peers);
     add_transcript(d, session);
     detail_layout(d, 80, false);
     return d;

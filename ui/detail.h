@@ -6,6 +6,7 @@
 
 #include "protocols/session.h"
 #include "protocols/explain.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,10 @@ struct ui_detail;
 /* Builds the view from a session loaded with its transcript; takes ownership of it.
  * NULL on allocation failure (the session is freed). */
 struct ui_detail *detail_new(struct mt_session *session);
+/* The same, with the user's other sessions open at the time (model_peers()), named under
+ * the deciding line that blames them ("Also open"). */
+struct ui_detail *detail_new_with_peers(struct mt_session *session,
+                                        const struct store_peers *peers);
 void detail_free(struct ui_detail *detail);
 const struct mt_session *detail_session(const struct ui_detail *detail);
 

@@ -4,6 +4,7 @@
 #include "model.h"
 
 #include "cli/output.h"
+#include "protocols/explain.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -562,6 +563,14 @@ int model_load_selected(struct ui_model *m, struct mt_session **out)
     if (m->src.load(m->src.ctx, s->id, out) != 0)
         return fail(m, "loading the session");
     return 0;
+}
+
+void model_peers(struct ui_model *m, const struct mt_session *session, struct store_peers *out)
+{
+    out->count = out->total = 0;
+    if (m->src.peers && explain_blames_other_sessions(session->status_line) &&
+        m->src.peers(m->src.ctx, session, out) != 0)
+        out->count = out->total = 0;   /* the detail is shown without them */
 }
 
 /* ---- message trace ------------------------------------------------------------------------- */

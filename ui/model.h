@@ -46,6 +46,8 @@ struct ui_source {
     const char *(*error)(void *ctx);   /* message of the last failure */
     /* follows store_trace(); NULL: the source cannot trace */
     int (*trace)(void *ctx, const char *key, store_trace_fn fn, void *fn_ctx);
+    /* follows store_peer_sessions(); NULL: none known */
+    int (*peers)(void *ctx, const struct mt_session *session, struct store_peers *out);
 };
 
 #define UI_GREP_MAX 256
@@ -122,6 +124,11 @@ const struct mt_session *model_row(const struct ui_model *model, long index);
 const struct mt_session *model_selected(const struct ui_model *model);
 /* Loads the selected session with its transcript; the caller frees it. */
 int model_load_selected(struct ui_model *model, struct mt_session **out);
+/* The user's other sessions open when `session` began, when its deciding line blames them
+ * (explain_blames_other_sessions(): a mailbox lock, a connection limit); none else, or
+ * when the source cannot say. */
+void model_peers(struct ui_model *model, const struct mt_session *session,
+                 struct store_peers *out);
 const char *model_error(const struct ui_model *model);
 
 /* For tests and the status line: how many queries ran and how many rows they returned. */

@@ -166,6 +166,7 @@ struct imap_side {
     struct imap_tag *tag;            /* client: the command's entry (NULL once completed) */
     const struct imap_command *cmd;
     size_t args;                     /* client: offset of the arguments in text */
+    bool stray;                      /* client: no IMAP command (command_registered()) */
     /* the literal being skipped */
     bool in_literal, waiting_plus, fetch_counted;
     enum lit_role role;
@@ -221,6 +222,7 @@ struct imap {
      * may echo it (Dovecot takes it for a tag: "Hunter2!x BAD ..."); NULL when none. */
     char *hidden;
     size_t hidden_len;
+    unsigned stray_pending;          /* stray client lines the server has not answered */
 };
 
 /* Header fields of a retrieved message kept in its session message. */
@@ -1035,7 +1037,6 @@ static void cmd_fetch_start(struct imap *imap, struct imap_tag *tag, struct imap
 static void cmd_idle_start(struct imap *imap, struct imap_tag *tag, struct imap_shown *shown)
 {
     (void)tag, (void)shown;
-    imap->session->stats.idled = true;
     imap_enter_state(imap, IMAP_IDLE_ASKED);   /* running once the server's "+" comes */
 }
 
@@ -1103,6 +1104,30 @@ static const struct imap_command imap_commands[] = {
     { "UNSELECT", 0, IMAP_AUTH, NULL, NULL },
 };
 
+/* Every command name IANA registers for IMAP (RFC 3501, 9051 and their extensions), for
+ * telling a command line from a stray one: a line whose second word is none of these, and
+ * not an experimental "X..." one, is no IMAP command (a password typed in the wrong place,
+ * a SASL response after a refused AUTHENTICATE) and is not shown. */
+static bool command_registered(const char *word, size_t len)
+{
+    static const char *const names[] = {
+        "APPEND", "AUTHENTICATE", "CAPABILITY", "CHECK", "CLOSE", "COMPRESS", "CONVERSIONS",
+        "CONVERT", "COPY", "CREATE", "DELETE", "DELETEACL", "ENABLE", "ESEARCH", "EXAMINE",
+        "EXPUNGE", "FETCH", "GENURLAUTH", "GETACL", "GETJMAPACCESS", "GETMETADATA",
+        "GETQUOTA", "GETQUOTAROOT", "ID", "IDLE", "LIST", "LISTRIGHTS", "LOGIN", "LOGOUT",
+        "LSUB", "MOVE", "MYRIGHTS", "NAMESPACE", "NOOP", "NOTIFY", "RENAME", "REPLACE",
+        "RESETKEY", "SEARCH", "SELECT", "SETACL", "SETMETADATA", "SETQUOTA", "SORT",
+        "STARTTLS", "STATUS", "STORE", "SUBSCRIBE", "THREAD", "UID", "UIDBATCHES",
+        "UNAUTHENTICATE", "UNSELECT", "UNSUBSCRIBE", "URLFETCH",
+    };
+    if (len > 0 && (word[0] == 'X' || word[0] == 'x'))
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (word_eq(word, len, names[i]))
+            return true;
+    return false;
+}
+
 static const struct imap_command *command_find(const char *word, size_t len)
 {
     for (size_t i = 0; i < sizeof imap_commands / sizeof imap_commands[0]; i++)
@@ -1132,7 +1157,10 @@ static void client_classify(struct imap *imap)
     c->kind = LK_COMMAND;
     c->cmd = cmd;
     c->args = pos;
-    c->tag = tag_add(imap, tag, tl, cmd, uid);
+    /* the second word no command at all: a stray line, no tag of it kept (its first word
+     * may be a secret) */
+    c->stray = !cmd && !command_registered(word, wl);
+    c->tag = c->stray ? NULL : tag_add(imap, tag, tl, cmd, uid);
 }
 
 /* A "+" go-ahead for a synchronizing literal comes while the client's command line is
@@ -1185,9 +1213,10 @@ static void client_line_done(struct imap *imap)
             shown_add(&shown, " " IMAP_MASK, strlen(" " IMAP_MASK));
         }
         explicit_bzero(c->text, c->len);
-    } else if (!memchr(c->text, ' ', c->len)) {
-        /* One word, no command: not IMAP. What clients send so by mistake is a SASL
-         * response after a refused AUTHENTICATE, or a password after a refused LOGIN. */
+    } else if (c->stray) {
+        /* No command: not IMAP. What clients send so by mistake is a SASL response after a
+         * refused AUTHENTICATE, or a password after a refused LOGIN, with spaces or not. */
+        imap->stray_pending += imap->stray_pending < IMAP_TAGS_MAX;
         int n = snprintf(shown.text, sizeof shown.text, "[a line without a command, %zu bytes,"
                          " not shown]", c->len);
         shown.len = n > 0 && (size_t)n < sizeof shown.text ? (size_t)n : 0;
@@ -1303,7 +1332,7 @@ static bool server_greeting(struct imap *imap, const char *w, size_t wl, size_t 
 static void server_bye(struct imap *imap)
 {
     const struct imap_side *s = &imap->server;
-    const struct imap_tag *waiting = oldest_pending(imap);
+    bool waiting = oldest_pending(imap) || imap->stray_pending > 0;   /* owed an answer */
     bool failed = status_is_failure(imap->session->status);
     if (!imap->goodbye && bye_for_limit(s))
         imap_decide(imap, MT_STATUS_TEMP_FAILED, s->text, s->len, imap->tline);
@@ -1375,15 +1404,18 @@ static void server_tagged(struct imap *imap)
     enum imap_result result = word_eq(w, wl, "OK") ? IMAP_OK
                               : word_eq(w, wl, "NO") ? IMAP_NO : IMAP_BAD;
     struct imap_tag *tag = tag_find(imap, tagw, tl);
-    if (!tag && !imap->unknown_tag_noted) {
+    /* the answer to a stray line (its tag was not kept): no command of ours completes */
+    bool answers_stray = !tag && imap->stray_pending > 0;
+    imap->stray_pending -= answers_stray;
+    if (!tag && !answers_stray && !imap->unknown_tag_noted) {
         imap->unknown_tag_noted = true;
         session_transcript_addf(imap->session, s->ts, 'I', "[protocol error: a completion for a"
                                 " tag no command awaits (over " TEXT_XSTR(IMAP_TAGS_MAX) " commands"
                                 " pipelined, or the capture began mid-session)]");
     }
-    if (!tag)
+    if (!tag && !answers_stray)
         imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
-    else if (result != IMAP_OK && c->assembling && c->tag == tag && c->waiting_plus &&
+    else if (tag && result != IMAP_OK && c->assembling && c->tag == tag && c->waiting_plus &&
              (!c->in_literal || c->reader.offset == c->lit_start))
         client_literal_refused(imap);
     imap->tline = imap_log(imap, 'S', s->ts, s->text, s->len, false);
@@ -1426,8 +1458,10 @@ static void server_line_done(struct imap *imap)
     }
     if (s->kind == LK_CONTINUE) {
         /* IDLE runs from its go-ahead: before it the server owes an answer */
-        if (imap->state == IMAP_IDLE_ASKED && !imap->client.assembling)
+        if (imap->state == IMAP_IDLE_ASKED && !imap->client.assembling) {
             imap_enter_state(imap, IMAP_IDLING);
+            imap->session->stats.idled = true;   /* not for an IDLE refused or unanswered */
+        }
         imap->client.waiting_plus = false;   /* go-ahead for a literal, or a SASL/IDLE step */
         imap->go_ahead_ts = s->ts;
         if (imap->client.assembling && hold_plus(imap, s))

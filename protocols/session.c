@@ -456,7 +456,10 @@ const char *session_end_words(const struct mt_session *session)
 
 bool session_goodbye_for_inactivity(const char *line, size_t len)
 {
-    static const char *const idle[] = { "inactiv", "idle", "timeout", "timed out", "autologout" };
+    /* Dovecot's and Courier's words; "Session expired" is Gmail's when the login's token
+     * runs out, "Connection is closed. 13" Exchange's idle timeout */
+    static const char *const idle[] = { "inactiv", "idle", "timeout", "timed out", "autologout",
+                                        "expired", "connection is closed" };
     for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
         if (text_find_ci(line, len, idle[i]) >= 0)
             return true;

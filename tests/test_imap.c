@@ -808,9 +808,11 @@ static void test_silence_at_the_end(void **unused)
     const int idle_at[] = { 0, 1, 1, 2, 2, 3, 3, 10 };
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 1, 900);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_true(s->stats.idled);
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 70);   /* no "+" */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_false(s->stats.idled);   /* it never idled (walkthrough 11) */
     assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
     assert_transcript_has(s, "(no reply to IDLE for 67 s when the capture ended)");
     session_free(s);
@@ -852,6 +854,8 @@ static void test_unsolicited_bye(void **unused)
     static const char *const byes[] = {
         "* BYE Server shutting down.\r\n", "* BYE Disconnected for inactivity.\r\n",
         "* BYE Autologout; idle for too long\r\n",
+        "* BYE Session expired, please login again.\r\n",   /* Gmail, a token run out */
+        "* BYE Connection is closed. 13\r\n",               /* Exchange, idle */
     };
     for (size_t i = 0; i < COUNT(byes); i++) {
         for (int idling = 0; idling < 2; idling++) {
@@ -1084,6 +1088,26 @@ static void test_login_bad_syntax(void **unused)
     s = run(echo, COUNT(echo), MT_END_CLOSE);
     assert_no_secret(s, "unter2");
     assert_transcript_has(s, "S ***** BAD Error in IMAP command received by server.\n");
+    assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);   /* the BAD answers that line */
+    session_free(s);
+    /* with spaces: no IMAP command in it either (walkthrough 11), and the echo of its words
+     * masked; commands IMAP registers, or an experimental X one, stay shown */
+    const struct dialogue_step spaced[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN dave pw\r\n"), SV("a1 OK done\r\n"),
+        CL("Tr0ub4dor and3 more\r\n"),
+        SV("Tr0ub4dor BAD Error in IMAP command AND3: Unknown command\r\n"),
+        CL("a2 NAMESPACE\r\n"), SV("* NAMESPACE NIL NIL NIL\r\na2 OK done\r\n"),
+        CL("a3 XLIST \"\" *\r\n"), SV("a3 OK done\r\n"),
+        CL("a4 LOGOUT\r\n"), SV("* BYE bye\r\na4 OK done\r\n"),
+    };
+    s = run(spaced, COUNT(spaced), MT_END_CLOSE);
+    assert_no_secret(s, "r0ub4dor");
+    assert_no_secret(s, "ND3");
+    assert_transcript_has(s, "C [a line without a command, 19 bytes, not shown]\n");
+    assert_transcript_has(s, "C a2 NAMESPACE\n");
+    assert_transcript_has(s, "C a3 XLIST \"\" *\n");
+    assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);
+    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
     /* a client the server gives up on before any login: its words, as POP3's -ERR */
     const struct dialogue_step scanner[] = {

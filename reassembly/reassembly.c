@@ -44,6 +44,7 @@ enum {
 #define IDLE_LIST_MOVE_US 1000000
 struct stream_slot {
     struct tcp_stream *nids;
+    struct tuple4 addr;         /* libnids' key of it: still_ours() */
     void *user;
     int64_t last_us;            /* the last delivery */
     int64_t queued_us;          /* when it was last put at the newest end */
@@ -144,7 +145,8 @@ static void slot_push_newest(struct stream_slot *slot)
     active->newest = slot;
 }
 
-static void slot_close(struct stream_slot *slot, enum stream_end how)
+/* The stream is over for the layer above; the record stays (slot_close() frees it). */
+static void slot_end(struct stream_slot *slot, enum stream_end how)
 {
     slot_unlink(slot);
     if (slot->nids)
@@ -154,6 +156,12 @@ static void slot_close(struct stream_slot *slot, enum stream_end how)
     bool data_lost = slot->nids && (slot->nids->client.list || slot->nids->server.list);
     active->stats.streams_with_gaps += data_lost;
     active->events.closed(active->events.ctx, slot->user, how, data_lost, active->now_us);
+    slot->user = NULL;
+}
+
+static void slot_close(struct stream_slot *slot, enum stream_end how)
+{
+    slot_end(slot, how);
     free(slot);
 }
 
@@ -212,6 +220,7 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
             return;
         }
         slot->nids = nids;
+        slot->addr = nids->addr;
         nids->user = slot;   /* for slot_of(): libnids zeroes it in a new stream */
         slot->user = user;
         slot->last_us = active->now_us;
@@ -258,11 +267,7 @@ static void on_nids_tcp(struct tcp_stream *nids, void **param)
             slot_close(slot, STREAM_EVICTED);
         }
         return;
-    case NIDS_EXITING:
-        if (slot) {
-            active->stats.streams_open_at_end++;
-            slot_close(slot, STREAM_END_OF_INPUT);
-        }
+    case NIDS_EXITING:   /* ended before, in order (reassembly_finish()) */
         return;
     default:
         return;
@@ -778,6 +783,15 @@ fail:
     return -1;
 }
 
+/* Whether libnids still has the stream of slot: it may have freed one without a word
+ * (fuzz_pcapfile found such), and its record may since hold another stream. */
+static bool still_ours(const struct stream_slot *slot)
+{
+    struct tuple4 addr = slot->addr;
+    const struct tcp_stream *found = slot->nids ? nids_find_tcp_stream(&addr) : NULL;
+    return found == slot->nids && found->user == slot;
+}
+
 void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
 {
     if (!active) {
@@ -787,15 +801,29 @@ void reassembly_finish(int64_t now_us, struct reassembly_stats *final_stats)
     if (now_us > active->now_us)
         active->now_us = now_us;
     attempts_flush(active->attempts, active->now_us, active->config.answer_window_us);
-    nids_exit();   /* raises NIDS_EXITING for every open stream */
+    /* The streams still open end here, the least recently active first: nids_exit() would
+     * end them in the order of its hash table, which its random key changes from run to
+     * run, and the sessions' ids with it (a capture read twice numbered them otherwise).
+     * Their records stay until nids_exit() has raised NIDS_EXITING with them. */
+    struct stream_slot *ended = NULL;
+    while (active->oldest) {
+        struct stream_slot *slot = active->oldest;
+        active->stats.streams_open_at_end++;
+        if (!still_ours(slot))
+            slot->nids = NULL;
+        slot_end(slot, STREAM_END_OF_INPUT);
+        slot->newer = ended;
+        ended = slot;
+    }
+    nids_exit();   /* raises NIDS_EXITING for every stream libnids still has */
+    while (ended) {
+        struct stream_slot *next = ended->newer;
+        free(ended);
+        ended = next;
+    }
     /* The callback's list node: the next nids_init() (another run in this process) would
      * forget it unfreed. */
     nids_unregister_tcp((void *)on_nids_tcp);
-    while (active->oldest) {   /* streams libnids did not report (fuzz_pcapfile found some) */
-        active->stats.streams_open_at_end++;
-        active->oldest->nids = NULL;   /* nids_exit() freed libnids' streams */
-        slot_close(active->oldest, STREAM_END_OF_INPUT);
-    }
     *final_stats = active->stats;
     while (active->spare_count > 0)
         free(active->spare[--active->spare_count]);

@@ -1174,9 +1174,19 @@ static void pop3_close(void *state, struct mt_session *session)
     bool closed_early = (session->end == MT_END_CLOSE || session->end == MT_END_RESET) &&
                         !st->quit_sent && st->server_spoke && readable;
     const char *how = session_end_words(session);
-    if (closed_early && st->count > 0)
+    bool client_owes = st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
+    if (closed_early && st->count > 0) {
         snprintf(interrupted, sizeof interrupted, "[%s while %s awaited its reply]", how,
                  command_name(st->pending[st->head].kind));
+    } else if (session->end == MT_END_EOF && readable && !silent[0] && st->count > 0 &&
+               !st->desync && !st->quit_sent && !client_owes && st->server_spoke &&
+               session->input_end_us > 0) {
+        /* the capture ended before the reply could come (a rotated file, a sensor stopped) */
+        snprintf(interrupted, sizeof interrupted, "[capture ended %lld s after the last bytes, "
+                 "before %s's reply]", (long long)((session->input_end_us - last_bytes(st)) /
+                                                   1000000), command_name(st->pending[st->head].kind));
+        cut_status = MT_STATUS_INCOMPLETE;
+    }
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */
         uint64_t cut = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
                                                    : server->offset - st->retr.start;

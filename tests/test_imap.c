@@ -817,15 +817,19 @@ static void test_silence_at_the_end(void **unused)
     assert_transcript_has(s, "(no reply to IDLE for 67 s when the capture ended)");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 50);   /* a cut */
-    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "(capture ended 47 s after the last bytes, before "
+                                        "IDLE's completion)");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 77);   /* DONE, no OK */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
     assert_transcript_has(s, "C DONE\n");
     session_free(s);
-    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 30);
-    assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
+    s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 30);   /* DONE, cut */
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "(capture ended 20 s after the last bytes, before "
+                                        "IDLE's completion)");
     session_free(s);
     /* the client owed the answer to a go-ahead */
     const struct dialogue_step sasl[] = {

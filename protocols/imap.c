@@ -1649,8 +1649,21 @@ static void fetch_piece_words(const struct imap *imap, const char *text, size_t 
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
         is_whole |= word_eq(item, base_end - start, whole[i]);
     const struct imap_tag *asked = fetch_asked(imap);
+    /* the same response may give the message's size: a range from 0 that holds all of it
+     * is the message ("RFC822.SIZE 139 BODY[]<0> {139}") */
+    uint64_t message_size = 0;
+    long at = text_find_ci(text, len, "RFC822.SIZE ");
+    if (at >= 0) {
+        size_t from = (size_t)at + 12, to = from;
+        while (to < len && text[to] >= '0' && text[to] <= '9')
+            to++;
+        if (!parse_u64(text + from, to - from, UINT64_MAX, &message_size))
+            message_size = 0;
+    }
+    bool all_of_it = origin == 0 && ((asked && asked->partial_len > size) ||
+                                     (message_size > 0 && message_size == size));
     out[0] = '\0';
-    if (is_whole && ranged && !(origin == 0 && asked && asked->partial_len > size))
+    if (is_whole && ranged && !all_of_it)
         snprintf(out, cap, " (partial)");
     else if (!is_whole) {
         char shown[48];

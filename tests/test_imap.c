@@ -1422,13 +1422,17 @@ static void test_fetch_ranges(void **unused)
         SV("* 1 FETCH (UID 1 BODY[]<5> {20}\r\nct: b\r\n\r\n0123456789)\r\na4 OK\r\n"),
         CL("a5 FETCH 1 BODY.PEEK[]<0.14>\r\n"),
         SV("* 1 FETCH (BODY[]<0> {14}\r\nSubject: b\r\n\r\n)\r\na5 OK\r\n"),
-        CL("a6 LOGOUT\r\n"),
-        SV("* BYE\r\na6 OK\r\n"),
+        /* the same, with the message's size beside it: all of it (walkthrough 11) */
+        CL("a6 FETCH 1 (RFC822.SIZE BODY.PEEK[]<0.14>)\r\n"),
+        SV("* 1 FETCH (RFC822.SIZE 14 BODY[]<0> {14}\r\nSubject: b\r\n\r\n)\r\na6 OK\r\n"),
+        CL("a7 LOGOUT\r\n"),
+        SV("* BYE\r\na7 OK\r\n"),
     };
     struct mt_session *s = run(chunks, COUNT(chunks), MT_END_CLOSE);
-    assert_int_equal(s->stats.fetch_count, 4);
-    assert_int_equal(s->stats.fetch_bytes, 100 + 14 + 20 + 14);
-    assert_int_equal(s->message_count, 4);
+    assert_int_equal(s->stats.fetch_count, 5);
+    assert_int_equal(s->stats.fetch_bytes, 100 + 14 + 20 + 14 + 14);
+    assert_int_equal(s->message_count, 5);
+    assert_string_equal(mt_str(s->messages[4].reply), "retrieved by FETCH 1");
     assert_string_equal(mt_str(s->messages[0].reply), "retrieved by FETCH 1 (partial)");
     assert_string_equal(mt_str(s->messages[1].reply), "retrieved by FETCH 1");
     assert_string_equal(mt_str(s->messages[1].subject), "b");

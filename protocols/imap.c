@@ -1980,7 +1980,10 @@ static void imap_decide_at_end(struct imap *imap)
     else if (session->end == MT_END_RESET)
         status = MT_STATUS_RESET, why = "(connection reset)";
     else if (!imap->goodbye && session->end != MT_END_CLOSE)
-        status = MT_STATUS_INCOMPLETE, why = "(capture ended before LOGOUT)";
+        status = MT_STATUS_INCOMPLETE,
+        why = imap->go_ahead_ts > 0 && imap->go_ahead_ts >= imap->client.ts
+              ? "(capture ended while the server waited for the client to go on after its \"+\")"
+              : "(capture ended before LOGOUT)";
     else if (session->auth_attempts > imap->auth_answered)
         status = MT_STATUS_INCOMPLETE, why = "(login attempt without an answer)";
     session_decide(session, status, why, strlen(why), -1);
@@ -2036,9 +2039,11 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     if (quiet_s == 0) {   /* less than a minute: the capture ended before the answer could */
         if (session->input_end_us <= 0 || imap->server.ts > imap->client.ts)
             return;   /* unknown end; or answering when it ended: cut FETCHes are said so */
-        int n = snprintf(line, sizeof line, "(capture ended %lld s after the last bytes, before "
-                         "%s's completion)", (long long)((session->input_end_us - last) / 1000000),
-                         name);
+        long long after_s = (session->input_end_us - last) / 1000000;
+        int n = after_s > 0 ? snprintf(line, sizeof line, "(capture ended %lld s after the last "
+                                       "bytes, before %s's completion)", after_s, name)
+                            : snprintf(line, sizeof line, "(capture ended before %s's "
+                                       "completion)", name);
         size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
         session_decide(session, MT_STATUS_INCOMPLETE, line, len,
                        session_transcript_add(session, session->input_end_us, 'I', line, len));

@@ -1182,9 +1182,13 @@ static void pop3_close(void *state, struct mt_session *session)
                !st->desync && !st->quit_sent && !client_owes && st->server_spoke &&
                session->input_end_us > 0) {
         /* the capture ended before the reply could come (a rotated file, a sensor stopped) */
-        snprintf(interrupted, sizeof interrupted, "[capture ended %lld s after the last bytes, "
-                 "before %s's reply]", (long long)((session->input_end_us - last_bytes(st)) /
-                                                   1000000), command_name(st->pending[st->head].kind));
+        long long after_s = (session->input_end_us - last_bytes(st)) / 1000000;
+        const char *name = command_name(st->pending[st->head].kind);
+        if (after_s > 0)
+            snprintf(interrupted, sizeof interrupted, "[capture ended %lld s after the last "
+                     "bytes, before %s's reply]", after_s, name);
+        else
+            snprintf(interrupted, sizeof interrupted, "[capture ended before %s's reply]", name);
         cut_status = MT_STATUS_INCOMPLETE;
     }
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */

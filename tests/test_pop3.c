@@ -1001,6 +1001,10 @@ static void test_silence_at_the_end(void **unused)
     assert_string_equal(s->status_line, "[capture ended 5 s after the last bytes, before RETR's reply]");
     assert_int_equal(s->end_us, 3000001);   /* its last bytes */
     session_free(s);
+    s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 3);   /* at once */
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "[capture ended before RETR's reply]");
+    session_free(s);
     s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_string_equal(s->status_line, "[no reply to RETR for 300 s when the capture ended]");

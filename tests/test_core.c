@@ -542,6 +542,15 @@ static void assert_transcript_in_time_order(const struct mt_session *s)
     }
 }
 
+/* Both texts are in text, the first before the second. */
+static void assert_in_order(const char *text, const char *first, const char *second)
+{
+    const char *a = strstr(text, first), *b = strstr(text, second);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+}
+
 /* A download the client reset two seconds after its last bytes came (curl --max-time): the
  * cut FETCH line, stamped when it began, comes before the note on the reset, and the
  * deciding note after both, however the bytes were cut (walkthrough 10). */
@@ -575,11 +584,8 @@ static void test_connection_reset_after_cut_line(void **state)
         assert_non_null(s);
         assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
         assert_transcript_in_time_order(s);
-        const char *cut = strstr(s->transcript, "S * 4 FETCH (BODY[] [literal 900 bytes");
-        const char *note = strstr(s->transcript, "I [connection reset by the client]");
-        assert_non_null(cut);
-        assert_non_null(note);
-        assert_true(cut < note);
+        assert_in_order(s->transcript, "S * 4 FETCH (BODY[] [literal 900 bytes",
+                        "I [connection reset by the client]");
         session_free(s);
     }
 }
@@ -623,11 +629,7 @@ static void test_connection_guesses_from_greeting(void **state)
     assert_int_equal(s->proto, MT_PROTO_POP3);
     assert_string_equal(s->user, "eve");
     assert_null(strstr(s->transcript, "pw3"));
-    const char *user_line = strstr(s->transcript, " C USER eve");
-    const char *reply_line = strstr(s->transcript, " S -ERR");
-    assert_non_null(user_line);
-    assert_non_null(reply_line);
-    assert_true(user_line < reply_line);
+    assert_in_order(s->transcript, " C USER eve", " S -ERR");
     session_free(s);
     /* a server that never speaks: what the port was taken for */
     s = guessed_connection("EHLO y\r\n", "", "");

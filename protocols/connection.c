@@ -230,8 +230,8 @@ struct mt_session *connection_close(struct mt_connection *conn, enum stream_end 
      * an answer: the connection waited until the end, session_end_at_silence()). */
     if (ts_us > session->end_us && how != STREAM_END_OF_INPUT && how != STREAM_IDLE_TIMEOUT)
         session->end_us = ts_us;
-    if (how == STREAM_END_OF_INPUT)
-        session->input_end_us = ts_us;
+    if (how == STREAM_END_OF_INPUT || how == STREAM_IDLE_TIMEOUT)
+        session->input_end_us = ts_us;   /* how long the silence at its end was watched */
     if (conn->state) {
         conn->decoder->close(conn->state, session);
         conn->decoder->free(conn->state);

@@ -105,6 +105,8 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
 #define TOO_MANY_INVALID "the server disconnected the client after too many invalid " \
                          "commands: a broken client, a scanner, or a client of another " \
                          "protocol on this port"
+#define SERVER_WENT_SILENT "the server went silent after a command: overloaded or hung, or a " \
+    "mailbox locked by another process (its log at that time)"
 #define LOGIN_HUNG "the server did not answer the login: its authentication backend (LDAP, " \
                    "SQL, a password service) hung or is unreachable"
 
@@ -153,9 +155,8 @@ static const struct {
     { MT_STATUS_NO_RESPONSE, "no reply to AUTH", LOGIN_HUNG },   /* and AUTHENTICATE */
     { MT_STATUS_NO_RESPONSE, "no reply to PASS", LOGIN_HUNG },
     { MT_STATUS_NO_RESPONSE, "no reply to APOP", LOGIN_HUNG },
-    { MT_STATUS_NO_RESPONSE, "when the capture ended", "the server went silent after a "
-      "command: overloaded or hung, or a mailbox locked by another process (its log at that "
-      "time)" },
+    { MT_STATUS_NO_RESPONSE, "when the capture ended", SERVER_WENT_SILENT },
+    { MT_STATUS_NO_RESPONSE, "when the idle connection was let go", SERVER_WENT_SILENT },
     { MT_STATUS_NO_RESPONSE, "no reply from the server", "the connection was accepted, but "
       "no greeting followed: the server is overloaded or hung, or a proxy in between" },
     /* Before "Host not found": Postfix's HELO refusal ends with the lookup's words. */

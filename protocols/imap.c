@@ -2027,7 +2027,8 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     int64_t last = imap->server.ts > imap->client.ts ? imap->server.ts : imap->client.ts;
     int64_t quiet_s = session_silent_at_end_s(session, last);
     const struct imap_tag *oldest = oldest_pending(imap);
-    if (session->end != MT_END_EOF || !oldest || imap->server.chunk_off == 0 ||
+    if ((session->end != MT_END_EOF && session->end != MT_END_TIMEOUT) || !oldest ||
+        imap->server.chunk_off == 0 ||
         status_is_failure(session->status) ||
         (imap->go_ahead_ts > 0 && imap->go_ahead_ts >= imap->client.ts) ||
         imap->state == IMAP_IDLING || imap->state == IMAP_OPAQUE ||
@@ -2037,7 +2038,8 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     const char *name = oldest->cmd ? oldest->cmd->name : "a command";
     char line[160];
     if (quiet_s == 0) {   /* less than a minute: the capture ended before the answer could */
-        if (session->input_end_us <= 0 || imap->server.ts > imap->client.ts)
+        if (session->end != MT_END_EOF || session->input_end_us <= 0 ||
+            imap->server.ts > imap->client.ts)
             return;   /* unknown end; or answering when it ended: cut FETCHes are said so */
         long long after_s = (session->input_end_us - last) / 1000000;
         int n = after_s > 0 ? snprintf(line, sizeof line, "(capture ended %lld s after the last "
@@ -2051,9 +2053,9 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     }
     int n = imap->server.ts > imap->client.ts   /* it began answering, then stopped */
             ? snprintf(line, sizeof line, "(%s unfinished: nothing more from the server for %lld"
-                       " s when the capture ended)", name, (long long)quiet_s)
-            : snprintf(line, sizeof line, "(no reply to %s for %lld s when the capture ended)",
-                       name, (long long)quiet_s);
+                       " s %s)", name, (long long)quiet_s, session_silence_end_words(session))
+            : snprintf(line, sizeof line, "(no reply to %s for %lld s %s)", name,
+                       (long long)quiet_s, session_silence_end_words(session));
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     session_decide(session, MT_STATUS_NO_RESPONSE, line, len,
                    session_transcript_add(session, session_end_at_silence(session, last), 'I',

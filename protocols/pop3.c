@@ -1139,11 +1139,12 @@ static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
         uint64_t got = server->mode == LR_DOT_BODY ? st->retr.before_dot + server->body_bytes
                                                     : server->offset - st->retr.start;
         snprintf(why, cap, "[%s stopped after %llu bytes: nothing more from the server for"
-                 " %lld s when the capture ended]", command_name(st->body_kind),
-                 (unsigned long long)got, (long long)quiet_s);
+                 " %lld s %s]", command_name(st->body_kind), (unsigned long long)got,
+                 (long long)quiet_s, session_silence_end_words(session));
     } else if (st->count > 0 && !st->desync) {
-        snprintf(why, cap, "[no reply to %s for %lld s when the capture ended]",
-                 command_name(st->pending[st->head].kind), (long long)quiet_s);
+        snprintf(why, cap, "[no reply to %s for %lld s %s]",
+                 command_name(st->pending[st->head].kind), (long long)quiet_s,
+                 session_silence_end_words(session));
     }
 }
 

@@ -481,10 +481,17 @@ int64_t session_end_at_silence(struct mt_session *session, int64_t since_us)
     return until;
 }
 
+const char *session_silence_end_words(const struct mt_session *session)
+{
+    return session->end == MT_END_TIMEOUT ? "when the idle connection was let go"
+                                          : "when the capture ended";
+}
+
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
     int64_t seen_until = silence_seen_until(session, since_us);
-    if (session->end != MT_END_EOF || session->input_end_us <= 0 || since_us <= 0 ||
+    if ((session->end != MT_END_EOF && session->end != MT_END_TIMEOUT) ||
+        session->input_end_us <= 0 || since_us <= 0 ||
         seen_until - since_us < MT_REPLY_WAIT_US)
         return 0;
     return (seen_until - since_us) / 1000000;

@@ -330,11 +330,16 @@ bool status_is_failure(enum mt_status status);
  * greet pause, a slow filter or mailbox), clients give up after minutes. */
 #define MT_REPLY_WAIT_US (60LL * 1000000)
 /* Whole seconds from since_us to the end of the input, when the session ended there
- * (MT_END_EOF with input_end_us known) and at least MT_REPLY_WAIT_US passed; else 0.
+ * (MT_END_EOF with input_end_us known; or MT_END_TIMEOUT, input_end_us the moment the
+ * idle connection was let go) and at least MT_REPLY_WAIT_US passed; else 0.
  * When the input jumped from one file to another across a minute without packets after
  * since_us (input_gap_us: captures of other times read together), the silence seen ends
  * where the earlier file did. */
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us);
+/* How that silence ended, for the line saying so: "when the capture ended", or "when the
+ * idle connection was let go" (end timeout: --idle-timeout of nothing from either side; a
+ * server hung longer than that is still a server that never answered). */
+const char *session_silence_end_words(const struct mt_session *session);
 /* For a session decided no_response by such a silence: it was open, owed an answer, until
  * the silence seen ended (the end of the input, or of the earlier file), so it ends there,
  * not at its last bytes ("14:26:23.621 to 14:26:23.627" beside "no reply to PASS for 67 s"

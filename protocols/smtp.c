@@ -1652,10 +1652,10 @@ static void smtp_close(void *state, struct mt_session *s)
          * hung server, queue or content filter: the end of a message is the classic) */
         const struct smtp_command *cmd = fifo_at(st, 0)->cmd;
         char line[160];
-        snprintf(line, sizeof line, "no reply to %s for %lld s when the capture ended",
+        snprintf(line, sizeof line, "no reply to %s for %lld s %s",
                  cmd == &smtp_end_of_data ? "the end of the message"
                  : cmd->verb[0] == '(' ? "a command" : cmd->verb,
-                 (long long)quiet_s);
+                 (long long)quiet_s, session_silence_end_words(s));
         decide_event(s, MT_STATUS_NO_RESPONSE, line);
         session_end_at_silence(s, fifo_at(st, 0)->sent_us);   /* open, waiting, until then */
     }

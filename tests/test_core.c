@@ -551,6 +551,57 @@ static void assert_in_order(const char *text, const char *first, const char *sec
     assert_true(a < b);
 }
 
+/* A server silent longer than the idle timeout: the connection is let go, and the command
+ * it never answered says so, as at the capture's end (walkthrough 12: it read login_ok,
+ * "nothing wrong", past 31 minutes). A running IMAP IDLE is waiting by design. */
+static void test_silence_past_the_idle_timeout(void **state)
+{
+    (void)state;
+    struct flow flow = { .client = { .family = 4, .bytes = { 10, 0, 0, 1 } },
+                         .server = { .family = 4, .bytes = { 10, 0, 0, 2 } },
+                         .client_port = 40000, .server_port = 110 };
+    static const struct { enum mt_proto proto; const char *server, *client, *want; } cases[] = {
+        { MT_PROTO_POP3, "+OK ready\r\n+OK\r\n+OK logged in\r\n",
+          "USER bob\r\nPASS pw\r\nSTAT\r\n",
+          "[no reply to STAT for 1900 s when the idle connection was let go]" },
+        { MT_PROTO_IMAP, "* OK ready\r\na1 OK logged in\r\n", "a1 LOGIN bob pw\r\na2 NOOP\r\n",
+          "(no reply to NOOP for 1900 s when the idle connection was let go)" },
+        { MT_PROTO_SMTP, "220 mx\r\n250 ok\r\n", "EHLO c\r\nMAIL FROM:<a@b>\r\n",
+          "no reply to MAIL for 1900 s when the idle connection was let go" },
+        { MT_PROTO_IMAP, "* OK ready\r\na1 OK logged in\r\n+ idling\r\n",
+          "a1 LOGIN bob pw\r\na2 IDLE\r\n", NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mt_connection conn;
+        int64_t t = 1000000;
+        assert_true(connection_open(&conn, cases[i].proto, false, &flow, true, t));
+        /* a server line, a client line, and so on, as they would come */
+        const char *sp = cases[i].server, *cp = cases[i].client;
+        while (*sp || *cp) {
+            if (*sp) {
+                const char *end = strstr(sp, "\r\n") + 2;
+                connection_data(&conn, NULL, STREAM_FROM_SERVER, sp, (size_t)(end - sp), ++t);
+                sp = end;
+            }
+            if (*cp) {
+                const char *end = strstr(cp, "\r\n") + 2;
+                connection_data(&conn, NULL, STREAM_FROM_CLIENT, cp, (size_t)(end - cp), ++t);
+                cp = end;
+            }
+        }
+        struct mt_session *s = connection_close(&conn, STREAM_IDLE_TIMEOUT, false,
+                                                t + 1900LL * 1000000);
+        assert_non_null(s);
+        if (cases[i].want) {
+            assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+            assert_string_equal(s->status_line, cases[i].want);
+        } else {
+            assert_int_not_equal(s->status, MT_STATUS_NO_RESPONSE);
+        }
+        session_free(s);
+    }
+}
+
 /* A download the client reset two seconds after its last bytes came (curl --max-time): the
  * cut FETCH line, stamped when it began, comes before the note on the reset, and the
  * deciding note after both, however the bytes were cut (walkthrough 10). */
@@ -1523,6 +1574,7 @@ int main(void)
         cmocka_unit_test(test_ipv6map_round_trip),
         cmocka_unit_test(test_idle_streams),
         cmocka_unit_test(test_connection_reset_after_cut_line),
+        cmocka_unit_test(test_silence_past_the_idle_timeout),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

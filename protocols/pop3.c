@@ -40,6 +40,7 @@
  * "[message N bytes]" line, no Subject), so `mailtap trace` finds the
  * retrieval hop of a message by its Message-ID. */
 #include "decoder.h"
+#include "explain.h"
 #include "headers.h"
 #include "linereader.h"
 #include "sasl.h"
@@ -460,6 +461,10 @@ static enum mt_status login_error_status(const char *line, size_t len)
     if (text_find_ci(line, len, "[SYS/TEMP]") >= 0 || text_find_ci(line, len, "[IN-USE]") >= 0 ||
         text_find_ci(line, len, "[LOGIN-DELAY]") >= 0)
         return MT_STATUS_TEMP_FAILED;   /* a locked maildrop, a login too soon, a backend down */
+    /* a connection limit, with no code ("-ERR Maximum number of connections from user+IP
+     * exceeded (mail_max_userip_connections=10)", Dovecot's pop3-login) or [LIMIT] */
+    if (explain_blames_other_sessions(line))
+        return MT_STATUS_TEMP_FAILED;
     if (text_find_ci(line, len, "[SYS/PERM]") >= 0)
         return MT_STATUS_MAILBOX_FAILED;
     return MT_STATUS_UNKNOWN;

@@ -2233,11 +2233,16 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
 
 /* The user's index (user, start_us) finds them: sessions of that user that began by then,
  * those still open at that moment kept. */
+/* The user as typed, in lower case (servers fold logins: Dovecot's %Lu) or in upper case,
+ * each an index lookup; not those that never logged in, which hold no lock and no slot;
+ * for a per-address limit ("user+IP") only those from the same client. */
 static const char peer_sql[] =
     "SELECT id, client_ip, start_us, end_us, status, count(*) OVER () FROM sessions"
-    " WHERE user = :user"
+    " WHERE user IN (:user, lower(:user), upper(:user))"
     " AND start_us <= :at AND end_us >= :at AND proto = :proto AND server_ip = :server"
-    " AND id <> :id ORDER BY start_us LIMIT :cap";
+    " AND id <> :id AND status NOT IN ('auth_failed', 'temp_failed', 'login_disabled',"
+    " 'server_rejected', 'no_mail', 'tls_failed') AND (:client = '' OR client_ip = :client)"
+    " ORDER BY start_us LIMIT :cap";
 
 int store_peer_sessions(struct mt_store *store, const struct mt_session *session,
                         struct store_peers *out)
@@ -2255,6 +2260,8 @@ int store_peer_sessions(struct mt_store *store, const struct mt_session *session
     bind_named_text(st, ":server", session->server_ip);
     bind_named_int(st, ":id", session->id);
     bind_named_int(st, ":cap", STORE_PEERS_MAX);
+    bind_named_text(st, ":client", text_find_ci(session->status_line, strlen(session->status_line),
+                                                "user+IP") >= 0 ? session->client_ip : "");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->count < STORE_PEERS_MAX) {
         struct store_peer *p = &out->list[out->count++];
         const char *ip = (const char *)sqlite3_column_text(st, 1);

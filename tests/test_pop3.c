@@ -696,6 +696,15 @@ static const struct dialogue_step dialogue_locked[] = {
     C("QUIT\r\n"), S("+OK bye\r\n"),
 };
 
+/* Dovecot's pop3-login over mail_max_userip_connections: no response code */
+static const struct dialogue_step dialogue_limit[] = {
+    GREETING,
+    C("USER carol\r\n"), S("+OK\r\n"),
+    C("PASS limit-pw\r\n"),
+    S("-ERR Maximum number of connections from user+IP exceeded "
+      "(mail_max_userip_connections=10)\r\n"),
+};
+
 static const struct dialogue_step dialogue_sys_perm[] = {
     GREETING,
     C("USER carol\r\n"), S("+OK\r\n"),
@@ -731,6 +740,12 @@ static void test_server_trouble(void **unused)
     session_free(s);
     s = check(dialogue_sys_perm, COUNT(dialogue_sys_perm), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);
+    session_free(s);
+    /* a connection limit is not a wrong password either (walkthrough 12) */
+    s = check(dialogue_limit, COUNT(dialogue_limit), MT_END_CLOSE);
+    assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
+    assert_int_equal(s->auth_failures, 0);
+    assert_true(explain_blames_other_sessions(s->status_line));
     session_free(s);
     s = check(dialogue_retr_fails, COUNT(dialogue_retr_fails), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);

@@ -2044,6 +2044,10 @@ static void test_peer_sessions(void **state)
         mailbox_session("carol", "192.0.2.7", "10.1.0.3", 0, 300, MT_STATUS_LOGIN_OK, "+OK"),
         mailbox_session("carol", "192.0.2.8", "10.1.0.2", 0, 5, MT_STATUS_LOGIN_OK, "+OK"),
         mailbox_session("carol", "192.0.2.8", "10.1.0.2", 20, 30, MT_STATUS_LOGIN_OK, "+OK"),
+        /* open then, but holding nothing: a refused login */
+        mailbox_session("carol", "192.0.2.7", "10.1.0.2", 9, 12, MT_STATUS_AUTH_FAILED, "-ERR"),
+        /* the same user in capitals, from another address */
+        mailbox_session("CAROL", "192.0.2.11", "10.1.0.2", 2, 50, MT_STATUS_LOGIN_OK, "+OK"),
     };
     size_t n = sizeof s / sizeof s[0];
     for (size_t i = 0; i < n; i++)
@@ -2053,12 +2057,22 @@ static void test_peer_sessions(void **state)
     assert_false(explain_blames_other_sessions(s[0]->status_line));
     struct store_peers peers;
     assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
-    assert_int_equal(peers.count, 1);
-    assert_int_equal(peers.total, 1);
+    assert_int_equal(peers.count, 2);
+    assert_int_equal(peers.total, 2);
     assert_int_equal(peers.list[0].id, s[0]->id);
     assert_string_equal(peers.list[0].client_ip, "192.0.2.7");
     assert_int_equal(peers.list[0].status, MT_STATUS_LOGIN_OK);
     assert_int_equal(peers.list[0].start_us, s[0]->start_us);
+    assert_int_equal(peers.list[1].id, s[7]->id);
+    /* a limit per user and address: only those from the same address */
+    snprintf(s[1]->status_line, sizeof s[1]->status_line, "-ERR Maximum number of connections"
+             " from user+IP exceeded (mail_max_userip_connections=10)");
+    snprintf(s[1]->client_ip, sizeof s[1]->client_ip, "192.0.2.11");
+    assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
+    assert_int_equal(peers.count, 1);
+    assert_int_equal(peers.list[0].id, s[7]->id);
+    snprintf(s[1]->client_ip, sizeof s[1]->client_ip, "192.0.2.9");
+    snprintf(s[1]->status_line, sizeof s[1]->status_line, "-ERR [IN-USE] locked");
     /* more than are listed: the total says so */
     for (int i = 0; i < STORE_PEERS_MAX + 2; i++) {
         struct mt_session *other = mailbox_session("carol", "192.0.2.10", "10.1.0.2", 1 + i,
@@ -2069,7 +2083,7 @@ static void test_peer_sessions(void **state)
     assert_int_equal(store_flush(store), STORE_OK);
     assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
     assert_int_equal(peers.count, STORE_PEERS_MAX);
-    assert_int_equal(peers.total, 1 + STORE_PEERS_MAX + 2);
+    assert_int_equal(peers.total, 2 + STORE_PEERS_MAX + 2);
     assert_int_equal(peers.list[0].id, s[0]->id);   /* the oldest first */
     /* a session without a user has none */
     s[1]->user[0] = '\0';

@@ -2038,14 +2038,16 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     const char *name = oldest->cmd ? oldest->cmd->name : "a command";
     char line[160];
     if (quiet_s == 0) {   /* less than a minute: the capture ended before the answer could */
-        if (session->end != MT_END_EOF || session->input_end_us <= 0 ||
-            imap->server.ts > imap->client.ts)
-            return;   /* unknown end; or answering when it ended: cut FETCHes are said so */
+        if (session->end != MT_END_EOF || session->input_end_us <= 0 || imap->cut.in_message)
+            return;   /* a message cut is said so by imap_decide_interrupted() */
         long long after_s = (session->input_end_us - last) / 1000000;
-        int n = after_s > 0 ? snprintf(line, sizeof line, "(capture ended %lld s after the last "
-                                       "bytes, before %s's completion)", after_s, name)
-                            : snprintf(line, sizeof line, "(capture ended before %s's "
-                                       "completion)", name);
+        char when[48] = "";
+        if (after_s > 0)
+            snprintf(when, sizeof when, ", %lld s after the last bytes", after_s);
+        int n = imap->server.ts > imap->client.ts   /* it was answering */
+                ? snprintf(line, sizeof line, "(capture ended during %s%s)", name, when)
+                : snprintf(line, sizeof line, "(capture ended before %s's completion%s)", name,
+                           when);
         size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
         session_decide(session, MT_STATUS_INCOMPLETE, line, len,
                        session_transcript_add(session, session->input_end_us, 'I', line, len));

@@ -188,6 +188,7 @@ struct pop3 {
 
     bool listing;                  /* reading a multi-line listing as lines */
     uint64_t listing_lines;
+    enum cmd_kind listing_kind;    /* CAPA, LIST, UIDL or AUTH (its mechanisms) */
     enum cmd_kind body_kind;       /* RETR or TOP whose body the server reader skips */
     struct retr_body retr;
 
@@ -869,8 +870,8 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
             login_verdict(st, ok, line, len, index, cmd->counted);
         break;
     case CMD_AUTH:
-        if (!cmd->has_arg && ok)
-            st->listing = true, st->listing_lines = 0; /* the mechanism list */
+        if (!cmd->has_arg && ok)   /* the mechanism list */
+            st->listing = true, st->listing_lines = 0, st->listing_kind = cmd->kind;
         else if (cmd->login && (ok || sasl_judged(st, line, len)))
             login_verdict(st, ok, line, len, index, false);
         else if (st->state == POP3_SASL)
@@ -897,7 +898,7 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
     case CMD_LIST: /* LIST and UIDL with a message number answer on one line */
     case CMD_UIDL:
         if (ok && !cmd->has_arg)
-            st->listing = true, st->listing_lines = 0;
+            st->listing = true, st->listing_lines = 0, st->listing_kind = cmd->kind;
         break;
     case CMD_RETR:
     case CMD_TOP: /* headers read as lines, the rest skipped: a body line may read "+OK" */
@@ -1146,6 +1147,10 @@ static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
         snprintf(why, cap, "[%s stopped after %llu bytes: nothing more from the server for"
                  " %lld s %s]", command_name(st->body_kind), (unsigned long long)got,
                  (long long)quiet_s, session_silence_end_words(session));
+    } else if (st->listing) {
+        snprintf(why, cap, "[%s unfinished: nothing more from the server for %lld s %s]",
+                 command_name(st->listing_kind), (long long)quiet_s,
+                 session_silence_end_words(session));
     } else if (st->count > 0 && !st->desync) {
         snprintf(why, cap, "[no reply to %s for %lld s %s]",
                  command_name(st->pending[st->head].kind), (long long)quiet_s,
@@ -1184,17 +1189,21 @@ static void pop3_close(void *state, struct mt_session *session)
     if (closed_early && st->count > 0) {
         snprintf(interrupted, sizeof interrupted, "[%s while %s awaited its reply]", how,
                  command_name(st->pending[st->head].kind));
-    } else if (session->end == MT_END_EOF && readable && !silent[0] && st->count > 0 &&
-               !st->desync && !st->quit_sent && !client_owes && st->server_spoke &&
-               session->input_end_us > 0) {
-        /* the capture ended before the reply could come (a rotated file, a sensor stopped) */
+    } else if (session->end == MT_END_EOF && readable && !silent[0] &&
+               (st->listing || (st->count > 0 && !st->desync)) && !st->quit_sent &&
+               !client_owes && st->server_spoke && session->input_end_us > 0) {
+        /* the capture ended before the reply could come, or all of it (a rotated file, a
+         * sensor stopped) */
         long long after_s = (session->input_end_us - last_bytes(st)) / 1000000;
-        const char *name = command_name(st->pending[st->head].kind);
+        char when[48] = "";
         if (after_s > 0)
-            snprintf(interrupted, sizeof interrupted, "[capture ended %lld s after the last "
-                     "bytes, before %s's reply]", after_s, name);
+            snprintf(when, sizeof when, ", %lld s after the last bytes", after_s);
+        if (st->listing)
+            snprintf(interrupted, sizeof interrupted, "[capture ended during %s%s]",
+                     command_name(st->listing_kind), when);
         else
-            snprintf(interrupted, sizeof interrupted, "[capture ended before %s's reply]", name);
+            snprintf(interrupted, sizeof interrupted, "[capture ended before %s's reply%s]",
+                     command_name(st->pending[st->head].kind), when);
         cut_status = MT_STATUS_INCOMPLETE;
     }
     if (st->retr.active) { /* the stream ended inside a body (or its headers) */

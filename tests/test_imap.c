@@ -822,8 +822,8 @@ static void test_silence_at_the_end(void **unused)
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 50);   /* a cut */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended 47 s after the last bytes, before "
-                                        "IDLE's completion)");
+    assert_string_equal(s->status_line, "(capture ended before IDLE's completion, 47 s "
+                                        "after the last bytes)");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 77);   /* DONE, no OK */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
@@ -832,8 +832,18 @@ static void test_silence_at_the_end(void **unused)
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 30);   /* DONE, cut */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended 20 s after the last bytes, before "
-                                        "IDLE's completion)");
+    assert_string_equal(s->status_line, "(capture ended before IDLE's completion, 20 s "
+                                        "after the last bytes)");
+    session_free(s);
+    /* answering, untagged data and no completion: a reply unfinished (walkthrough 12) */
+    const struct dialogue_step untagged[] = {
+        SV("* OK ready\r\n"), CL("a1 LOGIN bob secret\r\n"), SV("a1 OK done\r\n"),
+        CL("a2 FETCH 1 FLAGS\r\n"), SV("* 1 FETCH (FLAGS (\\Seen))\r\n"),
+    };
+    const int untagged_at[] = { 0, 1, 1, 2, 3 };
+    s = dialogue_until_end(&imap_decoder, untagged, untagged_at, COUNT(untagged), 33);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "(capture ended during FETCH, 30 s after the last bytes)");
     session_free(s);
     /* the client owed the answer to a go-ahead */
     const struct dialogue_step sasl[] = {

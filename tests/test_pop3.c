@@ -1013,12 +1013,27 @@ static void test_silence_at_the_end(void **unused)
     struct mt_session *s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 8);   /* 5 s: a cut */
     /* the capture ended before the reply could come: incomplete, said so (walkthrough 11) */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "[capture ended 5 s after the last bytes, before RETR's reply]");
+    assert_string_equal(s->status_line, "[capture ended before RETR's reply, 5 s after the last bytes]");
     assert_int_equal(s->end_us, 3000001);   /* its last bytes */
     session_free(s);
     s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 3);   /* at once */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
     assert_string_equal(s->status_line, "[capture ended before RETR's reply]");
+    session_free(s);
+    /* a listing that stops halfway is a reply unfinished too (walkthrough 12) */
+    const struct dialogue_step listing[] = {
+        S("+OK ready\r\n"), C("USER bob\r\n"), S("+OK\r\n"), C("PASS secret\r\n"),
+        S("+OK logged in\r\n"), C("UIDL\r\n"), S("+OK\r\n1 a\r\n2 b\r\n"),
+    };
+    const int listing_at[] = { 0, 1, 1, 2, 2, 3, 3 };
+    s = dialogue_until_end(&pop3_decoder, listing, listing_at, COUNT(listing), 33);
+    assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
+    assert_string_equal(s->status_line, "[capture ended during UIDL, 30 s after the last bytes]");
+    session_free(s);
+    s = dialogue_until_end(&pop3_decoder, listing, listing_at, COUNT(listing), 120);
+    assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
+    assert_string_equal(s->status_line, "[UIDL unfinished: nothing more from the server for "
+                                        "117 s when the capture ended]");
     session_free(s);
     s = dialogue_until_end(&pop3_decoder, login, at, COUNT(login), 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);

@@ -1112,9 +1112,11 @@ static bool command_registered(const char *word, size_t len)
 {
     static const char *const names[] = {
         "APPEND", "AUTHENTICATE", "CAPABILITY", "CHECK", "CLOSE", "COMPRESS", "CONVERSIONS",
-        "CONVERT", "COPY", "CREATE", "DELETE", "DELETEACL", "ENABLE", "ESEARCH", "EXAMINE",
+        "COMPARATOR", "CONVERT", "COPY", "CREATE", "DELETE", "DELETEACL", "ENABLE", "ESEARCH",
+        "EXAMINE",
         "EXPUNGE", "FETCH", "GENURLAUTH", "GETACL", "GETJMAPACCESS", "GETMETADATA",
-        "GETQUOTA", "GETQUOTAROOT", "ID", "IDLE", "LIST", "LISTRIGHTS", "LOGIN", "LOGOUT",
+        "GETQUOTA", "GETQUOTAROOT", "ID", "IDLE", "LANGUAGE", "LIST", "LISTRIGHTS", "LOGIN",
+        "LOGOUT",
         "LSUB", "MOVE", "MYRIGHTS", "NAMESPACE", "NOOP", "NOTIFY", "RENAME", "REPLACE",
         "RESETKEY", "SEARCH", "SELECT", "SETACL", "SETMETADATA", "SETQUOTA", "SORT",
         "STARTTLS", "STATUS", "STORE", "SUBSCRIBE", "THREAD", "UID", "UIDBATCHES",

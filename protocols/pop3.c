@@ -82,7 +82,7 @@ _Static_assert(sizeof state_names / sizeof state_names[0] == POP3_QUIT + 1, "sta
 
 enum cmd_kind {
     CMD_OTHER, CMD_USER, CMD_PASS, CMD_APOP, CMD_AUTH, CMD_STLS, CMD_CAPA, CMD_STAT,
-    CMD_LIST, CMD_UIDL, CMD_RETR, CMD_TOP, CMD_DELE, CMD_RSET, CMD_QUIT,
+    CMD_LIST, CMD_UIDL, CMD_RETR, CMD_TOP, CMD_DELE, CMD_RSET, CMD_QUIT, CMD_LANG,
 };
 
 struct pop3_command {
@@ -97,7 +97,7 @@ static const struct pop3_command commands[] = {
     { "STAT", CMD_STAT, 0 }, { "LIST", CMD_LIST, 0 }, { "UIDL", CMD_UIDL, 0 },
     { "RETR", CMD_RETR, 0 }, { "TOP", CMD_TOP, 0 },   { "DELE", CMD_DELE, 0 },
     { "RSET", CMD_RSET, 0 }, { "NOOP", CMD_OTHER, 0 }, { "QUIT", CMD_QUIT, 0 },
-    { "LAST", CMD_OTHER, 0 }, { "UTF8", CMD_OTHER, 0 }, { "LANG", CMD_OTHER, 0 },
+    { "LAST", CMD_OTHER, 0 }, { "UTF8", CMD_OTHER, 0 }, { "LANG", CMD_LANG, 0 },
 };
 
 /* A command sent and not yet answered. */
@@ -897,6 +897,7 @@ static void on_reply(struct pop3 *st, const struct pending *cmd, bool ok, const 
     case CMD_CAPA:
     case CMD_LIST: /* LIST and UIDL with a message number answer on one line */
     case CMD_UIDL:
+    case CMD_LANG: /* without an argument: the languages, one a line (RFC 6856) */
         if (ok && !cmd->has_arg)
             st->listing = true, st->listing_lines = 0, st->listing_kind = cmd->kind;
         break;

@@ -1116,6 +1116,7 @@ static void test_login_bad_syntax(void **unused)
         SV("Tr0ub4dor BAD Error in IMAP command AND3: Unknown command\r\n"),
         CL("a2 NAMESPACE\r\n"), SV("* NAMESPACE NIL NIL NIL\r\na2 OK done\r\n"),
         CL("a3 XLIST \"\" *\r\n"), SV("a3 OK done\r\n"),
+        CL("a5 LANGUAGE DE\r\n"), SV("a5 OK done\r\n"),   /* RFC 5255 */
         CL("a4 LOGOUT\r\n"), SV("* BYE bye\r\na4 OK done\r\n"),
     };
     s = run(spaced, COUNT(spaced), MT_END_CLOSE);
@@ -1124,6 +1125,7 @@ static void test_login_bad_syntax(void **unused)
     assert_transcript_has(s, "C [a line without a command, 19 bytes, not shown]\n");
     assert_transcript_has(s, "C a2 NAMESPACE\n");
     assert_transcript_has(s, "C a3 XLIST \"\" *\n");
+    assert_transcript_has(s, "C a5 LANGUAGE DE\n");
     assert_false(s->flags & MT_FLAG_PROTOCOL_ERROR);
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);

@@ -177,6 +177,8 @@ static const struct dialogue_step dialogue_user_pass[] = {
     S("+OK 2 320\r\n"),
     C("LIST\r\n"),
     S("+OK 2 messages:\r\n1 120\r\n2 200\r\n.\r\n"),
+    C("LANG\r\n"),   /* RFC 6856: a listing too */
+    S("+OK Language listing follows:\r\nen English\r\nde Deutsch\r\n.\r\n"),
     C("RETR 1\r\n"),
     S("+OK 120 octets\r\n"),
     S(BODY),
@@ -208,6 +210,7 @@ static void test_user_pass_retr_counters(void **unused)
     assert_true(has_line(s, 'C', "PASS *****"));
     assert_true(has_line(s, 'S', "SASL PLAIN LOGIN"));
     assert_true(has_line(s, 'S', "2 200"));
+    assert_true(has_line(s, 'S', "de Deutsch"));
     char note[64];
     snprintf(note, sizeof note, "[message %zu bytes]", BODY_BYTES);
     assert_true(has_line(s, 'I', note));

@@ -40,7 +40,7 @@ static const struct column_def defs[COL_COUNT] = {
     [COL_PORT] = { "Port", "Port", 4, 5, 5, 0, 7 },
     /* Last to show and first to go: the detail view has it whole, the list saves an Enter
      * per row on a wide screen ("NO [OVERQUOTA]", "-ERR [IN-USE]"). */
-    [COL_REPLY] = { "Reply", "Reply", 10, 24, 0, 2, 8 },
+    [COL_REPLY] = { "Reply", "Reply", 10, 24, 0, 5, 8 },
 };
 
 static const enum ui_column layout_mixed[] = {

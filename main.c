@@ -774,7 +774,7 @@ static int command_show(int argc, char **argv)
     struct store_peers peers = { .count = 0 };
     if (explain_blames_other_sessions(session->status_line) &&
         store_peer_sessions(store, session, &peers) != STORE_OK)
-        peers.count = peers.total = 0;   /* shown without them: the session is what was asked */
+        peers = (struct store_peers){ .count = 0 };   /* shown without: the session was asked */
     output_show_peers(stdout, session, &peers, json);
     session_free(session);
     store_close(store);

@@ -765,7 +765,7 @@ void output_json_trace_hop(FILE *out, const struct mt_session *s, enum store_tra
 
 static void json_peers(FILE *out, const struct store_peers *peers)
 {
-    if (!peers || !peers->count)
+    if (!peers || !peers->looked)
         return;
     fputs(",\"also_open\":[", out);
     for (size_t i = 0; i < peers->count; i++) {
@@ -1002,12 +1002,14 @@ static void show_explanation(FILE *out, const struct mt_session *s)
 }
 
 /* "Also open  #3 from 192.168.1.50 since 13:37:33.120 (login_ok, until 13:41:02.004)" */
-static void show_peers(FILE *out, const struct store_peers *peers)
+static void show_peers(FILE *out, const struct mt_session *s, const struct store_peers *peers)
 {
     char line[160];
+    if (peers && peers->looked && peers->count == 0)
+        show_field(out, "Also open", OUTPUT_NO_PEERS);
     for (size_t i = 0; peers && i < peers->count; i++) {
         show_label(out, i ? "" : "Also open");
-        output_peer(line, sizeof line, &peers->list[i]);
+        output_peer(line, sizeof line, &peers->list[i], s->start_us);
         put_str(out, line);
         fputc('\n', out);
     }
@@ -1064,7 +1066,7 @@ static void show_header(FILE *out, const struct mt_session *s, const struct stor
         fputc('\n', out);
     }
     show_explanation(out, s);
-    show_peers(out, peers);
+    show_peers(out, s, peers);
     show_field(out, "End", end_name(s->end));
     if (s->flags) {
         show_label(out, "Flags");
@@ -1122,12 +1124,19 @@ void output_show_peers(FILE *out, const struct mt_session *s, const struct store
         show_text(out, s, peers);
 }
 
-void output_peer(char *buf, size_t cap, const struct store_peer *p)
+void output_peer(char *buf, size_t cap, const struct store_peer *p, int64_t day_us)
 {
-    char since[32], until[32];
-    snprintf(buf, cap, "#%" PRId64 " from %s since %s (%s, until %s)", p->id, p->client_ip,
-             output_time(since, sizeof since, p->start_us, OUTPUT_TIME_CLOCK),
-             status_name(p->status), output_time(until, sizeof until, p->end_us, OUTPUT_TIME_CLOCK));
+    char since[40], until[40], day[40];
+    output_time(day, sizeof day, day_us, OUTPUT_TIME_DATE);
+    /* the time alone on the same day, with its date on another */
+    const char *a = output_time(since, sizeof since, p->start_us, OUTPUT_TIME_DATE);
+    const char *b = output_time(until, sizeof until, p->end_us, OUTPUT_TIME_DATE);
+    if (strncmp(since, day, 10) == 0)
+        a = output_time(since, sizeof since, p->start_us, OUTPUT_TIME_CLOCK);
+    if (strncmp(until, day, 10) == 0)
+        b = output_time(until, sizeof until, p->end_us, OUTPUT_TIME_CLOCK);
+    snprintf(buf, cap, "#%" PRId64 " from %s since %s (%s, until %s)", p->id, p->client_ip, a,
+             status_name(p->status), b);
 }
 
 /* ---- capture statistics ------------------------------------------------------------- */

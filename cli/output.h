@@ -37,8 +37,11 @@ void output_show_json(FILE *out, const struct mt_session *session);
 void output_show_peers(FILE *out, const struct mt_session *session,
                        const struct store_peers *peers, bool json);
 /* One of them as the detail views show it: "#3 from 192.168.1.50 since 13:37:33.291
- * (login_ok, until 13:38:18.319)". */
-void output_peer(char *buf, size_t cap, const struct store_peer *peer);
+ * (login_ok, until 13:38:18.319)", with the date where it is not the day of day_us (the
+ * refused session's start). */
+void output_peer(char *buf, size_t cap, const struct store_peer *peer, int64_t day_us);
+/* What to say when they were looked for and none was found. */
+#define OUTPUT_NO_PEERS "none seen (one open since before the capture began would not show)"
 
 /* One hop of `mailtap trace`: when, where from and to, what happened. */
 /* One trace hop on one line. key: what was traced (a Message-ID names the retrieved

@@ -2249,6 +2249,7 @@ int store_peer_sessions(struct mt_store *store, const struct mt_session *session
 {
     sqlite3_stmt *st = NULL;
     out->count = out->total = 0;
+    out->looked = false;
     if (!session->user[0])
         return STORE_OK;
     int rc = sqlite3_prepare_v2(store->db, peer_sql, -1, &st, NULL);
@@ -2274,8 +2275,8 @@ int store_peer_sessions(struct mt_store *store, const struct mt_session *session
         out->total = (size_t)sqlite3_column_int64(st, 5);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK
-                                                 : store_fail(store, rc, "finding the peers");
+    out->looked = rc == SQLITE_DONE || rc == SQLITE_ROW;
+    return out->looked ? STORE_OK : store_fail(store, rc, "finding the peers");
 }
 
 /* ---- message trace ---------------------------------------------------------------- */

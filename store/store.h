@@ -252,6 +252,7 @@ struct store_peers {
     struct store_peer list[STORE_PEERS_MAX];   /* the oldest first */
     size_t count;                              /* in list */
     size_t total;                              /* in all (more than count: not all listed) */
+    bool looked;                               /* asked for: none found is worth saying */
 };
 
 /* Such sessions of session (none when its user is empty) into *out. Store result. */

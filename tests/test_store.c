@@ -2057,6 +2057,7 @@ static void test_peer_sessions(void **state)
     assert_false(explain_blames_other_sessions(s[0]->status_line));
     struct store_peers peers;
     assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
+    assert_true(peers.looked);
     assert_int_equal(peers.count, 2);
     assert_int_equal(peers.total, 2);
     assert_int_equal(peers.list[0].id, s[0]->id);
@@ -2089,6 +2090,7 @@ static void test_peer_sessions(void **state)
     s[1]->user[0] = '\0';
     assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
     assert_int_equal(peers.count, 0);
+    assert_false(peers.looked);
     for (size_t i = 0; i < n; i++)
         session_free(s[i]);
     assert_int_equal(store_close(store), STORE_OK);

@@ -1057,6 +1057,25 @@ static void test_detail_peers(void **state)
     for (int i = 0; i < detail_line_count(d); i++)
         assert_null(strstr(detail_line(d, i)->text, "Also open"));
     detail_free(d);
+    /* looked for, none found: said so; one from the day before: with its date */
+    struct store_peers none = { .looked = true };
+    d = detail_new_with_peers(pop3_failure(), &none);
+    bool said = false;
+    for (int i = 0; i < detail_line_count(d); i++)
+        said |= strstr(detail_line(d, i)->text, "Also open") &&
+                strstr(detail_line(d, i)->text, "none seen");
+    assert_true(said);
+    detail_free(d);
+    s = pop3_failure();
+    peers.total = 1;
+    peers.list[0].start_us = s->start_us - 86400LL * 1000000;
+    d = detail_new_with_peers(s, &peers);
+    said = false;
+    for (int i = 0; i < detail_line_count(d); i++)
+        said |= strstr(detail_line(d, i)->text, "since 2026-01-06 16:54:00 (login_ok, until "
+                                                 "16:55:00.000)") != NULL;
+    assert_true(said);
+    detail_free(d);
 }
 
 static void test_detail_view(void **state)

@@ -772,7 +772,7 @@ static int command_show(int argc, char **argv)
         return rc == STORE_NOT_FOUND ? EXIT_USAGE : EXIT_DATABASE;
     }
     struct store_peers peers = { .count = 0 };
-    if (explain_blames_other_sessions(session->status_line) &&
+    if (explain_blames_other_sessions(session->status_line, strlen(session->status_line)) &&
         store_peer_sessions(store, session, &peers) != STORE_OK)
         peers = (struct store_peers){ .count = 0 };   /* shown without: the session was asked */
     output_show_peers(stdout, session, &peers, json);

@@ -282,14 +282,13 @@ const struct mt_explain *explain_decision(enum mt_status status, const char *sta
     return explain_status(status);
 }
 
-bool explain_blames_other_sessions(const char *status_line)
+bool explain_blames_other_sessions(const char *line, size_t len)
 {
     static const char *const words[] = { "[IN-USE]", "[INUSE]", "[LIMIT]",
                                          "maximum number of connections",
                                          "too many connections", "too many simultaneous" };
-    size_t len = status_line ? strlen(status_line) : 0;
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (text_find_ci(status_line, len, words[i]) >= 0)
+    for (size_t i = 0; line && i < sizeof words / sizeof words[0]; i++)
+        if (text_find_ci(line, len, words[i]) >= 0)
             return true;
     return false;
 }

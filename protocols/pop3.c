@@ -464,7 +464,7 @@ static enum mt_status login_error_status(const char *line, size_t len)
         return MT_STATUS_TEMP_FAILED;   /* a locked maildrop, a login too soon, a backend down */
     /* a connection limit, with no code ("-ERR Maximum number of connections from user+IP
      * exceeded (mail_max_userip_connections=10)", Dovecot's pop3-login) or [LIMIT] */
-    if (explain_blames_other_sessions(line))
+    if (explain_blames_other_sessions(line, len))
         return MT_STATUS_TEMP_FAILED;
     if (text_find_ci(line, len, "[SYS/PERM]") >= 0)
         return MT_STATUS_MAILBOX_FAILED;

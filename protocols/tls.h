@@ -22,7 +22,7 @@
 #define TLS_ALPN_TEXT_MAX 64            /* first few ALPN ids, comma-joined */
 #define TLS_ALPN_KEEP 4
 #define TLS_CIPHER_NAME_MAX 56
-#define TLS_REASON_MAX 192
+#define TLS_REASON_MAX 256
 
 enum tls_outcome {
     TLS_OUTCOME_UNKNOWN,     /* no TLS seen (nothing, or not TLS at all) */

@@ -748,7 +748,7 @@ static void test_server_trouble(void **unused)
     s = check(dialogue_limit, COUNT(dialogue_limit), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
     assert_int_equal(s->auth_failures, 0);
-    assert_true(explain_blames_other_sessions(s->status_line));
+    assert_true(explain_blames_other_sessions(s->status_line, strlen(s->status_line)));
     session_free(s);
     s = check(dialogue_retr_fails, COUNT(dialogue_retr_fails), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);

@@ -2053,8 +2053,8 @@ static void test_peer_sessions(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(store_put_session(store, s[i]), STORE_OK);
     assert_int_equal(store_flush(store), STORE_OK);
-    assert_true(explain_blames_other_sessions(s[1]->status_line));
-    assert_false(explain_blames_other_sessions(s[0]->status_line));
+    assert_true(explain_blames_other_sessions(s[1]->status_line, strlen(s[1]->status_line)));
+    assert_false(explain_blames_other_sessions(s[0]->status_line, strlen(s[0]->status_line)));
     struct store_peers peers;
     assert_int_equal(store_peer_sessions(store, s[1], &peers), STORE_OK);
     assert_true(peers.looked);

@@ -179,7 +179,7 @@ static void fake_free(struct fake *fk)
 
 static struct ui_model *model_on(struct fake *fk, int page)
 {
-    struct ui_source src = { fk, fake_query, fake_count, fake_load, NULL, fake_trace };
+    struct ui_source src = { fk, fake_query, fake_count, fake_load, NULL, fake_trace, NULL };
     struct ui_model *m = model_new(&src);
     model_set_page(m, page);
     assert_int_equal(model_reload(m), 0);
@@ -606,7 +606,7 @@ static void test_trace_hops(void **state)
     session_free(s);
 
     /* a source that cannot trace is an error, not a crash */
-    struct ui_source no_trace = { fk, fake_query, fake_count, fake_load, NULL, NULL };
+    struct ui_source no_trace = { fk, fake_query, fake_count, fake_load, NULL, NULL, NULL };
     struct ui_model *m2 = model_new(&no_trace);
     s = session_new(MT_PROTO_IMAP);
     snprintf(s->user, sizeof s->user, "alice");

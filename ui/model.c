@@ -568,7 +568,8 @@ int model_load_selected(struct ui_model *m, struct mt_session **out)
 void model_peers(struct ui_model *m, const struct mt_session *session, struct store_peers *out)
 {
     *out = (struct store_peers){ .count = 0 };
-    if (m->src.peers && explain_blames_other_sessions(session->status_line) &&
+    if (m->src.peers &&
+        explain_blames_other_sessions(session->status_line, strlen(session->status_line)) &&
         m->src.peers(m->src.ctx, session, out) != 0)
         *out = (struct store_peers){ .count = 0 };   /* the detail is shown without them */
 }

@@ -2231,11 +2231,11 @@ int store_load_session(struct mt_store *store, int64_t id, struct mt_session **o
     return result;
 }
 
-/* The user's index (user, start_us) finds them: sessions of that user that began by then,
- * those still open at that moment kept. */
-/* The user as typed, in lower case (servers fold logins: Dovecot's %Lu) or in upper case,
- * each an index lookup; not those that never logged in, which hold no lock and no slot;
- * for a per-address limit ("user+IP") only those from the same client. */
+/* On the user's index (user, start_us): the sessions of that user that began by then and
+ * were still open at that moment; the user as typed, in lower case (servers fold logins:
+ * Dovecot's %Lu) or in upper case, each an index lookup; not those that never logged in,
+ * which hold no lock and no slot; for a per-address limit ("user+IP") only those from the
+ * same client. */
 static const char peer_sql[] =
     "SELECT id, client_ip, start_us, end_us, status, count(*) OVER () FROM sessions"
     " WHERE user IN (:user, lower(:user), upper(:user))"

@@ -94,6 +94,22 @@ static long word_bytes(const struct encoded_word *w, unsigned char *raw)
     return (long)n;
 }
 
+/* The output is full: a last character still waiting for its continuation bytes goes.
+ * An encoded-word's last byte may begin a character the raw text after it continues
+ * (both 8-bit): cut between the two pieces, the character would be split. */
+static void drop_unfinished_character(const char *out, size_t *n)
+{
+    size_t start = *n;
+    while (start > 0 && ((unsigned char)out[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    unsigned char lead = (unsigned char)out[start - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (*n - (start - 1) < need)
+        *n = start - 1;
+}
+
 /* Appends src[0..len) to out, as much as fits before the NUL, cut between characters.
  * False when it did not all fit: the output is full. */
 static bool append(char *out, size_t cap, size_t *n, const char *src, size_t len)
@@ -101,6 +117,8 @@ static bool append(char *out, size_t cap, size_t *n, const char *src, size_t len
     size_t room = cap - 1 - *n, fits = len > room ? text_utf8_cut(src, len, room) : len;
     memcpy(out + *n, src, fits);
     *n += fits;
+    if (fits < len)
+        drop_unfinished_character(out, n);
     return fits == len;
 }
 

@@ -272,6 +272,16 @@ static void test_encoded_words_caps(void **state)
         if (cap > total)
             assert_int_equal(n, total);
     }
+    /* a word whose last byte begins a character the raw 8-bit text after it continues
+     * (fuzz_words): a cut between the two pieces leaves none of it */
+    const char joined[] = "=?utf-8?B?G+s=?=\x83\xaf.";
+    total = encoded_words_decode(whole, sizeof whole, joined, strlen(joined));
+    assert_int_equal(total, 5);
+    for (size_t cap = 1; cap <= total + 1; cap++) {
+        size_t n = encoded_words_decode(out, cap, joined, strlen(joined));
+        assert_memory_equal(out, whole, n);
+        assert_int_equal(text_utf8_cut(whole, total, n), n);
+    }
 }
 
 /* A heap text member holds exactly what a char array of its cap held: the same sanitizing,

@@ -1005,16 +1005,12 @@ static void show_explanation(FILE *out, const struct mt_session *s)
 static void show_peers(FILE *out, const struct mt_session *s, const struct store_peers *peers)
 {
     char line[160];
-    if (peers && peers->looked && peers->count == 0)
-        show_field(out, "Also open", OUTPUT_NO_PEERS);
-    for (size_t i = 0; peers && i < peers->count; i++) {
+    for (size_t i = 0; i < output_peer_lines(peers); i++) {
         show_label(out, i ? "" : "Also open");
-        output_peer(line, sizeof line, &peers->list[i], s->start_us);
+        output_peer_line(line, sizeof line, peers, i, s->start_us);
         put_str(out, line);
         fputc('\n', out);
     }
-    if (peers && peers->total > peers->count)
-        fprintf(out, "%-11sand %zu more\n", "", peers->total - peers->count);
 }
 
 static void show_header(FILE *out, const struct mt_session *s, const struct store_peers *peers)
@@ -1124,7 +1120,8 @@ void output_show_peers(FILE *out, const struct mt_session *s, const struct store
         show_text(out, s, peers);
 }
 
-void output_peer(char *buf, size_t cap, const struct store_peer *p, int64_t day_us)
+/* One session of them (output_peer_line()). */
+static void peer_text(char *buf, size_t cap, const struct store_peer *p, int64_t day_us)
 {
     char since[40], until[40], day[40];
     output_time(day, sizeof day, day_us, OUTPUT_TIME_DATE);
@@ -1137,6 +1134,26 @@ void output_peer(char *buf, size_t cap, const struct store_peer *p, int64_t day_
         b = output_time(until, sizeof until, p->end_us, OUTPUT_TIME_CLOCK);
     snprintf(buf, cap, "#%" PRId64 " from %s since %s (%s, until %s)", p->id, p->client_ip, a,
              status_name(p->status), b);
+}
+
+size_t output_peer_lines(const struct store_peers *peers)
+{
+    if (!peers)
+        return 0;
+    if (peers->count == 0)
+        return peers->looked;   /* "none seen" */
+    return peers->count + (peers->total > peers->count);
+}
+
+void output_peer_line(char *buf, size_t cap, const struct store_peers *peers, size_t i,
+                      int64_t day_us)
+{
+    if (i < peers->count)
+        peer_text(buf, cap, &peers->list[i], day_us);
+    else if (peers->count == 0)
+        snprintf(buf, cap, "none seen (one open since before the capture began would not show)");
+    else
+        snprintf(buf, cap, "and %zu more", peers->total - peers->count);
 }
 
 /* ---- capture statistics ------------------------------------------------------------- */

@@ -36,12 +36,14 @@ void output_show_json(FILE *out, const struct mt_session *session);
  * as "Also open", JSON "also_open": [{"id", "client_ip", "start_ts", "end_ts", "status"}]). */
 void output_show_peers(FILE *out, const struct mt_session *session,
                        const struct store_peers *peers, bool json);
-/* One of them as the detail views show it: "#3 from 192.168.1.50 since 13:37:33.291
- * (login_ok, until 13:38:18.319)", with the date where it is not the day of day_us (the
- * refused session's start). */
-void output_peer(char *buf, size_t cap, const struct store_peer *peer, int64_t day_us);
-/* What to say when they were looked for and none was found. */
-#define OUTPUT_NO_PEERS "none seen (one open since before the capture began would not show)"
+/* The "Also open" lines of the detail views, for show and the console alike: how many
+ * (0 when peers is NULL or was not looked for), and line i of them: one a session ("#3
+ * from 192.168.1.50 since 13:37:33.291 (login_ok, until 13:38:18.319)", with the date where
+ * it is not the day of day_us, the refused session's start), then "and N more"; or "none
+ * seen ...". */
+size_t output_peer_lines(const struct store_peers *peers);
+void output_peer_line(char *buf, size_t cap, const struct store_peers *peers, size_t i,
+                      int64_t day_us);
 
 /* One hop of `mailtap trace`: when, where from and to, what happened. */
 /* One trace hop on one line. key: what was traced (a Message-ID names the retrieved

@@ -282,15 +282,20 @@ const struct mt_explain *explain_decision(enum mt_status status, const char *sta
     return explain_status(status);
 }
 
-bool explain_blames_other_sessions(const char *line, size_t len)
+bool explain_connection_limit(const char *line, size_t len)
 {
-    static const char *const words[] = { "[IN-USE]", "[INUSE]", "[LIMIT]",
-                                         "maximum number of connections",
+    static const char *const words[] = { "[LIMIT]", "maximum number of connections",
                                          "too many connections", "too many simultaneous" };
     for (size_t i = 0; line && i < sizeof words / sizeof words[0]; i++)
         if (text_find_ci(line, len, words[i]) >= 0)
             return true;
     return false;
+}
+
+bool explain_blames_other_sessions(const char *line, size_t len)
+{
+    return line && (text_find_ci(line, len, "[IN-USE]") >= 0 ||
+                    text_find_ci(line, len, "[INUSE]") >= 0 || explain_connection_limit(line, len));
 }
 
 const char *explain_reason(enum mt_status status, const char *status_line)

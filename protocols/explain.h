@@ -35,6 +35,9 @@ const struct mt_explain *explain_decision(enum mt_status status, const char *sta
  * "NO [INUSE]") or a connection limit ("[LIMIT]", "Maximum number of connections"). Those
  * open at the time are worth naming beside it. */
 bool explain_blames_other_sessions(const char *line, size_t len);
+/* The connection-limit half of it ("[LIMIT]", "Maximum number of connections from user+IP
+ * exceeded", "too many connections"): a login refused for now, not a wrong password. */
+bool explain_connection_limit(const char *line, size_t len);
 
 /* A more precise reason read from the deciding line (enhanced status code, POP3/IMAP
  * response code, well-known words), e.g. "5.1.1" under rcpt_rejected: "the mailbox does not

@@ -37,6 +37,7 @@
  *                    set ('*' is the EXISTS count; in a UID set, a '*' range counts 1).
  */
 #include "decoder.h"
+#include "explain.h"
 #include "headers.h"
 #include "linereader.h"
 #include "sasl.h"
@@ -543,8 +544,7 @@ static enum mt_status server_trouble(const struct imap_side *s)
  * exceeded"): the login is refused for now, not interrupted. */
 static bool bye_for_limit(const struct imap_side *s)
 {
-    return has_code(s, "[LIMIT]") || has_code(s, "maximum number of connections") ||
-           has_code(s, "too many connections") || has_code(s, "too many simultaneous");
+    return explain_connection_limit(s->text, s->len);
 }
 
 /* A mailbox command the server failed after the login: the mail could not be read or
@@ -2042,10 +2042,8 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
     if (quiet_s == 0) {   /* less than a minute: the capture ended before the answer could */
         if (session->end != MT_END_EOF || session->input_end_us <= 0 || imap->cut.in_message)
             return;   /* a message cut is said so by imap_decide_interrupted() */
-        long long after_s = (session->input_end_us - last) / 1000000;
-        char when[48] = "";
-        if (after_s > 0)
-            snprintf(when, sizeof when, ", %lld s after the last bytes", after_s);
+        char when[48];
+        session_after_last_bytes(when, sizeof when, session, last);
         int n = imap->server.ts > imap->client.ts   /* it was answering */
                 ? snprintf(line, sizeof line, "(capture ended during %s%s)", name, when)
                 : snprintf(line, sizeof line, "(capture ended before %s's completion%s)", name,

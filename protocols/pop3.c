@@ -464,7 +464,7 @@ static enum mt_status login_error_status(const char *line, size_t len)
         return MT_STATUS_TEMP_FAILED;   /* a locked maildrop, a login too soon, a backend down */
     /* a connection limit, with no code ("-ERR Maximum number of connections from user+IP
      * exceeded (mail_max_userip_connections=10)", Dovecot's pop3-login) or [LIMIT] */
-    if (explain_blames_other_sessions(line, len))
+    if (explain_connection_limit(line, len))
         return MT_STATUS_TEMP_FAILED;
     if (text_find_ci(line, len, "[SYS/PERM]") >= 0)
         return MT_STATUS_MAILBOX_FAILED;
@@ -1131,11 +1131,17 @@ static int64_t last_bytes(const struct pop3 *st)
            ? st->last_bytes_us[MT_CLIENT] : st->last_bytes_us[MT_SERVER];
 }
 
+/* AUTH's challenge left unanswered: the client owes the next word, not the server. */
+static bool client_owes_answer(const struct pop3 *st)
+{
+    return st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
+}
+
 static void silent_at_end(const struct pop3 *st, char *why, size_t cap)
 {
     const struct mt_session *session = st->session;
     bool readable = !session->tls || (session->flags & MT_FLAG_DECRYPTED);
-    bool client_owes = st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
+    bool client_owes = client_owes_answer(st);
     int64_t quiet_s = session_silent_at_end_s(session, last_bytes(st));
     why[0] = '\0';
     if (!readable || !st->server_spoke || client_owes || quiet_s == 0 ||
@@ -1186,19 +1192,16 @@ static void pop3_close(void *state, struct mt_session *session)
     bool closed_early = (session->end == MT_END_CLOSE || session->end == MT_END_RESET) &&
                         !st->quit_sent && st->server_spoke && readable;
     const char *how = session_end_words(session);
-    bool client_owes = st->state == POP3_SASL && st->sasl_answers < st->sasl_challenges;
     if (closed_early && st->count > 0) {
         snprintf(interrupted, sizeof interrupted, "[%s while %s awaited its reply]", how,
                  command_name(st->pending[st->head].kind));
     } else if (session->end == MT_END_EOF && readable && !silent[0] &&
                (st->listing || (st->count > 0 && !st->desync)) && !st->quit_sent &&
-               !client_owes && st->server_spoke && session->input_end_us > 0) {
+               !client_owes_answer(st) && st->server_spoke && session->input_end_us > 0) {
         /* the capture ended before the reply could come, or all of it (a rotated file, a
          * sensor stopped) */
-        long long after_s = (session->input_end_us - last_bytes(st)) / 1000000;
-        char when[48] = "";
-        if (after_s > 0)
-            snprintf(when, sizeof when, ", %lld s after the last bytes", after_s);
+        char when[48];
+        session_after_last_bytes(when, sizeof when, session, last_bytes(st));
         if (st->listing)
             snprintf(interrupted, sizeof interrupted, "[capture ended during %s%s]",
                      command_name(st->listing_kind), when);

@@ -487,6 +487,16 @@ const char *session_silence_end_words(const struct mt_session *session)
                                           : "when the capture ended";
 }
 
+void session_after_last_bytes(char *out, size_t cap, const struct mt_session *session,
+                              int64_t last_us)
+{
+    long long after_s = (session->input_end_us - last_us) / 1000000;
+    if (cap > 0)
+        out[0] = '\0';
+    if (after_s > 0)
+        snprintf(out, cap, ", %lld s after the last bytes", after_s);
+}
+
 int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_us)
 {
     int64_t seen_until = silence_seen_until(session, since_us);

@@ -340,6 +340,10 @@ int64_t session_silent_at_end_s(const struct mt_session *session, int64_t since_
  * idle connection was let go" (end timeout: --idle-timeout of nothing from either side; a
  * server hung longer than that is still a server that never answered). */
 const char *session_silence_end_words(const struct mt_session *session);
+/* ", 23 s after the last bytes" (last_us: them) for a line saying the capture ended before
+ * a reply; "" within the second. Into out (cap 48 is enough). */
+void session_after_last_bytes(char *out, size_t cap, const struct mt_session *session,
+                              int64_t last_us);
 /* For a session decided no_response by such a silence: it was open, owed an answer, until
  * the silence seen ended (the end of the input, or of the earlier file), so it ends there,
  * not at its last bytes ("14:26:23.621 to 14:26:23.627" beside "no reply to PASS for 67 s"

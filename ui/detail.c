@@ -285,14 +285,10 @@ static void add_transcript(struct ui_detail *d, const struct mt_session *s)
 static void add_peers(struct ui_detail *d, const struct store_peers *peers)
 {
     char line[160];
-    if (peers && peers->looked && peers->count == 0)
-        FIELD(d, "%s", "Also open", OUTPUT_NO_PEERS);
-    for (size_t i = 0; peers && i < peers->count; i++) {
-        output_peer(line, sizeof line, &peers->list[i], d->session->start_us);
+    for (size_t i = 0; i < output_peer_lines(peers); i++) {
+        output_peer_line(line, sizeof line, peers, i, d->session->start_us);
         FIELD(d, "%s", i ? "" : "Also open", line);
     }
-    if (peers && peers->total > peers->count)
-        FIELD(d, "and %zu more", "", peers->total - peers->count);
 }
 
 struct ui_detail *detail_new(struct mt_session *session)

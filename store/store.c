@@ -57,6 +57,8 @@
  *     session_text_source(id, doc); deleted and rewritten with its session by triggers.
  *   session_search — FTS5 over session_text.doc (external content, trigram tokenizer,
  *     case-sensitive), rowid = session id
+ *   search_pending — a row (since_us) while a bulk load builds session_search aside
+ *     (store/search_build.h): searches scan session_text meanwhile
  *   Indexes: sessions(start_us), sessions(status, start_us), sessions(user, start_us),
  *     sessions(proto, start_us), sessions(proto, status, start_us), sessions(proto, user,
  *     start_us) (the orders, see SECONDARY_INDEXES), sessions(proto, direction, start_us),
@@ -64,6 +66,7 @@
  *     sensor_stats(ts_us).
  */
 #include "store.h"
+#include "search_build.h"
 
 #include "protocols/text.h"
 
@@ -277,11 +280,17 @@ static const char search_document_upgrade_sql[] =
     "INSERT INTO session_text(id, doc) SELECT id, doc FROM session_text_source;"
     SESSION_TEXT_DELETE_SQL
     "INSERT INTO session_search(session_search) VALUES('rebuild');";
+/* A row while a bulk load builds the search index aside (store/search_build.h): documents
+ * in session_text are not all in session_search yet. Searches then scan the documents
+ * (QC_TEXT); the load's end, or the next writable open after a load that was killed,
+ * fills the index and deletes the row. */
+#define SEARCH_PENDING_SQL "CREATE TABLE IF NOT EXISTS search_pending (since_us INTEGER);"
+static const char search_pending_rebuild_sql[] =
+    "INSERT INTO session_search(session_search) VALUES('rebuild');"
+    "DELETE FROM search_pending;";
 static const char search_schema_sql[] =
     "CREATE TABLE session_text (id INTEGER PRIMARY KEY, doc TEXT NOT NULL);"
-    "CREATE VIRTUAL TABLE session_search USING fts5(doc, content = 'session_text',"
-    " content_rowid = 'id', tokenize = 'trigram case_sensitive 1', columnsize = 0,"
-    " detail = none);"
+    SEARCH_INDEX_SQL ";" SEARCH_PENDING_SQL
     SEARCH_VIEW_SQL
     SEARCH_CONFIG_SQL
     SESSION_TEXT_DELETE_SQL
@@ -460,6 +469,7 @@ struct mt_store {
     bool pruning_size;        /* store_prune() went past the size limit and has not yet
                                  brought the live size down to its target */
     int64_t unindexed;        /* first session of the open batch not yet in session_search */
+    struct search_build *search_builder;   /* a bulk load's search index, built aside */
     char *doc;                /* search_doc()'s buffer, reused */
     size_t doc_cap;
     int bind_rc;              /* first failed bind since the last step */
@@ -706,6 +716,19 @@ static int search_document_check(struct mt_store *store)
     return sqlite3_exec(store->db, search_document_upgrade_sql, NULL, NULL, NULL);
 }
 
+/* Fills the search index left unfinished by a bulk load that was killed (a row in
+ * search_pending), from the documents. SQLite result code. */
+static int search_pending_check(struct mt_store *store)
+{
+    int64_t pending = 0;
+    int rc = sqlite3_exec(store->db, SEARCH_PENDING_SQL, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = pragma_int(store, "SELECT count(*) FROM search_pending", &pending);
+    if (rc == SQLITE_OK && pending)
+        rc = sqlite3_exec(store->db, search_pending_rebuild_sql, NULL, NULL, NULL);
+    return rc;
+}
+
 static int search_check(struct mt_store *store, bool writable)
 {
     int64_t found = 0;
@@ -719,6 +742,8 @@ static int search_check(struct mt_store *store, bool writable)
             rc = sqlite3_exec(store->db, SEARCH_CONFIG_SQL, NULL, NULL, NULL);
         if (rc == SQLITE_OK && found)
             rc = search_document_check(store);
+        if (rc == SQLITE_OK && found)
+            rc = search_pending_check(store);
         if (rc == SQLITE_OK && !found)
             rc = sqlite3_exec(store->db, search_schema_sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK && !found)
@@ -854,6 +879,7 @@ static int store_configure(struct mt_store *store, const char *path, bool writab
 
 static void store_free(struct mt_store *store)
 {
+    search_build_free(store->search_builder);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->stmt[i]);
     for (size_t i = 0; i < sizeof store->query / sizeof store->query[0]; i++)
@@ -1041,6 +1067,8 @@ static void batch_abort(struct mt_store *store)
     if (!sqlite3_get_autocommit(store->db))
         step_reset(store, store->stmt[ST_ROLLBACK]);
     store->unindexed = 0;
+    if (store->search_builder)   /* it was given documents that are no longer there */
+        search_build_abandon(store->search_builder);
     /* The rolled-back rows may include this run's first sensor_stats row, whose rowid
      * another writer could now take as its run: the next row starts a new run. */
     store->run = 0;
@@ -1132,9 +1160,56 @@ static void enter_bulk_journal(struct mt_store *store)
     store->bulk_journal = true;
 }
 
+/* The search index built aside during a bulk load into an empty database (see
+ * store/search_build.h), when the database's index has the definition the builder makes
+ * and a file another connection can open; NULL otherwise (the writer indexes each batch,
+ * as outside a bulk load), also when the builder cannot start. */
+static struct search_build *start_search_aside(struct mt_store *store)
+{
+    const char *file = sqlite3_db_filename(store->db, "main");
+    sqlite3_stmt *st = NULL;
+    bool same = false;
+    char err[256];
+    if (!store->search || !file || !file[0])
+        return NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM sqlite_master WHERE name = 'session_search'"
+                           " AND sql = ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, SEARCH_INDEX_SQL, -1, SQLITE_STATIC);
+        same = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return same ? search_build_start(err, sizeof err) : NULL;
+}
+
+/* Puts the search index built aside into the database, or when that cannot be (the
+ * builder failed, a batch was rolled back, another writer touched the index), rebuilds it
+ * from the documents; either way the search_pending row goes in the same transaction. */
+static int finish_search_aside(struct mt_store *store)
+{
+    char why[320];
+    struct search_build *builder = store->search_builder;
+    store->search_builder = NULL;
+    int copied = search_build_copy(builder, sqlite3_db_filename(store->db, "main"), why,
+                                   sizeof why);
+    search_build_free(builder);
+    if (copied == 0)
+        return STORE_OK;
+    int rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db, search_pending_rebuild_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return STORE_OK;
+    rc = store_fail(store, rc, "building the search index (the next writable open does)");
+    if (!sqlite3_get_autocommit(store->db))
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
 {
-    char sql[48];
+    char sql[80];
     int64_t rows = 1, page_size = 0;
     store->batch_max = STORE_BULK_BATCH_SESSIONS;
     int rc = pragma_int(store, "PRAGMA page_size", &page_size);
@@ -1148,12 +1223,18 @@ int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
     }
     if (rc == SQLITE_OK && defer_indexes && !store->in_batch) {
         /* Only into an empty database: made again, they would be sorted from every row. */
+        struct search_build *builder = NULL;
         rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = pragma_int(store, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)",
                             &rows);
         if (rc == SQLITE_OK && rows == 0)
             rc = sqlite3_exec(store->db, INDEX_DROP_SQL, NULL, NULL, NULL);
+        if (rc == SQLITE_OK && rows == 0 && (builder = start_search_aside(store))) {
+            snprintf(sql, sizeof sql, "INSERT INTO search_pending VALUES(%lld)",
+                     (long long)time(NULL) * 1000000);
+            rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+        }
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK && !sqlite3_get_autocommit(store->db))
@@ -1161,6 +1242,10 @@ int store_set_bulk_load(struct mt_store *store, bool defer_indexes)
         store->indexes_deferred = rc == SQLITE_OK && rows == 0;
         if (store->indexes_deferred)
             enter_bulk_journal(store);
+        if (store->indexes_deferred && builder)
+            store->search_builder = builder;
+        else
+            search_build_free(builder);
     }
     return rc == SQLITE_OK ? STORE_OK : store_fail(store, rc, "setting up a bulk load");
 }
@@ -1178,6 +1263,8 @@ static void leave_bulk_journal(struct mt_store *store)
 int store_finish_bulk_load(struct mt_store *store)
 {
     int rc = store_flush(store);
+    if (store->search_builder)   /* it finishes beside the indexes' build */
+        search_build_end_input(store->search_builder);
     if (rc == STORE_OK && store->search_bulk) {
         store->search_bulk = false;
         if ((rc = sqlite3_exec(store->db, SEARCH_CONFIG_SQL, NULL, NULL, NULL)) != SQLITE_OK)
@@ -1195,6 +1282,10 @@ int store_finish_bulk_load(struct mt_store *store)
             if (!sqlite3_get_autocommit(store->db))
                 sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         }
+    }
+    if (store->search_builder) {
+        int search_rc = finish_search_aside(store);
+        rc = rc == STORE_OK ? search_rc : rc;
     }
     leave_bulk_journal(store);
     return rc;
@@ -1411,7 +1502,9 @@ static int insert_text(struct mt_store *store, int64_t id, const struct mt_sessi
     bind_int(store, st, 1, id);
     bind_text(store, st, 2, store->doc, len);
     int rc = step_reset(store, st);
-    if (rc == SQLITE_DONE && !store->unindexed)
+    if (rc == SQLITE_DONE && store->search_builder)
+        search_build_add(store->search_builder, id, store->doc, len);   /* failed: rebuilt */
+    else if (rc == SQLITE_DONE && !store->unindexed)
         store->unindexed = id;
     return rc;
 }
@@ -2088,6 +2181,19 @@ static void bind_named_text(sqlite3_stmt *st, const char *name, const char *text
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), text, -1, SQLITE_STATIC);
 }
 
+/* A bulk load builds the search index aside (search_pending has a row): the index does not
+ * hold every document yet. False on a database made before the table. */
+static bool search_pending(struct mt_store *store)
+{
+    sqlite3_stmt *st;
+    bool pending = false;
+    if (sqlite3_prepare_v2(store->db, "SELECT 1 FROM search_pending LIMIT 1", -1, &st, NULL)
+            == SQLITE_OK)
+        pending = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return pending;
+}
+
 /* The statement for filter f (count_only: its count(*)), with every value bound. The
  * caller resets it, clears its bindings and frees both patterns (bound strings: the LIKE
  * pattern and the index query). NULL on failure. */
@@ -2104,7 +2210,9 @@ static sqlite3_stmt *filter_statement(struct mt_store *store, const struct store
         return NULL;
     }
     enum query_clause how = QC_GREP;
-    if (grep && store->search) {
+    if (grep && store->search && search_pending(store)) {
+        how = text_like_exact(f->grep) ? QC_TEXT : QC_GREP;
+    } else if (grep && store->search) {
         bool one_trigram = false;
         *match = grep_trigrams(f->grep, &one_trigram, &nomem);
         how = *match ? (one_trigram ? QC_MATCH_EXACT : QC_MATCH)

@@ -6,6 +6,7 @@
 #include "cli/output.h"
 #include "protocols/explain.h"
 #include "protocols/session.h"
+#include "store/search_build.h"
 #include "store/store.h"
 #include "store/writer.h"
 #include "ui/summary_model.h"
@@ -1807,6 +1808,8 @@ static void assert_indexes(const char *path, const char *want)
 }
 
 #define AUTOMERGE "SELECT v FROM session_search_config WHERE k = 'automerge'"
+#define SEARCH_PENDING "SELECT count(*) FROM search_pending"
+static long grep_count(struct mt_store *store, const char *text);
 
 /* A bulk load into an empty database drops the secondary indexes and makes them at its end;
  * into one with sessions it keeps them; a load that never finished (killed) leaves them
@@ -1822,21 +1825,27 @@ static void test_bulk_load_defers_indexes(void **state)
     assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
     assert_indexes(f->path, "");
     assert_int_equal(sql_int(f->path, AUTOMERGE), 0);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 1);   /* the search index aside */
     put_varied(store);
     assert_int_equal(store_flush(store), STORE_OK);
-    assert_search_like_reference(f->path, store, 7);   /* without the indexes */
+    assert_sql_true(f->path, "(SELECT count(*) FROM session_search_idx) = 0");
+    assert_search_like_reference(f->path, store, 7);   /* without either index */
     assert_int_equal(store_finish_bulk_load(store), STORE_OK);
     assert_indexes(f->path, ALL_INDEXES);
     assert_int_equal(sql_int(f->path, AUTOMERGE), 4);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
+    assert_index_consistent(f->path);
     assert_search_like_reference(f->path, store, 7);
-    /* sessions there: nothing dropped */
+    /* sessions there: nothing dropped, the search index kept up batch by batch */
     assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
     assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
     assert_int_equal(store_close(store), STORE_OK);
     exec_ok(f->path, "DELETE FROM messages; DELETE FROM recipients; DELETE FROM transcript;"
                      " DELETE FROM sessions;");
 
-    /* killed before its end: a reader copes, the next writer makes them */
+    /* killed before its end: a reader copes, the next writer makes them and fills the
+     * search index from the documents */
     store = open_store(f, true);
     assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
     put_varied(store);
@@ -1849,10 +1858,109 @@ static void test_bulk_load_defers_indexes(void **state)
     struct mt_store *next = open_store(f, true);
     assert_indexes(f->path, ALL_INDEXES);
     assert_int_equal(sql_int(f->path, AUTOMERGE), 4);
-    assert_int_equal(store_close(next), STORE_OK);
-    assert_int_equal(store_close(store), STORE_OK);   /* its own finish: nothing left to do */
-    assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
     assert_index_consistent(f->path);
+    assert_int_equal(store_close(next), STORE_OK);
+    /* its own finish: the index is no longer empty, so it is not replaced by the one
+     * built aside but made again from the documents */
+    assert_int_equal(store_close(store), STORE_OK);
+    assert_indexes(f->path, ALL_INDEXES);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
+    assert_index_consistent(f->path);
+    reader = open_store(f, false);
+    assert_search_like_reference(f->path, reader, 11);
+    assert_int_equal(store_close(reader), STORE_OK);
+}
+
+/* A batch rolled back during a bulk load (a full disk) took back documents the search
+ * index aside was given: the index is then made from the documents at the end instead,
+ * and holds exactly those committed. */
+static void test_bulk_load_search_after_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct mt_store *store = open_store(f, true);
+    assert_int_equal(store_set_bulk_load(store, true), STORE_OK);
+    put_varied(store);
+    assert_int_equal(store_flush(store), STORE_OK);
+    struct mt_session *big = make_smtp();
+    snprintf(big->user, sizeof big->user, "rolled-back-user");
+    while (session_transcript_addf(big, T_SMTP, 'C', "%0900d", 0) >= 0)
+        ;
+    for (int i = 0; i < VARIED_COUNT; i++) {   /* in the open batch, */
+        struct mt_session *s = make_varied(i);
+        snprintf(s->user, sizeof s->user, "rolled-back-%d", i);
+        assert_int_equal(store_put_session(store, s), STORE_OK);
+        session_free(s);
+    }
+    assert_int_equal(store_limit_size(store, 1), STORE_OK);
+    assert_int_equal(store_put_session(store, big), STORE_FULL);   /* rolled back with it */
+    assert_non_null(strstr(store_error(store), "70 uncommitted sessions rolled back"));
+    assert_int_equal(store_limit_size(store, 1LL << 30), STORE_OK);
+    put_varied(store);
+    assert_int_equal(store_finish_bulk_load(store), STORE_OK);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sessions"), 2 * VARIED_COUNT);
+    assert_index_consistent(f->path);
+    assert_int_equal(grep_count(store, "rolled-back"), 0);
+    assert_search_like_reference(f->path, store, 7);
+    assert_int_equal(store_close(store), STORE_OK);
+    session_free(big);
+}
+
+/* search_build.c alone: documents indexed aside, enough to be indexed while the input
+ * goes on and to make the adder wait, then copied into a database's empty index, which
+ * FTS5's integrity check then finds to hold exactly the documents; a copy into an index
+ * that is not empty is refused and changes nothing. */
+static void test_search_build_copy(void **state)
+{
+    struct fixture *f = *state;
+    enum { DOCS = 6000, DOC_LEN = 2000 };   /* 12 MB: past the queue's limit */
+    static char doc[DOC_LEN + 32];
+    char err[512] = "";
+    struct mt_store *store = open_store(f, true);
+    assert_int_equal(store_close(store), STORE_OK);
+    struct search_build *build = search_build_start(err, sizeof err);
+    assert_non_null(build);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO session_text(id, doc) VALUES(?,?)",
+                                        -1, &st, NULL), SQLITE_OK);
+    memset(doc, 'a', DOC_LEN);
+    for (int i = 1; i <= DOCS; i++) {
+        int len = DOC_LEN + snprintf(doc + DOC_LEN, 32, "\n%s%d", i % 3 ? "x" : "y", i);
+        assert_int_equal(search_build_add(build, i, doc, (size_t)len), 0);
+        sqlite3_bind_int(st, 1, i);
+        sqlite3_bind_text(st, 2, doc, len, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO session_text(id, doc) VALUES(9999, 'zzz');"
+                                  "INSERT INTO session_search(rowid, doc) VALUES(9999, 'zzz');"
+                                  "INSERT INTO search_pending VALUES(1); COMMIT",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    search_build_end_input(build);
+    assert_int_equal(search_build_copy(build, f->path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no longer empty"));
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 1);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM session_search"
+                                      " WHERE session_search MATCH 'zzz'"), 1);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM session_text WHERE id = 9999;"
+                                  "INSERT INTO session_search(session_search)"
+                                  " VALUES('delete-all')", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(search_build_copy(build, f->path, err, sizeof err), 0);
+    search_build_free(build);
+    assert_int_equal(sql_int(f->path, SEARCH_PENDING), 0);
+    exec_ok(f->path, "INSERT INTO session_search(session_search, rank) VALUES('integrity-check', 1);");
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM session_search"
+                                      " WHERE session_search MATCH '\"aaa\"'"), DOCS);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM session_search"
+                                      " WHERE session_search MATCH '\"\ny1\"'"), 369);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM session_search"
+                                      " WHERE session_search MATCH 'zzz'"), 0);
 }
 
 /* ---- retention ---------------------------------------------------------------------- */
@@ -2577,6 +2685,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capture_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_positional_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_defers_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_load_search_after_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_build_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_load_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_sessions, setup, teardown),

@@ -35,7 +35,8 @@ trap cleanup EXIT INT TERM
 CFLAGS="-std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -O1 -I$ROOT"
 MAKE_DB="$TMP/make_demo_db"
 if ! cc $CFLAGS -o "$MAKE_DB" "$ROOT/tests/ui_data/make_demo_db.c" "$ROOT/store/store.c" \
-        "$ROOT/protocols/session.c" "$ROOT/protocols/text.c" -lsqlite3; then
+        "$ROOT/store/search_build.c" "$ROOT/protocols/session.c" "$ROOT/protocols/text.c" \
+        -lsqlite3 -pthread; then
     echo "ui_tmux: cannot build make_demo_db"
     echo "0 passed, 1 failed"
     exit 1

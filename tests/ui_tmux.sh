@@ -397,6 +397,35 @@ if [ -n "$MAILTAP" ]; then
     expect "real: status bar names the source" "eth9"
     keys q
     wait_exit && ok "real: q quits with status 0" || not_ok "real: q quits with status 0"
+
+    # "Also open": a opens the session a refusal blames (the POP3 mailbox lock's holder),
+    # Esc comes back; a session that names none says so.
+    LOCKED="$TMP/locked.db"
+    "$MAILTAP" read -q -d "$LOCKED" "$ROOT/pcaps/walkthrough/pop3-mailbox-locked.pcap" \
+        >"$TMP/read.log" 2>&1 || not_ok "also open: capture decoded ($(cat "$TMP/read.log"))"
+    CMD="$MAILTAP ui -d $LOCKED"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "also open: the refused login listed" "temp_failed"
+    keys j Enter
+    expect "also open: the refusal's detail" "Session #1 "
+    expect "also open: names the lock's holder" "Also open #3 from 127.0.0.1"
+    expect "also open: the title names the key" "t trace, a also open)"
+    keys a
+    expect "also open: a opens the holder" "Session #3 "
+    expect "also open: says which of how many" "Also open of #1: 1 of 1; Esc: back."
+    keys a
+    expect "also open: a again stays on the only one" "Session #3 "
+    keys Escape
+    expect "also open: Esc comes back to the refusal" "Session #1 "
+    keys Escape
+    expect "also open: Esc again: the list" "temp_failed"
+    keys j Enter
+    expect "also open: the holder's own detail" "Session #3 "
+    keys a
+    expect "also open: none named, said so" "No Also open line here"
+    keys Escape
+    keys q
+    wait_exit && ok "also open: q quits with status 0" || not_ok "also open: q quits with status 0"
     # read --ui: LIVE while the decoder writes, DONE once the read has finished (it said
     # LIVE to the end); quitting leaves no write-ahead log behind (it left one).
     UIDB="$TMP/read-ui.db"

@@ -38,6 +38,8 @@ struct console {
     struct ui_detail *detail;
     struct ui_trace *trace;      /* the trace view (t in the detail view), NULL if none */
     struct ui_detail *origin;    /* the detail traced from, while a hop's detail is open */
+    struct ui_detail *peers_of;  /* the detail whose Also open sessions are being opened (a) */
+    size_t peer_at;              /* ... and which of them is open */
     enum ui_screen screen, before_help;
     struct ui_summary summary;
     bool summary_valid, summary_stale;
@@ -220,9 +222,22 @@ static void close_trace(struct console *c)
     c->trace = NULL;
 }
 
+/* From one of the Also open sessions back to the detail that named it. */
+static void close_peer(struct console *c)
+{
+    if (!c->peers_of)
+        return;
+    close_trace(c);
+    detail_free(c->detail);
+    c->detail = c->peers_of;
+    c->peers_of = NULL;
+    detail_layout(c->detail, COLS, c->utf8);
+}
+
 static int close_detail(struct console *c)
 {
     close_trace(c);
+    close_peer(c);
     detail_free(c->detail);
     c->detail = NULL;
     c->screen = SCREEN_LIST;
@@ -267,6 +282,43 @@ static int open_trace(struct console *c)
     c->trace = t;
     model_trace_move(t, 0, draw_trace_rows());
     c->screen = SCREEN_TRACE;
+    return UI_REDRAW | UI_CLEAR;
+}
+
+/* a in a detail: the first session its "Also open" lines name; again: the next one (then
+ * the first again). Esc comes back to the detail that named them. */
+static int open_peer(struct console *c)
+{
+    const struct ui_detail *base = c->peers_of ? c->peers_of : c->detail;
+    size_t count = detail_peer_count(base);
+    struct mt_session *s;
+    struct ui_detail *d;
+    if (c->origin || count == 0) {
+        say(c, c->origin ? "Also open: from the session traced, not from a hop (Esc: back)."
+                         : "No Also open line here: no other session of this user is named.");
+        return UI_REDRAW;
+    }
+    size_t next = c->peers_of ? (c->peer_at + 1) % count : 0;
+    if (model_load(c->model, detail_peer_id(base, next), &s) < 0) {
+        say(c, model_error(c->model));
+        return UI_REDRAW;
+    }
+    if (!(d = detail_new(s))) {
+        say(c, "out of memory");
+        return UI_REDRAW;
+    }
+    detail_layout(d, COLS, c->utf8);
+    close_trace(c);
+    if (c->peers_of)
+        detail_free(c->detail);
+    else
+        c->peers_of = c->detail;
+    c->detail = d;
+    c->peer_at = next;
+    c->find_origin = 0;
+    snprintf(c->message, sizeof c->message, "Also open of #%lld: %zu of %zu%s; Esc: back.",
+             (long long)detail_session(c->peers_of)->id, next + 1, count,
+             count > 1 ? " (a: the next)" : "");
     return UI_REDRAW | UI_CLEAR;
 }
 
@@ -380,8 +432,15 @@ static int detail_request(struct console *c, enum ui_request req, int key)
     case REQ_FIRST: detail_scroll_to(d, 0, page); break;
     case REQ_LAST: detail_scroll_to(d, detail_row_count(d), page); break;
     case REQ_BACK: case REQ_QUIT:
-        return c->origin ? back_to_trace(c) : close_detail(c);
+        if (c->origin)
+            return back_to_trace(c);
+        if (c->peers_of) {
+            close_peer(c);
+            return UI_REDRAW | UI_CLEAR;
+        }
+        return close_detail(c);
     case REQ_TRACE: return open_trace(c);
+    case REQ_ALSO_OPEN: return open_peer(c);
     case REQ_SEARCH: return start_prompt(c);
     case REQ_SEARCH_NEXT:
     case REQ_SEARCH_PREV:
@@ -650,6 +709,8 @@ static void relayout(struct console *c)
     }
     if (c->origin)
         detail_layout(c->origin, COLS, c->utf8);
+    if (c->peers_of)
+        detail_layout(c->peers_of, COLS, c->utf8);
     if (c->trace)
         model_trace_move(c->trace, 0, draw_trace_rows());
     if (c->screen == SCREEN_SUMMARY)
@@ -800,6 +861,7 @@ int ui_run(const char *db_path, const struct ui_live *live)
     delscreen(screen);
 end:
     close_trace(&c);
+    close_peer(&c);
     detail_free(c.detail);
     model_free(c.model);
     uidb_close(c.db);

@@ -24,6 +24,8 @@ struct ui_detail {
     int top;
     bool failed;         /* out of memory while building: the view is shorter */
     int building_message;   /* the message whose block add_line() is adding to, or -1 */
+    int64_t peer_ids[STORE_PEERS_MAX];   /* the sessions "Also open" names */
+    size_t peer_count;
 };
 
 static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, int indent,
@@ -285,6 +287,8 @@ static void add_transcript(struct ui_detail *d, const struct mt_session *s)
 static void add_peers(struct ui_detail *d, const struct store_peers *peers)
 {
     char line[160];
+    for (size_t i = 0; peers && i < peers->count && i < STORE_PEERS_MAX; i++)
+        d->peer_ids[d->peer_count++] = peers->list[i].id;
     for (size_t i = 0; i < output_peer_lines(peers); i++) {
         output_peer_line(line, sizeof line, peers, i, d->session->start_us);
         FIELD(d, "%s", i ? "" : "Also open", line);
@@ -313,6 +317,16 @@ struct ui_detail *detail_new_with_peers(struct mt_session *session,
     add_transcript(d, session);
     detail_layout(d, 80, false);
     return d;
+}
+
+size_t detail_peer_count(const struct ui_detail *d)
+{
+    return d->peer_count;
+}
+
+int64_t detail_peer_id(const struct ui_detail *d, size_t i)
+{
+    return i < d->peer_count ? d->peer_ids[i] : 0;
 }
 
 void detail_free(struct ui_detail *d)

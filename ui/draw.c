@@ -330,7 +330,8 @@ static void draw_detail(const struct draw_state *st)
     char title[300];
     int rows = draw_detail_rows();
     snprintf(title, sizeof title, " Session #%lld · %s · %s   (Esc back, / search, d deciding "
-             "line, t trace)", (long long)s->id, proto_name(s->proto), status_name(s->status));
+             "line, t trace%s)", (long long)s->id, proto_name(s->proto), status_name(s->status),
+             detail_peer_count(d) ? ", a also open" : "");
     put_line(0, title, pair_attr(P_TITLE, A_REVERSE) | A_BOLD);
     for (int r = 0; r < rows; r++) {
         const struct detail_row *row = detail_row(d, detail_top(d) + r);

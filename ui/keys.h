@@ -34,6 +34,8 @@
     X(REVERSE, "reverse the sort (newest / oldest first)", 'o') \
     X(DECIDING, "detail: jump to the line that decided the status", 'd') \
     X(TRACE, "detail: trace the message across sessions (Enter opens a hop)", 't') \
+    X(ALSO_OPEN, "detail: open the sessions under Also open, one after another (Esc: back)", \
+      'a') \
     X(RELOAD, "reload from the database now", 'r', KEY_F(5)) \
     X(REDRAW, "redraw the screen", UI_KEY_CTRL('l')) \
     X(MOUSE, "wheel scrolls; click selects, opens, or picks a tab", KEY_MOUSE) \

@@ -869,7 +869,7 @@ static void cmd_auth_done(struct imap *imap, struct imap_tag *tag, enum imap_res
         /* No verdict on the password: the client gave up ("*"), or the server could not
          * parse the LOGIN (BAD: a password with spaces or quotes the client did not quote)
          * and never checked it. Not a failed login; said, unless something else decided. */
-        static const char gave_up[] = "(the client cancelled authentication)";
+        static const char gave_up[] = "[the client cancelled authentication]";
         if (unparsed)
             imap->session->flags |= MT_FLAG_PROTOCOL_ERROR;
         if (imap->state == IMAP_AUTHENTICATING)
@@ -1976,18 +1976,18 @@ static void imap_decide_at_end(struct imap *imap)
 {
     struct mt_session *session = imap->session;
     enum mt_status status = MT_STATUS_NO_MAIL;
-    const char *why = "(closed without a login)";
+    const char *why = "[closed without a login]";
     if (imap->server.chunk_off == 0)
-        status = MT_STATUS_NO_RESPONSE, why = "(no byte from the server)";
+        status = MT_STATUS_NO_RESPONSE, why = "[no byte from the server]";
     else if (session->end == MT_END_RESET)
-        status = MT_STATUS_RESET, why = "(connection reset)";
+        status = MT_STATUS_RESET, why = "[connection reset]";
     else if (!imap->goodbye && session->end != MT_END_CLOSE)
         status = MT_STATUS_INCOMPLETE,
         why = imap->go_ahead_ts > 0 && imap->go_ahead_ts >= imap->client.ts
-              ? "(capture ended while the server waited for the client to go on after its \"+\")"
-              : "(capture ended before LOGOUT)";
+              ? "[capture ended while the server waited for the client to go on after its \"+\"]"
+              : "[capture ended before LOGOUT]";
     else if (session->auth_attempts > imap->auth_answered)
-        status = MT_STATUS_INCOMPLETE, why = "(login attempt without an answer)";
+        status = MT_STATUS_INCOMPLETE, why = "[login attempt without an answer]";
     session_decide(session, status, why, strlen(why), -1);
 }
 
@@ -2010,10 +2010,10 @@ static void imap_decide_interrupted(struct imap *imap, struct mt_session *sessio
     const char *how = at_end ? "capture ended" : session_end_words(session);
     char line[160];
     int n = cut->in_message
-            ? snprintf(line, sizeof line, "(%s during FETCH: the message cut after %llu of %llu "
-                       "bytes)", how, (unsigned long long)cut->received,
+            ? snprintf(line, sizeof line, "[%s during FETCH: the message cut after %llu of %llu "
+                       "bytes]", how, (unsigned long long)cut->received,
                        (unsigned long long)cut->size)
-            : snprintf(line, sizeof line, "(%s while %s awaited its completion)", how, name);
+            : snprintf(line, sizeof line, "[%s while %s awaited its completion]", how, name);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     session_decide(session, at_end ? MT_STATUS_INCOMPLETE : MT_STATUS_INTERRUPTED, line, len,
                    session_transcript_add(session, ts, 'I', line, len));
@@ -2045,8 +2045,8 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
         char when[48];
         session_after_last_bytes(when, sizeof when, session, last);
         int n = imap->server.ts > imap->client.ts   /* it was answering */
-                ? snprintf(line, sizeof line, "(capture ended during %s%s)", name, when)
-                : snprintf(line, sizeof line, "(capture ended before %s's completion%s)", name,
+                ? snprintf(line, sizeof line, "[capture ended during %s%s]", name, when)
+                : snprintf(line, sizeof line, "[capture ended before %s's completion%s]", name,
                            when);
         size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
         session_decide(session, MT_STATUS_INCOMPLETE, line, len,
@@ -2054,9 +2054,9 @@ static void imap_decide_silent(struct imap *imap, struct mt_session *session)
         return;
     }
     int n = imap->server.ts > imap->client.ts   /* it began answering, then stopped */
-            ? snprintf(line, sizeof line, "(%s unfinished: nothing more from the server for %lld"
-                       " s %s)", name, (long long)quiet_s, session_silence_end_words(session))
-            : snprintf(line, sizeof line, "(no reply to %s for %lld s %s)", name,
+            ? snprintf(line, sizeof line, "[%s unfinished: nothing more from the server for %lld"
+                       " s %s]", name, (long long)quiet_s, session_silence_end_words(session))
+            : snprintf(line, sizeof line, "[no reply to %s for %lld s %s]", name,
                        (long long)quiet_s, session_silence_end_words(session));
     size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
     session_decide(session, MT_STATUS_NO_RESPONSE, line, len,
@@ -2099,8 +2099,8 @@ static void imap_close(void *state, struct mt_session *session)
     if (imap->plain_after_starttls && !(session->flags & MT_FLAG_DECRYPTED)) {
         static const char why[] = "the client sent plaintext after STARTTLS's OK instead of"
                                   " starting TLS";
-        static const char unanswered[] = "(capture ended before the server answered the "
-                                         "plaintext after STARTTLS)";   /* next file? */
+        static const char unanswered[] = "[capture ended before the server answered the "
+                                         "plaintext after STARTTLS]";   /* next file? */
         if (session->end == MT_END_EOF)
             imap_decide(imap, MT_STATUS_INCOMPLETE, unanswered, sizeof unanswered - 1, -1);
         else

@@ -575,7 +575,7 @@ static void test_silence_past_the_idle_timeout(void **state)
           "USER bob\r\nPASS pw\r\nSTAT\r\n",
           "[no reply to STAT for 1900 s when the idle connection was let go]" },
         { MT_PROTO_IMAP, "* OK ready\r\na1 OK logged in\r\n", "a1 LOGIN bob pw\r\na2 NOOP\r\n",
-          "(no reply to NOOP for 1900 s when the idle connection was let go)" },
+          "[no reply to NOOP for 1900 s when the idle connection was let go]" },
         { MT_PROTO_SMTP, "220 mx\r\n250 ok\r\n", "EHLO c\r\nMAIL FROM:<a@b>\r\n",
           "no reply to MAIL for 1900 s when the idle connection was let go" },
         { MT_PROTO_IMAP, "* OK ready\r\na1 OK logged in\r\n+ idling\r\n",

@@ -424,8 +424,8 @@ static void test_credentials_never_sent(void **unused)
             assert_no_secret(s, "AGhhbmcAU2VjcjN0");
             /* the capture ended with the client's turn after a "+": said so (walkthrough 11) */
             if (ends[e] == MT_END_EOF && cases[i].attempts == 0)
-                assert_string_equal(s->status_line, "(capture ended while the server waited for"
-                                    " the client to go on after its \"+\")");
+                assert_string_equal(s->status_line, "[capture ended while the server waited for"
+                                    " the client to go on after its \"+\"]");
             session_free(s);
         }
     }
@@ -564,7 +564,7 @@ static void test_authenticate_continuations(void **unused)
     };
     s = run(cancel, COUNT(cancel), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_NO_MAIL);   /* no verdict on a password: as SMTP */
-    assert_string_equal(s->status_line, "(the client cancelled authentication)");
+    assert_string_equal(s->status_line, "[the client cancelled authentication]");
     assert_int_equal(s->auth_failures, 0);
     assert_transcript_has(s, "C *\n");
     assert_transcript_has(s, "C a2 LOGOUT\n");
@@ -785,20 +785,20 @@ static void test_silence_at_the_end(void **unused)
     session_free(s);
     s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch) - 1, 303);
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
-    assert_string_equal(s->status_line, "(no reply to FETCH for 300 s when the capture ended)");
-    assert_transcript_has(s, "303000001 I (no reply to FETCH for 300 s when the capture ended)");
+    assert_string_equal(s->status_line, "[no reply to FETCH for 300 s when the capture ended]");
+    assert_transcript_has(s, "303000001 I [no reply to FETCH for 300 s when the capture ended]");
     /* it waited until then: the session's time covers the silence (walkthrough 10) */
     assert_int_equal(s->end_us, 303000001);
     session_free(s);
     s = dialogue_until_end(&imap_decoder, fetch, at, COUNT(fetch), 124);   /* the message began, then stopped */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
-    assert_string_equal(s->status_line, "(FETCH unfinished: nothing more from the server for "
-                                        "120 s when the capture ended)");
+    assert_string_equal(s->status_line, "[FETCH unfinished: nothing more from the server for "
+                                        "120 s when the capture ended]");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "stopped reading"));
     session_free(s);
     s = dialogue_until_end(&imap_decoder, fetch, at, 2, 100);   /* a login never answered */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
-    assert_string_equal(s->status_line, "(no reply to LOGIN for 99 s when the capture ended)");
+    assert_string_equal(s->status_line, "[no reply to LOGIN for 99 s when the capture ended]");
     assert_non_null(strstr(explain_reason(s->status, s->status_line), "authentication backend"));
     session_free(s);
 
@@ -817,23 +817,23 @@ static void test_silence_at_the_end(void **unused)
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 70);   /* no "+" */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
     assert_false(s->stats.idled);   /* it never idled (walkthrough 11) */
-    assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
-    assert_transcript_has(s, "(no reply to IDLE for 67 s when the capture ended)");
+    assert_string_equal(s->status_line, "[no reply to IDLE for 67 s when the capture ended]");
+    assert_transcript_has(s, "[no reply to IDLE for 67 s when the capture ended]");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle) - 2, 50);   /* a cut */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended before IDLE's completion, 47 s "
-                                        "after the last bytes)");
+    assert_string_equal(s->status_line, "[capture ended before IDLE's completion, 47 s "
+                                        "after the last bytes]");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 77);   /* DONE, no OK */
     assert_int_equal(s->status, MT_STATUS_NO_RESPONSE);
-    assert_string_equal(s->status_line, "(no reply to IDLE for 67 s when the capture ended)");
+    assert_string_equal(s->status_line, "[no reply to IDLE for 67 s when the capture ended]");
     assert_transcript_has(s, "C DONE\n");
     session_free(s);
     s = dialogue_until_end(&imap_decoder, idle, idle_at, COUNT(idle), 30);   /* DONE, cut */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended before IDLE's completion, 20 s "
-                                        "after the last bytes)");
+    assert_string_equal(s->status_line, "[capture ended before IDLE's completion, 20 s "
+                                        "after the last bytes]");
     session_free(s);
     /* answering, untagged data and no completion: a reply unfinished (walkthrough 12) */
     const struct dialogue_step untagged[] = {
@@ -843,7 +843,7 @@ static void test_silence_at_the_end(void **unused)
     const int untagged_at[] = { 0, 1, 1, 2, 3 };
     s = dialogue_until_end(&imap_decoder, untagged, untagged_at, COUNT(untagged), 33);
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended during FETCH, 30 s after the last bytes)");
+    assert_string_equal(s->status_line, "[capture ended during FETCH, 30 s after the last bytes]");
     session_free(s);
     /* the client owed the answer to a go-ahead */
     const struct dialogue_step sasl[] = {
@@ -911,8 +911,8 @@ static void test_unsolicited_bye(void **unused)
     assert_int_equal(s->status, MT_STATUS_LOGIN_OK);
     session_free(s);
     /* a command cut by it says what interrupted means otherwise */
-    assert_non_null(strstr(explain_decision(MT_STATUS_INTERRUPTED, "(connection reset by the "
-                                            "client during FETCH)")->meaning,
+    assert_non_null(strstr(explain_decision(MT_STATUS_INTERRUPTED, "[connection reset by the "
+                                            "client during FETCH]")->meaning,
                            "middle of a command"));
 }
 
@@ -1031,7 +1031,7 @@ static void test_starttls_then_plaintext(void **unused)
     };
     s = run(idle, COUNT(idle), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_NO_MAIL);
-    assert_string_equal(s->status_line, "(closed without a login)");
+    assert_string_equal(s->status_line, "[closed without a login]");
     assert_int_equal(s->auth_failures, 1);
     session_free(s);
 }
@@ -1227,7 +1227,7 @@ static void test_end_statuses(void **unused)
     const struct dialogue_step unanswered[] = { SV("* OK ready\r\n"), CL("a1 LOGIN a b\r\n") };
     s = run(unanswered, COUNT(unanswered), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
-    assert_string_equal(s->status_line, "(connection closed while LOGIN awaited its completion)");
+    assert_string_equal(s->status_line, "[connection closed while LOGIN awaited its completion]");
     session_free(s);
     s = run(unanswered, COUNT(unanswered), MT_END_EOF);   /* the capture ended: not seen */
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
@@ -1239,8 +1239,8 @@ static void test_end_statuses(void **unused)
     };
     s = run(cut, COUNT(cut), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
-    assert_string_equal(s->status_line, "(connection closed during FETCH: the message cut after 12"
-                                        " of 500 bytes)");
+    assert_string_equal(s->status_line, "[connection closed during FETCH: the message cut after 12"
+                                        " of 500 bytes]");
     assert_int_equal(s->message_count, 1);   /* not "retrieved": show and trace say so */
     assert_string_equal(mt_str(s->messages[0].reply), "FETCH 1 cut after 12 of 500 bytes");
     assert_int_equal(s->messages[0].size, 12);
@@ -1248,13 +1248,13 @@ static void test_end_statuses(void **unused)
     /* reset by the client that gave up (curl --max-time), and the capture's end, the same */
     s = run(cut, COUNT(cut), MT_END_RESET);
     assert_int_equal(s->status, MT_STATUS_INTERRUPTED);
-    assert_string_equal(s->status_line, "(connection reset during FETCH: the message cut after 12 of"
-                                        " 500 bytes)");
+    assert_string_equal(s->status_line, "[connection reset during FETCH: the message cut after 12 of"
+                                        " 500 bytes]");
     session_free(s);
     s = run(cut, COUNT(cut), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);
-    assert_string_equal(s->status_line, "(capture ended during FETCH: the message cut after 12 of"
-                                        " 500 bytes)");
+    assert_string_equal(s->status_line, "[capture ended during FETCH: the message cut after 12 of"
+                                        " 500 bytes]");
     session_free(s);
     s = run(unanswered, COUNT(unanswered), MT_END_RESET);   /* before any login: reset */
     assert_int_equal(s->status, MT_STATUS_RESET);
@@ -1291,8 +1291,8 @@ static void test_literal_4gb_then_eof(void **unused)
     };
     struct mt_session *s = run(chunks, COUNT(chunks), MT_END_EOF);
     assert_int_equal(s->status, MT_STATUS_INCOMPLETE);   /* the capture ended in the message */
-    assert_string_equal(s->status_line, "(capture ended during FETCH: the message cut after 77 of"
-                                        " 4294967296 bytes)");
+    assert_string_equal(s->status_line, "[capture ended during FETCH: the message cut after 77 of"
+                                        " 4294967296 bytes]");
     assert_int_equal(s->stats.fetch_count, 1);
     assert_int_equal(s->stats.fetch_bytes, 40 + 37);
     assert_transcript_has(s, "S * 1 FETCH (BODY[] [literal 4294967296 bytes, 77 received]\n");

@@ -167,6 +167,27 @@ static bool server_is_local(const struct pipeline *pipeline, const struct flow *
     return localnets_contains(&pipeline->options->local, &flow->server);
 }
 
+/* The name the session's client looked up for the server's address, from the DNS seen
+ * before (the MX host, for a relay): said at the top of the transcript, and given to the
+ * certificate check (tls may be NULL). */
+static void name_the_server(struct pipeline *pipeline, struct mt_session *session,
+                            struct tls_follow *tls, int64_t ts_us)
+{
+    char name[MT_NAME_MAX], mx_of[MT_NAME_MAX];
+    if (!pipeline->dns || !session || session->proto == MT_PROTO_DNS ||
+        !dns_watch_name_of(pipeline->dns, session->client_ip, session->server_ip, ts_us,
+                           name, sizeof name, mx_of, sizeof mx_of))
+        return;
+    if (mx_of[0])
+        session_transcript_addf(session, ts_us, 'I', "[server %s, a mail exchanger (MX) of %s:"
+                                " the client's DNS lookup gave %s]", name, mx_of,
+                                session->server_ip);
+    else
+        session_transcript_addf(session, ts_us, 'I', "[server %s: the client's DNS lookup gave"
+                                " %s]", name, session->server_ip);
+    tls_follow_looked_up(tls, name);
+}
+
 static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
 {
     struct pipeline *pipeline = ctx;
@@ -181,6 +202,7 @@ static void *on_opened(void *ctx, const struct flow *flow, int64_t ts_us)
         free(live);
         return NULL;
     }
+    name_the_server(pipeline, live->conn.session, live->conn.tls, ts_us);
     live->drop_epoch = pipeline->drop_epoch;
     return live;
 }
@@ -278,6 +300,7 @@ static struct mt_session *decode_one_side(struct pipeline *pipeline, const struc
     if (!attempt->data || !connection_open(&conn, row_proto(proto), proto == PIPELINE_GUESS_PROTO,
                                            flow, server_is_local(pipeline, flow), attempt->syn_us))
         return NULL;
+    name_the_server(pipeline, conn.session, conn.tls, attempt->syn_us);
     while (attempts_data_next(attempt, &pos, &ts_us, &bytes, &len))
         connection_data(&conn, NULL, STREAM_FROM_CLIENT, (const char *)bytes, len, ts_us);
     struct mt_session *session = connection_close(&conn, STREAM_ONE_SIDED, false,
@@ -313,6 +336,7 @@ static void on_attempt(void *ctx, const struct flow *flow, enum stream_end how,
         if (!(session = session_new(row_proto(proto))))
             return;
         connection_fill_endpoints(session, flow, server_is_local(pipeline, flow), syn_us);
+        name_the_server(pipeline, session, NULL, syn_us);
     }
     session->end_us = end_us;
     session->end = connection_end(how);

@@ -19,6 +19,25 @@
 /* Mail servers seen receiving or sending mail: only they deliver, so only their unlinked
  * MX failures are delivery failures (a workstation's `dig mx` is not). */
 #define MTAS_MAX 64
+/* Answers remembered for the mail sessions that follow them (dns_watch_name_of()): a
+ * resolver's cache keeps an answer for its TTL, often an hour, during which the client
+ * connects again without asking. */
+#define NAMED_MAX 256
+#define MX_NAMED_MAX 128
+#define NAMED_WINDOW_US (3600LL * 1000000)
+
+/* What a client was given: an address for a host name (A/AAAA: value the address, name
+ * the host), or a host as a domain's mail exchanger (MX: value the host, name the domain). */
+struct named {
+    char client[MT_IP_MAX];
+    char value[MT_NAME_MAX];   /* the address (A/AAAA), the host (MX) */
+    char name[MT_NAME_MAX];    /* the name asked for */
+    int64_t ts_us;
+};
+struct named_ring {
+    struct named *slots;
+    size_t cap, count, next;
+};
 
 struct pending_failure {
     struct mt_session *row;
@@ -36,6 +55,8 @@ struct dns_watch {
     size_t mta_count, mta_next;
     struct pending_failure pending[PENDING_MAX];
     size_t pending_count;
+    struct named_ring addresses;    /* A/AAAA answers: value an address, name the host */
+    struct named_ring exchangers;   /* MX answers: value a host, name the domain */
     int64_t now_us;
 };
 
@@ -101,9 +122,91 @@ static bool cut_by_end(const struct dns_watch *watch, const struct dns_lookup *l
            watch->now_us - lookup->ts_us < DNS_TIMEOUT_US;
 }
 
+static void named_add(struct named_ring *ring, const char *client, const char *value,
+                      size_t value_len, const char *name, int64_t ts_us)
+{
+    if (!ring->slots || value_len == 0 || value_len >= MT_NAME_MAX)
+        return;
+    struct named *n = &ring->slots[ring->next];
+    snprintf(n->client, sizeof n->client, "%s", client);
+    memcpy(n->value, value, value_len);
+    n->value[value_len] = '\0';
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->ts_us = ts_us;
+    ring->next = (ring->next + 1) % ring->cap;
+    if (ring->count < ring->cap)
+        ring->count++;
+}
+
+/* The latest entry of the client for value (case-folded: host names) within the window. */
+static const struct named *named_find(const struct named_ring *ring, const char *client,
+                                      const char *value, int64_t ts_us)
+{
+    for (size_t k = 1; k <= ring->count; k++) {
+        const struct named *n = &ring->slots[(ring->next + ring->cap - k) % ring->cap];
+        if (n->ts_us <= ts_us && ts_us - n->ts_us <= NAMED_WINDOW_US &&
+            strcmp(n->client, client) == 0 && strcasecmp(n->value, value) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* Remembers what an answered A, AAAA or MX lookup gave its client: each address, or each
+ * exchanger ("10 mx1.example.com"; "0 ." is no exchanger). Names lose a final dot. */
+static void remember_answers(struct dns_watch *watch, const struct dns_lookup *lookup)
+{
+    bool mx = lookup->qtype == DNS_TYPE_MX;
+    if (lookup->status != DNS_LOOKUP_ANSWERED || lookup->rcode != 0 ||
+        (!mx && !lookup->has_address) || (mx && (!lookup->has_mx || lookup->null_mx)))
+        return;
+    char client[MT_IP_MAX], name[MT_NAME_MAX];
+    size_t name_len = strlen(lookup->qname);
+    if (name_len >= sizeof name)
+        return;   /* longer than a host name can be: escapes of strange bytes */
+    memcpy(name, lookup->qname, name_len + 1);
+    ip_address_format(&lookup->flow.client, client, sizeof client);
+    if (name_len > 1 && name[name_len - 1] == '.')
+        name[name_len - 1] = '\0';
+    for (const char *item = lookup->answers; *item;) {
+        size_t len = strcspn(item, ",");
+        const char *value = item;
+        size_t value_len = len;
+        if (mx) {   /* "10 host": the host after the preference */
+            const char *space = memchr(item, ' ', len);
+            value = space ? space + 1 : item + len;
+            value_len = (size_t)(item + len - value);
+            if (value_len > 1 && value[value_len - 1] == '.')
+                value_len--;
+        }
+        bool address = !mx && value_len > 0 && value_len < MT_IP_MAX &&
+                       strspn(value, "0123456789abcdefABCDEF:.") >= value_len;
+        if (mx || address)
+            named_add(mx ? &watch->exchangers : &watch->addresses, client, value, value_len,
+                      name, lookup->ts_us + (lookup->response_us > 0 ? lookup->response_us : 0));
+        item += len;
+        if (*item == ',')
+            item++;
+    }
+}
+
+bool dns_watch_name_of(const struct dns_watch *watch, const char *client_ip,
+                       const char *server_ip, int64_t ts_us, char *name, size_t name_cap,
+                       char *mx_of, size_t mx_cap)
+{
+    const struct named *address = named_find(&watch->addresses, client_ip, server_ip, ts_us);
+    if (!address)
+        return false;
+    const struct named *exchanger = named_find(&watch->exchangers, client_ip, address->name,
+                                               ts_us);
+    snprintf(name, name_cap, "%s", address->name);
+    snprintf(mx_of, mx_cap, "%s", exchanger ? exchanger->name : "");
+    return true;
+}
+
 static void on_lookup(void *ctx, const struct dns_lookup *lookup)
 {
     struct dns_watch *watch = ctx;
+    remember_answers(watch, lookup);
     struct mt_session *row = session_new(MT_PROTO_DNS);
     struct mt_dns_info *dns = row ? session_dns_alloc(row) : NULL;
     if (!dns) {   /* out of memory: a row without its lookup would say nothing */
@@ -291,7 +394,13 @@ struct dns_watch *dns_watch_new(dns_watch_row_fn row, void *ctx)
     watch->track = dnstrack_new(&config);
     watch->recent = recent_rcpt_new(0);
     watch->senders = recent_rcpt_new(0);
-    if (!watch->track || !watch->recent || !watch->senders) {
+    watch->addresses = (struct named_ring){ .slots = calloc(NAMED_MAX, sizeof(struct named)),
+                                            .cap = NAMED_MAX };
+    watch->exchangers = (struct named_ring){ .slots = calloc(MX_NAMED_MAX,
+                                                             sizeof(struct named)),
+                                             .cap = MX_NAMED_MAX };
+    if (!watch->track || !watch->recent || !watch->senders || !watch->addresses.slots ||
+        !watch->exchangers.slots) {
         dns_watch_free(watch);
         return NULL;
     }
@@ -307,6 +416,8 @@ void dns_watch_free(struct dns_watch *watch)
     dnstrack_free(watch->track);
     recent_rcpt_free(watch->recent);
     recent_rcpt_free(watch->senders);
+    free(watch->addresses.slots);
+    free(watch->exchangers.slots);
     free(watch);
 }
 

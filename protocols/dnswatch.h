@@ -41,6 +41,15 @@ void dns_watch_stream_free(struct dns_watch_stream *stream);
 void dns_watch_inbound(struct dns_watch *watch, const struct mt_session *session,
                        size_t *announced, bool closing, int64_t now_us);
 
+/* The host name the client at client_ip was given server_ip for (an A or AAAA answer to
+ * a lookup it made in the hour before ts_us, the latest), into name; into mx_of the domain
+ * whose MX answer to that client named the host ("" if none seen). False when none: a
+ * mail session to an address says which name the client meant (the MX host, for a
+ * relay), and a certificate naming that host is not a mismatch (tlsfollow.c). */
+bool dns_watch_name_of(const struct dns_watch *watch, const char *client_ip,
+                       const char *server_ip, int64_t ts_us, char *name, size_t name_cap,
+                       char *mx_of, size_t mx_cap);
+
 /* Times out unanswered queries and releases failed-MX rows whose linking window passed. */
 void dns_watch_tick(struct dns_watch *watch, int64_t now_us);
 /* End of input: everything pending is settled and handed over. */

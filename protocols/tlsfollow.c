@@ -12,11 +12,18 @@ struct tls_follow {
     struct tls_parser *parser;     /* created when TLS is first seen */
     bool feeding[2];               /* this side's TLS has started */
     uint64_t seen[2];              /* bytes of each side so far */
+    char looked_up[MT_NAME_MAX];   /* tls_follow_looked_up() */
 };
 
 struct tls_follow *tls_follow_new(void)
 {
     return calloc(1, sizeof(struct tls_follow));
+}
+
+void tls_follow_looked_up(struct tls_follow *follow, const char *name)
+{
+    if (follow)
+        snprintf(follow->looked_up, sizeof follow->looked_up, "%s", name);
 }
 
 void tls_follow_free(struct tls_follow *follow)
@@ -107,6 +114,14 @@ static void settle_tls(struct tls_follow *follow, struct mt_session *session)
     const char *name = session->server_name[0] ? session->server_name : NULL;
     enum tls_outcome outcome = tls_finish(follow->parser, session->start_us / 1000000, name,
                                           &facts);
+    /* No SNI, and the greeting's name not on the certificate: the name the client looked
+     * up for this address may be (checked the same way: tls_finish() again). It only ever
+     * clears a mismatch, which then names the greeting. */
+    struct tls_facts by_lookup;
+    if (facts.name_mismatch && follow->looked_up[0] && !facts.sni[0] &&
+        tls_finish(follow->parser, session->start_us / 1000000, follow->looked_up,
+                   &by_lookup) == outcome && !by_lookup.name_mismatch)
+        facts = by_lookup;
     /* "no answer" from the parser, which does not see how the connection ended: a server
      * that reset or closed at once did answer, in its way (a TLS library that failed to
      * load its key or certificate does so) */

@@ -22,6 +22,11 @@ void tls_follow_free(struct tls_follow *follow);
 void tls_follow_data(struct tls_follow *follow, const struct mt_session *session,
                      enum mt_side from, const char *bytes, size_t len, int64_t ts_us);
 
+/* The name the client looked up for the server's address (dns_watch_name_of()): a
+ * certificate that names it is no name mismatch, whatever the greeting says (a relay
+ * checks the MX host's name, which an internal greeting name often is not). */
+void tls_follow_looked_up(struct tls_follow *follow, const char *name);
+
 /* After the decoder's close: fills session->tls_info (allocated only when a handshake was
  * seen), may change the status to tls_failed, and sets the MT_FLAG_* security findings.
  * follow may be NULL (no TLS parser: findings only). */

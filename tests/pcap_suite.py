@@ -1782,6 +1782,26 @@ def test_read_only_reader(suite):
         shutil.rmtree(place)
 
 
+def test_server_named_by_dns(suite):
+    """The MX host a relay looked up names the server it then connected to, at the top of
+    that session's transcript (Postfix and a DNS server recorded: good.example MX
+    mx.good.example, A 127.0.0.3); no other session gets such a line."""
+    db, _ = suite.mailtap_read([os.path.join(ROOT, "pcaps", "dns", "mx-delivered.pcap")],
+                               ["--local", "127.0.0.1/32"], expect_rc=0)
+    rows = suite.sessions(db)
+    out = [s for s in rows if s["proto"] == "smtp" and s["direction"] == "out"]
+    if len(out) != 1:
+        raise Failure("%d outbound sessions" % len(out))
+    want = ("[server mx.good.example, a mail exchanger (MX) of good.example: the client's DNS"
+            " lookup gave 127.0.0.3]")
+    shown = suite.show(db, out[0]["id"])
+    if want not in shown.splitlines()[shown.splitlines().index("Transcript (UTC):") + 1]:
+        raise Failure("not the transcript's first line: %r in %r" % (want, shown[-1500:]))
+    for s in rows:
+        if s is not out[0] and "DNS lookup gave" in suite.show(db, s["id"]):
+            raise Failure("session %s named too" % s["id"])
+
+
 def test_dns_failed_shown(suite):
     """A dns_failed row stands for a delivery that never connected: `show` names the mail
     server that looked the domain up without a port, no server, and its recipient as never
@@ -1992,7 +2012,7 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public, test_dns_failed_shown, test_stats_after_read, test_stats_worker_totals,
+                 test_encoded_subject_public, test_dns_failed_shown, test_server_named_by_dns, test_stats_after_read, test_stats_worker_totals,
                  test_missing_indexes_noted, test_dns_failed_linked_across_quiet,
                  test_many_streams_at_once, test_other_sessions_named,
                  test_ids_stable_across_reads):

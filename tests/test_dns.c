@@ -11,6 +11,7 @@
 
 #include "protocols/dns.h"
 #include "protocols/dnstrack.h"
+#include "protocols/dnswatch.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -754,45 +755,59 @@ static struct flow flow4(const char *client, unsigned cport, const char *server)
     return f;
 }
 
+static void build_query(struct builder *b, unsigned id, const char *name, unsigned type)
+{
+    b_header(b, id, RD, 1, 0, 0, 0);
+    b_question(b, name, type);
+}
+
 static struct dns_message *query(unsigned id, const char *name, unsigned type)
 {
     static struct builder b;
     static struct dns_message m;
-    b_header(&b, id, RD, 1, 0, 0, 0);
-    b_question(&b, name, type);
+    build_query(&b, id, name, type);
     assert_int_equal(dns_parse(b.buf, b.len, &m), DNS_OK);
     return &m;
 }
 
 /* A response; answers "A:1.2.3.4", "AAAA:2001:db8::1", "MX:10 mx.example.com". */
+static void build_response(struct builder *b, unsigned id, const char *name, unsigned type,
+                           unsigned rcode, bool tc, const char *const *answers, unsigned n);
+
 static struct dns_message *response(unsigned id, const char *name, unsigned type,
                                     unsigned rcode, bool tc, const char *const *answers,
                                     unsigned n)
 {
     static struct builder b;
     static struct dns_message m;
-    b_header(&b, id, QR | RD | RA | (tc ? TC : 0) | rcode, 1, n, 0, 0);
-    b_question(&b, name, type);
+    build_response(&b, id, name, type, rcode, tc, answers, n);
+    assert_int_equal(dns_parse(b.buf, b.len, &m), DNS_OK);
+    return &m;
+}
+
+static void build_response(struct builder *b, unsigned id, const char *name, unsigned type,
+                           unsigned rcode, bool tc, const char *const *answers, unsigned n)
+{
+    b_header(b, id, QR | RD | RA | (tc ? TC : 0) | rcode, 1, n, 0, 0);
+    b_question(b, name, type);
     for (unsigned i = 0; i < n; i++) {
         const char *a = answers[i];
         if (strncmp(a, "A:", 2) == 0 || strncmp(a, "AAAA:", 5) == 0) {
             bool v6 = a[1] == 'A';
             uint8_t bytes[16];
             assert_int_equal(inet_pton(v6 ? AF_INET6 : AF_INET, strchr(a, ':') + 1, bytes), 1);
-            b_rr_begin(&b, v6 ? DNS_TYPE_AAAA : DNS_TYPE_A, 60);
-            b_bytes(&b, bytes, v6 ? 16 : 4);
+            b_rr_begin(b, v6 ? DNS_TYPE_AAAA : DNS_TYPE_A, 60);
+            b_bytes(b, bytes, v6 ? 16 : 4);
         } else {
             assert_true(strncmp(a, "MX:", 3) == 0);
             char *end;
             unsigned long pref = strtoul(a + 3, &end, 10);
-            b_rr_begin(&b, DNS_TYPE_MX, 60);
-            b_u16(&b, (unsigned)pref);
-            b_name(&b, end + 1);
+            b_rr_begin(b, DNS_TYPE_MX, 60);
+            b_u16(b, (unsigned)pref);
+            b_name(b, end + 1);
         }
-        b_rr_end(&b);
+        b_rr_end(b);
     }
-    assert_int_equal(dns_parse(b.buf, b.len, &m), DNS_OK);
-    return &m;
 }
 
 static void test_track_match(void **state)
@@ -1194,6 +1209,69 @@ static void test_failed_mx_linked(void **state)
     dnstrack_free(t);
 }
 
+/* --- the watch: which name a client meant by an address ------------------------------- */
+
+static void count_row(void *ctx, struct mt_session *row)
+{
+    (*(int *)ctx)++;
+    session_free(row);
+}
+
+static void watch_lookup(struct dns_watch *w, const struct flow *f, unsigned id,
+                         const char *name, unsigned type, const char *const *answers,
+                         unsigned n, int64_t ts_us)
+{
+    struct builder b;
+    build_query(&b, id, name, type);
+    dns_watch_datagram(w, f, true, b.buf, b.len, ts_us);
+    build_response(&b, id, name, type, 0, false, answers, n);
+    dns_watch_datagram(w, f, false, b.buf, b.len, ts_us + 1000);
+}
+
+/* An MX answer, then an A answer for one of its hosts: a mail session from that client to
+ * that address is to that host, an MX of the domain. Another client, a time before the
+ * answer, or an hour later: unknown. An address looked up for itself: no MX. */
+static void test_watch_names_servers(void **state)
+{
+    (void)state;
+    int rows = 0;
+    char name[MT_NAME_MAX], of[MT_NAME_MAX];
+    static const char *const mx[] = { "MX:10 mx1.example.com", "MX:20 mx2.example.com" };
+    static const char *const mx1[] = { "A:192.0.2.10" };
+    static const char *const mx2[] = { "AAAA:2001:db8::20" };
+    static const char *const www[] = { "A:192.0.2.99" };
+    const int64_t t = 1000000000;
+    struct dns_watch *w = dns_watch_new(count_row, &rows);
+    assert_non_null(w);
+    struct flow f = flow4("10.0.0.25", 33000, "10.0.0.53");
+    watch_lookup(w, &f, 1, "example.com", DNS_TYPE_MX, mx, 2, t);
+    watch_lookup(w, &f, 2, "MX1.example.com", DNS_TYPE_A, mx1, 1, t + 5000);
+    watch_lookup(w, &f, 3, "mx2.example.com.", DNS_TYPE_AAAA, mx2, 1, t + 6000);
+    watch_lookup(w, &f, 4, "www.example.net", DNS_TYPE_A, www, 1, t + 7000);
+    assert_int_equal(rows, 4);   /* each lookup is a row as well */
+    assert_true(dns_watch_name_of(w, "10.0.0.25", "192.0.2.10", t + 20000, name, sizeof name,
+                                  of, sizeof of));
+    assert_string_equal(name, "MX1.example.com");   /* as asked */
+    assert_string_equal(of, "example.com");
+    assert_true(dns_watch_name_of(w, "10.0.0.25", "2001:db8::20", t + 20000, name, sizeof name,
+                                  of, sizeof of));
+    assert_string_equal(name, "mx2.example.com");
+    assert_string_equal(of, "example.com");
+    assert_true(dns_watch_name_of(w, "10.0.0.25", "192.0.2.99", t + 20000, name, sizeof name,
+                                  of, sizeof of));
+    assert_string_equal(name, "www.example.net");
+    assert_string_equal(of, "");
+    assert_false(dns_watch_name_of(w, "10.0.0.26", "192.0.2.10", t + 20000, name, sizeof name,
+                                   of, sizeof of));
+    assert_false(dns_watch_name_of(w, "10.0.0.25", "192.0.2.10", t + 1000, name, sizeof name,
+                                   of, sizeof of));
+    assert_false(dns_watch_name_of(w, "10.0.0.25", "192.0.2.10", t + 3601LL * 1000000, name,
+                                   sizeof name, of, sizeof of));
+    assert_false(dns_watch_name_of(w, "10.0.0.25", "192.0.2.11", t + 20000, name, sizeof name,
+                                   of, sizeof of));
+    dns_watch_free(w);
+}
+
 /* --- the public capture ---------------------------------------------------------------- */
 
 static size_t hex_decode(const char *hex, uint8_t *out, size_t cap)
@@ -1311,6 +1389,7 @@ int main(void)
         cmocka_unit_test(test_mx_nodata_fallback),
         cmocka_unit_test(test_recent_recipients),
         cmocka_unit_test(test_failed_mx_linked),
+        cmocka_unit_test(test_watch_names_servers),
         cmocka_unit_test(test_suricata_capture),
     };
     return cmocka_run_group_tests_name("dns", tests, NULL, NULL);

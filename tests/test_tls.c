@@ -465,6 +465,42 @@ static void test_public_zeek_imap_pop3_starttls(void **unused)
     assert_false(r.facts.not_yet_valid);
 }
 
+/* A certificate that does not name the greeting's host but names the host the client
+ * looked up for the address (the MX host: dns_watch_name_of()) is no mismatch; one that
+ * names neither still is, and so without a lookup. */
+static void test_name_looked_up(void **unused)
+{
+    (void)unused;
+    static const char *const looked_up[] = { "chimaera.lilawelt.de", "CHIMAERA.lilawelt.de",
+                                             "other.example", "" };
+    static const bool mismatch[] = { false, false, true, true };
+    struct fixture fx;
+    fixture_load(&fx, "public_zeek_pop3-starttls.chunks");
+    fixture_skip_plaintext(&fx);
+    for (size_t i = 0; i < sizeof looked_up / sizeof looked_up[0]; i++) {
+        struct mt_session *s = session_new(MT_PROTO_POP3);
+        struct tls_follow *follow = tls_follow_new();
+        assert_non_null(s);
+        assert_non_null(follow);
+        snprintf(s->server_name, sizeof s->server_name, "mail.example.org");
+        s->start_us = 1400173552LL * 1000000;
+        s->tls = true;
+        for (size_t c = 0; c < fx.n; c++)
+            tls_follow_data(follow, s, fx.chunks[c].side, (const char *)fx.chunks[c].bytes,
+                            fx.chunks[c].len, s->start_us);
+        if (looked_up[i][0])
+            tls_follow_looked_up(follow, looked_up[i]);
+        s->end = MT_END_CLOSE;
+        tls_follow_settle(follow, s);
+        assert_string_equal(session_tls(s)->subject, "chimaera.lilawelt.de");
+        if (mismatch[i] != ((s->flags & MT_FLAG_CERT_NAME_MISMATCH) != 0))
+            fail_msg("looked up \"%s\": mismatch %d", looked_up[i], !mismatch[i]);
+        tls_follow_free(follow);
+        session_free(s);
+    }
+    fixture_free(&fx);
+}
+
 /* ---- synthetic streams ---- */
 
 static struct tls_facts feed_bytes(const uint8_t *b, size_t n, enum tls_outcome *o)
@@ -1039,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_version_mismatch),
         cmocka_unit_test(test_cipher_mismatch),
         cmocka_unit_test(test_name_mismatch),
+        cmocka_unit_test(test_name_looked_up),
         cmocka_unit_test(test_tls10),
         cmocka_unit_test(test_public_ndpi_smtps),
         cmocka_unit_test(test_public_zeek_smtp_starttls),

@@ -64,8 +64,8 @@ static const struct mt_explain table[MT_STATUS_COUNT] = {
           "the client must authenticate (SMTP AUTH) or send through its own server")
     ENTRY(MT_STATUS_SENDER_REJECTED, FAIL, "the server rejected the sender: its address (MAIL "
           "FROM), or the client's name or IP (Postfix checks these when the recipients come)",
-          "the sender domain, SPF policy, the HELO name and reverse DNS, or whether "
-          "authentication is required (530)")
+          "the sender domain, SPF policy, the HELO name and reverse DNS, the client IP on a "
+          "blocklist, or whether authentication is required (530)")
     ENTRY(MT_STATUS_TOO_BIG, FAIL, "the message is larger than the server accepts",
           "the message size against the SIZE the server advertised after EHLO")
     ENTRY(MT_STATUS_CONTENT_REJECTED, FAIL,

@@ -1978,7 +1978,7 @@ static void imap_decide_at_end(struct imap *imap)
     enum mt_status status = MT_STATUS_NO_MAIL;
     const char *why = "[closed without a login]";
     if (imap->server.chunk_off == 0)
-        status = MT_STATUS_NO_RESPONSE, why = "[no byte from the server]";
+        status = MT_STATUS_NO_RESPONSE, why = "[no reply from the server]";
     else if (session->end == MT_END_RESET)
         status = MT_STATUS_RESET, why = "[connection reset]";
     else if (!imap->goodbye && session->end != MT_END_CLOSE)

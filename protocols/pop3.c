@@ -1111,9 +1111,9 @@ static void settle(struct pop3 *st)
                        st->last_err.buf.len, st->last_err.index);
         return;
     } else if (session->end == MT_END_RESET) {
-        status = MT_STATUS_RESET, why = "[connection reset before login]";
+        status = MT_STATUS_RESET, why = "[connection reset]";
     } else if (st->quit_sent || session->end == MT_END_CLOSE) {
-        status = MT_STATUS_NO_MAIL, why = "[closed without login]";
+        status = MT_STATUS_NO_MAIL, why = "[closed without a login]";
     } else {
         status = MT_STATUS_INCOMPLETE, why = "[capture ended before QUIT]";
     }

@@ -97,11 +97,26 @@ static const struct smtp_rule {
     { PH_RCPT, '5', {0}, NULL, "sender address rejected", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "client host rejected", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "helo command rejected", MT_STATUS_SENDER_REJECTED },
-    { PH_RCPT, '5', {550, 551, 554}, "5.7.1", NULL, MT_STATUS_RELAY_DENIED },
+    /* The client's IP on a DNS blocklist, said at RCPT (Postfix's reject_rbl_client:
+     * "Client host [192.0.2.1] blocked using zen.spamhaus.org"; Microsoft 365's "banned
+     * sending IP"): the sending host is refused, whoever the recipient, and no
+     * authentication helps. 5.7.1 alone says "not authorized", not "relay": a recipient
+     * access rule answers with it too. */
+    { PH_RCPT, '5', {0}, NULL, "blocked using", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "client host [", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "banned sending ip", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "blacklist", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "blocklist", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "black list", MT_STATUS_SENDER_REJECTED },
+    { PH_RCPT, '5', {0}, NULL, "block list", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "relay access denied", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, "relaying denied", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, "not permitted to relay", MT_STATUS_RELAY_DENIED },
+    { PH_RCPT, '5', {0}, NULL, "relay not permitted", MT_STATUS_RELAY_DENIED },   /* Exim */
     { PH_RCPT, '5', {0}, NULL, "unable to relay", MT_STATUS_RELAY_DENIED },
+    { PH_RCPT, '5', {0}, NULL, "relaying not allowed", MT_STATUS_RELAY_DENIED },
+    { PH_RCPT, '5', {0}, NULL, "not allowed to relay", MT_STATUS_RELAY_DENIED },
+    { PH_RCPT, '5', {0}, NULL, "we do not relay", MT_STATUS_RELAY_DENIED },
     { PH_RCPT, '5', {0}, NULL, NULL, MT_STATUS_RCPT_REJECTED },
     /* The DATA command refused for want of recipients (Postfix after a recipient refused
      * later, Exim): no message was sent, so nothing about its content. */
@@ -368,8 +383,9 @@ struct smtp {
     bool abandoned;
     struct smtp_saved worst_line, abandoned_line, greeting, auth_line, tls_line, last_reply;
     /* Refusals that decide a session without a transaction: HELO/EHLO refused for its name
-     * (the 503 to MAIL that follows is their consequence), STARTTLS refused. */
-    struct smtp_saved helo_refused, starttls_refused;
+     * (the 503 to MAIL that follows is their consequence), STARTTLS refused, the server
+     * closing (421) before any transaction. */
+    struct smtp_saved helo_refused, starttls_refused, closing;
 };
 
 static void smtp_enter_state(struct smtp *st, enum smtp_state next)
@@ -623,6 +639,8 @@ static void smtp_server_closing(struct smtp *st)
 {
     if (st->txn.id && !st->txn.decided)
         txn_decide(st, MT_STATUS_TEMP_FAILED, &st->reply.first);
+    else if (!st->closing.buf.len)
+        saved_copy(&st->closing, &st->reply.first);
     for (unsigned i = 0; i < st->fifo.count; i++) {
         struct smtp_pending *p = fifo_at(st, i);
         if (p->opens_txn)
@@ -1630,6 +1648,15 @@ static void decide_event(struct mt_session *s, enum mt_status status, const char
     session_decide(s, status, event, strlen(event), -1);
 }
 
+/* A 421 that says the client was idle too long ("Error: timeout exceeded"). */
+static bool closing_for_idleness(const struct smtp_saved *closing)
+{
+    const char *text = line_buf_text(&closing->buf);
+    size_t len = closing->buf.len;
+    return text_find_ci(text, len, "timeout") >= 0 || text_find_ci(text, len, "timed out") >= 0 ||
+           text_find_ci(text, len, "idle") >= 0 || text_find_ci(text, len, "4.4.2") >= 0;
+}
+
 static void smtp_close(void *state, struct mt_session *s)
 {
     struct smtp *st = state;
@@ -1671,6 +1698,10 @@ static void smtp_close(void *state, struct mt_session *s)
                                               " instead of starting TLS");
     else if (st->worst != MT_STATUS_UNKNOWN)
         decide(s, st->worst, &st->worst_line);
+    /* a 421 before any transaction (to EHLO: Gmail throttling a sender): the server sent
+     * the client away for now; unless for its idleness, which is the client's doing */
+    else if (st->closing.buf.len && !closing_for_idleness(&st->closing))
+        decide(s, MT_STATUS_TEMP_FAILED, &st->closing);
     else if (st->abandoned)
         decide(s, MT_STATUS_ABORTED, &st->abandoned_line);
     else if (st->helo_refused.buf.len)
@@ -1718,6 +1749,7 @@ static void smtp_free(void *state)
     saved_free(&st->abandoned_line);
     saved_free(&st->helo_refused);
     saved_free(&st->starttls_refused);
+    saved_free(&st->closing);
     saved_free(&st->greeting);
     saved_free(&st->auth_line);
     saved_free(&st->tls_line);

@@ -631,6 +631,17 @@ static const struct chunk helo_refused_quit[] = {
     QUIT,
 };
 
+/* The server sends the client away at EHLO (Gmail throttling a sender): temporary, not a
+ * client that gave up (walkthrough 13 M1); at an idle client, the client's doing. */
+static const struct chunk ehlo_closing[] = {
+    GREETING, C("EHLO client.example.org\r\n"),
+    S("421 4.7.0 Try again later, closing connection. (EHLO) x1si2.1 - gsmtp\r\n"),
+};
+
+static const struct chunk idle_closing[] = {
+    GREETING, EHLO, S("421 4.4.2 mx.example.com Error: timeout exceeded\r\n"),
+};
+
 /* An old server that does not know EHLO: the client falls back to HELO, nothing refused. */
 static const struct chunk ehlo_unknown[] = {
     GREETING, C("EHLO client.example.org\r\n"), S("502 5.5.2 Error: command not recognized\r\n"),
@@ -665,6 +676,8 @@ static const struct expectation {
     { DIALOGUE(helo_refused, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED, "550 5.7.1 <bad>: Helo" },
     { DIALOGUE(helo_refused_quit, MT_END_CLOSE), MT_STATUS_SENDER_REJECTED, "554 5.7.1 <bad>" },
     { DIALOGUE(ehlo_unknown, MT_END_CLOSE), MT_STATUS_NO_MAIL, "221 2.0.0 Bye" },
+    { DIALOGUE(ehlo_closing, MT_END_CLOSE), MT_STATUS_TEMP_FAILED, "421 4.7.0 Try again later" },
+    { DIALOGUE(idle_closing, MT_END_CLOSE), MT_STATUS_NO_MAIL, "421 4.4.2 mx.example.com" },
     { DIALOGUE(starttls_refused, MT_END_CLOSE), MT_STATUS_TLS_FAILED, "454 4.7.0 TLS not" },
     { DIALOGUE(starttls_refused_sent, MT_END_CLOSE), MT_STATUS_DELIVERED, "250 2.0.0 Ok: queued" },
     { DIALOGUE(rcpt_unknown, MT_END_CLOSE), MT_STATUS_RCPT_REJECTED, "550 5.1.1 <nobody@" },
@@ -1350,6 +1363,20 @@ static void test_classify(void **state)
         { SMTP_PHASE_RCPT, "550 Relaying denied", MT_STATUS_RELAY_DENIED },
         { SMTP_PHASE_RCPT, "553 sorry, that domain isn't in my list (#5.7.1)", MT_STATUS_RCPT_REJECTED },
         { SMTP_PHASE_RCPT, "550 5.7.1 Unable to relay", MT_STATUS_RELAY_DENIED },
+        /* walkthrough 13 H1: a blocklist said at RCPT is the sending host refused; 5.7.1
+         * alone is no relay refusal */
+        { SMTP_PHASE_RCPT, "554 5.7.1 Service unavailable; Client host [198.51.100.1] blocked "
+                           "using zen.spamhaus.org; https://www.spamhaus.org/query/ip/198.51.100.1",
+          MT_STATUS_SENDER_REJECTED },
+        { SMTP_PHASE_RCPT, "550 5.7.606 Access denied, banned sending IP [203.0.113.9]",
+          MT_STATUS_SENDER_REJECTED },
+        { SMTP_PHASE_RCPT, "554 5.7.1 Blocked - see https://www.spamcop.net/bl.shtml?192.0.2.4; "
+                           "listed on our blocklist", MT_STATUS_SENDER_REJECTED },
+        { SMTP_PHASE_RCPT, "554 5.7.1 <bob@example.org>: Recipient address rejected: Access "
+                           "denied", MT_STATUS_RCPT_REJECTED },
+        { SMTP_PHASE_RCPT, "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized to send to this "
+                           "group", MT_STATUS_RCPT_REJECTED },
+        { SMTP_PHASE_RCPT, "550 relay not permitted", MT_STATUS_RELAY_DENIED },
         { SMTP_PHASE_RCPT, "450 4.2.0 Greylisted", MT_STATUS_TEMP_FAILED },
         { SMTP_PHASE_RCPT, "250 2.1.5 Ok", MT_STATUS_DELIVERED },
         { SMTP_PHASE_MAIL, "552 5.3.4 Message size exceeds fixed limit", MT_STATUS_TOO_BIG },

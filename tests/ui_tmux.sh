@@ -422,7 +422,25 @@ if [ -n "$MAILTAP" ]; then
     keys j Enter
     expect "also open: the holder's own detail" "Session #3 "
     keys a
-    expect "also open: none named, said so" "No Also open line here"
+    expect "also open: none named, said so" "No other session to open"
+    keys Escape
+    keys q
+    wait_exit && ok "also open: q quits with status 0" || not_ok "also open: q quits with status 0"
+    # ten sessions fill an IMAP limit, five are named: a says how many there are in all
+    "$MAILTAP" read -q -d "$TMP/limit.db" "$ROOT/pcaps/walkthrough/imap-connection-limit.pcap" \
+        >"$TMP/read.log" 2>&1 || not_ok "also open: capture decoded ($(cat "$TMP/read.log"))"
+    CMD="$MAILTAP ui -d $TMP/limit.db"
+    start TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+    expect "also open: the refused login listed first" "temp_failed"
+    keys Enter
+    expect "also open: the refusal names five and more" "and 5 more"
+    keys a
+    expect "also open: which of those listed, how many in all" "1 of 5 listed (10 in all)"
+    keys a a a a
+    expect "also open: the fifth listed" "5 of 5 listed (10 in all)"
+    keys a
+    expect "also open: after the fifth, the first again" "1 of 5 listed (10 in all)"
+    keys Escape
     keys Escape
     keys q
     wait_exit && ok "also open: q quits with status 0" || not_ok "also open: q quits with status 0"

@@ -285,29 +285,38 @@ static int open_trace(struct console *c)
     return UI_REDRAW | UI_CLEAR;
 }
 
+/* The detail view of session id, laid out; NULL with the reason said. */
+static struct ui_detail *load_detail(struct console *c, int64_t id)
+{
+    struct mt_session *s;
+    struct ui_detail *d;
+    if (model_load(c->model, id, &s) < 0) {
+        say(c, model_error(c->model));
+        return NULL;
+    }
+    if (!(d = detail_new(s))) {
+        say(c, "out of memory");
+        return NULL;
+    }
+    detail_layout(d, COLS, c->utf8);
+    return d;
+}
+
 /* a in a detail: the first session its "Also open" lines name; again: the next one (then
  * the first again). Esc comes back to the detail that named them. */
 static int open_peer(struct console *c)
 {
     const struct ui_detail *base = c->peers_of ? c->peers_of : c->detail;
     size_t count = detail_peer_count(base);
-    struct mt_session *s;
     struct ui_detail *d;
     if (c->origin || count == 0) {
         say(c, c->origin ? "Also open: from the session traced, not from a hop (Esc: back)."
-                         : "No Also open line here: no other session of this user is named.");
+                         : "No other session to open: this detail names none under Also open.");
         return UI_REDRAW;
     }
     size_t next = c->peers_of ? (c->peer_at + 1) % count : 0;
-    if (model_load(c->model, detail_peer_id(base, next), &s) < 0) {
-        say(c, model_error(c->model));
+    if (!(d = load_detail(c, detail_peer_id(base, next))))
         return UI_REDRAW;
-    }
-    if (!(d = detail_new(s))) {
-        say(c, "out of memory");
-        return UI_REDRAW;
-    }
-    detail_layout(d, COLS, c->utf8);
     close_trace(c);
     if (c->peers_of)
         detail_free(c->detail);
@@ -316,8 +325,12 @@ static int open_peer(struct console *c)
     c->detail = d;
     c->peer_at = next;
     c->find_origin = 0;
-    snprintf(c->message, sizeof c->message, "Also open of #%lld: %zu of %zu%s; Esc: back.",
-             (long long)detail_session(c->peers_of)->id, next + 1, count,
+    size_t total = detail_peer_total(c->peers_of);
+    char more[64] = "";
+    if (total > count)   /* the lines name the oldest five; list --grep USER has them all */
+        snprintf(more, sizeof more, " listed (%zu in all)", total);
+    snprintf(c->message, sizeof c->message, "Also open of #%lld: %zu of %zu%s%s; Esc: back.",
+             (long long)detail_session(c->peers_of)->id, next + 1, count, more,
              count > 1 ? " (a: the next)" : "");
     return UI_REDRAW | UI_CLEAR;
 }
@@ -326,7 +339,6 @@ static int open_peer(struct console *c)
 static int open_hop(struct console *c)
 {
     const struct ui_trace *t = c->trace;
-    struct mt_session *s;
     struct ui_detail *d;
     int64_t id = t->hops[t->sel].session->id;
     if (id == detail_session(c->detail)->id) {   /* the session traced from */
@@ -334,15 +346,8 @@ static int open_hop(struct console *c)
         c->screen = SCREEN_DETAIL;
         return UI_REDRAW | UI_CLEAR;
     }
-    if (model_load(c->model, id, &s) < 0) {
-        say(c, model_error(c->model));
+    if (!(d = load_detail(c, id)))
         return UI_REDRAW;
-    }
-    if (!(d = detail_new(s))) {
-        say(c, "out of memory");
-        return UI_REDRAW;
-    }
-    detail_layout(d, COLS, c->utf8);
     c->origin = c->detail;
     c->detail = d;
     c->find_origin = 0;

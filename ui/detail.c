@@ -25,7 +25,7 @@ struct ui_detail {
     bool failed;         /* out of memory while building: the view is shorter */
     int building_message;   /* the message whose block add_line() is adding to, or -1 */
     int64_t peer_ids[STORE_PEERS_MAX];   /* the sessions "Also open" names */
-    size_t peer_count;
+    size_t peer_count, peer_total;
 };
 
 static struct detail_line *add_line(struct ui_detail *d, enum detail_kind kind, int indent,
@@ -289,6 +289,7 @@ static void add_peers(struct ui_detail *d, const struct store_peers *peers)
     char line[160];
     for (size_t i = 0; peers && i < peers->count && i < STORE_PEERS_MAX; i++)
         d->peer_ids[d->peer_count++] = peers->list[i].id;
+    d->peer_total = peers && peers->total > d->peer_count ? peers->total : d->peer_count;
     for (size_t i = 0; i < output_peer_lines(peers); i++) {
         output_peer_line(line, sizeof line, peers, i, d->session->start_us);
         FIELD(d, "%s", i ? "" : "Also open", line);
@@ -322,6 +323,11 @@ struct ui_detail *detail_new_with_peers(struct mt_session *session,
 size_t detail_peer_count(const struct ui_detail *d)
 {
     return d->peer_count;
+}
+
+size_t detail_peer_total(const struct ui_detail *d)
+{
+    return d->peer_total;
 }
 
 int64_t detail_peer_id(const struct ui_detail *d, size_t i)

@@ -47,8 +47,9 @@ struct ui_detail *detail_new_with_peers(struct mt_session *session,
                                         const struct store_peers *peers);
 void detail_free(struct ui_detail *detail);
 /* The sessions its "Also open" lines name (detail_new_with_peers()), oldest first: how
- * many, and the id of the i-th. */
+ * many, how many there were in all (the lines name five at most), and the id of the i-th. */
 size_t detail_peer_count(const struct ui_detail *detail);
+size_t detail_peer_total(const struct ui_detail *detail);
 int64_t detail_peer_id(const struct ui_detail *detail, size_t i);
 const struct mt_session *detail_session(const struct ui_detail *detail);
 

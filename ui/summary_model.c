@@ -105,9 +105,11 @@ static sqlite3_stmt *prepare(struct ui_db *db, const char *sql_format)
 
 /* A failure line as one reason: without an IMAP command's tag ("a7 NO [OVERQUOTA] ..." and
  * "b2 NO [OVERQUOTA] ..." are one reason), without the timing Dovecot appends to its
- * replies ("(0.001 + 0.000 secs)"), and, in mailtap's own lines ("[...]", "(...)"), with
+ * replies ("(0.001 + 0.000 secs)"), and, in mailtap's own lines ("[...]" for POP3 and
+ * IMAP, SMTP's begin with a small letter where a server's reply begins with its code), with
  * every number as N ("the message cut after N of N bytes"): else every line would be a
- * reason of its own. */
+ * reason of its own; SMTP's in brackets too, so that one event is one reason in all
+ * three protocols ("[no reply from the server]"). */
 static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
@@ -118,13 +120,16 @@ static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     text = columns_reply_text(text);
     size_t len = strlen(text);
-    char *out = sqlite3_malloc64(len + 1);
+    char *out = sqlite3_malloc64(len + 3);
     if (!out) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    bool own = len > 0 && (text[0] == '[' || text[0] == '(');
+    bool bare = len > 0 && text[0] >= 'a' && text[0] <= 'z';
+    bool own = len > 0 && (text[0] == '[' || text[0] == '(' || bare);
     size_t n = 0;
+    if (bare)
+        out[n++] = '[';
     for (size_t i = 0; i < len;) {
         const char *close = text[i] == '(' ? memchr(text + i, ')', len - i) : NULL;
         bool timing = close && close - (text + i) > 6 && memcmp(close - 5, " secs", 5) == 0;
@@ -142,6 +147,8 @@ static void reason_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             out[n++] = text[i++];
         }
     }
+    if (bare)
+        out[n++] = ']';
     sqlite3_result_text(ctx, out, (int)n, sqlite3_free);
 }
 

@@ -769,7 +769,7 @@ static int command_show(int argc, char **argv)
         fprintf(stderr, "mailtap: session %lld: %s\n", id,
                 rc == STORE_NOT_FOUND ? "no such session" : store_error(store));
         store_close(store);
-        return rc == STORE_NOT_FOUND ? EXIT_USAGE : EXIT_DATABASE;
+        return rc == STORE_NOT_FOUND ? EXIT_INPUT : EXIT_DATABASE;   /* as trace: none found */
     }
     struct store_peers peers = { .count = 0 };
     if (explain_blames_other_sessions(session->status_line, strlen(session->status_line)) &&

@@ -201,6 +201,10 @@ static int reader_next(struct capture_source *source, struct file_reader *reader
                  "interface: tshark -r FILE -Y 'frame.interface_id == N' -w PART.pcapng",
                  reader->path, why, (unsigned long long)reader->packets);
         result = -1;
+    } else if (rc == PCAP_ERROR && source->stop_requested &&
+               strstr(why, "Interrupted system call")) {
+        /* Ctrl-C while a pipe's reader waited (tcpdump -w - | mailtap read -): the stop,
+         * which the summary reports, not a corrupt capture */
     } else if (rc == PCAP_ERROR) {   /* PCAP_ERROR_BREAK is the end of the file */
         snprintf(source->error, sizeof source->error,
                  "%s: capture is truncated or corrupt after %llu packets (%s); "

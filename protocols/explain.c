@@ -251,6 +251,8 @@ static const struct {
     { -1, "[PRIVACYREQUIRED]", "plaintext login refused: use TLS" },
     { -1, "[UNAVAILABLE]", "the login backend is unavailable (temporary)" },
     { -1, "[LIMIT]", "a server limit was reached (too many connections?)" },
+    { -1, "maximum number of connections", "the user's connection limit was reached: other "
+                                           "sessions of the user are still open" },
     { -1, "LOGINDISABLED", "plaintext login refused: use TLS" },
     { -1, "too many", "a connection or rate limit was reached" },
 };

@@ -518,7 +518,11 @@ static int store_fail(struct mt_store *store, int rc, const char *doing)
         break;
     case SQLITE_IOERR: what = "database I/O error"; code = STORE_IOERR; break;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: what = "database is locked by another process"; code = STORE_BUSY; break;
+    case SQLITE_LOCKED:   /* a sensor holds DB.lock; two reads meet here */
+        what = "database is locked by another process (a read or capture into it still "
+               "running? try again once it has finished)";
+        code = STORE_BUSY;
+        break;
     case SQLITE_READONLY: what = "database is read-only"; code = STORE_READONLY; break;
     case SQLITE_NOMEM: what = "out of memory"; code = STORE_NOMEM; break;
     case SQLITE_CORRUPT:

@@ -749,6 +749,7 @@ static void test_server_trouble(void **unused)
     assert_int_equal(s->status, MT_STATUS_TEMP_FAILED);
     assert_int_equal(s->auth_failures, 0);
     assert_true(explain_blames_other_sessions(s->status_line, strlen(s->status_line)));
+    assert_non_null(strstr(explain_reason(s->status, s->status_line), "connection limit"));
     session_free(s);
     s = check(dialogue_retr_fails, COUNT(dialogue_retr_fails), MT_END_CLOSE);
     assert_int_equal(s->status, MT_STATUS_MAILBOX_FAILED);

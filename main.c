@@ -362,6 +362,7 @@ static int read_inputs(struct pipeline_options *options, struct read_inputs *inp
         return EXIT_USAGE;
     }
     struct readlog readlog;
+    readlog_lock_database(options->db_path);
     if (!readlog_begin(&readlog, options->db_path, files, &file_count, again, options->quiet,
                        options->defer_indexes))
         return EXIT_DATABASE;

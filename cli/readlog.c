@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +93,22 @@ static void free_entries(struct readlog *log)
 /* Files skipped as read before that are named one by one; the rest are counted (a daily
  * read of a capture directory skips most of it). */
 #define SKIPPED_NAMED 3
+
+void readlog_lock_database(const char *db_path)
+{
+    /* flock on the database file: SQLite's locks on it are fcntl locks, which flock never
+     * meets on Linux; a sensor locks DB.lock, not this. Never closed: closing any
+     * descriptor of the file would drop the fcntl locks SQLite holds on it. */
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;   /* store_open() says why */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+        return;
+    fprintf(stderr, "mailtap: another `mailtap read` is writing into %s: waiting for it to"
+            " finish (Ctrl-C gives up)\n", db_path);
+    while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+        ;
+}
 
 bool readlog_begin(struct readlog *log, const char *db_path, const char **files, int *count,
                    bool again, bool quiet, bool load_pages)

@@ -24,6 +24,12 @@ struct readlog {
     int64_t started_us;
 };
 
+/* One read into a database at a time: waits, saying so (even with -q: a command that
+ * hangs silently is worse), while another `mailtap read` writes into db_path (an hourly
+ * cron job whose last run is not done: it went on into SQLite's "database is locked").
+ * A `capture` into it is not waited for. The lock lasts as long as the process. */
+void readlog_lock_database(const char *db_path);
+
 /* Drops from files[0..*count) the ones read completely into db_path before (said on
  * stderr unless quiet), warns of those read only partly (an interrupted read: their
  * sessions stored then will be there twice), and records the others as being read.

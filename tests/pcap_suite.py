@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pcaplib  # noqa: E402
@@ -1802,6 +1803,35 @@ def test_server_named_by_dns(suite):
             raise Failure("session %s named too" % s["id"])
 
 
+def test_two_reads_one_database(suite):
+    """A second `read` into a database another read is still writing waits for it, says so,
+    and then stores its own sessions (it stopped with "database is locked", exit 3:
+    walkthrough 13 M2)."""
+    db = tempfile.mktemp(suffix=".db", dir=suite.tmp)
+    demo = open(os.path.join(ROOT, "pcaps", "demo.pcap"), "rb").read()
+    first = subprocess.Popen([suite.mailtap, "read", "-q", "-d", db, "-"], stdin=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    first.stdin.write(demo[:20000])
+    first.stdin.flush()
+    time.sleep(1)
+    second = subprocess.Popen([suite.mailtap, "read", "-q", "-d", db,
+                               os.path.join(ROOT, "pcaps", "pop3", "login-ok.pcap"),
+                               "--port", "pop3:1110"], stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    waiting = second.poll() is None
+    first.stdin.write(demo[20000:])
+    first.stdin.close()
+    first.wait(timeout=60)
+    _, err = second.communicate(timeout=60)
+    if not waiting or "waiting for it to finish" not in err or second.returncode != 0:
+        raise Failure("the second read did not wait (rc %r): %s" % (second.returncode, err))
+    if first.returncode != 0:
+        raise Failure("the first read failed: %s" % first.stderr.read())
+    rows = suite.sessions(db)
+    if not any(r.get("user") == "carol" and r["proto"] == "pop3" for r in rows) or len(rows) < 40:
+        raise Failure("both reads' sessions not there: %d rows" % len(rows))
+
+
 def test_dns_failed_shown(suite):
     """A dns_failed row stands for a delivery that never connected: `show` names the mail
     server that looked the domain up without a port, no server, and its recipient as never
@@ -2012,7 +2042,8 @@ def main():
                  test_live_capture, test_full_disk, test_kill_during_read, test_trace,
                  test_trace_retrieval,
                  test_ipv6_endpoints_shown, test_read_only_reader, test_list_filters,
-                 test_encoded_subject_public, test_dns_failed_shown, test_server_named_by_dns, test_stats_after_read, test_stats_worker_totals,
+                 test_encoded_subject_public, test_dns_failed_shown, test_server_named_by_dns,
+                 test_two_reads_one_database, test_stats_after_read, test_stats_worker_totals,
                  test_missing_indexes_noted, test_dns_failed_linked_across_quiet,
                  test_many_streams_at_once, test_other_sessions_named,
                  test_ids_stable_across_reads):

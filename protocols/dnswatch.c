@@ -161,8 +161,8 @@ static void remember_answers(struct dns_watch *watch, const struct dns_lookup *l
         return;
     char client[MT_IP_MAX], name[MT_NAME_MAX];
     size_t name_len = strlen(lookup->qname);
-    if (name_len >= sizeof name)
-        return;   /* longer than a host name can be: escapes of strange bytes */
+    if (name_len == 0 || name_len >= sizeof name)
+        return;   /* the root; longer than a host name can be: escapes of strange bytes */
     memcpy(name, lookup->qname, name_len + 1);
     ip_address_format(&lookup->flow.client, client, sizeof client);
     if (name_len > 1 && name[name_len - 1] == '.')

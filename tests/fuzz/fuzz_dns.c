@@ -1,4 +1,5 @@
-/* fuzz_dns.c — libFuzzer target for protocols/dns.c, dnstrack.c and dnswatch.c.
+/* fuzz_dns.c — libFuzzer target for protocols/dns.c, dnstrack.c and dnswatch.c (with
+ * dns_watch_name_of() asked for every address the input answers).
  *
  * Each input is used three ways:
  *  1. As one DNS message (a UDP payload): dns_parse, checking the result code, the decoded
@@ -435,6 +436,19 @@ static void run_watch(const uint8_t *data, size_t size, const struct msg_log *me
     if (st->mx_failed != h.mx_failed)
         fuzz_fail("dnstrack: stats say %llu failed MX, on_mx_failed saw %llu",
                   (unsigned long long)st->mx_failed, (unsigned long long)h.mx_failed);
+    /* Which name each answered address stands for (dns_watch_name_of()): bounded text. */
+    static const char *const clients[] = { "192.0.2.1", "2001:db8::1" };
+    for (unsigned i = 0; i < parsed_a.answer_count && i < DNS_ANSWERS_MAX; i++)
+        for (size_t c = 0; c < 2; c++) {
+            char name[MT_NAME_MAX], mx_of[MT_NAME_MAX];
+            if (dns_watch_name_of(h.watch, clients[c], parsed_a.answers[i].data, h.now, name,
+                                  sizeof name, mx_of, sizeof mx_of)) {
+                fuzz_check_string("looked-up name", name, sizeof name);
+                fuzz_check_string("MX domain", mx_of, sizeof mx_of);
+                if (!name[0])
+                    fuzz_fail("an address named by an empty name");
+            }
+        }
     dns_watch_finish(h.watch, h.now + 120LL * 1000000);
     dnstrack_free(h.track);
     clock_base = h.now + 86400LL * 1000000;

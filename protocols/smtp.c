@@ -101,7 +101,10 @@ static const struct smtp_rule {
      * "Client host [192.0.2.1] blocked using zen.spamhaus.org"; Microsoft 365's "banned
      * sending IP"): the sending host is refused, whoever the recipient, and no
      * authentication helps. 5.7.1 alone says "not authorized", not "relay": a recipient
-     * access rule answers with it too. */
+     * access rule answers with it too. A refusal that names the recipient comes first (an
+     * address may hold these words; Postfix's reject_rhsbl_recipient says "Recipient
+     * address rejected: ... blocked using": the recipient's domain is listed). */
+    { PH_RCPT, '5', {0}, NULL, "recipient address rejected", MT_STATUS_RCPT_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "blocked using", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "client host [", MT_STATUS_SENDER_REJECTED },
     { PH_RCPT, '5', {0}, NULL, "banned sending ip", MT_STATUS_SENDER_REJECTED },

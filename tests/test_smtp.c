@@ -1377,6 +1377,10 @@ static void test_classify(void **state)
         { SMTP_PHASE_RCPT, "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized to send to this "
                            "group", MT_STATUS_RCPT_REJECTED },
         { SMTP_PHASE_RCPT, "550 relay not permitted", MT_STATUS_RELAY_DENIED },
+        { SMTP_PHASE_RCPT, "550 5.1.1 <blacklist@example.org>: Recipient address rejected: User "
+                           "unknown in virtual mailbox table", MT_STATUS_RCPT_REJECTED },
+        { SMTP_PHASE_RCPT, "554 5.7.1 <bob@spammy.example>: Recipient address rejected: "
+                           "blocked using dbl.spamhaus.org", MT_STATUS_RCPT_REJECTED },
         { SMTP_PHASE_RCPT, "450 4.2.0 Greylisted", MT_STATUS_TEMP_FAILED },
         { SMTP_PHASE_RCPT, "250 2.1.5 Ok", MT_STATUS_DELIVERED },
         { SMTP_PHASE_MAIL, "552 5.3.4 Message size exceeds fixed limit", MT_STATUS_TOO_BIG },

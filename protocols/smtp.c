@@ -1651,13 +1651,13 @@ static void decide_event(struct mt_session *s, enum mt_status status, const char
     session_decide(s, status, event, strlen(event), -1);
 }
 
-/* A 421 that says the client was idle too long ("Error: timeout exceeded"). */
+/* A 421 that says the client was idle too long ("4.4.2 ... Error: timeout exceeded"): the
+ * words POP3 and IMAP goodbyes are judged by, and SMTP's code for a connection dropped. */
 static bool closing_for_idleness(const struct smtp_saved *closing)
 {
     const char *text = line_buf_text(&closing->buf);
-    size_t len = closing->buf.len;
-    return text_find_ci(text, len, "timeout") >= 0 || text_find_ci(text, len, "timed out") >= 0 ||
-           text_find_ci(text, len, "idle") >= 0 || text_find_ci(text, len, "4.4.2") >= 0;
+    return session_goodbye_for_inactivity(text, closing->buf.len) ||
+           text_find_ci(text, closing->buf.len, "4.4.2") >= 0;
 }
 
 static void smtp_close(void *state, struct mt_session *s)
